@@ -1,0 +1,44 @@
+//! # smartmeter
+//!
+//! The protocol, metering and device core of a Wi-Fi 3-phase smart meter, as one `no_std` + `alloc`
+//! crate that firmware depends on and host tools reuse.
+//!
+//! Layers, from the bytes up (each only depends on the ones above it):
+//!
+//! | module | what it is | state, time, I/O |
+//! |---|---|---|
+//! | [`wire`] | commands, replies, log lines, `Data:` frames, MQTT topics: parse and encode | none |
+//! | [`dsp`] | cycle-synchronous RMS / P / Q / S / frequency / phase / energy, resampling, synthesis | pure numerics |
+//! | [`calibration`] | front-end scaling and per-phase gains | pure |
+//! | [`hal`] | traits a binding implements: sample source, clock, store, system | traits only |
+//! | [`device`] | the meter's sans-IO state machine, driven by `handle_*` / `poll_*` | caller's `now` |
+//!
+//! Feature flags:
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `std` | yes | `std::error::Error` impls, host conveniences |
+//! | `sim` | no | the host simulator binding (binary `smartmeter-sim`) |
+//! | `client` | no | the async host client library |
+//! | `cli` | no | the `smartmeter` command-line tool |
+//!
+//! The device side always emits the canonical form of `PROTOCOL.md`; the host-side parsers also accept the
+//! older shapes printed in the original device's README.
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod wire;

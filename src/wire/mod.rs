@@ -1,0 +1,4 @@
+//! Stateless wire formats of the SmartMeter protocol: no state, no time, no I/O.
+//!
+//! Every parser here takes untrusted bytes and answers with a typed value or a typed error; none of
+//! them panics or allocates without bound.
