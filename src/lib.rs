@@ -41,4 +41,13 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod calibration;
+pub mod device;
+pub mod dsp;
+pub mod hal;
 pub mod wire;
+
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "sim")]
+pub mod sim;

@@ -2,3 +2,9 @@
 //!
 //! Every parser here takes untrusted bytes and answers with a typed value or a typed error; none of
 //! them panics or allocates without bound.
+
+pub mod command;
+pub mod frame;
+pub mod log;
+pub mod mqtt;
+pub mod reply;

@@ -1,0 +1,1 @@
+//! Host client library (being written).

@@ -1,0 +1,1 @@
+//! Metering DSP (being written).

@@ -1,0 +1,1 @@
+//! HAL traits (being written).

@@ -1,0 +1,1 @@
+//! Host simulator binding (being written).
