@@ -36,7 +36,7 @@
 //! ```
 
 pub(crate) mod json;
-mod raw;
+pub(crate) mod raw;
 
 use alloc::string::{String, ToString};
 use core::fmt;
