@@ -12,13 +12,13 @@ use super::logbook::Logbook;
 use super::measure::Meter;
 use super::sampling::{Destination, OutFrame, Sampling};
 use super::session::{Line, MAX_DEFERRED, Session, Wait};
-use super::shim::{Framing, encode_frame};
 use super::store::record::Pick;
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::{
     Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings, NtpResult,
     Record, RecordKind, RestartKind, Restored, SampleBlock,
 };
+use crate::wire::frame::{Framing, encode_frame};
 use crate::wire::mqtt;
 
 /// Where a reply goes: a connection (as an `Info:` line) or the MQTT bridge (published on
@@ -1171,10 +1171,8 @@ impl Device {
         if self.sampling.is_none() {
             self.sampling = Some(s);
         }
-        if answered {
-            if let Some(o) = owner {
-                self.release(o, Wait::ReqSamples, now);
-            }
+        if answered && let Some(o) = owner {
+            self.release(o, Wait::ReqSamples, now);
         }
     }
 
@@ -1214,11 +1212,11 @@ impl Device {
         if !ok {
             s.frame_dropped(&f);
         }
-        if f.answers_request {
-            if let Some(o) = s.owner {
-                let json = Obj::reply(false, "reqSamples").finish();
-                self.reply(Sink::Conn(o), &json);
-            }
+        if f.answers_request
+            && let Some(o) = s.owner
+        {
+            let json = Obj::reply(false, "reqSamples").finish();
+            self.reply(Sink::Conn(o), &json);
         }
         let _ = now;
     }
