@@ -1,6 +1,8 @@
 //! Shared helpers of the DSP tests: run a synthetic grid through the estimator and compare.
 #![allow(dead_code)]
 
+pub mod peer;
+
 use smartmeter::dsp::synth::{Expected, Grid, GridConfig, Harmonic, PhaseSignal};
 use smartmeter::dsp::{Estimator, EstimatorConfig, Window};
 
