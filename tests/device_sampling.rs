@@ -157,9 +157,9 @@ fn stop_answers_a_pending_request_first() {
     let c = b.tcp(1);
     b.cmd(
         c,
-        r#"{"cmd":"sample","payload":{"type":"TCP","rate":10,"flowCtr":true}}"#,
+        r#"{"cmd":"sample","payload":{"type":"TCP","rate":1000,"flowCtr":true}}"#,
     );
-    b.run(1000); // 10 samples buffered
+    b.run(100); // ~80 samples buffered (the resampler has 20 ms latency at 1000 Hz)
     b.take(c);
     b.dev.handle_input(
         c,
@@ -350,13 +350,17 @@ fn serial_frames_end_with_crlf() {
     b.take(s);
     let r = b.cmd(
         s,
-        r#"{"cmd":"sample","payload":{"type":"Serial","rate":100,"measures":"v,i_L1"}}"#,
+        r#"{"cmd":"sample","payload":{"type":"Serial","rate":8000,"measures":"v,i_L1"}}"#,
     );
     assert!(r.contains("\"chunksize\":128,"), "{r}");
-    b.run(200);
+    b.run(20);
     let out = b.take(s);
     let frame_len = 11 + 128 + 2;
-    assert!(out.starts_with(b"Data:"));
+    assert!(
+        out.starts_with(b"Data:"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
     assert_eq!(&out[frame_len - 2..frame_len], b"\r\n");
     let c = b.tcp(1);
     b.cmd(s, r#"{"cmd":"stop"}"#);
@@ -427,7 +431,7 @@ fn mqtt_sampling_publishes_each_sample() {
     b.drain_events();
     let r = b.cmd(
         c,
-        r#"{"cmd":"sample","payload":{"type":"MQTT","rate":10,"measures":"v,i_L1"}}"#,
+        r#"{"cmd":"sample","payload":{"type":"MQTT","rate":10,"measures":"p,q"}}"#,
     );
     assert!(r.contains("\"conn_type\":\"MQTT\""), "{r}");
     b.run(1000);
@@ -445,7 +449,17 @@ fn mqtt_sampling_publishes_each_sample() {
         .collect();
     assert_eq!(pubs.len(), 10);
     let v: serde_json::Value = serde_json::from_slice(&pubs[0]).unwrap();
-    assert_eq!(v["unit"], "V,mA");
-    assert_eq!(v["values"].as_array().unwrap().len(), 2);
+    assert_eq!(v["unit"], "W,W,W,VAR,VAR,VAR");
+    let vals = v["values"].as_array().unwrap();
+    assert_eq!(vals.len(), 6);
+    let last: serde_json::Value = serde_json::from_slice(pubs.last().unwrap()).unwrap();
+    assert!(
+        (last["values"][0].as_f64().unwrap() - 996.0).abs() < 5.0,
+        "{last}"
+    );
+    assert!(
+        (last["values"][3].as_f64().unwrap() - 575.0).abs() < 5.0,
+        "{last}"
+    );
     assert!(ev.iter().any(|e| matches!(e, Event::Publish { topic, payload, .. } if topic.ends_with("state/sample") && payload == b"on")));
 }
