@@ -110,13 +110,38 @@ impl fmt::Display for Loose<'_> {
     }
 }
 
+/// Deepest nesting of arrays/objects a [`Loose`] value may have. Commands need 2 (`payload.slot`);
+/// the limit bounds the recursion (stack) of the visitors below on small targets. Unknown keys are
+/// skipped by serde_json iteratively, whatever their depth.
+pub(crate) const MAX_DEPTH: u8 = 6;
+
 impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LooseVisitor(core::marker::PhantomData))
+        LooseSeed(0, core::marker::PhantomData).deserialize(d)
     }
 }
 
-struct LooseVisitor<'a>(core::marker::PhantomData<&'a ()>);
+/// Reads a [`Loose`] at nesting depth `.0`.
+pub(crate) struct LooseSeed<'a>(pub(crate) u8, core::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for LooseSeed<'a> {
+    type Value = Loose<'a>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Loose<'a>, D::Error> {
+        d.deserialize_any(LooseVisitor(self.0, core::marker::PhantomData))
+    }
+}
+
+struct LooseVisitor<'a>(u8, core::marker::PhantomData<&'a ()>);
+
+impl<'a> LooseVisitor<'a> {
+    fn deeper<E: de::Error>(&self) -> Result<LooseSeed<'a>, E> {
+        if self.0 >= MAX_DEPTH {
+            return Err(E::custom("nesting too deep"));
+        }
+        Ok(LooseSeed(self.0 + 1, core::marker::PhantomData))
+    }
+}
 
 impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
     type Value = Loose<'a>;
@@ -152,19 +177,23 @@ impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
         Ok(Loose::Null)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Loose::deserialize(d)
+        LooseSeed(self.0, core::marker::PhantomData).deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let inner = self.deeper()?;
         // The line is at most 600 bytes, so a list holds at most ~300 items.
         let mut items = Vec::with_capacity(6);
-        while let Some(item) = seq.next_element::<Loose<'a>>()? {
+        while let Some(item) =
+            seq.next_element_seed(LooseSeed(inner.0, core::marker::PhantomData))?
+        {
             items.push(item);
         }
         Ok(Loose::List(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let inner = self.deeper()?;
         let mut raw = Box::new(RawCommand::default());
-        fill(&mut raw, map)?;
+        fill(&mut raw, map, inner.0)?;
         Ok(Loose::Object(raw))
     }
 }
@@ -347,7 +376,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        fill(self.0, map)
+        fill(self.0, map, 0)
     }
 }
 
@@ -356,6 +385,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
 fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
     raw: &mut RawCommand<'a>,
     mut map: A,
+    depth: u8,
 ) -> Result<(), A::Error> {
     while let Some(key) = map.next_key::<Key>()? {
         let (slot, name) = match key {
@@ -395,7 +425,7 @@ fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
         if slot.is_some() {
             return Err(de::Error::duplicate_field(name));
         }
-        *slot = Some(map.next_value::<Loose<'a>>()?);
+        *slot = Some(map.next_value_seed(LooseSeed(depth, core::marker::PhantomData))?);
     }
     Ok(())
 }
