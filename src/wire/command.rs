@@ -861,9 +861,14 @@ impl Command {
             Some(b'?') => Ok(Command::Availability),
             Some(b'!') => Ok(Command::Keepalive),
             Some(_) => {
+                // Two ~900-byte structs on the stack, no heap use for a well-formed command.
                 let mut raw = RawCommand::default();
-                match raw.fill_from_json(line) {
-                    Ok(()) => Command::try_from(&raw),
+                let mut payload = RawCommand::default();
+                match raw.fill_split_from_json(&mut payload, line) {
+                    Ok(has_payload) => Command::from_fields(&Fields {
+                        top: &raw,
+                        payload: has_payload.then_some(&payload),
+                    }),
                     // The seed's own calibration example lacks its final `}`: retry once with it.
                     Err(e) if e.is_eof() => {
                         let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
@@ -1111,11 +1116,16 @@ impl<'r, 'a> TryFrom<&'r RawCommand<'a>> for Command {
     type Error = CommandError;
 
     fn try_from(raw: &'r RawCommand<'a>) -> Result<Command, CommandError> {
-        let name = raw.cmd().ok_or(CommandError::Json)?;
-        let f = Fields {
+        Command::from_fields(&Fields {
             top: raw,
             payload: raw.payload(),
-        };
+        })
+    }
+}
+
+impl Command {
+    fn from_fields(f: &Fields<'_, '_>) -> Result<Command, CommandError> {
+        let name = f.top.cmd().ok_or(CommandError::Json)?;
         Ok(match name {
             "info" => Command::Info,
             "getPower" => Command::GetPower,

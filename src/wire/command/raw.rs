@@ -193,7 +193,7 @@ impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let inner = self.deeper()?;
         let mut raw = Box::new(RawCommand::default());
-        fill(&mut raw, map, inner.0)?;
+        fill(&mut raw, map, inner.0, None)?;
         Ok(Loose::Object(raw))
     }
 }
@@ -376,7 +376,70 @@ impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        fill(self.0, map, 0)
+        fill(self.0, map, 0, None)
+    }
+}
+
+struct SplitSeed<'r, 'a>(&'r mut RawCommand<'a>, &'r mut RawCommand<'a>);
+
+impl<'de: 'a, 'a> Visitor<'de> for SplitSeed<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        fill(self.0, map, 0, Some(self.1))
+    }
+}
+
+/// Reads the value of a top-level `payload` into a caller's buffer if it is an object; answers
+/// whether it was (anything else is consumed and dropped).
+struct PayloadSeed<'r, 'a>(&'r mut RawCommand<'a>, u8);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for PayloadSeed<'_, 'a> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for PayloadSeed<'_, 'a> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        fill(self.0, map, self.1 + 1, None)?;
+        Ok(true)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
     }
 }
 
@@ -386,10 +449,27 @@ fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
     raw: &mut RawCommand<'a>,
     mut map: A,
     depth: u8,
+    mut payload_buf: Option<&mut RawCommand<'a>>,
 ) -> Result<(), A::Error> {
     while let Some(key) = map.next_key::<Key>()? {
         let (slot, name) = match key {
             Key::Cmd => (&mut raw.cmd, "cmd"),
+            // Top level: an object payload goes into the caller's buffer (no allocation); the
+            // slot keeps `Null` as a "seen" marker so a second `payload` key is still refused.
+            Key::Payload if payload_buf.is_some() => {
+                if raw.payload.is_some() {
+                    return Err(de::Error::duplicate_field("payload"));
+                }
+                if let Some(buf) = payload_buf.as_deref_mut() {
+                    let is_object = map.next_value_seed(PayloadSeed(buf, depth))?;
+                    raw.payload = Some(if is_object {
+                        Loose::Null
+                    } else {
+                        Loose::Bool(false)
+                    });
+                }
+                continue;
+            }
             Key::Payload => (&mut raw.payload, "payload"),
             Key::Level => (&mut raw.level, "level"),
             Key::Cal => (&mut raw.cal, "cal"),
@@ -445,6 +525,19 @@ impl<'a> RawCommand<'a> {
         let mut de = serde_json::Deserializer::from_slice(json);
         de.deserialize_map(RawSeed(self))?;
         de.end()
+    }
+
+    /// Like [`RawCommand::fill_from_json`], but an object `payload` is read into `payload` instead
+    /// of a heap box. Returns whether it was.
+    pub(crate) fn fill_split_from_json(
+        &mut self,
+        payload: &mut RawCommand<'a>,
+        json: &'a [u8],
+    ) -> Result<bool, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        de.deserialize_map(SplitSeed(self, payload))?;
+        de.end()?;
+        Ok(matches!(self.payload, Some(Loose::Null)))
     }
 
     /// The nested `payload` object, if there is one.
