@@ -861,13 +861,13 @@ impl Command {
             Some(b'?') => Ok(Command::Availability),
             Some(b'!') => Ok(Command::Keepalive),
             Some(_) => {
-                // Two ~900-byte structs on the stack, no heap use for a well-formed command.
+                // At most two ~900-byte structs on the stack; no heap use for a well-formed command.
                 let mut raw = RawCommand::default();
-                let mut payload = RawCommand::default();
+                let mut payload = None;
                 match raw.fill_split_from_json(&mut payload, line) {
-                    Ok(has_payload) => Command::from_fields(&Fields {
+                    Ok(()) => Command::from_fields(&Fields {
                         top: &raw,
-                        payload: has_payload.then_some(&payload),
+                        payload: payload.as_ref(),
                     }),
                     // The seed's own calibration example lacks its final `}`: retry once with it.
                     Err(e) if e.is_eof() => {
@@ -1153,7 +1153,7 @@ impl Command {
                 }
             }
             "addWifi" => {
-                let ssid = wifi_ssid(&f, "addWifi")?;
+                let ssid = wifi_ssid(f, "addWifi")?;
                 let pwd = match f.in_payload(|r| &r.pwd) {
                     None => String::new(),
                     Some(p) => {
@@ -1169,12 +1169,12 @@ impl Command {
                 Command::AddWifi(WifiCredentials { ssid, pwd })
             }
             "delWifi" => Command::DelWifi {
-                ssid: wifi_ssid(&f, "delWifi")?,
+                ssid: wifi_ssid(f, "delWifi")?,
             },
-            "calibration" => Command::Calibration(calibration(&f)?),
-            "dailyRestart" => Command::DailyRestart(daily_restart(&f)?),
-            "resetEnergy" => Command::ResetEnergy(energy_reset(&f)?),
-            "sample" => Command::Sample(sample(&f)?),
+            "calibration" => Command::Calibration(calibration(f)?),
+            "dailyRestart" => Command::DailyRestart(daily_restart(f)?),
+            "resetEnergy" => Command::ResetEnergy(energy_reset(f)?),
+            "sample" => Command::Sample(sample(f)?),
             "reqSamples" => {
                 let n = f
                     .at_top(|r| &r.samples)
@@ -1206,7 +1206,7 @@ impl Command {
                 Command::Log { level }
             }
             "mqttServer" => {
-                let server = server_addr(&f, ServerKind::Mqtt)?;
+                let server = server_addr(f, ServerKind::Mqtt)?;
                 let user = bounded_string(
                     f.in_payload(|r| &r.user),
                     "mqttServer",
@@ -1236,10 +1236,10 @@ impl Command {
                 })
             }
             "streamServer" => Command::StreamServer {
-                server: server_addr(&f, ServerKind::Stream)?,
+                server: server_addr(f, ServerKind::Stream)?,
             },
             "timeServer" => Command::TimeServer {
-                server: server_addr(&f, ServerKind::Time)?,
+                server: server_addr(f, ServerKind::Time)?,
             },
             "timezone" => {
                 let v = f

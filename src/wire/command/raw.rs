@@ -380,7 +380,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
     }
 }
 
-struct SplitSeed<'r, 'a>(&'r mut RawCommand<'a>, &'r mut RawCommand<'a>);
+struct SplitSeed<'r, 'a>(&'r mut RawCommand<'a>, &'r mut Option<RawCommand<'a>>);
 
 impl<'de: 'a, 'a> Visitor<'de> for SplitSeed<'_, 'a> {
     type Value = ();
@@ -449,7 +449,7 @@ fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
     raw: &mut RawCommand<'a>,
     mut map: A,
     depth: u8,
-    mut payload_buf: Option<&mut RawCommand<'a>>,
+    mut payload_buf: Option<&mut Option<RawCommand<'a>>>,
 ) -> Result<(), A::Error> {
     while let Some(key) = map.next_key::<Key>()? {
         let (slot, name) = match key {
@@ -461,6 +461,7 @@ fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
                     return Err(de::Error::duplicate_field("payload"));
                 }
                 if let Some(buf) = payload_buf.as_deref_mut() {
+                    let buf = buf.get_or_insert_with(RawCommand::default);
                     let is_object = map.next_value_seed(PayloadSeed(buf, depth))?;
                     raw.payload = Some(if is_object {
                         Loose::Null
@@ -527,17 +528,20 @@ impl<'a> RawCommand<'a> {
         de.end()
     }
 
-    /// Like [`RawCommand::fill_from_json`], but an object `payload` is read into `payload` instead
-    /// of a heap box. Returns whether it was.
+    /// Like [`RawCommand::fill_from_json`], but an object `payload` is read into `payload` (set
+    /// only when there is one, so commands without payload pay nothing for it) instead of a heap box.
     pub(crate) fn fill_split_from_json(
         &mut self,
-        payload: &mut RawCommand<'a>,
+        payload: &mut Option<RawCommand<'a>>,
         json: &'a [u8],
-    ) -> Result<bool, serde_json::Error> {
+    ) -> Result<(), serde_json::Error> {
         let mut de = serde_json::Deserializer::from_slice(json);
         de.deserialize_map(SplitSeed(self, payload))?;
         de.end()?;
-        Ok(matches!(self.payload, Some(Loose::Null)))
+        if !matches!(self.payload, Some(Loose::Null)) {
+            *payload = None;
+        }
+        Ok(())
     }
 
     /// The nested `payload` object, if there is one.
