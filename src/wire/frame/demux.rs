@@ -129,6 +129,8 @@ pub struct Demux {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// The last `poll` answered `None` and no byte came since: the next one would too.
+    stalled: bool,
     core: Core,
 }
 
@@ -138,6 +140,8 @@ struct Core {
     max_line: usize,
     mode: Mode,
     next_packet: Option<u32>,
+    /// Total length of the unfinished frame at the front, once its header is known (else 0).
+    pending_frame: usize,
     stats: DemuxStats,
 }
 
@@ -173,10 +177,12 @@ impl Demux {
             buf: vec![0u8; capacity].into_boxed_slice(),
             start: 0,
             end: 0,
+            stalled: false,
             core: Core {
                 max_line,
                 mode: Mode::Sync { scanned: 0 },
                 next_packet: None,
+                pending_frame: 0,
                 stats: DemuxStats::default(),
             },
         }
@@ -206,8 +212,10 @@ impl Demux {
     pub fn clear(&mut self) {
         self.start = 0;
         self.end = 0;
+        self.stalled = false;
         self.core.mode = Mode::Sync { scanned: 0 };
         self.core.next_packet = None;
+        self.core.pending_frame = 0;
     }
 
     /// Copy as much of `bytes` as fits into the buffer; answers how many bytes were taken.
@@ -227,6 +235,9 @@ impl Demux {
         }
         self.end += n;
         self.core.stats.bytes += n as u64;
+        if n > 0 {
+            self.stalled = false;
+        }
         n
     }
 
@@ -260,7 +271,14 @@ impl Demux {
                     }
                 }
                 self.core.stats.bytes += (len - bytes.len()) as u64;
-                // The unfinished tail (shorter than the buffer) is copied below.
+                // The unfinished tail (an item shorter than the buffer, or a marker tail) is copied
+                // whole; `feed` takes what fits and the loop goes on with anything left.
+                let n = self.feed(bytes);
+                bytes = bytes.get(n..).unwrap_or_default();
+                // The buffer now holds exactly what stalled the state machine: polling it again
+                // would answer `None`.
+                self.stalled = bytes.is_empty();
+                continue;
             }
             let want = self.wanted(bytes);
             let n = self.feed(bytes.get(..want).unwrap_or(bytes));
@@ -274,6 +292,9 @@ impl Demux {
         let avail = self.buf.get(self.start..self.end).unwrap_or_default();
         let want = match self.core.mode {
             Mode::Hunt { .. } => next.len(),
+            Mode::Sync { .. } if self.core.pending_frame > 0 => {
+                self.core.pending_frame.saturating_sub(avail.len()).max(1)
+            }
             Mode::Sync { .. } if avail.starts_with(INFO) => next
                 .iter()
                 .position(|&b| b == b'\n')
@@ -290,6 +311,9 @@ impl Demux {
 
     /// The next complete event, an error event, or `None` when more bytes are needed.
     pub fn poll(&mut self) -> Option<Result<Event<'_>, DemuxError>> {
+        if self.stalled {
+            return None;
+        }
         let avail = self.buf.get(self.start..self.end).unwrap_or_default();
         let (n, step) = self.core.step(avail);
         let consumed = self.buf.get(self.start..self.start + n).unwrap_or_default();
@@ -298,6 +322,7 @@ impl Demux {
             self.start = 0;
             self.end = 0;
         }
+        self.stalled = step.is_none();
         step.map(|step| step.event(consumed))
     }
 }
@@ -382,8 +407,10 @@ impl Core {
         }
         let total = HEADER_LEN + len;
         if avail.len() < total {
+            self.pending_frame = total;
             return (0, None);
         }
+        self.pending_frame = 0;
         let packet = header.packet_number;
         let gap = match self.next_packet {
             None => 0,
