@@ -240,6 +240,35 @@ pub struct Measurement {
     pub fundamental_active_power_w: f32,
 }
 
+impl Measurement {
+    /// Non-finite results (only possible from NaN/∞ samples) become 0 or `None`.
+    fn sanitise(&mut self) {
+        for x in [
+            &mut self.vrms_v,
+            &mut self.irms_a,
+            &mut self.active_power_w,
+            &mut self.apparent_power_va,
+            &mut self.reactive_power_var,
+            &mut self.nonactive_power_va,
+            &mut self.fundamental_vrms_v,
+            &mut self.fundamental_irms_a,
+            &mut self.fundamental_active_power_w,
+        ] {
+            if !x.is_finite() {
+                *x = 0.0;
+            }
+        }
+        for x in [
+            &mut self.power_factor,
+            &mut self.phase_deg,
+            &mut self.thd_v_pct,
+            &mut self.thd_i_pct,
+        ] {
+            *x = x.filter(|v| v.is_finite());
+        }
+    }
+}
+
 /// One completed window.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Window {
@@ -408,6 +437,13 @@ impl Biquad {
             a2: (1.0 - alpha) / a0,
             z1: 0.0,
             z2: 0.0,
+        }
+    }
+    fn cleared(self) -> Self {
+        Self {
+            z1: 0.0,
+            z2: 0.0,
+            ..self
         }
     }
     #[inline(always)]
@@ -769,7 +805,13 @@ impl<S: Sample> Estimator<S> {
         let df = d as f64;
         let s = self.next_frame as f64;
         let [f0, f1] = &mut self.filt;
-        let y = f1.step(f0.step(b1[0].as_() * self.scale[0] / df));
+        let mut y = f1.step(f0.step(b1[0].as_() * self.scale[0] / df));
+        if !y.is_finite() {
+            // NaN/∞ in the input must not poison the detector forever
+            *f0 = f0.cleared();
+            *f1 = f1.cleared();
+            y = 0.0;
+        }
         let ay = y.abs();
         if ay > self.peak {
             self.peak = ay;
@@ -1139,6 +1181,12 @@ impl<S: Sample> Estimator<S> {
         let rate = f64::from(self.cfg.rate_hz);
         let f_hz = frequency_hz.map_or(f64::from(self.cfg.nominal_hz), f64::from);
         let mut w = self.measure(&sums, f_hz);
+        for m in &mut w.phases {
+            m.sanitise();
+        }
+        for lv in &mut w.line_voltage_v {
+            *lv = lv.filter(|x| x.is_finite());
+        }
         w.frequency_hz = frequency_hz;
         w.duration_s = (t_end - start) / rate;
         w.start_sample = start;
