@@ -776,19 +776,24 @@ impl<S: Sample> Estimator<S> {
     ) {
         let (blocks, _) = frames.as_chunks::<D>();
         let mut run = self.run;
+        // the detector's filter state lives in registers across blocks
+        let mut filt = self.filt;
         for blk in blocks {
             let b1 = kernel::<S>(blk, &mut run.s2, &mut run.sp, &mut run.sl);
-            self.after_kernel(blk, &b1, &mut run, cb);
+            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
         }
+        self.filt = filt;
         self.run = run;
     }
 
     fn process_blocks_any<F: FnMut(&Window)>(&mut self, frames: &[[S; 6]], cb: &mut F) {
         let mut run = self.run;
+        let mut filt = self.filt;
         for blk in frames.chunks_exact(self.d) {
             let b1 = kernel::<S>(blk, &mut run.s2, &mut run.sp, &mut run.sl);
-            self.after_kernel(blk, &b1, &mut run, cb);
+            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
         }
+        self.filt = filt;
         self.run = run;
     }
 
@@ -799,12 +804,13 @@ impl<S: Sample> Estimator<S> {
         blk: &[[S; 6]],
         b1: &[S::Acc; LANES],
         run: &mut Run<S::Acc, S::Dft>,
+        filt: &mut [Biquad; 2],
         cb: &mut F,
     ) {
         let d = blk.len();
         let df = d as f64;
         let s = self.next_frame as f64;
-        let [f0, f1] = &mut self.filt;
+        let [f0, f1] = filt;
         let mut y = f1.step(f0.step(b1[0].as_() * self.scale[0] / df));
         if !y.is_finite() {
             // NaN/∞ in the input must not poison the detector forever
