@@ -329,28 +329,17 @@ impl Sums {
         let sw = swap_pairs(x);
         let r2 = rot2(x);
         self.w += w;
+        let wx: [f64; 6] = x.map(|v| w * v);
         for k in 0..6 {
-            let (Some(xk), Some(swk), Some(r2k)) = (x.get(k), sw.get(k), r2.get(k)) else {
-                continue;
-            };
-            let wx = w * xk;
-            if let Some(a) = self.s1.get_mut(k) {
-                *a += wx;
-            }
-            if let Some(a) = self.s2.get_mut(k) {
-                *a += wx * xk;
-            }
-            if let Some(a) = self.sp.get_mut(k) {
-                *a += wx * swk;
-            }
-            if let Some(a) = self.sl.get_mut(k) {
-                *a += wx * r2k;
-            }
-            if let Some(a) = self.re.get_mut(k) {
-                *a += wx * zr;
-            }
-            if let Some(a) = self.im.get_mut(k) {
-                *a += wx * zi;
+            // constant trip count over fixed-size arrays: always in bounds
+            #[allow(clippy::indexing_slicing)]
+            {
+                self.s1[k] += wx[k];
+                self.s2[k] += wx[k] * x[k];
+                self.sp[k] += wx[k] * sw[k];
+                self.sl[k] += wx[k] * r2[k];
+                self.re[k] += wx[k] * zr;
+                self.im[k] += wx[k] * zi;
             }
         }
         self.zre += w * zr;
@@ -991,13 +980,17 @@ impl<S: Sample> Estimator<S> {
         let n0 = rel.floor();
         let beta = rel - n0;
         let frames = core::iter::once(&self.prev_frame).chain(blk.iter());
+        // phasor of the previous frame (k = -1), then rotated by e^{-jω} per frame
+        let (sn0, cs0) = (self.omega * (-1.0 - centre)).sin_cos();
+        let mut zcur = (self.zc * cs0 + self.zs * sn0, self.zs * cs0 - self.zc * sn0);
+        let (s1, c1) = self.omega.sin_cos();
         for (j, (((f, x), z), wp)) in frames.zip(&mut xs).zip(&mut zk).zip(&mut pre).enumerate() {
             let k = j as f64 - 1.0;
             for ((xo, v), c) in x.iter_mut().zip(f).zip(&self.scale) {
                 *xo = v.to_f64() * c;
             }
-            let (sn, cs) = (self.omega * (k - centre)).sin_cos();
-            *z = (self.zc * cs + self.zs * sn, self.zs * cs - self.zc * sn);
+            *z = zcur;
+            zcur = (zcur.0 * c1 + zcur.1 * s1, zcur.1 * c1 - zcur.0 * s1);
             *wp = if k < n0 {
                 1.0
             } else if k == n0 {
