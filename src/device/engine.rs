@@ -11,7 +11,7 @@ use super::json::Obj;
 use super::logbook::Logbook;
 use super::measure::Meter;
 use super::sampling::{Destination, OutFrame, Sampling};
-use super::session::{Line, MAX_DEFERRED, Session, Wait};
+use super::session::{Line, MAX_DEFERRED, MAX_DEFERRED_BYTES, Session, Wait};
 use super::store::record::Pick;
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::{
@@ -642,7 +642,11 @@ impl Device {
 
     fn defer(&mut self, conn: ConnId, now: Instant, line: Vec<u8>) {
         let full = match self.session_mut(conn) {
-            Some(s) if s.deferred.len() < MAX_DEFERRED => {
+            Some(s)
+                if s.deferred.len() < MAX_DEFERRED
+                    && s.deferred.iter().map(Vec::len).sum::<usize>() + line.len()
+                        <= MAX_DEFERRED_BYTES =>
+            {
                 s.deferred.push_back(line);
                 false
             }
