@@ -100,7 +100,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 pub use config::Config;
-pub use engine::Device;
+pub use engine::{Device, LinkInfo};
 pub use measure::Measurements;
 pub use store::{Record, RecordError, RecordKind, Restored, SlotId};
 pub use time::{Civil, Instant, LongTime, ShortTime, UnixMillis};
