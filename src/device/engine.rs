@@ -814,7 +814,20 @@ impl Device {
         s
     }
 
+    /// Queues a record write. A write of the same kind still waiting in the queue is replaced (same
+    /// sequence number, same slot), so a burst of changes costs one flash write, and the queue stays
+    /// bounded however fast commands arrive.
     fn persist(&mut self, kind: RecordKind, payload: Vec<u8>) {
+        let queued = self.events.iter_mut().find_map(|e| match e {
+            Event::Persist(r) if r.kind() == kind => Some(r),
+            _ => None,
+        });
+        if let Some(r) = queued {
+            if let Ok(rec) = Record::new(kind, r.seq(), payload) {
+                *r = rec;
+            }
+            return;
+        }
         let seq = self.next_seq(kind);
         if let Ok(rec) = Record::new(kind, seq, payload) {
             self.events.push_back(Event::Persist(rec));
