@@ -3,17 +3,17 @@
 
 use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
+use edge_mdns::HostAnswersMdnsHandler;
 use edge_mdns::buf::VecBufAccess;
 use edge_mdns::domain::base::Ttl;
 use edge_mdns::host::{Host, Service, ServiceAnswers};
 use edge_mdns::io::{IPV4_DEFAULT_SOCKET, Mdns};
-use edge_mdns::HostAnswersMdnsHandler;
 use edge_nal::UdpSplit;
 use edge_nal_embassy::{Udp, UdpBuffers};
+use embassy_futures::select::{Either, select};
 use embassy_net::Stack;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use embassy_sync::signal::Signal;
-use embassy_futures::select::{Either, select};
 use log::{info, warn};
 
 use crate::wifi::NET_CONFIG;
@@ -34,7 +34,9 @@ pub async fn responder(stack: Stack<'static>) {
     let signal = Signal::<NoopRawMutex, ()>::new();
     loop {
         stack.wait_config_up().await;
-        let Some(cfg) = stack.config_v4() else { continue };
+        let Some(cfg) = stack.config_v4() else {
+            continue;
+        };
         let ip = cfg.address.address();
         let name = NET_CONFIG.lock(|c| c.borrow().name.clone());
         let host = Host {
@@ -51,23 +53,23 @@ pub async fn responder(stack: Stack<'static>) {
             protocol: "_tcp",
             port: 54321,
             service_subtypes: &[],
-            txt_kvs: &[("type", "smartmeter"), ("version", VERSION), ("stream", "54322")],
+            txt_kvs: &[
+                ("type", "smartmeter"),
+                ("version", VERSION),
+                ("stream", "54322"),
+            ],
         };
-        let socket = match edge_mdns::io::bind(
-            &udp,
-            IPV4_DEFAULT_SOCKET,
-            Some(Ipv4Addr::UNSPECIFIED),
-            None,
-        )
-        .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                warn!("mdns: bind failed: {e:?}");
-                embassy_time::Timer::after_secs(5).await;
-                continue;
-            }
-        };
+        let socket =
+            match edge_mdns::io::bind(&udp, IPV4_DEFAULT_SOCKET, Some(Ipv4Addr::UNSPECIFIED), None)
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!("mdns: bind failed: {e:?}");
+                    embassy_time::Timer::after_secs(5).await;
+                    continue;
+                }
+            };
         let mut socket = socket;
         let (recv, send) = socket.split();
         let mdns = Mdns::<_, _, _, _, _, NoopRawMutex>::new(

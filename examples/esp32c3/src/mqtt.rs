@@ -116,7 +116,10 @@ async fn session(stack: Stack<'static>, broker: &Broker) -> SessionEnd {
     let mut socket = TcpSocket::new(stack, &mut rx, &mut tx);
     socket.set_timeout(Some(Duration::from_secs(3 * u64::from(KEEPALIVE_S))));
     if let Err(e) = socket.connect((ip, broker.port)).await {
-        warn!("mqtt: connect to {}:{} failed: {e:?}", broker.host, broker.port);
+        warn!(
+            "mqtt: connect to {}:{} failed: {e:?}",
+            broker.host, broker.port
+        );
         return SessionEnd::Failed;
     }
     let mut buffer = AllocBuffer;
@@ -131,14 +134,19 @@ async fn session(stack: Stack<'static>, broker: &Broker) -> SessionEnd {
         .will
         .as_ref()
         .and_then(|(_, p)| MqttBinary::from_slice(p).ok());
-    let user = broker.user.as_deref().and_then(|u| MqttString::from_str(u).ok());
+    let user = broker
+        .user
+        .as_deref()
+        .and_then(|u| MqttString::from_str(u).ok());
     let password = broker
         .password
         .as_deref()
         .and_then(|p| MqttBinary::from_slice(p.as_bytes()).ok());
     let mut options = ConnectOptions::new()
         .clean_start()
-        .keep_alive(KeepAlive::Seconds(NonZero::new(KEEPALIVE_S).unwrap_or(NonZero::<u16>::MIN)));
+        .keep_alive(KeepAlive::Seconds(
+            NonZero::new(KEEPALIVE_S).unwrap_or(NonZero::<u16>::MIN),
+        ));
     if let (Some(topic), Some(payload)) = (will_topic, will_payload) {
         options = options.will(WillOptions::new(topic, payload).retain());
     }
@@ -159,7 +167,11 @@ async fn session(stack: Stack<'static>, broker: &Broker) -> SessionEnd {
         let Some(filter) = MqttString::from_str(filter).ok().and_then(TopicFilter::new) else {
             continue;
         };
-        if client.subscribe(filter, &SubscriptionOptions::new()).await.is_err() {
+        if client
+            .subscribe(filter, &SubscriptionOptions::new())
+            .await
+            .is_err()
+        {
             return SessionEnd::Failed;
         }
     }
@@ -200,7 +212,9 @@ async fn session(stack: Stack<'static>, broker: &Broker) -> SessionEnd {
                 return SessionEnd::Failed;
             }
             Either3::Second(msg) => {
-                let Some(topic) = MqttString::from_str(&msg.topic).ok().and_then(TopicName::new)
+                let Some(topic) = MqttString::from_str(&msg.topic)
+                    .ok()
+                    .and_then(TopicName::new)
                 else {
                     continue;
                 };
@@ -208,7 +222,10 @@ async fn session(stack: Stack<'static>, broker: &Broker) -> SessionEnd {
                 if msg.retain {
                     options = options.retain();
                 }
-                if let Err(e) = client.publish(&options, msg.payload.as_slice().into()).await {
+                if let Err(e) = client
+                    .publish(&options, msg.payload.as_slice().into())
+                    .await
+                {
                     warn!("mqtt: publish failed: {e:?}");
                     let _ = client.abort().await;
                     return SessionEnd::Failed;

@@ -17,6 +17,13 @@ pub struct Codes {
     pub amps_per_code: f32,
 }
 
+/// Samples per second per channel of this build's front end.
+#[cfg(feature = "ade9000")]
+pub const RATE_HZ: u32 = 8_000;
+/// Samples per second per channel of this build's front end.
+#[cfg(all(feature = "adc", not(feature = "ade9000")))]
+pub const RATE_HZ: u32 = adc::RATE_HZ;
+
 /// Front-end failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceError {
@@ -28,43 +35,77 @@ pub enum SourceError {
     BufferTooSmall,
 }
 
+/// The ADE9000 on SPI2 with a GPIO chip select.
 #[cfg(feature = "ade9000")]
-pub use ade::Ade9000Source as Source;
+pub type AdeSpi = embedded_hal_bus::spi::ExclusiveDevice<
+    esp_hal::spi::master::Spi<'static, esp_hal::Blocking>,
+    esp_hal::gpio::Output<'static>,
+    embassy_time::Delay,
+>;
+/// The sample source this build uses.
+#[cfg(feature = "ade9000")]
+pub type Source = ade::Ade9000Source<AdeSpi>;
 #[cfg(all(feature = "adc", not(feature = "ade9000")))]
 pub use adc::AdcSource as Source;
 
 #[cfg(feature = "ade9000")]
-mod ade {
+pub mod ade {
     use ade9000::{Ade9000, Error, FrontEnd, LineFrequency, WaveformRate};
     use embedded_hal::spi::SpiDevice;
     use esp_hal::gpio::Input;
 
     use super::{Codes, SourceError};
 
+    /// Reads between two start attempts while the chip does not answer (≈ 1 s of pump rounds).
+    const RETRY_READS: u32 = 250;
+
     /// The ADE9000 on SPI2, its IRQ0 (page full) on a GPIO.
     pub struct Ade9000Source<SPI> {
         chip: Ade9000<SPI>,
         irq: Input<'static>,
         front_end: FrontEnd,
+        started: bool,
+        until_retry: u32,
     }
 
     impl<SPI: SpiDevice> Ade9000Source<SPI> {
-        /// Starts continuous waveform capture (8 kSPS, 50 Hz mains).
-        pub fn new(spi: SPI, irq: Input<'static>, front_end: FrontEnd) -> Result<Self, SourceError> {
-            let mut chip = Ade9000::new(spi, WaveformRate::Pcf8k);
-            let version = chip
-                .start_streaming(LineFrequency::Hz50)
-                .map_err(|_| SourceError::Bus)?;
-            log::info!("ade9000: version {version:#06x}, streaming at 8 kSPS");
-            Ok(Self {
-                chip,
+        /// A source that starts continuous waveform capture (8 kSPS, 50 Hz mains) on first use and
+        /// keeps retrying while the chip does not answer (the meter stays reachable without it).
+        pub fn new(spi: SPI, irq: Input<'static>, front_end: FrontEnd) -> Self {
+            Self {
+                chip: Ade9000::new(spi, WaveformRate::Pcf8k),
                 irq,
                 front_end,
-            })
+                started: false,
+                until_retry: 0,
+            }
+        }
+
+        fn ensure_started(&mut self) -> Result<(), SourceError> {
+            if self.started {
+                return Ok(());
+            }
+            if self.until_retry > 0 {
+                self.until_retry -= 1;
+                return Err(SourceError::Bus);
+            }
+            match self.chip.start_streaming(LineFrequency::Hz50) {
+                Ok(version) => {
+                    log::info!("ade9000: version {version:#06x}, streaming at 8 kSPS");
+                    self.started = true;
+                    Ok(())
+                }
+                Err(e) => {
+                    log::warn!("ade9000: {e:?}");
+                    self.until_retry = RETRY_READS;
+                    Err(SourceError::Bus)
+                }
+            }
         }
 
         /// Reads the completed half buffer if IRQ0 is asserted; `Ok(None)` otherwise.
         pub fn read(&mut self, buf: &mut [f32]) -> Result<Option<Codes>, SourceError> {
+            self.ensure_started()?;
             if self.irq.is_high() {
                 return Ok(None);
             }
@@ -84,14 +125,10 @@ mod ade {
                 }
                 Ok(None) => Ok(None),
                 Err(Error::BufferTooSmall { .. }) => Err(SourceError::BufferTooSmall),
-                Err(_) => Err(SourceError::Bus),
-            }
-        }
-
-        /// Waits for the IRQ0 falling edge (the next half buffer).
-        pub async fn wait(&mut self) {
-            if self.irq.is_high() {
-                self.irq.wait_for_falling_edge().await;
+                Err(_) => {
+                    self.started = false;
+                    Err(SourceError::Bus)
+                }
             }
         }
     }
@@ -136,11 +173,12 @@ pub mod adc {
         lost: bool,
     }
 
-    static RING_BUF: Mutex<CriticalSectionRawMutex, RefCell<Ring>> = Mutex::new(RefCell::new(Ring {
-        samples: Deque::new(),
-        first_us: 0,
-        lost: false,
-    }));
+    static RING_BUF: Mutex<CriticalSectionRawMutex, RefCell<Ring>> =
+        Mutex::new(RefCell::new(Ring {
+            samples: Deque::new(),
+            first_us: 0,
+            lost: false,
+        }));
 
     /// Samples V on GPIO0 and I on GPIO1 forever, removing each channel's DC bias with a slow
     /// first-order high-pass (time constant ≈ 4 s) so the codes are centred on zero.
@@ -221,11 +259,6 @@ pub mod adc {
                         / self.front_end.burden_ohm,
                 }))
             })
-        }
-
-        /// Waits for one tick's worth of samples.
-        pub async fn wait(&mut self) {
-            embassy_time::Timer::after(Duration::from_millis(10)).await;
         }
     }
 }

@@ -32,7 +32,8 @@ impl Exchange {
 
     /// Round-trip delay without the server's processing time, µs.
     pub fn round_trip_us(&self) -> u64 {
-        (self.t4_us.saturating_sub(self.t1_us)).saturating_sub(self.t3_us.saturating_sub(self.t2_us))
+        (self.t4_us.saturating_sub(self.t1_us))
+            .saturating_sub(self.t3_us.saturating_sub(self.t2_us))
     }
 }
 

@@ -24,6 +24,7 @@ const LEN_KEY: u8 = 0xFF;
 const DEFAULT_NVS: Range<u32> = 0x9000..0xF000;
 
 type Flash = BlockingAsync<FlashStorage<'static>>;
+type Map = MapStorage<[u8; 2], Flash, Cache<Uncached, Uncached, Uncached, [u8; 2]>>;
 
 /// Errors of the flash store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub enum StoreError {
 
 /// The flash-backed key-value store.
 pub struct FlashStore {
-    map: MapStorage<[u8; 2], Flash, Cache<Uncached, Uncached, Uncached, [u8; 2]>>,
+    map: Map,
     scratch: [u8; CHUNK + 16],
 }
 
@@ -56,8 +57,8 @@ impl FlashStore {
             .map(|p| p.offset()..p.offset() + p.len())
             .unwrap_or(DEFAULT_NVS);
         log::info!("store: nvs at {:#x}..{:#x}", range.start, range.end);
-        let config = MapConfig::try_new(range.clone())
-            .unwrap_or_else(|_| MapConfig::new(DEFAULT_NVS));
+        let config =
+            MapConfig::try_new(range.clone()).unwrap_or_else(|_| MapConfig::new(DEFAULT_NVS));
         Self {
             map: MapStorage::new(BlockingAsync::new(flash), config, Cache::new_uncached()),
             scratch: [0; CHUNK + 16],

@@ -47,8 +47,6 @@ pub struct LinkState {
     pub bssid: String,
     /// Signal strength of the joined AP in dBm (0 in AP mode).
     pub rssi_dbm: i32,
-    /// True while serving the fallback access point.
-    pub fallback_ap: bool,
 }
 
 /// Current link, for `info`.
@@ -57,7 +55,6 @@ pub static LINK: Mutex<CriticalSectionRawMutex, RefCell<LinkState>> =
         ssid: String::new(),
         bssid: String::new(),
         rssi_dbm: 0,
-        fallback_ap: false,
     }));
 
 fn snapshot() -> (String, Vec<(String, String)>) {
@@ -114,7 +111,6 @@ pub async fn connection(mut controller: WifiController<'static>) {
                                 bssid[5]
                             ),
                             rssi_dbm: controller.rssi().unwrap_or(0),
-                            fallback_ap: false,
                         }
                     });
                     info!("wifi: joined {ssid:?}");
@@ -159,7 +155,6 @@ pub async fn connection(mut controller: WifiController<'static>) {
                             ssid: String::from(ap_ssid),
                             bssid: String::new(),
                             rssi_dbm: 0,
-                            fallback_ap: true,
                         }
                     });
                     let _ = with_timeout(FALLBACK_PERIOD, NET_CHANGED.wait()).await;

@@ -225,7 +225,10 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
     pub fn read16(&mut self, addr: u16) -> Result<u16, Error<SPI::Error>> {
         let mut b = [0u8; 2];
         self.spi
-            .transaction(&mut [Operation::Write(&command(addr, true)), Operation::Read(&mut b)])
+            .transaction(&mut [
+                Operation::Write(&command(addr, true)),
+                Operation::Read(&mut b),
+            ])
             .map_err(Error::Spi)?;
         Ok(u16::from_be_bytes(b))
     }
@@ -234,7 +237,10 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
     pub fn read32(&mut self, addr: u16) -> Result<u32, Error<SPI::Error>> {
         let mut b = [0u8; 4];
         self.spi
-            .transaction(&mut [Operation::Write(&command(addr, true)), Operation::Read(&mut b)])
+            .transaction(&mut [
+                Operation::Write(&command(addr, true)),
+                Operation::Read(&mut b),
+            ])
             .map_err(Error::Spi)?;
         Ok(u32::from_be_bytes(b))
     }
@@ -273,8 +279,9 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
         self.write16(reg::WFB_PG_IRQEN, (1 << 7) | (1 << 15))?;
         self.write32(reg::STATUS0, PAGE_FULL)?;
         self.write32(reg::MASK0, PAGE_FULL)?;
-        // WF_SRC | WF_MODE = continuous fill | WF_CAP_SEL = fixed data rate | WF_CAP_EN | all channels.
-        let cfg = self.rate.wf_src() | (0b00 << 6) | (1 << 5) | (1 << 4);
+        // WF_SRC | WF_MODE = 00 (continuous fill) | WF_CAP_SEL = fixed data rate | WF_CAP_EN |
+        // BURST_CHAN = 0000 (all channels).
+        let cfg = self.rate.wf_src() | (1 << 5) | (1 << 4);
         self.write16(reg::WFB_CFG, cfg)?;
         self.next_half = None;
         Ok(version)
