@@ -27,7 +27,8 @@ pub const RATE_HZ: u32 = adc::RATE_HZ;
 /// Front-end failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceError {
-    /// The metering IC did not answer or the bus failed.
+    /// The metering IC did not answer or the bus failed (the on-chip ADC has no bus to fail).
+    #[cfg_attr(not(feature = "ade9000"), allow(dead_code))]
     Bus,
     /// A half buffer was overwritten before it was read: samples were lost.
     Overrun,

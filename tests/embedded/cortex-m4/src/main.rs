@@ -5,7 +5,6 @@
 
 use core::mem::MaybeUninit;
 
-use cortex_m as _;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
 use embedded_alloc::LlffHeap as Heap;
@@ -39,7 +38,9 @@ fn main() -> ! {
     } else {
         debug::EXIT_FAILURE
     });
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 #[panic_handler]
@@ -48,5 +49,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
         let _ = core::fmt::Write::write_fmt(&mut out, format_args!("PANIC {info}\n"));
     }
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    loop {
+        cortex_m::asm::wfi();
+    }
 }

@@ -38,7 +38,9 @@ fn main() -> ! {
     } else {
         debug::EXIT_FAILURE
     });
-    loop {}
+    loop {
+        riscv::asm::wfi();
+    }
 }
 
 #[panic_handler]
@@ -47,5 +49,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
         let _ = core::fmt::Write::write_fmt(&mut out, format_args!("PANIC {info}\n"));
     }
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    loop {
+        riscv::asm::wfi();
+    }
 }
