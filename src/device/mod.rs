@@ -82,8 +82,7 @@ pub use measure::Measurements;
 pub use store::{Record, RecordError, RecordKind, Restored, SlotId};
 pub use time::{Civil, Instant, LongTime, ShortTime, UnixMillis};
 
-pub use shim::LogLevel;
-mod shim;
+pub use crate::wire::log::LogLevel;
 
 /// Identifies one connection for the lifetime of the engine (never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -139,7 +139,7 @@ impl OutQueue {
     /// which at most one is outstanding per connection); refused only beyond that.
     pub fn push_big_frame(&mut self, bytes: &[u8]) -> bool {
         if self.q.len() + bytes.len()
-            > self.cap.max(crate::device::shim::MAX_FRAME_LEN) + self.text_slack
+            > self.cap.max(crate::wire::frame::MAX_FRAME_LEN) + self.text_slack
         {
             return false;
         }
