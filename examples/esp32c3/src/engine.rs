@@ -17,8 +17,7 @@ use embassy_sync::channel::Channel;
 use embassy_time::{Duration, Ticker, Timer};
 use embedded_io_async::Write;
 use log::{info, warn};
-use smartmeter::device::LinkInfo;
-use smartmeter::device::{ConnId, ConnKind, Event, MqttSettings, NtpResult};
+use smartmeter::device::{ConnId, ConnKind, Device, Event, MqttSettings, NtpResult};
 use smartmeter::hal::Driver;
 
 use crate::hal_impl::{Esp, Meter, RtcClock};
@@ -77,6 +76,19 @@ pub fn sync_net_config(engine: &Engine) {
     if name_changed {
         mdns::RENAMED.signal(());
     }
+}
+
+/// Calls `Device::set_link` with its link record built from `Default` and `fill`: the record's type is
+/// inferred from the method, so this binding does not depend on the module the core declares it in.
+fn set_link<T: Default>(
+    device: &mut Device,
+    ip: Option<&str>,
+    setter: fn(&mut Device, Option<&str>, T),
+    fill: impl FnOnce(&mut T),
+) {
+    let mut link = T::default();
+    fill(&mut link);
+    setter(device, ip, link);
 }
 
 fn broker(s: MqttSettings) -> mqtt::Broker {
@@ -149,22 +161,15 @@ pub async fn pump(engine: &'static Shared, stack: Stack<'static>) {
                 // Once a second: link facts for `info`, Wi-Fi list / name for the radio and mDNS.
                 let link = wifi::LINK.lock(|l| l.borrow().clone());
                 let ip = stack.config_v4().map(|c| c.address.address().to_string());
-                e.device.set_link(
-                    ip.as_deref(),
-                    LinkInfo {
-                        ssid: if link.ssid.is_empty() {
-                            "-".into()
-                        } else {
-                            link.ssid
-                        },
-                        rssi: link.rssi_dbm,
-                        bssid: if link.bssid.is_empty() {
-                            "-".into()
-                        } else {
-                            link.bssid
-                        },
-                    },
-                );
+                set_link(&mut e.device, ip.as_deref(), Device::set_link, |info| {
+                    if !link.ssid.is_empty() {
+                        info.ssid = link.ssid;
+                    }
+                    if !link.bssid.is_empty() {
+                        info.bssid = link.bssid;
+                    }
+                    info.rssi = link.rssi_dbm;
+                });
                 sync_net_config(&e);
             }
             e.pump().network
