@@ -11,7 +11,10 @@ extern crate alloc;
 
 use core::fmt::{self, Write};
 
+mod dsp;
+mod frame;
 mod platform;
+mod wire;
 
 /// What a runner provides.
 pub trait Platform {
@@ -98,5 +101,8 @@ impl<'a, P: Platform> Runner<'a, P> {
 pub fn run_all<P: Platform>(platform: &mut P) -> bool {
     let mut r = Runner::new(platform);
     platform::run(&mut r);
+    wire::run(&mut r);
+    frame::run(&mut r);
+    dsp::run(&mut r);
     r.finish()
 }
