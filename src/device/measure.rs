@@ -235,16 +235,16 @@ impl Meter {
         first: usize,
         out: &mut Vec<f32>,
     ) -> usize {
-        let src = f64::from(block.rate_hz.max(1));
-        let step = f64::from(s.params.rate_hz.max(1)) / src;
+        let src = u64::from(block.rate_hz.max(1));
+        let step = u64::from(s.params.rate_hz.max(1));
         let mut produced = 0;
         let m = self.last.clone().unwrap_or_default();
         for c in block.samples.chunks_exact(6).skip(first) {
             s.pace += step;
-            if s.pace < 1.0 {
+            if s.pace < src {
                 continue;
             }
-            s.pace -= 1.0;
+            s.pace -= src;
             produced += 1;
             let g = |k: usize| self.cal.get(k).copied().unwrap_or(1.0);
             let cv = |k: usize| c.get(k).copied().unwrap_or(0.0) * g(k);

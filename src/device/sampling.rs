@@ -220,8 +220,9 @@ pub struct Sampling {
     pub dropped_frames: u64,
     pending_req: Option<usize>,
     rate_mark: Option<(Instant, u64)>,
-    /// Fractional position for derived-measure pacing, in source samples.
-    pub pace: f64,
+    /// Integer rate-conversion phase: advances by the output rate per source sample; an output
+    /// sample is due each time it reaches the source rate (exact counts, no float drift).
+    pub pace: u64,
 }
 
 impl Sampling {
@@ -256,7 +257,7 @@ impl Sampling {
             dropped_frames: 0,
             pending_req: None,
             rate_mark: None,
-            pace: 0.0,
+            pace: 0,
             params,
         }
     }

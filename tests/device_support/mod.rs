@@ -127,6 +127,13 @@ impl Bench {
         self.take_text(conn)
     }
 
+    /// Sends one line and returns the raw bytes the connection got (frames included).
+    pub fn cmd_bytes(&mut self, conn: ConnId, line: &str) -> Vec<u8> {
+        self.dev
+            .handle_input(conn, self.now, format!("{line}\n").as_bytes());
+        self.take(conn)
+    }
+
     pub fn drain_events(&mut self) -> Vec<Event> {
         let mut v = Vec::new();
         while let Some(e) = self.dev.poll_event() {
