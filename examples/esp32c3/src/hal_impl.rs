@@ -41,8 +41,8 @@ impl SampleSource for Meter {
             start: Instant::from_micros(codes.start_us),
             len: codes.len,
             scale: SampleScale::Codes {
-                volts_per_code: codes.volts_per_code,
-                amps_per_code: codes.amps_per_code,
+                volts_per_code: codes.front_end.volts_per_code as f32,
+                amps_per_code: codes.front_end.amps_per_code as f32,
             },
         }))
     }

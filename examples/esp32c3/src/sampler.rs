@@ -1,6 +1,21 @@
 //! Sample sources: the ADE9000 waveform buffer over SPI (feature `ade9000`, the original SmartMeter's
 //! metering IC) or the on-chip ADC1 with a CT clamp and a voltage divider (feature `adc`, single phase).
-//! Both hand out raw codes plus the volts/amps per code of their analog front end; the core scales.
+//! Both hand out raw codes plus the core's [`FrontEnd`] scaling of their analog front end, validated by
+//! the core at start-up; the core turns codes into volts and amps.
+
+use smartmeter::calibration::{Calibration, FrontEnd};
+
+/// Checks a front end with the core's calibration rules; logs and falls back to unit scaling if the
+/// board constants are unusable (the readings are then plainly wrong rather than silently so).
+fn validated(front_end: FrontEnd) -> FrontEnd {
+    match Calibration::default().with_front_end(front_end) {
+        Ok(_) => front_end,
+        Err(e) => {
+            log::error!("front end rejected by the core: {e}");
+            FrontEnd::default()
+        }
+    }
+}
 
 /// Raw codes read by a front end, interleaved `v_l1, i_l1, v_l2, i_l2, v_l3, i_l3`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -11,10 +26,8 @@ pub struct Codes {
     pub start_us: u64,
     /// Values written (a multiple of 6).
     pub len: usize,
-    /// Terminal volts per code.
-    pub volts_per_code: f32,
-    /// Terminal amps per code.
-    pub amps_per_code: f32,
+    /// The core's code-to-units scaling of this front end.
+    pub front_end: FrontEnd,
 }
 
 /// Samples per second per channel of this build's front end.
@@ -51,9 +64,10 @@ pub use adc::AdcSource as Source;
 
 #[cfg(feature = "ade9000")]
 pub mod ade {
-    use ade9000::{Ade9000, Error, FrontEnd, LineFrequency, WaveformRate};
+    use ade9000::{Ade9000, Error, FrontEnd as Board, LineFrequency, WaveformRate};
     use embedded_hal::spi::SpiDevice;
     use esp_hal::gpio::Input;
+    use smartmeter::calibration::FrontEnd;
 
     use super::{Codes, SourceError};
 
@@ -72,11 +86,15 @@ pub mod ade {
     impl<SPI: SpiDevice> Ade9000Source<SPI> {
         /// A source that starts continuous waveform capture (8 kSPS, 50 Hz mains) on first use and
         /// keeps retrying while the chip does not answer (the meter stays reachable without it).
-        pub fn new(spi: SPI, irq: Input<'static>, front_end: FrontEnd) -> Self {
+        pub fn new(spi: SPI, irq: Input<'static>, board: Board) -> Self {
+            let (volts_per_code, amps_per_code) = board.scaling();
             Self {
                 chip: Ade9000::new(spi, WaveformRate::Pcf8k),
                 irq,
-                front_end,
+                front_end: super::validated(FrontEnd {
+                    volts_per_code,
+                    amps_per_code,
+                }),
                 started: false,
                 until_retry: 0,
             }
@@ -120,8 +138,7 @@ pub mod ade {
                         rate_hz,
                         start_us: now.saturating_sub(samples * 1_000_000 / u64::from(rate_hz)),
                         len: block.len,
-                        volts_per_code: self.front_end.volts_per_code(),
-                        amps_per_code: self.front_end.amps_per_code(),
+                        front_end: self.front_end,
                     }))
                 }
                 Ok(None) => Ok(None),
@@ -148,13 +165,16 @@ pub mod adc {
     use esp_hal::analog::adc::{Adc, AdcPin};
     use esp_hal::peripherals::{ADC1, GPIO0, GPIO1};
     use heapless::Deque;
+    use smartmeter::calibration::FrontEnd;
 
     use super::{Codes, SourceError};
 
     /// Samples per second per channel (two oneshot conversions per tick).
     pub const RATE_HZ: u32 = 2_000;
-    /// ADC full scale at 11 dB attenuation, millivolts at the pin, over 12 bits.
-    const VOLTS_PER_LSB: f32 = 2.5 / 4095.0;
+    /// Half the ADC range at 11 dB attenuation (≈ 2.5 V span, bias at mid-rail), volts at the pin.
+    const HALF_RANGE_V: f64 = 1.25;
+    /// 12-bit converter: ±2048 codes around the bias.
+    const ADC_BITS: u8 = 12;
     const RING: usize = 1024;
 
     /// Analog front end of the ADC variant.
@@ -217,12 +237,23 @@ pub mod adc {
 
     /// Drains the ring filled by [`sample_task`].
     pub struct AdcSource {
-        front_end: AdcFrontEnd,
+        front_end: FrontEnd,
     }
 
     impl AdcSource {
-        /// A source scaled by `front_end`.
-        pub fn new(front_end: AdcFrontEnd) -> Self {
+        /// A source scaled by `board` through the core's [`FrontEnd::from_hardware`].
+        pub fn new(board: AdcFrontEnd) -> Self {
+            let front_end = FrontEnd::from_hardware(
+                f64::from(board.divider_ratio),
+                f64::from(board.ct_ratio / board.burden_ohm),
+                HALF_RANGE_V,
+                ADC_BITS,
+            )
+            .map(super::validated)
+            .unwrap_or_else(|e| {
+                log::error!("adc front end: {e}");
+                FrontEnd::default()
+            });
             Self { front_end }
         }
 
@@ -255,9 +286,7 @@ pub mod adc {
                     rate_hz: RATE_HZ,
                     start_us,
                     len,
-                    volts_per_code: VOLTS_PER_LSB * self.front_end.divider_ratio,
-                    amps_per_code: VOLTS_PER_LSB * self.front_end.ct_ratio
-                        / self.front_end.burden_ohm,
+                    front_end: self.front_end,
                 }))
             })
         }

@@ -135,6 +135,16 @@ impl FrontEnd {
         self.ct_ratio / self.burden_ohm / FULL_SCALE_CODE
     }
 
+    /// `(volts_per_code, amps_per_code)` in f64, the form the smartmeter core's calibration
+    /// `FrontEnd` takes.
+    pub fn scaling(&self) -> (f64, f64) {
+        let fs = f64::from(FULL_SCALE_CODE);
+        (
+            f64::from(self.divider_ratio) / fs,
+            f64::from(self.ct_ratio) / f64::from(self.burden_ohm) / fs,
+        )
+    }
+
     /// Checks that every ratio is finite and positive, naming the first that is not.
     pub fn validate(&self) -> Result<(), Error<core::convert::Infallible>> {
         let fields = [
@@ -527,6 +537,9 @@ mod tests {
         // 1 V peak at the pins over 10.2 Ω = 98 mA secondary = 245.1 A primary at 2500:1.
         let a = FULL_SCALE_CODE * fe.amps_per_code();
         assert!((a - 245.098).abs() < 1e-2, "{a}");
+        let (v, a) = fe.scaling();
+        assert!((v * f64::from(FULL_SCALE_CODE) - 1001.0).abs() < 1e-9);
+        assert!((a * f64::from(FULL_SCALE_CODE) - 2500.0 / 10.2).abs() < 1e-4);
         let bad = FrontEnd {
             burden_ohm: 0.0,
             ..fe
