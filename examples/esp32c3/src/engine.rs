@@ -140,7 +140,7 @@ fn dispatch(event: Event) {
 
 /// Pumps the engine forever and carries out its events.
 #[embassy_executor::task]
-pub async fn pump(engine: &'static Shared, stack: Stack<'static>) {
+pub async fn pump(engine: &'static Shared, stack: Stack<'static>, ap_stack: Stack<'static>) {
     let mut ticker = Ticker::every(PUMP_PERIOD);
     let mut rounds: u32 = 0;
     loop {
@@ -160,7 +160,12 @@ pub async fn pump(engine: &'static Shared, stack: Stack<'static>) {
             if rounds.is_multiple_of(250) {
                 // Once a second: link facts for `info`, Wi-Fi list / name for the radio and mDNS.
                 let link = wifi::LINK.lock(|l| l.borrow().clone());
-                let ip = stack.config_v4().map(|c| c.address.address().to_string());
+                // The station's address, or the fallback access point's while that is up.
+                let ip = stack
+                    .config_v4()
+                    .filter(|_| stack.is_link_up())
+                    .or_else(|| ap_stack.config_v4().filter(|_| ap_stack.is_link_up()))
+                    .map(|c| c.address.address().to_string());
                 set_link(&mut e.device, ip.as_deref(), Device::set_link, |info| {
                     if !link.ssid.is_empty() {
                         info.ssid = link.ssid;
@@ -172,11 +177,17 @@ pub async fn pump(engine: &'static Shared, stack: Stack<'static>) {
                 });
                 sync_net_config(&e);
             }
-            e.pump().network
+            let pumped = e.pump();
+            (pumped.network, e.system.requested())
         });
         rounds = rounds.wrapping_add(1);
+        let (events, restart) = events;
         for event in events {
             dispatch(event);
+        }
+        if restart {
+            Timer::after(crate::hal_impl::RESTART_GRACE).await;
+            crate::hal_impl::Esp::reset_now();
         }
     }
 }

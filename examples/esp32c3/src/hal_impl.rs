@@ -80,7 +80,34 @@ fn slot_key(slot: SlotId) -> u8 {
 }
 
 /// Software reset as the core's [`System`].
-pub struct Esp;
+///
+/// The engine asks for a restart once its output has been handed to the sockets; the bytes may still
+/// sit in a socket's transmit buffer. `restart` therefore records the request and returns; the pump task
+/// gives TCP [`RESTART_GRACE`] to deliver the last reply (`"Restarting"`) and then resets the chip.
+pub struct Esp {
+    requested: bool,
+}
+
+/// How long the last replies get to leave before the reset.
+pub const RESTART_GRACE: embassy_time::Duration = embassy_time::Duration::from_millis(500);
+
+impl Esp {
+    /// No restart requested yet.
+    pub const fn new() -> Self {
+        Self { requested: false }
+    }
+
+    /// True once the engine asked for a restart.
+    pub fn requested(&self) -> bool {
+        self.requested
+    }
+
+    /// Resets the chip now (a software reset keeps the RTC running, so the clock survives).
+    pub fn reset_now() -> ! {
+        log::info!("restarting");
+        esp_hal::system::software_reset()
+    }
+}
 
 impl ErrorType for Esp {
     type Error = core::convert::Infallible;
@@ -88,7 +115,7 @@ impl ErrorType for Esp {
 
 impl System for Esp {
     fn restart(&mut self) -> Result<(), Self::Error> {
-        log::info!("restarting");
-        esp_hal::system::software_reset()
+        self.requested = true;
+        Ok(())
     }
 }

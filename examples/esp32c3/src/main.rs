@@ -157,12 +157,18 @@ async fn main(spawner: Spawner) -> ! {
         ..DeviceOptions::default()
     };
     let store = store::FlashStore::new(esp_storage::FlashStorage::new(peripherals.FLASH));
-    let driver = Driver::new(options, source, hal_impl::RtcClock, store, hal_impl::Esp);
+    let driver = Driver::new(
+        options,
+        source,
+        hal_impl::RtcClock,
+        store,
+        hal_impl::Esp::new(),
+    );
     engine::sync_net_config(&driver);
     let engine: &'static engine::Shared =
         mk_static!(engine::Shared, Mutex::new(RefCell::new(driver)));
 
-    spawn!(spawner, engine::pump(engine, sta_stack));
+    spawn!(spawner, engine::pump(engine, sta_stack, ap_stack));
     for _ in 0..=MAX_CLIENTS {
         spawn!(
             spawner,
