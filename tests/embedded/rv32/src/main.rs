@@ -27,7 +27,7 @@ impl embedded_vectors::Platform for Qemu {
 
 #[entry]
 fn main() -> ! {
-    const HEAP_SIZE: usize = 1024 * 1024;
+    const HEAP_SIZE: usize = 4 * 1024 * 1024;
     static mut HEAP_MEM: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
     // SAFETY: runs once before any allocation; the static is only handed to the allocator.
     unsafe { HEAP.init(&raw mut HEAP_MEM as usize, HEAP_SIZE) }
