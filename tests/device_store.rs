@@ -113,11 +113,8 @@ fn corruption_at_every_byte_falls_back_to_defaults_with_an_error_line() {
         s.insert(slot, bytes[..at].to_vec());
         assert_eq!(
             boot(&s).dev.config().name,
-            if at == 0 {
-                "smartmeterX"
-            } else {
-                "smartmeterX"
-            }
+            "smartmeterX",
+            "truncated to {at}"
         );
     }
     // arbitrary garbage never panics
