@@ -11,6 +11,7 @@ extern crate alloc;
 
 use core::fmt::{self, Write};
 
+mod device;
 mod dsp;
 mod frame;
 mod platform;
@@ -104,5 +105,6 @@ pub fn run_all<P: Platform>(platform: &mut P) -> bool {
     wire::run(&mut r);
     frame::run(&mut r);
     dsp::run(&mut r);
+    device::run(&mut r);
     r.finish()
 }
