@@ -11,7 +11,9 @@ step() { printf '\n=== embedded: %s (%ss)\n' "$*" "$SECONDS"; }
 
 step "toolchain"
 rustup target add riscv32imc-unknown-none-elf thumbv7em-none-eabihf
-rustup component add clippy llvm-tools
+rustup component add clippy
+# llvm-size for the image report; GNU `size -A` (binutils) reads the same table if this is unavailable.
+rustup component add llvm-tools || echo "llvm-tools unavailable: falling back to size -A"
 
 step "qemu"
 if ! command -v qemu-system-arm >/dev/null || ! command -v qemu-system-riscv32 >/dev/null; then
@@ -30,7 +32,13 @@ qemu-system-riscv32 --version | head -n1
 llvm_size() {
     local bin
     bin="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
-    if [[ -x $bin ]]; then "$bin" "$@"; else llvm-size "$@"; fi
+    if [[ -x $bin ]]; then
+        "$bin" "$@"
+    elif command -v llvm-size >/dev/null; then
+        llvm-size "$@"
+    else
+        size "$@"
+    fi
 }
 
 step "esp32c3 firmware: build (release)"
@@ -44,13 +52,14 @@ step "esp32c3 firmware: clippy"
 step "esp32c3 firmware: image size"
 # Flash image = every section the bootloader copies or maps (code, read-only data, initialised data);
 # static RAM = .data + .bss (the heap is a static inside .bss).
+# Budget: 1 MiB of flash (the issue's goal; the default app partition is 1 MiB too).
 llvm_size -A "$ELF" | awk '
     /^\.(trap|rwtext|rwtext\.wifi|text|rodata|rodata\.wifi|data|data\.wifi|flash\.appdesc) / { flash += $2 }
     /^\.(data|data\.wifi|bss) / { ram += $2 }
     /^\.(trap|rwtext|rwtext\.wifi) / { iram += $2 }
     END {
         printf "flash image: %d bytes (%.1f KiB, %.1f %% of a 4 MiB flash, goal <= 1 MiB)\n", flash, flash / 1024, flash * 100 / 4194304
-        printf "static RAM (.data + .bss incl. 72 KiB heap): %d bytes (%.1f KiB); IRAM code: %d bytes\n", ram, ram / 1024, iram
+        printf "static RAM (.data + .bss incl. a 72 KiB heap; 64 KiB more heap is reclaimed bootloader RAM): %d bytes (%.1f KiB); IRAM code: %d bytes\n", ram, ram / 1024, iram
         if (flash > 1048576) { print "image exceeds 1 MiB"; exit 1 }
     }'
 
