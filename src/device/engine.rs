@@ -96,7 +96,8 @@ pub struct Device {
     next_ntp: Instant,
     stream_conn: Option<ConnId>,
     pub(crate) mqtt_connected: bool,
-    pub(crate) restart: Option<(RestartKind, Instant)>,
+    /// Pending restart: kind, drain deadline, and whether the deadline has passed.
+    pub(crate) restart: Option<(RestartKind, Instant, bool)>,
     pub(crate) link: LinkInfo,
     pub(crate) source_rate_hz: u32,
     last_local_minute: Option<u64>,
@@ -407,6 +408,11 @@ impl Device {
                 self.next_reconnect = None;
             }
         }
+        if let Some((_, d, due)) = self.restart.as_mut()
+            && *d <= now
+        {
+            *due = true;
+        }
         if self.ntp_deadline.is_some_and(|d| d <= now) {
             self.handle_ntp(now, NtpResult::Failed);
         }
@@ -582,9 +588,9 @@ impl Device {
         if let Some(ev) = self.events.pop_front() {
             return Some(ev);
         }
-        if let Some((kind, deadline)) = self.restart {
+        if let Some((kind, deadline, due)) = self.restart {
             let drained = self.sessions.iter().all(|s| s.out.is_empty());
-            if drained || self.last_now >= deadline {
+            if drained || due || self.last_now >= deadline {
                 self.restart = None;
                 return Some(Event::Restart(kind));
             }
@@ -605,7 +611,7 @@ impl Device {
         if let Some(l) = self.logbook.write_due(self.last_now) {
             t = t.min(l);
         }
-        if let Some((_, d)) = self.restart {
+        if let Some((_, d, false)) = self.restart {
             t = t.min(d);
         }
         if let Some(d) = self.ntp_deadline {
@@ -892,7 +898,7 @@ impl Device {
         if self.logbook.write_due(now).is_some() {
             self.persist_logbook(now);
         }
-        self.restart = Some((kind, now + RESTART_DRAIN));
+        self.restart = Some((kind, now + RESTART_DRAIN, false));
     }
 
     fn publish_status(&mut self, now: Instant) {
