@@ -7,19 +7,19 @@
 
 mod common;
 
-#[path = "sim/tcp.rs"]
-mod tcp;
 #[path = "sim/data.rs"]
 mod data;
 #[path = "sim/ffmpeg.rs"]
 mod ffmpeg;
+#[path = "sim/measure.rs"]
+mod measure;
 #[path = "sim/mqtt.rs"]
 mod mqtt;
 #[path = "sim/net.rs"]
 mod net;
-#[path = "sim/measure.rs"]
-mod measure;
 #[path = "sim/persist.rs"]
 mod persist;
 #[path = "sim/robust.rs"]
 mod robust;
+#[path = "sim/tcp.rs"]
+mod tcp;

@@ -258,24 +258,76 @@ mod tests {
     #[test]
     fn every_option_parses() {
         let a = Args::try_parse_from([
-            "smartmeter-sim", "--bind", "0.0.0.0", "--port", "1", "--stream-port", "2",
-            "--max-clients", "60", "--name", "m1", "--state", "/tmp/x", "--voltage", "120",
-            "--frequency", "49.83", "--current", "1,2,3", "--phase-deg", "-10,0,45",
-            "--harmonic", "3:0.2", "--harmonic", "5:0.1", "--noise", "0.001", "--seed", "7",
-            "--mqtt", "[::1]:1884", "--mdns", "--serial", "--token", "t",
-            "--status-interval", "1", "--persist-interval", "0.5", "--reconnect-interval", "1",
+            "smartmeter-sim",
+            "--bind",
+            "0.0.0.0",
+            "--port",
+            "1",
+            "--stream-port",
+            "2",
+            "--max-clients",
+            "60",
+            "--name",
+            "m1",
+            "--state",
+            "/tmp/x",
+            "--voltage",
+            "120",
+            "--frequency",
+            "49.83",
+            "--current",
+            "1,2,3",
+            "--phase-deg",
+            "-10,0,45",
+            "--harmonic",
+            "3:0.2",
+            "--harmonic",
+            "5:0.1",
+            "--noise",
+            "0.001",
+            "--seed",
+            "7",
+            "--mqtt",
+            "[::1]:1884",
+            "--mdns",
+            "--serial",
+            "--token",
+            "t",
+            "--status-interval",
+            "1",
+            "--persist-interval",
+            "0.5",
+            "--reconnect-interval",
+            "1",
         ])
         .unwrap();
         assert_eq!(a.phase_deg, [-10.0, 0.0, 45.0]);
-        assert_eq!(a.harmonics, vec![Harmonic { order: 3, rel: 0.2 }, Harmonic { order: 5, rel: 0.1 }]);
-        assert_eq!(a.mqtt, Some(HostPort { host: "::1".into(), port: Some(1884) }));
+        assert_eq!(
+            a.harmonics,
+            vec![
+                Harmonic { order: 3, rel: 0.2 },
+                Harmonic { order: 5, rel: 0.1 }
+            ]
+        );
+        assert_eq!(
+            a.mqtt,
+            Some(HostPort {
+                host: "::1".into(),
+                port: Some(1884)
+            })
+        );
         assert_eq!(a.persist_interval, Duration::from_millis(500));
         assert!(a.mdns && a.serial);
     }
 
     #[test]
     fn bad_values_are_refused_naming_the_field() {
-        assert!(parse_current("1,2").unwrap_err().to_string().contains("current"));
+        assert!(
+            parse_current("1,2")
+                .unwrap_err()
+                .to_string()
+                .contains("current")
+        );
         assert!(parse_current("1,2,3,4").is_err());
         assert!(parse_current("1,-2,3").is_err());
         assert!(parse_harmonic("1:0.2").is_err());

@@ -46,7 +46,12 @@ pub fn daemon_for(bind: IpAddr) -> Result<ServiceDaemon, mdns_sd::Error> {
 
 impl Announcer {
     /// Starts the daemon; nothing is announced before [`Announcer::announce`].
-    pub fn new(bind: IpAddr, port: u16, stream_port: u16, version: &str) -> Result<Self, mdns_sd::Error> {
+    pub fn new(
+        bind: IpAddr,
+        port: u16,
+        stream_port: u16,
+        version: &str,
+    ) -> Result<Self, mdns_sd::Error> {
         Ok(Announcer {
             daemon: daemon_for(bind)?,
             ip: bind,
@@ -71,7 +76,8 @@ impl Announcer {
             ("stream", stream.as_str()),
         ];
         let info = if self.ip.is_unspecified() {
-            ServiceInfo::new(SERVICE_TYPE, name, &host, "", self.port, &props[..])?.enable_addr_auto()
+            ServiceInfo::new(SERVICE_TYPE, name, &host, "", self.port, &props[..])?
+                .enable_addr_auto()
         } else {
             ServiceInfo::new(SERVICE_TYPE, name, &host, self.ip, self.port, &props[..])?
         };

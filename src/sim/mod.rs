@@ -26,14 +26,14 @@
 use std::prelude::rust_2024::*;
 
 pub mod cli;
-//pub mod grid;
+pub mod grid;
 pub mod mdns;
 pub mod mqtt;
 pub mod ntp;
-//pub mod options;
+pub mod options;
 pub mod pty;
-//pub mod runtime;
-//pub mod store;
+pub mod runtime;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,5 +69,5 @@ pub fn run_blocking(args: Args) -> Result<(), SimError> {
         .enable_all()
         .build()
         .map_err(SimError::Io)?;
-    {let _=(rt,args); Ok(())}
+    rt.block_on(runtime::run(args))
 }

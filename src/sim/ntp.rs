@@ -186,7 +186,10 @@ mod tests {
 
     #[test]
     fn servers_split_with_default_port() {
-        assert_eq!(split_server("time.google.com"), ("time.google.com".into(), 123));
+        assert_eq!(
+            split_server("time.google.com"),
+            ("time.google.com".into(), 123)
+        );
         assert_eq!(split_server("127.0.0.1:1234"), ("127.0.0.1".into(), 1234));
         assert_eq!(split_server("[::1]:9"), ("::1".into(), 9));
     }

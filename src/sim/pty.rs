@@ -74,7 +74,10 @@ impl Pty {
                     match reader.read(&mut buf) {
                         Ok(0) => break,
                         Ok(n) => {
-                            if in_tx.blocking_send(buf.get(..n).unwrap_or(&[]).to_vec()).is_err() {
+                            if in_tx
+                                .blocking_send(buf.get(..n).unwrap_or(&[]).to_vec())
+                                .is_err()
+                            {
                                 break;
                             }
                         }

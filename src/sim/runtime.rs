@@ -14,8 +14,9 @@
 //! reader that stops reading costs at most that queue plus the engine's own bounded per-connection
 //! queue; the engine drops (and numbers) what does not fit.
 
-#[allow(unused_imports)]
-use std::prelude::rust_2024::*;
+use std::string::ToString as _;
+use std::vec;
+use std::vec::Vec;
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -27,14 +28,14 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::device::{ConnId, ConnKind, Device, DeviceOptions, Event, Instant, NtpResult, SampleBlock};
+use crate::device::{ConnId, ConnKind, Device, DeviceOptions, Event, Instant, SampleBlock};
 use crate::hal::Store as _;
 use crate::sim::cli::Args;
 use crate::sim::grid::GridSource;
 use crate::sim::mdns::Announcer;
-use crate::sim::mqtt::{Bridge, BridgeEvent, BrokerConfig};
+use crate::sim::mqtt::{Bridge, BridgeEvent};
 use crate::sim::store::FileStore;
-use crate::sim::{ntp, pty, SimError};
+use crate::sim::{SimError, ntp, pty};
 
 /// Bytes read from a socket per message to the engine task.
 const READ_CHUNK: usize = 4096;
@@ -195,10 +196,10 @@ impl Engine {
 
     /// Forgets a connection: its writer drains what is queued, then shuts the socket down.
     fn drop_conn(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
-            if let Some(r) = c.reader {
-                r.abort();
-            }
+        if let Some(c) = self.conns.remove(&conn)
+            && let Some(r) = c.reader
+        {
+            r.abort();
         }
     }
 
@@ -272,7 +273,10 @@ impl Engine {
             match ev {
                 Event::Persist(record) => {
                     if self.store.save(record.slot(), record.bytes()).is_err() {
-                        tracing::warn!("state: cannot write {}", self.store.path(record.slot()).display());
+                        tracing::warn!(
+                            "state: cannot write {}",
+                            self.store.path(record.slot()).display()
+                        );
                     }
                 }
                 Event::NtpRequest { server } => {
@@ -301,7 +305,11 @@ impl Engine {
                 Event::Connect { host, port } => {
                     let tx = self.tx.clone();
                     tokio::spawn(async move {
-                        let c = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port))).await;
+                        let c = tokio::time::timeout(
+                            CONNECT_TIMEOUT,
+                            TcpStream::connect((host.as_str(), port)),
+                        )
+                        .await;
                         match c {
                             Ok(Ok(stream)) => {
                                 if let Ok(peer) = stream.peer_addr() {
@@ -325,13 +333,12 @@ impl Engine {
                 }
                 Event::MqttConfigure(settings) => self.configure_mqtt(settings),
                 Event::Announce { name } => {
-                    if let Some(a) = self.announcer.as_mut() {
-                        if let Err(e) = a.announce(&name) {
-                            tracing::warn!("mdns: {e}");
-                        }
+                    if let Some(a) = self.announcer.as_mut()
+                        && let Err(e) = a.announce(&name)
+                    {
+                        tracing::warn!("mdns: {e}");
                     }
                 }
-                _ => {}
             }
         }
         restart
@@ -350,7 +357,7 @@ impl Engine {
     }
 
     fn configure_mqtt(&mut self, settings: Option<crate::device::MqttSettings>) {
-        let wanted = settings.map(|s| crate::sim::options::broker(&s, self.args.mqtt.as_ref()));
+        let wanted = settings;
         if self.bridge.as_ref().map(|b| &b.config) == wanted.as_ref() {
             return;
         }
@@ -358,7 +365,11 @@ impl Engine {
             b.stop();
         }
         if let Some(cfg) = wanted {
-            self.bridge = Some(Bridge::start(cfg, self.args.reconnect_interval, self.bridge_tx.clone()));
+            self.bridge = Some(Bridge::start(
+                cfg,
+                self.args.reconnect_interval,
+                self.bridge_tx.clone(),
+            ));
         }
     }
 
@@ -405,7 +416,9 @@ impl Engine {
         let now = self.now();
         match ev {
             BridgeEvent::Connected(up) => self.device.handle_mqtt_connected(now, up),
-            BridgeEvent::Message { topic, payload } => self.device.handle_mqtt(now, &topic, &payload),
+            BridgeEvent::Message { topic, payload } => {
+                self.device.handle_mqtt(now, &topic, &payload)
+            }
         }
     }
 
@@ -452,7 +465,10 @@ async fn accept_loop(listener: TcpListener, role: Role, tx: mpsc::Sender<Msg>) {
 
 /// Runs the simulator until SIGINT/SIGTERM (then persists and returns `Ok`).
 pub async fn run(args: Args) -> Result<(), SimError> {
-    let mut store = FileStore::open(&args.state).map_err(|e| SimError::State(args.state.clone(), e))?;
+    let mut store =
+        FileStore::open(&args.state).map_err(|e| SimError::State(args.state.clone(), e))?;
+    crate::sim::options::apply_overrides(&args, &mut store)
+        .map_err(|e| SimError::State(args.state.clone(), std::io::Error::other(e)))?;
     let cmd = TcpListener::bind((args.bind, args.port))
         .await
         .map_err(|e| SimError::Bind(SocketAddr::new(args.bind, args.port), e))?;
@@ -468,8 +484,13 @@ pub async fn run(args: Args) -> Result<(), SimError> {
 
     let announcer = if args.mdns {
         Some(
-            Announcer::new(args.bind, local.port(), stream_local.port(), env!("CARGO_PKG_VERSION"))
-                .map_err(|e| SimError::Mdns(e.to_string()))?,
+            Announcer::new(
+                args.bind,
+                local.port(),
+                stream_local.port(),
+                env!("CARGO_PKG_VERSION"),
+            )
+            .map_err(|e| SimError::Mdns(e.to_string()))?,
         )
     } else {
         None

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::device::SlotId;
-use crate::hal::{ErrorKind, ErrorType, Store, MAX_RECORD_BYTES};
+use crate::hal::{ErrorKind, ErrorType, MAX_RECORD_BYTES, Store};
 
 /// Record slots as files `<dir>/<slot>.rec`.
 #[derive(Debug, Clone)]
@@ -59,7 +59,9 @@ impl Store for FileStore {
     fn load(&mut self, slot: SlotId, buf: &mut [u8]) -> Result<usize, ErrorKind> {
         match fs::read(self.path(slot)) {
             Ok(bytes) if bytes.len() <= buf.len() && bytes.len() <= MAX_RECORD_BYTES => {
-                let dst = buf.get_mut(..bytes.len()).ok_or(ErrorKind::BufferTooSmall)?;
+                let dst = buf
+                    .get_mut(..bytes.len())
+                    .ok_or(ErrorKind::BufferTooSmall)?;
                 dst.copy_from_slice(&bytes);
                 Ok(bytes.len())
             }
@@ -70,7 +72,8 @@ impl Store for FileStore {
     }
 
     fn save(&mut self, slot: SlotId, bytes: &[u8]) -> Result<(), ErrorKind> {
-        self.write_atomic(slot, bytes).map_err(|_| ErrorKind::Storage)
+        self.write_atomic(slot, bytes)
+            .map_err(|_| ErrorKind::Storage)
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub use serde_json::{json, Value};
+pub use serde_json::{Value, json};
 
 /// Generous bound for anything the simulator should do "soon" (never a timing assertion: a test only
 /// fails on it when the thing did not happen at all).
@@ -28,7 +28,11 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 /// A free loopback TCP port (bound, read back, released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Is the external program `name` on PATH? Missing: a loud skip, or a failure when
@@ -41,7 +45,9 @@ pub fn peer(name: &str) -> bool {
         if std::env::var("SMARTMETER_REQUIRE_PEERS").as_deref() == Ok("1") {
             panic!("peer program `{name}` is missing and SMARTMETER_REQUIRE_PEERS=1");
         }
-        eprintln!("\n*** SKIPPED: peer program `{name}` is not installed (set SMARTMETER_REQUIRE_PEERS=1 to fail instead) ***\n");
+        eprintln!(
+            "\n*** SKIPPED: peer program `{name}` is not installed (set SMARTMETER_REQUIRE_PEERS=1 to fail instead) ***\n"
+        );
     }
     found
 }
@@ -90,7 +96,10 @@ impl Sim {
         if args.contains(&"--serial") {
             let mut l = String::new();
             out.read_line(&mut l).unwrap();
-            let path = l.trim().strip_prefix("serial on ").unwrap_or_else(|| panic!("serial line: {l:?}"));
+            let path = l
+                .trim()
+                .strip_prefix("serial on ")
+                .unwrap_or_else(|| panic!("serial line: {l:?}"));
             serial = Some(PathBuf::from(path));
         }
         // Keep draining stdout so the simulator never blocks on a full pipe.
@@ -142,7 +151,10 @@ impl Sim {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
             }
-            assert!(Instant::now() < deadline, "simulator did not exit after {sig}");
+            assert!(
+                Instant::now() < deadline,
+                "simulator did not exit after {sig}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -224,7 +236,7 @@ impl Demux {
                     return None;
                 }
                 let len = u16::from_le_bytes([self.buf[5], self.buf[6]]) as usize;
-                if len % 4 != 0 || len > 48_000 {
+                if !len.is_multiple_of(4) || len > 48_000 {
                     self.rejected += 1;
                     self.buf.drain(..5);
                     continue;
@@ -232,15 +244,21 @@ impl Demux {
                 if self.buf.len() < 11 + len {
                     return None;
                 }
-                let number = u32::from_le_bytes([self.buf[7], self.buf[8], self.buf[9], self.buf[10]]);
+                let number =
+                    u32::from_le_bytes([self.buf[7], self.buf[8], self.buf[9], self.buf[10]]);
                 let payload = self.buf[11..11 + len].to_vec();
                 self.buf.drain(..11 + len);
                 return Some(Item::Frame { number, payload });
             }
             // Resynchronise on the next prefix.
             let skip = (1..self.buf.len())
-                .find(|&i| self.buf[i..].starts_with(b"Info:") || self.buf[i..].starts_with(b"Data:")
-                    || (self.buf.len() - i < 5 && (b"Info:".starts_with(&self.buf[i..]) || b"Data:".starts_with(&self.buf[i..]))))
+                .find(|&i| {
+                    self.buf[i..].starts_with(b"Info:")
+                        || self.buf[i..].starts_with(b"Data:")
+                        || (self.buf.len() - i < 5
+                            && (b"Info:".starts_with(&self.buf[i..])
+                                || b"Data:".starts_with(&self.buf[i..])))
+                })
                 .unwrap_or(self.buf.len());
             self.buf.drain(..skip);
         }
@@ -258,7 +276,8 @@ pub struct Client<S: Read + Write = TcpStream> {
 impl Client<TcpStream> {
     pub fn connect(addr: SocketAddr) -> Client {
         let io = TcpStream::connect(addr).unwrap();
-        io.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        io.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         io.set_nodelay(true).unwrap();
         Client::new(io)
     }
@@ -296,7 +315,13 @@ impl<S: Read + Write> Client<S> {
             match self.io.read(&mut buf) {
                 Ok(0) => return None,
                 Ok(n) => self.demux.push(&buf[..n]),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
                 Err(_) => return None,
             }
         }
@@ -310,11 +335,12 @@ impl<S: Read + Write> Client<S> {
     pub fn next_json(&mut self) -> Option<(String, Value)> {
         let deadline = Instant::now() + SOON;
         while let Some(it) = self.next_until(deadline) {
-            if let Item::Line(l) = &it {
-                if l.starts_with('{') {
-                    let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"));
-                    return Some((l.clone(), v));
-                }
+            if let Item::Line(l) = &it
+                && l.starts_with('{')
+            {
+                let v: Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"));
+                return Some((l.clone(), v));
             }
             self.seen.push(it);
         }
@@ -329,12 +355,13 @@ impl<S: Read + Write> Client<S> {
     pub fn raw_reply_for(&mut self, cmd: &str) -> (String, Value) {
         let deadline = Instant::now() + SOON;
         while let Some(it) = self.next_until(deadline) {
-            if let Item::Line(l) = &it {
-                if l.starts_with('{') {
-                    let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"));
-                    if v.get("cmd").and_then(Value::as_str) == Some(cmd) {
-                        return (l.clone(), v);
-                    }
+            if let Item::Line(l) = &it
+                && l.starts_with('{')
+            {
+                let v: Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"));
+                if v.get("cmd").and_then(Value::as_str) == Some(cmd) {
+                    return (l.clone(), v);
                 }
             }
             self.seen.push(it);
@@ -360,10 +387,10 @@ impl<S: Read + Write> Client<S> {
     pub fn wait_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + SOON;
         while let Some(it) = self.next_until(deadline) {
-            if let Item::Line(l) = &it {
-                if pred(l) {
-                    return l.clone();
-                }
+            if let Item::Line(l) = &it
+                && pred(l)
+            {
+                return l.clone();
             }
             self.seen.push(it);
         }
@@ -380,10 +407,18 @@ impl<S: Read + Write> Client<S> {
             match self.next_until(deadline) {
                 Some(Item::Frame { number, payload }) => {
                     numbers.push(number);
-                    values.extend(payload.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                    values.extend(
+                        payload
+                            .chunks_exact(4)
+                            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                    );
                 }
                 Some(it) => self.seen.push(it),
-                None => panic!("stream ended after {} values; seen {:?}", values.len(), self.seen_lines()),
+                None => panic!(
+                    "stream ended after {} values; seen {:?}",
+                    values.len(),
+                    self.seen_lines()
+                ),
             }
         }
         (values, numbers)
@@ -425,7 +460,11 @@ pub fn keys_in_order(line: &str) -> Vec<String> {
 /// Asserts a reply is a success (`"error":false`, or no `error` key for `info`).
 #[track_caller]
 pub fn assert_ok(v: &Value) {
-    assert_ne!(v.get("error"), Some(&Value::Bool(true)), "expected success, got {v}");
+    assert_ne!(
+        v.get("error"),
+        Some(&Value::Bool(true)),
+        "expected success, got {v}"
+    );
 }
 
 /// Asserts an error reply with exactly `msg`.
@@ -438,9 +477,15 @@ pub fn assert_err(v: &Value, msg: &str) {
 /// `[L1, L2, L3]` of a reply key as f64.
 #[track_caller]
 pub fn triple(v: &Value, key: &str) -> [f64; 3] {
-    let a = v[key].as_array().unwrap_or_else(|| panic!("`{key}` is not an array in {v}"));
+    let a = v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("`{key}` is not an array in {v}"));
     assert_eq!(a.len(), 3, "`{key}` in {v}");
-    [a[0].as_f64().unwrap(), a[1].as_f64().unwrap(), a[2].as_f64().unwrap()]
+    [
+        a[0].as_f64().unwrap(),
+        a[1].as_f64().unwrap(),
+        a[2].as_f64().unwrap(),
+    ]
 }
 
 /// Relative difference.
@@ -472,7 +517,11 @@ impl Mosquitto {
         let dir = temp_dir("mosquitto");
         let port = free_port();
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).unwrap();
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
@@ -480,7 +529,9 @@ impl Mosquitto {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn mosquitto");
-        eventually("mosquitto accepts connections", || TcpStream::connect(("127.0.0.1", port)).ok());
+        eventually("mosquitto accepts connections", || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
         Mosquitto { child, port, dir }
     }
 }

@@ -3,12 +3,26 @@
 use crate::common::*;
 
 const SAMPLE_KEYS: [&str; 12] = [
-    "error", "cmd", "measures", "chunksize", "samplingrate", "conn_type", "measurements", "prefix",
-    "flowCtr", "unit", "startTs", "port",
+    "error",
+    "cmd",
+    "measures",
+    "chunksize",
+    "samplingrate",
+    "conn_type",
+    "measurements",
+    "prefix",
+    "flowCtr",
+    "unit",
+    "startTs",
+    "port",
 ];
 
 fn peak(values: &[f32], channels: usize, ch: usize) -> f32 {
-    values.iter().skip(ch).step_by(channels).fold(0.0f32, |m, v| m.max(v.abs()))
+    values
+        .iter()
+        .skip(ch)
+        .step_by(channels)
+        .fold(0.0f32, |m, v| m.max(v.abs()))
 }
 
 #[test]
@@ -24,27 +38,62 @@ fn tcp_sampling_streams_numbered_frames_between_text_lines() {
     assert_eq!(v["samplingrate"], 1000);
     assert_eq!(v["measurements"], 6);
     assert_eq!(v["conn_type"], "TCP");
-    assert_eq!(v["chunksize"], 1008, "0.1 s of 24-byte samples, capped at 1024, whole samples");
+    assert_eq!(
+        v["chunksize"], 1008,
+        "0.1 s of 24-byte samples, capped at 1024, whole samples"
+    );
 
     let (values, numbers) = c.frames(2000, 6);
-    assert_eq!(numbers, (0..numbers.len() as u32).collect::<Vec<_>>(), "numbers start at 0 with no gap");
+    assert_eq!(
+        numbers,
+        (0..numbers.len() as u32).collect::<Vec<_>>(),
+        "numbers start at 0 with no gap"
+    );
     // 230 V RMS → 325.3 V peak; 5 A → 7071 mA peak on L1.
-    assert!(rel(f64::from(peak(&values, 6, 0)), 325.27) < 0.01, "v peak {}", peak(&values, 6, 0));
-    assert!(rel(f64::from(peak(&values, 6, 1)), 7071.1) < 0.01, "i peak {}", peak(&values, 6, 1));
-    assert!(rel(f64::from(peak(&values, 6, 3)), 4242.6) < 0.01, "i2 peak {}", peak(&values, 6, 3));
+    assert!(
+        rel(f64::from(peak(&values, 6, 0)), 325.27) < 0.01,
+        "v peak {}",
+        peak(&values, 6, 0)
+    );
+    assert!(
+        rel(f64::from(peak(&values, 6, 1)), 7071.1) < 0.01,
+        "i peak {}",
+        peak(&values, 6, 1)
+    );
+    assert!(
+        rel(f64::from(peak(&values, 6, 3)), 4242.6) < 0.01,
+        "i2 peak {}",
+        peak(&values, 6, 3)
+    );
 
     // Busy guard while sampling; info still answers and says busy.
     let v = c.cmd(json!({"cmd":"getVoltage"}));
-    assert_eq!(v, json!({"error":true,"cmd":"getVoltage","msg":"Device currently sampling","state":"busy"}));
+    assert_eq!(
+        v,
+        json!({"error":true,"cmd":"getVoltage","msg":"Device currently sampling","state":"busy"})
+    );
     assert_eq!(c.cmd(json!({"cmd":"info"}))["state"], "busy");
     // The once-per-second sampling log line: `<rate>Hz, <n>s`.
-    let l = c.wait_line("sampling liveness", |l| l.starts_with("[I]") && l.ends_with('s') && l.contains("Hz, "));
+    let l = c.wait_line("sampling liveness", |l| {
+        l.starts_with("[I]") && l.ends_with('s') && l.contains("Hz, ")
+    });
     assert!(l.contains(": "), "{l}");
 
     let (raw, v) = c.cmd_raw(json!({"cmd":"stop"}));
     assert_eq!(
         keys_in_order(&raw),
-        ["error", "cmd", "msg", "sample_duration", "samples", "sent_samples", "start_ts", "stop_ts", "ip", "avg_rate"]
+        [
+            "error",
+            "cmd",
+            "msg",
+            "sample_duration",
+            "samples",
+            "sent_samples",
+            "start_ts",
+            "stop_ts",
+            "ip",
+            "avg_rate"
+        ]
     );
     assert_eq!(v["msg"], "Received stop command");
     assert!(v["sent_samples"].as_u64().unwrap() >= 2000);
@@ -77,10 +126,16 @@ fn flow_control_sends_exactly_the_requested_samples() {
     assert_eq!(number, 0);
     assert_eq!(payload.len(), 100 * 2 * 4);
     assert_eq!(reply.unwrap(), r#"{"error":false,"cmd":"reqSamples"}"#);
-    assert_err(&c.cmd(json!({"cmd":"reqSamples","samples":5})), "Samples must be 10-2000");
+    assert_err(
+        &c.cmd(json!({"cmd":"reqSamples","samples":5})),
+        "Samples must be 10-2000",
+    );
     // Another connection may not steer the session.
     let (mut other, _) = sim.connect();
-    assert_err(&other.cmd(json!({"cmd":"cts","value":true})), "Not the sampling connection");
+    assert_err(
+        &other.cmd(json!({"cmd":"cts","value":true})),
+        "Not the sampling connection",
+    );
     assert_ok(&other.cmd(json!({"cmd":"stop"})));
 }
 
@@ -88,13 +143,34 @@ fn flow_control_sends_exactly_the_requested_samples() {
 fn sample_errors_use_the_documented_texts() {
     let sim = Sim::start(&[]);
     let (mut c, _) = sim.connect();
-    assert_err(&c.cmd(json!({"cmd":"sample","payload":{}})), r#"Not a valid "sample" command, "type" missing"#);
-    assert_err(&c.cmd(json!({"cmd":"sample","payload":{"type":"Carrier"}})), "Unsupported sampling type: Carrier");
-    assert_err(&c.cmd(json!({"cmd":"sample","payload":{"type":"Serial"}})), "Unsupported sampling type: Serial");
-    assert_err(&c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","measures":"x"}})), "Unsupported measures: x");
-    assert_err(&c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","rate":64000}})), "SamplingRate could not be set to 64000");
-    assert_err(&c.cmd(json!({"cmd":"sample","payload":{"type":"UDP","port":0}})), "Unsupported UDP port: 0");
-    assert_err(&c.cmd(json!({"cmd":"sample","payload":{"type":"FFMPEG"}})), "Could not connect to TCP stream");
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{}})),
+        r#"Not a valid "sample" command, "type" missing"#,
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"Carrier"}})),
+        "Unsupported sampling type: Carrier",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"Serial"}})),
+        "Unsupported sampling type: Serial",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","measures":"x"}})),
+        "Unsupported measures: x",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","rate":64000}})),
+        "SamplingRate could not be set to 64000",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"UDP","port":0}})),
+        "Unsupported UDP port: 0",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"FFMPEG"}})),
+        "Could not connect to TCP stream",
+    );
 }
 
 #[test]
@@ -104,7 +180,8 @@ fn udp_sampling_sends_one_frame_per_datagram_to_the_requester() {
     udp.set_read_timeout(Some(SOON)).unwrap();
     let port = udp.local_addr().unwrap().port();
     let (mut c, _) = sim.connect();
-    let (raw, v) = c.cmd_raw(json!({"cmd":"sample","payload":{"type":"UDP","port":port,"rate":4000}}));
+    let (raw, v) =
+        c.cmd_raw(json!({"cmd":"sample","payload":{"type":"UDP","port":port,"rate":4000}}));
     assert_ok(&v);
     assert_eq!(v["port"], port);
     assert_eq!(v["conn_type"], "UDP");

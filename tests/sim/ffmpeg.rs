@@ -10,13 +10,20 @@ fn rms(values: &[f32], channels: usize, ch: usize) -> f64 {
         .iter()
         .skip(ch)
         .step_by(channels)
-        .fold((0.0f64, 0usize), |(s, n), v| (s + f64::from(*v) * f64::from(*v), n + 1));
+        .fold((0.0f64, 0usize), |(s, n), v| {
+            (s + f64::from(*v) * f64::from(*v), n + 1)
+        });
     (s / n as f64).sqrt()
 }
 
 /// Frequency from the positive-going zero crossings of channel `ch` (linear interpolation).
 fn frequency(values: &[f32], channels: usize, ch: usize, rate: f64) -> f64 {
-    let x: Vec<f64> = values.iter().skip(ch).step_by(channels).map(|v| f64::from(*v)).collect();
+    let x: Vec<f64> = values
+        .iter()
+        .skip(ch)
+        .step_by(channels)
+        .map(|v| f64::from(*v))
+        .collect();
     let mut crossings = Vec::new();
     for (k, w) in x.windows(2).enumerate() {
         if w[0] < 0.0 && w[1] >= 0.0 {
@@ -39,7 +46,9 @@ fn ffmpeg_records_three_seconds_that_match_the_synthetic_grid() {
     let url = format!("tcp://{}", sim.stream_addr);
     let st = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "f32le", "-ar", "8000", "-ac", "6", "-i", &url, "-t", "3", "-c:a", "wavpack"])
+        .args([
+            "-f", "f32le", "-ar", "8000", "-ac", "6", "-i", &url, "-t", "3", "-c:a", "wavpack",
+        ])
         .arg(&mkv)
         .status()
         .unwrap();
@@ -58,9 +67,19 @@ fn ffmpeg_records_three_seconds_that_match_the_synthetic_grid() {
     let samples = values.len() / 6;
     // Within one chunk (1008 bytes = 42 six-channel samples) of 3 s at 8000 Hz.
     assert!(samples.abs_diff(24_000) <= 42, "{samples} samples");
-    for (ch, want) in [(0, 230.0), (2, 230.0), (4, 230.0), (1, 5000.0), (3, 3000.0), (5, 1000.0)] {
+    for (ch, want) in [
+        (0, 230.0),
+        (2, 230.0),
+        (4, 230.0),
+        (1, 5000.0),
+        (3, 3000.0),
+        (5, 1000.0),
+    ] {
         let got = rms(&values, 6, ch);
-        assert!(rel(got, want) < 0.002, "channel {ch}: rms {got}, want {want}");
+        assert!(
+            rel(got, want) < 0.002,
+            "channel {ch}: rms {got}, want {want}"
+        );
     }
     let f = frequency(&values, 6, 0, 8000.0);
     assert!(rel(f, 50.0) < 0.0005, "frequency {f}");
@@ -78,28 +97,39 @@ fn an_ffmpeg_sample_command_reconfigures_the_raw_stream() {
     // A second reader while busy is closed at once.
     let mut second = std::net::TcpStream::connect(sim.stream_addr).unwrap();
     second.set_read_timeout(Some(SOON)).unwrap();
-    assert_eq!(second.read(&mut buf).unwrap_or(0), 0, "second raw reader must be closed");
+    assert_eq!(
+        second.read(&mut buf).unwrap_or(0),
+        0,
+        "second raw reader must be closed"
+    );
 
     let (mut c, _) = sim.connect();
-    let v = c.cmd(json!({"cmd":"sample","payload":{"type":"FFMPEG","rate":10,"measures":"v,i_RMS"}}));
+    let v =
+        c.cmd(json!({"cmd":"sample","payload":{"type":"FFMPEG","rate":10,"measures":"v,i_RMS"}}));
     assert_ok(&v);
     assert_eq!(v["measures"], "v,v,v,i,i,i_RMS");
     // Now the stream carries RMS values: 230 V ×3, then 5000, 3000, 1000 mA.
     let want = [230.0f32, 230.0, 230.0, 5000.0, 3000.0, 1000.0];
     let mut bytes = Vec::new();
-    let found = eventually("RMS tuple on the raw stream", || {
+    eventually("RMS tuple on the raw stream", || {
         let n = reader.read(&mut buf).ok()?;
         bytes.extend_from_slice(&buf[..n]);
         let vals: Vec<Vec<f32>> = (0..4)
             .map(|off| {
-                bytes.get(off..).unwrap_or(&[]).chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+                bytes
+                    .get(off..)
+                    .unwrap_or(&[])
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
             })
             .collect();
-        vals.iter().any(|v| {
-            v.windows(6).any(|w| w.iter().zip(want).all(|(a, b)| (a - b).abs() / b < 0.01))
-        })
-        .then_some(())
+        vals.iter()
+            .any(|v| {
+                v.windows(6)
+                    .any(|w| w.iter().zip(want).all(|(a, b)| (a - b).abs() / b < 0.01))
+            })
+            .then_some(())
     });
-    let _ = found;
     assert_ok(&c.cmd(json!({"cmd":"stop"})));
 }

@@ -23,7 +23,10 @@ impl Watcher {
             for ev in conn.iter() {
                 match ev {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        if tx.send((p.topic.clone(), p.payload.to_vec(), p.retain)).is_err() {
+                        if tx
+                            .send((p.topic.clone(), p.payload.to_vec(), p.retain))
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -50,12 +53,16 @@ impl Watcher {
     }
 
     fn json(&self, topic: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let p = self.wait(topic, |p| serde_json::from_slice::<Value>(p).is_ok_and(|v| pred(&v)));
+        let p = self.wait(topic, |p| {
+            serde_json::from_slice::<Value>(p).is_ok_and(|v| pred(&v))
+        });
         serde_json::from_slice(&p).unwrap()
     }
 
     fn publish(&self, topic: &str, payload: &str) {
-        self.client.publish(topic, QoS::AtMostOnce, false, payload.as_bytes().to_vec()).unwrap();
+        self.client
+            .publish(topic, QoS::AtMostOnce, false, payload.as_bytes().to_vec())
+            .unwrap();
     }
 }
 
@@ -67,9 +74,21 @@ fn mqtt_status_commands_sampling_broadcast_and_last_will() {
     let broker = Mosquitto::start();
     let w = Watcher::start(broker.port, "e2e-watcher");
     let server = format!("127.0.0.1:{}", broker.port);
-    let sim = Sim::start(&["--mqtt", &server, "--name", "mq1", "--status-interval", "1", "--reconnect-interval", "1"]);
+    let sim = Sim::start(&[
+        "--mqtt",
+        &server,
+        "--name",
+        "mq1",
+        "--status-interval",
+        "1",
+        "--reconnect-interval",
+        "1",
+    ]);
 
-    assert_eq!(w.wait("powermeter/mq1/state/online", |p| p == b"online"), b"online");
+    assert_eq!(
+        w.wait("powermeter/mq1/state/online", |p| p == b"online"),
+        b"online"
+    );
     let status = w.json("powermeter/mq1/state/sample", |v| v.get("power").is_some());
     assert_eq!(keys_in_order(&status.to_string()).len(), 5);
     for k in ["power", "energy", "current", "volt", "ts"] {
@@ -78,7 +97,10 @@ fn mqtt_status_commands_sampling_broadcast_and_last_will() {
     // volt is the mean of three phases; current the sum in amps (5 + 3 + 1).
     let volt = status["volt"].as_f64().unwrap();
     assert!(rel(volt, 230.0) < 0.005, "{status}");
-    assert!(rel(status["current"].as_f64().unwrap(), 9.0) < 0.005, "{status}");
+    assert!(
+        rel(status["current"].as_f64().unwrap(), 9.0) < 0.005,
+        "{status}"
+    );
 
     // A command on the meter's cmd topic: the reply JSON (no Info:) on state/info.
     w.publish("powermeter/mq1/cmd", r#"{"cmd":"getVoltage"}"#);
@@ -92,16 +114,25 @@ fn mqtt_status_commands_sampling_broadcast_and_last_will() {
     w.publish("powermeter/mq1/sample", "v");
     let v = w.json("powermeter/mq1/state/info", |v| v.get("value").is_some());
     assert_eq!(v["unit"], "V");
-    let parts: Vec<f64> = v["value"].as_str().unwrap().split(',').map(|s| s.trim().parse().unwrap()).collect();
+    let parts: Vec<f64> = v["value"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
     assert_eq!(parts.len(), 3);
     assert!(parts.iter().all(|x| rel(*x, 230.0) < 0.005), "{v}");
     w.publish("powermeter/mq1/state", "");
-    let v = w.json("powermeter/mq1/state/info", |v| v.get("sampleState").is_some());
+    let v = w.json("powermeter/mq1/state/info", |v| {
+        v.get("sampleState").is_some()
+    });
     assert_eq!(v["sampleState"], "idle");
 
     // MQTT sampling: `on`, one JSON per sample on state/info, `off` after stop.
     let (mut c, _) = sim.connect();
-    assert_ok(&c.cmd(json!({"cmd":"sample","payload":{"type":"MQTT","rate":5,"measures":"v,i_RMS"}})));
+    assert_ok(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"MQTT","rate":5,"measures":"v,i_RMS"}})),
+    );
     w.wait("powermeter/mq1/state/sample", |p| p == b"on");
     let s = w.json("powermeter/mq1/state/info", |v| v.get("values").is_some());
     assert_eq!(s["values"].as_array().unwrap().len(), 6, "{s}");
@@ -111,5 +142,8 @@ fn mqtt_status_commands_sampling_broadcast_and_last_will() {
 
     // kill -9: the broker publishes the last will.
     let _ = sim.crash();
-    assert_eq!(w.wait("powermeter/mq1/state/online", |p| p == b"offline"), b"offline");
+    assert_eq!(
+        w.wait("powermeter/mq1/state/online", |p| p == b"offline"),
+        b"offline"
+    );
 }

@@ -3,9 +3,28 @@
 use crate::common::*;
 
 const INFO_KEYS: [&str; 22] = [
-    "cmd", "type", "version", "compiled", "sys_time", "name", "ip", "mqtt_server", "stream_server",
-    "time_server", "sampling_rate", "buffer_size", "psram", "rtc", "state", "energy", "dailyReset",
-    "calibration", "ssids", "ssid", "rssi", "bssid",
+    "cmd",
+    "type",
+    "version",
+    "compiled",
+    "sys_time",
+    "name",
+    "ip",
+    "mqtt_server",
+    "stream_server",
+    "time_server",
+    "sampling_rate",
+    "buffer_size",
+    "psram",
+    "rtc",
+    "state",
+    "energy",
+    "dailyReset",
+    "calibration",
+    "ssids",
+    "ssid",
+    "rssi",
+    "bssid",
 ];
 
 #[test]
@@ -14,8 +33,13 @@ fn info_is_sent_on_connect_with_the_documented_keys_in_order() {
     let mut c = Client::connect(sim.addr);
     // The very first item on a fresh connection is the info reply.
     let first = c.next_item().expect("nothing on connect");
-    let Item::Line(line) = first else { panic!("first item is a frame") };
-    assert!(line.starts_with(r#"{"cmd":"info","type":"smartmeter","#), "{line}");
+    let Item::Line(line) = first else {
+        panic!("first item is a frame")
+    };
+    assert!(
+        line.starts_with(r#"{"cmd":"info","type":"smartmeter","#),
+        "{line}"
+    );
     assert_eq!(keys_in_order(&line), INFO_KEYS);
     let v: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["name"], "smartmeterX");
@@ -47,8 +71,16 @@ fn lines_are_info_prefixed_and_crlf_terminated() {
         got.extend_from_slice(&buf[..n]);
     }
     for line in got.split_inclusive(|b| *b == b'\n') {
-        assert!(line.starts_with(b"Info:"), "{:?}", String::from_utf8_lossy(line));
-        assert!(line.ends_with(b"\r\n"), "{:?}", String::from_utf8_lossy(line));
+        assert!(
+            line.starts_with(b"Info:"),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
+        assert!(
+            line.ends_with(b"\r\n"),
+            "{:?}",
+            String::from_utf8_lossy(line)
+        );
     }
 }
 
@@ -57,12 +89,31 @@ fn get_commands_reply_with_their_keys_in_order() {
     let sim = Sim::start(&[]);
     let (mut c, _) = sim.connect();
     for (cmd, keys, unit) in [
-        ("getPower", &["error", "cmd", "activePower", "reactivePower", "apparentPower", "unit"][..], "W/var/VA"),
+        (
+            "getPower",
+            &[
+                "error",
+                "cmd",
+                "activePower",
+                "reactivePower",
+                "apparentPower",
+                "unit",
+            ][..],
+            "W/var/VA",
+        ),
         ("getVoltage", &["error", "cmd", "voltage", "unit"][..], "V"),
         ("getCurrent", &["error", "cmd", "current", "unit"][..], "mA"),
-        ("getEnergy", &["error", "cmd", "energy", "unit", "startTs", "start", "days"][..], "Wh"),
+        (
+            "getEnergy",
+            &["error", "cmd", "energy", "unit", "startTs", "start", "days"][..],
+            "Wh",
+        ),
         ("getPeriod", &["error", "cmd", "period", "unit"][..], "Hz"),
-        ("getPhaseAngle", &["error", "cmd", "phase", "unit"][..], "Deg"),
+        (
+            "getPhaseAngle",
+            &["error", "cmd", "phase", "unit"][..],
+            "Deg",
+        ),
     ] {
         // Measurements need one complete DSP window: retry until it is there.
         let (raw, v) = eventually(cmd, || {
@@ -81,8 +132,14 @@ fn configuration_commands_answer_with_the_exact_texts() {
 
     let v = c.cmd(json!({"cmd":"log","level":"warning"}));
     assert_eq!(v["msg"], "Log Level set to: warning");
-    assert_err(&c.cmd(json!({"cmd":"log","level":"loud"})), "Unknown log level: loud");
-    assert_err(&c.cmd(json!({"cmd":"log"})), "Not a valid Log level cmd, level missing");
+    assert_err(
+        &c.cmd(json!({"cmd":"log","level":"loud"})),
+        "Unknown log level: loud",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"log"})),
+        "Not a valid Log level cmd, level missing",
+    );
     c.cmd(json!({"cmd":"log","level":"info"}));
 
     c.send_line(r#"{"cmd":"mdns","payload":{"name":"meter-1"}}"#);
@@ -109,19 +166,32 @@ fn configuration_commands_answer_with_the_exact_texts() {
     let v = c.cmd(json!({"cmd":"delWifi","payload":{"ssid":"Test"}}));
     assert_eq!(v["msg"], "Removed SSID: Test");
     assert_eq!(v["ssids"], "[energywifi]");
-    assert_err(&c.cmd(json!({"cmd":"delWifi","payload":{"ssid":"nope"}})), "SSID nope not found");
+    assert_err(
+        &c.cmd(json!({"cmd":"delWifi","payload":{"ssid":"nope"}})),
+        "SSID nope not found",
+    );
 
     let v = c.cmd(json!({"cmd":"calibration","cal":[1.0,1.0,1.0,1.0,1.0,1.5]}));
     assert_ok(&v);
-    assert!(v["msg"].as_str().unwrap().starts_with("Calibration set: ["), "{v}");
+    assert!(
+        v["msg"].as_str().unwrap().starts_with("Calibration set: ["),
+        "{v}"
+    );
     assert_eq!(v["calibration"], json!([1.0, 1.0, 1.0, 1.0, 1.0, 1.5]));
     let v = c.cmd(json!({"cmd":"calibration","cal":[1.0,1.0,3.0,1.0,1.0,1.0]}));
     assert_eq!(v["error"], true);
     let msg = v["msg"].as_str().unwrap();
-    assert!(msg.starts_with("Calibration parameter cal[2]: 3") && msg.ends_with(" not allowed [0.5-2.0]"), "{msg}");
+    assert!(
+        msg.starts_with("Calibration parameter cal[2]: 3")
+            && msg.ends_with(" not allowed [0.5-2.0]"),
+        "{msg}"
+    );
 
     let v = c.cmd(json!({"cmd":"resetEnergy"}));
-    assert!(v["msg"].as_str().unwrap().starts_with("Energy reset to ["), "{v}");
+    assert!(
+        v["msg"].as_str().unwrap().starts_with("Energy reset to ["),
+        "{v}"
+    );
 
     for (cmd, kind, key) in [
         ("timeServer", "TimeServer", "time_server"),
@@ -131,13 +201,28 @@ fn configuration_commands_answer_with_the_exact_texts() {
         let v = c.cmd(json!({"cmd":cmd,"payload":{"server":"-"}}));
         assert_eq!(v["msg"], format!("Set {kind} address to: -"));
         assert_eq!(v[key], "-");
-        assert_err(&c.cmd(json!({ "cmd": cmd })), &format!("{kind} address required in payload with key server"));
+        assert_err(
+            &c.cmd(json!({ "cmd": cmd })),
+            &format!("{kind} address required in payload with key server"),
+        );
     }
 
-    assert_eq!(c.cmd(json!({"cmd":"dailyRestart","hour":3,"minute":5}))["msg"], "Set daily restart to: 03:05:00");
-    assert_eq!(c.cmd(json!({"cmd":"dailyRestart","hour":-1,"minute":-1}))["msg"], "Disabled daily restart");
-    assert_err(&c.cmd(json!({"cmd":"dailyRestart","hour":25,"minute":0})), "Hour must be in 24h format, -1 to disable");
-    assert_err(&c.cmd(json!({"cmd":"dailyRestart","hour":1,"minute":60})), "Minute must be -1<min<60, -1 to disable");
+    assert_eq!(
+        c.cmd(json!({"cmd":"dailyRestart","hour":3,"minute":5}))["msg"],
+        "Set daily restart to: 03:05:00"
+    );
+    assert_eq!(
+        c.cmd(json!({"cmd":"dailyRestart","hour":-1,"minute":-1}))["msg"],
+        "Disabled daily restart"
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"dailyRestart","hour":25,"minute":0})),
+        "Hour must be in 24h format, -1 to disable",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"dailyRestart","hour":1,"minute":60})),
+        "Minute must be -1<min<60, -1 to disable",
+    );
     assert_err(&c.cmd(json!({"cmd":"dailyRestart"})), "Missing hour/minute");
 
     assert_err(&c.cmd(json!({"cmd":"stop"})), "Not sampling");
@@ -154,7 +239,10 @@ fn log_commands_unknown_commands_and_bad_json() {
     let warn = c.wait_line("unknown-command warning", |l| l.starts_with("[W]"));
     assert!(warn.ends_with(": Received unknown command"), "{warn}");
     let (raw, _) = c.raw_reply_for("frobnicate");
-    assert_eq!(raw, r#"{"error":true,"cmd":"frobnicate","msg":"unknown command"}"#);
+    assert_eq!(
+        raw,
+        r#"{"error":true,"cmd":"frobnicate","msg":"unknown command"}"#
+    );
 
     c.send_line("{not json");
     let (raw, _) = c.next_json().unwrap();
@@ -171,7 +259,10 @@ fn log_commands_unknown_commands_and_bad_json() {
     let (first, v) = c.next_json().unwrap();
     assert_eq!(v["cmd"], "log", "{first}");
     let msg = v["msg"].as_str().unwrap();
-    assert!(msg.starts_with("*** LOGFile *** ") && msg.ends_with("*** LOGFile *** "), "{msg}");
+    assert!(
+        msg.starts_with("*** LOGFile *** ") && msg.ends_with("*** LOGFile *** "),
+        "{msg}"
+    );
     assert!(msg.contains("Received unknown command"), "{msg}");
     let (second, _) = c.next_json().unwrap();
     assert_eq!(second, r#"{"error":false,"cmd":"getLog"}"#);
@@ -215,7 +306,9 @@ fn regex_lite_liveness() -> impl Fn(&str) -> bool {
             && b[11] == b':'
             && b[14] == b':'
             && l.ends_with(": ")
-            && [3, 4, 6, 7, 9, 10, 12, 13, 15, 16].iter().all(|&i| b[i].is_ascii_digit())
+            && [3, 4, 6, 7, 9, 10, 12, 13, 15, 16]
+                .iter()
+                .all(|&i| b[i].is_ascii_digit())
     }
 }
 
@@ -223,12 +316,24 @@ fn regex_lite_liveness() -> impl Fn(&str) -> bool {
 fn token_guards_state_changes_until_auth() {
     let sim = Sim::start(&["--token", "s3cret"]);
     let (mut c, _) = sim.connect();
-    assert_err(&c.cmd(json!({"cmd":"mdns","payload":{"name":"x1"}})), "Authentication required");
+    assert_err(
+        &c.cmd(json!({"cmd":"mdns","payload":{"name":"x1"}})),
+        "Authentication required",
+    );
     // Reads stay open.
     assert_ok(&c.cmd(json!({"cmd":"info"})));
-    assert_err(&c.cmd(json!({"cmd":"auth","token":"wrong"})), "Invalid token");
-    assert_eq!(c.cmd(json!({"cmd":"auth","token":"s3cret"}))["msg"], "Authenticated");
-    assert_eq!(c.cmd(json!({"cmd":"mdns","payload":{"name":"x1"}}))["mdns_name"], "x1");
+    assert_err(
+        &c.cmd(json!({"cmd":"auth","token":"wrong"})),
+        "Invalid token",
+    );
+    assert_eq!(
+        c.cmd(json!({"cmd":"auth","token":"s3cret"}))["msg"],
+        "Authenticated"
+    );
+    assert_eq!(
+        c.cmd(json!({"cmd":"mdns","payload":{"name":"x1"}}))["mdns_name"],
+        "x1"
+    );
 }
 
 #[test]
@@ -246,11 +351,14 @@ fn restart_replies_closes_and_keeps_serving_with_the_stored_state() {
         let v = c.cmd(json!({ "cmd": cmd }));
         assert_eq!(v["msg"], "Restarting", "{cmd}");
         // The connection closes after the reply.
-        assert!(c.next_until(std::time::Instant::now() + SOON).is_none_or(|_| {
-            // Log lines may still be in flight; drain until EOF.
-            while c.next_until(std::time::Instant::now() + SOON).is_some() {}
-            true
-        }));
+        assert!(
+            c.next_until(std::time::Instant::now() + SOON)
+                .is_none_or(|_| {
+                    // Log lines may still be in flight; drain until EOF.
+                    while c.next_until(std::time::Instant::now() + SOON).is_some() {}
+                    true
+                })
+        );
         // The process keeps serving: a new connection gets info with the reloaded state.
         let (c2, info) = eventually("reconnect", || {
             std::net::TcpStream::connect(sim.addr).ok()?;
