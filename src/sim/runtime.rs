@@ -386,7 +386,18 @@ impl Engine {
             let now = host_now();
             self.device.handle_connected(now, ConnKind::Serial)
         });
+        self.announce();
         tracing::info!("engine restarted in place");
+    }
+
+    /// Announces the current name (at boot and after a restart; renames arrive as `Event::Announce`).
+    fn announce(&mut self) {
+        let name = self.device.config().name.clone();
+        if let Some(a) = self.announcer.as_mut()
+            && let Err(e) = a.announce(&name)
+        {
+            tracing::warn!("mdns: {e}");
+        }
     }
 
     fn on_msg(&mut self, msg: Msg) {
@@ -555,6 +566,7 @@ pub async fn run(args: Args) -> Result<(), SimError> {
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(SimError::Io)?;
 
+    engine.announce();
     engine.settle();
     loop {
         tokio::select! {

@@ -64,8 +64,16 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// Starts `smartmeter-sim --port 0 --stream-port 0 --state <fresh dir> ARGS`.
+    /// Starts `smartmeter-sim --port 0 --stream-port 0 --state <fresh dir> ARGS`, with the time server
+    /// stored as `-` so that no test asks a name server for the default `time.google.com`.
     pub fn start(args: &[&str]) -> Sim {
+        let dir = temp_dir("state");
+        seed_settings(&dir, |c| c.time_server = "-".into());
+        Sim::start_in(dir, args)
+    }
+
+    /// Starts with the factory state (nothing stored).
+    pub fn start_pristine(args: &[&str]) -> Sim {
         Sim::start_in(temp_dir("state"), args)
     }
 
@@ -183,6 +191,22 @@ impl Drop for Sim {
             let _ = std::fs::remove_dir_all(&self.state);
         }
     }
+}
+
+/// Stores a settings record (the engine's own format) derived from the defaults.
+pub fn seed_settings(dir: &Path, f: impl FnOnce(&mut smartmeter::device::Config)) {
+    use smartmeter::device::{Config, Record, RecordKind};
+    use smartmeter::hal::Store;
+    let mut config = Config::default();
+    f(&mut config);
+    let rec = Record::new(
+        RecordKind::Settings,
+        0,
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+    let mut store = smartmeter::sim::store::FileStore::open(dir).unwrap();
+    store.save(rec.slot(), rec.bytes()).unwrap();
 }
 
 /// Parses `listening on ADDR:PORT (stream ADDR:PORT)`.

@@ -45,13 +45,11 @@ fn check(sim: &Sim, e: &Expect) {
     close("frequency", triple(&f, "period"), [e.f; 3], 0.0005);
     let a = get(&mut c, "getPhaseAngle");
     let phase = triple(&a, "phase");
-    for k in 0..3 {
+    for (k, (got, want)) in phase.iter().zip(e.phi_deg).enumerate() {
         assert!(
-            (phase[k] - e.phi_deg[k]).abs() <= 0.1,
-            "phase L{}: {} vs {}",
-            k + 1,
-            phase[k],
-            e.phi_deg[k]
+            (got - want).abs() <= 0.1,
+            "phase L{}: {got} vs {want}",
+            k + 1
         );
     }
     let p = get(&mut c, "getPower");

@@ -29,7 +29,7 @@ const INFO_KEYS: [&str; 22] = [
 
 #[test]
 fn info_is_sent_on_connect_with_the_documented_keys_in_order() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_pristine(&[]);
     let mut c = Client::connect(sim.addr);
     // The very first item on a fresh connection is the info reply.
     let first = c.next_item().expect("nothing on connect");
