@@ -464,7 +464,7 @@ impl Device {
             let reached = conf_ms.is_some_and(|c| c <= u64::from(p.conf_ms));
             if reached {
                 let conf = conf_ms.unwrap_or(0);
-                self.begin_sampling(now, p.sink, p.session, p.port, Some(conf));
+                self.begin_sampling(now, Some(p.sink), p.session, p.port, Some(conf));
                 if let Sink::Conn(c) = p.sink {
                     self.release(c, Wait::SampleNtp, now);
                 }
@@ -745,7 +745,7 @@ impl Device {
         let wall = self.wall_time(now);
         let zone = self.zone();
         let mut escaped = String::with_capacity(text.len());
-        let _ = super::shim::write_escaped_text(&mut escaped, text);
+        let _ = crate::wire::log::write_escaped_text(&mut escaped, text);
         let line = alloc::format!(
             "Info:[{}]{}: {}\r\n",
             level.letter(),
@@ -945,11 +945,18 @@ impl Device {
         self.push_event(Event::MqttConfigure(settings));
     }
 
+    /// Asks for the stream-server connection now (if configured and not connected) and every
+    /// reconnect interval until it is reported connected.
     pub(crate) fn schedule_stream_server(&mut self, now: Instant) {
-        if self.config.stream_server != "-" && self.stream_conn.is_none() {
-            self.next_reconnect = Some(now);
-        } else {
-            self.next_reconnect = None;
+        self.next_reconnect = None;
+        if self.stream_conn.is_some() {
+            return;
+        }
+        if let Some((host, port)) =
+            super::config::split_server(&self.config.stream_server, super::config::STREAM_PORT)
+        {
+            self.push_event(Event::Connect { host, port });
+            self.next_reconnect = Some(now + self.opts.reconnect_interval);
         }
     }
 
@@ -975,14 +982,14 @@ impl Device {
             self.opts.sample_ring_bytes,
             self.wall_time(now),
         );
-        self.begin_sampling(now, Sink::Conn(conn), s, None, None);
+        self.begin_sampling(now, None, s, None, None);
     }
 
-    /// Starts `session` and sends the success reply (not for the raw stream, which gets none).
+    /// Starts `session` and, if `reply_to` is given, sends the success reply (before any frame).
     pub(crate) fn begin_sampling(
         &mut self,
         now: Instant,
-        sink: Sink,
+        reply_to: Option<Sink>,
         mut session: Sampling,
         port: Option<u16>,
         ntp_conf: Option<u64>,
@@ -990,14 +997,14 @@ impl Device {
         let wall = self.wall_time(now);
         session.created = wall;
         self.meter.reset_sampling_state();
-        if !matches!(session.dest, Destination::Raw(_)) || port.is_some() {
+        if let Some(sink) = reply_to {
             let start_ts = session.params.start_at.unwrap_or(wall);
             let mut o = Obj::reply(false, "sample");
             if let Some(p) = port {
                 o = o.uint("port", u64::from(p));
             }
             if let Some((s, n)) = session.params.slot {
-                o = o.str("slot", &alloc::format!("[{s}, {n}]"));
+                o = o.uints("slot", &[u64::from(s), u64::from(n)]);
             }
             o = o
                 .str("measures", session.params.measures.name())
@@ -1013,9 +1020,7 @@ impl Device {
                 o = o.uint("ntpConfidence", c);
             }
             let json = o.finish();
-            if !matches!(session.dest, Destination::Raw(_)) {
-                self.reply(sink, &json);
-            }
+            self.reply(sink, &json);
         }
         self.sampling = Some(session);
         if self.mqtt_connected {

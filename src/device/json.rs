@@ -57,9 +57,16 @@ impl Obj {
         self
     }
 
-    pub(crate) fn f32(mut self, k: &str, v: f32) -> Self {
+    pub(crate) fn uints(mut self, k: &str, v: &[u64]) -> Self {
         self.key(k);
-        push_f32(&mut self.s, Some(v));
+        self.s.push('[');
+        for (i, x) in v.iter().enumerate() {
+            if i > 0 {
+                self.s.push(',');
+            }
+            let _ = write!(self.s, "{x}");
+        }
+        self.s.push(']');
         self
     }
 

@@ -82,7 +82,7 @@ pub use measure::Measurements;
 pub use store::{Record, RecordError, RecordKind, Restored, SlotId};
 pub use time::{Civil, Instant, LongTime, ShortTime, UnixMillis};
 
-pub use shim::LogLevel;
+pub use crate::wire::log::LogLevel;
 mod shim;
 
 /// Identifies one connection for the lifetime of the engine (never reused).
