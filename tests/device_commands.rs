@@ -22,7 +22,9 @@ const INFO_IDLE: &str = concat!(
 #[test]
 fn info_on_connect_and_on_request() {
     let mut b = Bench::new();
-    let c = b.dev.handle_connected(b.now, ConnKind::Command { peer: peer(1) });
+    let c = b
+        .dev
+        .handle_connected(b.now, ConnKind::Command { peer: peer(1) });
     assert_eq!(b.take_text(c), INFO_IDLE);
     assert_eq!(reply(&mut b, c, r#"{"cmd":"info"}"#), INFO_IDLE);
 }
@@ -42,7 +44,8 @@ fn availability_keepalive_json_errors_unknown() {
         "Info:[W]03/02 10:39:35: Received unknown command\r\nInfo:{\"error\":true,\"cmd\":\"fly\",\"msg\":\"unknown command\"}\r\n"
     );
     // trailing \r and surrounding whitespace are ignored
-    b.dev.handle_input(c, b.now, b"  {\"cmd\":\"log\",\"level\":\"error\"}  \r\n");
+    b.dev
+        .handle_input(c, b.now, b"  {\"cmd\":\"log\",\"level\":\"error\"}  \r\n");
     assert_eq!(
         b.take_text(c),
         "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: error\"}\r\n"
@@ -117,7 +120,9 @@ fn measurement_replies_have_the_canonical_shape() {
         // key order: error, cmd, own keys
         let mut pos = 0;
         for k in ["error", "cmd"].iter().chain(keys) {
-            let at = json[pos..].find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("{k} in {json}"));
+            let at = json[pos..]
+                .find(&format!("\"{k}\":"))
+                .unwrap_or_else(|| panic!("{k} in {json}"));
             pos += at;
         }
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -138,7 +143,10 @@ fn measurement_replies_have_the_canonical_shape() {
     ];
     for (cmd, unit) in units {
         let line = reply(&mut b, c, &format!("{{\"cmd\":\"{cmd}\"}}"));
-        assert!(line.ends_with(&format!("\"unit\":\"{unit}\"}}\r\n")), "{line}");
+        assert!(
+            line.ends_with(&format!("\"unit\":\"{unit}\"}}\r\n")),
+            "{line}"
+        );
     }
     // more than 250 ms without samples: values are stale and reported as null
     b.now = b.now + core::time::Duration::from_millis(400);
@@ -150,7 +158,11 @@ fn energy_reset_and_get() {
     let mut b = Bench::new();
     let c = b.tcp(1);
     assert_eq!(
-        reply(&mut b, c, r#"{"cmd":"resetEnergy","energy":[1.5,2,-3],"ts":1614600000}"#),
+        reply(
+            &mut b,
+            c,
+            r#"{"cmd":"resetEnergy","energy":[1.5,2,-3],"ts":1614600000}"#
+        ),
         "Info:{\"error\":false,\"cmd\":\"resetEnergy\",\"msg\":\"Energy reset to [1.5, 2.0, -3.0], @03/01/2021 12:00:00.000\"}\r\n"
     );
     assert_eq!(
@@ -162,7 +174,8 @@ fn energy_reset_and_get() {
     b.run(3_600_000);
     b.take(c); // an hour of liveness lines
     let line = reply(&mut b, c, r#"{"cmd":"getEnergy"}"#);
-    let v: serde_json::Value = serde_json::from_str(line.strip_prefix("Info:").unwrap().trim_end()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(line.strip_prefix("Info:").unwrap().trim_end()).unwrap();
     let e0 = v["energy"][0].as_f64().unwrap();
     assert!((e0 - 1.5 - 996.0).abs() < 5.0, "{e0}");
     assert_eq!(v["days"], 0);
@@ -173,45 +186,86 @@ fn settings_commands() {
     let mut b = Bench::new();
     let c = b.tcp(1);
     let cases: &[(&str, &str)] = &[
-        (r#"{"cmd":"mdns","payload":{"name":"meter-7"}}"#,
-         "Info:[I]03/02 10:39:35: MDNS Name: meter-7\r\nInfo:{\"error\":false,\"cmd\":\"mdns\",\"msg\":\"Set MDNS name to: meter-7\",\"mdns_name\":\"meter-7\"}\r\n"),
-        (r#"{"cmd":"mdns","payload":{"name":"bad name"}}"#,
-         "Info:{\"error\":true,\"cmd\":\"mdns\",\"msg\":\"MDNS name must be 1-24 characters [A-Za-z0-9-]\"}\r\n"),
-        (r#"{"cmd":"addWifi","payload":{"ssid":"Test","pwd":"TestPwd"}}"#,
-         "Info:{\"error\":false,\"cmd\":\"addWifi\",\"ssid\":\"Test\",\"msg\":\"New Ap, SSID: Test\",\"ssids\":\"[energywifi, Test]\"}\r\n"),
-        (r#"{"cmd":"addWifi","payload":{"ssid":"Test","pwd":"x"}}"#,
-         "Info:{\"error\":true,\"cmd\":\"addWifi\",\"msg\":\"Wifi AP Test already in list\"}\r\n"),
-        (r#"{"cmd":"delWifi","payload":{"ssid":"Test"}}"#,
-         "Info:{\"error\":false,\"cmd\":\"delWifi\",\"msg\":\"Removed SSID: Test\",\"ssids\":\"[energywifi]\"}\r\n"),
-        (r#"{"cmd":"delWifi","payload":{"ssid":"Nope"}}"#,
-         "Info:{\"error\":true,\"cmd\":\"delWifi\",\"msg\":\"SSID Nope not found\"}\r\n"),
-        (r#"{"cmd":"calibration","cal":[1,1.02,0.99,1,1,1]}"#,
-         "Info:{\"error\":false,\"cmd\":\"calibration\",\"msg\":\"Calibration set: [1.0, 1.02, 0.99, 1.0, 1.0, 1.0]\",\"calibration\":[1.0,1.02,0.99,1.0,1.0,1.0]}\r\n"),
-        (r#"{"cmd":"calibration","cal":[1,2.5,1,1,1,1]}"#,
-         "Info:{\"error\":true,\"cmd\":\"calibration\",\"msg\":\"Calibration parameter cal[1]: 2.5 not allowed [0.5-2.0]\"}\r\n"),
-        (r#"{"cmd":"dailyRestart","hour":3,"minute":7}"#,
-         "Info:{\"error\":false,\"cmd\":\"dailyRestart\",\"msg\":\"Set daily restart to: 03:07:00\"}\r\n"),
-        (r#"{"cmd":"dailyRestart","hour":-1,"minute":-1}"#,
-         "Info:{\"error\":false,\"cmd\":\"dailyRestart\",\"msg\":\"Disabled daily restart\"}\r\n"),
-        (r#"{"cmd":"dailyRestart","hour":3}"#,
-         "Info:{\"error\":true,\"cmd\":\"dailyRestart\",\"msg\":\"Missing hour/minute\"}\r\n"),
-        (r#"{"cmd":"dailyRestart","hour":24,"minute":0}"#,
-         "Info:{\"error\":true,\"cmd\":\"dailyRestart\",\"msg\":\"Hour must be in 24h format, -1 to disable\"}\r\n"),
-        (r#"{"cmd":"dailyRestart","hour":1,"minute":60}"#,
-         "Info:{\"error\":true,\"cmd\":\"dailyRestart\",\"msg\":\"Minute must be -1<min<60, -1 to disable\"}\r\n"),
-        (r#"{"cmd":"timeServer","payload":{"server":"pool.ntp.org"}}"#,
-         "Info:{\"error\":false,\"cmd\":\"timeServer\",\"msg\":\"Set TimeServer address to: pool.ntp.org\",\"time_server\":\"pool.ntp.org\"}\r\n"),
-        (r#"{"cmd":"mqttServer","payload":{"server":"192.168.0.13"}}"#,
-         "Info:{\"error\":false,\"cmd\":\"mqttServer\",\"msg\":\"Set MQTTServer address to: 192.168.0.13\",\"mqtt_server\":\"192.168.0.13\"}\r\n"),
-        (r#"{"cmd":"streamServer","payload":{"server":"[::1]:9000"}}"#,
-         "Info:{\"error\":false,\"cmd\":\"streamServer\",\"msg\":\"Set StreamServer address to: [::1]:9000\",\"stream_server\":\"[::1]:9000\"}\r\n"),
-        (r#"{"cmd":"streamServer","payload":{}}"#,
-         "Info:{\"error\":true,\"cmd\":\"streamServer\",\"msg\":\"StreamServer address required in payload with key server\"}\r\n"),
-        (r#"{"cmd":"timezone","offset":-90}"#,
-         "Info:{\"error\":false,\"cmd\":\"timezone\",\"msg\":\"Set time zone offset to: -01:30\"}\r\n"),
-        (r#"{"cmd":"clearLog"}"#, "Info:{\"error\":false,\"cmd\":\"clearLog\"}\r\n"),
-        (r#"{"cmd":"getLog"}"#,
-         "Info:{\"cmd\":\"log\",\"msg\":\"*** LOGFile *** //n*** LOGFile *** \"}\r\nInfo:{\"error\":false,\"cmd\":\"getLog\"}\r\n"),
+        (
+            r#"{"cmd":"mdns","payload":{"name":"meter-7"}}"#,
+            "Info:[I]03/02 10:39:35: MDNS Name: meter-7\r\nInfo:{\"error\":false,\"cmd\":\"mdns\",\"msg\":\"Set MDNS name to: meter-7\",\"mdns_name\":\"meter-7\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"mdns","payload":{"name":"bad name"}}"#,
+            "Info:{\"error\":true,\"cmd\":\"mdns\",\"msg\":\"MDNS name must be 1-24 characters [A-Za-z0-9-]\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"addWifi","payload":{"ssid":"Test","pwd":"TestPwd"}}"#,
+            "Info:{\"error\":false,\"cmd\":\"addWifi\",\"ssid\":\"Test\",\"msg\":\"New Ap, SSID: Test\",\"ssids\":\"[energywifi, Test]\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"addWifi","payload":{"ssid":"Test","pwd":"x"}}"#,
+            "Info:{\"error\":true,\"cmd\":\"addWifi\",\"msg\":\"Wifi AP Test already in list\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"delWifi","payload":{"ssid":"Test"}}"#,
+            "Info:{\"error\":false,\"cmd\":\"delWifi\",\"msg\":\"Removed SSID: Test\",\"ssids\":\"[energywifi]\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"delWifi","payload":{"ssid":"Nope"}}"#,
+            "Info:{\"error\":true,\"cmd\":\"delWifi\",\"msg\":\"SSID Nope not found\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"calibration","cal":[1,1.02,0.99,1,1,1]}"#,
+            "Info:{\"error\":false,\"cmd\":\"calibration\",\"msg\":\"Calibration set: [1.0, 1.02, 0.99, 1.0, 1.0, 1.0]\",\"calibration\":[1.0,1.02,0.99,1.0,1.0,1.0]}\r\n",
+        ),
+        (
+            r#"{"cmd":"calibration","cal":[1,2.5,1,1,1,1]}"#,
+            "Info:{\"error\":true,\"cmd\":\"calibration\",\"msg\":\"Calibration parameter cal[1]: 2.5 not allowed [0.5-2.0]\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"dailyRestart","hour":3,"minute":7}"#,
+            "Info:{\"error\":false,\"cmd\":\"dailyRestart\",\"msg\":\"Set daily restart to: 03:07:00\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"dailyRestart","hour":-1,"minute":-1}"#,
+            "Info:{\"error\":false,\"cmd\":\"dailyRestart\",\"msg\":\"Disabled daily restart\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"dailyRestart","hour":3}"#,
+            "Info:{\"error\":true,\"cmd\":\"dailyRestart\",\"msg\":\"Missing hour/minute\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"dailyRestart","hour":24,"minute":0}"#,
+            "Info:{\"error\":true,\"cmd\":\"dailyRestart\",\"msg\":\"Hour must be in 24h format, -1 to disable\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"dailyRestart","hour":1,"minute":60}"#,
+            "Info:{\"error\":true,\"cmd\":\"dailyRestart\",\"msg\":\"Minute must be -1<min<60, -1 to disable\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"timeServer","payload":{"server":"pool.ntp.org"}}"#,
+            "Info:{\"error\":false,\"cmd\":\"timeServer\",\"msg\":\"Set TimeServer address to: pool.ntp.org\",\"time_server\":\"pool.ntp.org\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"mqttServer","payload":{"server":"192.168.0.13"}}"#,
+            "Info:{\"error\":false,\"cmd\":\"mqttServer\",\"msg\":\"Set MQTTServer address to: 192.168.0.13\",\"mqtt_server\":\"192.168.0.13\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"streamServer","payload":{"server":"[::1]:9000"}}"#,
+            "Info:{\"error\":false,\"cmd\":\"streamServer\",\"msg\":\"Set StreamServer address to: [::1]:9000\",\"stream_server\":\"[::1]:9000\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"streamServer","payload":{}}"#,
+            "Info:{\"error\":true,\"cmd\":\"streamServer\",\"msg\":\"StreamServer address required in payload with key server\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"timezone","offset":-90}"#,
+            "Info:{\"error\":false,\"cmd\":\"timezone\",\"msg\":\"Set time zone offset to: -01:30\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"clearLog"}"#,
+            "Info:{\"error\":false,\"cmd\":\"clearLog\"}\r\n",
+        ),
+        (
+            r#"{"cmd":"getLog"}"#,
+            "Info:{\"cmd\":\"log\",\"msg\":\"*** LOGFile *** //n*** LOGFile *** \"}\r\nInfo:{\"error\":false,\"cmd\":\"getLog\"}\r\n",
+        ),
     ];
     for (line, want) in cases {
         assert_eq!(&reply(&mut b, c, line), want, "{line}");
@@ -221,9 +275,16 @@ fn settings_commands() {
     // every accepted change was persisted, and MQTT/mDNS were told
     let ev = b.drain_events();
     assert!(ev.iter().filter(|e| matches!(e, Event::Persist(_))).count() >= 9);
-    assert!(ev.contains(&Event::Announce { name: "meter-7".into() }));
-    assert!(ev.iter().any(|e| matches!(e, Event::MqttConfigure(Some(s)) if s.host == "192.168.0.13" && s.port == 1883)));
-    assert!(ev.iter().any(|e| matches!(e, Event::Connect { host, port: 9000 } if host == "::1")));
+    assert!(ev.contains(&Event::Announce {
+        name: "meter-7".into()
+    }));
+    assert!(ev.iter().any(
+        |e| matches!(e, Event::MqttConfigure(Some(s)) if s.host == "192.168.0.13" && s.port == 1883)
+    ));
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Connect { host, port: 9000 } if host == "::1"))
+    );
 }
 
 #[test]
@@ -231,16 +292,28 @@ fn wifi_list_is_bounded() {
     let mut b = Bench::new();
     let c = b.tcp(1);
     for k in 0..4 {
-        let r = reply(&mut b, c, &format!(r#"{{"cmd":"addWifi","payload":{{"ssid":"ap{k}","pwd":"p"}}}}"#));
+        let r = reply(
+            &mut b,
+            c,
+            &format!(r#"{{"cmd":"addWifi","payload":{{"ssid":"ap{k}","pwd":"p"}}}}"#),
+        );
         assert!(r.contains("\"error\":false"), "{r}");
     }
     assert_eq!(
-        reply(&mut b, c, r#"{"cmd":"addWifi","payload":{"ssid":"ap9","pwd":"p"}}"#),
+        reply(
+            &mut b,
+            c,
+            r#"{"cmd":"addWifi","payload":{"ssid":"ap9","pwd":"p"}}"#
+        ),
         "Info:{\"error\":true,\"cmd\":\"addWifi\",\"msg\":\"MAX # APs reached, need to delete first\"}\r\n"
     );
     let long = "s".repeat(33);
     assert_eq!(
-        reply(&mut b, c, &format!(r#"{{"cmd":"addWifi","payload":{{"ssid":"{long}","pwd":"p"}}}}"#)),
+        reply(
+            &mut b,
+            c,
+            &format!(r#"{{"cmd":"addWifi","payload":{{"ssid":"{long}","pwd":"p"}}}}"#)
+        ),
         "Info:{\"error\":true,\"cmd\":\"addWifi\",\"msg\":\"SSID or password too long (max 32, 64)\"}\r\n"
     );
 }
@@ -251,9 +324,19 @@ fn ntp_replies_in_order() {
     b.drain_events();
     let c = b.tcp(1);
     // the reply waits for the NTP result; the next line's reply comes after it
-    b.dev.handle_input(c, b.now, b"{\"cmd\":\"ntp\"}\n{\"cmd\":\"log\",\"level\":\"warning\"}\n");
+    b.dev.handle_input(
+        c,
+        b.now,
+        b"{\"cmd\":\"ntp\"}\n{\"cmd\":\"log\",\"level\":\"warning\"}\n",
+    );
     assert_eq!(b.take_text(c), "");
-    b.dev.handle_ntp(b.now, NtpResult::Synced { offset_us: 2_500_000, round_trip_us: 22_000 });
+    b.dev.handle_ntp(
+        b.now,
+        NtpResult::Synced {
+            offset_us: 2_500_000,
+            round_trip_us: 22_000,
+        },
+    );
     assert_eq!(
         b.take_text(c),
         concat!(
@@ -262,7 +345,10 @@ fn ntp_replies_in_order() {
             "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: warning\"}\r\n"
         )
     );
-    assert_eq!(b.dev.wall_time(b.now), Instant::from_millis(super_t0_ms() + 2_500));
+    assert_eq!(
+        b.dev.wall_time(b.now),
+        Instant::from_millis(super_t0_ms() + 2_500)
+    );
     b.dev.handle_input(c, b.now, b"{\"cmd\":\"ntp\"}\n");
     b.dev.handle_ntp(b.now, NtpResult::Failed);
     assert_eq!(
@@ -289,7 +375,8 @@ fn restart_replies_then_restarts_after_drain() {
         let c = b.tcp(1);
         reply(&mut b, c, r#"{"cmd":"mdns","payload":{"name":"keepme"}}"#);
         b.drain_events();
-        b.dev.handle_input(c, b.now, format!("{{\"cmd\":\"{cmd}\"}}\n").as_bytes());
+        b.dev
+            .handle_input(c, b.now, format!("{{\"cmd\":\"{cmd}\"}}\n").as_bytes());
         // not before the reply has left
         let ev = b.drain_events();
         assert!(!ev.iter().any(|e| matches!(e, Event::Restart(_))), "{ev:?}");
@@ -310,12 +397,20 @@ fn restart_replies_then_restarts_after_drain() {
 
 #[test]
 fn too_many_clients() {
-    let opts = DeviceOptions { max_clients: 2, ..DeviceOptions::default() };
+    let opts = DeviceOptions {
+        max_clients: 2,
+        ..DeviceOptions::default()
+    };
     let mut b = Bench::with(opts, Default::default());
     b.tcp(1);
     b.tcp(2);
-    let c = b.dev.handle_connected(b.now, ConnKind::Command { peer: peer(3) });
-    assert_eq!(b.take_text(c), "Info:{\"error\":true,\"msg\":\"Too many clients\"}\r\n");
+    let c = b
+        .dev
+        .handle_connected(b.now, ConnKind::Command { peer: peer(3) });
+    assert_eq!(
+        b.take_text(c),
+        "Info:{\"error\":true,\"msg\":\"Too many clients\"}\r\n"
+    );
     assert!(b.drain_events().contains(&Event::Close(c)));
     // commands on it are ignored
     assert_eq!(reply(&mut b, c, r#"{"cmd":"info"}"#), "");
@@ -326,12 +421,23 @@ fn busy_guard() {
     let mut b = Bench::new();
     let a = b.tcp(1);
     let c = b.tcp(2);
-    let r = reply(&mut b, a, r#"{"cmd":"sample","payload":{"type":"TCP","rate":10,"flowCtr":true}}"#);
-    assert!(r.starts_with("Info:{\"error\":false,\"cmd\":\"sample\""), "{r}");
+    let r = reply(
+        &mut b,
+        a,
+        r#"{"cmd":"sample","payload":{"type":"TCP","rate":10,"flowCtr":true}}"#,
+    );
+    assert!(
+        r.starts_with("Info:{\"error\":false,\"cmd\":\"sample\""),
+        "{r}"
+    );
     let guarded = [
         r#"{"cmd":"sample","payload":{"type":"TCP"}}"#,
-        r#"{"cmd":"getPower"}"#, r#"{"cmd":"getVoltage"}"#, r#"{"cmd":"getCurrent"}"#,
-        r#"{"cmd":"getEnergy"}"#, r#"{"cmd":"getPeriod"}"#, r#"{"cmd":"getPhaseAngle"}"#,
+        r#"{"cmd":"getPower"}"#,
+        r#"{"cmd":"getVoltage"}"#,
+        r#"{"cmd":"getCurrent"}"#,
+        r#"{"cmd":"getEnergy"}"#,
+        r#"{"cmd":"getPeriod"}"#,
+        r#"{"cmd":"getPhaseAngle"}"#,
         r#"{"cmd":"mdns","payload":{"name":"x"}}"#,
         r#"{"cmd":"mqttServer","payload":{"server":"-"}}"#,
         r#"{"cmd":"streamServer","payload":{"server":"-"}}"#,
@@ -339,14 +445,18 @@ fn busy_guard() {
         r#"{"cmd":"addWifi","payload":{"ssid":"a","pwd":"b"}}"#,
         r#"{"cmd":"delWifi","payload":{"ssid":"a"}}"#,
         r#"{"cmd":"calibration","cal":[1,1,1,1,1,1]}"#,
-        r#"{"cmd":"resetEnergy"}"#, r#"{"cmd":"clearLog"}"#, r#"{"cmd":"getLog"}"#,
+        r#"{"cmd":"resetEnergy"}"#,
+        r#"{"cmd":"clearLog"}"#,
+        r#"{"cmd":"getLog"}"#,
         r#"{"cmd":"dailyRestart","hour":1,"minute":1}"#,
     ];
     for line in guarded {
         let name = line.split('"').nth(3).unwrap();
         assert_eq!(
             reply(&mut b, c, line),
-            format!("Info:{{\"error\":true,\"cmd\":\"{name}\",\"msg\":\"Device currently sampling\",\"state\":\"busy\"}}\r\n"),
+            format!(
+                "Info:{{\"error\":true,\"cmd\":\"{name}\",\"msg\":\"Device currently sampling\",\"state\":\"busy\"}}\r\n"
+            ),
             "{line}"
         );
     }
@@ -375,23 +485,33 @@ fn busy_guard() {
 
 #[test]
 fn access_token() {
-    let opts = DeviceOptions { token: Some("s3cret".into()), ..DeviceOptions::default() };
+    let opts = DeviceOptions {
+        token: Some("s3cret".into()),
+        ..DeviceOptions::default()
+    };
     let mut b = Bench::with(opts, Default::default());
     let c = b.tcp(1);
     let auth_req = "Info:{\"error\":true,\"cmd\":\"mdns\",\"msg\":\"Authentication required\"}\r\n";
-    assert_eq!(reply(&mut b, c, r#"{"cmd":"mdns","payload":{"name":"x"}}"#), auth_req);
+    assert_eq!(
+        reply(&mut b, c, r#"{"cmd":"mdns","payload":{"name":"x"}}"#),
+        auth_req
+    );
     // reading is open
     assert!(reply(&mut b, c, r#"{"cmd":"getVoltage"}"#).contains("\"error\":false"));
     assert_eq!(
         reply(&mut b, c, r#"{"cmd":"auth","token":"s3cret"}"#),
         "Info:{\"error\":false,\"cmd\":\"auth\",\"msg\":\"Authenticated\"}\r\n"
     );
-    assert!(reply(&mut b, c, r#"{"cmd":"mdns","payload":{"name":"x"}}"#).contains("\"error\":false"));
+    assert!(
+        reply(&mut b, c, r#"{"cmd":"mdns","payload":{"name":"x"}}"#).contains("\"error\":false")
+    );
     // three wrong tokens close the connection
     let d = b.tcp(2);
     for _ in 0..3 {
-        assert!(reply(&mut b, d, r#"{"cmd":"auth","token":"guess"}"#)
-            .ends_with("Info:{\"error\":true,\"cmd\":\"auth\",\"msg\":\"Invalid token\"}\r\n"));
+        assert!(
+            reply(&mut b, d, r#"{"cmd":"auth","token":"guess"}"#)
+                .ends_with("Info:{\"error\":true,\"cmd\":\"auth\",\"msg\":\"Invalid token\"}\r\n")
+        );
     }
     assert!(b.drain_events().contains(&Event::Close(d)));
     // setToken only over serial

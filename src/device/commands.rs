@@ -532,10 +532,7 @@ impl Device {
 
     fn server_reply(&mut self, sink: Sink, kind: ServerKind, text: &str) {
         let json = Obj::reply(false, kind.cmd())
-            .str(
-                "msg",
-                &format!("Set {} address to: {text}", kind.label()),
-            )
+            .str("msg", &format!("Set {} address to: {text}", kind.label()))
             .str(kind.key(), text)
             .finish();
         self.reply(sink, &json);
@@ -554,10 +551,9 @@ impl Device {
                 _ => return self.error_reply(sink, "sample", &unsupported("Serial")),
             },
             StreamType::Tcp => match (sink, conn_kind) {
-                (
-                    Sink::Conn(c),
-                    Some(ConnKind::Command { .. } | ConnKind::StreamServer { .. }),
-                ) => (Destination::Tcp(c), None),
+                (Sink::Conn(c), Some(ConnKind::Command { .. } | ConnKind::StreamServer { .. })) => {
+                    (Destination::Tcp(c), None)
+                }
                 _ => return self.error_reply(sink, "sample", &unsupported("TCP")),
             },
             StreamType::Udp { port } => match self.peer_of(sink) {

@@ -31,7 +31,14 @@ pub struct Source {
 
 impl Source {
     pub fn new(rate_hz: u32) -> Self {
-        Source { rate_hz, index: 0, freq_hz: 50.0, vrms: 230.0, irms: 5.0, lag_deg: 30.0 }
+        Source {
+            rate_hz,
+            index: 0,
+            freq_hz: 50.0,
+            vrms: 230.0,
+            irms: 5.0,
+            lag_deg: 30.0,
+        }
     }
 
     pub fn block(&mut self, n: usize) -> Vec<f32> {
@@ -72,14 +79,26 @@ impl Bench {
         while let Some(e) = dev.poll_event() {
             events.push(e);
         }
-        Bench { dev, now, src: Source::new(rate), events, block_ms: 10 }
+        Bench {
+            dev,
+            now,
+            src: Source::new(rate),
+            events,
+            block_ms: 10,
+        }
     }
 
     /// Connects a TCP command client and drains its unprompted `info` line.
     pub fn tcp(&mut self, port: u16) -> ConnId {
-        let c = self.dev.handle_connected(self.now, ConnKind::Command { peer: peer(port) });
+        let c = self
+            .dev
+            .handle_connected(self.now, ConnKind::Command { peer: peer(port) });
         let info = self.take(c);
-        assert!(info.starts_with(b"Info:{\"cmd\":\"info\""), "{}", String::from_utf8_lossy(&info));
+        assert!(
+            info.starts_with(b"Info:{\"cmd\":\"info\""),
+            "{}",
+            String::from_utf8_lossy(&info)
+        );
         c
     }
 
@@ -103,7 +122,8 @@ impl Bench {
 
     /// Sends one line and returns everything the connection got.
     pub fn cmd(&mut self, conn: ConnId, line: &str) -> String {
-        self.dev.handle_input(conn, self.now, format!("{line}\n").as_bytes());
+        self.dev
+            .handle_input(conn, self.now, format!("{line}\n").as_bytes());
         self.take_text(conn)
     }
 
@@ -126,7 +146,11 @@ impl Bench {
             self.now = self.now + Duration::from_millis(self.block_ms);
             self.dev.handle_samples(
                 self.now,
-                &SampleBlock { rate_hz: self.src.rate_hz, samples: &samples, start },
+                &SampleBlock {
+                    rate_hz: self.src.rate_hz,
+                    samples: &samples,
+                    start,
+                },
             );
             while self.dev.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.dev.handle_timeout(self.now);
@@ -152,11 +176,18 @@ pub fn split_stream(bytes: &[u8]) -> (Vec<String>, Vec<(u32, Vec<f32>)>) {
             frames.push((pkt, vals));
             i += 11 + len;
         } else if rest.starts_with(b"Info:") {
-            let end = rest.windows(2).position(|w| w == b"\r\n").expect("line end") + 2;
+            let end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("line end")
+                + 2;
             lines.push(String::from_utf8_lossy(&rest[..end]).into_owned());
             i += end;
         } else {
-            panic!("garbage in stream at {i}: {:?}", &rest[..rest.len().min(20)]);
+            panic!(
+                "garbage in stream at {i}: {:?}",
+                &rest[..rest.len().min(20)]
+            );
         }
     }
     (lines, frames)
