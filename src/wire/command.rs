@@ -860,17 +860,20 @@ impl Command {
             None => Err(CommandError::Empty),
             Some(b'?') => Ok(Command::Availability),
             Some(b'!') => Ok(Command::Keepalive),
-            Some(_) => match serde_json::from_slice::<RawCommand<'_>>(line) {
-                Ok(raw) => Command::try_from(&raw),
-                // The seed's own calibration example lacks its final `}`: retry once with it.
-                Err(e) if e.is_eof() => {
-                    let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
-                    fixed.extend_from_slice(line);
-                    fixed.push(b'}');
-                    Command::try_from(&RawCommand::from_json(&fixed)?)
+            Some(_) => {
+                let mut raw = RawCommand::default();
+                match raw.fill_from_json(line) {
+                    Ok(()) => Command::try_from(&raw),
+                    // The seed's own calibration example lacks its final `}`: retry once with it.
+                    Err(e) if e.is_eof() => {
+                        let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
+                        fixed.extend_from_slice(line);
+                        fixed.push(b'}');
+                        Command::try_from(&RawCommand::from_json(&fixed)?)
+                    }
+                    Err(_) => Err(CommandError::Json),
                 }
-                Err(_) => Err(CommandError::Json),
-            },
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Any JSON value, scalars kept, objects read as a nested [`RawCommand`] (for `payload`).
 #[derive(Debug, Clone, PartialEq)]
@@ -156,15 +156,16 @@ impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         // The line is at most 600 bytes, so a list holds at most ~300 items.
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(6);
         while let Some(item) = seq.next_element::<Loose<'a>>()? {
             items.push(item);
         }
         Ok(Loose::List(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let raw = RawCommand::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(Loose::Object(Box::new(raw)))
+        let mut raw = Box::new(RawCommand::default());
+        fill(&mut raw, map)?;
+        Ok(Loose::Object(raw))
     }
 }
 
@@ -173,71 +174,247 @@ impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
 ///
 /// Obtain it with [`RawCommand::from_json`] and turn it into a [`Command`](super::Command) with
 /// `TryFrom`; [`Command::parse`](super::Command::parse) does both.
-#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RawCommand<'a> {
-    #[serde(borrow)]
     pub(crate) cmd: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) payload: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) level: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) cal: Option<Loose<'a>>,
-    #[serde(borrow, rename = "calV")]
     pub(crate) cal_v: Option<Loose<'a>>,
-    #[serde(borrow, rename = "calI")]
     pub(crate) cal_i: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) energy: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) ts: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) hour: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) minute: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) samples: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) value: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) offset: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) token: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) name: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) ssid: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) pwd: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) server: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) user: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) port: Option<Loose<'a>>,
-    #[serde(borrow, rename = "type")]
     pub(crate) kind: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) measures: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) rate: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) prefix: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) time: Option<Loose<'a>>,
-    #[serde(borrow, rename = "flowCtr")]
     pub(crate) flow_ctr: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) slot: Option<Loose<'a>>,
-    #[serde(borrow, rename = "ntpConf")]
     pub(crate) ntp_conf: Option<Loose<'a>>,
+}
+
+/// The keys the protocol knows; anything else is skipped without being stored.
+enum Key {
+    Cmd,
+    Payload,
+    Level,
+    Cal,
+    CalV,
+    CalI,
+    Energy,
+    Ts,
+    Hour,
+    Minute,
+    Samples,
+    Value,
+    Offset,
+    Token,
+    Name,
+    Ssid,
+    Pwd,
+    Server,
+    User,
+    Port,
+    Kind,
+    Measures,
+    Rate,
+    Prefix,
+    Time,
+    FlowCtr,
+    Slot,
+    NtpConf,
+    Other,
+}
+
+impl Key {
+    /// Dispatches on the length first: a handful of comparisons instead of a chain of 28.
+    fn from_bytes(k: &[u8]) -> Key {
+        match k.len() {
+            2 => match k {
+                b"ts" => Key::Ts,
+                _ => Key::Other,
+            },
+            3 => match k {
+                b"cmd" => Key::Cmd,
+                b"cal" => Key::Cal,
+                b"pwd" => Key::Pwd,
+                _ => Key::Other,
+            },
+            4 => match k {
+                b"calV" => Key::CalV,
+                b"calI" => Key::CalI,
+                b"hour" => Key::Hour,
+                b"name" => Key::Name,
+                b"ssid" => Key::Ssid,
+                b"user" => Key::User,
+                b"port" => Key::Port,
+                b"type" => Key::Kind,
+                b"rate" => Key::Rate,
+                b"time" => Key::Time,
+                b"slot" => Key::Slot,
+                _ => Key::Other,
+            },
+            5 => match k {
+                b"level" => Key::Level,
+                b"value" => Key::Value,
+                b"token" => Key::Token,
+                _ => Key::Other,
+            },
+            6 => match k {
+                b"energy" => Key::Energy,
+                b"minute" => Key::Minute,
+                b"offset" => Key::Offset,
+                b"server" => Key::Server,
+                b"prefix" => Key::Prefix,
+                _ => Key::Other,
+            },
+            7 => match k {
+                b"payload" => Key::Payload,
+                b"samples" => Key::Samples,
+                b"flowCtr" => Key::FlowCtr,
+                b"ntpConf" => Key::NtpConf,
+                _ => Key::Other,
+            },
+            8 => match k {
+                b"measures" => Key::Measures,
+                _ => Key::Other,
+            },
+            _ => Key::Other,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(Key::from_bytes(v.as_bytes()))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Key, E> {
+        Ok(Key::from_bytes(v))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawCommand<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut raw = RawCommand::default();
+        d.deserialize_map(RawSeed(&mut raw))?;
+        Ok(raw)
+    }
+}
+
+/// Fills a caller-owned [`RawCommand`] in place. The struct is ~900 bytes; returning it by value
+/// through serde's layers copies it several times, which costs more than the parsing itself.
+struct RawSeed<'r, 'a>(&'r mut RawCommand<'a>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for RawSeed<'_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        fill(self.0, map)
+    }
+}
+
+// Hand-written instead of derived: a derived visitor spends much of its time resolving the two
+// dozen absent optional fields one by one; here an absent field simply stays `None`.
+fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
+    raw: &mut RawCommand<'a>,
+    mut map: A,
+) -> Result<(), A::Error> {
+    while let Some(key) = map.next_key::<Key>()? {
+        let (slot, name) = match key {
+            Key::Cmd => (&mut raw.cmd, "cmd"),
+            Key::Payload => (&mut raw.payload, "payload"),
+            Key::Level => (&mut raw.level, "level"),
+            Key::Cal => (&mut raw.cal, "cal"),
+            Key::CalV => (&mut raw.cal_v, "calV"),
+            Key::CalI => (&mut raw.cal_i, "calI"),
+            Key::Energy => (&mut raw.energy, "energy"),
+            Key::Ts => (&mut raw.ts, "ts"),
+            Key::Hour => (&mut raw.hour, "hour"),
+            Key::Minute => (&mut raw.minute, "minute"),
+            Key::Samples => (&mut raw.samples, "samples"),
+            Key::Value => (&mut raw.value, "value"),
+            Key::Offset => (&mut raw.offset, "offset"),
+            Key::Token => (&mut raw.token, "token"),
+            Key::Name => (&mut raw.name, "name"),
+            Key::Ssid => (&mut raw.ssid, "ssid"),
+            Key::Pwd => (&mut raw.pwd, "pwd"),
+            Key::Server => (&mut raw.server, "server"),
+            Key::User => (&mut raw.user, "user"),
+            Key::Port => (&mut raw.port, "port"),
+            Key::Kind => (&mut raw.kind, "type"),
+            Key::Measures => (&mut raw.measures, "measures"),
+            Key::Rate => (&mut raw.rate, "rate"),
+            Key::Prefix => (&mut raw.prefix, "prefix"),
+            Key::Time => (&mut raw.time, "time"),
+            Key::FlowCtr => (&mut raw.flow_ctr, "flowCtr"),
+            Key::Slot => (&mut raw.slot, "slot"),
+            Key::NtpConf => (&mut raw.ntp_conf, "ntpConf"),
+            Key::Other => {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+        };
+        if slot.is_some() {
+            return Err(de::Error::duplicate_field(name));
+        }
+        *slot = Some(map.next_value::<Loose<'a>>()?);
+    }
+    Ok(())
 }
 
 impl<'a> RawCommand<'a> {
     /// Reads one JSON object (no line handling: see [`Command::parse`](super::Command::parse)).
     /// Invalid JSON, a non-object, or a key given twice is [`CommandError::Json`](super::CommandError::Json).
     pub fn from_json(json: &'a [u8]) -> Result<RawCommand<'a>, super::CommandError> {
-        serde_json::from_slice(json).map_err(|_| super::CommandError::Json)
+        let mut raw = RawCommand::default();
+        raw.fill_from_json(json)
+            .map_err(|_| super::CommandError::Json)?;
+        Ok(raw)
+    }
+
+    /// Parses `json` into `self` (which should be empty), without moving the large struct around.
+    pub(crate) fn fill_from_json(&mut self, json: &'a [u8]) -> Result<(), serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        de.deserialize_map(RawSeed(self))?;
+        de.end()
     }
 
     /// The nested `payload` object, if there is one.
