@@ -2,7 +2,7 @@
 //! the first bytes of the input.
 //!
 //! Invariants: no panic; the buffer stays within its capacity; every byte is accepted; the events do
-//! not depend on the split points; every frame payload is a legal length; no text event holds a `\n`.
+//! not depend on the split points nor on the API (`push` or `feed` + `poll`); every frame payload is a legal length; no text event holds a `\n`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -59,6 +59,22 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(got, expected);
     assert_eq!(demux.stats(), whole.stats());
+
+    // The copying API (`feed` + `poll`) in pieces of the first size.
+    let piece = sizes.first().map_or(1, |&s| usize::from(s).max(1));
+    let mut copying = Demux::with_max_line_len(max_line);
+    let mut copied = Vec::new();
+    for mut chunk in stream.chunks(piece) {
+        while !chunk.is_empty() {
+            let n = copying.feed(chunk);
+            chunk = &chunk[n..];
+            while let Some(e) = copying.poll() {
+                copied.push(own(e));
+            }
+        }
+    }
+    assert_eq!(copied, expected);
+    assert_eq!(copying.stats(), whole.stats());
     assert_eq!(demux.stats().bytes, stream.len() as u64);
     assert_eq!(demux.capacity(), capacity);
     for ev in &got {
