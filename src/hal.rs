@@ -121,7 +121,7 @@ impl RawBlock {
         } = self.scale
         {
             for (k, x) in values.iter_mut().take(self.len).enumerate() {
-                *x *= if k % 2 == 0 {
+                *x *= if k.is_multiple_of(2) {
                     volts_per_code
                 } else {
                     amps_per_code
@@ -200,12 +200,11 @@ pub fn restore<S: Store>(store: &mut S) -> crate::device::Restored {
     let mut restored = crate::device::Restored::default();
     let mut buf = alloc::vec![0u8; MAX_RECORD_BYTES];
     for slot in SlotId::ALL {
-        if let Ok(n) = store.load(slot, &mut buf) {
-            if let Some(bytes) = buf.get(..n) {
-                if !bytes.is_empty() {
-                    restored.insert(slot, bytes.to_vec());
-                }
-            }
+        if let Ok(n) = store.load(slot, &mut buf)
+            && let Some(bytes) = buf.get(..n)
+            && !bytes.is_empty()
+        {
+            restored.insert(slot, bytes.to_vec());
         }
     }
     restored

@@ -103,7 +103,8 @@ fn measurement_replies_have_the_canonical_shape() {
         "Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[null,null,null],\"unit\":\"V\"}\r\n"
     );
     b.run(600);
-    let checks: [(&str, &[&str], &[(f64, f64)]); 5] = [
+    type Check<'a> = (&'a str, &'a [&'a str], &'a [(f64, f64)]);
+    let checks: [Check<'_>; 5] = [
         ("getVoltage", &["voltage", "unit"], &[(230.0, 0.5)]),
         ("getCurrent", &["current", "unit"], &[(5000.0, 10.0)]),
         (

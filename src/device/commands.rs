@@ -411,10 +411,10 @@ impl Device {
                 }
             }
             Command::Log { level } => {
-                if let Sink::Conn(c) = sink {
-                    if let Some(s) = self.session_mut(c) {
-                        s.level = level;
-                    }
+                if let Sink::Conn(c) = sink
+                    && let Some(s) = self.session_mut(c)
+                {
+                    s.level = level;
                 }
                 self.ok_msg(sink, name, &format!("Log Level set to: {}", level.as_str()));
             }
@@ -520,10 +520,10 @@ impl Device {
                     "Token set"
                 };
                 self.persist_settings();
-                if let Sink::Conn(c) = sink {
-                    if let Some(s) = self.session_mut(c) {
-                        s.authenticated = true;
-                    }
+                if let Sink::Conn(c) = sink
+                    && let Some(s) = self.session_mut(c)
+                {
+                    s.authenticated = true;
                 }
                 self.ok_msg(sink, name, msg);
             }

@@ -12,13 +12,13 @@ use super::logbook::Logbook;
 use super::measure::Meter;
 use super::sampling::{Destination, OutFrame, Sampling};
 use super::session::{Line, MAX_DEFERRED, Session, Wait};
-use super::shim::{Framing, encode_frame};
 use super::store::record::Pick;
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::{
     Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings, NtpResult,
     Record, RecordKind, RestartKind, Restored, SampleBlock,
 };
+use crate::wire::frame::{Framing, encode_frame};
 use crate::wire::mqtt;
 
 /// Where a reply goes: a connection (as an `Info:` line) or the MQTT bridge (published on
@@ -996,7 +996,7 @@ impl Device {
     ) {
         let wall = self.wall_time(now);
         session.created = wall;
-        self.meter.reset_sampling_state();
+        self.meter.end_session();
         if let Some(sink) = reply_to {
             let start_ts = session.params.start_at.unwrap_or(wall);
             let mut o = Obj::reply(false, "sample");
@@ -1035,6 +1035,7 @@ impl Device {
         let Some(mut s) = self.sampling.take() else {
             return false;
         };
+        self.meter.end_session();
         let wall = self.wall_time(now);
         for f in s.flush() {
             self.route_frame(&mut s, f, now);
@@ -1081,7 +1082,8 @@ impl Device {
         self.sampling = Some(s);
     }
 
-    /// Feeds one block into the session: scheduled start, resampling / derivation, ring.
+    /// Feeds one block into the session: scheduled start (pre-rolling the filters while waiting),
+    /// resampling / derivation, ring.
     fn ingest(&mut self, s: &mut Sampling, wall_start: Instant, block: &SampleBlock<'_>) {
         let rate = block.rate_hz;
         let n = block.samples.len() / 6;
@@ -1089,7 +1091,7 @@ impl Device {
         if s.waiting() {
             let Some(at) = s.params.start_at else {
                 s.start(wall_start);
-                return self.ingest_from(s, block, 0);
+                return self.ingest_range(s, block, 0..n, true);
             };
             let dt_us = 1e6 / f64::from(rate);
             let mut prev = self.zc_prev;
@@ -1105,20 +1107,29 @@ impl Device {
             }
             match found {
                 Some((k, t)) => {
+                    self.ingest_range(s, block, 0..k, false);
                     s.start(t);
                     first = k;
                 }
-                None => return,
+                None => return self.ingest_range(s, block, 0..n, false),
             }
         }
-        self.ingest_from(s, block, first);
+        self.ingest_range(s, block, first..n, true);
     }
 
-    fn ingest_from(&mut self, s: &mut Sampling, block: &SampleBlock<'_>, first: usize) {
+    fn ingest_range(
+        &mut self,
+        s: &mut Sampling,
+        block: &SampleBlock<'_>,
+        range: core::ops::Range<usize>,
+        emit: bool,
+    ) {
         let mut values = core::mem::take(&mut self.scratch);
         values.clear();
         let wall_start = self.wall_time(block.start);
-        let produced = self.meter.derive_for(s, block, first, &mut values);
+        let produced =
+            self.meter
+                .derive_for(s, block, range.clone(), wall_start, &mut values, emit);
         let ch = s.channels();
         let mqtt_dest = s.dest == Destination::Mqtt;
         let dt = if s.params.rate_hz > 0 {
@@ -1171,10 +1182,8 @@ impl Device {
         if self.sampling.is_none() {
             self.sampling = Some(s);
         }
-        if answered {
-            if let Some(o) = owner {
-                self.release(o, Wait::ReqSamples, now);
-            }
+        if answered && let Some(o) = owner {
+            self.release(o, Wait::ReqSamples, now);
         }
     }
 
@@ -1214,11 +1223,11 @@ impl Device {
         if !ok {
             s.frame_dropped(&f);
         }
-        if f.answers_request {
-            if let Some(o) = s.owner {
-                let json = Obj::reply(false, "reqSamples").finish();
-                self.reply(Sink::Conn(o), &json);
-            }
+        if f.answers_request
+            && let Some(o) = s.owner
+        {
+            let json = Obj::reply(false, "reqSamples").finish();
+            self.reply(Sink::Conn(o), &json);
         }
         let _ = now;
     }

@@ -72,11 +72,12 @@ impl Logbook {
         }
         let text = text.get(..cut).unwrap_or("");
         self.dirty = true;
-        if let Some(last) = self.entries.back_mut() {
-            if last.level == level && last.text == text {
-                last.count = last.count.saturating_add(1);
-                return;
-            }
+        if let Some(last) = self.entries.back_mut()
+            && last.level == level
+            && last.text == text
+        {
+            last.count = last.count.saturating_add(1);
+            return;
         }
         if self.entries.len() >= self.capacity {
             self.entries.pop_front();

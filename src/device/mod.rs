@@ -83,7 +83,6 @@ pub use store::{Record, RecordError, RecordKind, Restored, SlotId};
 pub use time::{Civil, Instant, LongTime, ShortTime, UnixMillis};
 
 pub use crate::wire::log::LogLevel;
-mod shim;
 
 /// Identifies one connection for the lifetime of the engine (never reused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -220,8 +220,9 @@ pub struct Sampling {
     pub dropped_frames: u64,
     pending_req: Option<usize>,
     rate_mark: Option<(Instant, u64)>,
-    /// Fractional position for derived-measure pacing, in source samples.
-    pub pace: f64,
+    /// Integer rate-conversion phase: advances by the output rate per source sample; an output
+    /// sample is due each time it reaches the source rate (exact counts, no float drift).
+    pub pace: u64,
 }
 
 impl Sampling {
@@ -256,7 +257,7 @@ impl Sampling {
             dropped_frames: 0,
             pending_req: None,
             rate_mark: None,
-            pace: 0.0,
+            pace: 0,
             params,
         }
     }
@@ -445,18 +446,16 @@ impl Sampling {
     }
 }
 
-/// The chunk-size rule of PROTOCOL.md §3: `clamp(floor(0.1·r·b), b, 1024)`, rounded up to a power of two,
-/// capped at 1024 (UDP 512, serial 128), cut down to whole samples (at least one).
+/// The chunk-size rule of PROTOCOL.md §3 for a destination (delegates to
+/// [`wire::frame::chunk_size`](crate::wire::frame::chunk_size); UDP caps at 512, serial at 128 bytes).
 pub fn default_chunk_bytes(rate_hz: u32, bytes_per_sample: usize, dest: Destination) -> usize {
-    let b = bytes_per_sample.max(1);
-    let cap = match dest {
-        Destination::Udp(_) => 512,
-        Destination::Serial(_) => 128,
-        _ => 1024,
+    use crate::wire::frame::{Transport, chunk_size};
+    let t = match dest {
+        Destination::Udp(_) => Transport::Udp,
+        Destination::Serial(_) => Transport::Serial,
+        _ => Transport::Tcp,
     };
-    let raw = (u64::from(rate_hz) * b as u64 / 10) as usize;
-    let cs = raw.clamp(b, 1024).next_power_of_two().min(cap);
-    (cs / b * b).max(b)
+    chunk_size(rate_hz, bytes_per_sample, t)
 }
 
 #[cfg(test)]

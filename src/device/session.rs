@@ -95,6 +95,8 @@ pub struct OutQueue {
     pub dropped_text: u32,
     /// High-water mark of queued bytes.
     pub peak: usize,
+    /// Bytes of an oversized reqSamples frame still queued (text may queue behind it).
+    big: usize,
 }
 
 impl OutQueue {
@@ -106,12 +108,13 @@ impl OutQueue {
             text_slack,
             dropped_text: 0,
             peak: 0,
+            big: 0,
         }
     }
 
     /// Queues a text line; returns false (and counts it) if it does not fit.
     pub fn push_text(&mut self, bytes: &[u8]) -> bool {
-        if self.q.len() + bytes.len() > self.cap + self.text_slack {
+        if self.q.len() + bytes.len() > self.cap + self.text_slack + self.big {
             self.dropped_text = self.dropped_text.saturating_add(1);
             return false;
         }
@@ -139,11 +142,12 @@ impl OutQueue {
     /// which at most one is outstanding per connection); refused only beyond that.
     pub fn push_big_frame(&mut self, bytes: &[u8]) -> bool {
         if self.q.len() + bytes.len()
-            > self.cap.max(crate::device::shim::MAX_FRAME_LEN) + self.text_slack
+            > self.cap.max(crate::wire::frame::MAX_FRAME_LEN) + self.text_slack
         {
             return false;
         }
         self.q.extend(bytes);
+        self.big = self.big.saturating_add(bytes.len());
         self.peak = self.peak.max(self.q.len());
         true
     }
@@ -154,6 +158,7 @@ impl OutQueue {
         for (dst, src) in buf.iter_mut().zip(self.q.drain(..n)) {
             *dst = src;
         }
+        self.big = self.big.min(self.q.len());
         if self.q.is_empty() && self.q.capacity() > self.cap + self.text_slack {
             self.q.shrink_to(self.cap + self.text_slack);
         }
