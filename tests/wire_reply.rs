@@ -674,3 +674,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn nesting_is_bounded() {
+    let deep = format!(
+        r#"{{"cmd":"getVoltage","voltage":{}1{}}}"#,
+        "[".repeat(10),
+        "]".repeat(10)
+    );
+    assert_eq!(Reply::parse(deep.as_bytes()), Err(ReplyError::Json));
+    let huge = "[".repeat(100_000);
+    assert_eq!(Reply::parse(huge.as_bytes()), Err(ReplyError::Json));
+}

@@ -110,13 +110,38 @@ impl fmt::Display for Loose<'_> {
     }
 }
 
+/// Deepest nesting of arrays/objects a [`Loose`] value may have. Commands need 2 (`payload.slot`);
+/// the limit bounds the recursion (stack) of the visitors below on small targets. Unknown keys are
+/// skipped by serde_json iteratively, whatever their depth.
+pub(crate) const MAX_DEPTH: u8 = 6;
+
 impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LooseVisitor(core::marker::PhantomData))
+        LooseSeed(0, core::marker::PhantomData).deserialize(d)
     }
 }
 
-struct LooseVisitor<'a>(core::marker::PhantomData<&'a ()>);
+/// Reads a [`Loose`] at nesting depth `.0`.
+pub(crate) struct LooseSeed<'a>(pub(crate) u8, core::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for LooseSeed<'a> {
+    type Value = Loose<'a>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Loose<'a>, D::Error> {
+        d.deserialize_any(LooseVisitor(self.0, core::marker::PhantomData))
+    }
+}
+
+struct LooseVisitor<'a>(u8, core::marker::PhantomData<&'a ()>);
+
+impl<'a> LooseVisitor<'a> {
+    fn deeper<E: de::Error>(&self) -> Result<LooseSeed<'a>, E> {
+        if self.0 >= MAX_DEPTH {
+            return Err(E::custom("nesting too deep"));
+        }
+        Ok(LooseSeed(self.0 + 1, core::marker::PhantomData))
+    }
+}
 
 impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
     type Value = Loose<'a>;
@@ -152,19 +177,23 @@ impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
         Ok(Loose::Null)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Loose::deserialize(d)
+        LooseSeed(self.0, core::marker::PhantomData).deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let inner = self.deeper()?;
         // The line is at most 600 bytes, so a list holds at most ~300 items.
         let mut items = Vec::with_capacity(6);
-        while let Some(item) = seq.next_element::<Loose<'a>>()? {
+        while let Some(item) =
+            seq.next_element_seed(LooseSeed(inner.0, core::marker::PhantomData))?
+        {
             items.push(item);
         }
         Ok(Loose::List(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let inner = self.deeper()?;
         let mut raw = Box::new(RawCommand::default());
-        fill(&mut raw, map)?;
+        fill(&mut raw, map, inner.0, None)?;
         Ok(Loose::Object(raw))
     }
 }
@@ -347,7 +376,70 @@ impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        fill(self.0, map)
+        fill(self.0, map, 0, None)
+    }
+}
+
+struct SplitSeed<'r, 'a>(&'r mut RawCommand<'a>, &'r mut Option<RawCommand<'a>>);
+
+impl<'de: 'a, 'a> Visitor<'de> for SplitSeed<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        fill(self.0, map, 0, Some(self.1))
+    }
+}
+
+/// Reads the value of a top-level `payload` into a caller's buffer if it is an object; answers
+/// whether it was (anything else is consumed and dropped).
+struct PayloadSeed<'r, 'a>(&'r mut RawCommand<'a>, u8);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for PayloadSeed<'_, 'a> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for PayloadSeed<'_, 'a> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        fill(self.0, map, self.1 + 1, None)?;
+        Ok(true)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
     }
 }
 
@@ -356,10 +448,29 @@ impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
 fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
     raw: &mut RawCommand<'a>,
     mut map: A,
+    depth: u8,
+    mut payload_buf: Option<&mut Option<RawCommand<'a>>>,
 ) -> Result<(), A::Error> {
     while let Some(key) = map.next_key::<Key>()? {
         let (slot, name) = match key {
             Key::Cmd => (&mut raw.cmd, "cmd"),
+            // Top level: an object payload goes into the caller's buffer (no allocation); the
+            // slot keeps `Null` as a "seen" marker so a second `payload` key is still refused.
+            Key::Payload if payload_buf.is_some() => {
+                if raw.payload.is_some() {
+                    return Err(de::Error::duplicate_field("payload"));
+                }
+                if let Some(buf) = payload_buf.as_deref_mut() {
+                    let buf = buf.get_or_insert_with(RawCommand::default);
+                    let is_object = map.next_value_seed(PayloadSeed(buf, depth))?;
+                    raw.payload = Some(if is_object {
+                        Loose::Null
+                    } else {
+                        Loose::Bool(false)
+                    });
+                }
+                continue;
+            }
             Key::Payload => (&mut raw.payload, "payload"),
             Key::Level => (&mut raw.level, "level"),
             Key::Cal => (&mut raw.cal, "cal"),
@@ -395,7 +506,7 @@ fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
         if slot.is_some() {
             return Err(de::Error::duplicate_field(name));
         }
-        *slot = Some(map.next_value::<Loose<'a>>()?);
+        *slot = Some(map.next_value_seed(LooseSeed(depth, core::marker::PhantomData))?);
     }
     Ok(())
 }
@@ -415,6 +526,22 @@ impl<'a> RawCommand<'a> {
         let mut de = serde_json::Deserializer::from_slice(json);
         de.deserialize_map(RawSeed(self))?;
         de.end()
+    }
+
+    /// Like [`RawCommand::fill_from_json`], but an object `payload` is read into `payload` (set
+    /// only when there is one, so commands without payload pay nothing for it) instead of a heap box.
+    pub(crate) fn fill_split_from_json(
+        &mut self,
+        payload: &mut Option<RawCommand<'a>>,
+        json: &'a [u8],
+    ) -> Result<(), serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        de.deserialize_map(SplitSeed(self, payload))?;
+        de.end()?;
+        if !matches!(self.payload, Some(Loose::Null)) {
+            *payload = None;
+        }
+        Ok(())
     }
 
     /// The nested `payload` object, if there is one.
