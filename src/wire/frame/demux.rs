@@ -554,7 +554,10 @@ fn parse_line_end(input: &[u8]) -> IResult<&[u8], usize> {
 }
 
 /// Whether `avail` starts with `marker`, or is a proper prefix of it (more bytes may complete it).
-fn starts_with_or_prefix(avail: &[u8], marker: &[u8]) -> bool {
+fn starts_with_or_prefix(avail: &[u8], marker: &[u8; 5]) -> bool {
+    if let Some(head) = avail.first_chunk::<5>() {
+        return head == marker;
+    }
     let n = avail.len().min(marker.len());
     avail.get(..n) == marker.get(..n)
 }
