@@ -415,3 +415,24 @@ fn frequency_ramp_is_tracked() {
         assert!((f64::from(w.phases[0].vrms_v) / 230.0 - 1.0).abs() < 1e-3);
     }
 }
+
+#[test]
+fn recovers_after_nan_samples() {
+    let cfg = grid(8000, 50.0, 230.0, 5.0, 30.0);
+    let mut g = Grid::new(cfg);
+    let mut est = Estimator::<f32>::new(EstimatorConfig::new(8000, 50)).unwrap();
+    let mut buf = vec![0.0f32; 6 * 8000];
+    g.fill(&mut buf);
+    est.feed(&buf, |_| {});
+    est.feed(&[f32::NAN; 6 * 100], |_| {});
+    g.fill(&mut buf);
+    let mut last = None;
+    est.feed(&buf, |w| last = Some(*w));
+    let w = last.unwrap();
+    assert!(w.synchronised);
+    assert!(
+        (w.phases[0].vrms_v - 230.0).abs() < 0.01,
+        "{:?}",
+        w.phases[0]
+    );
+}

@@ -240,6 +240,35 @@ pub struct Measurement {
     pub fundamental_active_power_w: f32,
 }
 
+impl Measurement {
+    /// Non-finite results (only possible from NaN/∞ samples) become 0 or `None`.
+    fn sanitise(&mut self) {
+        for x in [
+            &mut self.vrms_v,
+            &mut self.irms_a,
+            &mut self.active_power_w,
+            &mut self.apparent_power_va,
+            &mut self.reactive_power_var,
+            &mut self.nonactive_power_va,
+            &mut self.fundamental_vrms_v,
+            &mut self.fundamental_irms_a,
+            &mut self.fundamental_active_power_w,
+        ] {
+            if !x.is_finite() {
+                *x = 0.0;
+            }
+        }
+        for x in [
+            &mut self.power_factor,
+            &mut self.phase_deg,
+            &mut self.thd_v_pct,
+            &mut self.thd_i_pct,
+        ] {
+            *x = x.filter(|v| v.is_finite());
+        }
+    }
+}
+
 /// One completed window.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Window {
@@ -300,28 +329,17 @@ impl Sums {
         let sw = swap_pairs(x);
         let r2 = rot2(x);
         self.w += w;
+        let wx: [f64; 6] = x.map(|v| w * v);
         for k in 0..6 {
-            let (Some(xk), Some(swk), Some(r2k)) = (x.get(k), sw.get(k), r2.get(k)) else {
-                continue;
-            };
-            let wx = w * xk;
-            if let Some(a) = self.s1.get_mut(k) {
-                *a += wx;
-            }
-            if let Some(a) = self.s2.get_mut(k) {
-                *a += wx * xk;
-            }
-            if let Some(a) = self.sp.get_mut(k) {
-                *a += wx * swk;
-            }
-            if let Some(a) = self.sl.get_mut(k) {
-                *a += wx * r2k;
-            }
-            if let Some(a) = self.re.get_mut(k) {
-                *a += wx * zr;
-            }
-            if let Some(a) = self.im.get_mut(k) {
-                *a += wx * zi;
+            // constant trip count over fixed-size arrays: always in bounds
+            #[allow(clippy::indexing_slicing)]
+            {
+                self.s1[k] += wx[k];
+                self.s2[k] += wx[k] * x[k];
+                self.sp[k] += wx[k] * sw[k];
+                self.sl[k] += wx[k] * r2[k];
+                self.re[k] += wx[k] * zr;
+                self.im[k] += wx[k] * zi;
             }
         }
         self.zre += w * zr;
@@ -408,6 +426,13 @@ impl Biquad {
             a2: (1.0 - alpha) / a0,
             z1: 0.0,
             z2: 0.0,
+        }
+    }
+    fn cleared(self) -> Self {
+        Self {
+            z1: 0.0,
+            z2: 0.0,
+            ..self
         }
     }
     #[inline(always)]
@@ -740,19 +765,24 @@ impl<S: Sample> Estimator<S> {
     ) {
         let (blocks, _) = frames.as_chunks::<D>();
         let mut run = self.run;
+        // the detector's filter state lives in registers across blocks
+        let mut filt = self.filt;
         for blk in blocks {
             let b1 = kernel::<S>(blk, &mut run.s2, &mut run.sp, &mut run.sl);
-            self.after_kernel(blk, &b1, &mut run, cb);
+            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
         }
+        self.filt = filt;
         self.run = run;
     }
 
     fn process_blocks_any<F: FnMut(&Window)>(&mut self, frames: &[[S; 6]], cb: &mut F) {
         let mut run = self.run;
+        let mut filt = self.filt;
         for blk in frames.chunks_exact(self.d) {
             let b1 = kernel::<S>(blk, &mut run.s2, &mut run.sp, &mut run.sl);
-            self.after_kernel(blk, &b1, &mut run, cb);
+            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
         }
+        self.filt = filt;
         self.run = run;
     }
 
@@ -763,13 +793,20 @@ impl<S: Sample> Estimator<S> {
         blk: &[[S; 6]],
         b1: &[S::Acc; LANES],
         run: &mut Run<S::Acc, S::Dft>,
+        filt: &mut [Biquad; 2],
         cb: &mut F,
     ) {
         let d = blk.len();
         let df = d as f64;
         let s = self.next_frame as f64;
-        let [f0, f1] = &mut self.filt;
-        let y = f1.step(f0.step(b1[0].as_() * self.scale[0] / df));
+        let [f0, f1] = filt;
+        let mut y = f1.step(f0.step(b1[0].as_() * self.scale[0] / df));
+        if !y.is_finite() {
+            // NaN/∞ in the input must not poison the detector forever
+            *f0 = f0.cleared();
+            *f1 = f1.cleared();
+            y = 0.0;
+        }
         let ay = y.abs();
         if ay > self.peak {
             self.peak = ay;
@@ -943,13 +980,17 @@ impl<S: Sample> Estimator<S> {
         let n0 = rel.floor();
         let beta = rel - n0;
         let frames = core::iter::once(&self.prev_frame).chain(blk.iter());
+        // phasor of the previous frame (k = -1), then rotated by e^{-jω} per frame
+        let (sn0, cs0) = (self.omega * (-1.0 - centre)).sin_cos();
+        let mut zcur = (self.zc * cs0 + self.zs * sn0, self.zs * cs0 - self.zc * sn0);
+        let (s1, c1) = self.omega.sin_cos();
         for (j, (((f, x), z), wp)) in frames.zip(&mut xs).zip(&mut zk).zip(&mut pre).enumerate() {
             let k = j as f64 - 1.0;
             for ((xo, v), c) in x.iter_mut().zip(f).zip(&self.scale) {
                 *xo = v.to_f64() * c;
             }
-            let (sn, cs) = (self.omega * (k - centre)).sin_cos();
-            *z = (self.zc * cs + self.zs * sn, self.zs * cs - self.zc * sn);
+            *z = zcur;
+            zcur = (zcur.0 * c1 + zcur.1 * s1, zcur.1 * c1 - zcur.0 * s1);
             *wp = if k < n0 {
                 1.0
             } else if k == n0 {
@@ -1139,6 +1180,12 @@ impl<S: Sample> Estimator<S> {
         let rate = f64::from(self.cfg.rate_hz);
         let f_hz = frequency_hz.map_or(f64::from(self.cfg.nominal_hz), f64::from);
         let mut w = self.measure(&sums, f_hz);
+        for m in &mut w.phases {
+            m.sanitise();
+        }
+        for lv in &mut w.line_voltage_v {
+            *lv = lv.filter(|x| x.is_finite());
+        }
         w.frequency_hz = frequency_hz;
         w.duration_s = (t_end - start) / rate;
         w.start_sample = start;

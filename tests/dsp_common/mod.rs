@@ -124,6 +124,18 @@ pub fn expected3(cfg: &GridConfig) -> [Expected; 3] {
 pub fn check(cfg: &GridConfig, nominal_hz: u32, seconds: f64, limits: Limits) -> Worst {
     let windows = run(cfg, nominal_hz, seconds);
     let w = compare(&windows, &expected3(cfg), cfg.frequency_hz, 2);
+    eprintln!(
+        "WORST rate={} f={} V={:.2e} I={:.2e} P/S={:.2e} Q/S={:.2e} phase={:.2e}° PF={:.2e} f={:.2e} Hz",
+        cfg.rate_hz,
+        cfg.frequency_hz,
+        w.v_rel,
+        w.i_rel,
+        w.p_rel_s,
+        w.q_rel_s,
+        w.phase_deg,
+        w.pf_abs,
+        w.freq_hz
+    );
     assert!(w.windows >= 2, "too few windows: {w:?}");
     assert!(w.v_rel <= limits.rms_rel, "Vrms {w:?}");
     assert!(w.i_rel <= limits.rms_rel, "Irms {w:?}");
