@@ -459,3 +459,103 @@ fn mqtt_sampling_publishes_each_sample() {
     );
     assert!(ev.iter().any(|e| matches!(e, Event::Publish { topic, payload, .. } if topic.ends_with("state/sample") && payload == b"on")));
 }
+
+#[test]
+fn ntp_confidence_before_start() {
+    use smartmeter::device::NtpResult;
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    b.drain_events();
+    b.dev.handle_ntp(b.now, NtpResult::Failed); // settle the boot-time request
+    b.take(c);
+    b.dev.handle_input(
+        c,
+        b.now,
+        b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"rate\":100,\"ntpConf\":20}}\n{\"cmd\":\"log\",\"level\":\"error\"}\n",
+    );
+    assert!(b.dev.is_busy(), "busy while waiting for NTP confidence");
+    assert_eq!(b.take_text(c), "");
+    assert!(
+        b.drain_events()
+            .iter()
+            .any(|e| matches!(e, Event::NtpRequest { .. }))
+    );
+    // 60 ms round trip: confidence 30 ms, not enough; asks again
+    b.dev.handle_ntp(
+        b.now,
+        NtpResult::Synced {
+            offset_us: 0,
+            round_trip_us: 60_000,
+        },
+    );
+    assert!(
+        b.drain_events()
+            .iter()
+            .any(|e| matches!(e, Event::NtpRequest { .. }))
+    );
+    b.dev.handle_ntp(
+        b.now,
+        NtpResult::Synced {
+            offset_us: 0,
+            round_trip_us: 30_000,
+        },
+    );
+    let out = b.take_text(c);
+    let replies: Vec<&str> = out.lines().filter(|l| l.starts_with("Info:{")).collect();
+    assert!(
+        replies[0].starts_with("Info:{\"error\":false,\"cmd\":\"sample\""),
+        "{out}"
+    );
+    assert!(replies[0].ends_with(",\"ntpConfidence\":15}"), "{out}");
+    assert_eq!(
+        replies[1],
+        "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: error\"}"
+    );
+    b.cmd(c, r#"{"cmd":"stop"}"#);
+    // never reached within 10 tries
+    b.dev.handle_input(
+        c,
+        b.now,
+        b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"ntpConf\":1}}\n",
+    );
+    for _ in 0..10 {
+        b.dev.handle_ntp(
+            b.now,
+            NtpResult::Synced {
+                offset_us: 0,
+                round_trip_us: 50_000,
+            },
+        );
+    }
+    assert_eq!(
+        b.take_text(c),
+        "Info:{\"error\":true,\"cmd\":\"sample\",\"msg\":\"Cannot reach NTP confidence of 1 ms\"}\r\n"
+    );
+    assert!(!b.dev.is_busy());
+}
+
+#[test]
+fn resampled_scheduled_start_is_aligned_to_the_crossing() {
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    let r = b.cmd(
+        c,
+        &format!(
+            r#"{{"cmd":"sample","payload":{{"type":"TCP","measures":"v,i_L1","rate":4000,"time":{}}}}}"#,
+            T0_S as f64 + 0.6
+        ),
+    );
+    assert!(r.contains("\"error\":false"), "{r}");
+    let mut out = Vec::new();
+    run_reading(&mut b, c, 1500, &mut out);
+    let (_, frames) = split_stream(&out);
+    let v: Vec<f32> = frames
+        .iter()
+        .flat_map(|(_, x)| x.iter().step_by(2).copied())
+        .collect();
+    // the filters were warmed up while waiting: the stream starts at the crossing, full amplitude
+    // (within one output period: 325 V·sin(2π·50 Hz·250 µs) = 25.5 V)
+    assert!(v[0] >= -1.0 && v[0] < 27.0 && v[1] > v[0], "{:?}", &v[..4]);
+    let peak = v[..80].iter().fold(0f32, |m, x| m.max(*x));
+    assert!((peak - 325.3).abs() < 3.0, "{peak}");
+}

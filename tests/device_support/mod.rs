@@ -154,8 +154,15 @@ impl Bench {
                     start,
                 },
             );
+            let mut spins = 0;
             while self.dev.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.dev.handle_timeout(self.now);
+                spins += 1;
+                assert!(
+                    spins < 100,
+                    "poll_timeout does not advance past {:?}",
+                    self.dev.poll_timeout()
+                );
             }
         }
     }
