@@ -3,7 +3,7 @@
 //! [`Command::parse`] takes one line of untrusted bytes and answers a typed [`Command`] or a
 //! [`CommandError`] whose `Display` is the exact `msg` text of the protocol's error reply and whose
 //! [`CommandError::cmd`] is the `cmd` to echo. [`Command::encode`] writes the canonical JSON that host
-//! tools send. Parsing is two steps (see STYLE.md): serde reads the line into the borrowed, loosely
+//! tools send. Parsing is two steps (see STYLE.md): a zero-copy scanner (`scan`) reads the line into the borrowed, loosely
 //! typed [`RawCommand`], then `TryFrom` validates it into the typed [`Command`].
 //!
 //! Leniency (the protocol's "be liberal in what you accept"): keys in any order, any whitespace, a
@@ -37,6 +37,7 @@
 
 pub(crate) mod json;
 pub(crate) mod raw;
+pub(crate) mod scan;
 
 use alloc::string::{String, ToString};
 use core::fmt;
@@ -873,7 +874,7 @@ impl Command {
                         payload: payload.as_ref(),
                     }),
                     // The seed's own calibration example lacks its final `}`: retry once with it.
-                    Err(e) if e.is_eof() => {
+                    Err(scan::ScanError::Eof) => {
                         let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
                         fixed.extend_from_slice(line);
                         fixed.push(b'}');
