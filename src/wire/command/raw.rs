@@ -511,7 +511,7 @@ impl<'a> RawCommand<'a> {
 
     /// Parses `json` into `self` (which should be empty), without moving the large struct around.
     pub(crate) fn fill_from_json(&mut self, json: &'a [u8]) -> Result<(), super::scan::ScanError> {
-        super::scan::fill(self, None, json)
+        super::scan::fill(self, None, json).map(|_| ())
     }
 
     /// Like [`RawCommand::fill_from_json`], but an object `payload` is read into `payload` (set
@@ -520,12 +520,12 @@ impl<'a> RawCommand<'a> {
         &mut self,
         payload: &mut Option<RawCommand<'a>>,
         json: &'a [u8],
-    ) -> Result<(), super::scan::ScanError> {
-        super::scan::fill(self, Some(payload), json)?;
+    ) -> Result<bool, super::scan::ScanError> {
+        let owns_heap = super::scan::fill(self, Some(payload), json)?;
         if !matches!(self.payload, Some(Loose::Null)) {
             *payload = None;
         }
-        Ok(())
+        Ok(owns_heap)
     }
 
     /// The storage of a known key (`Key::Other` has none and maps to `cmd`, never asked for).

@@ -35,12 +35,22 @@ type Scan<T> = Result<T, ScanError>;
 /// Fills `raw` from one JSON object. With `payload_buf`, an object-valued top-level `payload` is
 /// read into that buffer (created on demand) instead of a heap box, and `raw.payload` keeps a
 /// marker: `Null` when the payload was an object, `Bool(false)` otherwise.
+///
+/// Answers whether any stored value owns heap memory (an escaped string, a list, a nested object):
+/// when none does, the caller may skip dropping the raw form.
 pub(crate) fn fill<'a>(
     raw: &mut RawCommand<'a>,
     payload_buf: Option<&mut Option<RawCommand<'a>>>,
     json: &'a [u8],
-) -> Scan<()> {
-    let mut s = Scanner { rest: json };
+) -> Scan<bool> {
+    // One UTF-8 check for the whole line (the common case): strings are then sliced from it with
+    // a char-boundary check only, instead of being validated one by one.
+    let mut s = Scanner {
+        rest: json,
+        text: core::str::from_utf8(json).ok(),
+        len: json.len(),
+        owns_heap: false,
+    };
     s.ws();
     if s.peek()? != b'{' {
         return Err(ScanError::Syntax);
@@ -49,7 +59,7 @@ pub(crate) fn fill<'a>(
     s.object(raw, 0, payload_buf)?;
     s.ws();
     if s.rest.is_empty() {
-        Ok(())
+        Ok(s.owns_heap)
     } else {
         Err(ScanError::Syntax)
     }
@@ -57,6 +67,12 @@ pub(crate) fn fill<'a>(
 
 struct Scanner<'a> {
     rest: &'a [u8],
+    /// The whole input when it is valid UTF-8.
+    text: Option<&'a str>,
+    /// The whole input's length (`len - rest.len()` is the position).
+    len: usize,
+    /// A stored value owns heap memory.
+    owns_heap: bool,
 }
 
 #[inline]
@@ -168,13 +184,17 @@ impl<'a> Scanner<'a> {
 
     /// After the opening quote: the string, borrowed when it has no escapes. UTF-8 is checked.
     fn string(&mut self) -> Scan<Cow<'a, str>> {
+        let from = self.len - self.rest.len();
         let head = self.plain_run();
         match self.peek()? {
             b'"' => {
                 self.bump();
-                core::str::from_utf8(head)
-                    .map(Cow::Borrowed)
-                    .map_err(|_| ScanError::Syntax)
+                let borrowed = match self.text {
+                    // `from..to` is delimited by ASCII quotes, so it lies on char boundaries.
+                    Some(text) => text.get(from..from + head.len()),
+                    None => core::str::from_utf8(head).ok(),
+                };
+                borrowed.map(Cow::Borrowed).ok_or(ScanError::Syntax)
             }
             b'\\' => {
                 let mut buf = Vec::with_capacity(head.len() + 16);
@@ -194,7 +214,10 @@ impl<'a> Scanner<'a> {
                     buf.extend_from_slice(self.plain_run());
                 }
                 String::from_utf8(buf)
-                    .map(Cow::Owned)
+                    .map(|s| {
+                        self.owns_heap = true;
+                        Cow::Owned(s)
+                    })
                     .map_err(|_| ScanError::Syntax)
             }
             _ => Err(ScanError::Syntax),
@@ -233,7 +256,7 @@ impl<'a> Scanner<'a> {
         if self.peek()? == b'"' {
             self.bump();
             // Keys are read as strings by serde_json, so they must be UTF-8.
-            if !head.is_ascii() && core::str::from_utf8(head).is_err() {
+            if self.text.is_none() && core::str::from_utf8(head).is_err() {
                 return Err(ScanError::Syntax);
             }
             return Ok(Key::from_bytes(head));
@@ -382,6 +405,7 @@ impl<'a> Scanner<'a> {
                 self.ws();
                 if self.peek()? == b']' {
                     self.bump();
+                    self.owns_heap = true;
                     return Ok(Loose::List(items));
                 }
                 loop {
@@ -392,6 +416,7 @@ impl<'a> Scanner<'a> {
                         b',' => self.bump(),
                         b']' => {
                             self.bump();
+                            self.owns_heap = true;
                             return Ok(Loose::List(items));
                         }
                         _ => return Err(ScanError::Syntax),
@@ -405,6 +430,7 @@ impl<'a> Scanner<'a> {
                 self.bump();
                 let mut obj = Box::new(RawCommand::default());
                 self.object(&mut obj, depth + 1, None)?;
+                self.owns_heap = true;
                 Ok(Loose::Object(obj))
             }
             _ => Err(ScanError::Syntax),
@@ -567,7 +593,7 @@ mod tests {
     fn same_as_serde(json: &[u8]) {
         let ours = {
             let mut raw = RawCommand::default();
-            fill(&mut raw, None, json).map(|()| raw)
+            fill(&mut raw, None, json).map(|_| raw)
         };
         let theirs = serde_json::from_slice::<RawCommand<'_>>(json);
         match (&ours, &theirs) {
