@@ -3,7 +3,7 @@
 //! [`Command::parse`] takes one line of untrusted bytes and answers a typed [`Command`] or a
 //! [`CommandError`] whose `Display` is the exact `msg` text of the protocol's error reply and whose
 //! [`CommandError::cmd`] is the `cmd` to echo. [`Command::encode`] writes the canonical JSON that host
-//! tools send. Parsing is two steps (see STYLE.md): serde reads the line into the borrowed, loosely
+//! tools send. Parsing is two steps (see STYLE.md): a zero-copy scanner (`scan`) reads the line into the borrowed, loosely
 //! typed [`RawCommand`], then `TryFrom` validates it into the typed [`Command`].
 //!
 //! Leniency (the protocol's "be liberal in what you accept"): keys in any order, any whitespace, a
@@ -37,6 +37,7 @@
 
 pub(crate) mod json;
 pub(crate) mod raw;
+pub(crate) mod scan;
 
 use alloc::string::{String, ToString};
 use core::fmt;
@@ -868,12 +869,21 @@ impl Command {
                 let mut raw = RawCommand::default();
                 let mut payload = None;
                 match raw.fill_split_from_json(&mut payload, line) {
-                    Ok(()) => Command::from_fields(&Fields {
-                        top: &raw,
-                        payload: payload.as_ref(),
-                    }),
+                    Ok(owns_heap) => {
+                        let command = Command::from_fields(&Fields {
+                            top: &raw,
+                            payload: payload.as_ref(),
+                        });
+                        if !owns_heap {
+                            // Only borrowed strings and scalars: nothing to free, so skip the drop
+                            // glue of the ~60 optional fields (no leak: there is no heap memory).
+                            core::mem::forget(raw);
+                            core::mem::forget(payload);
+                        }
+                        command
+                    }
                     // The seed's own calibration example lacks its final `}`: retry once with it.
-                    Err(e) if e.is_eof() => {
+                    Err(scan::ScanError::Eof) => {
                         let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
                         fixed.extend_from_slice(line);
                         fixed.push(b'}');

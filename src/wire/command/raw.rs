@@ -236,7 +236,8 @@ pub struct RawCommand<'a> {
 }
 
 /// The keys the protocol knows; anything else is skipped without being stored.
-enum Key {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
     Cmd,
     Payload,
     Level,
@@ -270,7 +271,8 @@ enum Key {
 
 impl Key {
     /// Dispatches on the length first: a handful of comparisons instead of a chain of 28.
-    fn from_bytes(k: &[u8]) -> Key {
+    #[inline]
+    pub(crate) fn from_bytes(k: &[u8]) -> Key {
         match k.len() {
             2 => match k {
                 b"ts" => Key::Ts,
@@ -377,20 +379,6 @@ impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         fill(self.0, map, 0, None)
-    }
-}
-
-struct SplitSeed<'r, 'a>(&'r mut RawCommand<'a>, &'r mut Option<RawCommand<'a>>);
-
-impl<'de: 'a, 'a> Visitor<'de> for SplitSeed<'_, 'a> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        fill(self.0, map, 0, Some(self.1))
     }
 }
 
@@ -522,10 +510,8 @@ impl<'a> RawCommand<'a> {
     }
 
     /// Parses `json` into `self` (which should be empty), without moving the large struct around.
-    pub(crate) fn fill_from_json(&mut self, json: &'a [u8]) -> Result<(), serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_slice(json);
-        de.deserialize_map(RawSeed(self))?;
-        de.end()
+    pub(crate) fn fill_from_json(&mut self, json: &'a [u8]) -> Result<(), super::scan::ScanError> {
+        super::scan::fill(self, None, json).map(|_| ())
     }
 
     /// Like [`RawCommand::fill_from_json`], but an object `payload` is read into `payload` (set
@@ -534,14 +520,46 @@ impl<'a> RawCommand<'a> {
         &mut self,
         payload: &mut Option<RawCommand<'a>>,
         json: &'a [u8],
-    ) -> Result<(), serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_slice(json);
-        de.deserialize_map(SplitSeed(self, payload))?;
-        de.end()?;
+    ) -> Result<bool, super::scan::ScanError> {
+        let owns_heap = super::scan::fill(self, Some(payload), json)?;
         if !matches!(self.payload, Some(Loose::Null)) {
             *payload = None;
         }
-        Ok(())
+        Ok(owns_heap)
+    }
+
+    /// The storage of a known key (`Key::Other` has none and maps to `cmd`, never asked for).
+    pub(crate) fn slot(&mut self, key: Key) -> &mut Option<Loose<'a>> {
+        match key {
+            Key::Cmd | Key::Other => &mut self.cmd,
+            Key::Payload => &mut self.payload,
+            Key::Level => &mut self.level,
+            Key::Cal => &mut self.cal,
+            Key::CalV => &mut self.cal_v,
+            Key::CalI => &mut self.cal_i,
+            Key::Energy => &mut self.energy,
+            Key::Ts => &mut self.ts,
+            Key::Hour => &mut self.hour,
+            Key::Minute => &mut self.minute,
+            Key::Samples => &mut self.samples,
+            Key::Value => &mut self.value,
+            Key::Offset => &mut self.offset,
+            Key::Token => &mut self.token,
+            Key::Name => &mut self.name,
+            Key::Ssid => &mut self.ssid,
+            Key::Pwd => &mut self.pwd,
+            Key::Server => &mut self.server,
+            Key::User => &mut self.user,
+            Key::Port => &mut self.port,
+            Key::Kind => &mut self.kind,
+            Key::Measures => &mut self.measures,
+            Key::Rate => &mut self.rate,
+            Key::Prefix => &mut self.prefix,
+            Key::Time => &mut self.time,
+            Key::FlowCtr => &mut self.flow_ctr,
+            Key::Slot => &mut self.slot,
+            Key::NtpConf => &mut self.ntp_conf,
+        }
     }
 
     /// The nested `payload` object, if there is one.

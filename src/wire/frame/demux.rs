@@ -311,7 +311,9 @@ impl Demux {
 
     /// The next complete event, an error event, or `None` when more bytes are needed.
     pub fn poll(&mut self) -> Option<Result<Event<'_>, DemuxError>> {
-        if self.stalled {
+        // An empty buffer never yields (the state machine answers `None` without changing state),
+        // and a stalled one neither: skip the state machine.
+        if self.stalled || self.start >= self.end {
             return None;
         }
         let avail = self.buf.get(self.start..self.end).unwrap_or_default();
