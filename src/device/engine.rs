@@ -1019,6 +1019,14 @@ impl Device {
     ) {
         let wall = self.wall_time(now);
         session.created = wall;
+        if session.params.start_at.is_none()
+            && let Some(warm) = self
+                .meter
+                .warmup(session.params.measures, session.params.rate_hz)
+        {
+            session.params.start_at = Some(wall + warm);
+            session.align_start = false;
+        }
         self.meter.end_session();
         if let Some(sink) = reply_to {
             let start_ts = session.params.start_at.unwrap_or(wall);
@@ -1122,7 +1130,7 @@ impl Device {
             for k in 0..n {
                 let v = block.samples.get(k * 6).copied().unwrap_or(0.0);
                 let t = wall_start + Duration::from_micros((k as f64 * dt_us) as u64);
-                if t >= at && prev < 0.0 && v >= 0.0 {
+                if t >= at && (!s.align_start || (prev < 0.0 && v >= 0.0)) {
                     found = Some((k, t));
                     break;
                 }

@@ -116,12 +116,22 @@ struct SessionDsp {
     resampler_start_us: Option<u64>,
 }
 
+/// Margin added to a resampler warm-up for the granularity of source blocks (µs): blocks of up to
+/// this much plus one group delay (≥ 20 ms) still start clean.
+const WARMUP_MARGIN_US: u64 = 20_000;
+
+/// Windows skipped after the estimator starts before readings are published (see [`Meter`]).
+const WARMUP_WINDOWS: u8 = 2;
+
 /// Pipeline state: estimator, energy registers, session conversion.
 #[derive(Debug, Clone)]
 pub(crate) struct Meter {
     cal: Calibration,
     est: Option<Estimator>,
     est_rate: u32,
+    /// Windows still to be skipped before measurements are published: the estimator's first window
+    /// after start is short and unsynchronised, the next one still settling (its THD/Q₁ filters).
+    warmup: u8,
     last: Option<Measurements>,
     energy: EnergyMeter,
     energy_start: Instant,
@@ -139,6 +149,7 @@ impl Meter {
             cal: calibration(cal),
             est: None,
             est_rate: 0,
+            warmup: WARMUP_WINDOWS,
             last: None,
             energy: EnergyMeter::new(),
             energy_start: now,
@@ -225,6 +236,7 @@ impl Meter {
                 e.set_calibration(self.cal);
             }
             self.last = None;
+            self.warmup = WARMUP_WINDOWS;
         }
         let Some(est) = self.est.as_mut() else {
             return;
@@ -233,9 +245,15 @@ impl Meter {
         let samples = block.samples.get(..whole).unwrap_or(&[]);
         let energy = &mut self.energy;
         let last = &mut self.last;
+        let warmup = &mut self.warmup;
         est.feed(samples, |w| {
+            // Energy counts every window (no gap in the registers); readings wait for a settled one.
             energy.accumulate(w);
-            *last = Some(Measurements::from_window(w, now));
+            if *warmup > 0 {
+                *warmup -= 1;
+            } else {
+                *last = Some(Measurements::from_window(w, now));
+            }
         });
     }
 
@@ -261,6 +279,23 @@ impl Meter {
             Quantity::Energy => [f32::NAN; 3],
         };
         a.map(f64::from)
+    }
+
+    /// How long a session at `rate_hz` must warm its resampler before its first clean output (twice
+    /// the filter's group delay, plus one source block of margin), or `None` when it needs no
+    /// resampling. An immediate start is deferred by this much so the stream never carries the filter's
+    /// start-up transient (zeros and ringing), and its `startTs` is the time of its first sample.
+    pub(crate) fn warmup(&self, measures: Measures, rate_hz: u32) -> Option<core::time::Duration> {
+        let source = self.est_rate;
+        if measures.is_derived() || source == 0 || rate_hz == source {
+            return None;
+        }
+        let delay_s = Resampler::new(measures.channels(), source, rate_hz)
+            .ok()?
+            .group_delay_s();
+        Some(core::time::Duration::from_micros(
+            (2.0 * delay_s * 1e6) as u64 + WARMUP_MARGIN_US,
+        ))
     }
 
     /// Prepares conversion for a new session (drops any previous one).

@@ -208,6 +208,9 @@ pub struct Sampling {
     pub started: Option<Instant>,
     /// When the reply was sent.
     pub created: Instant,
+    /// Whether a scheduled start waits for the first positive-going L1 zero crossing at or after
+    /// `params.start_at` (true for a client's `time`); false for the engine's own warm-up start.
+    pub align_start: bool,
     ring: VecDeque<f32>,
     ring_values: usize,
     packet: u32,
@@ -247,6 +250,7 @@ impl Sampling {
             cts: !params.flow_ctr,
             started: None,
             created,
+            align_start: true,
             ring: VecDeque::new(),
             ring_values,
             packet: 0,

@@ -51,6 +51,8 @@ const TICK: Duration = Duration::from_millis(10);
 const NTP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an outgoing stream-server connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for the first settled measurement window before listening.
+const BOOT_MAX: Duration = Duration::from_secs(2);
 
 /// The host clock as the engine's [`Instant`].
 pub fn host_now() -> Instant {
@@ -536,6 +538,13 @@ pub async fn run(args: Args) -> Result<(), SimError> {
         args: args.clone(),
     };
 
+    // Boot: measure in real time until the first settled window (≈0.6 s) before listening, so a host
+    // program that connects at once reads a real value, never a half-filled window.
+    let booted = std::time::Instant::now();
+    while engine.device.measurements(host_now()).is_none() && booted.elapsed() < BOOT_MAX {
+        tokio::time::sleep(TICK).await;
+        engine.pump_samples();
+    }
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {local} (stream {stream_local})");
