@@ -1,0 +1,1 @@
+//! The `smartmeter` command-line tool (feature `cli`).
