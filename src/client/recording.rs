@@ -336,7 +336,7 @@ impl RecordingWriter {
 
     /// Appends interleaved samples; a trailing partial frame is an error.
     pub fn write(&mut self, interleaved: &[f32]) -> Result<(), RecordingError> {
-        if interleaved.len() % self.channels != 0 {
+        if !interleaved.len().is_multiple_of(self.channels) {
             return Err(RecordingError::Invalid {
                 field: "samples",
                 reason: format!(
@@ -540,21 +540,12 @@ const KSDATAFORMAT_SUBTYPE_IEEE_FLOAT: [u8; 16] = [
 
 /// What the reader needs for formats that do not describe themselves (`.f32`; `.csv` without a
 /// second row to derive the rate from).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReadHints {
     /// Sample rate; `.f32` default 8000.
     pub rate_hz: Option<u32>,
     /// Channel names; `.f32` default the six waveforms `v_l1,i_l1,...`.
     pub channels: Option<Vec<String>>,
-}
-
-impl Default for ReadHints {
-    fn default() -> Self {
-        ReadHints {
-            rate_hz: None,
-            channels: None,
-        }
-    }
 }
 
 enum Source {
