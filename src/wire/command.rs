@@ -36,7 +36,7 @@
 //! ```
 
 pub(crate) mod json;
-mod raw;
+pub(crate) mod raw;
 
 use alloc::string::{String, ToString};
 use core::fmt;
@@ -845,7 +845,8 @@ impl Command {
         "!",
     ];
 
-    /// Parses one line of untrusted bytes (with or without its `\n` / `\r\n`).
+    /// Parses one line of untrusted bytes (with or without its `\n` / `\r\n`). A JSON object that
+    /// only lacks its final `}` is accepted (the seed README's calibration example is written so).
     ///
     /// Never panics; memory is bounded by the 600-byte line limit, checked before any parsing.
     pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
@@ -859,7 +860,17 @@ impl Command {
             None => Err(CommandError::Empty),
             Some(b'?') => Ok(Command::Availability),
             Some(b'!') => Ok(Command::Keepalive),
-            Some(_) => Command::try_from(RawCommand::from_json(line)?),
+            Some(_) => match serde_json::from_slice::<RawCommand<'_>>(line) {
+                Ok(raw) => Command::try_from(&raw),
+                // The seed's own calibration example lacks its final `}`: retry once with it.
+                Err(e) if e.is_eof() => {
+                    let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
+                    fixed.extend_from_slice(line);
+                    fixed.push(b'}');
+                    Command::try_from(&RawCommand::from_json(&fixed)?)
+                }
+                Err(_) => Err(CommandError::Json),
+            },
         }
     }
 

@@ -119,7 +119,6 @@ impl Obj {
         self
     }
 
-    #[allow(dead_code)] // used by replies
     pub(crate) fn opt_f32s(&mut self, key: &str, vs: &[Option<f32>]) -> &mut Obj {
         let out = self.key(key);
         out.push('[');

@@ -79,7 +79,11 @@ impl<'a> Loose<'a> {
 fn float_to_i64(f: f64) -> Option<i64> {
     // 2^63 is exactly representable; everything strictly inside converts exactly when integral.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    (f.is_finite() && f.fract() == 0.0 && f > -LIMIT && f < LIMIT).then_some(f as i64)
+    if !(f.is_finite() && f > -LIMIT && f < LIMIT) {
+        return None;
+    }
+    let i = f as i64;
+    (i as f64 == f).then_some(i)
 }
 
 impl fmt::Display for Loose<'_> {
