@@ -1,1 +1,5 @@
-fn main() {}
+//! `smartmeter`: discover, command, record and analyse SmartMeter devices (see `smartmeter --help`).
+
+fn main() -> std::process::ExitCode {
+    smartmeter::client::cli::main()
+}

@@ -23,6 +23,7 @@
 //!
 //! With feature `cli` it also holds the `smartmeter` command-line tool ([`cli`]).
 
+pub mod analyze;
 mod conn;
 mod discover;
 mod duration;

@@ -53,6 +53,34 @@ impl Response {
         &self.object
     }
 
+    /// The object's keys and values in the order the meter sent them (for human output).
+    pub fn entries(&self) -> Vec<(String, Value)> {
+        use serde::Deserialize;
+        struct Ordered(Vec<(String, Value)>);
+        impl<'de> Deserialize<'de> for Ordered {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Ordered;
+                    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Ordered, A::Error> {
+                        let mut out = Vec::new();
+                        while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                            out.push((k, v));
+                        }
+                        Ok(Ordered(out))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        serde_json::from_str::<Ordered>(&self.text)
+            .map(|o| o.0)
+            .unwrap_or_else(|_| self.object.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
     /// A key of the object.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.object.get(key)
@@ -157,6 +185,8 @@ mod tests {
             r.phases("voltage").unwrap(),
             [Some(230.1), None, Some(229.9)]
         );
+        let keys: Vec<String> = r.entries().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["voltage", "unit"]);
         assert!(Response::parse(b"[1]").is_err());
         assert!(Response::parse(b"{").is_err());
         assert!(Response::parse(b"\xff").is_err());
