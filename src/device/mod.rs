@@ -1,7 +1,11 @@
 //! The meter as a sans-IO state machine (quinn-proto's `handle_*` / `poll_*` shape).
 //!
-//! **API contract** (bindings — the host simulator, the ESP32-C3 firmware, the tests — are written
-//! against exactly these names and signatures; the engine may add items, never rename or remove them):
+//! The engine owns no socket, clock, thread or ADC: a binding (the host simulator, the ESP32-C3
+//! firmware, the tests) feeds it bytes, samples and the current time, and moves what it asks for.
+//! Every binding drives this one tested state machine.
+//!
+//! **API contract** (bindings are written against exactly these names and signatures; the engine may
+//! add items, never rename or remove them):
 //!
 //! ```text
 //! Device::new(options: DeviceOptions, restored: Restored, now: Instant) -> Device
@@ -21,26 +25,272 @@
 //! Device::config(&self) -> &Config                       // name, servers, ... (for mDNS, MQTT bridge)
 //! ```
 //!
-//! `Instant` is the binding's clock in microseconds since the Unix epoch (host: `SystemTime`; firmware:
-//! RTC/SNTP). The engine never reads a clock; it corrects `now` by the NTP offset it was given.
+//! - [`Instant`] is the binding's clock in microseconds since the Unix epoch. The engine never reads a
+//!   clock; it corrects `now` by the NTP offset it was given ([`Device::wall_time`]).
+//! - [`Event`] carries what the binding must do: `Persist(Record)` (write [`Record::bytes`] to
+//!   [`Record::slot`]), `NtpRequest { server }`, `Restart(RestartKind)` (only after the output of every
+//!   connection has drained), `Publish { topic, payload, retain }`, `SendDatagram { addr, bytes }`,
+//!   `Connect { host, port }` (stream server; the binding resolves the name and reports with
+//!   `handle_connected(ConnKind::StreamServer ..)`), `Close(ConnId)`, `MqttConfigure(Option<MqttSettings>)`
+//!   (connect/reconnect the broker or disconnect), `Announce { name }` (mDNS name changed).
+//! - [`ConnKind`]: `Command { peer }` (TCP 54321), `Serial`, `RawStream { peer }` (TCP 54322 reader: raw
+//!   f32le, no commands), `StreamServer { peer }` (outgoing to port 54322 of the configured server,
+//!   treated like a command connection).
+//! - [`SampleBlock`]: interleaved six-channel samples in volts and amps (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`),
+//!   `rate_hz`, `samples`, taken at `start`.
+//! - [`Restored`]: what the binding loaded from its store at boot (`Restored::default()` = nothing
+//!   stored); [`Record`]: a versioned, checksummed record the binding hands to its store.
+//! - [`DeviceOptions`]: build-time facts (version, compiled, ip, has_serial, psram/rtc flags, buffer
+//!   size, max_clients, intervals for status / persist / reconnect, an access token, capacities).
 //!
-//! `Event` (non-exhaustive) carries what the binding must do:
-//! `Persist(Record)`, `NtpRequest { server: String }`, `Restart(RestartKind)` (after the output of every
-//! connection has drained), `Publish { topic: String, payload: Vec<u8>, retain: bool }`,
-//! `SendDatagram { addr: SocketAddr, bytes: Vec<u8> }`, `Connect { host: String, port: u16 }` (stream
-//! server; the binding resolves the name and reports with `handle_connected(ConnKind::StreamServer ..)`),
-//! `Close(ConnId)`, `MqttConfigure(Option<MqttSettings>)` (connect/reconnect the broker or disconnect),
-//! `Announce { name: String }` (mDNS name changed).
+//! Guarantees: no input panics the engine; every buffer is bounded by [`DeviceOptions`] capacities;
+//! each command line gets at most one reply, in arrival order (PROTOCOL.md §1).
 //!
-//! `ConnKind`: `Command { peer: SocketAddr }` (TCP 54321), `Serial`, `RawStream { peer: SocketAddr }`
-//! (TCP 54322 reader: raw f32le, no commands), `StreamServer { peer: SocketAddr }` (outgoing to port 54322
-//! of the configured server, treated like a command connection).
-//!
-//! `SampleBlock<'a>`: interleaved six-channel samples in volts and amps
-//! (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`), `rate_hz: u32`, `samples: &'a [f32]`, taken at `start: Instant`.
-//!
-//! `Restored`: what the binding loaded from its store at boot (`Restored::default()` = nothing stored);
-//! `Record`: a versioned, checksummed record the binding hands to its store (`Record::encode`).
-//!
-//! `DeviceOptions`: build-time facts (version, compiled, ip, has_serial, psram/rtc flags, buffer size,
-//! max_clients, intervals for status / persist / reconnect, an access token) the binding supplies.
+//! ```
+//! use smartmeter::device::{ConnKind, Device, DeviceOptions, Instant, Restored};
+//! let now = Instant::from_secs(1_614_681_575);
+//! let mut dev = Device::new(DeviceOptions::default(), Restored::default(), now);
+//! let conn = dev.handle_connected(now, ConnKind::Serial);
+//! let mut buf = [0u8; 4096];
+//! let n = dev.poll_output(conn, &mut buf); // the unprompted info reply
+//! assert!(buf[..n].starts_with(b"Info:{\"cmd\":\"info\",\"type\":\"smartmeter\""));
+//! dev.handle_input(conn, now, b"{\"cmd\":\"log\",\"level\":\"warning\"}\n");
+//! let n = dev.poll_output(conn, &mut buf);
+//! assert_eq!(&buf[..n], b"Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: warning\"}\r\n");
+//! ```
+
+pub mod config;
+pub mod logbook;
+pub mod sampling;
+pub mod session;
+pub mod store;
+mod time;
+
+mod commands;
+mod engine;
+mod json;
+mod measure;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+pub use config::Config;
+pub use engine::Device;
+pub use measure::Measurements;
+pub use store::{Record, RecordError, RecordKind, Restored, SlotId};
+pub use time::{Civil, Instant, LongTime, ShortTime, UnixMillis};
+
+pub use crate::wire::log::LogLevel;
+
+/// Identifies one connection for the lifetime of the engine (never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u32);
+
+/// What kind of connection a binding reports with [`Device::handle_connected`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnKind {
+    /// A command client on TCP port 54321.
+    Command {
+        /// The client's address (UDP sampling answers to its IP).
+        peer: SocketAddr,
+    },
+    /// The serial (USB) console.
+    Serial,
+    /// A reader on TCP port 54322: gets raw f32le samples, sends no commands.
+    RawStream {
+        /// The reader's address.
+        peer: SocketAddr,
+    },
+    /// The outgoing connection to the configured stream server, treated like a command connection.
+    StreamServer {
+        /// The server's address.
+        peer: SocketAddr,
+    },
+}
+
+impl ConnKind {
+    /// The peer address, if the connection has one.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        match *self {
+            ConnKind::Command { peer }
+            | ConnKind::RawStream { peer }
+            | ConnKind::StreamServer { peer } => Some(peer),
+            ConnKind::Serial => None,
+        }
+    }
+}
+
+/// A block of samples from the metering front end: interleaved `v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` in volts
+/// and amps (before calibration), taken at `rate_hz` starting at `start` (binding clock).
+#[derive(Debug, Clone, Copy)]
+pub struct SampleBlock<'a> {
+    /// Samples per second per channel.
+    pub rate_hz: u32,
+    /// Interleaved values; a trailing partial sample is ignored.
+    pub samples: &'a [f32],
+    /// When the first sample was taken.
+    pub start: Instant,
+}
+
+/// The outcome of an NTP exchange the engine asked for with [`Event::NtpRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NtpResult {
+    /// The exchange succeeded.
+    Synced {
+        /// Server time minus the binding's clock, µs (wall = now + offset).
+        offset_us: i64,
+        /// Round-trip time of the exchange, µs (confidence = half of it).
+        round_trip_us: u64,
+    },
+    /// No answer / unusable answer.
+    Failed,
+}
+
+/// Why the engine asks for a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartKind {
+    /// `restart` command.
+    Command,
+    /// `factoryReset` (settings already reset and persisted).
+    FactoryReset,
+    /// `basicReset` (settings already reset and persisted).
+    BasicReset,
+    /// The daily restart time was reached.
+    Daily,
+}
+
+/// How the binding should connect to the MQTT broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttSettings {
+    /// Broker host name or IP literal.
+    pub host: String,
+    /// Broker port (default 1883).
+    pub port: u16,
+    /// User name, if any.
+    pub user: Option<String>,
+    /// Password, if any.
+    pub password: Option<String>,
+    /// MQTT client id (the device name).
+    pub client_id: String,
+    /// Topic filters to subscribe to.
+    pub subscriptions: Vec<String>,
+    /// Last-will topic (`powermeter/<name>/state/online`).
+    pub will_topic: String,
+    /// Last-will payload (`offline`, retained).
+    pub will_payload: Vec<u8>,
+}
+
+/// What the binding must do for the engine.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Save the record's bytes into its slot.
+    Persist(Record),
+    /// Run one NTP exchange with this server (`host` or `host:port`) and report with `handle_ntp`.
+    NtpRequest {
+        /// Server address as configured.
+        server: String,
+    },
+    /// Restart now (all output has drained).
+    Restart(RestartKind),
+    /// Publish an MQTT message.
+    Publish {
+        /// Topic.
+        topic: String,
+        /// Payload.
+        payload: Vec<u8>,
+        /// Retain flag.
+        retain: bool,
+    },
+    /// Send one UDP datagram.
+    SendDatagram {
+        /// Destination.
+        addr: SocketAddr,
+        /// Datagram content (one frame).
+        bytes: Vec<u8>,
+    },
+    /// Open the outgoing stream-server connection, then call `handle_connected(StreamServer)`.
+    Connect {
+        /// Host name or literal.
+        host: String,
+        /// Port (default 54322).
+        port: u16,
+    },
+    /// Close this connection (then call `handle_closed`).
+    Close(ConnId),
+    /// (Re)configure the MQTT client; `None` = disconnect.
+    MqttConfigure(Option<MqttSettings>),
+    /// The mDNS name changed.
+    Announce {
+        /// New name.
+        name: String,
+    },
+}
+
+/// Build-time facts and capacities the binding supplies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceOptions {
+    /// Firmware version (`info.version`).
+    pub version: String,
+    /// Build time string (`info.compiled`).
+    pub compiled: String,
+    /// The device's IP (`info.ip`, `stop.ip`).
+    pub ip: String,
+    /// Whether a serial console exists (`Serial` sampling).
+    pub has_serial: bool,
+    /// `info.psram`.
+    pub psram: bool,
+    /// `info.rtc`.
+    pub rtc: bool,
+    /// `info.buffer_size`.
+    pub buffer_size: u32,
+    /// Most command clients at once (TCP 54321).
+    pub max_clients: usize,
+    /// MQTT status period (default 5 s).
+    pub status_interval: Duration,
+    /// Energy persistence period (default 10 s).
+    pub persist_interval: Duration,
+    /// Stream-server reconnect period (default 30 s).
+    pub reconnect_interval: Duration,
+    /// Access token (simulator `--token`); overrides the stored one when set.
+    pub token: Option<String>,
+    /// Nominal source rate before the first block arrives (`info.sampling_rate`).
+    pub source_rate_hz: u32,
+    /// Frame bytes a connection's output queue holds (text gets `text_slack_bytes` more).
+    pub out_queue_bytes: usize,
+    /// Extra room for text lines in each output queue.
+    pub text_slack_bytes: usize,
+    /// Bytes of samples a sampling session may buffer (slots, flow control, cts pauses).
+    pub sample_ring_bytes: usize,
+    /// Rows in the persistent logbook.
+    pub logbook_rows: usize,
+    /// Most pending events (datagrams and publishes beyond it are dropped and counted).
+    pub max_events: usize,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        DeviceOptions {
+            version: "2.2".into(),
+            compiled: "unknown".into(),
+            ip: "0.0.0.0".into(),
+            has_serial: true,
+            psram: false,
+            rtc: false,
+            buffer_size: 65_536,
+            max_clients: 8,
+            status_interval: Duration::from_secs(5),
+            persist_interval: Duration::from_secs(10),
+            reconnect_interval: Duration::from_secs(30),
+            token: None,
+            source_rate_hz: 8000,
+            out_queue_bytes: 4096,
+            text_slack_bytes: 2048,
+            sample_ring_bytes: 65_536,
+            logbook_rows: 32,
+            max_events: 64,
+        }
+    }
+}

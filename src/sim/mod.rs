@@ -1,1 +1,73 @@
-//! Host simulator binding (being written).
+//! The host simulator: a virtual 3-phase SmartMeter on real sockets (feature `sim`).
+//!
+//! A thin std binding around the sans-IO [`Device`](crate::device::Device) engine. All protocol logic —
+//! replies, `Data:` frames, sessions, MQTT payloads, persistence records — lives in the engine; this
+//! module only moves bytes and events between it and the host:
+//!
+//! | engine side | host side |
+//! |---|---|
+//! | `ConnKind::Command` | TCP `--port` (54321) |
+//! | `ConnKind::RawStream` | TCP `--stream-port` (54322) |
+//! | `ConnKind::StreamServer` | outgoing TCP on `Event::Connect` |
+//! | `ConnKind::Serial` | a pseudo-terminal (`--serial`) |
+//! | `handle_samples` | [`grid::GridSource`]: the synthetic grid at 32 kHz on the host clock |
+//! | `Event::Persist` / `Restored` | [`store::FileStore`]: one file per record slot under `--state` |
+//! | `Event::Publish`, `handle_mqtt*` | [`mqtt::Bridge`] (rumqttc) |
+//! | `Event::SendDatagram` | one UDP socket |
+//! | `Event::NtpRequest`, `handle_ntp` | [`ntp::query`] (SNTP) |
+//! | `Event::Announce` | [`mdns::Announcer`] (mdns-sd) |
+//! | `Event::Restart` | the engine is rebuilt in place from the store; listeners stay |
+//!
+//! Run it with `cargo sim -- [OPTIONS]`; it prints `listening on ADDR:PORT (stream ADDR:PORT)` once its
+//! sockets are bound (`--port 0` / `--stream-port 0` pick free ports and print them), and with `--serial`
+//! a second line `serial on /dev/pts/N`. SIGINT/SIGTERM persist the state and exit with status 0.
+
+#[allow(unused_imports)]
+use std::prelude::rust_2024::*;
+
+pub mod cli;
+pub mod grid;
+pub mod mdns;
+pub mod mqtt;
+pub mod ntp;
+pub mod options;
+pub mod pty;
+pub mod runtime;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use cli::Args;
+
+/// Why the simulator could not start (or stopped).
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// A listening socket could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    /// The state directory is unusable.
+    #[error("state directory {0}: {1}")]
+    State(PathBuf, std::io::Error),
+    /// The pseudo-terminal could not be opened.
+    #[error("serial pseudo-terminal: {0}")]
+    Pty(std::io::Error),
+    /// The mDNS daemon could not start.
+    #[error("mdns: {0}")]
+    Mdns(String),
+    /// The grid options are inconsistent.
+    #[error("grid: {0}")]
+    Grid(String),
+    /// Any other I/O failure (runtime, signals).
+    #[error("i/o: {0}")]
+    Io(std::io::Error),
+}
+
+/// Runs the simulator on a fresh single-threaded tokio runtime until SIGINT/SIGTERM.
+pub fn run_blocking(args: Args) -> Result<(), SimError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(SimError::Io)?;
+    rt.block_on(runtime::run(args))
+}

@@ -1,0 +1,1305 @@
+//! The [`Device`] state machine: connections, logging, timers, persistence and sample routing.
+//! Command semantics live in `commands.rs`.
+
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use super::json::Obj;
+use super::logbook::Logbook;
+use super::measure::Meter;
+use super::sampling::{Destination, OutFrame, Sampling};
+use super::session::{Line, MAX_DEFERRED, Session, Wait};
+use super::store::record::Pick;
+use super::time::{LongTime, ShortTime, UnixMillis};
+use super::{
+    Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings, NtpResult,
+    Record, RecordKind, RestartKind, Restored, SampleBlock,
+};
+use crate::wire::frame::{Framing, encode_frame};
+use crate::wire::mqtt;
+
+/// Where a reply goes: a connection (as an `Info:` line) or the MQTT bridge (published on
+/// `powermeter/<name>/state/info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sink {
+    Conn(ConnId),
+    Mqtt,
+}
+
+/// A `sample` request waiting for NTP confidence (`ntpConf`).
+#[derive(Debug, Clone)]
+pub(crate) struct PendingSample {
+    pub(crate) sink: Sink,
+    pub(crate) session: Sampling,
+    pub(crate) conf_ms: u32,
+    pub(crate) tries: u8,
+    pub(crate) port: Option<u16>,
+}
+
+/// Wi-Fi link facts for `info` (the binding updates them with [`Device::set_link`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Connected SSID or `-`.
+    pub ssid: String,
+    /// Signal strength, dBm.
+    pub rssi: i32,
+    /// BSSID or `-`.
+    pub bssid: String,
+}
+
+impl Default for LinkInfo {
+    fn default() -> Self {
+        LinkInfo {
+            ssid: "-".into(),
+            rssi: 0,
+            bssid: "-".into(),
+        }
+    }
+}
+
+/// Time the engine waits for output to drain before restarting anyway.
+const RESTART_DRAIN: Duration = Duration::from_secs(2);
+/// Period of the background NTP sync.
+const NTP_PERIOD: Duration = Duration::from_secs(3600);
+/// An NTP request the binding never answers counts as failed after this.
+const NTP_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most NTP tries for `ntpConf`.
+const NTP_TRIES: u8 = 10;
+
+/// The meter: one sans-IO state machine serving every connection (see the [module docs](super)).
+#[derive(Debug)]
+pub struct Device {
+    pub(crate) opts: DeviceOptions,
+    pub(crate) config: Config,
+    seq: [u32; 3],
+    pub(crate) sessions: Vec<Session>,
+    next_conn: u32,
+    events: VecDeque<Event>,
+    /// Datagrams/publishes dropped because the event queue was full.
+    pub(crate) dropped_events: u64,
+    pub(crate) logbook: Logbook,
+    pub(crate) ntp_offset_us: i64,
+    pub(crate) ntp_synced: bool,
+    pub(crate) ntp_waiters: Vec<Sink>,
+    ntp_inflight: bool,
+    pub(crate) pending_sample: Option<PendingSample>,
+    pub(crate) sampling: Option<Sampling>,
+    pub(crate) meter: Meter,
+    boot: Instant,
+    next_tick: Instant,
+    next_status: Instant,
+    next_persist: Instant,
+    next_reconnect: Option<Instant>,
+    next_ntp: Instant,
+    stream_conn: Option<ConnId>,
+    pub(crate) mqtt_connected: bool,
+    pub(crate) restart: Option<(RestartKind, Instant)>,
+    pub(crate) link: LinkInfo,
+    pub(crate) source_rate_hz: u32,
+    last_local_minute: Option<u64>,
+    scratch: Vec<f32>,
+    last_now: Instant,
+    zc_prev: f32,
+    ntp_deadline: Option<Instant>,
+}
+
+impl Device {
+    /// Builds the engine from its options and whatever the store held. Corrupt records fall back to
+    /// the defaults with an `[E]` log line (kept in the logbook); nothing here can panic.
+    pub fn new(options: DeviceOptions, restored: Restored, now: Instant) -> Device {
+        let mut corrupt: Vec<(RecordKind, String)> = Vec::new();
+        let mut seq = [0u32; 3];
+        let mut config = Config::default();
+        let mut logbook = Logbook::new(options.logbook_rows);
+        let mut meter = Meter::new(&config.calibration, now);
+        for (k, kind) in RecordKind::ALL.into_iter().enumerate() {
+            match restored.pick(kind) {
+                Pick::Empty => {}
+                Pick::Corrupt(e) => corrupt.push((kind, e.to_string())),
+                Pick::Found(rec) => {
+                    if let Some(s) = seq.get_mut(k) {
+                        *s = rec.seq().wrapping_add(1);
+                    }
+                    let ok = match kind {
+                        RecordKind::Settings => serde_json::from_slice::<Config>(rec.payload())
+                            .map(|c| config = c)
+                            .is_ok(),
+                        RecordKind::Energy => meter.restore(rec.payload()),
+                        RecordKind::Logbook => {
+                            serde_json::from_slice::<Vec<super::logbook::Entry>>(rec.payload())
+                                .map(|rows| logbook.restore(rows))
+                                .is_ok()
+                        }
+                    };
+                    if !ok {
+                        corrupt.push((kind, "record payload invalid".into()));
+                    }
+                }
+            }
+        }
+        if options.token.is_some() {
+            config.token.clone_from(&options.token);
+        }
+        meter.set_calibration(&config.calibration);
+        let mut dev = Device {
+            source_rate_hz: options.source_rate_hz,
+            events: VecDeque::new(),
+            dropped_events: 0,
+            sessions: Vec::new(),
+            next_conn: 0,
+            logbook,
+            ntp_offset_us: 0,
+            ntp_synced: false,
+            ntp_waiters: Vec::new(),
+            ntp_inflight: false,
+            pending_sample: None,
+            sampling: None,
+            meter,
+            boot: now,
+            next_tick: now + Duration::from_secs(1),
+            next_status: now + options.status_interval,
+            next_persist: now + options.persist_interval,
+            next_reconnect: None,
+            next_ntp: now,
+            stream_conn: None,
+            mqtt_connected: false,
+            restart: None,
+            link: LinkInfo::default(),
+            last_local_minute: None,
+            scratch: Vec::new(),
+            last_now: now,
+            zc_prev: 0.0,
+            ntp_deadline: None,
+            seq,
+            config,
+            opts: options,
+        };
+        for (kind, why) in corrupt {
+            let what = match kind {
+                RecordKind::Settings => "settings",
+                RecordKind::Energy => "energy",
+                RecordKind::Logbook => "logbook",
+            };
+            dev.log(
+                now,
+                LogLevel::Error,
+                &alloc::format!("Stored {what} corrupt ({why}), using defaults"),
+            );
+        }
+        dev.configure_mqtt();
+        dev.schedule_stream_server(now);
+        dev
+    }
+
+    // ----- public surface -------------------------------------------------------------------
+
+    /// The current configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The options the engine was built with.
+    pub fn options(&self) -> &DeviceOptions {
+        &self.opts
+    }
+
+    /// `now` corrected by the last NTP sync (the device's wall clock).
+    pub fn wall_time(&self, now: Instant) -> Instant {
+        now.offset_by(self.ntp_offset_us)
+    }
+
+    /// Updates the Wi-Fi facts reported by `info` (`ssid`, `rssi`, `bssid`) and the device IP.
+    pub fn set_link(&mut self, ip: Option<&str>, link: LinkInfo) {
+        if let Some(ip) = ip {
+            self.opts.ip = ip.into();
+        }
+        self.link = link;
+    }
+
+    /// Whether a sampling session runs (or waits for its start or NTP confidence).
+    pub fn is_busy(&self) -> bool {
+        self.sampling.is_some() || self.pending_sample.is_some()
+    }
+
+    /// The last complete measurement window, if at most 250 ms old.
+    pub fn measurements(&self, now: Instant) -> Option<&super::Measurements> {
+        self.meter.latest(now)
+    }
+
+    /// Net energy per phase in Wh since the last reset.
+    pub fn energy_wh(&self) -> [f64; 3] {
+        self.meter.energy_wh()
+    }
+
+    /// Open connections.
+    pub fn connections(&self) -> impl Iterator<Item = (ConnId, ConnKind)> + '_ {
+        self.sessions.iter().map(|s| (s.id, s.kind))
+    }
+
+    /// A new connection. Command connections beyond `max_clients`, and a second port-54322 reader
+    /// while busy, get their error (if any) and are closed.
+    pub fn handle_connected(&mut self, now: Instant, kind: ConnKind) -> ConnId {
+        self.last_now = now;
+        let id = ConnId(self.next_conn);
+        self.next_conn = self.next_conn.wrapping_add(1);
+        let mut s = Session::new(
+            id,
+            kind,
+            self.opts.out_queue_bytes,
+            self.opts.text_slack_bytes,
+        );
+        s.authenticated = self.config.token.is_none();
+        let clients = self
+            .sessions
+            .iter()
+            .filter(|s| matches!(s.kind, ConnKind::Command { .. }) && !s.close_after_drain)
+            .count();
+        match kind {
+            ConnKind::Command { .. } if clients >= self.opts.max_clients => {
+                let line = Obj::new()
+                    .bool("error", true)
+                    .str("msg", "Too many clients")
+                    .finish();
+                s.out.push_text(info_line(&line).as_bytes());
+                s.close_after_drain = true;
+                self.sessions.push(s);
+                return id;
+            }
+            ConnKind::RawStream { .. } => {
+                self.sessions.push(s);
+                if self.is_busy() {
+                    self.close(id);
+                } else {
+                    self.start_raw_stream(now, id);
+                }
+                return id;
+            }
+            ConnKind::StreamServer { .. } => {
+                self.stream_conn = Some(id);
+                self.next_reconnect = None;
+            }
+            _ => {}
+        }
+        self.sessions.push(s);
+        let info = self.info_json(now);
+        self.send_line(id, &info_line(&info));
+        id
+    }
+
+    /// Bytes from a connection. Lines are processed in order; nothing is buffered beyond the
+    /// 600-byte line limit and a bounded number of lines held behind a pending `reqSamples`/`ntp`.
+    pub fn handle_input(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) {
+        self.last_now = now;
+        let mut lines: Vec<Option<Vec<u8>>> = Vec::new();
+        {
+            let Some(s) = self.session_mut(conn) else {
+                return;
+            };
+            if !s.takes_commands() || s.close_after_drain {
+                return;
+            }
+            s.lines.push(bytes, |l| match l {
+                Line::Complete(b) => lines.push(Some(b.to_vec())),
+                Line::TooLong => lines.push(None),
+            });
+        }
+        for line in lines {
+            match line {
+                None => {
+                    if self.waiting(conn).is_some() {
+                        self.defer(conn, now, b"\x00toolong".to_vec());
+                    } else {
+                        self.line_too_long(conn);
+                    }
+                }
+                Some(l) => self.dispatch_line(conn, now, l),
+            }
+        }
+        self.pump_sampling(now);
+    }
+
+    /// A connection went away (peer closed, error, or after [`Event::Close`]). A sampling session it
+    /// owns stops; its queued output is discarded.
+    pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
+        self.last_now = now;
+        let Some(pos) = self.sessions.iter().position(|s| s.id == conn) else {
+            return;
+        };
+        self.sessions.remove(pos);
+        if self.stream_conn == Some(conn) {
+            self.stream_conn = None;
+            self.schedule_stream_server(now);
+        }
+        self.ntp_waiters.retain(|w| *w != Sink::Conn(conn));
+        if self
+            .pending_sample
+            .as_ref()
+            .is_some_and(|p| p.sink == Sink::Conn(conn))
+        {
+            self.pending_sample = None;
+        }
+        let owned = self
+            .sampling
+            .as_ref()
+            .is_some_and(|s| s.owner == Some(conn) || s.dest.conn() == Some(conn));
+        if owned {
+            self.stop_sampling(now, None);
+        }
+    }
+
+    /// Samples from the front end: measurements, energy and the running sampling session.
+    pub fn handle_samples(&mut self, now: Instant, block: &SampleBlock<'_>) {
+        self.last_now = now;
+        if block.rate_hz == 0 {
+            return;
+        }
+        self.source_rate_hz = block.rate_hz;
+        let wall_start = self.wall_time(block.start);
+        self.meter.feed(now, block);
+        if self.sampling.is_some() {
+            let mut sampling = self.sampling.take();
+            if let Some(s) = sampling.as_mut() {
+                self.ingest(s, wall_start, block);
+            }
+            if self.sampling.is_none() {
+                self.sampling = sampling;
+            }
+        }
+        if let Some(v) = block.samples.chunks_exact(6).last().and_then(|c| c.first()) {
+            self.zc_prev = *v;
+        }
+        self.pump_sampling(now);
+    }
+
+    /// Runs due timers: liveness/rate lines, MQTT status, persistence, daily restart, reconnects.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        if now >= self.next_tick {
+            self.next_tick = now.max(self.next_tick) + Duration::from_secs(1);
+            if self.next_tick <= now {
+                self.next_tick = now + Duration::from_secs(1);
+            }
+            self.tick(now);
+        }
+        if now >= self.next_persist {
+            self.next_persist = now + self.opts.persist_interval;
+            self.persist_energy();
+        }
+        if now >= self.next_status {
+            self.next_status = now + self.opts.status_interval;
+            if self.mqtt_connected && !self.is_busy() {
+                self.publish_status(now);
+            }
+        }
+        if self.logbook.write_due(now).is_some_and(|t| t <= now) {
+            self.persist_logbook(now);
+        }
+        if self.next_reconnect.is_some_and(|t| t <= now) {
+            self.next_reconnect = Some(now + self.opts.reconnect_interval);
+            if let Some((host, port)) =
+                super::config::split_server(&self.config.stream_server, super::config::STREAM_PORT)
+            {
+                self.push_event(Event::Connect { host, port });
+            } else {
+                self.next_reconnect = None;
+            }
+        }
+        if self.ntp_deadline.is_some_and(|d| d <= now) {
+            self.handle_ntp(now, NtpResult::Failed);
+        }
+        if now >= self.next_ntp {
+            self.next_ntp = now + NTP_PERIOD;
+            self.request_ntp();
+        }
+        self.pump_sampling(now);
+    }
+
+    /// The result of the NTP exchange asked for by [`Event::NtpRequest`].
+    pub fn handle_ntp(&mut self, now: Instant, result: NtpResult) {
+        self.last_now = now;
+        self.ntp_inflight = false;
+        self.ntp_deadline = None;
+        let conf_ms = match result {
+            NtpResult::Synced {
+                offset_us,
+                round_trip_us,
+            } => {
+                self.ntp_offset_us = offset_us;
+                self.ntp_synced = true;
+                let conf = round_trip_us / 2 / 1000;
+                self.log(
+                    now,
+                    LogLevel::Info,
+                    &alloc::format!("NTP synced with conf: {conf}"),
+                );
+                Some(conf)
+            }
+            NtpResult::Failed => {
+                self.log(now, LogLevel::Warning, "NTP sync failed");
+                None
+            }
+        };
+        for sink in core::mem::take(&mut self.ntp_waiters) {
+            let json = match conf_ms {
+                Some(_) => Obj::reply(false, "ntp")
+                    .str("msg", "Time synced")
+                    .str(
+                        "current_time",
+                        &LongTime(self.wall_time(now), self.zone()).to_string(),
+                    )
+                    .finish(),
+                None => Obj::reply(true, "ntp")
+                    .str("msg", "Error syncing time")
+                    .finish(),
+            };
+            self.reply(sink, &json);
+            if let Sink::Conn(c) = sink {
+                self.release(c, Wait::Ntp, now);
+            }
+        }
+        if let Some(mut p) = self.pending_sample.take() {
+            let reached = conf_ms.is_some_and(|c| c <= u64::from(p.conf_ms));
+            if reached {
+                let conf = conf_ms.unwrap_or(0);
+                self.begin_sampling(now, Some(p.sink), p.session, p.port, Some(conf));
+                if let Sink::Conn(c) = p.sink {
+                    self.release(c, Wait::SampleNtp, now);
+                }
+            } else if p.tries < NTP_TRIES {
+                p.tries += 1;
+                self.pending_sample = Some(p);
+                self.request_ntp();
+            } else {
+                let json = Obj::reply(true, "sample")
+                    .str(
+                        "msg",
+                        &alloc::format!("Cannot reach NTP confidence of {} ms", p.conf_ms),
+                    )
+                    .finish();
+                self.reply(p.sink, &json);
+                if let Sink::Conn(c) = p.sink {
+                    self.release(c, Wait::SampleNtp, now);
+                }
+            }
+        }
+    }
+
+    /// An MQTT message on a subscribed topic.
+    pub fn handle_mqtt(&mut self, now: Instant, topic: &str, payload: &[u8]) {
+        self.last_now = now;
+        let Some(action) = mqtt::parse_topic(topic, &self.config.name) else {
+            return;
+        };
+        match action {
+            mqtt::Inbound::Cmd => {
+                let line = payload.to_vec();
+                self.process_line(Sink::Mqtt, now, &line);
+            }
+            mqtt::Inbound::Sample => {
+                let q = mqtt::Quantity::parse(payload);
+                let wall = self.wall_time(now);
+                let values = self.meter.quantity(now, q);
+                let body = mqtt::sample_reply(&values, q, &LongTime(wall, self.zone()).to_string());
+                self.publish(mqtt::info_topic(&self.config.name), body, false);
+            }
+            mqtt::Inbound::State => {
+                let wall = self.wall_time(now);
+                let body =
+                    mqtt::state_reply(self.is_busy(), &LongTime(wall, self.zone()).to_string());
+                self.publish(mqtt::info_topic(&self.config.name), body, false);
+            }
+        }
+        self.pump_sampling(now);
+    }
+
+    /// The MQTT client connected (publishes `online`, retained) or lost the broker.
+    pub fn handle_mqtt_connected(&mut self, now: Instant, connected: bool) {
+        self.last_now = now;
+        self.mqtt_connected = connected;
+        if connected {
+            let server = self.config.mqtt_server.clone();
+            self.log(
+                now,
+                LogLevel::Info,
+                &alloc::format!("MQTT connected to {server}"),
+            );
+            self.publish(
+                mqtt::online_topic(&self.config.name),
+                b"online".to_vec(),
+                true,
+            );
+        } else if self.config.mqtt_server != "-" {
+            let server = self.config.mqtt_server.clone();
+            self.log(
+                now,
+                LogLevel::Error,
+                &alloc::format!("Cannot connect to MQTT Server {server}"),
+            );
+        }
+    }
+
+    /// Clean shutdown (SIGTERM, power-fail interrupt): persists energy and the logbook now.
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        self.last_now = now;
+        self.persist_energy();
+        if self.logbook.write_due(now).is_some() {
+            self.persist_logbook(now);
+        }
+    }
+
+    /// Moves up to `buf.len()` queued bytes for `conn` into `buf`; 0 = nothing to send.
+    pub fn poll_output(&mut self, conn: ConnId, buf: &mut [u8]) -> usize {
+        let n = self
+            .session_mut(conn)
+            .map(|s| s.out.pop_into(buf))
+            .unwrap_or(0);
+        if n > 0 {
+            // Space freed: frames waiting in the ring may fit now.
+            let now = self.last_now;
+            self.pump_sampling(now);
+        }
+        n
+    }
+
+    /// The next thing the binding must do.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        // Connections to close once drained.
+        let mut closes = Vec::new();
+        for s in &mut self.sessions {
+            if s.close_after_drain && !s.closing && s.out.is_empty() {
+                s.closing = true;
+                s.lines = Default::default();
+                s.deferred.clear();
+                closes.push(s.id);
+            }
+        }
+        for c in closes {
+            self.events.push_back(Event::Close(c));
+        }
+        if let Some(ev) = self.events.pop_front() {
+            return Some(ev);
+        }
+        if let Some((kind, deadline)) = self.restart {
+            let drained = self.sessions.iter().all(|s| s.out.is_empty());
+            if drained || self.last_now >= deadline {
+                self.restart = None;
+                return Some(Event::Restart(kind));
+            }
+        }
+        None
+    }
+
+    /// The next instant `handle_timeout` must be called at (never `None` in practice: the liveness
+    /// tick runs every second).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t = self.next_tick.min(self.next_persist).min(self.next_ntp);
+        if self.mqtt_connected {
+            t = t.min(self.next_status);
+        }
+        if let Some(r) = self.next_reconnect {
+            t = t.min(r);
+        }
+        if let Some(l) = self.logbook.write_due(self.last_now) {
+            t = t.min(l);
+        }
+        if let Some((_, d)) = self.restart {
+            t = t.min(d);
+        }
+        if let Some(d) = self.ntp_deadline {
+            t = t.min(d);
+        }
+        Some(t)
+    }
+
+    // ----- internals: sessions and lines -----------------------------------------------------
+
+    pub(crate) fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
+        self.sessions.iter_mut().find(|s| s.id == conn)
+    }
+
+    pub(crate) fn session(&self, conn: ConnId) -> Option<&Session> {
+        self.sessions.iter().find(|s| s.id == conn)
+    }
+
+    fn waiting(&self, conn: ConnId) -> Option<Wait> {
+        self.session(conn).and_then(|s| s.waiting)
+    }
+
+    pub(crate) fn set_wait(&mut self, conn: ConnId, wait: Wait) {
+        if let Some(s) = self.session_mut(conn) {
+            s.waiting = Some(wait);
+        }
+    }
+
+    fn defer(&mut self, conn: ConnId, now: Instant, line: Vec<u8>) {
+        let full = match self.session_mut(conn) {
+            Some(s) if s.deferred.len() < MAX_DEFERRED => {
+                s.deferred.push_back(line);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if full {
+            self.log(
+                now,
+                LogLevel::Warning,
+                "Too many pending commands, line dropped",
+            );
+        }
+    }
+
+    /// Clears a wait of `conn` and processes the lines held behind it.
+    pub(crate) fn release(&mut self, conn: ConnId, wait: Wait, now: Instant) {
+        match self.session_mut(conn) {
+            Some(s) if s.waiting == Some(wait) => s.waiting = None,
+            _ => return,
+        }
+        while self.waiting(conn).is_none() {
+            let Some(line) = self.session_mut(conn).and_then(|s| s.deferred.pop_front()) else {
+                break;
+            };
+            if line == b"\x00toolong" {
+                self.line_too_long(conn);
+            } else {
+                self.process_line(Sink::Conn(conn), now, &line);
+            }
+        }
+    }
+
+    fn line_too_long(&mut self, conn: ConnId) {
+        let json = Obj::new()
+            .bool("error", true)
+            .str("msg", "Line too long (max 600 bytes)")
+            .finish();
+        self.send_line(conn, &info_line(&json));
+    }
+
+    fn dispatch_line(&mut self, conn: ConnId, now: Instant, line: Vec<u8>) {
+        if let Some(wait) = self.waiting(conn) {
+            let t = trim(&line);
+            let is_stop = t.first() == Some(&b'?') || is_stop_cmd(t);
+            if is_stop && wait == Wait::ReqSamples {
+                // stop / ? answer the pending reqSamples with what is buffered first (in order).
+                self.defer(conn, now, line);
+                self.answer_pending_request(now);
+                self.release(conn, Wait::ReqSamples, now);
+                return;
+            }
+            self.defer(conn, now, line);
+            return;
+        }
+        self.process_line(Sink::Conn(conn), now, &line);
+    }
+
+    /// One command line from `sink` (already split, without line ending).
+    pub(crate) fn process_line(&mut self, sink: Sink, now: Instant, line: &[u8]) {
+        let t = trim(line);
+        match t.first() {
+            None => {}
+            Some(b'!') => {}
+            Some(b'?') => {
+                if let Sink::Conn(c) = sink {
+                    if self.sampling.as_ref().is_some_and(|s| s.owner == Some(c)) {
+                        self.stop_sampling(now, None);
+                    }
+                    if self.pending_sample.as_ref().is_some_and(|p| p.sink == sink) {
+                        self.pending_sample = None;
+                    }
+                    self.send_line(c, "Info:Setup done\r\n");
+                }
+            }
+            Some(_) => self.command(sink, now, t),
+        }
+    }
+
+    // ----- internals: output -----------------------------------------------------------------
+
+    pub(crate) fn send_line(&mut self, conn: ConnId, line: &str) {
+        if let Some(s) = self.session_mut(conn) {
+            s.out.push_text(line.as_bytes());
+        }
+    }
+
+    /// Sends a reply JSON to its sink.
+    pub(crate) fn reply(&mut self, sink: Sink, json: &str) {
+        match sink {
+            Sink::Conn(c) => self.send_line(c, &info_line(json)),
+            Sink::Mqtt => {
+                let topic = mqtt::info_topic(&self.config.name);
+                self.publish(topic, json.as_bytes().to_vec(), false);
+            }
+        }
+    }
+
+    pub(crate) fn zone(&self) -> i32 {
+        i32::from(self.config.zone_offset_min)
+    }
+
+    /// A log line to every command connection whose level admits it; warnings and errors also go to
+    /// the logbook.
+    pub(crate) fn log(&mut self, now: Instant, level: LogLevel, text: &str) {
+        let wall = self.wall_time(now);
+        let zone = self.zone();
+        let mut escaped = String::with_capacity(text.len());
+        let _ = crate::wire::log::write_escaped_text(&mut escaped, text);
+        let line = alloc::format!(
+            "Info:[{}]{}: {}\r\n",
+            level.letter(),
+            ShortTime(wall, zone),
+            escaped
+        );
+        for s in &mut self.sessions {
+            if s.takes_commands() && level >= s.level {
+                s.out.push_text(line.as_bytes());
+            }
+        }
+        if level >= LogLevel::Warning {
+            self.logbook
+                .push(level.letter(), wall, &escaped, self.config.zone_offset_min);
+        }
+    }
+
+    pub(crate) fn push_event(&mut self, ev: Event) {
+        let droppable = matches!(ev, Event::Publish { .. } | Event::SendDatagram { .. });
+        if droppable && self.events.len() >= self.opts.max_events {
+            self.dropped_events = self.dropped_events.saturating_add(1);
+            return;
+        }
+        self.events.push_back(ev);
+    }
+
+    pub(crate) fn publish(&mut self, topic: String, payload: Vec<u8>, retain: bool) {
+        if !self.mqtt_connected {
+            return;
+        }
+        self.push_event(Event::Publish {
+            topic,
+            payload,
+            retain,
+        });
+    }
+
+    pub(crate) fn close(&mut self, conn: ConnId) {
+        if let Some(s) = self.session_mut(conn) {
+            s.close_after_drain = true;
+        }
+    }
+
+    // ----- internals: persistence ------------------------------------------------------------
+
+    fn next_seq(&mut self, kind: RecordKind) -> u32 {
+        let k = match kind {
+            RecordKind::Settings => 0,
+            RecordKind::Energy => 1,
+            RecordKind::Logbook => 2,
+        };
+        let s = self.seq.get(k).copied().unwrap_or(0);
+        if let Some(x) = self.seq.get_mut(k) {
+            *x = s.wrapping_add(1);
+        }
+        s
+    }
+
+    fn persist(&mut self, kind: RecordKind, payload: Vec<u8>) {
+        let seq = self.next_seq(kind);
+        if let Ok(rec) = Record::new(kind, seq, payload) {
+            self.events.push_back(Event::Persist(rec));
+        }
+    }
+
+    pub(crate) fn persist_settings(&mut self) {
+        if let Ok(p) = serde_json::to_vec(&self.config) {
+            self.persist(RecordKind::Settings, p);
+        }
+    }
+
+    pub(crate) fn persist_energy(&mut self) {
+        let p = self.meter.snapshot();
+        self.persist(RecordKind::Energy, p);
+    }
+
+    fn persist_logbook(&mut self, now: Instant) {
+        let rows = self.logbook.take_snapshot(now);
+        if let Ok(p) = serde_json::to_vec(&rows) {
+            self.persist(RecordKind::Logbook, p);
+        }
+    }
+
+    // ----- internals: timers -----------------------------------------------------------------
+
+    fn tick(&mut self, now: Instant) {
+        let wall = self.wall_time(now);
+        if let Some(mut s) = self.sampling.take() {
+            if s.started.is_some() {
+                if let Some((rate, total)) = s.rate_report(wall) {
+                    self.sampling = Some(s);
+                    self.log(
+                        now,
+                        LogLevel::Info,
+                        &alloc::format!("{rate:.2}Hz, {total}s"),
+                    );
+                } else {
+                    self.sampling = Some(s);
+                }
+            } else {
+                self.sampling = Some(s);
+            }
+            self.report_missed(now);
+        } else if self.pending_sample.is_none() {
+            self.log(now, LogLevel::Info, "");
+        }
+        self.check_daily_restart(now);
+    }
+
+    fn report_missed(&mut self, now: Instant) {
+        let k = self
+            .sampling
+            .as_mut()
+            .map(Sampling::take_missed)
+            .unwrap_or(0);
+        if k > 0 {
+            self.log(now, LogLevel::Error, &alloc::format!("MISSED {k} SAMPLES"));
+        }
+    }
+
+    fn check_daily_restart(&mut self, now: Instant) {
+        let local_min =
+            (self.wall_time(now).as_secs() as i64 + i64::from(self.zone()) * 60).max(0) as u64 / 60;
+        let prev = self.last_local_minute.replace(local_min);
+        let Some((h, m)) = self.config.daily_restart else {
+            return;
+        };
+        let Some(prev) = prev else { return };
+        if prev == local_min || now.saturating_since(self.boot) < Duration::from_secs(60) {
+            return;
+        }
+        let target = u64::from(h) * 60 + u64::from(m);
+        if local_min % 1440 == target && self.restart.is_none() {
+            self.log(now, LogLevel::Info, "Daily restart");
+            self.begin_restart(now, RestartKind::Daily);
+        }
+    }
+
+    pub(crate) fn begin_restart(&mut self, now: Instant, kind: RestartKind) {
+        if self.sampling.is_some() {
+            self.stop_sampling(now, None);
+        }
+        self.persist_energy();
+        if self.logbook.write_due(now).is_some() {
+            self.persist_logbook(now);
+        }
+        self.restart = Some((kind, now + RESTART_DRAIN));
+    }
+
+    fn publish_status(&mut self, now: Instant) {
+        let e_kwh = self.meter.energy_wh().iter().sum::<f64>() / 1000.0;
+        let (p, i, v) = match self.meter.latest(now) {
+            Some(m) => (
+                m.active_w.iter().map(|x| f64::from(*x)).sum::<f64>(),
+                m.current_a.iter().map(|x| f64::from(*x)).sum::<f64>(),
+                m.voltage_v.iter().map(|x| f64::from(*x)).sum::<f64>() / 3.0,
+            ),
+            None => (f64::NAN, f64::NAN, f64::NAN),
+        };
+        let wall = self.wall_time(now);
+        let body = mqtt::status(p, e_kwh, i, v, wall.as_secs());
+        self.publish(mqtt::sample_topic(&self.config.name), body, false);
+    }
+
+    pub(crate) fn request_ntp(&mut self) {
+        if self.config.time_server == "-" || self.config.time_server.is_empty() {
+            // Nothing to ask: fail waiters right away.
+            return;
+        }
+        if !self.ntp_inflight {
+            self.ntp_inflight = true;
+            self.ntp_deadline = Some(self.last_now + NTP_TIMEOUT);
+            self.push_event(Event::NtpRequest {
+                server: self.config.time_server.clone(),
+            });
+        }
+    }
+
+    pub(crate) fn configure_mqtt(&mut self) {
+        let settings = super::config::split_server(
+            &self.config.mqtt_server,
+            self.config.mqtt_port.unwrap_or(super::config::MQTT_PORT),
+        )
+        .map(|(host, port)| MqttSettings {
+            host,
+            port,
+            user: self.config.mqtt_user.clone(),
+            password: self.config.mqtt_pwd.clone(),
+            client_id: self.config.name.clone(),
+            subscriptions: mqtt::subscriptions(&self.config.name).to_vec(),
+            will_topic: mqtt::online_topic(&self.config.name),
+            will_payload: b"offline".to_vec(),
+        });
+        if settings.is_none() {
+            self.mqtt_connected = false;
+        }
+        self.push_event(Event::MqttConfigure(settings));
+    }
+
+    /// Asks for the stream-server connection now (if configured and not connected) and every
+    /// reconnect interval until it is reported connected.
+    pub(crate) fn schedule_stream_server(&mut self, now: Instant) {
+        self.next_reconnect = None;
+        if self.stream_conn.is_some() {
+            return;
+        }
+        if let Some((host, port)) =
+            super::config::split_server(&self.config.stream_server, super::config::STREAM_PORT)
+        {
+            self.push_event(Event::Connect { host, port });
+            self.next_reconnect = Some(now + self.opts.reconnect_interval);
+        }
+    }
+
+    /// The stream-server connection (if any) is dropped because the address changed.
+    pub(crate) fn drop_stream_server(&mut self, now: Instant) {
+        if let Some(c) = self.stream_conn.take() {
+            self.close(c);
+        }
+        self.schedule_stream_server(now);
+    }
+
+    // ----- internals: sampling ---------------------------------------------------------------
+
+    fn start_raw_stream(&mut self, now: Instant, conn: ConnId) {
+        let params = super::sampling::SamplingParams {
+            prefix: false,
+            ..Default::default()
+        };
+        let s = Sampling::new(
+            Some(conn),
+            Destination::Raw(conn),
+            params,
+            self.opts.sample_ring_bytes,
+            self.wall_time(now),
+        );
+        self.begin_sampling(now, None, s, None, None);
+    }
+
+    /// Starts `session` and, if `reply_to` is given, sends the success reply (before any frame).
+    pub(crate) fn begin_sampling(
+        &mut self,
+        now: Instant,
+        reply_to: Option<Sink>,
+        mut session: Sampling,
+        port: Option<u16>,
+        ntp_conf: Option<u64>,
+    ) {
+        let wall = self.wall_time(now);
+        session.created = wall;
+        self.meter.reset_sampling_state();
+        if let Some(sink) = reply_to {
+            let start_ts = session.params.start_at.unwrap_or(wall);
+            let mut o = Obj::reply(false, "sample");
+            if let Some(p) = port {
+                o = o.uint("port", u64::from(p));
+            }
+            if let Some((s, n)) = session.params.slot {
+                o = o.uints("slot", &[u64::from(s), u64::from(n)]);
+            }
+            o = o
+                .str("measures", session.params.measures.name())
+                .uint("chunksize", session.params.chunk_bytes as u64)
+                .uint("samplingrate", u64::from(session.params.rate_hz))
+                .str("conn_type", session.dest.name())
+                .uint("measurements", session.channels() as u64)
+                .bool("prefix", session.params.prefix)
+                .bool("flowCtr", session.params.flow_ctr)
+                .str("unit", session.params.measures.unit())
+                .str("startTs", &UnixMillis(start_ts).to_string());
+            if let Some(c) = ntp_conf {
+                o = o.uint("ntpConfidence", c);
+            }
+            let json = o.finish();
+            self.reply(sink, &json);
+        }
+        self.sampling = Some(session);
+        if self.mqtt_connected {
+            let t = mqtt::sample_topic(&self.config.name);
+            self.publish(t, b"on".to_vec(), false);
+        }
+    }
+
+    /// Stops the session: answers a pending reqSamples, flushes, and (if `reply_to` is given) sends
+    /// the statistics. Returns whether a session was running.
+    pub(crate) fn stop_sampling(&mut self, now: Instant, reply_to: Option<Sink>) -> bool {
+        let Some(mut s) = self.sampling.take() else {
+            return false;
+        };
+        let wall = self.wall_time(now);
+        for f in s.flush() {
+            self.route_frame(&mut s, f, now);
+        }
+        if let Some(owner) = s.owner {
+            self.release(owner, Wait::ReqSamples, now);
+        }
+        let k = s.take_missed();
+        if k > 0 {
+            self.log(now, LogLevel::Error, &alloc::format!("MISSED {k} SAMPLES"));
+        }
+        if let Some(sink) = reply_to {
+            let st = s.stats(wall);
+            let json = Obj::reply(false, "stop")
+                .str("msg", "Received stop command")
+                .uint("sample_duration", st.duration_ms())
+                .uint("samples", st.samples)
+                .uint("sent_samples", st.sent_samples)
+                .str("start_ts", &UnixMillis(st.start).to_string())
+                .str("stop_ts", &UnixMillis(st.stop).to_string())
+                .str("ip", &self.opts.ip)
+                .f64("avg_rate", st.avg_rate())
+                .finish();
+            self.reply(sink, &json);
+        }
+        if let Destination::Raw(c) = s.dest {
+            self.close(c);
+        }
+        if self.mqtt_connected {
+            let t = mqtt::sample_topic(&self.config.name);
+            self.publish(t, b"off".to_vec(), false);
+        }
+        true
+    }
+
+    /// Answers the pending reqSamples with what is buffered now (before a `stop`/`?` of its owner).
+    fn answer_pending_request(&mut self, now: Instant) {
+        let Some(mut s) = self.sampling.take() else {
+            return;
+        };
+        if let Some(f) = s.flush_request() {
+            self.route_frame(&mut s, f, now);
+        }
+        self.sampling = Some(s);
+    }
+
+    /// Feeds one block into the session: scheduled start, resampling / derivation, ring.
+    fn ingest(&mut self, s: &mut Sampling, wall_start: Instant, block: &SampleBlock<'_>) {
+        let rate = block.rate_hz;
+        let n = block.samples.len() / 6;
+        let mut first = 0usize;
+        if s.waiting() {
+            let Some(at) = s.params.start_at else {
+                s.start(wall_start);
+                return self.ingest_from(s, block, 0);
+            };
+            let dt_us = 1e6 / f64::from(rate);
+            let mut prev = self.zc_prev;
+            let mut found = None;
+            for k in 0..n {
+                let v = block.samples.get(k * 6).copied().unwrap_or(0.0);
+                let t = wall_start + Duration::from_micros((k as f64 * dt_us) as u64);
+                if t >= at && prev < 0.0 && v >= 0.0 {
+                    found = Some((k, t));
+                    break;
+                }
+                prev = v;
+            }
+            match found {
+                Some((k, t)) => {
+                    s.start(t);
+                    first = k;
+                }
+                None => return,
+            }
+        }
+        self.ingest_from(s, block, first);
+    }
+
+    fn ingest_from(&mut self, s: &mut Sampling, block: &SampleBlock<'_>, first: usize) {
+        let mut values = core::mem::take(&mut self.scratch);
+        values.clear();
+        let wall_start = self.wall_time(block.start);
+        let produced = self.meter.derive_for(s, block, first, &mut values);
+        let ch = s.channels();
+        let mqtt_dest = s.dest == Destination::Mqtt;
+        let dt = if s.params.rate_hz > 0 {
+            1e6 / f64::from(s.params.rate_hz)
+        } else {
+            0.0
+        };
+        for (k, sample) in values.chunks_exact(ch).enumerate().take(produced) {
+            if !mqtt_dest {
+                s.push(sample);
+            } else {
+                let t = wall_start + Duration::from_micros((k as f64 * dt) as u64);
+                let body = mqtt::sample_values(
+                    s.params.measures.unit(),
+                    &UnixMillis(t).to_string(),
+                    sample,
+                );
+                let ok = self.mqtt_connected && self.events.len() < self.opts.max_events;
+                if ok {
+                    let topic = mqtt::info_topic(&self.config.name);
+                    self.push_event(Event::Publish {
+                        topic,
+                        payload: body,
+                        retain: false,
+                    });
+                }
+                s.take_direct(ok);
+            }
+        }
+        self.scratch = values;
+    }
+
+    /// Forms and routes every frame the session's gates allow now.
+    pub(crate) fn pump_sampling(&mut self, now: Instant) {
+        let Some(mut s) = self.sampling.take() else {
+            return;
+        };
+        let wall = self.wall_time(now);
+        let mut answered = false;
+        let mut guard = 0u32;
+        while let Some(f) = s.poll_frame(wall) {
+            answered |= f.answers_request;
+            self.route_frame(&mut s, f, now);
+            guard += 1;
+            if guard > 4096 {
+                break;
+            }
+        }
+        let owner = s.owner;
+        if self.sampling.is_none() {
+            self.sampling = Some(s);
+        }
+        if answered && let Some(o) = owner {
+            self.release(o, Wait::ReqSamples, now);
+        }
+    }
+
+    /// Frames `f` for its destination and queues it; a refused frame is counted as dropped.
+    fn route_frame(&mut self, s: &mut Sampling, f: OutFrame, now: Instant) {
+        let framing = match s.dest {
+            Destination::Raw(_) => Framing::RAW,
+            Destination::Serial(_) if s.params.prefix => Framing::SERIAL,
+            Destination::Serial(_) => Framing::SERIAL_RAW,
+            _ if s.params.prefix => Framing::PREFIXED,
+            _ => Framing::RAW,
+        };
+        let mut buf = alloc::vec![0u8; f.values.len() * 4 + 16];
+        let n = encode_frame(&mut buf, f.packet, &f.values, framing).unwrap_or(0);
+        buf.truncate(n);
+        let ok = match s.dest {
+            Destination::Tcp(c) | Destination::Serial(c) | Destination::Raw(c) => {
+                self.session_mut(c).is_some_and(|x| {
+                    if f.answers_request {
+                        x.out.push_big_frame(&buf)
+                    } else {
+                        x.out.push_frame(&buf)
+                    }
+                })
+            }
+            Destination::Udp(addr) => {
+                if self.events.len() < self.opts.max_events {
+                    self.events
+                        .push_back(Event::SendDatagram { addr, bytes: buf });
+                    true
+                } else {
+                    false
+                }
+            }
+            Destination::Mqtt => true,
+        };
+        if !ok {
+            s.frame_dropped(&f);
+        }
+        if f.answers_request
+            && let Some(o) = s.owner
+        {
+            let json = Obj::reply(false, "reqSamples").finish();
+            self.reply(Sink::Conn(o), &json);
+        }
+        let _ = now;
+    }
+
+    /// JSON of the `info` reply.
+    pub(crate) fn info_json(&self, now: Instant) -> String {
+        let wall = self.wall_time(now);
+        let e = self.meter.energy_wh();
+        Obj::new()
+            .str("cmd", "info")
+            .str("type", "smartmeter")
+            .str("version", &self.opts.version)
+            .str("compiled", &self.opts.compiled)
+            .str("sys_time", &LongTime(wall, self.zone()).to_string())
+            .str("name", &self.config.name)
+            .str("ip", &self.opts.ip)
+            .str("mqtt_server", &self.config.mqtt_server)
+            .str("stream_server", &self.config.stream_server)
+            .str("time_server", &self.config.time_server)
+            .uint("sampling_rate", u64::from(self.source_rate_hz))
+            .uint("buffer_size", u64::from(self.opts.buffer_size))
+            .bool("psram", self.opts.psram)
+            .bool("rtc", self.opts.rtc)
+            .str("state", if self.is_busy() { "busy" } else { "idle" })
+            .f64s("energy", &e)
+            .str("dailyReset", &self.config.daily_reset_text())
+            .f32s("calibration", &self.config.calibration)
+            .str("ssids", &self.config.ssids_text())
+            .str("ssid", &self.link.ssid)
+            .int("rssi", i64::from(self.link.rssi))
+            .str("bssid", &self.link.bssid)
+            .finish()
+    }
+
+    /// The UDP destination for a requester.
+    pub(crate) fn peer_of(&self, sink: Sink) -> Option<SocketAddr> {
+        match sink {
+            Sink::Conn(c) => self.session(c).and_then(|s| match s.kind {
+                ConnKind::Command { peer } | ConnKind::StreamServer { peer } => Some(peer),
+                _ => None,
+            }),
+            Sink::Mqtt => None,
+        }
+    }
+
+    /// Approximate heap held by the engine's buffers right now (queues, rings, logbook, scratch).
+    pub fn heap_bytes(&self) -> usize {
+        self.sessions
+            .iter()
+            .map(|s| {
+                s.out.heap_bytes()
+                    + s.lines.pending()
+                    + s.deferred.iter().map(Vec::len).sum::<usize>()
+            })
+            .sum::<usize>()
+            + self.sessions.capacity() * core::mem::size_of::<Session>()
+            + self.sampling.as_ref().map_or(0, Sampling::heap_bytes)
+            + self.logbook.heap_bytes()
+            + self.scratch.capacity() * 4
+            + self.meter.heap_bytes()
+    }
+}
+
+/// `Info:` + payload + `\r\n`.
+pub(crate) fn info_line(payload: &str) -> String {
+    let mut s = String::with_capacity(payload.len() + 7);
+    s.push_str("Info:");
+    s.push_str(payload);
+    s.push_str("\r\n");
+    s
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+fn is_stop_cmd(line: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow)]
+        cmd: Option<&'a str>,
+    }
+    serde_json::from_slice::<Probe<'_>>(line)
+        .ok()
+        .is_some_and(|p| p.cmd == Some("stop"))
+}

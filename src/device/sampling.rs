@@ -1,0 +1,476 @@
+//! Sampling sessions (PROTOCOL.md §5): channel sets, chunking, packet numbers, flow control, slots,
+//! scheduled start and bounded buffering.
+//!
+//! A [`Sampling`] receives values at the *requested* rate (the engine resamples or derives them) with
+//! [`Sampling::push`], and hands out [`OutFrame`]s with [`Sampling::poll_frame`] when the gates allow
+//! (cts, slot second, reqSamples credit). Everything it holds is bounded: the sample ring by
+//! `ring_values`; when it is full new samples are dropped and counted, and reported as
+//! `MISSED <k> SAMPLES`. Packet numbers are assigned when a frame is formed, so a frame the destination
+//! refuses (slow reader) leaves a gap the receiver can see.
+//!
+//! ```
+//! use smartmeter::device::sampling::{Measures, Sampling, SamplingParams, Destination};
+//! use smartmeter::device::{ConnId, Instant};
+//! let params = SamplingParams {
+//!     measures: Measures::PhaseWaveform(0),
+//!     rate_hz: 10,
+//!     ..SamplingParams::default()
+//! };
+//! let mut s = Sampling::new(Some(ConnId(1)), Destination::Tcp(ConnId(1)), params, 1024, Instant::from_secs(1));
+//! assert_eq!(s.chunk_samples(), 1); // floor(0.1·10·8) = 8 bytes = one v,i sample
+//! s.push(&[230.0, 1000.0]);
+//! let f = s.poll_frame(Instant::from_secs(1)).unwrap();
+//! assert_eq!((f.packet, f.values.len()), (0, 2));
+//! ```
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use super::{ConnId, Instant};
+
+/// Which channels a session streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measures {
+    /// `v,i,v,i,v,i`: the six waveforms.
+    AllWaveforms,
+    /// `v,i_Lx`: voltage and current waveform of one phase (0 = L1).
+    PhaseWaveform(u8),
+    /// `p,p,p,q,q,q`: active and (fundamental) reactive power per phase, derived (≤ 50 Hz).
+    Power,
+    /// `v,v,v,i,i,i_RMS`: RMS voltage and current per phase, derived (≤ 50 Hz).
+    Rms,
+}
+
+impl Measures {
+    /// Values per sample.
+    pub fn channels(self) -> usize {
+        match self {
+            Measures::PhaseWaveform(_) => 2,
+            _ => 6,
+        }
+    }
+    /// The reported `measures` string.
+    pub fn name(self) -> &'static str {
+        match self {
+            Measures::AllWaveforms => "v,i,v,i,v,i",
+            Measures::PhaseWaveform(0) => "v,i_L1",
+            Measures::PhaseWaveform(1) => "v,i_L2",
+            Measures::PhaseWaveform(_) => "v,i_L3",
+            Measures::Power => "p,p,p,q,q,q",
+            Measures::Rms => "v,v,v,i,i,i_RMS",
+        }
+    }
+    /// The reported `unit` string.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Measures::AllWaveforms => "V,mA,V,mA,V,mA",
+            Measures::PhaseWaveform(_) => "V,mA",
+            Measures::Power => "W,W,W,VAR,VAR,VAR",
+            Measures::Rms => "V,V,V,mA,mA,mA",
+        }
+    }
+    /// Derived measures come from the estimator, not from the waveform.
+    pub fn is_derived(self) -> bool {
+        matches!(self, Measures::Power | Measures::Rms)
+    }
+    /// Highest rate allowed for this set.
+    pub fn max_rate_hz(self) -> u32 {
+        if self.is_derived() { 50 } else { 32_000 }
+    }
+}
+
+/// Where the frames of a session go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The requesting TCP (or stream-server) connection.
+    Tcp(ConnId),
+    /// The serial connection (frames followed by `\r\n`).
+    Serial(ConnId),
+    /// Datagrams to this address, one frame each.
+    Udp(SocketAddr),
+    /// One MQTT publish per sample.
+    Mqtt,
+    /// The port-54322 reader: raw f32le, no prefix.
+    Raw(ConnId),
+}
+
+impl Destination {
+    /// The `conn_type` string.
+    pub fn name(self) -> &'static str {
+        match self {
+            Destination::Tcp(_) => "TCP",
+            Destination::Serial(_) => "Serial",
+            Destination::Udp(_) => "UDP",
+            Destination::Mqtt => "MQTT",
+            Destination::Raw(_) => "FFMPEG",
+        }
+    }
+    /// The connection carrying the frames, if any.
+    pub fn conn(self) -> Option<ConnId> {
+        match self {
+            Destination::Tcp(c) | Destination::Serial(c) | Destination::Raw(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of a session after validation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingParams {
+    /// Channel set.
+    pub measures: Measures,
+    /// Output rate, 1..=32000 (≤ 50 for derived sets).
+    pub rate_hz: u32,
+    /// `Data:` header on frames.
+    pub prefix: bool,
+    /// Credit-based flow control (`reqSamples`).
+    pub flow_ctr: bool,
+    /// `[s, n]`: frames only while `unix_seconds % n == s`.
+    pub slot: Option<(u32, u32)>,
+    /// Scheduled start (wall time); the session starts at the first positive-going L1 zero crossing at
+    /// or after it.
+    pub start_at: Option<Instant>,
+    /// Payload bytes per frame (from the chunk-size rule).
+    pub chunk_bytes: usize,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            measures: Measures::AllWaveforms,
+            rate_hz: 8000,
+            prefix: true,
+            flow_ctr: false,
+            slot: None,
+            start_at: None,
+            chunk_bytes: 0,
+        }
+    }
+}
+
+/// A frame the session formed, before it is framed for its destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutFrame {
+    /// Packet number (from 0, +1 per frame formed).
+    pub packet: u32,
+    /// Interleaved values.
+    pub values: Vec<f32>,
+    /// Answers a `reqSamples` (the reply follows the frame).
+    pub answers_request: bool,
+}
+
+/// Statistics reported by `stop`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopStats {
+    /// Wall time of the first sample.
+    pub start: Instant,
+    /// Wall time of the stop.
+    pub stop: Instant,
+    /// Samples taken into the session.
+    pub samples: u64,
+    /// Samples in frames handed to a destination that accepted them.
+    pub sent_samples: u64,
+}
+
+impl StopStats {
+    /// `sample_duration` in milliseconds.
+    pub fn duration_ms(&self) -> u64 {
+        self.stop
+            .saturating_since(self.start)
+            .as_millis()
+            .try_into()
+            .unwrap_or(u64::MAX)
+    }
+    /// `avg_rate`: samples per second over the duration (0 when the duration is 0).
+    pub fn avg_rate(&self) -> f64 {
+        let s = self.stop.saturating_since(self.start).as_secs_f64();
+        if s > 0.0 {
+            self.samples as f64 / s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// One running (or scheduled) sampling session.
+#[derive(Debug, Clone)]
+pub struct Sampling {
+    /// The connection that started it (`None` for MQTT).
+    pub owner: Option<ConnId>,
+    /// Where frames go.
+    pub dest: Destination,
+    /// Validated settings.
+    pub params: SamplingParams,
+    /// Clear-to-send (`cts`); starts true unless flow control is on.
+    pub cts: bool,
+    /// Wall time of the first sample (set when the session starts taking samples).
+    pub started: Option<Instant>,
+    /// When the reply was sent.
+    pub created: Instant,
+    ring: VecDeque<f32>,
+    ring_values: usize,
+    packet: u32,
+    taken: u64,
+    sent: u64,
+    missed_unreported: u64,
+    /// Samples lost in total (ring overflow or refused frames).
+    pub missed_total: u64,
+    /// Frames refused by their destination.
+    pub dropped_frames: u64,
+    pending_req: Option<usize>,
+    rate_mark: Option<(Instant, u64)>,
+    /// Integer rate-conversion phase: advances by the output rate per source sample; an output
+    /// sample is due each time it reaches the source rate (exact counts, no float drift).
+    pub pace: u64,
+}
+
+impl Sampling {
+    /// A new session; `ring_bytes` bounds its sample buffer (at least one frame or one reqSamples of
+    /// 2000 samples is always accepted).
+    pub fn new(
+        owner: Option<ConnId>,
+        dest: Destination,
+        mut params: SamplingParams,
+        ring_bytes: usize,
+        created: Instant,
+    ) -> Self {
+        let ch = params.measures.channels();
+        if params.chunk_bytes == 0 {
+            params.chunk_bytes = default_chunk_bytes(params.rate_hz, ch * 4, dest);
+        }
+        let min_values = (params.chunk_bytes / 4).max(ch * 2000);
+        let ring_values = (ring_bytes / 4).max(min_values);
+        Sampling {
+            owner,
+            dest,
+            cts: !params.flow_ctr,
+            started: None,
+            created,
+            ring: VecDeque::new(),
+            ring_values,
+            packet: 0,
+            taken: 0,
+            sent: 0,
+            missed_unreported: 0,
+            missed_total: 0,
+            dropped_frames: 0,
+            pending_req: None,
+            rate_mark: None,
+            pace: 0,
+            params,
+        }
+    }
+
+    /// Values per sample.
+    pub fn channels(&self) -> usize {
+        self.params.measures.channels()
+    }
+
+    /// Samples per regular frame.
+    pub fn chunk_samples(&self) -> usize {
+        (self.params.chunk_bytes / 4 / self.channels()).max(1)
+    }
+
+    /// Whether the session is waiting for its scheduled start.
+    pub fn waiting(&self) -> bool {
+        self.started.is_none()
+    }
+
+    /// Marks the session as started at wall time `at`.
+    pub fn start(&mut self, at: Instant) {
+        self.started = Some(at);
+        self.rate_mark = Some((at, 0));
+    }
+
+    /// Takes one sample (`channels()` values). When the ring is full the sample is dropped and counted.
+    pub fn push(&mut self, values: &[f32]) {
+        if self.started.is_none() {
+            self.started = Some(self.created);
+        }
+        self.taken = self.taken.saturating_add(1);
+        if self.ring.len() + values.len() > self.ring_values {
+            self.missed(1);
+            return;
+        }
+        self.ring.extend(values.iter().copied());
+    }
+
+    /// Counts `samples` as lost (reported by the next [`Sampling::take_missed`]).
+    pub fn missed(&mut self, samples: u64) {
+        self.missed_unreported = self.missed_unreported.saturating_add(samples);
+        self.missed_total = self.missed_total.saturating_add(samples);
+    }
+
+    /// A frame formed earlier was refused by the destination: its samples are lost.
+    pub fn frame_dropped(&mut self, frame: &OutFrame) {
+        let n = (frame.values.len() / self.channels()) as u64;
+        self.sent = self.sent.saturating_sub(n);
+        self.dropped_frames = self.dropped_frames.saturating_add(1);
+        self.missed(n);
+    }
+
+    /// Lost samples not yet reported (for the `MISSED <k> SAMPLES` line); resets the count.
+    pub fn take_missed(&mut self) -> u64 {
+        core::mem::take(&mut self.missed_unreported)
+    }
+
+    /// Grants a `reqSamples` credit of `n` samples. Returns false if one is already pending.
+    pub fn request(&mut self, n: usize) -> bool {
+        if self.pending_req.is_some() {
+            return false;
+        }
+        self.pending_req = Some(n);
+        true
+    }
+
+    /// A sample sent directly (MQTT: one publish per sample, no ring); `sent` false = dropped.
+    pub fn take_direct(&mut self, sent: bool) {
+        if self.started.is_none() {
+            self.started = Some(self.created);
+        }
+        self.taken = self.taken.saturating_add(1);
+        if sent {
+            self.sent = self.sent.saturating_add(1);
+        } else {
+            self.missed(1);
+        }
+    }
+
+    /// Answers a pending `reqSamples` right away with what is buffered (at most its N samples).
+    pub fn flush_request(&mut self) -> Option<OutFrame> {
+        let n = self.pending_req.take()?;
+        let have = self.ring.len() / self.channels();
+        Some(self.form(n.min(have), true))
+    }
+
+    /// A `reqSamples` waits for its samples.
+    pub fn request_pending(&self) -> bool {
+        self.pending_req.is_some()
+    }
+
+    fn in_slot(&self, wall: Instant) -> bool {
+        match self.params.slot {
+            Some((s, n)) if n > 0 => wall.as_secs() % u64::from(n) == u64::from(s),
+            _ => true,
+        }
+    }
+
+    /// The next frame to send at wall time `wall`, if the gates allow one.
+    pub fn poll_frame(&mut self, wall: Instant) -> Option<OutFrame> {
+        let ch = self.channels();
+        if let Some(n) = self.pending_req {
+            if self.ring.len() >= n * ch {
+                self.pending_req = None;
+                return Some(self.form(n, true));
+            }
+            return None;
+        }
+        if !self.cts || !self.in_slot(wall) {
+            return None;
+        }
+        let chunk = self.chunk_samples();
+        (self.ring.len() >= chunk * ch).then(|| self.form(chunk, false))
+    }
+
+    fn form(&mut self, samples: usize, answers_request: bool) -> OutFrame {
+        let n = (samples * self.channels()).min(self.ring.len());
+        let values: Vec<f32> = self.ring.drain(..n).collect();
+        let packet = self.packet;
+        self.packet = self.packet.wrapping_add(1);
+        self.sent = self
+            .sent
+            .saturating_add((values.len() / self.channels()) as u64);
+        OutFrame {
+            packet,
+            values,
+            answers_request,
+        }
+    }
+
+    /// On stop: answers a pending `reqSamples` with what is buffered, then (without flow control) the
+    /// rest in chunk-sized frames and a last shorter one.
+    pub fn flush(&mut self) -> Vec<OutFrame> {
+        let mut out = Vec::new();
+        let ch = self.channels();
+        if let Some(n) = self.pending_req.take() {
+            let have = self.ring.len() / ch;
+            out.push(self.form(n.min(have), true));
+        }
+        if !self.params.flow_ctr {
+            let chunk = self.chunk_samples();
+            while self.ring.len() >= ch {
+                let have = self.ring.len() / ch;
+                out.push(self.form(chunk.min(have), false));
+            }
+        }
+        self.ring.clear();
+        out
+    }
+
+    /// Once-per-second rate report: `(measured rate Hz, total samples)` since the last report.
+    pub fn rate_report(&mut self, wall: Instant) -> Option<(f64, u64)> {
+        let (t0, n0) = self.rate_mark?;
+        let dt = wall.saturating_since(t0).as_secs_f64();
+        if dt <= 0.0 {
+            return None;
+        }
+        let rate = (self.taken.saturating_sub(n0)) as f64 / dt;
+        self.rate_mark = Some((wall, self.taken));
+        Some((rate, self.taken))
+    }
+
+    /// The statistics for the `stop` reply.
+    pub fn stats(&self, stop: Instant) -> StopStats {
+        StopStats {
+            start: self.started.unwrap_or(self.created),
+            stop,
+            samples: self.taken,
+            sent_samples: self.sent,
+        }
+    }
+
+    /// Packet number the next frame gets.
+    pub fn next_packet(&self) -> u32 {
+        self.packet
+    }
+
+    /// Values buffered.
+    pub fn buffered_values(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Heap bytes of the ring.
+    pub fn heap_bytes(&self) -> usize {
+        self.ring.capacity() * 4
+    }
+}
+
+/// The chunk-size rule of PROTOCOL.md §3 for a destination (delegates to
+/// [`wire::frame::chunk_size`](crate::wire::frame::chunk_size); UDP caps at 512, serial at 128 bytes).
+pub fn default_chunk_bytes(rate_hz: u32, bytes_per_sample: usize, dest: Destination) -> usize {
+    use crate::wire::frame::{Transport, chunk_size};
+    let t = match dest {
+        Destination::Udp(_) => Transport::Udp,
+        Destination::Serial(_) => Transport::Serial,
+        _ => Transport::Tcp,
+    };
+    chunk_size(rate_hz, bytes_per_sample, t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_rule() {
+        let tcp = Destination::Tcp(ConnId(0));
+        assert_eq!(default_chunk_bytes(1, 8, tcp), 8);
+        assert_eq!(default_chunk_bytes(8000, 24, tcp), 1008);
+        assert_eq!(default_chunk_bytes(100, 24, tcp), 240); // 240 -> 256 -> 10 samples
+        assert_eq!(
+            default_chunk_bytes(8000, 24, Destination::Serial(ConnId(0))),
+            120
+        );
+    }
+}

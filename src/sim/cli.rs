@@ -1,0 +1,343 @@
+//! The simulator's command line (issue 5: exactly these options; tests and other tools rely on them).
+
+#[allow(unused_imports)]
+use std::prelude::rust_2024::*;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Errors of the option values that clap cannot check by type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CliError {
+    /// A per-phase list did not hold exactly three numbers.
+    #[error("invalid {field}: expected three comma-separated numbers, got `{value}`")]
+    PerPhase {
+        /// The option name.
+        field: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// `--harmonic` was not `K:REL` with an order 2..=50 and a finite, non-negative amplitude.
+    #[error("invalid harmonic: expected K:REL with K in 2..=50 and REL >= 0, got `{0}`")]
+    Harmonic(String),
+    /// `--mqtt` was not `HOST[:PORT]`.
+    #[error("invalid mqtt: expected HOST[:PORT], got `{0}`")]
+    Server(String),
+    /// An interval was not a positive number of seconds.
+    #[error("invalid interval: expected seconds > 0, got `{0}`")]
+    Interval(String),
+}
+
+/// Three per-phase values `[L1, L2, L3]`.
+pub type PerPhase = [f32; 3];
+
+/// One current harmonic on top of the fundamental.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Harmonic {
+    /// Harmonic order (2 = twice the line frequency).
+    pub order: u32,
+    /// Amplitude relative to the fundamental current.
+    pub rel: f32,
+}
+
+/// A `HOST[:PORT]` server address (`[v6]:port` too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// Host name or address literal (without brackets).
+    pub host: String,
+    /// Port; `None` = the service's default.
+    pub port: Option<u16>,
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match self.port {
+            Some(p) => write!(f, "{host}:{p}"),
+            None => write!(f, "{host}"),
+        }
+    }
+}
+
+/// `smartmeter-sim`: a virtual 3-phase SmartMeter on real sockets, fed by a synthetic grid.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "smartmeter-sim", version, about, long_about = None)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Command port (0 = any free port; the real one is printed).
+    #[arg(long, default_value_t = 54321)]
+    pub port: u16,
+    /// Raw stream port (0 = any free port; the real one is printed).
+    #[arg(long = "stream-port", default_value_t = 54322)]
+    pub stream_port: u16,
+    /// Most command connections served at once.
+    #[arg(long = "max-clients", default_value_t = 8)]
+    pub max_clients: usize,
+    /// Device name (overrides the stored name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Directory of the persistent state.
+    #[arg(long, default_value = "./smartmeter-state")]
+    pub state: PathBuf,
+    /// RMS line-to-neutral voltage in volts.
+    #[arg(long = "voltage", default_value_t = 230.0)]
+    pub voltage_v: f32,
+    /// Line frequency in hertz.
+    #[arg(long = "frequency", default_value_t = 50.0)]
+    pub frequency_hz: f32,
+    /// RMS amps of the fundamental current per phase: A1,A2,A3.
+    #[arg(long = "current", default_value = "5,3,1", value_parser = parse_current)]
+    pub current_a: PerPhase,
+    /// Angle by which each phase's fundamental current lags its voltage, degrees: D1,D2,D3.
+    #[arg(long = "phase-deg", default_value = "0,30,-20", allow_hyphen_values = true,
+          value_parser = parse_phase)]
+    pub phase_deg: PerPhase,
+    /// Current harmonic K with amplitude REL of the fundamental (repeatable): K:REL.
+    #[arg(long = "harmonic", value_parser = parse_harmonic)]
+    pub harmonics: Vec<Harmonic>,
+    /// Gaussian noise, relative to the amplitudes (seeded).
+    #[arg(long = "noise", default_value_t = 0.0)]
+    pub noise_rel: f32,
+    /// Seed of the noise generator.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// MQTT broker HOST[:PORT] (overrides the stored server).
+    #[arg(long, value_parser = parse_host_port)]
+    pub mqtt: Option<HostPort>,
+    /// Announce `<name>.local` and `_elec._tcp` over mDNS.
+    #[arg(long)]
+    pub mdns: bool,
+    /// Open a pseudo-terminal that speaks the serial variant and print its path.
+    #[arg(long)]
+    pub serial: bool,
+    /// Access token (PROTOCOL.md §10).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Seconds between MQTT status messages.
+    #[arg(long = "status-interval", default_value = "5", value_parser = parse_secs)]
+    pub status_interval: Duration,
+    /// Seconds between energy persists.
+    #[arg(long = "persist-interval", default_value = "10", value_parser = parse_secs)]
+    pub persist_interval: Duration,
+    /// Seconds between stream-server / MQTT reconnect attempts.
+    #[arg(long = "reconnect-interval", default_value = "30", value_parser = parse_secs)]
+    pub reconnect_interval: Duration,
+}
+
+fn parse_three(field: &'static str, s: &str) -> Result<PerPhase, CliError> {
+    let err = || CliError::PerPhase {
+        field,
+        value: s.to_string(),
+    };
+    let mut out = [0.0f32; 3];
+    let mut parts = s.split(',');
+    for slot in &mut out {
+        let v: f32 = parts
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(err)?;
+        if !v.is_finite() {
+            return Err(err());
+        }
+        *slot = v;
+    }
+    if parts.next().is_some() {
+        return Err(err());
+    }
+    Ok(out)
+}
+
+/// Parses `--current A1,A2,A3` (non-negative amps).
+pub fn parse_current(s: &str) -> Result<PerPhase, CliError> {
+    let v = parse_three("current", s)?;
+    if v.iter().any(|a| *a < 0.0) {
+        return Err(CliError::PerPhase {
+            field: "current",
+            value: s.to_string(),
+        });
+    }
+    Ok(v)
+}
+
+/// Parses `--phase-deg D1,D2,D3`.
+pub fn parse_phase(s: &str) -> Result<PerPhase, CliError> {
+    parse_three("phase-deg", s)
+}
+
+/// Parses `--harmonic K:REL`.
+pub fn parse_harmonic(s: &str) -> Result<Harmonic, CliError> {
+    let err = || CliError::Harmonic(s.to_string());
+    let (k, rel) = s.split_once(':').ok_or_else(err)?;
+    let order: u32 = k.trim().parse().map_err(|_| err())?;
+    let rel: f32 = rel.trim().parse().map_err(|_| err())?;
+    if !(2..=50).contains(&order) || !rel.is_finite() || rel < 0.0 {
+        return Err(err());
+    }
+    Ok(Harmonic { order, rel })
+}
+
+/// Parses `HOST`, `HOST:PORT` or `[V6]:PORT`.
+pub fn parse_host_port(s: &str) -> Result<HostPort, CliError> {
+    let err = || CliError::Server(s.to_string());
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(err());
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']').ok_or_else(err)?;
+        let port = match tail.strip_prefix(':') {
+            Some(p) => Some(p.parse().map_err(|_| err())?),
+            None if tail.is_empty() => None,
+            None => return Err(err()),
+        };
+        return Ok(HostPort {
+            host: host.to_string(),
+            port,
+        });
+    }
+    match s.split_once(':') {
+        // A bare IPv6 literal has several colons: no port.
+        Some((_, tail)) if tail.contains(':') => Ok(HostPort {
+            host: s.to_string(),
+            port: None,
+        }),
+        Some((host, port)) if !host.is_empty() => Ok(HostPort {
+            host: host.to_string(),
+            port: Some(port.parse().map_err(|_| err())?),
+        }),
+        Some(_) => Err(err()),
+        None => Ok(HostPort {
+            host: s.to_string(),
+            port: None,
+        }),
+    }
+}
+
+/// Parses a positive number of seconds (fractions allowed).
+pub fn parse_secs(s: &str) -> Result<Duration, CliError> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| CliError::Interval(s.to_string()))?;
+    if !v.is_finite() || v <= 0.0 || v > 1e9 {
+        return Err(CliError::Interval(s.to_string()));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let a = Args::try_parse_from(["smartmeter-sim"]).unwrap();
+        assert_eq!(a.bind.to_string(), "127.0.0.1");
+        assert_eq!((a.port, a.stream_port, a.max_clients), (54321, 54322, 8));
+        assert_eq!(a.state, PathBuf::from("./smartmeter-state"));
+        assert_eq!((a.voltage_v, a.frequency_hz), (230.0, 50.0));
+        assert_eq!(a.current_a, [5.0, 3.0, 1.0]);
+        assert_eq!(a.phase_deg, [0.0, 30.0, -20.0]);
+        assert!(a.harmonics.is_empty());
+        assert_eq!((a.noise_rel, a.seed), (0.0, 0));
+        assert!(a.mqtt.is_none() && !a.mdns && !a.serial && a.token.is_none() && a.name.is_none());
+        assert_eq!(a.status_interval, Duration::from_secs(5));
+        assert_eq!(a.persist_interval, Duration::from_secs(10));
+        assert_eq!(a.reconnect_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let a = Args::try_parse_from([
+            "smartmeter-sim",
+            "--bind",
+            "0.0.0.0",
+            "--port",
+            "1",
+            "--stream-port",
+            "2",
+            "--max-clients",
+            "60",
+            "--name",
+            "m1",
+            "--state",
+            "/tmp/x",
+            "--voltage",
+            "120",
+            "--frequency",
+            "49.83",
+            "--current",
+            "1,2,3",
+            "--phase-deg",
+            "-10,0,45",
+            "--harmonic",
+            "3:0.2",
+            "--harmonic",
+            "5:0.1",
+            "--noise",
+            "0.001",
+            "--seed",
+            "7",
+            "--mqtt",
+            "[::1]:1884",
+            "--mdns",
+            "--serial",
+            "--token",
+            "t",
+            "--status-interval",
+            "1",
+            "--persist-interval",
+            "0.5",
+            "--reconnect-interval",
+            "1",
+        ])
+        .unwrap();
+        assert_eq!(a.phase_deg, [-10.0, 0.0, 45.0]);
+        assert_eq!(
+            a.harmonics,
+            vec![
+                Harmonic { order: 3, rel: 0.2 },
+                Harmonic { order: 5, rel: 0.1 }
+            ]
+        );
+        assert_eq!(
+            a.mqtt,
+            Some(HostPort {
+                host: "::1".into(),
+                port: Some(1884)
+            })
+        );
+        assert_eq!(a.persist_interval, Duration::from_millis(500));
+        assert!(a.mdns && a.serial);
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_field() {
+        assert!(
+            parse_current("1,2")
+                .unwrap_err()
+                .to_string()
+                .contains("current")
+        );
+        assert!(parse_current("1,2,3,4").is_err());
+        assert!(parse_current("1,-2,3").is_err());
+        assert!(parse_harmonic("1:0.2").is_err());
+        assert!(parse_harmonic("3").is_err());
+        assert!(parse_harmonic("3:nan").is_err());
+        assert!(parse_host_port("").is_err());
+        assert!(parse_host_port("h:x").is_err());
+        assert_eq!(parse_host_port("h").unwrap().port, None);
+        assert_eq!(parse_host_port("h:1").unwrap().to_string(), "h:1");
+        assert!(parse_secs("0").is_err());
+        assert!(parse_secs("-1").is_err());
+    }
+}

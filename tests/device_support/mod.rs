@@ -1,0 +1,201 @@
+//! Shared test bench for the device engine: a manual clock, a synthetic 3-phase source and helpers
+//! that drive `Device` like a binding does.
+#![allow(dead_code)]
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use smartmeter::device::{
+    ConnId, ConnKind, Device, DeviceOptions, Event, Instant, Restored, SampleBlock,
+};
+
+/// 03/02/2021 10:39:35 UTC (the seed README's day).
+pub const T0_S: u64 = 1_614_681_575;
+
+pub fn t0() -> Instant {
+    Instant::from_secs(T0_S)
+}
+
+pub fn peer(port: u16) -> SocketAddr {
+    SocketAddr::from(([192, 168, 0, 13], port))
+}
+
+/// A deterministic 3-phase source: 230 V / 50 Hz, currents 5 A lagging 30°.
+pub struct Source {
+    pub rate_hz: u32,
+    pub index: u64,
+    pub freq_hz: f64,
+    pub vrms: f64,
+    pub irms: f64,
+    pub lag_deg: f64,
+}
+
+impl Source {
+    pub fn new(rate_hz: u32) -> Self {
+        Source {
+            rate_hz,
+            index: 0,
+            freq_hz: 50.0,
+            vrms: 230.0,
+            irms: 5.0,
+            lag_deg: 30.0,
+        }
+    }
+
+    pub fn block(&mut self, n: usize) -> Vec<f32> {
+        let mut v = Vec::with_capacity(n * 6);
+        for _ in 0..n {
+            let t = self.index as f64 / f64::from(self.rate_hz);
+            for p in 0..3 {
+                let ph = std::f64::consts::TAU * (self.freq_hz * t - p as f64 / 3.0);
+                let lag = self.lag_deg.to_radians();
+                v.push((self.vrms * 2f64.sqrt() * ph.sin()) as f32);
+                v.push((self.irms * 2f64.sqrt() * (ph - lag).sin()) as f32);
+            }
+            self.index += 1;
+        }
+        v
+    }
+}
+
+pub struct Bench {
+    pub dev: Device,
+    pub now: Instant,
+    pub src: Source,
+    pub events: Vec<Event>,
+    /// Sample blocks are this long (ms).
+    pub block_ms: u64,
+}
+
+impl Bench {
+    pub fn new() -> Self {
+        Self::with(DeviceOptions::default(), Restored::default())
+    }
+
+    pub fn with(opts: DeviceOptions, restored: Restored) -> Self {
+        let rate = opts.source_rate_hz;
+        let now = t0();
+        let mut dev = Device::new(opts, restored, now);
+        let mut events = Vec::new();
+        while let Some(e) = dev.poll_event() {
+            events.push(e);
+        }
+        Bench {
+            dev,
+            now,
+            src: Source::new(rate),
+            events,
+            block_ms: 10,
+        }
+    }
+
+    /// Connects a TCP command client and drains its unprompted `info` line.
+    pub fn tcp(&mut self, port: u16) -> ConnId {
+        let c = self
+            .dev
+            .handle_connected(self.now, ConnKind::Command { peer: peer(port) });
+        let info = self.take(c);
+        assert!(
+            info.starts_with(b"Info:{\"cmd\":\"info\""),
+            "{}",
+            String::from_utf8_lossy(&info)
+        );
+        c
+    }
+
+    /// Everything queued for `conn`.
+    pub fn take(&mut self, conn: ConnId) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = self.dev.poll_output(conn, &mut buf);
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    pub fn take_text(&mut self, conn: ConnId) -> String {
+        String::from_utf8_lossy(&self.take(conn)).into_owned()
+    }
+
+    /// Sends one line and returns everything the connection got.
+    pub fn cmd(&mut self, conn: ConnId, line: &str) -> String {
+        self.dev
+            .handle_input(conn, self.now, format!("{line}\n").as_bytes());
+        self.take_text(conn)
+    }
+
+    /// Sends one line and returns the raw bytes the connection got (frames included).
+    pub fn cmd_bytes(&mut self, conn: ConnId, line: &str) -> Vec<u8> {
+        self.dev
+            .handle_input(conn, self.now, format!("{line}\n").as_bytes());
+        self.take(conn)
+    }
+
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        let mut v = Vec::new();
+        while let Some(e) = self.dev.poll_event() {
+            v.push(e);
+        }
+        self.events.extend(v.iter().cloned());
+        v
+    }
+
+    /// Feeds `ms` of signal in blocks and runs due timers, without reading any output.
+    pub fn run(&mut self, ms: u64) {
+        let end = self.now + Duration::from_millis(ms);
+        while self.now < end {
+            let n = (u64::from(self.src.rate_hz) * self.block_ms / 1000) as usize;
+            let samples = self.src.block(n);
+            let start = self.now;
+            self.now = self.now + Duration::from_millis(self.block_ms);
+            self.dev.handle_samples(
+                self.now,
+                &SampleBlock {
+                    rate_hz: self.src.rate_hz,
+                    samples: &samples,
+                    start,
+                },
+            );
+            while self.dev.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.dev.handle_timeout(self.now);
+            }
+        }
+    }
+}
+
+/// Splits a connection's byte stream into text lines and `Data:` frames `(packet, values)`.
+pub fn split_stream(bytes: &[u8]) -> (Vec<String>, Vec<(u32, Vec<f32>)>) {
+    let mut lines = Vec::new();
+    let mut frames = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        if rest.starts_with(b"Data:") {
+            let len = u16::from_le_bytes([rest[5], rest[6]]) as usize;
+            let pkt = u32::from_le_bytes([rest[7], rest[8], rest[9], rest[10]]);
+            let vals = rest[11..11 + len]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            frames.push((pkt, vals));
+            i += 11 + len;
+        } else if rest.starts_with(b"Info:") {
+            let end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("line end")
+                + 2;
+            lines.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+            i += end;
+        } else {
+            panic!(
+                "garbage in stream at {i}: {:?}",
+                &rest[..rest.len().min(20)]
+            );
+        }
+    }
+    (lines, frames)
+}

@@ -1,0 +1,209 @@
+//! Issue 5 items 1 and 3: `Data:` frames on the command socket, flow control, and UDP datagrams.
+
+use crate::common::*;
+
+const SAMPLE_KEYS: [&str; 12] = [
+    "error",
+    "cmd",
+    "measures",
+    "chunksize",
+    "samplingrate",
+    "conn_type",
+    "measurements",
+    "prefix",
+    "flowCtr",
+    "unit",
+    "startTs",
+    "port",
+];
+
+fn peak(values: &[f32], channels: usize, ch: usize) -> f32 {
+    values
+        .iter()
+        .skip(ch)
+        .step_by(channels)
+        .fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+#[test]
+fn tcp_sampling_streams_numbered_frames_between_text_lines() {
+    let sim = Sim::start(&[]);
+    let (mut c, _) = sim.connect();
+    let (raw, v) = c.cmd_raw(json!({"cmd":"sample","payload":{"type":"TCP","rate":1000}}));
+    assert_ok(&v);
+    let keys = keys_in_order(&raw);
+    assert_eq!(keys, SAMPLE_KEYS[..11], "{raw}");
+    assert_eq!(v["measures"], "v,i,v,i,v,i");
+    assert_eq!(v["unit"], "V,mA,V,mA,V,mA");
+    assert_eq!(v["samplingrate"], 1000);
+    assert_eq!(v["measurements"], 6);
+    assert_eq!(v["conn_type"], "TCP");
+    assert_eq!(
+        v["chunksize"], 1008,
+        "0.1 s of 24-byte samples, capped at 1024, whole samples"
+    );
+
+    let (values, numbers) = c.frames(2000, 6);
+    assert_eq!(
+        numbers,
+        (0..numbers.len() as u32).collect::<Vec<_>>(),
+        "numbers start at 0 with no gap"
+    );
+    // 230 V RMS → 325.3 V peak; 5 A → 7071 mA peak on L1.
+    assert!(
+        rel(f64::from(peak(&values, 6, 0)), 325.27) < 0.01,
+        "v peak {}",
+        peak(&values, 6, 0)
+    );
+    assert!(
+        rel(f64::from(peak(&values, 6, 1)), 7071.1) < 0.01,
+        "i peak {}",
+        peak(&values, 6, 1)
+    );
+    assert!(
+        rel(f64::from(peak(&values, 6, 3)), 4242.6) < 0.01,
+        "i2 peak {}",
+        peak(&values, 6, 3)
+    );
+
+    // Busy guard while sampling; info still answers and says busy.
+    let v = c.cmd(json!({"cmd":"getVoltage"}));
+    assert_eq!(
+        v,
+        json!({"error":true,"cmd":"getVoltage","msg":"Device currently sampling","state":"busy"})
+    );
+    assert_eq!(c.cmd(json!({"cmd":"info"}))["state"], "busy");
+    // The once-per-second sampling log line: `<rate>Hz, <n>s`.
+    let l = c.wait_line("sampling liveness", |l| {
+        l.starts_with("[I]") && l.ends_with('s') && l.contains("Hz, ")
+    });
+    assert!(l.contains(": "), "{l}");
+
+    let (raw, v) = c.cmd_raw(json!({"cmd":"stop"}));
+    assert_eq!(
+        keys_in_order(&raw),
+        [
+            "error",
+            "cmd",
+            "msg",
+            "sample_duration",
+            "samples",
+            "sent_samples",
+            "start_ts",
+            "stop_ts",
+            "ip",
+            "avg_rate"
+        ]
+    );
+    assert_eq!(v["msg"], "Received stop command");
+    assert!(v["sent_samples"].as_u64().unwrap() >= 2000);
+    assert_eq!(c.cmd(json!({"cmd":"info"}))["state"], "idle");
+}
+
+#[test]
+fn flow_control_sends_exactly_the_requested_samples() {
+    let sim = Sim::start(&[]);
+    let (mut c, _) = sim.connect();
+    let v = c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","rate":2000,"measures":"v,i_L2","flowCtr":true}}));
+    assert_ok(&v);
+    assert_eq!(v["measures"], "v,i_L2");
+    assert_eq!(v["unit"], "V,mA");
+    assert_eq!(v["flowCtr"], true);
+    c.send_line(r#"{"cmd":"reqSamples","samples":100}"#);
+    let mut frame = None;
+    let mut reply = None;
+    while frame.is_none() || reply.is_none() {
+        match c.next_item().expect("stream ended") {
+            Item::Frame { number, payload } => frame = Some((number, payload)),
+            Item::Line(l) if l.contains(r#""cmd":"reqSamples""#) => {
+                assert!(frame.is_some(), "reply before the frame");
+                reply = Some(l);
+            }
+            _ => {}
+        }
+    }
+    let (number, payload) = frame.unwrap();
+    assert_eq!(number, 0);
+    assert_eq!(payload.len(), 100 * 2 * 4);
+    assert_eq!(reply.unwrap(), r#"{"error":false,"cmd":"reqSamples"}"#);
+    assert_err(
+        &c.cmd(json!({"cmd":"reqSamples","samples":5})),
+        "Samples must be 10-2000",
+    );
+    // Another connection may not steer the session.
+    let (mut other, _) = sim.connect();
+    assert_err(
+        &other.cmd(json!({"cmd":"cts","value":true})),
+        "Not the sampling connection",
+    );
+    assert_ok(&other.cmd(json!({"cmd":"stop"})));
+}
+
+#[test]
+fn sample_errors_use_the_documented_texts() {
+    let sim = Sim::start(&[]);
+    let (mut c, _) = sim.connect();
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{}})),
+        r#"Not a valid "sample" command, "type" missing"#,
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"Carrier"}})),
+        "Unsupported sampling type: Carrier",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"Serial"}})),
+        "Unsupported sampling type: Serial",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","measures":"x"}})),
+        "Unsupported measures: x",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","rate":64000}})),
+        "SamplingRate could not be set to 64000",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"UDP","port":0}})),
+        "Unsupported UDP port: 0",
+    );
+    assert_err(
+        &c.cmd(json!({"cmd":"sample","payload":{"type":"FFMPEG"}})),
+        "Could not connect to TCP stream",
+    );
+}
+
+#[test]
+fn udp_sampling_sends_one_frame_per_datagram_to_the_requester() {
+    let sim = Sim::start(&[]);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(SOON)).unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let (mut c, _) = sim.connect();
+    let (raw, v) =
+        c.cmd_raw(json!({"cmd":"sample","payload":{"type":"UDP","port":port,"rate":4000}}));
+    assert_ok(&v);
+    assert_eq!(v["port"], port);
+    assert_eq!(v["conn_type"], "UDP");
+    assert_eq!(keys_in_order(&raw)[2], "port", "{raw}");
+    let chunk = v["chunksize"].as_u64().unwrap() as usize;
+    assert!(chunk <= 512, "UDP chunks are capped at 512 bytes: {chunk}");
+    let mut buf = [0u8; 2048];
+    let mut numbers = Vec::new();
+    for _ in 0..50 {
+        let n = udp.recv(&mut buf).unwrap();
+        let mut d = Demux::default();
+        d.push(&buf[..n]);
+        match d.next() {
+            Some(Item::Frame { number, payload }) => {
+                assert_eq!(payload.len(), chunk);
+                assert_eq!(11 + chunk, n, "exactly one frame per datagram");
+                numbers.push(number);
+            }
+            other => panic!("datagram is not a frame: {other:?}"),
+        }
+    }
+    // Loopback does not drop at this rate; numbers are consecutive.
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+    assert_ok(&c.cmd(json!({"cmd":"stop"})));
+}
