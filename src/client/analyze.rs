@@ -56,23 +56,45 @@ impl WindowResult {
     /// The `--json` form: keys `t`, `voltage`, `current`, `activePower`, `reactivePower`,
     /// `apparentPower`, `frequency` (each a per-phase array, `null` where undefined), plus `powerFactor`.
     pub fn to_json(&self) -> String {
-        let arr = |a: &[Option<f64>; 3]| {
-            serde_json::Value::Array(
-                a.iter()
-                    .map(|v| v.and_then(serde_json::Number::from_f64).map_or(serde_json::Value::Null, serde_json::Value::Number))
-                    .collect(),
-            )
-        };
-        let mut o = serde_json::Map::new();
-        o.insert("t".into(), serde_json::Number::from_f64(self.t_s).map_or(serde_json::Value::Null, serde_json::Value::Number));
-        o.insert("voltage".into(), arr(&self.voltage_v));
-        o.insert("current".into(), arr(&self.current_ma));
-        o.insert("activePower".into(), arr(&self.active_w));
-        o.insert("reactivePower".into(), arr(&self.reactive_var));
-        o.insert("apparentPower".into(), arr(&self.apparent_va));
-        o.insert("frequency".into(), arr(&self.frequency_hz));
-        o.insert("powerFactor".into(), arr(&self.power_factor));
-        serde_json::Value::Object(o).to_string()
+        use core::fmt::Write as _;
+        let mut o = String::with_capacity(400);
+        let _ = write!(o, "{{\"t\":{}", json_f64(self.t_s));
+        for (key, a) in [
+            ("voltage", &self.voltage_v),
+            ("current", &self.current_ma),
+            ("activePower", &self.active_w),
+            ("reactivePower", &self.reactive_var),
+            ("apparentPower", &self.apparent_va),
+            ("frequency", &self.frequency_hz),
+            ("powerFactor", &self.power_factor),
+        ] {
+            let _ = write!(o, ",\"{key}\":[");
+            for (k, v) in a.iter().enumerate() {
+                if k > 0 {
+                    o.push(',');
+                }
+                match v {
+                    // The estimator works in f32: print its shortest round-trip form.
+                    Some(x) if x.is_finite() => {
+                        let _ = write!(o, "{}", *x as f32);
+                    }
+                    _ => o.push_str("null"),
+                }
+            }
+            o.push(']');
+        }
+        o.push('}');
+        o
+    }
+}
+
+/// A finite f64 as JSON (millisecond resolution is plenty for a window start), else `null`.
+fn json_f64(x: f64) -> String {
+    if x.is_finite() {
+        let r = (x * 1e6).round() / 1e6;
+        std::format!("{r}")
+    } else {
+        "null".into()
     }
 }
 
@@ -84,7 +106,9 @@ pub enum AnalyzeError {
     #[error(transparent)]
     Recording(#[from] RecordingError),
     /// The recording has no waveform channels the estimator can use.
-    #[error("cannot analyze channels [{0}]: need the waveforms v_l1,i_l1,v_l2,i_l2,v_l3,i_l3 or one phase's v,i")]
+    #[error(
+        "cannot analyze channels [{0}]: need the waveforms v_l1,i_l1,v_l2,i_l2,v_l3,i_l3 or one phase's v,i"
+    )]
     Channels(String),
     /// The estimator refused the rate (it needs 1000..=32000 Hz) or the nominal frequency.
     #[error("cannot analyze: {0}")]
@@ -116,7 +140,9 @@ fn layout(meta: &RecordingMeta) -> Result<(PhaseMode, usize), AnalyzeError> {
             Ok((PhaseMode::Single, phase))
         }
         // Files written by other tools (WAV without our INFO chunk): six or two unnamed channels.
-        [_, _, _, _, _, _] if names.iter().all(|n| n.starts_with("ch")) => Ok((PhaseMode::Three, 0)),
+        [_, _, _, _, _, _] if names.iter().all(|n| n.starts_with("ch")) => {
+            Ok((PhaseMode::Three, 0))
+        }
         [_, _] if names.iter().all(|n| n.starts_with("ch")) => Ok((PhaseMode::Single, 0)),
         _ => Err(AnalyzeError::Channels(meta.channels.join(","))),
     }
@@ -127,10 +153,9 @@ fn layout(meta: &RecordingMeta) -> Result<(PhaseMode, usize), AnalyzeError> {
 fn scales(meta: &RecordingMeta) -> [f32; 6] {
     let mut s = [1.0f32; 6];
     for (k, slot) in s.iter_mut().enumerate() {
-        let is_current = meta
-            .channels
-            .get(k)
-            .map_or(k % 2 == 1, |n| n.starts_with("i_") || (n.starts_with("ch") && k % 2 == 1));
+        let is_current = meta.channels.get(k).map_or(k % 2 == 1, |n| {
+            n.starts_with("i_") || (n.starts_with("ch") && k % 2 == 1)
+        });
         let unit = meta.units.get(k).map(String::as_str).unwrap_or("mA");
         if is_current && unit != "A" {
             *slot = 1e-3;
@@ -179,7 +204,10 @@ fn window_result(w: &Window, phase_of_single: Option<usize>, t0: f64, rate: f64)
 }
 
 /// An estimator set up for a recording with `meta`.
-pub fn estimator_for(meta: &RecordingMeta, nominal_hz: u32) -> Result<Estimator<f32>, AnalyzeError> {
+pub fn estimator_for(
+    meta: &RecordingMeta,
+    nominal_hz: u32,
+) -> Result<Estimator<f32>, AnalyzeError> {
     let (mode, _) = layout(meta)?;
     let mut cfg = EstimatorConfig::new(meta.rate_hz, nominal_hz);
     cfg.phases = mode;

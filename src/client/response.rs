@@ -65,7 +65,10 @@ impl Response {
                     fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
                         f.write_str("a JSON object")
                     }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Ordered, A::Error> {
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut m: A,
+                    ) -> Result<Ordered, A::Error> {
                         let mut out = Vec::new();
                         while let Some((k, v)) = m.next_entry::<String, Value>()? {
                             out.push((k, v));
@@ -78,7 +81,12 @@ impl Response {
         }
         serde_json::from_str::<Ordered>(&self.text)
             .map(|o| o.0)
-            .unwrap_or_else(|_| self.object.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_else(|_| {
+                self.object
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
     }
 
     /// A key of the object.

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 use std::string::String;
-use std::vec::Vec;
 use std::string::ToString;
+use std::vec::Vec;
 use std::{format, vec};
 
 use super::output::{num, table};
@@ -69,7 +69,7 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
                 for v in a {
                     line.push(',');
                     if let Some(v) = v {
-                        line.push_str(&format!("{v}"));
+                        line.push_str(&format!("{}", *v as f32));
                     }
                 }
             }
@@ -107,7 +107,10 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
     if !json && !*csv {
         out.write_all(
             table(
-                &["t (s)", "phase", "V (V)", "I (mA)", "P (W)", "Q (var)", "S (VA)", "PF", "f (Hz)"],
+                &[
+                    "t (s)", "phase", "V (V)", "I (mA)", "P (W)", "Q (var)", "S (VA)", "PF",
+                    "f (Hz)",
+                ],
                 &rows,
             )
             .as_bytes(),

@@ -69,7 +69,8 @@ pub enum Command {
         /// `host[:port]`, a meter name, or a serial device.
         host: Target,
         /// The command, e.g. '{"cmd":"getEnergy"}'.
-        json: String,
+        #[arg(value_name = "JSON")]
+        line: String,
     },
     /// Change a setting.
     Set {
@@ -407,11 +408,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let r = c.request(&cmd).await?;
             out.quantity(*what, &r)?;
         }
-        Command::Cmd { host, json } => {
+        Command::Cmd { host, line } => {
             let c = connect(&cli, host).await?;
-            let replies = c.request_raw(json).await?;
-            for r in &replies {
-                out.raw(r)?;
+            let replies = c.request_raw(line).await?;
+            if line.trim_start().starts_with('?') && !cli.json {
+                out.print("Setup done\n")?;
+            } else {
+                for r in &replies {
+                    out.raw(r)?;
+                }
             }
             if let Some(last) = replies.last() {
                 let sent = last.cmd().unwrap_or("command").to_string();
@@ -420,9 +425,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Set { what } => {
             let r = set(&cli, what).await?;
-            out.response(&r)?;
+            out.confirmation(&r)?;
         }
-        Command::Log { host, follow, level } => {
+        Command::Log {
+            host,
+            follow,
+            level,
+        } => {
             let c = connect(&cli, host).await?;
             let rows = c.get_log().await?;
             out.log_rows(&rows)?;
@@ -464,7 +473,9 @@ async fn set(cli: &Cli, what: &SetCommand) -> Result<super::Response, CliError> 
     Ok(match what {
         SetCommand::Name { host, name } => connect(cli, host).await?.set_name(name).await?,
         SetCommand::Wifi { action } => match action {
-            WifiAction::Add { host, ssid, pwd } => connect(cli, host).await?.add_wifi(ssid, pwd).await?,
+            WifiAction::Add { host, ssid, pwd } => {
+                connect(cli, host).await?.add_wifi(ssid, pwd).await?
+            }
             WifiAction::Del { host, ssid } => connect(cli, host).await?.del_wifi(ssid).await?,
         },
         SetCommand::Mqtt {
@@ -507,7 +518,10 @@ async fn set(cli: &Cli, what: &SetCommand) -> Result<super::Response, CliError> 
             connect(cli, host).await?.set_daily_restart(when).await?
         }
         SetCommand::LogLevel { host, level } => {
-            connect(cli, host).await?.set_log_level((*level).into()).await?
+            connect(cli, host)
+                .await?
+                .set_log_level((*level).into())
+                .await?
         }
     })
 }
@@ -516,7 +530,11 @@ fn parse_daily(at: &str) -> Result<DailyRestart, CliError> {
     if matches!(at, "off" | "none" | "-") {
         return Ok(DailyRestart::Disabled);
     }
-    let bad = || CliError::Usage(std::format!("invalid time `{at}`: expected HH:MM (24 h) or off"));
+    let bad = || {
+        CliError::Usage(std::format!(
+            "invalid time `{at}`: expected HH:MM (24 h) or off"
+        ))
+    };
     let (h, m) = at.split_once(':').ok_or_else(bad)?;
     let hour: u8 = h.parse().map_err(|_| bad())?;
     let minute: u8 = m.parse().map_err(|_| bad())?;
@@ -538,31 +556,73 @@ mod tests {
 
     #[test]
     fn parses_the_documented_forms() {
-        let c = Cli::try_parse_from(["smartmeter", "--json", "get", "power", "10.0.0.7:5000"]).unwrap();
+        let c =
+            Cli::try_parse_from(["smartmeter", "--json", "get", "power", "10.0.0.7:5000"]).unwrap();
         assert!(c.json);
-        assert!(matches!(c.command, Command::Get { what: Quantity::Power, host: Target::Tcp { ref host, port: 5000 } } if host == "10.0.0.7"));
+        assert!(
+            matches!(c.command, Command::Get { what: Quantity::Power, host: Target::Tcp { ref host, port: 5000 } } if host == "10.0.0.7")
+        );
         let c = Cli::try_parse_from([
-            "smartmeter", "record", "kitchen", "--rate", "4000", "--duration", "2m", "--out", "x.wav",
+            "smartmeter",
+            "record",
+            "kitchen",
+            "--rate",
+            "4000",
+            "--duration",
+            "2m",
+            "--out",
+            "x.wav",
         ])
         .unwrap();
         match c.command {
-            Command::Record { rate, duration, measures, .. } => {
-                assert_eq!((rate, duration, measures.as_str()), (4000, Duration::from_secs(120), "v,i"));
+            Command::Record {
+                rate,
+                duration,
+                measures,
+                ..
+            } => {
+                assert_eq!(
+                    (rate, duration, measures.as_str()),
+                    (4000, Duration::from_secs(120), "v,i")
+                );
             }
             other => panic!("{other:?}"),
         }
-        let c = Cli::try_parse_from(["smartmeter", "set", "calibration", "m", "1.0", "0.98"]).unwrap();
-        assert!(matches!(c.command, Command::Set { what: SetCommand::Calibration { ref factors, .. } } if factors == &[1.0, 0.98]));
+        let c =
+            Cli::try_parse_from(["smartmeter", "set", "calibration", "m", "1.0", "0.98"]).unwrap();
+        assert!(
+            matches!(c.command, Command::Set { what: SetCommand::Calibration { ref factors, .. } } if factors == &[1.0, 0.98])
+        );
+        let c = Cli::try_parse_from(["smartmeter", "--json", "cmd", "h", "{\"cmd\":\"info\"}"])
+            .unwrap();
+        assert!(matches!(c.command, Command::Cmd { ref line, .. } if line == "{\"cmd\":\"info\"}"));
         assert!(Cli::try_parse_from(["smartmeter", "get", "power"]).is_err());
         assert!(Cli::try_parse_from(["smartmeter", "get", "watts", "h"]).is_err());
-        assert!(Cli::try_parse_from(["smartmeter", "record", "h", "--duration", "3x", "--out", "a.wav"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "smartmeter",
+                "record",
+                "h",
+                "--duration",
+                "3x",
+                "--out",
+                "a.wav"
+            ])
+            .is_err()
+        );
         assert!(Cli::try_parse_from(["smartmeter", "info", "a:99999"]).is_err());
     }
 
     #[test]
     fn daily_restart_times() {
         assert_eq!(parse_daily("off").unwrap(), DailyRestart::Disabled);
-        assert_eq!(parse_daily("03:30").unwrap(), DailyRestart::At { hour: 3, minute: 30 });
+        assert_eq!(
+            parse_daily("03:30").unwrap(),
+            DailyRestart::At {
+                hour: 3,
+                minute: 30
+            }
+        );
         assert!(parse_daily("24:00").is_err());
         assert!(parse_daily("3").is_err());
     }

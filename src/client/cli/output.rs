@@ -77,7 +77,11 @@ fn per_phase(columns: &[(&str, Phases, usize)]) -> String {
         .enumerate()
         .map(|(k, name)| {
             let mut row = vec![name.to_string()];
-            row.extend(columns.iter().map(|(_, v, d)| num(v.get(k).copied().flatten(), *d)));
+            row.extend(
+                columns
+                    .iter()
+                    .map(|(_, v, d)| num(v.get(k).copied().flatten(), *d)),
+            );
             row
         })
         .collect();
@@ -115,6 +119,14 @@ impl Out {
             s.push_str(&format!("{k:<width$}  {}\n", value_text(v)));
         }
         self.print(&s)
+    }
+
+    /// The reply of `set`: the meter's `msg` (the whole object with `--json`).
+    pub(crate) fn confirmation(&self, r: &Response) -> Result<(), CliError> {
+        match r.msg() {
+            Some(msg) if !self.json => self.print(&format!("{msg}\n")),
+            _ => self.response(r),
+        }
     }
 
     /// The raw reply of `cmd`: always the JSON object, one per line.
@@ -191,7 +203,10 @@ impl Out {
         let rows: Vec<Vec<String>> = found
             .iter()
             .map(|d| {
-                let addr = d.addresses.first().map_or("-".to_string(), |a| a.to_string());
+                let addr = d
+                    .addresses
+                    .first()
+                    .map_or("-".to_string(), |a| a.to_string());
                 vec![
                     d.name.clone(),
                     addr,
@@ -238,7 +253,9 @@ impl Out {
             })
             .collect();
         self.print(&table(
-            &["name", "state", "mode", "P (W)", "E (kWh)", "I (A)", "V (V)"],
+            &[
+                "name", "state", "mode", "P (W)", "E (kWh)", "I (A)", "V (V)",
+            ],
             &rows,
         ))
     }
@@ -246,7 +263,12 @@ impl Out {
 
 /// `watch`: one table per `interval` (redrawn in place on a terminal), or one JSON object per
 /// refresh with `--json`.
-pub(crate) async fn watch(c: &Client, out: &Out, interval: Duration, count: Option<u64>) -> Result<(), CliError> {
+pub(crate) async fn watch(
+    c: &Client,
+    out: &Out,
+    interval: Duration,
+    count: Option<u64>,
+) -> Result<(), CliError> {
     use std::io::IsTerminal;
     let tty = std::io::stdout().is_terminal() && !out.json;
     let mut tick = tokio::time::interval(interval.max(Duration::from_millis(100)));
@@ -261,7 +283,10 @@ pub(crate) async fn watch(c: &Client, out: &Out, interval: Duration, count: Opti
         let i = c.current_ma().await?;
         let f = c.frequency_hz().await?;
         let pf: Phases = core::array::from_fn(|k| {
-            match (p.active_w.get(k).copied().flatten(), p.apparent_va.get(k).copied().flatten()) {
+            match (
+                p.active_w.get(k).copied().flatten(),
+                p.apparent_va.get(k).copied().flatten(),
+            ) {
                 (Some(pw), Some(s)) if s > 0.0 => Some(pw / s),
                 _ => None,
             }
@@ -307,6 +332,9 @@ mod tests {
     #[test]
     fn per_phase_table_golden() {
         let t = per_phase(&[("V (V)", [Some(230.0), None, Some(229.456)], 2)]);
-        assert_eq!(t, "phase   V (V)\nL1     230.00\nL2          -\nL3     229.46\n");
+        assert_eq!(
+            t,
+            "phase   V (V)\nL1     230.00\nL2          -\nL3     229.46\n"
+        );
     }
 }

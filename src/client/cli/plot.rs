@@ -37,10 +37,19 @@ fn draw_err<E: std::fmt::Display>(e: E) -> RecordingError {
     RecordingError::Io(std::io::Error::other(e.to_string()))
 }
 
-const COLORS: [RGBColor; 3] = [RGBColor(200, 40, 40), RGBColor(30, 120, 30), RGBColor(40, 70, 200)];
+const COLORS: [RGBColor; 3] = [
+    RGBColor(200, 40, 40),
+    RGBColor(30, 120, 30),
+    RGBColor(40, 70, 200),
+];
 
 /// Writes the PNG.
-pub(crate) fn plot(file: &Path, opts: &AnalyzeOptions, windows: &[WindowResult], png: &Path) -> Result<(), RecordingError> {
+pub(crate) fn plot(
+    file: &Path,
+    opts: &AnalyzeOptions,
+    windows: &[WindowResult],
+    png: &Path,
+) -> Result<(), RecordingError> {
     let text = font();
     let mut reader = RecordingReader::open(file, &opts.hints)?;
     let meta = reader.meta().clone();
@@ -81,26 +90,39 @@ pub(crate) fn plot(file: &Path, opts: &AnalyzeOptions, windows: &[WindowResult],
             .iter()
             .flat_map(|(_, p)| p.iter().map(|q| q.1))
             .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        let (lo, hi) = if lo < hi { (lo * 1.05, hi * 1.05) } else { (-1.0, 1.0) };
+        let (lo, hi) = if lo < hi {
+            (lo * 1.05, hi * 1.05)
+        } else {
+            (-1.0, 1.0)
+        };
         let t_end = frames as f64 / rate * 1e3;
         let mut b = ChartBuilder::on(area);
         b.margin(10);
         if text {
-            b.caption(std::format!("{title} waveforms ({unit}) vs time (ms)"), ("sans-serif", 18))
-                .x_label_area_size(30)
-                .y_label_area_size(60);
+            b.caption(
+                std::format!("{title} waveforms ({unit}) vs time (ms)"),
+                ("sans-serif", 18),
+            )
+            .x_label_area_size(30)
+            .y_label_area_size(60);
         }
         let mut chart = b.build_cartesian_2d(0.0..t_end, lo..hi).map_err(draw_err)?;
         let mut mesh = chart.configure_mesh();
         if !text {
-            mesh.disable_x_mesh().disable_y_mesh().x_labels(0).y_labels(0);
+            mesh.disable_x_mesh()
+                .disable_y_mesh()
+                .x_labels(0)
+                .y_labels(0);
         }
         mesh.draw().map_err(draw_err)?;
         for (k, (name, pts)) in data.into_iter().enumerate() {
             let color = COLORS.get(k % 3).copied().unwrap_or(BLACK);
-            let s = chart.draw_series(LineSeries::new(pts, &color)).map_err(draw_err)?;
+            let s = chart
+                .draw_series(LineSeries::new(pts, &color))
+                .map_err(draw_err)?;
             if text {
-                s.label(name).legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+                s.label(name)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
             }
         }
         if text {
@@ -117,13 +139,21 @@ pub(crate) fn plot(file: &Path, opts: &AnalyzeOptions, windows: &[WindowResult],
         let pts: [Vec<(f64, f64)>; 3] = core::array::from_fn(|k| {
             windows
                 .iter()
-                .filter_map(|w| w.active_w.get(k).copied().flatten().map(|p| (w.t_s - t0, p)))
+                .filter_map(|w| {
+                    w.active_w
+                        .get(k)
+                        .copied()
+                        .flatten()
+                        .map(|p| (w.t_s - t0, p))
+                })
                 .collect()
         });
         let (lo, hi) = pts
             .iter()
             .flatten()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+            .fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+                (lo.min(p.1), hi.max(p.1))
+            });
         let (lo, hi) = if lo < hi {
             (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
         } else if lo == hi {
@@ -131,7 +161,9 @@ pub(crate) fn plot(file: &Path, opts: &AnalyzeOptions, windows: &[WindowResult],
         } else {
             (0.0, 1.0)
         };
-        let t_end = windows.last().map_or(1.0, |w| (w.t_s - t0 + w.duration_s).max(1e-3));
+        let t_end = windows
+            .last()
+            .map_or(1.0, |w| (w.t_s - t0 + w.duration_s).max(1e-3));
         let mut b = ChartBuilder::on(area);
         b.margin(10);
         if text {
@@ -142,12 +174,17 @@ pub(crate) fn plot(file: &Path, opts: &AnalyzeOptions, windows: &[WindowResult],
         let mut chart = b.build_cartesian_2d(0.0..t_end, lo..hi).map_err(draw_err)?;
         let mut mesh = chart.configure_mesh();
         if !text {
-            mesh.disable_x_mesh().disable_y_mesh().x_labels(0).y_labels(0);
+            mesh.disable_x_mesh()
+                .disable_y_mesh()
+                .x_labels(0)
+                .y_labels(0);
         }
         mesh.draw().map_err(draw_err)?;
         for (k, p) in pts.into_iter().enumerate() {
             let color = COLORS.get(k).copied().unwrap_or(BLACK);
-            let s = chart.draw_series(LineSeries::new(p, &color)).map_err(draw_err)?;
+            let s = chart
+                .draw_series(LineSeries::new(p, &color))
+                .map_err(draw_err)?;
             if text {
                 s.label(std::format!("P L{}", k + 1))
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));

@@ -62,11 +62,15 @@ pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
         SampleRequest::MAX_RATE_HZ
     };
     if !(1..=max_rate).contains(rate) {
-        return Err(CliError::Usage(format!("rate must be 1-{max_rate} Hz for these measures")));
+        return Err(CliError::Usage(format!(
+            "rate must be 1-{max_rate} Hz for these measures"
+        )));
     }
     let total = (f64::from(*rate) * duration.as_secs_f64()).round() as u64;
     if total == 0 {
-        return Err(CliError::Usage("rate × duration is less than one sample".into()));
+        return Err(CliError::Usage(
+            "rate × duration is less than one sample".into(),
+        ));
     }
     let path_text = out.display().to_string();
     let file_err = |source| CliError::File {
@@ -109,7 +113,10 @@ pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
     let mut writer = pending.start(meta).map_err(file_err)?;
     let ch = info.channel_count();
 
-    let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} samples  {per_sec}  {msg}",
