@@ -113,34 +113,44 @@ async fn mdns_lookup(
         .ok()?;
     let by_service = daemon.browse(SERVICE_TYPE).ok()?;
     let instance = std::format!("{name}.{SERVICE_TYPE}");
-    let deadline = tokio::time::Instant::now() + wait;
+    let mut deadline = tokio::time::Instant::now() + wait;
     let (mut host_open, mut service_open) = (true, true);
+    // An address found by host name, kept while a service record (with the real port) may follow.
+    let mut by_name: Option<IpAddr> = None;
+    let first = |ips: Vec<IpAddr>| {
+        let mut ips = ips;
+        ips.sort_by_key(|ip| ip.is_ipv6());
+        ips.first().copied()
+    };
     loop {
         tokio::select! {
             ev = by_host.recv_async(), if host_open => match ev {
                 Ok(HostnameResolutionEvent::AddressesFound(_, addrs)) => {
-                    let mut ips: Vec<IpAddr> = addrs.iter().map(|a| a.to_ip_addr()).collect();
-                    ips.sort_by_key(|ip| ip.is_ipv6());
-                    if let Some(ip) = ips.first() {
-                        return Some(SocketAddr::new(*ip, port));
+                    if let Some(ip) = first(addrs.iter().map(|a| a.to_ip_addr()).collect()) {
+                        if port != super::DEFAULT_PORT {
+                            return Some(SocketAddr::new(ip, port));
+                        }
+                        by_name.get_or_insert(ip);
+                        deadline = deadline.min(tokio::time::Instant::now() + Duration::from_millis(1500));
                     }
                 }
                 Ok(_) => {}
                 Err(_) => host_open = false,
             },
             ev = by_service.recv_async(), if service_open => match ev {
-                Ok(ServiceEvent::ServiceResolved(svc)) if svc.fullname.eq_ignore_ascii_case(&instance) => {
-                    let mut ips: Vec<IpAddr> = svc.addresses.iter().map(|a| a.to_ip_addr()).collect();
-                    ips.sort_by_key(|ip| ip.is_ipv6());
+                Ok(ServiceEvent::ServiceResolved(svc))
+                    if svc.fullname.eq_ignore_ascii_case(&instance)
+                        || svc.host.eq_ignore_ascii_case(&hostname) =>
+                {
                     let p = if port == super::DEFAULT_PORT { svc.port } else { port };
-                    if let Some(ip) = ips.first() {
-                        return Some(SocketAddr::new(*ip, p));
+                    if let Some(ip) = first(svc.addresses.iter().map(|a| a.to_ip_addr()).collect()) {
+                        return Some(SocketAddr::new(ip, p));
                     }
                 }
                 Ok(_) => {}
                 Err(_) => service_open = false,
             },
-            () = tokio::time::sleep_until(deadline) => return None,
+            () = tokio::time::sleep_until(deadline) => return by_name.map(|ip| SocketAddr::new(ip, port)),
         }
     }
 }
