@@ -602,7 +602,18 @@ impl Actor {
                     (Ok(r), Expect::Stop) if !r.is_error() => self.end_session(None).await,
                     _ => {}
                 }
-                let _ = &p.cmd;
+                // Replies come in request order; a `cmd` that names another command means the
+                // peer broke that promise. Deliver anyway (old firmware omits `cmd`), but say so.
+                if let Ok(r) = &parsed
+                    && let Some(got) = r.cmd()
+                    && !p.cmd.is_empty()
+                    && got != p.cmd
+                {
+                    let _ = self.notices.send(Notice::Text(format!(
+                        "(reply `{got}` answered request `{}`)",
+                        p.cmd
+                    )));
+                }
                 if let Some(reply) = p.reply {
                     let _ = reply.send(parsed.map(|response| Answer {
                         response,
