@@ -497,6 +497,11 @@ fn actionable_errors_are_one_line_with_non_zero_exit() {
     // Not a recording.
     let o = cli(&["analyze", "/nonexistent-dir/x.wav"]);
     assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("smartmeter: error: /nonexistent-dir/x.wav: "),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(stderr(&o).lines().count(), 1);
 }
 

@@ -24,7 +24,7 @@ impl Default for AnalyzeOptions {
         AnalyzeOptions {
             hints: ReadHints::default(),
             nominal_hz: 50,
-            block_frames: 8192,
+            block_frames: 4096,
         }
     }
 }
@@ -226,7 +226,10 @@ pub fn scale_block(block: &mut [f32], meta: &RecordingMeta) {
         }
     } else {
         let (frames, _) = block.as_chunks_mut::<2>();
-        let k = [s[0], s[1]];
+        let k = [
+            s.first().copied().unwrap_or(1.0),
+            s.get(1).copied().unwrap_or(1.0),
+        ];
         for f in frames {
             for (x, k) in f.iter_mut().zip(&k) {
                 *x *= k;
@@ -249,18 +252,46 @@ pub fn analyze_file(
     let mut est = estimator_for(&meta, opts.nominal_hz)?;
     let t0 = meta.start_unix_us.map_or(0.0, |us| us as f64 * 1e-6);
     let rate = f64::from(meta.rate_hz);
-    let mut block = Vec::new();
+    let scale = scales(&meta);
+    let block_frames = opts.block_frames.max(1);
     let mut frames = 0u64;
     let mut windows = 0u64;
-    loop {
-        let n = reader.read_frames(&mut block, opts.block_frames.max(1))?;
-        if n == 0 {
-            break;
-        }
-        frames += n as u64;
-        scale_block(&mut block, &meta);
-        windows += est.feed(&block, |w| on_window(&window_result(w, single, t0, rate))) as u64;
+    // Reading and decoding run on a second thread, one block ahead of the estimator, so file
+    // handling overlaps the DSP instead of adding to it. Blocks are recycled (bounded memory:
+    // three blocks).
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Vec<f32>, RecordingError>>(1);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<f32>>();
+    for _ in 0..3 {
+        let _ = empty_tx.send(Vec::with_capacity(block_frames * meta.channels.len()));
     }
+    std::thread::scope(|scope| {
+        // Owned by this closure: an early return drops them, which ends the reader thread.
+        let (empty_tx, full_rx) = (empty_tx, full_rx);
+        scope.spawn(move || {
+            while let Ok(mut block) = empty_rx.recv() {
+                match reader.read_frames_scaled(&mut block, block_frames, Some(&scale)) {
+                    Ok(0) => return,
+                    Ok(_) => {
+                        if full_tx.send(Ok(block)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        while let Ok(block) = full_rx.recv() {
+            let block = block?;
+            frames += (block.len() / meta.channels.len().max(1)) as u64;
+            windows += est.feed(&block, |w| on_window(&window_result(w, single, t0, rate))) as u64;
+            // The reader may have finished already; then the block is simply dropped.
+            let _ = empty_tx.send(block);
+        }
+        Ok::<(), AnalyzeError>(())
+    })?;
     Ok(AnalyzeSummary {
         meta,
         frames,

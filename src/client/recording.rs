@@ -641,6 +641,17 @@ impl RecordingReader {
         out: &mut Vec<f32>,
         max_frames: usize,
     ) -> Result<usize, RecordingError> {
+        self.read_frames_scaled(out, max_frames, None)
+    }
+
+    /// [`RecordingReader::read_frames`], multiplying channel `k` by `scale[k]` while decoding (one
+    /// pass over the data; `analyze` uses it to turn mA into A).
+    pub fn read_frames_scaled(
+        &mut self,
+        out: &mut Vec<f32>,
+        max_frames: usize,
+        scale: Option<&[f32; 6]>,
+    ) -> Result<usize, RecordingError> {
         out.clear();
         let ch = self.meta.channels.len();
         match &mut self.source {
@@ -655,9 +666,7 @@ impl RecordingReader {
                 buf.resize(want, 0);
                 file.read_exact(buf)?;
                 *remaining -= want as u64;
-                out.reserve(want / 4);
-                let (quads, _) = buf.as_chunks::<4>();
-                out.extend(quads.iter().map(|q| f32::from_le_bytes(*q)));
+                decode(buf, out, ch, scale);
                 Ok(want / 4 / ch)
             }
             Source::Csv {
@@ -684,6 +693,11 @@ impl RecordingReader {
                     out.extend(row.1);
                     frames += 1;
                 }
+                if let Some(scale) = scale {
+                    for (x, k) in out.iter_mut().zip(scale.iter().take(ch.min(6)).cycle()) {
+                        *x *= k;
+                    }
+                }
                 Ok(frames)
             }
         }
@@ -697,6 +711,48 @@ impl RecordingReader {
             all.extend_from_slice(&block);
         }
         Ok(all)
+    }
+}
+
+/// Little-endian f32 bytes to values, scaled per channel, in one pass.
+fn decode(bytes: &[u8], out: &mut Vec<f32>, ch: usize, scale: Option<&[f32; 6]>) {
+    out.reserve(bytes.len() / 4);
+    match (scale, ch) {
+        (None, _) => {
+            let (quads, _) = bytes.as_chunks::<4>();
+            out.extend(quads.iter().map(|q| f32::from_le_bytes(*q)));
+        }
+        (Some(s), 6) => {
+            let (frames, _) = bytes.as_chunks::<24>();
+            for f in frames {
+                let (quads, _) = f.as_chunks::<4>();
+                out.extend(quads.iter().zip(s).map(|(q, k)| f32::from_le_bytes(*q) * k));
+            }
+        }
+        (Some(s), 2) => {
+            let (frames, _) = bytes.as_chunks::<8>();
+            let (s0, s1) = (
+                s.first().copied().unwrap_or(1.0),
+                s.get(1).copied().unwrap_or(1.0),
+            );
+            for f in frames {
+                let (a, b) = f.split_at(4);
+                let a: [u8; 4] = a.try_into().unwrap_or_default();
+                let b: [u8; 4] = b.try_into().unwrap_or_default();
+                out.push(f32::from_le_bytes(a) * s0);
+                out.push(f32::from_le_bytes(b) * s1);
+            }
+        }
+        (Some(s), _) => {
+            let (quads, _) = bytes.as_chunks::<4>();
+            let n = ch.clamp(1, 6);
+            out.extend(
+                quads
+                    .iter()
+                    .zip(s.iter().take(n).cycle())
+                    .map(|(q, k)| f32::from_le_bytes(*q) * k),
+            );
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::{format, vec};
 
 use super::output::{num, table};
 use super::{Cli, CliError, Command};
-use crate::client::analyze::{AnalyzeOptions, WindowResult, analyze_file};
+use crate::client::analyze::{AnalyzeError, AnalyzeOptions, WindowResult, analyze_file};
 use crate::client::recording::{ReadHints, Status};
 
 pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
@@ -100,6 +100,13 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
         if want_plot {
             keep.push(w.clone());
         }
+    })
+    .map_err(|e| match e {
+        AnalyzeError::Recording(source) => CliError::File {
+            path: file.display().to_string(),
+            source,
+        },
+        other => other.into(),
     })?;
     if let Some(e) = io_err {
         return Err(e.into());
