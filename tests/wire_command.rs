@@ -875,3 +875,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn nesting_is_bounded() {
+    // Unknown keys are skipped whatever their depth (serde_json skips them iteratively).
+    let deep_unknown = format!(
+        r#"{{"cmd":"info","x":{}1{}}}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    assert_eq!(Command::parse(deep_unknown.as_bytes()), Ok(Command::Info));
+    // Known keys recurse in our visitors: more than a few levels is a JSON format error.
+    let deep_known = format!(
+        r#"{{"cmd":"sample","payload":{{"type":"TCP","slot":{}1{}}}}}"#,
+        "[".repeat(10),
+        "]".repeat(10)
+    );
+    assert_eq!(
+        Command::parse(deep_known.as_bytes()),
+        Err(CommandError::Json)
+    );
+    let nested = |n: usize| {
+        format!(
+            r#"{{"cmd":"info","payload":{}1{}}}"#,
+            r#"{"payload":"#.repeat(n),
+            "}".repeat(n)
+        )
+    };
+    assert_eq!(Command::parse(nested(2).as_bytes()), Ok(Command::Info));
+    assert_eq!(
+        Command::parse(nested(10).as_bytes()),
+        Err(CommandError::Json)
+    );
+    let brackets = "[".repeat(590);
+    assert_eq!(Command::parse(brackets.as_bytes()), Err(CommandError::Json));
+}

@@ -848,7 +848,10 @@ impl Command {
     /// Parses one line of untrusted bytes (with or without its `\n` / `\r\n`). A JSON object that
     /// only lacks its final `}` is accepted (the seed README's calibration example is written so).
     ///
-    /// Never panics; memory is bounded by the 600-byte line limit, checked before any parsing.
+    /// Never panics; memory is bounded by the 600-byte line limit, checked before any parsing, and
+    /// by a nesting limit on known keys (unknown keys are skipped iteratively). The raw form lives on
+    /// the stack (about 0.9 KB, 1.8 KB with a `payload`); the heap is only used for escaped strings,
+    /// arrays and the typed result's strings.
     pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -860,17 +863,25 @@ impl Command {
             None => Err(CommandError::Empty),
             Some(b'?') => Ok(Command::Availability),
             Some(b'!') => Ok(Command::Keepalive),
-            Some(_) => match serde_json::from_slice::<RawCommand<'_>>(line) {
-                Ok(raw) => Command::try_from(&raw),
-                // The seed's own calibration example lacks its final `}`: retry once with it.
-                Err(e) if e.is_eof() => {
-                    let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
-                    fixed.extend_from_slice(line);
-                    fixed.push(b'}');
-                    Command::try_from(&RawCommand::from_json(&fixed)?)
+            Some(_) => {
+                // At most two ~900-byte structs on the stack; no heap use for a well-formed command.
+                let mut raw = RawCommand::default();
+                let mut payload = None;
+                match raw.fill_split_from_json(&mut payload, line) {
+                    Ok(()) => Command::from_fields(&Fields {
+                        top: &raw,
+                        payload: payload.as_ref(),
+                    }),
+                    // The seed's own calibration example lacks its final `}`: retry once with it.
+                    Err(e) if e.is_eof() => {
+                        let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
+                        fixed.extend_from_slice(line);
+                        fixed.push(b'}');
+                        Command::try_from(&RawCommand::from_json(&fixed)?)
+                    }
+                    Err(_) => Err(CommandError::Json),
                 }
-                Err(_) => Err(CommandError::Json),
-            },
+            }
         }
     }
 
@@ -1108,11 +1119,16 @@ impl<'r, 'a> TryFrom<&'r RawCommand<'a>> for Command {
     type Error = CommandError;
 
     fn try_from(raw: &'r RawCommand<'a>) -> Result<Command, CommandError> {
-        let name = raw.cmd().ok_or(CommandError::Json)?;
-        let f = Fields {
+        Command::from_fields(&Fields {
             top: raw,
             payload: raw.payload(),
-        };
+        })
+    }
+}
+
+impl Command {
+    fn from_fields(f: &Fields<'_, '_>) -> Result<Command, CommandError> {
+        let name = f.top.cmd().ok_or(CommandError::Json)?;
         Ok(match name {
             "info" => Command::Info,
             "getPower" => Command::GetPower,
@@ -1140,7 +1156,7 @@ impl<'r, 'a> TryFrom<&'r RawCommand<'a>> for Command {
                 }
             }
             "addWifi" => {
-                let ssid = wifi_ssid(&f, "addWifi")?;
+                let ssid = wifi_ssid(f, "addWifi")?;
                 let pwd = match f.in_payload(|r| &r.pwd) {
                     None => String::new(),
                     Some(p) => {
@@ -1156,12 +1172,12 @@ impl<'r, 'a> TryFrom<&'r RawCommand<'a>> for Command {
                 Command::AddWifi(WifiCredentials { ssid, pwd })
             }
             "delWifi" => Command::DelWifi {
-                ssid: wifi_ssid(&f, "delWifi")?,
+                ssid: wifi_ssid(f, "delWifi")?,
             },
-            "calibration" => Command::Calibration(calibration(&f)?),
-            "dailyRestart" => Command::DailyRestart(daily_restart(&f)?),
-            "resetEnergy" => Command::ResetEnergy(energy_reset(&f)?),
-            "sample" => Command::Sample(sample(&f)?),
+            "calibration" => Command::Calibration(calibration(f)?),
+            "dailyRestart" => Command::DailyRestart(daily_restart(f)?),
+            "resetEnergy" => Command::ResetEnergy(energy_reset(f)?),
+            "sample" => Command::Sample(sample(f)?),
             "reqSamples" => {
                 let n = f
                     .at_top(|r| &r.samples)
@@ -1193,7 +1209,7 @@ impl<'r, 'a> TryFrom<&'r RawCommand<'a>> for Command {
                 Command::Log { level }
             }
             "mqttServer" => {
-                let server = server_addr(&f, ServerKind::Mqtt)?;
+                let server = server_addr(f, ServerKind::Mqtt)?;
                 let user = bounded_string(
                     f.in_payload(|r| &r.user),
                     "mqttServer",
@@ -1223,10 +1239,10 @@ impl<'r, 'a> TryFrom<&'r RawCommand<'a>> for Command {
                 })
             }
             "streamServer" => Command::StreamServer {
-                server: server_addr(&f, ServerKind::Stream)?,
+                server: server_addr(f, ServerKind::Stream)?,
             },
             "timeServer" => Command::TimeServer {
-                server: server_addr(&f, ServerKind::Time)?,
+                server: server_addr(f, ServerKind::Time)?,
             },
             "timezone" => {
                 let v = f

@@ -288,14 +288,16 @@ impl DateTime {
         DateTime::from_unix_millis(unix_s.saturating_mul(1000))
     }
 
-    /// Milliseconds since the epoch (inverse of [`DateTime::from_unix_millis`] for valid fields).
+    /// Milliseconds since the epoch (inverse of [`DateTime::from_unix_millis`] for valid fields;
+    /// saturates at the `i64` range).
     pub fn to_unix_millis(&self) -> i64 {
         let days = days_from_civil(self.year, self.month, self.day);
-        days * MS_PER_DAY
-            + i64::from(self.hour) * 3_600_000
-            + i64::from(self.minute) * 60_000
-            + i64::from(self.second) * 1000
-            + i64::from(self.millis)
+        // Saturating: the fields are public, so any i32 year must not overflow.
+        days.saturating_mul(MS_PER_DAY)
+            .saturating_add(i64::from(self.hour) * 3_600_000)
+            .saturating_add(i64::from(self.minute) * 60_000)
+            .saturating_add(i64::from(self.second) * 1000)
+            .saturating_add(i64::from(self.millis))
     }
 
     /// `MM/DD/YYYY HH:MM:SS.mmm` (info `sys_time`, getEnergy `start`, ntp `current_time`, MQTT `ts`).

@@ -859,23 +859,15 @@ fn factors(v: &Option<Loose<'_>>, field: &'static str) -> Result<[f32; 6], Reply
         field,
         reason: "expected 6 (or 2) numbers",
     };
-    let l = list(v, field)?;
-    let mut nums = [0.0f32; 6];
-    if l.len() != 6 && l.len() != 2 {
-        return Err(bad);
+    let nums = list(v, field)?
+        .iter()
+        .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(|| bad.clone()))
+        .collect::<Result<Vec<f32>, ReplyError>>()?;
+    match *nums.as_slice() {
+        [v, i] => Ok([v, i, v, i, v, i]),
+        [a, b, c, d, e, f] => Ok([a, b, c, d, e, f]),
+        _ => Err(bad),
     }
-    for (slot, x) in nums.iter_mut().zip(l) {
-        *slot = x.as_f64().ok_or_else(|| bad.clone())? as f32;
-    }
-    Ok(if let [v, i] = l {
-        let (v, i) = (
-            v.as_f64().unwrap_or(1.0) as f32,
-            i.as_f64().unwrap_or(1.0) as f32,
-        );
-        [v, i, v, i, v, i]
-    } else {
-        nums
-    })
 }
 
 fn msg<'r>(raw: &'r RawReply<'_>) -> &'r str {

@@ -10,7 +10,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Any JSON value, scalars kept, objects read as a nested [`RawCommand`] (for `payload`).
 #[derive(Debug, Clone, PartialEq)]
@@ -110,13 +110,38 @@ impl fmt::Display for Loose<'_> {
     }
 }
 
+/// Deepest nesting of arrays/objects a [`Loose`] value may have. Commands need 2 (`payload.slot`);
+/// the limit bounds the recursion (stack) of the visitors below on small targets. Unknown keys are
+/// skipped by serde_json iteratively, whatever their depth.
+pub(crate) const MAX_DEPTH: u8 = 6;
+
 impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LooseVisitor(core::marker::PhantomData))
+        LooseSeed(0, core::marker::PhantomData).deserialize(d)
     }
 }
 
-struct LooseVisitor<'a>(core::marker::PhantomData<&'a ()>);
+/// Reads a [`Loose`] at nesting depth `.0`.
+pub(crate) struct LooseSeed<'a>(pub(crate) u8, core::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for LooseSeed<'a> {
+    type Value = Loose<'a>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Loose<'a>, D::Error> {
+        d.deserialize_any(LooseVisitor(self.0, core::marker::PhantomData))
+    }
+}
+
+struct LooseVisitor<'a>(u8, core::marker::PhantomData<&'a ()>);
+
+impl<'a> LooseVisitor<'a> {
+    fn deeper<E: de::Error>(&self) -> Result<LooseSeed<'a>, E> {
+        if self.0 >= MAX_DEPTH {
+            return Err(E::custom("nesting too deep"));
+        }
+        Ok(LooseSeed(self.0 + 1, core::marker::PhantomData))
+    }
+}
 
 impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
     type Value = Loose<'a>;
@@ -152,19 +177,24 @@ impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
         Ok(Loose::Null)
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Loose::deserialize(d)
+        LooseSeed(self.0, core::marker::PhantomData).deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let inner = self.deeper()?;
         // The line is at most 600 bytes, so a list holds at most ~300 items.
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Loose<'a>>()? {
+        let mut items = Vec::with_capacity(6);
+        while let Some(item) =
+            seq.next_element_seed(LooseSeed(inner.0, core::marker::PhantomData))?
+        {
             items.push(item);
         }
         Ok(Loose::List(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let raw = RawCommand::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(Loose::Object(Box::new(raw)))
+        let inner = self.deeper()?;
+        let mut raw = Box::new(RawCommand::default());
+        fill(&mut raw, map, inner.0, None)?;
+        Ok(Loose::Object(raw))
     }
 }
 
@@ -173,71 +203,345 @@ impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
 ///
 /// Obtain it with [`RawCommand::from_json`] and turn it into a [`Command`](super::Command) with
 /// `TryFrom`; [`Command::parse`](super::Command::parse) does both.
-#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RawCommand<'a> {
-    #[serde(borrow)]
     pub(crate) cmd: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) payload: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) level: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) cal: Option<Loose<'a>>,
-    #[serde(borrow, rename = "calV")]
     pub(crate) cal_v: Option<Loose<'a>>,
-    #[serde(borrow, rename = "calI")]
     pub(crate) cal_i: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) energy: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) ts: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) hour: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) minute: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) samples: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) value: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) offset: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) token: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) name: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) ssid: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) pwd: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) server: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) user: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) port: Option<Loose<'a>>,
-    #[serde(borrow, rename = "type")]
     pub(crate) kind: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) measures: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) rate: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) prefix: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) time: Option<Loose<'a>>,
-    #[serde(borrow, rename = "flowCtr")]
     pub(crate) flow_ctr: Option<Loose<'a>>,
-    #[serde(borrow)]
     pub(crate) slot: Option<Loose<'a>>,
-    #[serde(borrow, rename = "ntpConf")]
     pub(crate) ntp_conf: Option<Loose<'a>>,
+}
+
+/// The keys the protocol knows; anything else is skipped without being stored.
+enum Key {
+    Cmd,
+    Payload,
+    Level,
+    Cal,
+    CalV,
+    CalI,
+    Energy,
+    Ts,
+    Hour,
+    Minute,
+    Samples,
+    Value,
+    Offset,
+    Token,
+    Name,
+    Ssid,
+    Pwd,
+    Server,
+    User,
+    Port,
+    Kind,
+    Measures,
+    Rate,
+    Prefix,
+    Time,
+    FlowCtr,
+    Slot,
+    NtpConf,
+    Other,
+}
+
+impl Key {
+    /// Dispatches on the length first: a handful of comparisons instead of a chain of 28.
+    fn from_bytes(k: &[u8]) -> Key {
+        match k.len() {
+            2 => match k {
+                b"ts" => Key::Ts,
+                _ => Key::Other,
+            },
+            3 => match k {
+                b"cmd" => Key::Cmd,
+                b"cal" => Key::Cal,
+                b"pwd" => Key::Pwd,
+                _ => Key::Other,
+            },
+            4 => match k {
+                b"calV" => Key::CalV,
+                b"calI" => Key::CalI,
+                b"hour" => Key::Hour,
+                b"name" => Key::Name,
+                b"ssid" => Key::Ssid,
+                b"user" => Key::User,
+                b"port" => Key::Port,
+                b"type" => Key::Kind,
+                b"rate" => Key::Rate,
+                b"time" => Key::Time,
+                b"slot" => Key::Slot,
+                _ => Key::Other,
+            },
+            5 => match k {
+                b"level" => Key::Level,
+                b"value" => Key::Value,
+                b"token" => Key::Token,
+                _ => Key::Other,
+            },
+            6 => match k {
+                b"energy" => Key::Energy,
+                b"minute" => Key::Minute,
+                b"offset" => Key::Offset,
+                b"server" => Key::Server,
+                b"prefix" => Key::Prefix,
+                _ => Key::Other,
+            },
+            7 => match k {
+                b"payload" => Key::Payload,
+                b"samples" => Key::Samples,
+                b"flowCtr" => Key::FlowCtr,
+                b"ntpConf" => Key::NtpConf,
+                _ => Key::Other,
+            },
+            8 => match k {
+                b"measures" => Key::Measures,
+                _ => Key::Other,
+            },
+            _ => Key::Other,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(Key::from_bytes(v.as_bytes()))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Key, E> {
+        Ok(Key::from_bytes(v))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawCommand<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut raw = RawCommand::default();
+        d.deserialize_map(RawSeed(&mut raw))?;
+        Ok(raw)
+    }
+}
+
+/// Fills a caller-owned [`RawCommand`] in place. The struct is ~900 bytes; returning it by value
+/// through serde's layers copies it several times, which costs more than the parsing itself.
+struct RawSeed<'r, 'a>(&'r mut RawCommand<'a>);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for RawSeed<'_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        fill(self.0, map, 0, None)
+    }
+}
+
+struct SplitSeed<'r, 'a>(&'r mut RawCommand<'a>, &'r mut Option<RawCommand<'a>>);
+
+impl<'de: 'a, 'a> Visitor<'de> for SplitSeed<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        fill(self.0, map, 0, Some(self.1))
+    }
+}
+
+/// Reads the value of a top-level `payload` into a caller's buffer if it is an object; answers
+/// whether it was (anything else is consumed and dropped).
+struct PayloadSeed<'r, 'a>(&'r mut RawCommand<'a>, u8);
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for PayloadSeed<'_, 'a> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for PayloadSeed<'_, 'a> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        fill(self.0, map, self.1 + 1, None)?;
+        Ok(true)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+// Hand-written instead of derived: a derived visitor spends much of its time resolving the two
+// dozen absent optional fields one by one; here an absent field simply stays `None`.
+fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
+    raw: &mut RawCommand<'a>,
+    mut map: A,
+    depth: u8,
+    mut payload_buf: Option<&mut Option<RawCommand<'a>>>,
+) -> Result<(), A::Error> {
+    while let Some(key) = map.next_key::<Key>()? {
+        let (slot, name) = match key {
+            Key::Cmd => (&mut raw.cmd, "cmd"),
+            // Top level: an object payload goes into the caller's buffer (no allocation); the
+            // slot keeps `Null` as a "seen" marker so a second `payload` key is still refused.
+            Key::Payload if payload_buf.is_some() => {
+                if raw.payload.is_some() {
+                    return Err(de::Error::duplicate_field("payload"));
+                }
+                if let Some(buf) = payload_buf.as_deref_mut() {
+                    let buf = buf.get_or_insert_with(RawCommand::default);
+                    let is_object = map.next_value_seed(PayloadSeed(buf, depth))?;
+                    raw.payload = Some(if is_object {
+                        Loose::Null
+                    } else {
+                        Loose::Bool(false)
+                    });
+                }
+                continue;
+            }
+            Key::Payload => (&mut raw.payload, "payload"),
+            Key::Level => (&mut raw.level, "level"),
+            Key::Cal => (&mut raw.cal, "cal"),
+            Key::CalV => (&mut raw.cal_v, "calV"),
+            Key::CalI => (&mut raw.cal_i, "calI"),
+            Key::Energy => (&mut raw.energy, "energy"),
+            Key::Ts => (&mut raw.ts, "ts"),
+            Key::Hour => (&mut raw.hour, "hour"),
+            Key::Minute => (&mut raw.minute, "minute"),
+            Key::Samples => (&mut raw.samples, "samples"),
+            Key::Value => (&mut raw.value, "value"),
+            Key::Offset => (&mut raw.offset, "offset"),
+            Key::Token => (&mut raw.token, "token"),
+            Key::Name => (&mut raw.name, "name"),
+            Key::Ssid => (&mut raw.ssid, "ssid"),
+            Key::Pwd => (&mut raw.pwd, "pwd"),
+            Key::Server => (&mut raw.server, "server"),
+            Key::User => (&mut raw.user, "user"),
+            Key::Port => (&mut raw.port, "port"),
+            Key::Kind => (&mut raw.kind, "type"),
+            Key::Measures => (&mut raw.measures, "measures"),
+            Key::Rate => (&mut raw.rate, "rate"),
+            Key::Prefix => (&mut raw.prefix, "prefix"),
+            Key::Time => (&mut raw.time, "time"),
+            Key::FlowCtr => (&mut raw.flow_ctr, "flowCtr"),
+            Key::Slot => (&mut raw.slot, "slot"),
+            Key::NtpConf => (&mut raw.ntp_conf, "ntpConf"),
+            Key::Other => {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+        };
+        if slot.is_some() {
+            return Err(de::Error::duplicate_field(name));
+        }
+        *slot = Some(map.next_value_seed(LooseSeed(depth, core::marker::PhantomData))?);
+    }
+    Ok(())
 }
 
 impl<'a> RawCommand<'a> {
     /// Reads one JSON object (no line handling: see [`Command::parse`](super::Command::parse)).
     /// Invalid JSON, a non-object, or a key given twice is [`CommandError::Json`](super::CommandError::Json).
     pub fn from_json(json: &'a [u8]) -> Result<RawCommand<'a>, super::CommandError> {
-        serde_json::from_slice(json).map_err(|_| super::CommandError::Json)
+        let mut raw = RawCommand::default();
+        raw.fill_from_json(json)
+            .map_err(|_| super::CommandError::Json)?;
+        Ok(raw)
+    }
+
+    /// Parses `json` into `self` (which should be empty), without moving the large struct around.
+    pub(crate) fn fill_from_json(&mut self, json: &'a [u8]) -> Result<(), serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        de.deserialize_map(RawSeed(self))?;
+        de.end()
+    }
+
+    /// Like [`RawCommand::fill_from_json`], but an object `payload` is read into `payload` (set
+    /// only when there is one, so commands without payload pay nothing for it) instead of a heap box.
+    pub(crate) fn fill_split_from_json(
+        &mut self,
+        payload: &mut Option<RawCommand<'a>>,
+        json: &'a [u8],
+    ) -> Result<(), serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        de.deserialize_map(SplitSeed(self, payload))?;
+        de.end()?;
+        if !matches!(self.payload, Some(Loose::Null)) {
+            *payload = None;
+        }
+        Ok(())
     }
 
     /// The nested `payload` object, if there is one.
