@@ -86,6 +86,21 @@ fn decode_split(demux: &mut Demux, stream: &[u8], cuts: &[usize]) -> Vec<Ev> {
     out
 }
 
+/// The same through the copying API: `feed` + `poll` in pieces of `piece` bytes.
+fn decode_feed_poll(demux: &mut Demux, stream: &[u8], piece: usize) -> Vec<Ev> {
+    let mut out = Vec::new();
+    for mut chunk in stream.chunks(piece.max(1)) {
+        while !chunk.is_empty() {
+            let n = demux.feed(chunk);
+            chunk = &chunk[n..];
+            while let Some(e) = demux.poll() {
+                out.push(own(e));
+            }
+        }
+    }
+    out
+}
+
 fn decode_whole(stream: &[u8]) -> (Vec<Ev>, DemuxStats) {
     let mut demux = Demux::new();
     let mut out = Vec::new();
@@ -582,6 +597,7 @@ proptest! {
         items in prop::collection::vec(item(), 0..30),
         serial in any::<bool>(),
         cuts in prop::collection::vec(0usize..4000, 0..40),
+        piece in 1usize..300,
     ) {
         let framing = if serial { Framing::SERIAL } else { Framing::PREFIXED };
         let (stream, expected) = render(&items, framing);
@@ -589,8 +605,11 @@ proptest! {
         prop_assert_eq!(&whole, &expected);
         prop_assert_eq!(stats.errors, 0);
         let mut demux = Demux::new();
-        prop_assert_eq!(decode_split(&mut demux, &stream, &cuts), expected);
+        prop_assert_eq!(decode_split(&mut demux, &stream, &cuts), expected.clone());
         prop_assert_eq!(demux.stats(), stats);
+        let mut copying = Demux::new();
+        prop_assert_eq!(decode_feed_poll(&mut copying, &stream, piece), expected);
+        prop_assert_eq!(copying.stats(), stats);
     }
 
     /// Arbitrary bytes never panic, the buffer stays within its capacity, and the events do not depend
@@ -606,6 +625,7 @@ proptest! {
         ),
         cuts in prop::collection::vec(0usize..2000, 0..30),
         max_line in 0usize..200,
+        piece in 1usize..100,
     ) {
         let mut whole = Demux::with_max_line_len(max_line);
         let mut a = Vec::new();
@@ -613,7 +633,10 @@ proptest! {
         let mut split = Demux::with_max_line_len(max_line);
         let capacity = split.capacity();
         let b = decode_split(&mut split, &bytes, &cuts);
-        prop_assert_eq!(a, b);
+        prop_assert_eq!(&a, &b);
+        let mut copying = Demux::with_max_line_len(max_line);
+        prop_assert_eq!(decode_feed_poll(&mut copying, &bytes, piece), a);
+        prop_assert_eq!(copying.stats(), split.stats());
         prop_assert_eq!(split.capacity(), capacity);
         prop_assert!(split.buffered() <= capacity);
         prop_assert_eq!(split.stats().bytes, bytes.len() as u64);

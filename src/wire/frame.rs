@@ -156,6 +156,18 @@ impl Header {
 /// Answers `Incomplete` while fewer than 11 bytes are present and the ones present agree with `Data:`.
 pub(crate) fn parse_header_streaming(input: &[u8]) -> IResult<&[u8], Header> {
     use nom::bytes::streaming::tag;
+    // Hot path of the demultiplexer (once per frame and piece): a whole header decodes with two
+    // fixed-size loads; nom handles everything else (short input: `Needed`; wrong magic: error).
+    if let Some((&[m0, m1, m2, m3, m4, l0, l1, p0, p1, p2, p3], rest)) =
+        input.split_first_chunk::<HEADER_LEN>()
+        && [m0, m1, m2, m3, m4] == *MAGIC
+    {
+        let header = Header {
+            payload_len: u16::from_le_bytes([l0, l1]),
+            packet_number: u32::from_le_bytes([p0, p1, p2, p3]),
+        };
+        return Ok((rest, header));
+    }
     use nom::number::streaming::{le_u16, le_u32};
     (tag(&MAGIC[..]), le_u16, le_u32)
         .map(|(_, payload_len, packet_number)| Header {

@@ -111,14 +111,17 @@ enum Mode {
 
 /// Streaming demultiplexer of the device-to-host stream (httparse / postcard-accumulator style).
 ///
-/// Feed it pieces of the stream as they arrive, split anywhere, with [`Demux::feed`] and take the
-/// [`Event`]s in order with [`Demux::poll`] (or both at once with [`Demux::push`]). It yields exactly
-/// the same events whatever the split points.
+/// Feed it pieces of the stream as they arrive, split anywhere, with [`Demux::push`] (events go to a
+/// callback), or with [`Demux::feed`] + [`Demux::poll`]. It yields exactly the same events whatever the
+/// split points.
 ///
 /// Guarantees: one buffer, allocated in [`Demux::new`]; no allocation afterwards; no panic on any
 /// input; a text line longer than the bound or a frame with an impossible length yields one
 /// [`DemuxError`] and the demultiplexer resynchronises on the next `Info:`/`Data:`. CR and LF
 /// between items (the serial `\r\n` after frames, stray line ends) are skipped silently.
+///
+/// [`Demux::push`] decodes complete items straight from the caller's bytes and copies only an
+/// unfinished item into its buffer; [`Demux::feed`] always copies.
 ///
 /// Packet numbers: each frame reports the packets missing before it (`gap`); the numbering restarts at
 /// 0 with every sampling session, so call [`Demux::reset_packet_numbering`] when starting one.
@@ -126,9 +129,19 @@ pub struct Demux {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// The last `poll` answered `None` and no byte came since: the next one would too.
+    stalled: bool,
+    core: Core,
+}
+
+/// Everything but the buffer, so the state machine can run over the buffer or over caller bytes.
+#[derive(Debug, Clone, Copy)]
+struct Core {
     max_line: usize,
     mode: Mode,
     next_packet: Option<u32>,
+    /// Total length of the unfinished frame at the front, once its header is known (else 0).
+    pending_frame: usize,
     stats: DemuxStats,
 }
 
@@ -137,9 +150,7 @@ impl core::fmt::Debug for Demux {
         f.debug_struct("Demux")
             .field("capacity", &self.buf.len())
             .field("buffered", &self.buffered())
-            .field("mode", &self.mode)
-            .field("next_packet", &self.next_packet)
-            .field("stats", &self.stats)
+            .field("core", &self.core)
             .finish()
     }
 }
@@ -157,8 +168,8 @@ impl Demux {
         Demux::with_max_line_len(MAX_LINE_LEN)
     }
 
-    /// A demultiplexer whose text lines may be at most `max_line_len` bytes (`Info:` and `\r\n`
-    /// included). The buffer holds `max(max_line_len, the largest frame)` bytes, allocated once.
+    /// A demultiplexer whose text lines may be at most `max_line_len` bytes (`Info:` through `\n`).
+    /// The buffer holds `max(max_line_len, the largest frame)` bytes, allocated once.
     pub fn with_max_line_len(max_line_len: usize) -> Demux {
         let max_line = max_line_len.max(INFO.len() + 2);
         let capacity = max_line.max(MAX_FRAME_LEN);
@@ -166,10 +177,14 @@ impl Demux {
             buf: vec![0u8; capacity].into_boxed_slice(),
             start: 0,
             end: 0,
-            max_line,
-            mode: Mode::Sync { scanned: 0 },
-            next_packet: None,
-            stats: DemuxStats::default(),
+            stalled: false,
+            core: Core {
+                max_line,
+                mode: Mode::Sync { scanned: 0 },
+                next_packet: None,
+                pending_frame: 0,
+                stats: DemuxStats::default(),
+            },
         }
     }
 
@@ -185,20 +200,22 @@ impl Demux {
 
     /// The counters.
     pub fn stats(&self) -> DemuxStats {
-        self.stats
+        self.core.stats
     }
 
     /// Forget the last packet number: the next frame is the first of a new sampling session (gap 0).
     pub fn reset_packet_numbering(&mut self) {
-        self.next_packet = None;
+        self.core.next_packet = None;
     }
 
     /// Drop everything buffered and the packet numbering (e.g. after a reconnect); keeps the counters.
     pub fn clear(&mut self) {
         self.start = 0;
         self.end = 0;
-        self.mode = Mode::Sync { scanned: 0 };
-        self.next_packet = None;
+        self.stalled = false;
+        self.core.mode = Mode::Sync { scanned: 0 };
+        self.core.next_packet = None;
+        self.core.pending_frame = 0;
     }
 
     /// Copy as much of `bytes` as fits into the buffer; answers how many bytes were taken.
@@ -217,11 +234,17 @@ impl Demux {
             dst.copy_from_slice(src);
         }
         self.end += n;
-        self.stats.bytes += n as u64;
+        self.core.stats.bytes += n as u64;
+        if n > 0 {
+            self.stalled = false;
+        }
         n
     }
 
     /// Feed all of `bytes`, calling `on_event` for every event, in order.
+    ///
+    /// Complete items are decoded in place from `bytes`; only the bytes that finish an item begun in an
+    /// earlier piece, and the unfinished tail, are copied.
     pub fn push<F>(&mut self, mut bytes: &[u8], mut on_event: F)
     where
         F: FnMut(Result<Event<'_>, DemuxError>),
@@ -233,114 +256,161 @@ impl Demux {
             if bytes.is_empty() {
                 return;
             }
-            let n = self.feed(bytes);
+            if self.buffered() == 0 {
+                // Zero-copy: run the state machine over the caller's bytes.
+                self.start = 0;
+                self.end = 0;
+                let len = bytes.len();
+                loop {
+                    let (n, step) = self.core.step(bytes);
+                    let consumed = bytes.get(..n).unwrap_or_default();
+                    bytes = bytes.get(n..).unwrap_or_default();
+                    match step {
+                        Some(step) => on_event(step.event(consumed)),
+                        None => break,
+                    }
+                }
+                self.core.stats.bytes += (len - bytes.len()) as u64;
+                // The unfinished tail (an item shorter than the buffer, or a marker tail) is copied
+                // whole; `feed` takes what fits and the loop goes on with anything left.
+                let n = self.feed(bytes);
+                bytes = bytes.get(n..).unwrap_or_default();
+                // The buffer now holds exactly what stalled the state machine: polling it again
+                // would answer `None`.
+                self.stalled = bytes.is_empty();
+                continue;
+            }
+            let want = self.wanted(bytes);
+            let n = self.feed(bytes.get(..want).unwrap_or(bytes));
             bytes = bytes.get(n..).unwrap_or_default();
         }
     }
 
-    /// The next complete event, an error event, or `None` when more bytes are needed.
-    pub fn poll(&mut self) -> Option<Result<Event<'_>, DemuxError>> {
-        match self.step()? {
-            Step::Line { from, to } => {
-                self.stats.lines += 1;
-                let line = self.buf.get(from..to).unwrap_or_default();
-                Some(Ok(classify_line(line)))
+    /// How many of `next` to copy so that the buffered, unfinished item can complete (and the buffer
+    /// empties, letting [`Demux::push`] go back to decoding in place).
+    fn wanted(&self, next: &[u8]) -> usize {
+        let avail = self.buf.get(self.start..self.end).unwrap_or_default();
+        let want = match self.core.mode {
+            Mode::Hunt { .. } => next.len(),
+            Mode::Sync { .. } if self.core.pending_frame > 0 => {
+                self.core.pending_frame.saturating_sub(avail.len()).max(1)
             }
-            Step::Frame {
-                packet,
-                gap,
-                from,
-                to,
-            } => {
-                let payload = self.buf.get(from..to).unwrap_or_default();
-                Some(Ok(Event::Frame(DataFrame {
-                    packet,
-                    gap,
-                    payload,
-                })))
-            }
-            Step::Error(e) => {
-                self.stats.errors += 1;
-                Some(Err(e))
-            }
-        }
+            Mode::Sync { .. } if avail.starts_with(INFO) => next
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(next.len(), |at| at + 1),
+            Mode::Sync { .. } => match parse_header_streaming(avail) {
+                Ok((_, header)) => (HEADER_LEN + usize::from(header.payload_len))
+                    .saturating_sub(avail.len())
+                    .max(1),
+                Err(_) => HEADER_LEN.saturating_sub(avail.len()).max(1),
+            },
+        };
+        want.min(next.len())
     }
 
-    /// Advance the state machine by one event; events are returned as index ranges into `buf` so the
-    /// borrow is taken only once, in [`Demux::poll`].
-    fn step(&mut self) -> Option<Step> {
+    /// The next complete event, an error event, or `None` when more bytes are needed.
+    pub fn poll(&mut self) -> Option<Result<Event<'_>, DemuxError>> {
+        if self.stalled {
+            return None;
+        }
+        let avail = self.buf.get(self.start..self.end).unwrap_or_default();
+        let (n, step) = self.core.step(avail);
+        let consumed = self.buf.get(self.start..self.start + n).unwrap_or_default();
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        self.stalled = step.is_none();
+        step.map(|step| step.event(consumed))
+    }
+}
+
+impl Core {
+    /// Advance the state machine over `all`: answers how many bytes were consumed and the event found,
+    /// as ranges into the consumed bytes (so the caller takes the borrow).
+    fn step(&mut self, all: &[u8]) -> (usize, Option<Step>) {
+        let mut pos = 0;
         loop {
-            let avail = self.buf.get(self.start..self.end).unwrap_or_default();
+            let avail = all.get(pos..).unwrap_or_default();
             match self.mode {
                 Mode::Hunt { skipped, report } => match find_marker(avail) {
                     Some(at) => {
-                        self.start += at;
+                        pos += at;
                         self.stats.skipped_bytes += at as u64;
                         self.mode = Mode::Sync { scanned: 0 };
                         let skipped = skipped.saturating_add(at);
                         if report && skipped > 0 {
-                            return Some(Step::Error(DemuxError::Garbage { skipped }));
+                            return (pos, Some(self.error(DemuxError::Garbage { skipped })));
                         }
                     }
                     None => {
                         let drop = avail.len().saturating_sub(MARKER_TAIL);
-                        self.start += drop;
                         self.stats.skipped_bytes += drop as u64;
                         self.mode = Mode::Hunt {
                             skipped: skipped.saturating_add(drop),
                             report,
                         };
-                        return None;
+                        return (pos + drop, None);
                     }
                 },
                 Mode::Sync { scanned } => {
-                    let first = *avail.first()?;
+                    let Some(&first) = avail.first() else {
+                        return (pos, None);
+                    };
                     if first == b'\r' || first == b'\n' {
-                        self.start += 1;
+                        pos += 1;
                         continue;
                     }
-                    if starts_with_or_prefix(avail, MAGIC) {
-                        return self.step_frame(avail.len());
-                    }
-                    if starts_with_or_prefix(avail, INFO) {
-                        return self.step_line(scanned);
-                    }
-                    // Not CR/LF, not a (partial) marker: hunt from the next byte.
-                    self.start += 1;
-                    self.stats.skipped_bytes += 1;
-                    self.mode = Mode::Hunt {
-                        skipped: 1,
-                        report: true,
+                    let (n, step) = if starts_with_or_prefix(avail, MAGIC) {
+                        self.step_frame(avail)
+                    } else if starts_with_or_prefix(avail, INFO) {
+                        self.step_line(avail, scanned)
+                    } else {
+                        // Not CR/LF, not a (partial) marker: hunt from the next byte.
+                        pos += 1;
+                        self.stats.skipped_bytes += 1;
+                        self.mode = Mode::Hunt {
+                            skipped: 1,
+                            report: true,
+                        };
+                        continue;
                     };
+                    return (pos + n, step.map(|s| s.offset(pos)));
                 }
             }
         }
     }
 
-    fn step_frame(&mut self, avail_len: usize) -> Option<Step> {
-        let avail = self.buf.get(self.start..self.end).unwrap_or_default();
+    fn error(&mut self, e: DemuxError) -> Step {
+        self.stats.errors += 1;
+        Step::Error(e)
+    }
+
+    fn step_frame(&mut self, avail: &[u8]) -> (usize, Option<Step>) {
         let header = match parse_header_streaming(avail) {
             Ok((_, header)) => header,
             // Fewer than 11 bytes that agree with `Data:` so far.
-            Err(_) => return None,
+            Err(_) => return (0, None),
         };
         let len = usize::from(header.payload_len);
         if !Header::is_valid_len(len) {
             // Skip the marker only: the next real item may start inside the bogus "header".
-            self.start += MAGIC.len();
             self.stats.skipped_bytes += MAGIC.len() as u64;
             self.mode = Mode::Hunt {
                 skipped: 0,
                 report: false,
             };
-            return Some(Step::Error(DemuxError::BadFrameLength(header.payload_len)));
+            let e = self.error(DemuxError::BadFrameLength(header.payload_len));
+            return (MAGIC.len(), Some(e));
         }
         let total = HEADER_LEN + len;
-        if avail_len < total {
-            return None;
+        if avail.len() < total {
+            self.pending_frame = total;
+            return (0, None);
         }
-        let from = self.start + HEADER_LEN;
-        self.start += total;
+        self.pending_frame = 0;
         let packet = header.packet_number;
         let gap = match self.next_packet {
             None => 0,
@@ -361,16 +431,16 @@ impl Demux {
         self.next_packet = Some(packet.wrapping_add(1));
         self.stats.frames += 1;
         self.stats.payload_bytes += len as u64;
-        Some(Step::Frame {
+        let step = Step::Frame {
             packet,
             gap,
-            from,
-            to: from + len,
-        })
+            from: HEADER_LEN,
+            to: total,
+        };
+        (total, Some(step))
     }
 
-    fn step_line(&mut self, scanned: usize) -> Option<Step> {
-        let avail = self.buf.get(self.start..self.end).unwrap_or_default();
+    fn step_line(&mut self, avail: &[u8], scanned: usize) -> (usize, Option<Step>) {
         let body_from = INFO.len().max(scanned);
         match parse_line_end(avail.get(body_from..).unwrap_or_default()) {
             Ok((_, at)) => {
@@ -378,44 +448,48 @@ impl Demux {
                 let nl = body_from + at;
                 if nl >= self.max_line {
                     // Same verdict as for a line that arrives in pieces (see below).
-                    return Some(self.line_too_long());
+                    return (INFO.len(), Some(self.line_too_long()));
                 }
-                let mut to = self.start + nl;
+                let mut to = nl;
                 if nl > INFO.len() && avail.get(nl - 1) == Some(&b'\r') {
                     to -= 1;
                 }
-                let from = self.start + INFO.len();
-                self.start += nl + 1;
                 self.mode = Mode::Sync { scanned: 0 };
-                Some(Step::Line { from, to })
+                self.stats.lines += 1;
+                (
+                    nl + 1,
+                    Some(Step::Line {
+                        from: INFO.len(),
+                        to,
+                    }),
+                )
             }
             Err(_) => {
                 // No `\n` in `avail`: the line is at least `avail.len() + 1` bytes long.
                 if avail.len() >= self.max_line {
-                    return Some(self.line_too_long());
+                    return (INFO.len(), Some(self.line_too_long()));
                 }
                 self.mode = Mode::Sync {
                     scanned: avail.len().max(INFO.len()),
                 };
-                None
+                (0, None)
             }
         }
     }
-}
 
-impl Demux {
     /// Report an over-long line and hunt for the next marker after its `Info:`.
     fn line_too_long(&mut self) -> Step {
-        self.start += INFO.len();
         self.stats.skipped_bytes += INFO.len() as u64;
         self.mode = Mode::Hunt {
             skipped: 0,
             report: false,
         };
-        Step::Error(DemuxError::LineTooLong { max: self.max_line })
+        self.error(DemuxError::LineTooLong { max: self.max_line })
     }
 }
 
+/// An event as index ranges into the bytes a step consumed.
+#[derive(Debug, Clone, Copy)]
 enum Step {
     Line {
         from: usize,
@@ -430,6 +504,48 @@ enum Step {
     Error(DemuxError),
 }
 
+impl Step {
+    fn offset(self, by: usize) -> Step {
+        match self {
+            Step::Line { from, to } => Step::Line {
+                from: from + by,
+                to: to + by,
+            },
+            Step::Frame {
+                packet,
+                gap,
+                from,
+                to,
+            } => Step::Frame {
+                packet,
+                gap,
+                from: from + by,
+                to: to + by,
+            },
+            Step::Error(e) => Step::Error(e),
+        }
+    }
+
+    fn event(self, consumed: &[u8]) -> Result<Event<'_>, DemuxError> {
+        match self {
+            Step::Line { from, to } => {
+                Ok(classify_line(consumed.get(from..to).unwrap_or_default()))
+            }
+            Step::Frame {
+                packet,
+                gap,
+                from,
+                to,
+            } => Ok(Event::Frame(DataFrame {
+                packet,
+                gap,
+                payload: consumed.get(from..to).unwrap_or_default(),
+            })),
+            Step::Error(e) => Err(e),
+        }
+    }
+}
+
 /// Streaming nom parser: the offset of the first `\n`, or `Incomplete`.
 fn parse_line_end(input: &[u8]) -> IResult<&[u8], usize> {
     nom::bytes::streaming::take_until(&b"\n"[..])
@@ -438,7 +554,10 @@ fn parse_line_end(input: &[u8]) -> IResult<&[u8], usize> {
 }
 
 /// Whether `avail` starts with `marker`, or is a proper prefix of it (more bytes may complete it).
-fn starts_with_or_prefix(avail: &[u8], marker: &[u8]) -> bool {
+fn starts_with_or_prefix(avail: &[u8], marker: &[u8; 5]) -> bool {
+    if let Some(head) = avail.first_chunk::<5>() {
+        return head == marker;
+    }
     let n = avail.len().min(marker.len());
     avail.get(..n) == marker.get(..n)
 }
