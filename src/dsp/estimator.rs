@@ -39,7 +39,12 @@ const FOLD_BLOCKS: u32 = 64;
 /// (ADC codes, exact `i64` sums).
 pub trait Sample: Copy + Default + core::fmt::Debug + 'static {
     /// The per-sample accumulator.
-    type Acc: Copy + Default + core::ops::AddAssign + AsPrimitive<f64> + core::fmt::Debug;
+    type Acc: Copy
+        + Default
+        + core::ops::AddAssign
+        + core::ops::SubAssign
+        + AsPrimitive<f64>
+        + core::fmt::Debug;
     /// `self²` in the accumulator type.
     fn sq(self) -> Self::Acc;
     /// `self·other` in the accumulator type.
@@ -48,10 +53,31 @@ pub trait Sample: Copy + Default + core::fmt::Debug + 'static {
     fn widen(self) -> Self::Acc;
     /// `self` as `f64` (before front-end scaling).
     fn to_f64(self) -> f64;
+    /// Accumulator of the per-block fundamental DFT (`f32` for `f32`, `f64` for codes).
+    type Dft: Copy
+        + Default
+        + core::ops::AddAssign
+        + core::ops::Mul<Output = Self::Dft>
+        + core::ops::Sub<Output = Self::Dft>
+        + AsPrimitive<f64>
+        + core::fmt::Debug;
+    /// A block sum in the DFT type.
+    fn to_dft(acc: Self::Acc) -> Self::Dft;
+    /// A phasor component in the DFT type.
+    fn dft_z(z: f64) -> Self::Dft;
 }
 
 impl Sample for f32 {
     type Acc = f32;
+    type Dft = f32;
+    #[inline(always)]
+    fn to_dft(acc: f32) -> f32 {
+        acc
+    }
+    #[inline(always)]
+    fn dft_z(z: f64) -> f32 {
+        z as f32
+    }
     #[inline(always)]
     fn sq(self) -> f32 {
         self * self
@@ -72,6 +98,15 @@ impl Sample for f32 {
 
 impl Sample for i32 {
     type Acc = i64;
+    type Dft = f64;
+    #[inline(always)]
+    fn to_dft(acc: i64) -> f64 {
+        acc as f64
+    }
+    #[inline(always)]
+    fn dft_z(z: f64) -> f64 {
+        z
+    }
     #[inline(always)]
     fn sq(self) -> i64 {
         i64::from(self) * i64::from(self)
@@ -205,6 +240,35 @@ pub struct Measurement {
     pub fundamental_active_power_w: f32,
 }
 
+impl Measurement {
+    /// Non-finite results (only possible from NaN/∞ samples) become 0 or `None`.
+    fn sanitise(&mut self) {
+        for x in [
+            &mut self.vrms_v,
+            &mut self.irms_a,
+            &mut self.active_power_w,
+            &mut self.apparent_power_va,
+            &mut self.reactive_power_var,
+            &mut self.nonactive_power_va,
+            &mut self.fundamental_vrms_v,
+            &mut self.fundamental_irms_a,
+            &mut self.fundamental_active_power_w,
+        ] {
+            if !x.is_finite() {
+                *x = 0.0;
+            }
+        }
+        for x in [
+            &mut self.power_factor,
+            &mut self.phase_deg,
+            &mut self.thd_v_pct,
+            &mut self.thd_i_pct,
+        ] {
+            *x = x.filter(|v| v.is_finite());
+        }
+    }
+}
+
 /// One completed window.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Window {
@@ -265,28 +329,17 @@ impl Sums {
         let sw = swap_pairs(x);
         let r2 = rot2(x);
         self.w += w;
+        let wx: [f64; 6] = x.map(|v| w * v);
         for k in 0..6 {
-            let (Some(xk), Some(swk), Some(r2k)) = (x.get(k), sw.get(k), r2.get(k)) else {
-                continue;
-            };
-            let wx = w * xk;
-            if let Some(a) = self.s1.get_mut(k) {
-                *a += wx;
-            }
-            if let Some(a) = self.s2.get_mut(k) {
-                *a += wx * xk;
-            }
-            if let Some(a) = self.sp.get_mut(k) {
-                *a += wx * swk;
-            }
-            if let Some(a) = self.sl.get_mut(k) {
-                *a += wx * r2k;
-            }
-            if let Some(a) = self.re.get_mut(k) {
-                *a += wx * zr;
-            }
-            if let Some(a) = self.im.get_mut(k) {
-                *a += wx * zi;
+            // constant trip count over fixed-size arrays: always in bounds
+            #[allow(clippy::indexing_slicing)]
+            {
+                self.s1[k] += wx[k];
+                self.s2[k] += wx[k] * x[k];
+                self.sp[k] += wx[k] * sw[k];
+                self.sl[k] += wx[k] * r2[k];
+                self.re[k] += wx[k] * zr;
+                self.im[k] += wx[k] * zi;
             }
         }
         self.zre += w * zr;
@@ -329,14 +382,25 @@ fn rot2<T: Copy>(x: &[T; 6]) -> [T; 6] {
 
 /// Per-sample accumulators between folds.
 #[derive(Debug, Clone, Copy, Default)]
-struct Run<A> {
-    s1: [A; 6],
-    s2: [A; 6],
-    sp: [A; 6],
-    sl: [A; 6],
+struct Run<A, D> {
+    s1: [A; LANES],
+    s2: [A; LANES],
+    sp: [A; LANES],
+    sl: [A; LANES],
+    /// Σ over blocks of block sum · Re/Im(z) (before the boxcar-gain correction).
+    re: [D; LANES],
+    im: [D; LANES],
+    /// Σ over blocks of z and z².
+    zr: D,
+    zi: D,
+    kr: D,
+    ki: D,
     frames: u32,
     blocks: u32,
 }
+
+/// Six channels padded to eight lanes (two 4-wide or one 8-wide vector).
+const LANES: usize = 8;
 
 /// Biquad, transposed direct form II, `f64`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -362,6 +426,13 @@ impl Biquad {
             a2: (1.0 - alpha) / a0,
             z1: 0.0,
             z2: 0.0,
+        }
+    }
+    fn cleared(self) -> Self {
+        Self {
+            z1: 0.0,
+            z2: 0.0,
+            ..self
         }
     }
     #[inline(always)]
@@ -411,7 +482,7 @@ pub struct Estimator<S: Sample = f32> {
     prev_frame: [S; 6],
     /// Index of the first frame of the next block.
     next_frame: u64,
-    run: Run<S::Acc>,
+    run: Run<S::Acc, S::Dft>,
     half: Sums,
     win: Sums,
     // reference phasor at the current block's centre, e^{-jθ}
@@ -694,19 +765,24 @@ impl<S: Sample> Estimator<S> {
     ) {
         let (blocks, _) = frames.as_chunks::<D>();
         let mut run = self.run;
+        // the detector's filter state lives in registers across blocks
+        let mut filt = self.filt;
         for blk in blocks {
-            let b = kernel::<S>(blk);
-            self.after_kernel(blk, &b, &mut run, cb);
+            let b1 = kernel::<S>(blk, &mut run.s2, &mut run.sp, &mut run.sl);
+            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
         }
+        self.filt = filt;
         self.run = run;
     }
 
     fn process_blocks_any<F: FnMut(&Window)>(&mut self, frames: &[[S; 6]], cb: &mut F) {
         let mut run = self.run;
+        let mut filt = self.filt;
         for blk in frames.chunks_exact(self.d) {
-            let b = kernel::<S>(blk);
-            self.after_kernel(blk, &b, &mut run, cb);
+            let b1 = kernel::<S>(blk, &mut run.s2, &mut run.sp, &mut run.sl);
+            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
         }
+        self.filt = filt;
         self.run = run;
     }
 
@@ -715,18 +791,22 @@ impl<S: Sample> Estimator<S> {
     fn after_kernel<F: FnMut(&Window)>(
         &mut self,
         blk: &[[S; 6]],
-        b: &BlockSums<S::Acc>,
-        run: &mut Run<S::Acc>,
+        b1: &[S::Acc; LANES],
+        run: &mut Run<S::Acc, S::Dft>,
+        filt: &mut [Biquad; 2],
         cb: &mut F,
     ) {
         let d = blk.len();
         let df = d as f64;
         let s = self.next_frame as f64;
-        let xs: [f64; 6] = core::array::from_fn(|k| {
-            b.s1.get(k).map_or(0.0, |a| a.as_()) * self.scale.get(k).copied().unwrap_or(1.0)
-        });
-        let [f0, f1] = &mut self.filt;
-        let y = f1.step(f0.step(xs[0] / df));
+        let [f0, f1] = filt;
+        let mut y = f1.step(f0.step(b1[0].as_() * self.scale[0] / df));
+        if !y.is_finite() {
+            // NaN/∞ in the input must not poison the detector forever
+            *f0 = f0.cleared();
+            *f1 = f1.cleared();
+            y = 0.0;
+        }
         let ay = y.abs();
         if ay > self.peak {
             self.peak = ay;
@@ -763,30 +843,22 @@ impl<S: Sample> Estimator<S> {
         }
         match event {
             None => {
-                for (a, x) in run.s1.iter_mut().zip(b.s1) {
-                    *a += x;
-                }
-                for (a, x) in run.s2.iter_mut().zip(b.s2) {
-                    *a += x;
-                }
-                for (a, x) in run.sp.iter_mut().zip(b.sp) {
-                    *a += x;
-                }
-                for (a, x) in run.sl.iter_mut().zip(b.sl) {
-                    *a += x;
-                }
+                add_lanes(&mut run.s1, b1);
                 run.frames += d as u32;
                 run.blocks += 1;
-                let gr = self.zc * self.inv_g;
-                let gi = self.zs * self.inv_g;
-                for ((re, im), x) in self.half.re.iter_mut().zip(&mut self.half.im).zip(xs) {
-                    *re += x * gr;
-                    *im += x * gi;
+                let zc = S::dft_z(self.zc);
+                let zs = S::dft_z(self.zs);
+                for ((re, im), x) in run.re.iter_mut().zip(&mut run.im).zip(*b1) {
+                    let x = S::to_dft(x);
+                    *re += x * zc;
+                    *im += x * zs;
                 }
-                self.half.zre += df * gr;
-                self.half.zim += df * gi;
-                self.half.kre += df * (self.zc * self.zc - self.zs * self.zs);
-                self.half.kim += df * 2.0 * self.zc * self.zs;
+                run.zr += zc;
+                run.zi += zs;
+                run.kr += zc * zc - zs * zs;
+                let zz = zs * zc;
+                run.ki += zz;
+                run.ki += zz;
                 if run.blocks >= FOLD_BLOCKS {
                     self.fold(run);
                 }
@@ -825,11 +897,26 @@ impl<S: Sample> Estimator<S> {
     }
 
     /// Moves the per-sample accumulators into the `f64` half-cycle sums.
-    fn fold(&mut self, run: &mut Run<S::Acc>) {
+    fn fold(&mut self, run: &mut Run<S::Acc, S::Dft>) {
         let sc = self.scale;
         let sw = swap_pairs(&sc);
         let r2 = rot2(&sc);
         let h = &mut self.half;
+        let gd = self.inv_g;
+        for (((re, im), (rr, ri)), c) in
+            h.re.iter_mut()
+                .zip(&mut h.im)
+                .zip(run.re.iter().zip(&run.im))
+                .zip(&sc)
+        {
+            *re += rr.as_() * c * gd;
+            *im += ri.as_() * c * gd;
+        }
+        let df = self.d as f64;
+        h.zre += run.zr.as_() * df * gd;
+        h.zim += run.zi.as_() * df * gd;
+        h.kre += run.kr.as_() * df;
+        h.kim += run.ki.as_() * df;
         h.w += f64::from(run.frames);
         for k in 0..6 {
             let (Some(a1), Some(a2), Some(ap), Some(al)) =
@@ -865,9 +952,24 @@ impl<S: Sample> Estimator<S> {
         blk: &[[S; 6]],
         ev: Event,
         u: f64,
-        run: &mut Run<S::Acc>,
+        run: &mut Run<S::Acc, S::Dft>,
         cb: &mut F,
     ) {
+        // the kernel already added this block's products to `run`: take them out again (exact for
+        // integers; one extra rounding of a partial sum for f32), the block is re-done per sample
+        let mut s2 = [S::Acc::default(); LANES];
+        let mut sp = [S::Acc::default(); LANES];
+        let mut sl = [S::Acc::default(); LANES];
+        let _ = kernel::<S>(blk, &mut s2, &mut sp, &mut sl);
+        for (a, b) in run.s2.iter_mut().zip(s2) {
+            *a -= b;
+        }
+        for (a, b) in run.sp.iter_mut().zip(sp) {
+            *a -= b;
+        }
+        for (a, b) in run.sl.iter_mut().zip(sl) {
+            *a -= b;
+        }
         self.fold(run);
         let mut xs = [[0.0f64; 6]; MAX_DECIMATION + 1];
         let mut zk = [(0.0f64, 0.0f64); MAX_DECIMATION + 1];
@@ -878,13 +980,17 @@ impl<S: Sample> Estimator<S> {
         let n0 = rel.floor();
         let beta = rel - n0;
         let frames = core::iter::once(&self.prev_frame).chain(blk.iter());
+        // phasor of the previous frame (k = -1), then rotated by e^{-jω} per frame
+        let (sn0, cs0) = (self.omega * (-1.0 - centre)).sin_cos();
+        let mut zcur = (self.zc * cs0 + self.zs * sn0, self.zs * cs0 - self.zc * sn0);
+        let (s1, c1) = self.omega.sin_cos();
         for (j, (((f, x), z), wp)) in frames.zip(&mut xs).zip(&mut zk).zip(&mut pre).enumerate() {
             let k = j as f64 - 1.0;
             for ((xo, v), c) in x.iter_mut().zip(f).zip(&self.scale) {
                 *xo = v.to_f64() * c;
             }
-            let (sn, cs) = (self.omega * (k - centre)).sin_cos();
-            *z = (self.zc * cs + self.zs * sn, self.zs * cs - self.zc * sn);
+            *z = zcur;
+            zcur = (zcur.0 * c1 + zcur.1 * s1, zcur.1 * c1 - zcur.0 * s1);
             *wp = if k < n0 {
                 1.0
             } else if k == n0 {
@@ -1074,6 +1180,12 @@ impl<S: Sample> Estimator<S> {
         let rate = f64::from(self.cfg.rate_hz);
         let f_hz = frequency_hz.map_or(f64::from(self.cfg.nominal_hz), f64::from);
         let mut w = self.measure(&sums, f_hz);
+        for m in &mut w.phases {
+            m.sanitise();
+        }
+        for lv in &mut w.line_voltage_v {
+            *lv = lv.filter(|x| x.is_finite());
+        }
         w.frequency_hz = frequency_hz;
         w.duration_s = (t_end - start) / rate;
         w.start_sample = start;
@@ -1194,35 +1306,41 @@ fn phasor(s: &Sums, re: f64, im: f64, gain: f64) -> (f64, f64) {
     (nr * k, ni * k)
 }
 
-/// Sums of one block.
-#[derive(Debug, Clone, Copy, Default)]
-struct BlockSums<A> {
-    s1: [A; 6],
-    s2: [A; 6],
-    sp: [A; 6],
-    sl: [A; 6],
+#[inline(always)]
+fn add_lanes<A: Copy + core::ops::AddAssign>(a: &mut [A; LANES], b: &[A; LANES]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += *y;
+    }
 }
 
-/// The per-frame kernel: sums, squares and products of one block.
+/// The per-frame kernel: squares and products of one block accumulated into `run`, the block sum of
+/// every channel returned. Eight lanes `[v1,i1,v2,i2,v3,i3,0,0]` so that the compiler maps it onto
+/// SIMD registers; `sp` holds `v·i` in the even lanes, `sl` the neighbour products `v1·v2, v2·v3,
+/// v3·v1` in lanes 0, 2, 4.
 #[inline(always)]
-fn kernel<S: Sample>(blk: &[[S; 6]]) -> BlockSums<S::Acc> {
-    let mut b = BlockSums::<S::Acc>::default();
-    for x in blk {
-        let sw = swap_pairs(x);
-        let r2 = rot2(x);
-        for (((((a1, a2), ap), al), xv), (xs, xr)) in
-            b.s1.iter_mut()
-                .zip(&mut b.s2)
-                .zip(&mut b.sp)
-                .zip(&mut b.sl)
-                .zip(x)
-                .zip(sw.iter().zip(&r2))
-        {
-            *a1 += xv.widen();
-            *a2 += xv.sq();
-            *ap += xv.mul(*xs);
-            *al += xv.mul(*xr);
+fn kernel<S: Sample>(
+    blk: &[[S; 6]],
+    s2: &mut [S::Acc; LANES],
+    sp: &mut [S::Acc; LANES],
+    sl: &mut [S::Acc; LANES],
+) -> [S::Acc; LANES] {
+    let mut s1 = [S::Acc::default(); LANES];
+    for f in blk {
+        let z = S::default();
+        let [x0, x1, x2, x3, x4, x5] = *f;
+        let x = [x0, x1, x2, x3, x4, x5, z, z];
+        let sw = [x1, x0, x3, x2, x5, x4, z, z];
+        let r2 = [x2, x3, x4, x5, x0, x1, z, z];
+        for k in 0..LANES {
+            // constant trip count: indices are in bounds and the loop is unrolled
+            #[allow(clippy::indexing_slicing)]
+            {
+                s1[k] += x[k].widen();
+                s2[k] += x[k].sq();
+                sp[k] += x[k].mul(sw[k]);
+                sl[k] += x[k].mul(r2[k]);
+            }
         }
     }
-    b
+    s1
 }

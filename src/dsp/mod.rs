@@ -39,7 +39,13 @@
 //! formed (`Σx² − (Σx)²/n` on exact sums). Unlike a running high-pass filter this has no settling
 //! time and no gain or phase error at the line frequency (a one-pole DC blocker costs ~0.16 % of P).
 //!
-//! Undefined results (no voltage, no current, division by zero) are `None`, never NaN.
+//! Undefined results (no voltage, no current, division by zero) are `None`, never NaN; NaN or ∞
+//! samples never produce NaN results and never stall the crossing detector.
+//!
+//! # Footprint
+//! The whole three-phase [`Estimator`] is one plain struct of ≈2 KB (≈670 bytes per phase, see
+//! [`Estimator::state_size_bytes`]) and never allocates. [`Resampler`] allocates its tables and delay
+//! lines once at construction.
 
 pub mod energy;
 pub mod estimator;

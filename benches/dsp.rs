@@ -1,0 +1,109 @@
+//! DSP throughput: every function processes the same one second of 3-phase signal (50 Hz, PF 0.8,
+//! 20 % 3rd harmonic current). `baseline_sum_of_squares` is the ceiling (a plain scalar loop that
+//! only sums v², i², v·i per phase into f64); `peer_metrology_insight` runs the peer crate's
+//! documented per-window processing on the same second at 8 kHz (every 4th sample, 160-sample
+//! windows, its highest rate). Time per iteration = time per second of signal.
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+#[path = "../tests/dsp_common/peer.rs"]
+mod peer;
+
+use smartmeter::calibration::{Calibration, FrontEnd};
+use smartmeter::dsp::fixed::{FixedEstimator, to_codes};
+use smartmeter::dsp::synth::{Grid, GridConfig, Harmonic, PhaseSignal};
+use smartmeter::dsp::{Estimator, EstimatorConfig};
+
+const RATE: u32 = 32000;
+
+fn one_second() -> Vec<f32> {
+    let mut cfg = GridConfig {
+        rate_hz: RATE,
+        frequency_hz: 50.0,
+        phases: [PhaseSignal {
+            voltage_rms_v: 230.0,
+            current_rms_a: 5.0,
+            angle_deg: 36.87,
+        }; 3],
+        ..GridConfig::default()
+    };
+    cfg.current_harmonics
+        .push(Harmonic {
+            order: 3,
+            relative: 0.2,
+            phase_deg: 0.0,
+        })
+        .unwrap();
+    let mut g = Grid::new(cfg);
+    let mut buf = vec![0.0f32; 6 * RATE as usize];
+    g.fill(&mut buf);
+    buf
+}
+
+fn baseline(buf: &[f32]) -> [f64; 9] {
+    let mut acc = [0.0f64; 9];
+    for f in buf.chunks_exact(6) {
+        for p in 0..3 {
+            let v = f64::from(f[2 * p]);
+            let i = f64::from(f[2 * p + 1]);
+            acc[3 * p] += v * v;
+            acc[3 * p + 1] += i * i;
+            acc[3 * p + 2] += v * i;
+        }
+    }
+    acc
+}
+
+fn bench(c: &mut Criterion) {
+    let buf = one_second();
+    let vpc = 400.0 / 8_388_608.0;
+    let apc = 10.0 / 8_388_608.0;
+    let mut codes = vec![0i32; buf.len()];
+    to_codes(&buf, vpc, apc, &mut codes);
+    let decimated: Vec<f32> = buf
+        .chunks_exact(6 * 4)
+        .flat_map(|f| f[..6].to_vec())
+        .collect();
+
+    let mut g = c.benchmark_group("dsp");
+    let mut est = Estimator::<f32>::new(EstimatorConfig::new(RATE, 50)).unwrap();
+    g.bench_function("pipeline_3phase", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            est.feed(black_box(&buf), |w| n += w.samples);
+            black_box(n)
+        })
+    });
+    g.bench_function("baseline_sum_of_squares", |b| {
+        b.iter(|| black_box(baseline(black_box(&buf))))
+    });
+    let mut fx = FixedEstimator::new(EstimatorConfig::new(RATE, 50)).unwrap();
+    fx.set_calibration(
+        Calibration::default()
+            .with_front_end(FrontEnd {
+                volts_per_code: vpc,
+                amps_per_code: apc,
+            })
+            .unwrap(),
+    );
+    g.bench_function("fixed_point_3phase", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            fx.feed(black_box(&codes), |w| n += w.samples);
+            black_box(n)
+        })
+    });
+    let mut pe = peer::Peer::new();
+    g.bench_function("peer_metrology_insight", |b| {
+        b.iter(|| {
+            for w in black_box(&decimated).chunks(6 * peer::PEER_WINDOW) {
+                pe.window(w);
+            }
+            black_box(pe.read(0).p_w)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
