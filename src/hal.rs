@@ -121,7 +121,7 @@ impl RawBlock {
         } = self.scale
         {
             for (k, x) in values.iter_mut().take(self.len).enumerate() {
-                *x *= if k % 2 == 0 {
+                *x *= if k.is_multiple_of(2) {
                     volts_per_code
                 } else {
                     amps_per_code

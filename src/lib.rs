@@ -51,3 +51,8 @@ pub mod wire;
 pub mod client;
 #[cfg(feature = "sim")]
 pub mod sim;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -65,13 +65,15 @@ fn packet_numbers_are_contiguous_from_zero_and_stop_flushes() {
             .any(|l| l == "Info:[I]03/02 10:39:36: 1000.00Hz, 1000s\r\n"),
         "{lines:?}"
     );
-    // values are volts and milliamps
+    // values are volts and milliamps (after the resampler's 20 ms start-up transient)
     let vmax = frames
         .iter()
+        .skip(1)
         .flat_map(|(_, v)| v.iter().step_by(2))
         .fold(0f32, |m, x| m.max(x.abs()));
     let imax = frames
         .iter()
+        .skip(1)
         .flat_map(|(_, v)| v.iter().skip(1).step_by(2))
         .fold(0f32, |m, x| m.max(x.abs()));
     assert!((vmax - 325.3).abs() < 2.0, "{vmax}");
@@ -157,9 +159,9 @@ fn stop_answers_a_pending_request_first() {
     let c = b.tcp(1);
     b.cmd(
         c,
-        r#"{"cmd":"sample","payload":{"type":"TCP","rate":10,"flowCtr":true}}"#,
+        r#"{"cmd":"sample","payload":{"type":"TCP","rate":1000,"flowCtr":true}}"#,
     );
-    b.run(1000); // 10 samples buffered
+    b.run(100); // ~80 samples buffered (the resampler has 20 ms latency at 1000 Hz)
     b.take(c);
     b.dev.handle_input(
         c,
@@ -207,10 +209,7 @@ fn slots_send_only_in_the_slot_second() {
     }
     // nothing is lost: everything before the last slot second went out
     assert!(total >= 700, "{total}");
-    assert_eq!(
-        b.cmd(c, r#"{"cmd":"stop"}"#).contains("\"error\":false"),
-        true
-    );
+    assert!(b.cmd(c, r#"{"cmd":"stop"}"#).contains("\"error\":false"));
     let d = b.tcp(2);
     assert_eq!(
         b.cmd(
@@ -246,8 +245,8 @@ fn scheduled_start_lands_on_a_positive_zero_crossing() {
     assert!(first[2] > first[0], "rising");
     let (lines, _) = split_stream(&b.cmd_bytes(c, r#"{"cmd":"stop"}"#));
     let stop = json(lines.last().unwrap());
-    // 1.0037 s → the next crossing of a 50 Hz wave starting at phase 0 is at 1.02 s
-    assert_eq!(stop["start_ts"], "1614681576.020");
+    // 1.0037 s → the next positive-going crossing of the 50 Hz cosine L1 is at 1.015 s
+    assert_eq!(stop["start_ts"], "1614681576.015");
 }
 
 #[test]
@@ -333,10 +332,7 @@ fn udp_frames_go_to_the_requester_port() {
         assert_eq!(frames[0].0 as usize, k);
         assert_eq!(frames[0].1.len(), 128);
     }
-    assert_eq!(
-        b.cmd(c, r#"{"cmd":"stop"}"#).contains("\"sent_samples\":"),
-        true
-    );
+    assert!(b.cmd(c, r#"{"cmd":"stop"}"#).contains("\"sent_samples\":"));
     assert_eq!(
         b.cmd(c, r#"{"cmd":"sample","payload":{"type":"UDP","port":0}}"#),
         "Info:{\"error\":true,\"cmd\":\"sample\",\"msg\":\"Unsupported UDP port: 0\"}\r\n"
@@ -350,13 +346,17 @@ fn serial_frames_end_with_crlf() {
     b.take(s);
     let r = b.cmd(
         s,
-        r#"{"cmd":"sample","payload":{"type":"Serial","rate":100,"measures":"v,i_L1"}}"#,
+        r#"{"cmd":"sample","payload":{"type":"Serial","rate":8000,"measures":"v,i_L1"}}"#,
     );
     assert!(r.contains("\"chunksize\":128,"), "{r}");
-    b.run(200);
+    b.run(20);
     let out = b.take(s);
     let frame_len = 11 + 128 + 2;
-    assert!(out.starts_with(b"Data:"));
+    assert!(
+        out.starts_with(b"Data:"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
     assert_eq!(&out[frame_len - 2..frame_len], b"\r\n");
     let c = b.tcp(1);
     b.cmd(s, r#"{"cmd":"stop"}"#);
@@ -427,7 +427,7 @@ fn mqtt_sampling_publishes_each_sample() {
     b.drain_events();
     let r = b.cmd(
         c,
-        r#"{"cmd":"sample","payload":{"type":"MQTT","rate":10,"measures":"v,i_L1"}}"#,
+        r#"{"cmd":"sample","payload":{"type":"MQTT","rate":10,"measures":"p,q"}}"#,
     );
     assert!(r.contains("\"conn_type\":\"MQTT\""), "{r}");
     b.run(1000);
@@ -445,7 +445,117 @@ fn mqtt_sampling_publishes_each_sample() {
         .collect();
     assert_eq!(pubs.len(), 10);
     let v: serde_json::Value = serde_json::from_slice(&pubs[0]).unwrap();
-    assert_eq!(v["unit"], "V,mA");
-    assert_eq!(v["values"].as_array().unwrap().len(), 2);
+    assert_eq!(v["unit"], "W,W,W,VAR,VAR,VAR");
+    let vals = v["values"].as_array().unwrap();
+    assert_eq!(vals.len(), 6);
+    let last: serde_json::Value = serde_json::from_slice(pubs.last().unwrap()).unwrap();
+    assert!(
+        (last["values"][0].as_f64().unwrap() - 996.0).abs() < 5.0,
+        "{last}"
+    );
+    assert!(
+        (last["values"][3].as_f64().unwrap() - 575.0).abs() < 5.0,
+        "{last}"
+    );
     assert!(ev.iter().any(|e| matches!(e, Event::Publish { topic, payload, .. } if topic.ends_with("state/sample") && payload == b"on")));
+}
+
+#[test]
+fn ntp_confidence_before_start() {
+    use smartmeter::device::NtpResult;
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    b.drain_events();
+    b.dev.handle_ntp(b.now, NtpResult::Failed); // settle the boot-time request
+    b.take(c);
+    b.dev.handle_input(
+        c,
+        b.now,
+        b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"rate\":100,\"ntpConf\":20}}\n{\"cmd\":\"log\",\"level\":\"error\"}\n",
+    );
+    assert!(b.dev.is_busy(), "busy while waiting for NTP confidence");
+    assert_eq!(b.take_text(c), "");
+    assert!(
+        b.drain_events()
+            .iter()
+            .any(|e| matches!(e, Event::NtpRequest { .. }))
+    );
+    // 60 ms round trip: confidence 30 ms, not enough; asks again
+    b.dev.handle_ntp(
+        b.now,
+        NtpResult::Synced {
+            offset_us: 0,
+            round_trip_us: 60_000,
+        },
+    );
+    assert!(
+        b.drain_events()
+            .iter()
+            .any(|e| matches!(e, Event::NtpRequest { .. }))
+    );
+    b.dev.handle_ntp(
+        b.now,
+        NtpResult::Synced {
+            offset_us: 0,
+            round_trip_us: 30_000,
+        },
+    );
+    let out = b.take_text(c);
+    let replies: Vec<&str> = out.lines().filter(|l| l.starts_with("Info:{")).collect();
+    assert!(
+        replies[0].starts_with("Info:{\"error\":false,\"cmd\":\"sample\""),
+        "{out}"
+    );
+    assert!(replies[0].ends_with(",\"ntpConfidence\":15}"), "{out}");
+    assert_eq!(
+        replies[1],
+        "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: error\"}"
+    );
+    b.cmd(c, r#"{"cmd":"stop"}"#);
+    // never reached within 10 tries
+    b.dev.handle_input(
+        c,
+        b.now,
+        b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"ntpConf\":1}}\n",
+    );
+    for _ in 0..10 {
+        b.dev.handle_ntp(
+            b.now,
+            NtpResult::Synced {
+                offset_us: 0,
+                round_trip_us: 50_000,
+            },
+        );
+    }
+    assert_eq!(
+        b.take_text(c),
+        "Info:{\"error\":true,\"cmd\":\"sample\",\"msg\":\"Cannot reach NTP confidence of 1 ms\"}\r\n"
+    );
+    assert!(!b.dev.is_busy());
+}
+
+#[test]
+fn resampled_scheduled_start_is_aligned_to_the_crossing() {
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    let r = b.cmd(
+        c,
+        &format!(
+            r#"{{"cmd":"sample","payload":{{"type":"TCP","measures":"v,i_L1","rate":4000,"time":{}}}}}"#,
+            T0_S as f64 + 0.6
+        ),
+    );
+    assert!(r.contains("\"error\":false"), "{r}");
+    let mut out = Vec::new();
+    run_reading(&mut b, c, 1500, &mut out);
+    let (_, frames) = split_stream(&out);
+    let v: Vec<f32> = frames
+        .iter()
+        .flat_map(|(_, x)| x.iter().step_by(2).copied())
+        .collect();
+    // the filters were warmed up while waiting: the stream starts at the crossing, full amplitude
+    // (within one output period: 325 V·sin(2π·50 Hz·250 µs) = 25.5 V)
+    assert!(v[0] >= -1.0 && v[0] < 27.0 && v[1] > v[0], "{:?}", &v[..4]);
+    let peak = v[..80].iter().fold(0f32, |m, x| m.max(*x));
+    assert!((peak - 325.3).abs() < 3.0, "{peak}");
 }

@@ -11,7 +11,7 @@ use super::json::Obj;
 use super::logbook::Logbook;
 use super::measure::Meter;
 use super::sampling::{Destination, OutFrame, Sampling};
-use super::session::{Line, MAX_DEFERRED, Session, Wait};
+use super::session::{Line, MAX_DEFERRED, MAX_DEFERRED_BYTES, Session, Wait};
 use super::store::record::Pick;
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::{
@@ -96,7 +96,8 @@ pub struct Device {
     next_ntp: Instant,
     stream_conn: Option<ConnId>,
     pub(crate) mqtt_connected: bool,
-    pub(crate) restart: Option<(RestartKind, Instant)>,
+    /// Pending restart: kind, drain deadline, and whether the deadline has passed.
+    pub(crate) restart: Option<(RestartKind, Instant, bool)>,
     pub(crate) link: LinkInfo,
     pub(crate) source_rate_hz: u32,
     last_local_minute: Option<u64>,
@@ -407,6 +408,11 @@ impl Device {
                 self.next_reconnect = None;
             }
         }
+        if let Some((_, d, due)) = self.restart.as_mut()
+            && *d <= now
+        {
+            *due = true;
+        }
         if self.ntp_deadline.is_some_and(|d| d <= now) {
             self.handle_ntp(now, NtpResult::Failed);
         }
@@ -582,9 +588,9 @@ impl Device {
         if let Some(ev) = self.events.pop_front() {
             return Some(ev);
         }
-        if let Some((kind, deadline)) = self.restart {
+        if let Some((kind, deadline, due)) = self.restart {
             let drained = self.sessions.iter().all(|s| s.out.is_empty());
-            if drained || self.last_now >= deadline {
+            if drained || due || self.last_now >= deadline {
                 self.restart = None;
                 return Some(Event::Restart(kind));
             }
@@ -605,7 +611,7 @@ impl Device {
         if let Some(l) = self.logbook.write_due(self.last_now) {
             t = t.min(l);
         }
-        if let Some((_, d)) = self.restart {
+        if let Some((_, d, false)) = self.restart {
             t = t.min(d);
         }
         if let Some(d) = self.ntp_deadline {
@@ -636,7 +642,11 @@ impl Device {
 
     fn defer(&mut self, conn: ConnId, now: Instant, line: Vec<u8>) {
         let full = match self.session_mut(conn) {
-            Some(s) if s.deferred.len() < MAX_DEFERRED => {
+            Some(s)
+                if s.deferred.len() < MAX_DEFERRED
+                    && s.deferred.iter().map(Vec::len).sum::<usize>() + line.len()
+                        <= MAX_DEFERRED_BYTES =>
+            {
                 s.deferred.push_back(line);
                 false
             }
@@ -892,7 +902,7 @@ impl Device {
         if self.logbook.write_due(now).is_some() {
             self.persist_logbook(now);
         }
-        self.restart = Some((kind, now + RESTART_DRAIN));
+        self.restart = Some((kind, now + RESTART_DRAIN, false));
     }
 
     fn publish_status(&mut self, now: Instant) {
@@ -996,7 +1006,7 @@ impl Device {
     ) {
         let wall = self.wall_time(now);
         session.created = wall;
-        self.meter.reset_sampling_state();
+        self.meter.end_session();
         if let Some(sink) = reply_to {
             let start_ts = session.params.start_at.unwrap_or(wall);
             let mut o = Obj::reply(false, "sample");
@@ -1035,6 +1045,7 @@ impl Device {
         let Some(mut s) = self.sampling.take() else {
             return false;
         };
+        self.meter.end_session();
         let wall = self.wall_time(now);
         for f in s.flush() {
             self.route_frame(&mut s, f, now);
@@ -1081,7 +1092,8 @@ impl Device {
         self.sampling = Some(s);
     }
 
-    /// Feeds one block into the session: scheduled start, resampling / derivation, ring.
+    /// Feeds one block into the session: scheduled start (pre-rolling the filters while waiting),
+    /// resampling / derivation, ring.
     fn ingest(&mut self, s: &mut Sampling, wall_start: Instant, block: &SampleBlock<'_>) {
         let rate = block.rate_hz;
         let n = block.samples.len() / 6;
@@ -1089,7 +1101,7 @@ impl Device {
         if s.waiting() {
             let Some(at) = s.params.start_at else {
                 s.start(wall_start);
-                return self.ingest_from(s, block, 0);
+                return self.ingest_range(s, block, 0..n, true);
             };
             let dt_us = 1e6 / f64::from(rate);
             let mut prev = self.zc_prev;
@@ -1105,20 +1117,29 @@ impl Device {
             }
             match found {
                 Some((k, t)) => {
+                    self.ingest_range(s, block, 0..k, false);
                     s.start(t);
                     first = k;
                 }
-                None => return,
+                None => return self.ingest_range(s, block, 0..n, false),
             }
         }
-        self.ingest_from(s, block, first);
+        self.ingest_range(s, block, first..n, true);
     }
 
-    fn ingest_from(&mut self, s: &mut Sampling, block: &SampleBlock<'_>, first: usize) {
+    fn ingest_range(
+        &mut self,
+        s: &mut Sampling,
+        block: &SampleBlock<'_>,
+        range: core::ops::Range<usize>,
+        emit: bool,
+    ) {
         let mut values = core::mem::take(&mut self.scratch);
         values.clear();
         let wall_start = self.wall_time(block.start);
-        let produced = self.meter.derive_for(s, block, first, &mut values);
+        let produced =
+            self.meter
+                .derive_for(s, block, range.clone(), wall_start, &mut values, emit);
         let ch = s.channels();
         let mqtt_dest = s.dest == Destination::Mqtt;
         let dt = if s.params.rate_hz > 0 {

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::time::{Instant, ShortTime};
 
 /// Longest text kept per entry, in bytes (longer texts are cut at a char boundary).
-pub const MAX_TEXT: usize = 160;
+pub const MAX_TEXT: usize = 120;
 /// Minimum time between two logbook writes to the store.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(60);
 

@@ -1,20 +1,26 @@
-//! Measurements from the DSP pipeline: the last complete window, energy, and the values sampling
-//! sessions stream. (Interim implementation until `dsp::Estimator` lands.)
+//! The DSP pipeline as the engine runs it: every sample block goes through the cycle-synchronous
+//! [`Estimator`] (calibration applied inside), windows feed the integer [`EnergyMeter`], and the last
+//! complete window (at most 250 ms old) answers get*/MQTT. Sampling sessions get their values here:
+//! waveforms calibrated and resampled with the anti-aliased [`Resampler`], derived sets (`p,q`,
+//! `v,i_RMS`) from a one-cycle estimator, held at the requested rate (≤ 50 Hz).
 
 use alloc::vec::Vec;
 use core::time::Duration;
-use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use super::sampling::{Measures, Sampling};
 use super::{Instant, SampleBlock};
+use crate::calibration::Calibration;
+use crate::dsp::{EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, Resampler, Window};
 use crate::wire::mqtt::Quantity;
 
 /// Oldest window get*/MQTT report (PROTOCOL.md §2).
 pub const MAX_AGE: Duration = Duration::from_millis(250);
+/// Nominal line frequency the estimators are tuned to.
+const NOMINAL_HZ: u32 = 50;
 
-/// One complete measurement window, calibrated. Undefined values are NaN internally and `null` on
-/// the wire.
+/// One complete measurement window, calibrated. Undefined values are NaN here and `null` on the
+/// wire (never NaN in JSON).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Measurements {
     /// RMS voltage per phase, V.
@@ -23,7 +29,7 @@ pub struct Measurements {
     pub current_a: [f32; 3],
     /// Active power, W.
     pub active_w: [f32; 3],
-    /// Fundamental reactive power Q₁, var.
+    /// Fundamental reactive power Q₁ (IEEE 1459), var.
     pub reactive_var: [f32; 3],
     /// Apparent power S = Vrms·Irms, VA.
     pub apparent_va: [f32; 3],
@@ -33,7 +39,7 @@ pub struct Measurements {
     pub power_factor: [f32; 3],
     /// Phase angle atan2(Q₁, P₁), degrees.
     pub phase_deg: [f32; 3],
-    /// Line frequency per phase, Hz.
+    /// Line frequency per phase, Hz (one value for the window, L1-synchronous).
     pub frequency_hz: [f32; 3],
     /// Voltage THD, %.
     pub thd_v_pct: [f32; 3],
@@ -45,51 +51,117 @@ pub struct Measurements {
     pub at: Instant,
 }
 
+impl Measurements {
+    fn from_window(w: &Window, at: Instant) -> Self {
+        let f = |g: &dyn Fn(&crate::dsp::Measurement) -> f32| -> [f32; 3] {
+            [g(&w.phases[0]), g(&w.phases[1]), g(&w.phases[2])]
+        };
+        let opt = |x: Option<f32>| x.unwrap_or(f32::NAN);
+        let hz = opt(w.frequency_hz);
+        Measurements {
+            voltage_v: f(&|m| m.vrms_v),
+            current_a: f(&|m| m.irms_a),
+            active_w: f(&|m| m.active_power_w),
+            reactive_var: f(&|m| m.reactive_power_var),
+            apparent_va: f(&|m| m.apparent_power_va),
+            nonactive_va: f(&|m| m.nonactive_power_va),
+            power_factor: f(&|m| opt(m.power_factor)),
+            phase_deg: f(&|m| opt(m.phase_deg)),
+            frequency_hz: [hz; 3],
+            thd_v_pct: f(&|m| opt(m.thd_v_pct)),
+            thd_i_pct: f(&|m| opt(m.thd_i_pct)),
+            line_voltage_v: w.line_voltage_v.map(opt),
+            at,
+        }
+    }
+
+    /// All values undefined (no signal).
+    pub fn undefined() -> Self {
+        let n = [f32::NAN; 3];
+        Measurements {
+            voltage_v: n,
+            current_a: n,
+            active_w: n,
+            reactive_var: n,
+            apparent_va: n,
+            nonactive_va: n,
+            power_factor: n,
+            phase_deg: n,
+            frequency_hz: n,
+            thd_v_pct: n,
+            thd_i_pct: n,
+            line_voltage_v: n,
+            at: Instant::EPOCH,
+        }
+    }
+}
+
+/// The persistent energy state (record kind `Energy`): integer registers and the start time.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct EnergyState {
-    import_wh: [f64; 3],
-    export_wh: [f64; 3],
+    registers: EnergySnapshot,
     start_ms: u64,
 }
 
-/// Pipeline state: estimator, energy registers, resampler position.
+/// Per-session conversion state (resampler or one-cycle estimator, pacing).
 #[derive(Debug, Clone)]
-pub(crate) struct Meter {
-    cal: [f32; 6],
-    last: Option<Measurements>,
-    energy: EnergyState,
-    pos: f64,
-    half_min: [f32; 3],
-    half_max: [f32; 3],
+struct SessionDsp {
+    resampler: Option<Resampler>,
+    fast: Option<Estimator>,
+    held: [f32; 6],
+    /// Outputs produced by the resampler since it started.
+    produced: u64,
+    /// Session start (wall µs) and resampler start (wall µs), to skip the filter's start-up.
+    started_us: u64,
+    resampler_start_us: Option<u64>,
 }
 
-fn nan3() -> [f32; 3] {
-    [f32::NAN; 3]
+/// Pipeline state: estimator, energy registers, session conversion.
+#[derive(Debug, Clone)]
+pub(crate) struct Meter {
+    cal: Calibration,
+    est: Option<Estimator>,
+    est_rate: u32,
+    last: Option<Measurements>,
+    energy: EnergyMeter,
+    energy_start: Instant,
+    session: Option<SessionDsp>,
+    scratch: Vec<f32>,
+}
+
+fn calibration(f: &[f32; 6]) -> Calibration {
+    Calibration::from_factors(*f).unwrap_or_default()
 }
 
 impl Meter {
     pub(crate) fn new(cal: &[f32; 6], now: Instant) -> Self {
         Meter {
-            cal: *cal,
+            cal: calibration(cal),
+            est: None,
+            est_rate: 0,
             last: None,
-            energy: EnergyState {
-                start_ms: now.as_millis(),
-                ..Default::default()
-            },
-            pos: 0.0,
-            half_min: nan3(),
-            half_max: nan3(),
+            energy: EnergyMeter::new(),
+            energy_start: now,
+            session: None,
+            scratch: Vec::new(),
         }
     }
 
     pub(crate) fn set_calibration(&mut self, cal: &[f32; 6]) {
-        self.cal = *cal;
+        self.cal = calibration(cal);
+        if let Some(e) = self.est.as_mut() {
+            e.set_calibration(self.cal);
+        }
+        if let Some(e) = self.session.as_mut().and_then(|s| s.fast.as_mut()) {
+            e.set_calibration(self.cal);
+        }
     }
 
     pub(crate) fn restore(&mut self, payload: &[u8]) -> bool {
         match serde_json::from_slice::<EnergyState>(payload) {
             Ok(e) => {
-                self.energy = e;
+                self.energy.restore(&e.registers);
+                self.energy_start = Instant::from_millis(e.start_ms);
                 true
             }
             Err(_) => false,
@@ -97,105 +169,74 @@ impl Meter {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.energy).unwrap_or_default()
+        let s = EnergyState {
+            registers: self.energy.snapshot(),
+            start_ms: self.energy_start.as_millis(),
+        };
+        serde_json::to_vec(&s).unwrap_or_default()
     }
 
     pub(crate) fn energy_wh(&self) -> [f64; 3] {
-        let e = &self.energy;
-        [
-            e.import_wh[0] - e.export_wh[0],
-            e.import_wh[1] - e.export_wh[1],
-            e.import_wh[2] - e.export_wh[2],
-        ]
+        self.energy.net_wh()
     }
 
     pub(crate) fn energy_import_wh(&self) -> [f64; 3] {
-        self.energy.import_wh
+        self.energy.import_wh()
     }
 
     pub(crate) fn energy_export_wh(&self) -> [f64; 3] {
-        self.energy.export_wh
+        self.energy.export_wh()
     }
 
     pub(crate) fn energy_start(&self) -> Instant {
-        Instant::from_millis(self.energy.start_ms)
+        self.energy_start
     }
 
     pub(crate) fn reset_energy(&mut self, net_wh: [f64; 3], start: Instant) {
-        self.energy = EnergyState {
-            import_wh: net_wh.map(|x| x.max(0.0)),
-            export_wh: net_wh.map(|x| (-x).max(0.0)),
-            start_ms: start.as_millis(),
-        };
+        self.energy = EnergyMeter::new();
+        self.energy.reset_to(net_wh);
+        self.energy_start = start;
     }
 
+    /// Half-cycle RMS minimum and maximum since the last call (getQuality), then reset.
     pub(crate) fn half_cycle_extremes(&mut self) -> ([f32; 3], [f32; 3]) {
-        let r = (self.half_min, self.half_max);
-        self.half_min = nan3();
-        self.half_max = nan3();
-        r
+        let Some(e) = self.est.as_mut() else {
+            return ([f32::NAN; 3], [f32::NAN; 3]);
+        };
+        let hc = *e.half_cycle_rms();
+        e.reset_half_cycle_extremes();
+        let o = |a: [Option<f32>; 3]| a.map(|x| x.unwrap_or(f32::NAN));
+        (o(hc.min_v), o(hc.max_v))
     }
 
     pub(crate) fn frequency_10s(&self) -> f32 {
-        self.last.as_ref().map_or(f32::NAN, |m| m.frequency_hz[0])
+        self.est
+            .as_ref()
+            .and_then(Estimator::frequency_10s_hz)
+            .unwrap_or(f32::NAN)
     }
 
-    /// Feeds a block (calibration applied inside).
+    /// Feeds a block: windows update the measurements and the energy registers.
     pub(crate) fn feed(&mut self, now: Instant, block: &SampleBlock<'_>) {
-        let n = block.samples.len() / 6;
-        if n == 0 {
+        if self.est_rate != block.rate_hz {
+            self.est_rate = block.rate_hz;
+            self.est = Estimator::new(EstimatorConfig::new(block.rate_hz, NOMINAL_HZ)).ok();
+            if let Some(e) = self.est.as_mut() {
+                e.set_calibration(self.cal);
+            }
+            self.last = None;
+        }
+        let Some(est) = self.est.as_mut() else {
             return;
-        }
-        let mut m = Measurements {
-            at: now,
-            ..Default::default()
         };
-        for p in 0..3 {
-            let gv = self.cal.get(2 * p).copied().unwrap_or(1.0);
-            let gi = self.cal.get(2 * p + 1).copied().unwrap_or(1.0);
-            let (mut sv, mut si, mut sp) = (0.0f64, 0.0f64, 0.0f64);
-            for c in block.samples.chunks_exact(6) {
-                let v = f64::from(c.get(2 * p).copied().unwrap_or(0.0) * gv);
-                let i = f64::from(c.get(2 * p + 1).copied().unwrap_or(0.0) * gi);
-                sv += v * v;
-                si += i * i;
-                sp += v * i;
-            }
-            let vr = Float::sqrt(sv / n as f64) as f32;
-            let ir = Float::sqrt(si / n as f64) as f32;
-            let pw = (sp / n as f64) as f32;
-            let s = vr * ir;
-            set(&mut m.voltage_v, p, vr);
-            set(&mut m.current_a, p, ir);
-            set(&mut m.active_w, p, pw);
-            set(&mut m.apparent_va, p, s);
-            let q = Float::sqrt((s * s - pw * pw).max(0.0));
-            set(&mut m.reactive_var, p, q);
-            set(&mut m.nonactive_va, p, q);
-            set(
-                &mut m.power_factor,
-                p,
-                if s > 0.0 { pw / s } else { f32::NAN },
-            );
-            set(&mut m.phase_deg, p, Float::to_degrees(Float::atan2(q, pw)));
-            set(&mut m.frequency_hz, p, f32::NAN);
-            set(&mut m.thd_v_pct, p, f32::NAN);
-            set(&mut m.thd_i_pct, p, f32::NAN);
-            set(&mut m.line_voltage_v, p, vr * Float::sqrt(3.0));
-            let dt_h = n as f64 / f64::from(block.rate_hz) / 3600.0;
-            let e = f64::from(pw) * dt_h;
-            if let (Some(imp), Some(exp)) = (
-                self.energy.import_wh.get_mut(p),
-                self.energy.export_wh.get_mut(p),
-            ) {
-                if e >= 0.0 {
-                    *imp += e;
-                } else {
-                    *exp -= e;
-                }
-            }
-        }
-        self.last = Some(m);
+        let whole = block.samples.len() / 6 * 6;
+        let samples = block.samples.get(..whole).unwrap_or(&[]);
+        let energy = &mut self.energy;
+        let last = &mut self.last;
+        est.feed(samples, |w| {
+            energy.accumulate(w);
+            *last = Some(Measurements::from_window(w, now));
+        });
     }
 
     pub(crate) fn latest(&self, now: Instant) -> Option<&Measurements> {
@@ -217,69 +258,200 @@ impl Meter {
             Quantity::ActivePower => m.active_w,
             Quantity::ReactivePower => m.reactive_var,
             Quantity::ApparentPower => m.apparent_va,
-            Quantity::Energy => nan3(),
+            Quantity::Energy => [f32::NAN; 3],
         };
         a.map(f64::from)
     }
 
-    pub(crate) fn reset_sampling_state(&mut self) {
-        self.pos = 0.0;
+    /// Prepares conversion for a new session (drops any previous one).
+    pub(crate) fn begin_session(&mut self, s: &Sampling, source_rate_hz: u32) {
+        let m = s.params.measures;
+        let mut dsp = SessionDsp {
+            resampler: None,
+            fast: None,
+            held: [f32::NAN; 6],
+            produced: 0,
+            started_us: 0,
+            resampler_start_us: None,
+        };
+        if m.is_derived() {
+            let mut cfg = EstimatorConfig::new(source_rate_hz, NOMINAL_HZ);
+            cfg.cycles_per_window = 1;
+            dsp.fast = Estimator::new(cfg).ok();
+            if let Some(e) = dsp.fast.as_mut() {
+                e.set_calibration(self.cal);
+            }
+        } else if s.params.rate_hz != source_rate_hz {
+            dsp.resampler = Resampler::new(m.channels(), source_rate_hz, s.params.rate_hz).ok();
+        }
+        self.session = Some(dsp);
     }
 
-    /// Values at the session's rate for the samples `first..` of `block`, appended to `out`;
-    /// returns the number of samples produced.
+    pub(crate) fn end_session(&mut self) {
+        self.session = None;
+    }
+
+    /// Values at the session's rate for source samples `range` of `block` (wall time of sample 0:
+    /// `wall_start`), appended to `out`; returns the number of samples produced. With `emit` false
+    /// the samples only warm up the filters (pre-roll while a scheduled start waits).
     pub(crate) fn derive_for(
         &mut self,
         s: &mut Sampling,
         block: &SampleBlock<'_>,
-        first: usize,
+        range: core::ops::Range<usize>,
+        wall_start: Instant,
         out: &mut Vec<f32>,
+        emit: bool,
     ) -> usize {
+        let first = range.start;
+        if self.session.is_none() {
+            self.begin_session(s, block.rate_hz);
+        }
+        let gains = self.cal.factors();
+        let g = |k: usize| gains.get(k).copied().unwrap_or(1.0);
+        let measures = s.params.measures;
         let src = u64::from(block.rate_hz.max(1));
-        let step = u64::from(s.params.rate_hz.max(1));
-        let mut produced = 0;
-        let m = self.last.clone().unwrap_or_default();
-        for c in block.samples.chunks_exact(6).skip(first) {
-            s.pace += step;
-            if s.pace < src {
-                continue;
-            }
-            s.pace -= src;
-            produced += 1;
-            let g = |k: usize| self.cal.get(k).copied().unwrap_or(1.0);
-            let cv = |k: usize| c.get(k).copied().unwrap_or(0.0) * g(k);
-            match s.params.measures {
-                Measures::AllWaveforms => {
-                    for p in 0..3 {
-                        out.push(cv(2 * p));
-                        out.push(cv(2 * p + 1) * 1000.0);
+        let rate = u64::from(s.params.rate_hz.max(1));
+        // Only a scheduled start aligns the resampled stream to its start instant (the filters were
+        // warmed up while waiting); an immediate start streams from the first output on.
+        let start_us = match (s.params.start_at, s.started) {
+            (Some(_), Some(t)) => t.as_micros(),
+            _ => 0,
+        };
+        let last_held = self.last.as_ref().map(|m| match measures {
+            Measures::Power => [
+                m.active_w[0],
+                m.active_w[1],
+                m.active_w[2],
+                m.reactive_var[0],
+                m.reactive_var[1],
+                m.reactive_var[2],
+            ],
+            _ => [
+                m.voltage_v[0],
+                m.voltage_v[1],
+                m.voltage_v[2],
+                m.current_a[0] * 1000.0,
+                m.current_a[1] * 1000.0,
+                m.current_a[2] * 1000.0,
+            ],
+        });
+        let Some(dsp) = self.session.as_mut() else {
+            return 0;
+        };
+        if dsp.held[0].is_nan()
+            && let Some(h) = last_held
+        {
+            dsp.held = h;
+        }
+        dsp.started_us = start_us;
+        let rows = block.samples.chunks_exact(6).take(range.end).skip(first);
+        let before = out.len();
+        match measures {
+            Measures::Power | Measures::Rms => {
+                let mut rows_buf = [0f32; 6];
+                for row in rows {
+                    if let Some(fast) = dsp.fast.as_mut() {
+                        rows_buf.copy_from_slice(row);
+                        let held = &mut dsp.held;
+                        fast.feed(&rows_buf, |w| {
+                            let p = &w.phases;
+                            *held = match measures {
+                                Measures::Power => [
+                                    p[0].active_power_w,
+                                    p[1].active_power_w,
+                                    p[2].active_power_w,
+                                    p[0].reactive_power_var,
+                                    p[1].reactive_power_var,
+                                    p[2].reactive_power_var,
+                                ],
+                                _ => [
+                                    p[0].vrms_v,
+                                    p[1].vrms_v,
+                                    p[2].vrms_v,
+                                    p[0].irms_a * 1000.0,
+                                    p[1].irms_a * 1000.0,
+                                    p[2].irms_a * 1000.0,
+                                ],
+                            };
+                        });
+                    }
+                    if emit {
+                        s.pace += rate;
+                        if s.pace >= src {
+                            s.pace -= src;
+                            out.extend_from_slice(&dsp.held);
+                        }
                     }
                 }
-                Measures::PhaseWaveform(p) => {
-                    let p = usize::from(p.min(2));
-                    out.push(cv(2 * p));
-                    out.push(cv(2 * p + 1) * 1000.0);
-                }
-                Measures::Power => {
-                    out.extend_from_slice(&m.active_w);
-                    out.extend_from_slice(&m.reactive_var);
-                }
-                Measures::Rms => {
-                    out.extend_from_slice(&m.voltage_v);
-                    out.extend(m.current_a.iter().map(|x| x * 1000.0));
+            }
+            Measures::AllWaveforms | Measures::PhaseWaveform(_) => {
+                let sel: &[usize] = match measures {
+                    Measures::PhaseWaveform(0) => &[0, 1],
+                    Measures::PhaseWaveform(1) => &[2, 3],
+                    Measures::PhaseWaveform(_) => &[4, 5],
+                    _ => &[0, 1, 2, 3, 4, 5],
+                };
+                let scale = |k: usize, x: f32| {
+                    if k.is_multiple_of(2) {
+                        x * g(k)
+                    } else {
+                        x * g(k) * 1000.0
+                    }
+                };
+                match dsp.resampler.as_mut() {
+                    None => {
+                        for row in rows {
+                            if !emit {
+                                break;
+                            }
+                            s.pace += rate;
+                            if s.pace >= src {
+                                s.pace -= src;
+                                for &k in sel {
+                                    out.push(scale(k, row.get(k).copied().unwrap_or(0.0)));
+                                }
+                            }
+                        }
+                    }
+                    Some(rs) => {
+                        let input = &mut self.scratch;
+                        input.clear();
+                        for row in rows {
+                            for &k in sel {
+                                input.push(scale(k, row.get(k).copied().unwrap_or(0.0)));
+                            }
+                        }
+                        let first_us = wall_start.as_micros()
+                            + (first as u64).saturating_mul(1_000_000) / src.max(1);
+                        let rs_start = *dsp.resampler_start_us.get_or_insert(first_us);
+                        let delay_us = (rs.group_delay_s() * 1e6) as i128;
+                        let produced = &mut dsp.produced;
+                        rs.process(input, |frame| {
+                            // Skip the filter's start-up: emit the outputs that represent input at
+                            // or after the session start (the zero crossing of a scheduled start).
+                            let represents = i128::from(rs_start)
+                                + i128::from(*produced) * 1_000_000 / i128::from(rate)
+                                - delay_us;
+                            *produced += 1;
+                            if emit && represents >= i128::from(start_us) {
+                                out.extend_from_slice(frame);
+                            }
+                        });
+                    }
                 }
             }
         }
-        produced
+        (out.len() - before) / measures.channels()
     }
 
+    /// Heap held by the pipeline (resampler tables and delay lines, scratch).
     pub(crate) fn heap_bytes(&self) -> usize {
-        0
-    }
-}
-
-fn set(a: &mut [f32; 3], p: usize, v: f32) {
-    if let Some(x) = a.get_mut(p) {
-        *x = v;
+        let rs = self
+            .session
+            .as_ref()
+            .and_then(|s| s.resampler.as_ref())
+            .map_or(0, |_| 18 * 1024);
+        rs + self.scratch.capacity() * 4
     }
 }

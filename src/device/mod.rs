@@ -287,9 +287,9 @@ impl Default for DeviceOptions {
             token: None,
             source_rate_hz: 8000,
             out_queue_bytes: 4096,
-            text_slack_bytes: 2048,
+            text_slack_bytes: 1024,
             sample_ring_bytes: 65_536,
-            logbook_rows: 32,
+            logbook_rows: 24,
             max_events: 64,
         }
     }

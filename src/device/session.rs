@@ -195,7 +195,9 @@ pub enum Wait {
 
 /// Most command lines held back while an earlier `reqSamples` of the same connection waits for its
 /// samples (to keep the one-reply-per-line ordering promise).
-pub const MAX_DEFERRED: usize = 16;
+pub const MAX_DEFERRED: usize = 8;
+/// Most bytes of command lines held back per connection.
+pub const MAX_DEFERRED_BYTES: usize = 600;
 
 /// One connection as the engine sees it.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ use core::time::Duration;
 use smartmeter::device::{
     ConnId, ConnKind, Device, DeviceOptions, Event, Instant, Restored, SampleBlock,
 };
+use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 
 /// 03/02/2021 10:39:35 UTC (the seed README's day).
 pub const T0_S: u64 = 1_614_681_575;
@@ -19,40 +20,34 @@ pub fn peer(port: u16) -> SocketAddr {
     SocketAddr::from(([192, 168, 0, 13], port))
 }
 
-/// A deterministic 3-phase source: 230 V / 50 Hz, currents 5 A lagging 30°.
+/// The sample source: `dsp::synth::Grid`, 230 V / 50 Hz, currents 5 A lagging 30° on every phase.
 pub struct Source {
     pub rate_hz: u32,
-    pub index: u64,
-    pub freq_hz: f64,
-    pub vrms: f64,
-    pub irms: f64,
-    pub lag_deg: f64,
+    pub grid: Grid,
 }
 
 impl Source {
     pub fn new(rate_hz: u32) -> Self {
+        let mut cfg = GridConfig {
+            rate_hz,
+            ..GridConfig::default()
+        };
+        for p in &mut cfg.phases {
+            *p = PhaseSignal {
+                voltage_rms_v: 230.0,
+                current_rms_a: 5.0,
+                angle_deg: 30.0,
+            };
+        }
         Source {
             rate_hz,
-            index: 0,
-            freq_hz: 50.0,
-            vrms: 230.0,
-            irms: 5.0,
-            lag_deg: 30.0,
+            grid: Grid::new(cfg),
         }
     }
 
     pub fn block(&mut self, n: usize) -> Vec<f32> {
-        let mut v = Vec::with_capacity(n * 6);
-        for _ in 0..n {
-            let t = self.index as f64 / f64::from(self.rate_hz);
-            for p in 0..3 {
-                let ph = std::f64::consts::TAU * (self.freq_hz * t - p as f64 / 3.0);
-                let lag = self.lag_deg.to_radians();
-                v.push((self.vrms * 2f64.sqrt() * ph.sin()) as f32);
-                v.push((self.irms * 2f64.sqrt() * (ph - lag).sin()) as f32);
-            }
-            self.index += 1;
-        }
+        let mut v = vec![0.0; n * 6];
+        self.grid.fill(&mut v);
         v
     }
 }
@@ -159,8 +154,15 @@ impl Bench {
                     start,
                 },
             );
+            let mut spins = 0;
             while self.dev.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.dev.handle_timeout(self.now);
+                spins += 1;
+                assert!(
+                    spins < 100,
+                    "poll_timeout does not advance past {:?}",
+                    self.dev.poll_timeout()
+                );
             }
         }
     }

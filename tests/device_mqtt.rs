@@ -1,0 +1,213 @@
+//! MQTT mapping (PROTOCOL.md §8) and periodic duties: status every 5 s, one-shot samples, command
+//! bridge, last will / online, stream-server reconnects, daily restart.
+
+mod device_support;
+
+use core::time::Duration;
+use device_support::*;
+use smartmeter::device::{ConnKind, Event, RestartKind};
+
+fn publishes(ev: &[Event]) -> Vec<(String, String, bool)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Publish {
+                topic,
+                payload,
+                retain,
+            } => Some((
+                topic.clone(),
+                String::from_utf8_lossy(payload).into_owned(),
+                *retain,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn with_broker() -> Bench {
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    b.cmd(c, r#"{"cmd":"mqttServer","payload":{"server":"broker.lan","user":"u","pwd":"p","port":1884}}"#);
+    let ev = b.drain_events();
+    let cfg = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::MqttConfigure(Some(s)) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("configure");
+    assert_eq!((cfg.host.as_str(), cfg.port), ("broker.lan", 1884));
+    assert_eq!(cfg.user.as_deref(), Some("u"));
+    assert_eq!(cfg.password.as_deref(), Some("p"));
+    assert_eq!(
+        cfg.subscriptions,
+        ["powermeter/+", "powermeter/smartmeterX/+"]
+    );
+    assert_eq!(cfg.will_topic, "powermeter/smartmeterX/state/online");
+    assert_eq!(cfg.will_payload, b"offline");
+    b.dev.handle_mqtt_connected(b.now, true);
+    let p = publishes(&b.drain_events());
+    assert_eq!(
+        p,
+        [(
+            "powermeter/smartmeterX/state/online".into(),
+            "online".into(),
+            true
+        )]
+    );
+    b
+}
+
+#[test]
+fn status_every_five_seconds_while_idle() {
+    let mut b = with_broker();
+    b.run(10_000);
+    let p = publishes(&b.drain_events());
+    let status: Vec<_> = p
+        .iter()
+        .filter(|(t, _, _)| t == "powermeter/smartmeterX/state/sample")
+        .collect();
+    assert_eq!(status.len(), 2);
+    let v: serde_json::Value = serde_json::from_str(&status[1].1).unwrap();
+    assert!(
+        (v["power"].as_f64().unwrap() - 3.0 * 996.0).abs() < 10.0,
+        "{v}"
+    );
+    assert!((v["current"].as_f64().unwrap() - 15.0).abs() < 0.1, "{v}");
+    assert!((v["volt"].as_f64().unwrap() - 230.0).abs() < 0.5, "{v}");
+    assert!(v["energy"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["ts"], "1614681585");
+    let keys: Vec<&str> = status[1].1.split('"').skip(1).step_by(2).take(5).collect();
+    assert_eq!(keys, ["power", "energy", "current", "volt", "ts"]);
+}
+
+#[test]
+fn one_shot_samples_state_and_command_bridge() {
+    let mut b = with_broker();
+    b.run(500);
+    b.drain_events();
+    b.dev
+        .handle_mqtt(b.now, "powermeter/smartmeterX/sample", b"v");
+    b.dev.handle_mqtt(b.now, "powermeter/sample", b"");
+    b.dev
+        .handle_mqtt(b.now, "powermeter/smartmeterX/state", b"");
+    b.dev.handle_mqtt(
+        b.now,
+        "powermeter/smartmeterX/cmd",
+        br#"{"cmd":"log","level":"warning"}"#,
+    );
+    b.dev
+        .handle_mqtt(b.now, "powermeter/cmd", br#"{"cmd":"frobnicate"}"#);
+    b.dev
+        .handle_mqtt(b.now, "powermeter/other/cmd", br#"{"cmd":"info"}"#);
+    let p = publishes(&b.drain_events());
+    assert!(
+        p.iter()
+            .all(|(t, _, r)| t == "powermeter/smartmeterX/state/info" && !r),
+        "{p:?}"
+    );
+    assert_eq!(p.len(), 5, "{p:?}");
+    let v: serde_json::Value = serde_json::from_str(&p[0].1).unwrap();
+    assert_eq!(v["unit"], "V");
+    let vals: Vec<f64> = v["value"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(vals.iter().all(|x| (x - 230.0).abs() < 0.5), "{vals:?}");
+    assert_eq!(v["ts"], "03/02/2021 10:39:35.500");
+    let w: serde_json::Value = serde_json::from_str(&p[1].1).unwrap();
+    assert_eq!(w["unit"], "W");
+    assert_eq!(
+        p[2].1,
+        r#"{"sampleState":"idle","ts":"03/02/2021 10:39:35.500"}"#
+    );
+    assert_eq!(
+        p[3].1,
+        r#"{"error":false,"cmd":"log","msg":"Log Level set to: warning"}"#
+    );
+    assert_eq!(
+        p[4].1,
+        r#"{"error":true,"cmd":"frobnicate","msg":"unknown command"}"#
+    );
+}
+
+#[test]
+fn sampling_announces_on_and_off_and_pauses_status() {
+    let mut b = with_broker();
+    let c = b.tcp(2);
+    b.cmd(c, r#"{"cmd":"sample","payload":{"type":"TCP","rate":100}}"#);
+    b.run(6000);
+    b.take(c);
+    b.cmd(c, r#"{"cmd":"stop"}"#);
+    let p = publishes(&b.drain_events());
+    let sample_topic: Vec<&str> = p
+        .iter()
+        .filter(|(t, _, _)| t.ends_with("state/sample"))
+        .map(|(_, x, _)| x.as_str())
+        .collect();
+    assert_eq!(sample_topic, ["on", "off"]);
+}
+
+#[test]
+fn stream_server_connects_and_retries_every_30_s() {
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    b.drain_events();
+    b.cmd(
+        c,
+        r#"{"cmd":"streamServer","payload":{"server":"sink.lan"}}"#,
+    );
+    let want = Event::Connect {
+        host: "sink.lan".into(),
+        port: 54322,
+    };
+    assert_eq!(b.drain_events().iter().filter(|e| **e == want).count(), 1);
+    b.run(29_000);
+    b.take(c);
+    assert!(!b.drain_events().contains(&want));
+    b.run(1_000);
+    b.take(c);
+    assert!(b.drain_events().contains(&want), "retry after 30 s");
+    // connected: treated like a command connection, no more retries
+    let s = b
+        .dev
+        .handle_connected(b.now, ConnKind::StreamServer { peer: peer(54322) });
+    assert!(b.take_text(s).starts_with("Info:{\"cmd\":\"info\""));
+    assert_eq!(
+        b.cmd(s, r#"{"cmd":"log","level":"error"}"#),
+        "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: error\"}\r\n"
+    );
+    b.run(61_000);
+    b.take(c);
+    assert!(!b.drain_events().contains(&want));
+    // lost: retried again
+    b.dev.handle_closed(s, b.now);
+    assert!(b.drain_events().contains(&want));
+}
+
+#[test]
+fn daily_restart_at_the_configured_minute() {
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    // 10:39:35 now; restart at 10:41
+    b.cmd(c, r#"{"cmd":"dailyRestart","hour":10,"minute":41}"#);
+    b.block_ms = 100;
+    b.run(60_000);
+    b.take(c);
+    assert!(
+        !b.drain_events()
+            .iter()
+            .any(|e| matches!(e, Event::Restart(_)))
+    );
+    b.run(30_000);
+    b.take(c);
+    let ev = b.drain_events();
+    assert!(ev.contains(&Event::Restart(RestartKind::Daily)), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::Persist(_))),
+        "energy saved first"
+    );
+    let _ = Duration::ZERO;
+}
