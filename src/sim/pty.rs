@@ -98,3 +98,42 @@ impl Pty {
         Ok((in_rx, out_tx, path))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_cross_the_pty_unchanged_in_both_directions() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (mut from_host, to_host, path) = Pty::open().unwrap().spawn().unwrap();
+            let mut host = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap();
+            // CR, LF, NUL, ^C and 0xff must not be translated or interpreted (raw mode).
+            let sent = b"a\r\nb\n\x00\x03\xff".to_vec();
+            host.write_all(&sent).unwrap();
+            let mut got = Vec::new();
+            while got.len() < sent.len() {
+                got.extend(from_host.recv().await.unwrap());
+            }
+            assert_eq!(got, sent);
+            let frame = b"Data:\x04\x00\x00\x00\x00\x00\x0a\x0d\x03\xff\r\n".to_vec();
+            to_host.send(frame.clone()).await.unwrap();
+            let back = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; 17];
+                host.read_exact(&mut buf).unwrap();
+                buf
+            })
+            .await
+            .unwrap();
+            assert_eq!(back, frame);
+        });
+    }
+}

@@ -330,6 +330,8 @@ impl Engine {
                     // Whatever the engine still holds for it goes out first.
                     self.flush_one(conn);
                     self.drop_conn(conn);
+                    let now = self.now();
+                    self.device.handle_closed(conn, now);
                 }
                 Event::MqttConfigure(settings) => self.configure_mqtt(settings),
                 Event::Announce { name } => {
@@ -380,12 +382,17 @@ impl Engine {
             self.flush_one(id);
             self.drop_conn(id);
         }
+        // Like a rebooting meter, the new engine connects to its broker afresh (it starts disconnected).
+        if let Some(b) = self.bridge.take() {
+            b.stop();
+        }
         self.epoch = self.epoch.wrapping_add(1);
         self.device = Engine::boot(&self.args, &mut self.store, self.local);
-        self.serial_conn = self.serial_out.as_ref().map(|_| ()).map(|()| {
-            let now = host_now();
-            self.device.handle_connected(now, ConnKind::Serial)
-        });
+        self.serial_conn = if self.serial_out.is_some() {
+            Some(self.device.handle_connected(host_now(), ConnKind::Serial))
+        } else {
+            None
+        };
         self.announce();
         tracing::info!("engine restarted in place");
     }

@@ -140,6 +140,15 @@ fn mqtt_status_commands_sampling_broadcast_and_last_will() {
     assert_ok(&c.cmd(json!({"cmd":"stop"})));
     w.wait("powermeter/mq1/state/sample", |p| p == b"off");
 
+    // Restart in place: the new engine connects afresh and says `online` again.
+    c.send_line(r#"{"cmd":"restart"}"#);
+    assert_eq!(
+        w.wait("powermeter/mq1/state/online", |p| p == b"online"),
+        b"online"
+    );
+    let s = w.json("powermeter/mq1/state/sample", |v| v.get("power").is_some());
+    assert!(s.get("volt").is_some());
+
     // kill -9: the broker publishes the last will.
     let _ = sim.crash();
     assert_eq!(

@@ -200,6 +200,9 @@ fn mdns_announces_name_local_and_the_elec_service() {
 fn sntp_responder(offset_s: i64) -> (u16, mpsc::Receiver<()>) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = sock.local_addr().unwrap().port();
+    // The thread ends after a minute of silence.
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = [0u8; 512];

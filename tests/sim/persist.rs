@@ -78,9 +78,10 @@ fn sigterm_persists_and_exits_zero() {
     let (_, info) = sim.connect();
     assert_eq!(info["name"], "termy");
     let e = triple(&info, "energy");
-    // Persisted at shutdown although the periodic interval (1 h) never came.
+    // Persisted at shutdown although the periodic interval (1 h) never came (the registers count whole
+    // millijoules: 2.8e-7 Wh).
     assert!(
-        e[0] >= e_before[0] && e[0] > 0.0,
+        e[0] >= e_before[0] - 3e-7 && e[0] > 0.0,
         "{} < {}",
         e[0],
         e_before[0]

@@ -110,7 +110,8 @@ fn a_megabyte_of_random_bytes_leaves_others_served_and_memory_bounded() {
     assert_eq!(other.cmd(json!({"cmd":"getVoltage"}))["cmd"], "getVoltage");
     s.write_all(b"\n{\"cmd\":\"info\"}\n").ok();
     let rss1 = sim.rss_kb();
-    drop(s);
+    // EOF ends the connection; the reader thread then sees the close.
+    s.shutdown(std::net::Shutdown::Write).unwrap();
     let replied = reader.join().unwrap();
     assert!(replied > 0, "the junk got no error replies at all");
     assert_eq!(other.cmd(json!({"cmd":"info"}))["cmd"], "info");
@@ -149,8 +150,7 @@ fn half_open_and_non_reading_clients_do_not_block_others() {
     // One of them finishes its line late: it is answered.
     idle[0].write_all(b"o\"}\n").unwrap();
     let got = drain_until(&mut idle[0], Instant::now() + SOON, |b| {
-        b.windows(14)
-            .any(|w| w == b"\"cmd\":\"info\",\"t"[..14].as_ref())
+        b.windows(13).any(|w| w == b"\"cmd\":\"info\"")
     });
     assert!(String::from_utf8_lossy(&got).contains("\"cmd\":\"info\""));
     idle.clear();

@@ -299,7 +299,7 @@ fn several_clients_each_get_replies_and_liveness_lines() {
 fn regex_lite_liveness() -> impl Fn(&str) -> bool {
     |l: &str| {
         let b = l.as_bytes();
-        b.len() == 20
+        b.len() == 19
             && l.starts_with("[I]")
             && b[5] == b'/'
             && b[8] == b' '
