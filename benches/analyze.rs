@@ -16,26 +16,28 @@ const RATE_HZ: u32 = 8000;
 const BLOCK: usize = 8192;
 
 fn grid() -> Grid {
-    let mut cfg = GridConfig::default();
-    cfg.rate_hz = RATE_HZ;
-    cfg.phases = [
-        PhaseSignal {
-            voltage_rms_v: 230.0,
-            current_rms_a: 5.0,
-            angle_deg: 0.0,
-        },
-        PhaseSignal {
-            voltage_rms_v: 230.0,
-            current_rms_a: 3.0,
-            angle_deg: 30.0,
-        },
-        PhaseSignal {
-            voltage_rms_v: 230.0,
-            current_rms_a: 1.0,
-            angle_deg: -20.0,
-        },
-    ];
-    cfg.noise_rel = 1e-4;
+    let cfg = GridConfig {
+        rate_hz: RATE_HZ,
+        phases: [
+            PhaseSignal {
+                voltage_rms_v: 230.0,
+                current_rms_a: 5.0,
+                angle_deg: 0.0,
+            },
+            PhaseSignal {
+                voltage_rms_v: 230.0,
+                current_rms_a: 3.0,
+                angle_deg: 30.0,
+            },
+            PhaseSignal {
+                voltage_rms_v: 230.0,
+                current_rms_a: 1.0,
+                angle_deg: -20.0,
+            },
+        ],
+        noise_rel: 1e-4,
+        ..GridConfig::default()
+    };
     Grid::new(cfg)
 }
 

@@ -41,7 +41,7 @@ impl Sim {
         while let Some(Ok(line)) = lines.next() {
             if let Some(rest) = line.strip_prefix("listening on ") {
                 // listening on 127.0.0.1:P (stream 127.0.0.1:S)
-                let mut it = rest.split(|c: char| c == ':' || c == ' ' || c == ')');
+                let mut it = rest.split([':', ' ', ')']);
                 let _ = it.next();
                 port = it.next().unwrap().parse().unwrap();
                 stream_port = rest
