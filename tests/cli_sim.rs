@@ -368,6 +368,40 @@ fn csv_and_f32_recordings() {
     let o = cli(&["--json", "analyze", "--rate", "4000", raw.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).lines().count() >= 2);
+
+    // Over UDP: the same file, data received on a local port.
+    let udp_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let wav = dir.path().join("udp.wav");
+    let o = cli(&[
+        "--json",
+        "record",
+        &sim.host(),
+        "--rate",
+        "4000",
+        "--duration",
+        "500ms",
+        "--udp",
+        &udp_port,
+        "--out",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(summary["samples"], 2000);
+    assert_eq!(summary["lostPackets"], 0);
+    assert_eq!(
+        RecordingReader::open(&wav, &ReadHints::default())
+            .unwrap()
+            .read_all()
+            .unwrap()
+            .len(),
+        2000 * 6
+    );
 }
 
 #[test]

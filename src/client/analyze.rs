@@ -164,7 +164,16 @@ fn scales(meta: &RecordingMeta) -> [f32; 6] {
     s
 }
 
-fn window_result(w: &Window, phase_of_single: Option<usize>, t0: f64, rate: f64) -> WindowResult {
+/// `amps_per_unit`: what one unit of the current samples fed to the estimator is (1 for A, 1e-3
+/// when the raw mA samples of the file were fed unscaled: the estimator is linear in current, so
+/// I, P, Q and S are rescaled here once per window instead of every sample being scaled).
+fn window_result(
+    w: &Window,
+    phase_of_single: Option<usize>,
+    t0: f64,
+    rate: f64,
+    amps_per_unit: f64,
+) -> WindowResult {
     let mut r = WindowResult {
         t_s: t0 + w.start_sample / rate,
         voltage_v: [None; 3],
@@ -189,10 +198,16 @@ fn window_result(w: &Window, phase_of_single: Option<usize>, t0: f64, rate: f64)
             }
         };
         set(&mut r.voltage_v, f64::from(m.vrms_v));
-        set(&mut r.current_ma, f64::from(m.irms_a) * 1e3);
-        set(&mut r.active_w, f64::from(m.active_power_w));
-        set(&mut r.reactive_var, f64::from(m.reactive_power_var));
-        set(&mut r.apparent_va, f64::from(m.apparent_power_va));
+        set(&mut r.current_ma, f64::from(m.irms_a) * amps_per_unit * 1e3);
+        set(&mut r.active_w, f64::from(m.active_power_w) * amps_per_unit);
+        set(
+            &mut r.reactive_var,
+            f64::from(m.reactive_power_var) * amps_per_unit,
+        );
+        set(
+            &mut r.apparent_va,
+            f64::from(m.apparent_power_va) * amps_per_unit,
+        );
         if let Some(pf) = m.power_factor {
             set(&mut r.power_factor, f64::from(pf));
         }
@@ -208,10 +223,43 @@ pub fn estimator_for(
     meta: &RecordingMeta,
     nominal_hz: u32,
 ) -> Result<Estimator<f32>, AnalyzeError> {
+    estimator_with_current_unit(meta, nominal_hz, 1.0)
+}
+
+/// An estimator fed currents in units of `amps_per_unit` amps (its current threshold is scaled).
+fn estimator_with_current_unit(
+    meta: &RecordingMeta,
+    nominal_hz: u32,
+    amps_per_unit: f32,
+) -> Result<Estimator<f32>, AnalyzeError> {
     let (mode, _) = layout(meta)?;
     let mut cfg = EstimatorConfig::new(meta.rate_hz, nominal_hz);
     cfg.phases = mode;
+    cfg.min_current_a /= amps_per_unit;
     Estimator::new(cfg).map_err(|e| AnalyzeError::Config(e.to_string()))
+}
+
+/// When every voltage channel is in V and every current channel in the same unit (mA, or A), the
+/// samples can be fed as they are: returns that unit in amps. `None` for mixed units.
+fn uniform_current_unit(meta: &RecordingMeta) -> Option<f32> {
+    let s = scales(meta);
+    let n = meta.channels.len().min(6);
+    let mut unit = None;
+    for (k, f) in s.iter().take(n).enumerate() {
+        let is_current = meta.channels.get(k).map_or(k % 2 == 1, |c| {
+            c.starts_with("i_") || (c.starts_with("ch") && k % 2 == 1)
+        });
+        if is_current {
+            match unit {
+                None => unit = Some(*f),
+                Some(u) if u == *f => {}
+                Some(_) => return None,
+            }
+        } else if *f != 1.0 {
+            return None;
+        }
+    }
+    Some(unit.unwrap_or(1.0))
 }
 
 /// Scales a block of interleaved samples in place to volts and amps (see [`analyze_file`]).
@@ -249,10 +297,14 @@ pub fn analyze_file(
     let meta = reader.meta().clone();
     let (_, phase) = layout(&meta)?;
     let single = (meta.channels.len() == 2).then_some(phase);
-    let mut est = estimator_for(&meta, opts.nominal_hz)?;
+    // Fed as stored when the units allow (one copy from the file, no per-sample work here).
+    let direct = uniform_current_unit(&meta);
+    let amps_per_unit = direct.unwrap_or(1.0);
+    let mut est = estimator_with_current_unit(&meta, opts.nominal_hz, amps_per_unit)?;
     let t0 = meta.start_unix_us.map_or(0.0, |us| us as f64 * 1e-6);
     let rate = f64::from(meta.rate_hz);
     let scale = scales(&meta);
+    let amps_per_unit = f64::from(amps_per_unit);
     let block_frames = opts.block_frames.max(1);
     let mut frames = 0u64;
     let mut windows = 0u64;
@@ -269,7 +321,12 @@ pub fn analyze_file(
         let (empty_tx, full_rx) = (empty_tx, full_rx);
         scope.spawn(move || {
             while let Ok(mut block) = empty_rx.recv() {
-                match reader.read_frames_scaled(&mut block, block_frames, Some(&scale)) {
+                let read = if direct.is_some() {
+                    reader.read_frames_direct(&mut block, block_frames)
+                } else {
+                    reader.read_frames_scaled(&mut block, block_frames, Some(&scale))
+                };
+                match read {
                     Ok(0) => return,
                     Ok(_) => {
                         if full_tx.send(Ok(block)).is_err() {
@@ -286,7 +343,9 @@ pub fn analyze_file(
         while let Ok(block) = full_rx.recv() {
             let block = block?;
             frames += (block.len() / meta.channels.len().max(1)) as u64;
-            windows += est.feed(&block, |w| on_window(&window_result(w, single, t0, rate))) as u64;
+            windows += est.feed(&block, |w| {
+                on_window(&window_result(w, single, t0, rate, amps_per_unit))
+            }) as u64;
             // The reader may have finished already; then the block is simply dropped.
             let _ = empty_tx.send(block);
         }

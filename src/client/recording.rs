@@ -644,6 +644,36 @@ impl RecordingReader {
         self.read_frames_scaled(out, max_frames, None)
     }
 
+    /// [`RecordingReader::read_frames`] straight into `out` (no intermediate byte buffer: the file's
+    /// bytes are read into the `f32` block itself, then byte-swapped on big-endian hosts only).
+    /// Returns the number of frames read.
+    pub fn read_frames_direct(
+        &mut self,
+        out: &mut Vec<f32>,
+        max_frames: usize,
+    ) -> Result<usize, RecordingError> {
+        let ch = self.meta.channels.len().max(1);
+        let Source::Binary {
+            file, remaining, ..
+        } = &mut self.source
+        else {
+            return self.read_frames(out, max_frames);
+        };
+        let frame_bytes = ch as u64 * 4;
+        let frames =
+            usize::try_from((*remaining / frame_bytes).min(max_frames as u64)).unwrap_or(0);
+        out.clear();
+        out.resize(frames * ch, 0.0);
+        file.read_exact(bytemuck::cast_slice_mut::<f32, u8>(out.as_mut_slice()))?;
+        *remaining -= (frames * ch * 4) as u64;
+        if cfg!(target_endian = "big") {
+            for x in out.iter_mut() {
+                *x = f32::from_bits(u32::from_le(x.to_bits()));
+            }
+        }
+        Ok(frames)
+    }
+
     /// [`RecordingReader::read_frames`], multiplying channel `k` by `scale[k]` while decoding (one
     /// pass over the data; `analyze` uses it to turn mA into A).
     pub fn read_frames_scaled(
