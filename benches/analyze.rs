@@ -13,7 +13,8 @@ use smartmeter::client::recording::{PendingRecording, RecordingMeta, Status};
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 
 const RATE_HZ: u32 = 8000;
-const BLOCK: usize = 8192;
+/// Frames per block, as `analyze` reads them.
+const BLOCK: usize = 4096;
 
 fn grid() -> Grid {
     let cfg = GridConfig {
