@@ -46,6 +46,29 @@
 //! Guarantees: no input panics the engine; every buffer is bounded by [`DeviceOptions`] capacities;
 //! each command line gets at most one reply, in arrival order (PROTOCOL.md §1).
 //!
+//! # Inside
+//!
+//! | module | what |
+//! |---|---|
+//! | [`config`] | persistent settings with the §7 factory defaults, `factoryReset` / `basicReset` |
+//! | [`session`] | per connection: 600-byte line assembly (rest of an over-long line discarded), bounded output queue (frames all-or-nothing), log level, auth |
+//! | [`sampling`] | §5 sessions: channel sets, chunking, packet numbers from 0, cts / reqSamples credit, slots, scheduled start, bounded ring with `MISSED <k> SAMPLES` |
+//! | [`logbook`] | warning/error ring for getLog: floods collapse into one row with a count, written at most once per 60 s |
+//! | [`store`] | versioned, sequence-numbered, CRC-32 records in two alternating slots per kind (settings, energy, logbook) |
+//!
+//! Measurements come from [`dsp::Estimator`](crate::dsp::Estimator) (calibration applied inside) over
+//! every [`SampleBlock`]; its windows feed the integer energy registers. Streams are resampled with
+//! [`dsp::Resampler`](crate::dsp::Resampler) (any rate 1..=32000; linear phase, so low output rates
+//! start after the filter's group delay), derived sets come from a one-cycle estimator.
+//!
+//! Time: `now` is the binding's clock; wall time (`now` + NTP offset) stamps log lines, `startTs`,
+//! slots, energy start and the daily restart, shown in the configured zone (§10 `timezone`).
+//!
+//! Ordering: a `reqSamples`, `ntp` or `sample` with `ntpConf` answers later; lines that arrive on the
+//! same connection meanwhile are held (at most [`session::MAX_DEFERRED`] lines /
+//! [`session::MAX_DEFERRED_BYTES`] bytes) and answered after it. A `stop` or `?` behind a pending
+//! `reqSamples` first answers it with the samples buffered so far.
+//!
 //! ```
 //! use smartmeter::device::{ConnKind, Device, DeviceOptions, Instant, Restored};
 //! let now = Instant::from_secs(1_614_681_575);
@@ -77,7 +100,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 pub use config::Config;
-pub use engine::Device;
+pub use engine::{Device, LinkInfo};
 pub use measure::Measurements;
 pub use store::{Record, RecordError, RecordKind, Restored, SlotId};
 pub use time::{Civil, Instant, LongTime, ShortTime, UnixMillis};

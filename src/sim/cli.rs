@@ -68,7 +68,7 @@ impl std::fmt::Display for HostPort {
 
 /// `smartmeter-sim`: a virtual 3-phase SmartMeter on real sockets, fed by a synthetic grid.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "smartmeter-sim", version, about, long_about = None)]
+#[command(name = "smartmeter-sim", version)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]

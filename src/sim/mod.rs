@@ -21,6 +21,15 @@
 //! Run it with `cargo sim -- [OPTIONS]`; it prints `listening on ADDR:PORT (stream ADDR:PORT)` once its
 //! sockets are bound (`--port 0` / `--stream-port 0` pick free ports and print them), and with `--serial`
 //! a second line `serial on /dev/pts/N`. SIGINT/SIGTERM persist the state and exit with status 0.
+//!
+//! Embedding it (what the binary does):
+//!
+//! ```no_run
+//! use clap::Parser;
+//! let args = smartmeter::sim::Args::parse_from(["smartmeter-sim", "--port", "0", "--state", "/tmp/meter"]);
+//! smartmeter::sim::run_blocking(args)?; // returns after SIGINT/SIGTERM
+//! # Ok::<(), smartmeter::sim::SimError>(())
+//! ```
 
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;

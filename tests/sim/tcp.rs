@@ -370,3 +370,52 @@ fn restart_replies_closes_and_keeps_serving_with_the_stored_state() {
     }
     drop(other);
 }
+
+#[test]
+fn extensions_get_quality_and_timezone() {
+    let sim = Sim::start(&[]);
+    let (mut c, _) = sim.connect();
+    // Steady state (the first window after boot is checked in measure.rs).
+    eventually("first getQuality", || {
+        (c.cmd(json!({"cmd":"getQuality"}))["lineVoltage"][2].is_number()).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (raw, v) = eventually("getQuality", || {
+        let (raw, v) = c.cmd_raw(json!({"cmd":"getQuality"}));
+        (v["error"] == false && v["lineVoltage"][2].is_number()).then_some((raw, v))
+    });
+    assert_eq!(
+        keys_in_order(&raw),
+        [
+            "error",
+            "cmd",
+            "thd_v",
+            "thd_i",
+            "nonactivePower",
+            "fundamentalReactivePower",
+            "powerFactor",
+            "lineVoltage",
+            "vrmsHalfCycleMin",
+            "vrmsHalfCycleMax",
+            "energyImport",
+            "energyExport",
+            "frequency10s"
+        ]
+    );
+    // Line-to-line voltage of a balanced 230 V system: √3 · 230 V.
+    let ll = triple(&v, "lineVoltage");
+    assert!(ll.iter().all(|x| rel(*x, 398.37) < 0.002), "{v}");
+    assert_eq!(
+        c.cmd(json!({"cmd":"timezone","offset":90}))["msg"],
+        "Set time zone offset to: +01:30"
+    );
+}
+
+#[test]
+fn sigint_also_persists_and_exits_zero() {
+    let mut sim = Sim::start(&[]);
+    let (mut c, _) = sim.connect();
+    c.cmd(json!({"cmd":"mdns","payload":{"name":"inty"}}));
+    let st = sim.signal_and_wait("-INT");
+    assert!(st.success(), "{st:?}");
+}
