@@ -1,1 +1,51 @@
-//! Host client library (being written).
+//! Host client for SmartMeter devices (feature `client`): a tokio connection that matches replies to
+//! requests while log lines and `Data:` frames flow on the same socket, a sampling stream with
+//! packet-gap accounting, UDP reception, mDNS discovery, an MQTT fleet view, and recording files.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), smartmeter::client::ClientError> {
+//! use smartmeter::client::{Client, Target};
+//! use smartmeter::wire::command::{SampleRequest, StreamType};
+//!
+//! let meter = Client::connect(&Target::parse("192.168.4.1")?).await?;
+//! let p = meter.power().await?;
+//! println!("P L1 = {:?} W", p.active_w[0]);
+//! let mut stream = meter.sample(SampleRequest::new(StreamType::Tcp)).await?;
+//! while let Some(block) = stream.next().await {
+//!     let block = block?;
+//!     println!("packet {} ({} lost before it): {} samples", block.packet, block.lost_packets, block.frames());
+//!     # break;
+//! }
+//! let summary = stream.stop().await?;
+//! println!("{}", summary.json());
+//! # Ok(()) }
+//! ```
+//!
+//! With feature `cli` it also holds the `smartmeter` command-line tool ([`cli`]).
+
+pub mod analyze;
+mod conn;
+mod discover;
+mod duration;
+mod error;
+mod fleet;
+mod helpers;
+mod host;
+pub mod recording;
+mod response;
+mod sample;
+mod udp;
+
+#[cfg(feature = "cli")]
+pub mod cli;
+
+pub use conn::{Client, ClientOptions, Notice};
+pub use discover::{Discovered, SERVICE_TYPE, discover, resolve};
+pub use duration::{DurationError, parse_duration};
+pub use error::ClientError;
+pub use fleet::{Fleet, MeterStatus, fleet_snapshot};
+pub use helpers::{Energy, Phases, Power, log_rows};
+pub use host::{DEFAULT_PORT, DEFAULT_UDP_PORT, STREAM_PORT, Target};
+pub use response::Response;
+pub use sample::{SampleBlock, SampleStats, SampleStream, SessionInfo};
+pub use udp::PacketCounter;

@@ -1,0 +1,240 @@
+//! `record`: a sampling session into a file, with a progress bar, Ctrl-C handling and a summary.
+
+use std::process::ExitCode;
+use std::string::{String, ToString};
+use std::time::Duration;
+use std::vec::Vec;
+use std::{format, println};
+
+use super::{Cli, CliError, Command, connect};
+use crate::client::recording::{PendingRecording, RecordingMeta, Status};
+use crate::client::{ClientError, SampleStream};
+use crate::wire::command::{Measures, SampleRequest, StreamType};
+
+/// Resolves when the user presses Ctrl-C (SIGINT). The handler is installed when this is called,
+/// so a SIGINT after that point can never kill the process before the file is finalised.
+struct Interrupt {
+    #[cfg(unix)]
+    sig: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn install() -> Result<Interrupt, CliError> {
+        Ok(Interrupt {
+            #[cfg(unix)]
+            sig: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        {
+            self.sig.recv().await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
+    let Command::Record {
+        host,
+        rate,
+        measures,
+        duration,
+        out,
+        udp,
+        no_zero_fill,
+    } = &cli.command
+    else {
+        return Err(CliError::Usage("not a record command".into()));
+    };
+    let measures = Measures::parse(measures).ok_or_else(|| {
+        CliError::Usage(format!(
+            "unknown measures `{measures}` (use v,i, v,i_L1, v,i_L2, v,i_L3, p,q or v,i_RMS)"
+        ))
+    })?;
+    let max_rate = if measures.is_derived() {
+        SampleRequest::MAX_DERIVED_RATE_HZ
+    } else {
+        SampleRequest::MAX_RATE_HZ
+    };
+    if !(1..=max_rate).contains(rate) {
+        return Err(CliError::Usage(format!(
+            "rate must be 1-{max_rate} Hz for these measures"
+        )));
+    }
+    let total = (f64::from(*rate) * duration.as_secs_f64()).round() as u64;
+    if total == 0 {
+        return Err(CliError::Usage(
+            "rate × duration is less than one sample".into(),
+        ));
+    }
+    let path_text = out.display().to_string();
+    let file_err = |source| CliError::File {
+        path: path_text.clone(),
+        source,
+    };
+    // Fail on an unwritable destination before the meter starts sampling.
+    let pending = PendingRecording::create(out).map_err(file_err)?;
+    let mut interrupt = Interrupt::install()?;
+
+    let started = async {
+        let client = connect(cli, host).await?;
+        let mut req = SampleRequest::new(StreamType::Tcp);
+        req.measures = measures;
+        req.rate_hz = *rate;
+        let stream = match udp {
+            Some(port) => {
+                req.stream = StreamType::Udp { port: *port };
+                client.sample_udp(req).await?
+            }
+            None => client.sample(req).await?,
+        };
+        Ok::<_, CliError>((client, stream))
+    };
+    let (client, mut stream) = match started.await {
+        Ok(x) => x,
+        Err(e) => {
+            pending.discard();
+            return Err(e);
+        }
+    };
+    stream.set_zero_fill(!*no_zero_fill);
+    let info = stream.info().clone();
+    let mut meta = RecordingMeta::new(info.rate_hz, info.channels.clone(), info.units.clone());
+    meta.start_unix_us = info.start_unix_us;
+    meta.name = client
+        .connect_info()
+        .and_then(|i| i.str("name"))
+        .map(str::to_string);
+    let mut writer = pending.start(meta).map_err(file_err)?;
+    let ch = info.channel_count();
+
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} samples  {per_sec}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("lost packets: 0");
+
+    let mut failure: Option<CliError> = None;
+    let mut last_checkpoint = tokio::time::Instant::now();
+    let status = loop {
+        tokio::select! {
+            () = interrupt.wait() => break Status::Interrupted,
+            block = stream.next() => match block {
+                None => {
+                    failure = Some(ClientError::Closed { reason: Some("the session was stopped by someone else".into()) }.into());
+                    break Status::Incomplete;
+                }
+                Some(Err(e)) => {
+                    failure = Some(e.into());
+                    break Status::Incomplete;
+                }
+                Some(Ok(block)) => {
+                    let left = total - writer.frames();
+                    let take = (block.frames() as u64).min(left) as usize * ch;
+                    if let Err(e) = writer.write(block.samples.get(..take).unwrap_or_default()) {
+                        failure = Some(file_err(e));
+                        break Status::Incomplete;
+                    }
+                    bar.set_position(writer.frames());
+                    if block.lost_packets > 0 {
+                        bar.set_message(format!("lost packets: {}", stream.stats().lost_packets));
+                    }
+                    if writer.frames() >= total {
+                        break Status::Complete;
+                    }
+                    if last_checkpoint.elapsed() >= Duration::from_secs(1) {
+                        last_checkpoint = tokio::time::Instant::now();
+                        if let Err(e) = writer.checkpoint() {
+                            failure = Some(file_err(e));
+                            break Status::Incomplete;
+                        }
+                    }
+                }
+            }
+        }
+    };
+    bar.finish_and_clear();
+    let stats = stream.stats();
+    writer.set_lost_packets(stats.lost_packets);
+    let frames = writer.frames();
+    // Stop the meter (unless the connection is gone), then finalise the file.
+    let stop = if matches!(failure, Some(CliError::Client(_))) {
+        drop(stream);
+        None
+    } else {
+        stop_quietly(stream).await
+    };
+    let path = writer.finish(status).map_err(file_err)?;
+
+    let mut summary: Vec<String> = Vec::new();
+    let secs = frames as f64 / f64::from(info.rate_hz);
+    let what = match status {
+        Status::Complete => "recorded",
+        Status::Interrupted => "interrupted after",
+        Status::Recording | Status::Incomplete => "INCOMPLETE:",
+    };
+    summary.push(format!(
+        "{what} {frames} samples × {ch} channels at {} Hz ({secs:.3} s) in {}",
+        info.rate_hz,
+        path.display()
+    ));
+    summary.push(format!(
+        "packets: {} received, {} lost ({} samples zero-filled)",
+        stats.packets, stats.lost_packets, stats.zero_filled
+    ));
+    if let Some(s) = &stop {
+        summary.push(format!(
+            "meter: {} samples taken, {} sent, average rate {} Hz",
+            s.f64("samples").map_or("-".into(), |v| v.to_string()),
+            s.f64("sent_samples").map_or("-".into(), |v| v.to_string()),
+            s.f64("avg_rate").map_or("-".into(), |v| format!("{v:.2}")),
+        ));
+    }
+    if cli.json {
+        let o = serde_json::json!({
+            "file": path.display().to_string(),
+            "status": status.as_str(),
+            "samples": frames,
+            "channels": info.channels,
+            "rate": info.rate_hz,
+            "startTs": info.response.get("startTs"),
+            "packets": stats.packets,
+            "lostPackets": stats.lost_packets,
+            "zeroFilled": stats.zero_filled,
+            "stop": stop.as_ref().map(|s| s.object().clone()),
+        });
+        println!("{o}");
+    } else {
+        for l in &summary {
+            println!("{l}");
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if stats.lost_packets > 0 {
+        return Err(CliError::DataLoss(format!(
+            "lost {} packets ({} samples zero-filled); the file is complete but has gaps",
+            stats.lost_packets, stats.zero_filled
+        )));
+    }
+    Ok(match status {
+        Status::Interrupted => ExitCode::from(130),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+async fn stop_quietly(stream: SampleStream) -> Option<crate::client::Response> {
+    stream.stop().await.ok()
+}

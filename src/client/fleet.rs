@@ -1,0 +1,202 @@
+//! MQTT fleet view: the status of every meter publishing on a broker (`powermeter/<name>/state/...`).
+
+use std::collections::BTreeMap;
+use std::string::{String, ToString};
+use std::time::Duration;
+use std::vec::Vec;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+use super::ClientError;
+
+/// What the broker told about one meter.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MeterStatus {
+    /// The meter's name (topic segment).
+    pub name: String,
+    /// `state/online`: `online` / `offline` (the last will), if seen.
+    pub online: Option<bool>,
+    /// Sampling (`on`/`off` on `state/sample`, or `sampleState` on `state/info`), if seen.
+    pub sampling: Option<bool>,
+    /// ΣP in W from the 5-s status.
+    pub power_w: Option<f64>,
+    /// ΣE in kWh.
+    pub energy_kwh: Option<f64>,
+    /// ΣI in A.
+    pub current_a: Option<f64>,
+    /// Mean V.
+    pub voltage_v: Option<f64>,
+    /// The status `ts` (Unix seconds as text).
+    pub ts: Option<String>,
+    /// Messages received from this meter.
+    pub messages: u64,
+}
+
+/// The set of meters seen so far; feed it every message of `powermeter/#`.
+#[derive(Debug, Clone, Default)]
+pub struct Fleet {
+    meters: BTreeMap<String, MeterStatus>,
+}
+
+impl Fleet {
+    /// An empty view.
+    pub fn new() -> Fleet {
+        Fleet::default()
+    }
+
+    /// Applies one MQTT message; topics outside `powermeter/<name>/state/<x>` are ignored.
+    pub fn apply(&mut self, topic: &str, payload: &[u8]) {
+        let mut parts = topic.split('/');
+        let (Some("powermeter"), Some(name), Some("state"), Some(leaf), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return;
+        };
+        if name.is_empty() {
+            return;
+        }
+        let m = self
+            .meters
+            .entry(name.to_string())
+            .or_insert_with(|| MeterStatus {
+                name: name.to_string(),
+                ..MeterStatus::default()
+            });
+        m.messages += 1;
+        let text = String::from_utf8_lossy(payload);
+        let text = text.trim();
+        match leaf {
+            "online" => m.online = Some(text == "online"),
+            "sample" => match text {
+                "on" => m.sampling = Some(true),
+                "off" => m.sampling = Some(false),
+                _ => {
+                    if let Ok(serde_json::Value::Object(o)) =
+                        serde_json::from_str::<serde_json::Value>(text)
+                    {
+                        let num = |k: &str| {
+                            o.get(k)
+                                .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+                        };
+                        m.power_w = num("power").or(m.power_w);
+                        m.energy_kwh = num("energy").or(m.energy_kwh);
+                        m.current_a = num("current").or(m.current_a);
+                        m.voltage_v = num("volt").or(m.voltage_v);
+                        if let Some(ts) = o.get("ts") {
+                            m.ts = Some(ts.as_str().map_or_else(|| ts.to_string(), str::to_string));
+                        }
+                        m.online.get_or_insert(true);
+                        if m.sampling.is_none() {
+                            m.sampling = Some(false);
+                        }
+                    }
+                }
+            },
+            "info" => {
+                if let Ok(serde_json::Value::Object(o)) =
+                    serde_json::from_str::<serde_json::Value>(text)
+                {
+                    match o.get("sampleState").and_then(|v| v.as_str()) {
+                        Some("sampling") => m.sampling = Some(true),
+                        Some("idle") => m.sampling = Some(false),
+                        _ => {}
+                    }
+                    m.online.get_or_insert(true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every meter seen, sorted by name.
+    pub fn meters(&self) -> Vec<MeterStatus> {
+        self.meters.values().cloned().collect()
+    }
+}
+
+/// Connects to `broker` (`host` or `host:port`, default 1883), asks every meter for its state
+/// (`powermeter/state`), listens for `wait` (status messages come every 5 s) and returns what it saw.
+pub async fn fleet_snapshot(broker: &str, wait: Duration) -> Result<Vec<MeterStatus>, ClientError> {
+    let (host, port) = match broker.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => (
+            h.trim_start_matches('[').trim_end_matches(']').to_string(),
+            p.parse::<u16>().map_err(|_| ClientError::Mqtt {
+                broker: broker.to_string(),
+                reason: "port must be 1-65535".into(),
+            })?,
+        ),
+        _ => (broker.to_string(), 1883),
+    };
+    let id = std::format!("smartmeter-fleet-{}", std::process::id());
+    let mut opts = MqttOptions::new(id, host, port);
+    opts.set_keep_alive(Duration::from_secs(10));
+    let (client, mut events) = AsyncClient::new(opts, 64);
+    let err = |reason: String| ClientError::Mqtt {
+        broker: broker.to_string(),
+        reason,
+    };
+    client
+        .subscribe("powermeter/+/state/#", QoS::AtMostOnce)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let mut fleet = Fleet::new();
+    let mut asked = false;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let ev = match tokio::time::timeout_at(deadline, events.poll()).await {
+            Err(_) => break,
+            Ok(Err(e)) => return Err(err(e.to_string())),
+            Ok(Ok(ev)) => ev,
+        };
+        match ev {
+            Event::Incoming(Packet::SubAck(_)) if !asked => {
+                asked = true;
+                client
+                    .publish("powermeter/state", QoS::AtMostOnce, false, "")
+                    .await
+                    .map_err(|e| err(e.to_string()))?;
+            }
+            Event::Incoming(Packet::Publish(p)) => fleet.apply(&p.topic, &p.payload),
+            _ => {}
+        }
+    }
+    let _ = client.disconnect().await;
+    Ok(fleet.meters())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applies_protocol_topics() {
+        let mut f = Fleet::new();
+        f.apply(
+            "powermeter/smartmeter001/state/sample",
+            br#"{"power":1116.89,"current":4.82,"volt":236.56,"ts":"1614681575"}"#,
+        );
+        f.apply("powermeter/b/state/online", b"offline");
+        f.apply(
+            "powermeter/b/state/info",
+            br#"{"sampleState":"sampling","ts":"x"}"#,
+        );
+        f.apply("powermeter/smartmeter001/state/sample", b"on");
+        f.apply("powermeter/x/cmd", b"{}");
+        f.apply("other/a/state/online", b"online");
+        let m = f.meters();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].name, "b");
+        assert_eq!(m[0].online, Some(false));
+        assert_eq!(m[0].sampling, Some(true));
+        assert_eq!(m[1].power_w, Some(1116.89));
+        assert_eq!(m[1].current_a, Some(4.82));
+        assert_eq!(m[1].voltage_v, Some(236.56));
+        assert_eq!(m[1].ts.as_deref(), Some("1614681575"));
+        assert_eq!(m[1].sampling, Some(true));
+        assert_eq!(m[1].online, Some(true));
+    }
+}

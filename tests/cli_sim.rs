@@ -1,0 +1,631 @@
+//! Every `smartmeter` subcommand as a process against `smartmeter-sim` as a process.
+#![cfg(all(feature = "cli", feature = "sim"))]
+
+mod cli_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use cli_support::*;
+use smartmeter::client::recording::{ReadHints, RecordingReader, Status, part_path};
+
+/// The simulator's default grid: 230 V; 5, 3, 1 A; current lagging 0°, 30°, -20°.
+const V: f64 = 230.0;
+const I_MA: [f64; 3] = [5000.0, 3000.0, 1000.0];
+const PHI_DEG: [f64; 3] = [0.0, 30.0, -20.0];
+
+fn p_w(k: usize) -> f64 {
+    V * I_MA[k] / 1000.0 * PHI_DEG[k].to_radians().cos()
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    ((a - b) / b).abs()
+}
+
+#[test]
+fn info_get_cmd_set_log_watch() {
+    let sim = Sim::start(&[]);
+    let h = sim.host();
+    let h = h.as_str();
+
+    let info = cli_json(&["info", h]);
+    assert_eq!(info["cmd"], "info");
+    assert_eq!(info["type"], "smartmeter");
+    assert_eq!(info["name"], "simtest");
+    let human = stdout(&cli(&["info", h]));
+    assert!(
+        human
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["name", "simtest"]),
+        "{human}"
+    );
+
+    // get: the meter's reply object with --json; a per-phase table otherwise.
+    for (what, cmd, key) in [
+        ("power", "getPower", "activePower"),
+        ("voltage", "getVoltage", "voltage"),
+        ("current", "getCurrent", "current"),
+        ("energy", "getEnergy", "energy"),
+        ("frequency", "getPeriod", "period"),
+        ("phase", "getPhaseAngle", "phase"),
+    ] {
+        let r = cli_json(&["get", what, h]);
+        assert_eq!(r["error"], false, "{r}");
+        assert_eq!(r["cmd"], cmd);
+        assert_eq!(r[key].as_array().map(Vec::len), Some(3), "{r}");
+        let o = cli(&["get", what, h]);
+        assert!(o.status.success());
+        let text = stdout(&o);
+        let rows: Vec<&str> = text.lines().collect();
+        assert!(rows[0].starts_with("phase "), "{text}");
+        assert!(
+            rows[1].starts_with("L1 ") && rows[2].starts_with("L2 ") && rows[3].starts_with("L3 "),
+            "{text}"
+        );
+    }
+    let header: Vec<String> = stdout(&cli(&["get", "power", h]))
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(header, ["phase", "P", "(W)", "Q", "(var)", "S", "(VA)"]);
+
+    // cmd: exactly the reply object; a refusal is one line on stderr and exit code 3.
+    let o = cli(&["cmd", h, r#"{"cmd":"getEnergy"}"#]);
+    assert!(o.status.success());
+    let r: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(r["cmd"], "getEnergy");
+    assert_eq!(r["unit"], "Wh");
+    let o = cli(&["cmd", h, r#"{"cmd":"bogus"}"#]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        stdout(&o).trim(),
+        r#"{"error":true,"cmd":"bogus","msg":"unknown command"}"#
+    );
+    assert_eq!(
+        stderr(&o),
+        "smartmeter: error: the meter refused `bogus`: unknown command\n"
+    );
+    assert_eq!(stdout(&cli(&["cmd", h, "?"])), "Setup done\n");
+
+    // set: the meter's msg; --json the reply.
+    assert_eq!(
+        stdout(&cli(&["set", "name", h, "kitchen-2"])),
+        "Set MDNS name to: kitchen-2\n"
+    );
+    assert_eq!(cli_json(&["info", h])["name"], "kitchen-2");
+    let r = cli_json(&["set", "wifi", "add", h, "lab", "secret123"]);
+    assert_eq!(r["msg"], "New Ap, SSID: lab");
+    assert!(!r.to_string().contains("secret123"));
+    assert_eq!(
+        stdout(&cli(&["set", "wifi", "del", h, "lab"])),
+        "Removed SSID: lab\n"
+    );
+    let o = cli(&["set", "wifi", "del", h, "lab"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        stderr(&o),
+        "smartmeter: error: the meter refused `delWifi`: SSID lab not found\n"
+    );
+    assert_eq!(
+        stdout(&cli(&["set", "calibration", h, "1", "1"])),
+        "Calibration set: [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]\n"
+    );
+    let o = cli(&["set", "calibration", h, "3", "1", "1", "1", "1", "1"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("Calibration parameter cal[0]: 3.0 not allowed [0.5-2.0]"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&cli(&["set", "daily-restart", h, "03:30"])),
+        "Set daily restart to: 03:30:00\n"
+    );
+    assert_eq!(
+        stdout(&cli(&["set", "daily-restart", h, "off"])),
+        "Disabled daily restart\n"
+    );
+    assert_eq!(
+        stdout(&cli(&["set", "time-server", h, "-"])),
+        "Set TimeServer address to: -\n"
+    );
+    assert_eq!(
+        stdout(&cli(&["set", "mqtt", h, "-"])),
+        "Set MQTTServer address to: -\n"
+    );
+    assert_eq!(
+        stdout(&cli(&["set", "stream", h, "-"])),
+        "Set StreamServer address to: -\n"
+    );
+    assert_eq!(
+        stdout(&cli(&["set", "log-level", h, "warning"])),
+        "Log Level set to: warning\n"
+    );
+    let o = cli(&["set", "daily-restart", h, "25:00"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    // log: the persistent log, one row per line (the unknown command above left a warning).
+    let o = cli(&["log", h]);
+    assert!(o.status.success());
+    let log = stdout(&o);
+    assert!(
+        log.lines()
+            .all(|l| l.starts_with("[W]") || l.starts_with("[E]")),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.ends_with("Received unknown command")),
+        "{log}"
+    );
+
+    // watch: one JSON object per refresh.
+    let o = cli(&["--json", "watch", h, "--interval", "200ms", "--count", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for k in [
+        "voltage",
+        "current",
+        "activePower",
+        "reactivePower",
+        "apparentPower",
+        "powerFactor",
+        "frequency",
+    ] {
+        assert_eq!(lines[0][k].as_array().map(Vec::len), Some(3), "{k}");
+    }
+    let o = cli(&["watch", h, "--interval", "200ms", "--count", "1"]);
+    let header: Vec<String> = stdout(&o)
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(header[0], "phase");
+    assert!(header.contains(&"PF".to_string()));
+}
+
+#[test]
+fn record_five_seconds_matches_the_grid_and_analyze_reports_it() {
+    let sim = Sim::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("rec.wav");
+    let o = cli(&[
+        "--json",
+        "record",
+        &sim.host(),
+        "--rate",
+        "8000",
+        "--duration",
+        "5s",
+        "--out",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(summary["status"], "complete");
+    assert_eq!(summary["samples"], 40000);
+    assert_eq!(summary["lostPackets"], 0);
+    assert_eq!(summary["stop"]["cmd"], "stop");
+    assert!(!part_path(&wav).exists());
+
+    let mut r = RecordingReader::open(&wav, &ReadHints::default()).unwrap();
+    let meta = r.meta().clone();
+    assert_eq!(meta.rate_hz, 8000);
+    assert_eq!(
+        meta.channels,
+        ["v_l1", "i_l1", "v_l2", "i_l2", "v_l3", "i_l3"]
+    );
+    assert_eq!(meta.units, ["V", "mA", "V", "mA", "V", "mA"]);
+    assert_eq!(meta.status, Status::Complete);
+    assert_eq!(meta.lost_packets, 0);
+    assert_eq!(meta.name.as_deref(), Some("simtest"));
+    assert!(meta.start_unix_us.is_some());
+    let samples = r.read_all().unwrap();
+    assert_eq!(samples.len(), 40000 * 6, "exactly rate × duration samples");
+    // 40000 samples at 8 kHz are 250 whole 50-Hz cycles: the RMS over the file is the grid's RMS.
+    for (k, i_ma) in I_MA.iter().enumerate() {
+        let v = rms(&samples, 6, 2 * k);
+        let i = rms(&samples, 6, 2 * k + 1);
+        assert!(rel(v, V) < 5e-4, "V L{}: {v}", k + 1);
+        assert!(rel(i, *i_ma) < 5e-4, "I L{}: {i}", k + 1);
+    }
+
+    // analyze reports the simulator's V, I, P per window (the first window runs up to the first
+    // zero crossing and is not cycle-synchronous).
+    let o = cli(&["--json", "analyze", wav.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let windows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(windows.len() >= 20, "{} windows", windows.len());
+    let synced: Vec<&serde_json::Value> = windows
+        .iter()
+        .filter(|w| !w["frequency"][0].is_null())
+        .collect();
+    assert!(synced.len() >= windows.len() - 2);
+    for w in &synced {
+        let keys: Vec<&str> = w.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in [
+            "t",
+            "voltage",
+            "current",
+            "activePower",
+            "reactivePower",
+            "apparentPower",
+            "frequency",
+        ] {
+            assert!(keys.contains(&k), "{k} missing in {w}");
+        }
+        for k in 0..3 {
+            let v = w["voltage"][k].as_f64().unwrap();
+            let i = w["current"][k].as_f64().unwrap();
+            let p = w["activePower"][k].as_f64().unwrap();
+            assert!(rel(v, V) < 1e-3, "V L{}: {v}", k + 1);
+            assert!(rel(i, I_MA[k]) < 1e-3, "I L{}: {i}", k + 1);
+            assert!(rel(p, p_w(k)) < 2e-3, "P L{}: {p} vs {}", k + 1, p_w(k));
+        }
+        let f = w["frequency"][0].as_f64().unwrap();
+        // Same relative tolerance as V and I (the simulator's stream is paced by a loaded host).
+        assert!((f - 50.0).abs() < 0.1, "f {f} in {w}");
+    }
+    let t0 = meta.start_unix_us.unwrap() as f64 * 1e-6;
+    assert!(
+        (windows[0]["t"].as_f64().unwrap() - t0).abs() < 1e-3,
+        "t is Unix seconds from startTs"
+    );
+
+    // Table and CSV forms, and the plot.
+    let o = cli(&["analyze", wav.to_str().unwrap()]);
+    let text = stdout(&o);
+    let head: Vec<&str> = text.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        head,
+        [
+            "t", "(s)", "phase", "V", "(V)", "I", "(mA)", "P", "(W)", "Q", "(var)", "S", "(VA)",
+            "PF", "f", "(Hz)"
+        ]
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap()
+            .contains("windows over 40000 samples × 6 channels at 8000 Hz")
+    );
+    let png = dir.path().join("plot.png");
+    let o = cli(&[
+        "analyze",
+        "--csv",
+        "--plot",
+        png.to_str().unwrap(),
+        wav.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = stdout(&o);
+    assert!(csv.starts_with("t,v_l1,v_l2,v_l3,i_l1,i_l2,i_l3,p_l1,"));
+    assert_eq!(csv.lines().count(), windows.len() + 1);
+    let png_bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&png_bytes[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+#[test]
+fn csv_and_f32_recordings() {
+    let sim = Sim::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("l2.csv");
+    let o = cli(&[
+        "record",
+        &sim.host(),
+        "--rate",
+        "1000",
+        "--measures",
+        "v,i_L2",
+        "--duration",
+        "1",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("recorded 1000 samples × 2 channels at 1000 Hz"),
+        "{}",
+        stdout(&o)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "t,v_l2,i_l2");
+    assert_eq!(lines.len(), 1001);
+    let t: Vec<f64> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        (t[999] - t[0] - 0.999).abs() < 1e-5,
+        "timestamps step 1/rate"
+    );
+
+    let raw = dir.path().join("x.f32");
+    let o = cli(&[
+        "record",
+        &sim.host(),
+        "--rate",
+        "4000",
+        "--duration",
+        "500ms",
+        "--out",
+        raw.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&raw).unwrap().len(), 2000 * 6 * 4);
+    let o = cli(&["--json", "analyze", "--rate", "4000", raw.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).lines().count() >= 2);
+
+    // Over UDP: the same file, data received on a local port.
+    let udp_port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let wav = dir.path().join("udp.wav");
+    let o = cli(&[
+        "--json",
+        "record",
+        &sim.host(),
+        "--rate",
+        "4000",
+        "--duration",
+        "500ms",
+        "--udp",
+        &udp_port,
+        "--out",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(summary["samples"], 2000);
+    assert_eq!(summary["lostPackets"], 0);
+    assert_eq!(
+        RecordingReader::open(&wav, &ReadHints::default())
+            .unwrap()
+            .read_all()
+            .unwrap()
+            .len(),
+        2000 * 6
+    );
+}
+
+#[test]
+fn ctrl_c_finishes_the_file_and_stops_the_meter_and_a_busy_meter_refuses() {
+    let sim = Sim::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("long.wav");
+    let child = Command::new(env!("CARGO_BIN_EXE_smartmeter"))
+        .args([
+            "record",
+            &sim.host(),
+            "--duration",
+            "2m",
+            "--out",
+            wav.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_size(&part_path(&wav), 200_000, Duration::from_secs(30));
+
+    // While it records, the meter is busy for other clients.
+    let o = cli(&["get", "power", &sim.host()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).starts_with("smartmeter: error: the meter is busy sampling"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1);
+
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("interrupted after "));
+    assert!(!part_path(&wav).exists());
+    let mut r = RecordingReader::open(&wav, &ReadHints::default()).unwrap();
+    assert_eq!(r.meta().status, Status::Interrupted);
+    assert!(!r.meta().truncated);
+    let n = r.read_all().unwrap().len();
+    assert!(n >= 200_000 / 4 - 100 && n.is_multiple_of(6), "{n} values");
+    let bytes = std::fs::read(&wav).unwrap();
+    assert_eq!(
+        u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize,
+        bytes.len() - 8
+    );
+    // The meter was stopped.
+    assert_eq!(cli_json(&["info", &sim.host()])["state"], "idle");
+}
+
+#[test]
+fn actionable_errors_are_one_line_with_non_zero_exit() {
+    let sim = Sim::start(&[]);
+    // Unwritable file: refused before the meter starts sampling.
+    let o = cli(&[
+        "record",
+        &sim.host(),
+        "--duration",
+        "1s",
+        "--out",
+        "/nonexistent-dir/x.wav",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("smartmeter: error: /nonexistent-dir/x.wav: "),
+        "{e}"
+    );
+    assert_eq!(cli_json(&["info", &sim.host()])["state"], "idle");
+    // Unknown format.
+    let o = cli(&["record", &sim.host(), "--duration", "1s", "--out", "x.mp3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown recording format"));
+    // Unreachable host.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = cli(&["info", &format!("127.0.0.1:{port}")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with(&format!(
+        "smartmeter: error: cannot reach 127.0.0.1:{port}: "
+    )));
+    assert_eq!(stderr(&o).lines().count(), 1);
+    // Bad arguments.
+    assert_eq!(
+        cli(&[
+            "record",
+            &sim.host(),
+            "--duration",
+            "1s",
+            "--rate",
+            "0",
+            "--out",
+            "a.wav"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(
+        cli(&[
+            "record",
+            &sim.host(),
+            "--duration",
+            "1s",
+            "--measures",
+            "x",
+            "--out",
+            "a.wav"
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    // Not a recording.
+    let o = cli(&["analyze", "/nonexistent-dir/x.wav"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("smartmeter: error: /nonexistent-dir/x.wav: "),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1);
+}
+
+#[test]
+fn discover_and_names_over_mdns() {
+    let sim = Sim::start(&["--mdns"]);
+    let mut found = None;
+    for _ in 0..3 {
+        let o = cli(&["--json", "discover", "--wait", "3s"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        found = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|m| m["name"] == "simtest");
+        if found.is_some() {
+            break;
+        }
+    }
+    let m = found.expect("the simulator was not discovered over mDNS");
+    assert_eq!(m["port"], sim.port);
+    assert_eq!(m["type"], "smartmeter");
+    // A meter name as HOST (mDNS), with the service's port.
+    assert_eq!(cli_json(&["info", "simtest"])["name"], "simtest");
+    assert_eq!(cli_json(&["info", "simtest.local"])["name"], "simtest");
+    let human = stdout(&cli(&["discover", "--wait", "3s"]));
+    assert!(human.starts_with("name"), "{human}");
+}
+
+#[test]
+fn serial_device_path_as_host() {
+    let sim = Sim::start(&["--serial"]);
+    let pts = sim.serial.clone().unwrap();
+    let info = cli_json(&["info", &pts]);
+    assert_eq!(info["name"], "simtest");
+    let r = cli_json(&["get", "voltage", &pts]);
+    assert_eq!(r["cmd"], "getVoltage");
+}
+
+#[test]
+fn fleet_view_over_mosquitto() {
+    if !have("mosquitto") {
+        assert!(
+            !peers_required(),
+            "mosquitto is required (SMARTMETER_REQUIRE_PEERS=1)"
+        );
+        eprintln!(
+            "SKIPPED fleet_view_over_mosquitto: mosquitto is not installed (apt-get install mosquitto)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.path().join("m.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
+    )
+    .unwrap();
+    let mut broker = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let broker_addr = format!("127.0.0.1:{port}");
+    let sim = Sim::start(&["--mqtt", &broker_addr, "--status-interval", "1"]);
+    let mut seen = None;
+    for _ in 0..5 {
+        let o = cli(&["--json", "fleet", &broker_addr, "--wait", "2500ms"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        seen = stdout(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|m| m["name"] == "simtest" && !m["power"].is_null());
+        if seen.is_some() {
+            break;
+        }
+    }
+    let _ = broker.kill();
+    let _ = broker.wait();
+    drop(sim);
+    let m = seen.expect("the simulator's status never reached the fleet view");
+    assert_eq!(m["online"], true);
+    assert_eq!(m["sampling"], false);
+    assert!(m["power"].as_f64().unwrap() > 0.0);
+}
