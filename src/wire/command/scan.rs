@@ -43,12 +43,10 @@ pub(crate) fn fill<'a>(
     payload_buf: Option<&mut Option<RawCommand<'a>>>,
     json: &'a [u8],
 ) -> Scan<bool> {
-    // One UTF-8 check for the whole line (the common case): strings are then sliced from it with
-    // a char-boundary check only, instead of being validated one by one.
+    // No whole-line UTF-8 pass: only what serde_json would check is checked, the strings that are
+    // kept and the keys that are not one of the (ASCII) known keys. Unknown values are skipped.
     let mut s = Scanner {
         rest: json,
-        text: core::str::from_utf8(json).ok(),
-        len: json.len(),
         owns_heap: false,
     };
     s.ws();
@@ -65,20 +63,71 @@ pub(crate) fn fill<'a>(
     }
 }
 
+/// A plain decimal (`-?digits.digits`, no exponent) with at most 15 significant digits and at most
+/// 22 fraction digits, converted exactly: the digits form an integer below 2^53 and `10^k` is exact,
+/// so one IEEE division is correctly rounded: the same value `str::parse::<f64>` gives. `None`
+/// for every other form (the caller then takes the general path).
+fn fast_decimal(tok: &[u8]) -> Option<f64> {
+    let (neg, digits) = match tok.split_first() {
+        Some((b'-', d)) => (true, d),
+        _ => (false, tok),
+    };
+    let mut mantissa = 0u64;
+    let mut n_digits = 0u32;
+    let mut frac_digits: Option<usize> = None;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                n_digits += 1;
+                if n_digits > 15 {
+                    return None;
+                }
+                if let Some(k) = frac_digits.as_mut() {
+                    *k += 1;
+                }
+            }
+            b'.' if frac_digits.is_none() => frac_digits = Some(0),
+            _ => return None,
+        }
+    }
+    let scale = POW10.get(frac_digits?)?;
+    let v = mantissa as f64 / scale;
+    Some(if neg { -v } else { v })
+}
+
 struct Scanner<'a> {
     rest: &'a [u8],
-    /// The whole input when it is valid UTF-8.
-    text: Option<&'a str>,
-    /// The whole input's length (`len - rest.len()` is the position).
-    len: usize,
     /// A stored value owns heap memory.
     owns_heap: bool,
 }
 
+/// Bytes that end a plain run inside a string: the control characters, `"` and `\\` (one table
+/// load per byte instead of three comparisons).
+// Indexing here runs at compile time: an out-of-range index would be a build error, never a panic.
+#[allow(clippy::indexing_slicing)]
+static STR_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 #[inline]
 fn is_str_special(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
+    STR_SPECIAL.get(usize::from(b)).copied().unwrap_or(true)
 }
+
+/// `10^k` for the exact fast path of [`Scanner::number`]: every entry is exactly representable.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 fn hex4(s: &[u8]) -> Option<u16> {
     let mut n = 0u16;
@@ -97,6 +146,10 @@ fn hex4(s: &[u8]) -> Option<u16> {
 impl<'a> Scanner<'a> {
     #[inline]
     fn ws(&mut self) {
+        // Most tokens follow one another directly: one comparison answers that case.
+        if self.rest.first().is_none_or(|&b| b > b' ') {
+            return;
+        }
         while let [b' ' | b'\t' | b'\n' | b'\r', tail @ ..] = self.rest {
             self.rest = tail;
         }
@@ -184,17 +237,13 @@ impl<'a> Scanner<'a> {
 
     /// After the opening quote: the string, borrowed when it has no escapes. UTF-8 is checked.
     fn string(&mut self) -> Scan<Cow<'a, str>> {
-        let from = self.len - self.rest.len();
         let head = self.plain_run();
         match self.peek()? {
             b'"' => {
                 self.bump();
-                let borrowed = match self.text {
-                    // `from..to` is delimited by ASCII quotes, so it lies on char boundaries.
-                    Some(text) => text.get(from..from + head.len()),
-                    None => core::str::from_utf8(head).ok(),
-                };
-                borrowed.map(Cow::Borrowed).ok_or(ScanError::Syntax)
+                core::str::from_utf8(head)
+                    .map(Cow::Borrowed)
+                    .map_err(|_| ScanError::Syntax)
             }
             b'\\' => {
                 let mut buf = Vec::with_capacity(head.len() + 16);
@@ -255,11 +304,13 @@ impl<'a> Scanner<'a> {
         let head = self.plain_run();
         if self.peek()? == b'"' {
             self.bump();
-            // Keys are read as strings by serde_json, so they must be UTF-8.
-            if self.text.is_none() && core::str::from_utf8(head).is_err() {
+            // Keys are read as strings by serde_json, so they must be UTF-8; a known key is ASCII
+            // by construction, so only the others need the check.
+            let key = Key::from_bytes(head);
+            if key == Key::Other && core::str::from_utf8(head).is_err() {
                 return Err(ScanError::Syntax);
             }
-            return Ok(Key::from_bytes(head));
+            return Ok(key);
         }
         // Escaped or invalid: take the slow path from the key's start.
         let mut buf = Vec::with_capacity(head.len() + 8);
@@ -376,6 +427,9 @@ impl<'a> Scanner<'a> {
                     }
                 });
             }
+        }
+        if let Some(f) = fast_decimal(tok) {
+            return Ok(Loose::Float(f));
         }
         let f = core::str::from_utf8(tok)
             .ok()
@@ -621,6 +675,60 @@ mod tests {
         r#"{"c\u006dd":"info","value":true,"level":false,"hour":null,"minute":-0,"samples":18446744073709551616,"offset":-9223372036854775808,"rate":9223372036854775808}"#,
         r#"{"cmd":"x","payload":[1,2,[3,[4]]],"name":{"payload":{"payload":1}}}"#,
     ];
+
+    /// The exact decimal fast path gives the correctly rounded value `str::parse` gives, and
+    /// declines every form it does not handle.
+    #[test]
+    fn fast_decimal_matches_str_parse() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut taken = 0;
+        for _ in 0..200_000 {
+            let int_digits = (next() % 12) as usize;
+            let frac_digits = (next() % 24) as usize;
+            let mut t = alloc::string::String::new();
+            if next() % 3 == 0 {
+                t.push('-');
+            }
+            for i in 0..int_digits.max(1) {
+                let d = if i == 0 && int_digits > 1 {
+                    next() % 9 + 1
+                } else {
+                    next() % 10
+                };
+                t.push(char::from(b'0' + d as u8));
+            }
+            if int_digits == 0 || next() % 4 != 0 {
+                t.push('.');
+                for _ in 0..frac_digits.max(1) {
+                    t.push(char::from(b'0' + (next() % 10) as u8));
+                }
+            }
+            let want: f64 = t.parse().unwrap();
+            if let Some(got) = fast_decimal(t.as_bytes()) {
+                taken += 1;
+                assert_eq!(got.to_bits(), want.to_bits(), "{t}");
+            }
+        }
+        assert!(taken > 50_000, "fast path taken only {taken} times");
+        for declined in [
+            &b"1e5"[..],
+            b"1.5E-3",
+            b"1234567890123456.5",
+            b"0.12345678901234567",
+        ] {
+            assert_eq!(fast_decimal(declined), None);
+        }
+        assert_eq!(
+            fast_decimal(b"-0.0").map(f64::to_bits),
+            Some((-0.0f64).to_bits())
+        );
+    }
 
     #[test]
     fn agrees_with_serde_json_on_seeds_and_mutations() {
