@@ -686,3 +686,24 @@ fn nesting_is_bounded() {
     let huge = "[".repeat(100_000);
     assert_eq!(Reply::parse(huge.as_bytes()), Err(ReplyError::Json));
 }
+
+/// Found by the `reply` fuzz target: a getLog row with a carriage return or a raw newline inside must
+/// read back as the encoder writes it (`\r` dropped, a newline separates rows), so the round trip holds.
+#[test]
+fn log_dump_rows_with_cr_and_newline_round_trip() {
+    let json = br#"{"cmd":"log","msg":"*** LOGFile *** //n[E]03/02 11:26:20: Cannot connect to MQTT Serv\r -//nA\nB//n*** LOGFile *** "}"#;
+    let reply = Reply::parse(json).unwrap();
+    assert_eq!(
+        reply,
+        Reply::GetLogDump {
+            rows: vec![
+                "[E]03/02 11:26:20: Cannot connect to MQTT Serv -".to_string(),
+                "A".to_string(),
+                "B".to_string(),
+            ]
+        }
+    );
+    let line = reply.to_line();
+    let json = line.strip_prefix("Info:").unwrap().trim_end();
+    assert_eq!(Reply::parse(json.as_bytes()).unwrap(), reply);
+}

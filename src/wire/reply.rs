@@ -831,10 +831,17 @@ fn phases(v: &Option<Loose<'_>>, field: &'static str) -> Result<Phases, ReplyErr
     for (slot, x) in out.iter_mut().zip(l) {
         *slot = match x {
             Loose::Null => None,
-            x => Some(x.as_f64().ok_or_else(|| bad.clone())? as f32),
+            // A number beyond f32 is undefined, as the encoder writes it: `null`.
+            x => finite_f32(x.as_f64().ok_or_else(|| bad.clone())?),
         };
     }
     Ok(out)
+}
+
+/// `x` as an f32 when it is one (finite after narrowing), else `None`.
+fn finite_f32(x: f64) -> Option<f32> {
+    let f = x as f32;
+    f.is_finite().then_some(f)
 }
 
 fn f64x3(v: &Option<Loose<'_>>, field: &'static str) -> Result<[f64; 3], ReplyError> {
@@ -861,7 +868,7 @@ fn factors(v: &Option<Loose<'_>>, field: &'static str) -> Result<[f32; 6], Reply
     };
     let nums = list(v, field)?
         .iter()
-        .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(|| bad.clone()))
+        .map(|x| x.as_f64().and_then(finite_f32).ok_or_else(|| bad.clone()))
         .collect::<Result<Vec<f32>, ReplyError>>()?;
     match *nums.as_slice() {
         [v, i] => Ok([v, i, v, i, v, i]),
@@ -948,7 +955,7 @@ fn by_cmd(raw: &RawReply<'_>, cmd: &str) -> Result<Reply, ReplyError> {
             energy_export_wh: f64x3(&raw.energy_export, "energyExport")?,
             frequency_10s_hz: match present(&raw.frequency_10s) {
                 None => None,
-                Some(_) => Some(float(&raw.frequency_10s, "frequency10s")? as f32),
+                Some(_) => finite_f32(float(&raw.frequency_10s, "frequency10s")?),
             },
         })),
         "log" if msg(raw).starts_with(LOG_MARK.trim_end()) => log_dump(raw),
@@ -1094,8 +1101,14 @@ fn info(raw: &RawReply<'_>) -> Result<InfoReply, ReplyError> {
     let calibration = if present(&raw.calibration).is_some() {
         factors(&raw.calibration, "calibration")?
     } else if present(&raw.cal_v).is_some() || present(&raw.cal_i).is_some() {
-        let v = present(&raw.cal_v).and_then(Loose::as_f64).unwrap_or(1.0) as f32;
-        let i = present(&raw.cal_i).and_then(Loose::as_f64).unwrap_or(1.0) as f32;
+        let v = present(&raw.cal_v)
+            .and_then(Loose::as_f64)
+            .and_then(finite_f32)
+            .unwrap_or(1.0);
+        let i = present(&raw.cal_i)
+            .and_then(Loose::as_f64)
+            .and_then(finite_f32)
+            .unwrap_or(1.0);
         [v, i, v, i, v, i]
     } else {
         [1.0; 6]
@@ -1147,11 +1160,16 @@ fn log_dump(raw: &RawReply<'_>) -> Reply {
     let body = m.strip_prefix(mark).unwrap_or(m);
     let body = body.trim_end();
     let body = body.strip_suffix(mark).unwrap_or(body);
+    // Rows read back exactly as the encoder writes them: a raw newline separates rows like `//n`,
+    // and a carriage return is dropped (see `write_escaped_text`), so parse ∘ encode is the identity.
     let rows = body
         .split("//n")
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(String::from)
+        .flat_map(|r| r.split('\n'))
+        .map(|r| r.replace('\r', ""))
+        .filter_map(|r| {
+            let t = r.trim();
+            (!t.is_empty()).then(|| String::from(t))
+        })
         .collect();
     Reply::GetLogDump { rows }
 }
