@@ -148,6 +148,11 @@ fn layout(meta: &RecordingMeta) -> Result<(PhaseMode, usize), AnalyzeError> {
     }
 }
 
+/// Synchronised windows after (re)synchronisation whose frequency is still reported as unknown: the
+/// crossing detector's filters settle over the first two (the DSP accuracy suite skips them too), so
+/// a window's `frequency` is non-null only once its values are settled.
+const SETTLING_WINDOWS: u32 = 2;
+
 /// Scale applied to each channel to get volts and amps: current channels are in mA unless the
 /// file says `A`.
 fn scales(meta: &RecordingMeta) -> [f32; 6] {
@@ -169,6 +174,7 @@ fn scales(meta: &RecordingMeta) -> [f32; 6] {
 /// I, P, Q and S are rescaled here once per window instead of every sample being scaled).
 fn window_result(
     w: &Window,
+    settled: bool,
     phase_of_single: Option<usize>,
     t0: f64,
     rate: f64,
@@ -185,7 +191,7 @@ fn window_result(
         frequency_hz: [None; 3],
         duration_s: w.duration_s,
     };
-    let freq = w.frequency_hz.map(f64::from);
+    let freq = w.frequency_hz.filter(|_| settled).map(f64::from);
     for (k, m) in w.phases.iter().enumerate() {
         let dst = match phase_of_single {
             None => k,
@@ -308,6 +314,7 @@ pub fn analyze_file(
     let block_frames = opts.block_frames.max(1);
     let mut frames = 0u64;
     let mut windows = 0u64;
+    let mut in_row = 0u32;
     // Reading and decoding run on a second thread, one block ahead of the estimator, so file
     // handling overlaps the DSP instead of adding to it. Blocks are recycled (bounded memory:
     // three blocks).
@@ -344,7 +351,9 @@ pub fn analyze_file(
             let block = block?;
             frames += (block.len() / meta.channels.len().max(1)) as u64;
             windows += est.feed(&block, |w| {
-                on_window(&window_result(w, single, t0, rate, amps_per_unit))
+                in_row = if w.synchronised { in_row + 1 } else { 0 };
+                let settled = in_row > SETTLING_WINDOWS;
+                on_window(&window_result(w, settled, single, t0, rate, amps_per_unit))
             }) as u64;
             // The reader may have finished already; then the block is simply dropped.
             let _ = empty_tx.send(block);
