@@ -187,7 +187,11 @@ impl Device {
                 self.reply(sink, &json);
             }
             Command::GetPower => {
-                let m = self.meter.latest(now).cloned().unwrap_or_else(nan_meas);
+                let m = self
+                    .meter
+                    .latest(now)
+                    .cloned()
+                    .unwrap_or_else(super::Measurements::undefined);
                 let json = Obj::reply(false, name)
                     .f32s("activePower", &m.active_w)
                     .f32s("reactivePower", &m.reactive_var)
@@ -197,7 +201,11 @@ impl Device {
                 self.reply(sink, &json);
             }
             Command::GetVoltage => {
-                let m = self.meter.latest(now).cloned().unwrap_or_else(nan_meas);
+                let m = self
+                    .meter
+                    .latest(now)
+                    .cloned()
+                    .unwrap_or_else(super::Measurements::undefined);
                 let json = Obj::reply(false, name)
                     .f32s("voltage", &m.voltage_v)
                     .str("unit", "V")
@@ -205,7 +213,11 @@ impl Device {
                 self.reply(sink, &json);
             }
             Command::GetCurrent => {
-                let m = self.meter.latest(now).cloned().unwrap_or_else(nan_meas);
+                let m = self
+                    .meter
+                    .latest(now)
+                    .cloned()
+                    .unwrap_or_else(super::Measurements::undefined);
                 let json = Obj::reply(false, name)
                     .f32s("current", &m.current_a.map(|a| a * 1000.0))
                     .str("unit", "mA")
@@ -225,7 +237,11 @@ impl Device {
                 self.reply(sink, &json);
             }
             Command::GetPeriod => {
-                let m = self.meter.latest(now).cloned().unwrap_or_else(nan_meas);
+                let m = self
+                    .meter
+                    .latest(now)
+                    .cloned()
+                    .unwrap_or_else(super::Measurements::undefined);
                 let json = Obj::reply(false, name)
                     .f32s("period", &m.frequency_hz)
                     .str("unit", "Hz")
@@ -233,7 +249,11 @@ impl Device {
                 self.reply(sink, &json);
             }
             Command::GetPhaseAngle => {
-                let m = self.meter.latest(now).cloned().unwrap_or_else(nan_meas);
+                let m = self
+                    .meter
+                    .latest(now)
+                    .cloned()
+                    .unwrap_or_else(super::Measurements::undefined);
                 let json = Obj::reply(false, name)
                     .f32s("phase", &m.phase_deg)
                     .str("unit", "Deg")
@@ -241,7 +261,11 @@ impl Device {
                 self.reply(sink, &json);
             }
             Command::GetQuality => {
-                let m = self.meter.latest(now).cloned().unwrap_or_else(nan_meas);
+                let m = self
+                    .meter
+                    .latest(now)
+                    .cloned()
+                    .unwrap_or_else(super::Measurements::undefined);
                 let (hmin, hmax) = self.meter.half_cycle_extremes();
                 let json = Obj::reply(false, name)
                     .f32s("thd_v", &m.thd_v_pct)
@@ -627,25 +651,6 @@ impl Device {
             return;
         }
         self.begin_sampling(now, Some(sink), session, port, None);
-    }
-}
-
-fn nan_meas() -> super::Measurements {
-    let n = [f32::NAN; 3];
-    super::Measurements {
-        voltage_v: n,
-        current_a: n,
-        active_w: n,
-        reactive_var: n,
-        apparent_va: n,
-        nonactive_va: n,
-        power_factor: n,
-        phase_deg: n,
-        frequency_hz: n,
-        thd_v_pct: n,
-        thd_i_pct: n,
-        line_voltage_v: n,
-        at: Instant::EPOCH,
     }
 }
 
