@@ -4,8 +4,9 @@
 //! * Frames (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`) are processed in blocks of `d` frames, `d = rate/4000`
 //!   (1 at ≤ 7999 Hz, 8 at 32 kHz). Per frame the only work is adding `x`, `x²`, `v·i` and the
 //!   neighbour products (`v1·v2`, … for the line voltages) into six-lane accumulators — a loop the
-//!   compiler vectorises, in `f32` (or `i64` for [`i32`] codes, see [`fixed`](super::fixed)) and
-//!   folded into `f64` at every half cycle.
+//!   compiler vectorises, in `f32`, folded into `f64` at every half cycle. (Integer codes take a
+//!   path of their own that stays in integers per frame and per block, see
+//!   [`fixed`](super::fixed).)
 //! * Per block, the block sum of L1 voltage (a boxcar decimation to ≈4 kHz) feeds two cascaded
 //!   band-pass biquads at the nominal frequency (Q = 1): DC, harmonics and noise are attenuated before
 //!   the positive- and negative-going crossings are searched, with hysteresis (the filtered signal
@@ -35,9 +36,23 @@ pub const MAX_DECIMATION: usize = 8;
 /// Frames are folded from the per-sample accumulators into `f64` at least every this many blocks.
 const FOLD_BLOCKS: u32 = 64;
 
-/// A sample type the per-sample kernel can accumulate: `f32` (volts/amps, `f32` sums) or `i32`
-/// (ADC codes, exact `i64` sums).
-pub trait Sample: Copy + Default + core::fmt::Debug + 'static {
+mod int;
+
+/// Keeps [`Sample`] closed: the estimator has one hand-written per-block path per sample type.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for i32 {}
+}
+
+/// A sample type the estimator accepts: `f32` (volts and amps) or `i32` (signed ADC codes of up to
+/// 24 bits, scaled by the calibration's [`FrontEnd`](crate::calibration::FrontEnd)).
+///
+/// Each type has its own per-block path: `f32` accumulates in `f32` lanes the compiler vectorises
+/// and runs the detector in `f64`; `i32` stays in integers (exact `i64` sums, a Q28 detector and a
+/// Q30 reference phasor) until the sums are folded into `f64` at window and half-cycle edges, so
+/// that a core without an FPU spends no soft-float work per sample. The trait is sealed.
+pub trait Sample: sealed::Sealed + Copy + Default + core::fmt::Debug + 'static {
     /// The per-sample accumulator.
     type Acc: Copy
         + Default
@@ -45,83 +60,61 @@ pub trait Sample: Copy + Default + core::fmt::Debug + 'static {
         + core::ops::SubAssign
         + AsPrimitive<f64>
         + core::fmt::Debug;
-    /// `self²` in the accumulator type.
-    fn sq(self) -> Self::Acc;
-    /// `self·other` in the accumulator type.
-    fn mul(self, other: Self) -> Self::Acc;
-    /// `self` in the accumulator type.
-    fn widen(self) -> Self::Acc;
+    /// Accumulator of the fundamental DFT between folds.
+    type Dft: Copy + Default + AsPrimitive<f64> + core::fmt::Debug;
+    /// Value of one unit of [`Sample::Dft`] (the phasor's fixed-point scale).
+    #[doc(hidden)]
+    const DFT_UNIT: f64;
     /// `self` as `f64` (before front-end scaling).
     fn to_f64(self) -> f64;
-    /// Accumulator of the per-block fundamental DFT (`f32` for `f32`, `f64` for codes).
-    type Dft: Copy
-        + Default
-        + core::ops::AddAssign
-        + core::ops::Mul<Output = Self::Dft>
-        + core::ops::Sub<Output = Self::Dft>
-        + AsPrimitive<f64>
-        + core::fmt::Debug;
-    /// A block sum in the DFT type.
-    fn to_dft(acc: Self::Acc) -> Self::Dft;
-    /// A phasor component in the DFT type.
-    fn dft_z(z: f64) -> Self::Dft;
+    /// Runs whole blocks of frames through this type's per-block path.
+    #[doc(hidden)]
+    fn process_blocks<F: FnMut(&Window)>(
+        est: &mut Estimator<Self>,
+        frames: &[[Self; 6]],
+        cb: &mut F,
+    );
+    /// Called before the front-end scaling changes, and after it changed.
+    #[doc(hidden)]
+    fn rescale(_est: &mut Estimator<Self>, _before: bool) {}
 }
 
 impl Sample for f32 {
     type Acc = f32;
     type Dft = f32;
-    #[inline(always)]
-    fn to_dft(acc: f32) -> f32 {
-        acc
-    }
-    #[inline(always)]
-    fn dft_z(z: f64) -> f32 {
-        z as f32
-    }
-    #[inline(always)]
-    fn sq(self) -> f32 {
-        self * self
-    }
-    #[inline(always)]
-    fn mul(self, other: f32) -> f32 {
-        self * other
-    }
-    #[inline(always)]
-    fn widen(self) -> f32 {
-        self
-    }
+    const DFT_UNIT: f64 = 1.0;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(self)
+    }
+    #[inline(always)]
+    fn process_blocks<F: FnMut(&Window)>(
+        est: &mut Estimator<f32>,
+        frames: &[[f32; 6]],
+        cb: &mut F,
+    ) {
+        est.process_blocks_float(frames, cb);
     }
 }
 
 impl Sample for i32 {
     type Acc = i64;
-    type Dft = f64;
-    #[inline(always)]
-    fn to_dft(acc: i64) -> f64 {
-        acc as f64
-    }
-    #[inline(always)]
-    fn dft_z(z: f64) -> f64 {
-        z
-    }
-    #[inline(always)]
-    fn sq(self) -> i64 {
-        i64::from(self) * i64::from(self)
-    }
-    #[inline(always)]
-    fn mul(self, other: i32) -> i64 {
-        i64::from(self) * i64::from(other)
-    }
-    #[inline(always)]
-    fn widen(self) -> i64 {
-        i64::from(self)
-    }
+    type Dft = i64;
+    const DFT_UNIT: f64 = int::DFT_UNIT;
     #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(self)
+    }
+    #[inline(always)]
+    fn process_blocks<F: FnMut(&Window)>(
+        est: &mut Estimator<i32>,
+        frames: &[[i32; 6]],
+        cb: &mut F,
+    ) {
+        est.process_blocks_int(frames, cb);
+    }
+    fn rescale(est: &mut Estimator<i32>, before: bool) {
+        est.rescale_int(before);
     }
 }
 
@@ -518,6 +511,8 @@ pub struct Estimator<S: Sample = f32> {
     f10: Option<f32>,
     last: Option<Window>,
     windows: u64,
+    /// State of the integer per-block path (`i32` samples only; idle for `f32`).
+    int: int::IntPath,
 }
 
 impl<S: Sample> Estimator<S> {
@@ -529,6 +524,10 @@ impl<S: Sample> Estimator<S> {
         let fs_d = rate / d as f64;
         let f0 = f64::from(config.nominal_hz);
         let nominal_len = f64::from(config.cycles_per_window) * rate / f0;
+        let filt = [
+            Biquad::bandpass(f0, fs_d, 1.0),
+            Biquad::bandpass(f0, fs_d, 1.0),
+        ];
         let mut est = Self {
             cfg: config,
             cal: Calibration::default(),
@@ -550,10 +549,7 @@ impl<S: Sample> Estimator<S> {
             omega: 0.0,
             inv_g: 1.0,
             period_est: rate / f0,
-            filt: [
-                Biquad::bandpass(f0, fs_d, 1.0),
-                Biquad::bandpass(f0, fs_d, 1.0),
-            ],
+            filt,
             y_prev: 0.0,
             armed_rise: false,
             armed_fall: false,
@@ -574,6 +570,7 @@ impl<S: Sample> Estimator<S> {
             f10: None,
             last: None,
             windows: 0,
+            int: int::IntPath::new(&filt),
         };
         est.set_period(rate / f0);
         Ok(est)
@@ -593,6 +590,7 @@ impl<S: Sample> Estimator<S> {
     /// sums) and, for integer samples, sets the front-end scaling.
     pub fn set_calibration(&mut self, calibration: Calibration) {
         self.cal = calibration;
+        S::rescale(self, true);
         if core::any::TypeId::of::<S>() != core::any::TypeId::of::<f32>() {
             let fe = calibration.front_end();
             self.scale = [
@@ -604,6 +602,7 @@ impl<S: Sample> Estimator<S> {
                 fe.amps_per_code,
             ];
         }
+        S::rescale(self, false);
     }
 
     /// Block (decimation) length in frames.
@@ -748,132 +747,9 @@ impl<S: Sample> Estimator<S> {
     }
 
     /// `frames.len()` is a multiple of `d`.
+    #[inline]
     fn process_blocks<F: FnMut(&Window)>(&mut self, frames: &[[S; 6]], cb: &mut F) {
-        match self.d {
-            8 => self.process_blocks_d::<8, F>(frames, cb),
-            4 => self.process_blocks_d::<4, F>(frames, cb),
-            2 => self.process_blocks_d::<2, F>(frames, cb),
-            1 => self.process_blocks_d::<1, F>(frames, cb),
-            _ => self.process_blocks_any(frames, cb),
-        }
-    }
-
-    fn process_blocks_d<const D: usize, F: FnMut(&Window)>(
-        &mut self,
-        frames: &[[S; 6]],
-        cb: &mut F,
-    ) {
-        let (blocks, _) = frames.as_chunks::<D>();
-        let mut run = self.run;
-        // the detector's filter state lives in registers across blocks
-        let mut filt = self.filt;
-        for blk in blocks {
-            let b1 = kernel::<S>(blk, &mut run.s2, &mut run.sp, &mut run.sl);
-            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
-        }
-        self.filt = filt;
-        self.run = run;
-    }
-
-    fn process_blocks_any<F: FnMut(&Window)>(&mut self, frames: &[[S; 6]], cb: &mut F) {
-        let mut run = self.run;
-        let mut filt = self.filt;
-        for blk in frames.chunks_exact(self.d) {
-            let b1 = kernel::<S>(blk, &mut run.s2, &mut run.sp, &mut run.sl);
-            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
-        }
-        self.filt = filt;
-        self.run = run;
-    }
-
-    /// Per-block work after the per-frame sums: crossing detection, phasor, events.
-    #[inline(always)]
-    fn after_kernel<F: FnMut(&Window)>(
-        &mut self,
-        blk: &[[S; 6]],
-        b1: &[S::Acc; LANES],
-        run: &mut Run<S::Acc, S::Dft>,
-        filt: &mut [Biquad; 2],
-        cb: &mut F,
-    ) {
-        let d = blk.len();
-        let df = d as f64;
-        let s = self.next_frame as f64;
-        let [f0, f1] = filt;
-        let mut y = f1.step(f0.step(b1[0].as_() * self.scale[0] / df));
-        if !y.is_finite() {
-            // NaN/∞ in the input must not poison the detector forever
-            *f0 = f0.cleared();
-            *f1 = f1.cleared();
-            y = 0.0;
-        }
-        let ay = y.abs();
-        if ay > self.peak {
-            self.peak = ay;
-        }
-        let h = self.h_min.max(0.25 * self.amp);
-        let mut event = None;
-        if self.armed_rise && self.y_prev < 0.0 && y >= 0.0 {
-            let tau = self.crossing_fraction(self.y_prev, y);
-            event = Some((Event::Rising, tau * df));
-            self.armed_rise = false;
-        } else if self.armed_fall && self.y_prev > 0.0 && y <= 0.0 {
-            let tau = self.crossing_fraction(-self.y_prev, -y);
-            self.armed_fall = false;
-            if self.synced {
-                event = Some((Event::Falling, tau * df));
-            }
-        }
-        if y < -h {
-            self.armed_rise = true;
-        }
-        if y > h {
-            self.armed_fall = true;
-        }
-        self.y_prev = y;
-        if event.is_none() {
-            if !self.synced {
-                let u = self.win_timeout - (s - 1.0);
-                if u < df {
-                    event = Some((Event::Timeout, u.max(0.0)));
-                }
-            } else if s + df - 1.0 - self.last_rise > self.lost_limit {
-                event = Some((Event::LostSync, df));
-            }
-        }
-        match event {
-            None => {
-                add_lanes(&mut run.s1, b1);
-                run.frames += d as u32;
-                run.blocks += 1;
-                let zc = S::dft_z(self.zc);
-                let zs = S::dft_z(self.zs);
-                for ((re, im), x) in run.re.iter_mut().zip(&mut run.im).zip(*b1) {
-                    let x = S::to_dft(x);
-                    *re += x * zc;
-                    *im += x * zs;
-                }
-                run.zr += zc;
-                run.zi += zs;
-                run.kr += zc * zc - zs * zs;
-                let zz = zs * zc;
-                run.ki += zz;
-                run.ki += zz;
-                if run.blocks >= FOLD_BLOCKS {
-                    self.fold(run);
-                }
-            }
-            Some((ev, u)) => self.split_block(blk, ev, u, run, cb),
-        }
-        if let Some(last) = blk.last() {
-            self.prev_frame = *last;
-        }
-        // advance the reference phasor to the next block's centre
-        let zc = self.zc * self.rot_c - self.zs * self.rot_s;
-        let zs = self.zc * self.rot_s + self.zs * self.rot_c;
-        self.zc = zc;
-        self.zs = zs;
-        self.next_frame += d as u64;
+        S::process_blocks(self, frames, cb);
     }
 
     /// Where between two decimated points (`y0 < 0 <= y1`) a sinusoid at the estimated frequency
@@ -882,7 +758,8 @@ impl<S: Sample> Estimator<S> {
     #[inline]
     fn crossing_fraction(&self, y0: f64, y1: f64) -> f64 {
         let big = self.omega * self.d as f64;
-        let (sn, cs) = big.sin_cos();
+        // `set_period` stores e^{-jωd}: the same sin/cos of the same product
+        let (sn, cs) = (-self.rot_s, self.rot_c);
         let den = y1 - y0 * cs;
         let tau = if den > 0.0 && big > 0.0 {
             -(y0 * sn / den).atan() / big
@@ -897,26 +774,30 @@ impl<S: Sample> Estimator<S> {
     }
 
     /// Moves the per-sample accumulators into the `f64` half-cycle sums.
-    fn fold(&mut self, run: &mut Run<S::Acc, S::Dft>) {
+    ///
+    /// `df` and `gd` convert the phasor sums of block-rate accumulation (the `f32` path: block sums
+    /// times the block-centre phasor) to per-sample terms; the integer path accumulates per-sample
+    /// terms already and passes 1.
+    fn fold(&mut self, run: &mut Run<S::Acc, S::Dft>, df: f64, gd: f64) {
         let sc = self.scale;
         let sw = swap_pairs(&sc);
         let r2 = rot2(&sc);
         let h = &mut self.half;
-        let gd = self.inv_g;
+        let unit = S::DFT_UNIT;
         for (((re, im), (rr, ri)), c) in
             h.re.iter_mut()
                 .zip(&mut h.im)
                 .zip(run.re.iter().zip(&run.im))
                 .zip(&sc)
         {
-            *re += rr.as_() * c * gd;
-            *im += ri.as_() * c * gd;
+            // (for `f32`, `unit` is 1 and the products are exactly the block path's)
+            *re += rr.as_() * c * gd * unit;
+            *im += ri.as_() * c * gd * unit;
         }
-        let df = self.d as f64;
-        h.zre += run.zr.as_() * df * gd;
-        h.zim += run.zi.as_() * df * gd;
-        h.kre += run.kr.as_() * df;
-        h.kim += run.ki.as_() * df;
+        h.zre += run.zr.as_() * df * gd * unit;
+        h.zim += run.zi.as_() * df * gd * unit;
+        h.kre += run.kr.as_() * df * unit;
+        h.kim += run.ki.as_() * df * unit;
         h.w += f64::from(run.frames);
         for k in 0..6 {
             let (Some(a1), Some(a2), Some(ap), Some(al)) =
@@ -941,85 +822,6 @@ impl<S: Sample> Estimator<S> {
             }
         }
         *run = Run::default();
-    }
-
-    /// Handles a block containing an event at time `t = s − 1 + u` (`s` = the block's first frame,
-    /// `0 ≤ u ≤ d`). The window edge cuts the piecewise-linear interpolant of the samples (the
-    /// trapezoid rule with interpolated end points), so a sample next to the edge is shared between
-    /// both sides with weights `1 − (1−β)²/2` and `β²/2`, β the edge's fraction past the sample.
-    fn split_block<F: FnMut(&Window)>(
-        &mut self,
-        blk: &[[S; 6]],
-        ev: Event,
-        u: f64,
-        run: &mut Run<S::Acc, S::Dft>,
-        cb: &mut F,
-    ) {
-        // the kernel already added this block's products to `run`: take them out again (exact for
-        // integers; one extra rounding of a partial sum for f32), the block is re-done per sample
-        let mut s2 = [S::Acc::default(); LANES];
-        let mut sp = [S::Acc::default(); LANES];
-        let mut sl = [S::Acc::default(); LANES];
-        let _ = kernel::<S>(blk, &mut s2, &mut sp, &mut sl);
-        for (a, b) in run.s2.iter_mut().zip(s2) {
-            *a -= b;
-        }
-        for (a, b) in run.sp.iter_mut().zip(sp) {
-            *a -= b;
-        }
-        for (a, b) in run.sl.iter_mut().zip(sl) {
-            *a -= b;
-        }
-        self.fold(run);
-        let mut xs = [[0.0f64; 6]; MAX_DECIMATION + 1];
-        let mut zk = [(0.0f64, 0.0f64); MAX_DECIMATION + 1];
-        let mut pre = [0.0f64; MAX_DECIMATION + 1];
-        let centre = (blk.len() as f64 - 1.0) * 0.5;
-        // u − 1 is the edge relative to the block's first frame; slot 0 is the previous frame
-        let rel = u - 1.0;
-        let n0 = rel.floor();
-        let beta = rel - n0;
-        let frames = core::iter::once(&self.prev_frame).chain(blk.iter());
-        // phasor of the previous frame (k = -1), then rotated by e^{-jω} per frame
-        let (sn0, cs0) = (self.omega * (-1.0 - centre)).sin_cos();
-        let mut zcur = (self.zc * cs0 + self.zs * sn0, self.zs * cs0 - self.zc * sn0);
-        let (s1, c1) = self.omega.sin_cos();
-        for (j, (((f, x), z), wp)) in frames.zip(&mut xs).zip(&mut zk).zip(&mut pre).enumerate() {
-            let k = j as f64 - 1.0;
-            for ((xo, v), c) in x.iter_mut().zip(f).zip(&self.scale) {
-                *xo = v.to_f64() * c;
-            }
-            *z = zcur;
-            zcur = (zcur.0 * c1 + zcur.1 * s1, zcur.1 * c1 - zcur.0 * s1);
-            *wp = if k < n0 {
-                1.0
-            } else if k == n0 {
-                1.0 - 0.5 * (1.0 - beta) * (1.0 - beta)
-            } else if k == n0 + 1.0 {
-                0.5 * beta * beta
-            } else {
-                0.0
-            };
-            // the previous frame was already counted with weight 1
-            let add = if j == 0 { *wp - 1.0 } else { *wp };
-            if add != 0.0 {
-                self.half.add_sample(x, add, z.0, z.1);
-            }
-        }
-        let t = self.next_frame as f64 - 1.0 + u;
-        self.handle_event(ev, t, cb);
-        for (x, (z, wp)) in xs.iter().zip(zk.iter().zip(&pre)).take(blk.len() + 1) {
-            let wpost = 1.0 - wp;
-            if wpost != 0.0 {
-                self.half.add_sample(x, wpost, z.0, z.1);
-            }
-        }
-        // keep the phasor unit length
-        let m = (self.zc * self.zc + self.zs * self.zs).sqrt();
-        if m > 0.0 {
-            self.zc /= m;
-            self.zs /= m;
-        }
     }
 
     fn set_period(&mut self, period: f64) {
@@ -1289,6 +1091,216 @@ impl<S: Sample> Estimator<S> {
     }
 }
 
+/// The `f32` per-block path: vectorised `f32` lanes, detector and phasor in `f64`.
+impl Estimator<f32> {
+    /// `frames.len()` is a multiple of `d`.
+    fn process_blocks_float<F: FnMut(&Window)>(&mut self, frames: &[[f32; 6]], cb: &mut F) {
+        match self.d {
+            8 => self.process_blocks_d::<8, F>(frames, cb),
+            4 => self.process_blocks_d::<4, F>(frames, cb),
+            2 => self.process_blocks_d::<2, F>(frames, cb),
+            1 => self.process_blocks_d::<1, F>(frames, cb),
+            _ => self.process_blocks_any(frames, cb),
+        }
+    }
+
+    fn process_blocks_d<const D: usize, F: FnMut(&Window)>(
+        &mut self,
+        frames: &[[f32; 6]],
+        cb: &mut F,
+    ) {
+        let (blocks, _) = frames.as_chunks::<D>();
+        let mut run = self.run;
+        // the detector's filter state lives in registers across blocks
+        let mut filt = self.filt;
+        for blk in blocks {
+            let b1 = kernel(blk, &mut run.s2, &mut run.sp, &mut run.sl);
+            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
+        }
+        self.filt = filt;
+        self.run = run;
+    }
+
+    fn process_blocks_any<F: FnMut(&Window)>(&mut self, frames: &[[f32; 6]], cb: &mut F) {
+        let mut run = self.run;
+        let mut filt = self.filt;
+        for blk in frames.chunks_exact(self.d) {
+            let b1 = kernel(blk, &mut run.s2, &mut run.sp, &mut run.sl);
+            self.after_kernel(blk, &b1, &mut run, &mut filt, cb);
+        }
+        self.filt = filt;
+        self.run = run;
+    }
+
+    /// Per-block work after the per-frame sums: crossing detection, phasor, events.
+    #[inline(always)]
+    fn after_kernel<F: FnMut(&Window)>(
+        &mut self,
+        blk: &[[f32; 6]],
+        b1: &[f32; LANES],
+        run: &mut Run<f32, f32>,
+        filt: &mut [Biquad; 2],
+        cb: &mut F,
+    ) {
+        let d = blk.len();
+        let df = d as f64;
+        let s = self.next_frame as f64;
+        let [f0, f1] = filt;
+        let mut y = f1.step(f0.step(f64::from(b1[0]) * self.scale[0] / df));
+        if !y.is_finite() {
+            // NaN/∞ in the input must not poison the detector forever
+            *f0 = f0.cleared();
+            *f1 = f1.cleared();
+            y = 0.0;
+        }
+        let ay = y.abs();
+        if ay > self.peak {
+            self.peak = ay;
+        }
+        let h = self.h_min.max(0.25 * self.amp);
+        let mut event = None;
+        if self.armed_rise && self.y_prev < 0.0 && y >= 0.0 {
+            let tau = self.crossing_fraction(self.y_prev, y);
+            event = Some((Event::Rising, tau * df));
+            self.armed_rise = false;
+        } else if self.armed_fall && self.y_prev > 0.0 && y <= 0.0 {
+            let tau = self.crossing_fraction(-self.y_prev, -y);
+            self.armed_fall = false;
+            if self.synced {
+                event = Some((Event::Falling, tau * df));
+            }
+        }
+        if y < -h {
+            self.armed_rise = true;
+        }
+        if y > h {
+            self.armed_fall = true;
+        }
+        self.y_prev = y;
+        if event.is_none() {
+            if !self.synced {
+                let u = self.win_timeout - (s - 1.0);
+                if u < df {
+                    event = Some((Event::Timeout, u.max(0.0)));
+                }
+            } else if s + df - 1.0 - self.last_rise > self.lost_limit {
+                event = Some((Event::LostSync, df));
+            }
+        }
+        match event {
+            None => {
+                add_lanes(&mut run.s1, b1);
+                run.frames += d as u32;
+                run.blocks += 1;
+                let zc = self.zc as f32;
+                let zs = self.zs as f32;
+                for ((re, im), x) in run.re.iter_mut().zip(&mut run.im).zip(*b1) {
+                    *re += x * zc;
+                    *im += x * zs;
+                }
+                run.zr += zc;
+                run.zi += zs;
+                run.kr += zc * zc - zs * zs;
+                let zz = zs * zc;
+                run.ki += zz;
+                run.ki += zz;
+                if run.blocks >= FOLD_BLOCKS {
+                    self.fold(run, self.d as f64, self.inv_g);
+                }
+            }
+            Some((ev, u)) => self.split_block(blk, ev, u, run, cb),
+        }
+        if let Some(last) = blk.last() {
+            self.prev_frame = *last;
+        }
+        // advance the reference phasor to the next block's centre
+        let zc = self.zc * self.rot_c - self.zs * self.rot_s;
+        let zs = self.zc * self.rot_s + self.zs * self.rot_c;
+        self.zc = zc;
+        self.zs = zs;
+        self.next_frame += d as u64;
+    }
+
+    /// Handles a block containing an event at time `t = s − 1 + u` (`s` = the block's first frame,
+    /// `0 ≤ u ≤ d`). The window edge cuts the piecewise-linear interpolant of the samples (the
+    /// trapezoid rule with interpolated end points), so a sample next to the edge is shared between
+    /// both sides with weights `1 − (1−β)²/2` and `β²/2`, β the edge's fraction past the sample.
+    fn split_block<F: FnMut(&Window)>(
+        &mut self,
+        blk: &[[f32; 6]],
+        ev: Event,
+        u: f64,
+        run: &mut Run<f32, f32>,
+        cb: &mut F,
+    ) {
+        // the kernel already added this block's products to `run`: take them out again (exact for
+        // integers; one extra rounding of a partial sum for f32), the block is re-done per sample
+        let mut s2 = [f32::default(); LANES];
+        let mut sp = [f32::default(); LANES];
+        let mut sl = [f32::default(); LANES];
+        let _ = kernel(blk, &mut s2, &mut sp, &mut sl);
+        for (a, b) in run.s2.iter_mut().zip(s2) {
+            *a -= b;
+        }
+        for (a, b) in run.sp.iter_mut().zip(sp) {
+            *a -= b;
+        }
+        for (a, b) in run.sl.iter_mut().zip(sl) {
+            *a -= b;
+        }
+        self.fold(run, self.d as f64, self.inv_g);
+        let mut xs = [[0.0f64; 6]; MAX_DECIMATION + 1];
+        let mut zk = [(0.0f64, 0.0f64); MAX_DECIMATION + 1];
+        let mut pre = [0.0f64; MAX_DECIMATION + 1];
+        let centre = (blk.len() as f64 - 1.0) * 0.5;
+        // u − 1 is the edge relative to the block's first frame; slot 0 is the previous frame
+        let rel = u - 1.0;
+        let n0 = rel.floor();
+        let beta = rel - n0;
+        let frames = core::iter::once(&self.prev_frame).chain(blk.iter());
+        // phasor of the previous frame (k = -1), then rotated by e^{-jω} per frame
+        let (sn0, cs0) = (self.omega * (-1.0 - centre)).sin_cos();
+        let mut zcur = (self.zc * cs0 + self.zs * sn0, self.zs * cs0 - self.zc * sn0);
+        let (s1, c1) = self.omega.sin_cos();
+        for (j, (((f, x), z), wp)) in frames.zip(&mut xs).zip(&mut zk).zip(&mut pre).enumerate() {
+            let k = j as f64 - 1.0;
+            for ((xo, v), c) in x.iter_mut().zip(f).zip(&self.scale) {
+                *xo = v.to_f64() * c;
+            }
+            *z = zcur;
+            zcur = (zcur.0 * c1 + zcur.1 * s1, zcur.1 * c1 - zcur.0 * s1);
+            *wp = if k < n0 {
+                1.0
+            } else if k == n0 {
+                1.0 - 0.5 * (1.0 - beta) * (1.0 - beta)
+            } else if k == n0 + 1.0 {
+                0.5 * beta * beta
+            } else {
+                0.0
+            };
+            // the previous frame was already counted with weight 1
+            let add = if j == 0 { *wp - 1.0 } else { *wp };
+            if add != 0.0 {
+                self.half.add_sample(x, add, z.0, z.1);
+            }
+        }
+        let t = self.next_frame as f64 - 1.0 + u;
+        self.handle_event(ev, t, cb);
+        for (x, (z, wp)) in xs.iter().zip(zk.iter().zip(&pre)).take(blk.len() + 1) {
+            let wpost = 1.0 - wp;
+            if wpost != 0.0 {
+                self.half.add_sample(x, wpost, z.0, z.1);
+            }
+        }
+        // keep the phasor unit length
+        let m = (self.zc * self.zc + self.zs * self.zs).sqrt();
+        if m > 0.0 {
+            self.zc /= m;
+            self.zs /= m;
+        }
+    }
+}
+
 /// RMS phasor of the fundamental from the DFT sum `X = re + j·im` (DC removed): solves
 /// `X = a·W + conj(a)·K` for `a` so that the image term of a window that is not an exact number of
 /// reference periods does not leak into the result; returns `√2·g·a`.
@@ -1318,15 +1330,15 @@ fn add_lanes<A: Copy + core::ops::AddAssign>(a: &mut [A; LANES], b: &[A; LANES])
 /// SIMD registers; `sp` holds `v·i` in the even lanes, `sl` the neighbour products `v1·v2, v2·v3,
 /// v3·v1` in lanes 0, 2, 4.
 #[inline(always)]
-fn kernel<S: Sample>(
-    blk: &[[S; 6]],
-    s2: &mut [S::Acc; LANES],
-    sp: &mut [S::Acc; LANES],
-    sl: &mut [S::Acc; LANES],
-) -> [S::Acc; LANES] {
-    let mut s1 = [S::Acc::default(); LANES];
+fn kernel(
+    blk: &[[f32; 6]],
+    s2: &mut [f32; LANES],
+    sp: &mut [f32; LANES],
+    sl: &mut [f32; LANES],
+) -> [f32; LANES] {
+    let mut s1 = [f32::default(); LANES];
     for f in blk {
-        let z = S::default();
+        let z = 0.0f32;
         let [x0, x1, x2, x3, x4, x5] = *f;
         let x = [x0, x1, x2, x3, x4, x5, z, z];
         let sw = [x1, x0, x3, x2, x5, x4, z, z];
@@ -1335,10 +1347,10 @@ fn kernel<S: Sample>(
             // constant trip count: indices are in bounds and the loop is unrolled
             #[allow(clippy::indexing_slicing)]
             {
-                s1[k] += x[k].widen();
-                s2[k] += x[k].sq();
-                sp[k] += x[k].mul(sw[k]);
-                sl[k] += x[k].mul(r2[k]);
+                s1[k] += x[k];
+                s2[k] += x[k] * x[k];
+                sp[k] += x[k] * sw[k];
+                sl[k] += x[k] * r2[k];
             }
         }
     }

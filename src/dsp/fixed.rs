@@ -1,11 +1,14 @@
 //! The integer variant of the per-sample kernel, for microcontrollers without an FPU (ESP32-C3).
 //!
-//! [`FixedEstimator`] is [`Estimator<i32>`]: samples are signed ADC codes (up to 24 bits), the per-sample
-//! sums are exact `i64` (a 24-bit code squared is < 2⁴⁶, and the sums are folded into `f64` at every
-//! half cycle and at least every 64 blocks — at most 512 frames, < 2⁵⁵), and the
-//! [`FrontEnd`](crate::calibration::FrontEnd) of the calibration turns codes into volts and amps when
-//! the sums are folded. Everything after the fold is the same generic code as the `f32` pipeline, so
-//! the results agree to well within 0.01 %.
+//! [`FixedEstimator`] is [`Estimator<i32>`]: samples are signed ADC codes (up to 24 bits), and the
+//! per-frame and per-block work stays in integers (see the estimator's `int` path): exact `i64` sums
+//! of `x²`, `v·i` and `v·v'`, a Q28 fixed-point crossing detector, a single-bin DFT against a Q30
+//! reference phasor, and the window-edge frames split with Q12 weights. The sums are folded into
+//! `f64` at every half cycle and at least every 512 frames (24-bit codes keep every sum below 2⁶²),
+//! where the [`FrontEnd`](crate::calibration::FrontEnd) of the calibration turns codes into volts and
+//! amps. Everything after the fold is the same code as the `f32` pipeline, and the two agree to
+//! within 1e-5 (`tests/dsp_fixed.rs`). On RV32IMC (ESP32-C3, no FPU) this costs about 130
+//! instructions per (v, i) sample pair at 32 kHz, against 1,200 for the `f32` path in soft-float.
 //!
 //! ```
 //! use smartmeter::calibration::{Calibration, FrontEnd};
