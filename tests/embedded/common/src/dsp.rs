@@ -154,7 +154,14 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
 
     if let (Some(f32_cost), Some(fixed_cost)) = (f32_cost, fixed_cost) {
         r.group("dsp::cost");
-        report_cost(r, RATE_HZ, FRAMES, f32_cost, fixed_cost);
+        report_cost(
+            r,
+            RATE_HZ,
+            FRAMES,
+            f32_cost,
+            fixed_cost,
+            "1 s from a cold start",
+        );
         // The budget is stated at 32 kHz (the estimator decimates by 8 there, so its
         // per-block work is spread over more samples). Measured as firmware runs it: 50 ms chunks
         // streamed into estimators that are already synchronised (0.5 s of warm-up), over 1 s,
@@ -191,7 +198,14 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
                 }
             }
             if cost32 > 0 {
-                report_cost(r, rate, frames, cost32, costfx);
+                report_cost(
+                    r,
+                    rate,
+                    frames,
+                    cost32,
+                    costfx,
+                    "1 s steady state, 50 ms chunks",
+                );
                 r.check(
                     "steady_state_windows",
                     windows == 5,
@@ -225,13 +239,14 @@ fn report_cost<P: Platform>(
     frames: usize,
     f32_cost: u64,
     fixed_cost: u64,
+    how: &str,
 ) {
     // Three (v,i) pairs per six-channel frame.
     let pairs = (3 * frames) as u64;
     let f32_per_pair = f32_cost / pairs;
     let fixed_per_pair = fixed_cost / pairs;
     r.line(format_args!(
-        "instructions per (v,i) sample pair at {rate_hz} Hz: f32 (soft-float) {f32_per_pair}, fixed-point {fixed_per_pair} (goal <= 150)"
+        "instructions per (v,i) sample pair at {rate_hz} Hz ({how}): f32 (soft-float) {f32_per_pair}, fixed-point {fixed_per_pair} (goal <= 150 at 32 kHz)"
     ));
     let budget_pct = fixed_per_pair as f64 * 3.0 * f64::from(rate_hz) / 160e6 * 100.0;
     r.line(format_args!(
