@@ -31,8 +31,9 @@
 
 use alloc::vec::Vec;
 
+use crate::calibration::FrontEnd;
 pub use crate::device::Instant;
-use crate::device::{Device, Event, Record, SampleBlock, SlotId};
+use crate::device::{CodeBlock, Device, Event, Record, SampleBlock, SlotId};
 
 /// What kind of failure a HAL error is, independent of the driver (embedded-hal's `ErrorKind` idea).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -134,14 +135,70 @@ impl RawBlock {
 
 /// A source of 3-phase voltage and current samples (the metering front end).
 pub trait SampleSource: ErrorType {
+    /// What the source writes: `f32` (volts and amps, or codes with [`SampleScale::Codes`]) or `i32`
+    /// ADC codes (with [`SampleScale::Codes`]), which the engine measures on the estimator's integer
+    /// path — the choice for a core without an FPU.
+    type Sample: SourceSample;
     /// Reads whatever samples are ready into `buf` (interleaved six channels) without blocking.
     /// Returns `Ok(None)` when nothing is ready. Implementations write whole samples only.
-    fn read(&mut self, buf: &mut [f32]) -> Result<Option<RawBlock>, Self::Error>;
+    fn read(&mut self, buf: &mut [Self::Sample]) -> Result<Option<RawBlock>, Self::Error>;
 }
 
 impl<T: SampleSource + ?Sized> SampleSource for &mut T {
-    fn read(&mut self, buf: &mut [f32]) -> Result<Option<RawBlock>, Self::Error> {
+    type Sample = T::Sample;
+    fn read(&mut self, buf: &mut [Self::Sample]) -> Result<Option<RawBlock>, Self::Error> {
         T::read(self, buf)
+    }
+}
+
+/// The sample types a [`SampleSource`] can write (`f32`, `i32`; sealed through
+/// [`dsp::estimator::Sample`](crate::dsp::estimator::Sample)), and how a block of them reaches the
+/// engine: `f32` through [`Device::handle_samples`] (codes scaled first), `i32` through
+/// [`Device::handle_codes`].
+pub trait SourceSample: crate::dsp::estimator::Sample {
+    /// Hands `buf[..raw.len]` to the engine.
+    #[doc(hidden)]
+    fn deliver(device: &mut Device, now: Instant, raw: RawBlock, buf: &mut [Self]);
+}
+
+impl SourceSample for f32 {
+    fn deliver(device: &mut Device, now: Instant, mut raw: RawBlock, buf: &mut [f32]) {
+        raw.to_physical(buf);
+        if let Some(samples) = buf.get(..raw.len) {
+            let block = SampleBlock {
+                rate_hz: raw.rate_hz,
+                samples,
+                start: raw.start,
+            };
+            device.handle_samples(now, &block);
+        }
+    }
+}
+
+impl SourceSample for i32 {
+    fn deliver(device: &mut Device, now: Instant, raw: RawBlock, buf: &mut [i32]) {
+        let front_end = match raw.scale {
+            SampleScale::Codes {
+                volts_per_code,
+                amps_per_code,
+            } => FrontEnd {
+                volts_per_code: f64::from(volts_per_code),
+                amps_per_code: f64::from(amps_per_code),
+            },
+            SampleScale::Physical => FrontEnd {
+                volts_per_code: 1.0,
+                amps_per_code: 1.0,
+            },
+        };
+        if let Some(codes) = buf.get(..raw.len) {
+            let block = CodeBlock {
+                rate_hz: raw.rate_hz,
+                codes,
+                front_end,
+                start: raw.start,
+            };
+            device.handle_codes(now, &block);
+        }
     }
 }
 
@@ -223,7 +280,7 @@ pub struct Pumped {
 ///
 /// `pump(now)` reads the sample source, feeds the engine, serves timeouts, writes `Persist` records to
 /// the store, calls `System::restart` on `Restart`, and hands every network event back to the caller.
-pub struct Driver<Src, Clk, St, Sys> {
+pub struct Driver<Src: SampleSource, Clk, St, Sys> {
     /// The engine.
     pub device: Device,
     /// Sample source.
@@ -234,7 +291,7 @@ pub struct Driver<Src, Clk, St, Sys> {
     pub store: St,
     /// System handle.
     pub system: Sys,
-    buf: Vec<f32>,
+    buf: Vec<Src::Sample>,
     /// Store or source errors seen so far (the driver never stops on them).
     pub hal_errors: u32,
 }
@@ -262,7 +319,7 @@ where
             clock,
             store,
             system,
-            buf: alloc::vec![0.0; 6 * 512],
+            buf: alloc::vec![Src::Sample::default(); 6 * 512],
             hal_errors: 0,
         }
     }
@@ -283,17 +340,12 @@ where
         let now = self.now();
         loop {
             match self.source.read(&mut self.buf) {
-                Ok(Some(mut raw)) => {
-                    raw.to_physical(&mut self.buf);
-                    let len = raw.len.min(self.buf.len());
-                    if let Some(samples) = self.buf.get(..len) {
-                        let block = SampleBlock {
-                            rate_hz: raw.rate_hz,
-                            samples,
-                            start: raw.start,
-                        };
-                        self.device.handle_samples(now, &block);
-                    }
+                Ok(Some(raw)) => {
+                    let raw = RawBlock {
+                        len: raw.len.min(self.buf.len()),
+                        ..raw
+                    };
+                    Src::Sample::deliver(&mut self.device, now, raw, &mut self.buf);
                 }
                 Ok(None) => break,
                 Err(_) => {

@@ -7,8 +7,10 @@ use core::time::Duration;
 use device_support::*;
 use smartmeter::device::{DeviceOptions, Event, Instant, Record, RecordKind, Restored, SlotId};
 use smartmeter::hal::{
-    self, Clock, Driver, ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource, Store, System,
+    self, Clock, Driver, ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource, SourceSample,
+    Store, System,
 };
+use smartmeter::wire::frame::{Demux, Event as DemuxEvent};
 use std::collections::HashMap;
 
 /// Applies every Persist event to a slot map, like a binding's store.
@@ -224,24 +226,39 @@ impl Clock for ManualClock {
     }
 }
 
-/// Raw ADC codes: 1 code = 0.1 V / 1 mA.
-struct CodeSource {
+/// Raw ADC codes: 1 code = 0.1 V / 1 mA, written as `f32` or `i32` (the integer measurement path).
+struct CodeSource<S> {
     src: Source,
     clock: std::rc::Rc<std::cell::Cell<u64>>,
     next_us: u64,
+    kind: std::marker::PhantomData<S>,
 }
-impl ErrorType for CodeSource {
+impl<S> ErrorType for CodeSource<S> {
     type Error = ErrorKind;
 }
-impl SampleSource for CodeSource {
-    fn read(&mut self, buf: &mut [f32]) -> Result<Option<RawBlock>, ErrorKind> {
+trait Code: SourceSample {
+    fn code(x: f32) -> Self;
+}
+impl Code for f32 {
+    fn code(x: f32) -> f32 {
+        x.round()
+    }
+}
+impl Code for i32 {
+    fn code(x: f32) -> i32 {
+        x.round() as i32
+    }
+}
+impl<S: Code> SampleSource for CodeSource<S> {
+    type Sample = S;
+    fn read(&mut self, buf: &mut [S]) -> Result<Option<RawBlock>, ErrorKind> {
         if self.next_us + 10_000 > self.clock.get() {
             return Ok(None);
         }
         let v = self.src.block(80);
         let len = v.len().min(buf.len());
         for (k, (d, s)) in buf.iter_mut().zip(&v).enumerate() {
-            *d = if k % 2 == 0 { s * 10.0 } else { s * 1000.0 };
+            *d = S::code(if k % 2 == 0 { s * 10.0 } else { s * 1000.0 });
         }
         let start = Instant::from_micros(self.next_us);
         self.next_us += 10_000;
@@ -272,10 +289,11 @@ impl System for Sys {
 #[test]
 fn driver_wires_events_to_the_hal() {
     let t = std::rc::Rc::new(std::cell::Cell::new(T0_S * 1_000_000));
-    let source = CodeSource {
+    let source = CodeSource::<f32> {
         src: Source::new(8000),
         clock: t.clone(),
         next_us: T0_S * 1_000_000,
+        kind: std::marker::PhantomData,
     };
     let mut d = Driver::new(
         DeviceOptions::default(),
@@ -314,4 +332,92 @@ fn driver_wires_events_to_the_hal() {
     let r = hal::restore(&mut d.store);
     let _ = smartmeter::device::Device::new(DeviceOptions::default(), r, now);
     let _ = Record::decode(&[]);
+}
+
+type CodeDriver<S> = Driver<CodeSource<S>, ManualClock, MemStore, Sys>;
+
+/// A driver over a source of `f32` or `i32` codes, pumped for `seconds` in 10 ms steps.
+fn code_driver<S: Code>(seconds: u64) -> (CodeDriver<S>, std::rc::Rc<std::cell::Cell<u64>>) {
+    let t = std::rc::Rc::new(std::cell::Cell::new(T0_S * 1_000_000));
+    let source = CodeSource::<S> {
+        src: Source::new(8000),
+        clock: t.clone(),
+        next_us: T0_S * 1_000_000,
+        kind: std::marker::PhantomData,
+    };
+    let mut d = Driver::new(
+        DeviceOptions::default(),
+        source,
+        ManualClock(t.clone()),
+        MemStore::default(),
+        Sys::default(),
+    );
+    for _ in 0..seconds * 100 {
+        t.set(t.get() + 10_000);
+        d.pump();
+    }
+    (d, t)
+}
+
+#[test]
+fn integer_codes_measure_like_float_codes_and_stream_in_volts() {
+    let (mut fl, _) = code_driver::<f32>(3);
+    let (mut fx, t) = code_driver::<i32>(3);
+    let (tf, tx) = (fl.now(), fx.now());
+    let a = fl.device.measurements(tf).expect("float window").clone();
+    let b = fx.device.measurements(tx).expect("integer window").clone();
+    for (what, x, y) in [
+        ("voltage", a.voltage_v, b.voltage_v),
+        ("current", a.current_a, b.current_a),
+        ("power", a.active_w, b.active_w),
+    ] {
+        for (x, y) in x.iter().zip(&y) {
+            assert!(
+                (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                "{what}: {a:?} vs {b:?}"
+            );
+        }
+    }
+    assert!((b.voltage_v[0] - 230.0).abs() < 1.0, "{:?}", b.voltage_v);
+    assert!(b.frequency_hz[0].is_finite());
+
+    // a session on the integer path streams volts and milliamps, not codes
+    let now = fx.now();
+    let c = fx
+        .device
+        .handle_connected(now, smartmeter::device::ConnKind::Serial);
+    fx.device.handle_input(
+        c,
+        now,
+        b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"Serial\",\"rate\":8000}}\n",
+    );
+    let mut demux = Demux::new();
+    let mut values: Vec<f32> = Vec::new();
+    let mut buf = [0u8; 8192];
+    for _ in 0..100 {
+        t.set(t.get() + 10_000);
+        fx.pump();
+        loop {
+            let n = fx.device.poll_output(c, &mut buf);
+            if n == 0 {
+                break;
+            }
+            demux.push(&buf[..n], |ev| {
+                if let Ok(DemuxEvent::Frame(f)) = ev {
+                    values.extend(f.samples());
+                }
+            });
+        }
+    }
+    assert!(values.len() >= 6 * 4000, "{} values", values.len());
+    let peak = |ch: usize| {
+        values
+            .iter()
+            .skip(ch)
+            .step_by(6)
+            .fold(0.0f32, |m, v| m.max(v.abs()))
+    };
+    // 230 V RMS, 5 A RMS on L1: peaks ≈ 325 V and ≈ 7071 mA (160 samples per cycle)
+    assert!((peak(0) - 325.27).abs() < 3.0, "v peak {}", peak(0));
+    assert!((peak(1) - 7071.1).abs() < 80.0, "i peak {}", peak(1));
 }

@@ -15,8 +15,8 @@ use super::session::{Line, MAX_DEFERRED, MAX_DEFERRED_BYTES, Session, Wait};
 use super::store::record::Pick;
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::{
-    Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings, NtpResult,
-    Record, RecordKind, RestartKind, Restored, SampleBlock,
+    CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
+    NtpResult, Record, RecordKind, RestartKind, Restored, SampleBlock,
 };
 use crate::wire::frame::{Framing, encode_frame};
 use crate::wire::mqtt;
@@ -102,6 +102,8 @@ pub struct Device {
     pub(crate) source_rate_hz: u32,
     last_local_minute: Option<u64>,
     scratch: Vec<f32>,
+    /// Codes of a [`CodeBlock`] in volts and amps, while a session needs them.
+    code_values: Vec<f32>,
     last_now: Instant,
     zc_prev: f32,
     ntp_deadline: Option<Instant>,
@@ -171,6 +173,7 @@ impl Device {
             link: LinkInfo::default(),
             last_local_minute: None,
             scratch: Vec::new(),
+            code_values: Vec::new(),
             last_now: now,
             zc_prev: 0.0,
             ntp_deadline: None,
@@ -358,8 +361,52 @@ impl Device {
             return;
         }
         self.source_rate_hz = block.rate_hz;
-        let wall_start = self.wall_time(block.start);
         self.meter.feed(now, block);
+        self.sessions_take(now, block);
+    }
+
+    /// ADC codes from the front end: the same as [`handle_samples`](Self::handle_samples), but the
+    /// measurements run on the estimator's integer path, and the codes are scaled to volts and amps
+    /// only while a sampling session needs them.
+    pub fn handle_codes(&mut self, now: Instant, block: &CodeBlock<'_>) {
+        self.last_now = now;
+        if block.rate_hz == 0 {
+            return;
+        }
+        self.source_rate_hz = block.rate_hz;
+        self.meter.feed_codes(now, block);
+        let fe = block.front_end;
+        let (vpc, apc) = (fe.volts_per_code as f32, fe.amps_per_code as f32);
+        if self.sampling.is_some() {
+            let mut values = core::mem::take(&mut self.code_values);
+            values.clear();
+            let whole = block.codes.len() / 6 * 6;
+            values.extend(
+                block
+                    .codes
+                    .iter()
+                    .take(whole)
+                    .enumerate()
+                    .map(|(k, c)| *c as f32 * if k.is_multiple_of(2) { vpc } else { apc }),
+            );
+            let physical = SampleBlock {
+                rate_hz: block.rate_hz,
+                samples: &values,
+                start: block.start,
+            };
+            self.sessions_take(now, &physical);
+            self.code_values = values;
+        } else {
+            if let Some(c) = block.codes.chunks_exact(6).last().and_then(|c| c.first()) {
+                self.zc_prev = *c as f32 * vpc;
+            }
+            self.pump_sampling(now);
+        }
+    }
+
+    /// The sampling session's share of a block (in volts and amps).
+    fn sessions_take(&mut self, now: Instant, block: &SampleBlock<'_>) {
+        let wall_start = self.wall_time(block.start);
         if self.sampling.is_some() {
             let mut sampling = self.sampling.take();
             if let Some(s) = sampling.as_mut() {
@@ -1318,6 +1365,7 @@ impl Device {
             + self.sampling.as_ref().map_or(0, Sampling::heap_bytes)
             + self.logbook.heap_bytes()
             + self.scratch.capacity() * 4
+            + self.code_values.capacity() * 4
             + self.meter.heap_bytes()
     }
 }

@@ -9,9 +9,12 @@ use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::sampling::{Measures, Sampling};
-use super::{Instant, SampleBlock};
-use crate::calibration::Calibration;
-use crate::dsp::{EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, Resampler, Window};
+use super::{CodeBlock, Instant, SampleBlock};
+use crate::calibration::{Calibration, FrontEnd};
+use crate::dsp::estimator::Sample;
+use crate::dsp::{
+    EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, HalfCycleRms, Resampler, Window,
+};
 use crate::wire::mqtt::Quantity;
 
 /// Oldest window get*/MQTT report (PROTOCOL.md §2).
@@ -123,11 +126,49 @@ const WARMUP_MARGIN_US: u64 = 20_000;
 /// Windows skipped after the estimator starts before readings are published (see [`Meter`]).
 const WARMUP_WINDOWS: u8 = 2;
 
+/// The measuring estimator: on volts and amps, or on ADC codes (the integer path) with the front end
+/// that scales them.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // both variants are ≈2.2 KiB; one lives in place, no boxing
+enum Est {
+    Float(Estimator<f32>),
+    Codes(Estimator<i32>, FrontEnd),
+}
+
+impl Est {
+    fn set_calibration(&mut self, cal: Calibration) {
+        match self {
+            Est::Float(e) => e.set_calibration(cal),
+            Est::Codes(e, fe) => e.set_calibration(cal.with_front_end(*fe).unwrap_or(cal)),
+        }
+    }
+
+    /// The half-cycle RMS record, whose min/max start over.
+    fn half_cycle_extremes(&mut self) -> HalfCycleRms {
+        fn take<S: Sample>(e: &mut Estimator<S>) -> HalfCycleRms {
+            let hc = *e.half_cycle_rms();
+            e.reset_half_cycle_extremes();
+            hc
+        }
+        match self {
+            Est::Float(e) => take(e),
+            Est::Codes(e, _) => take(e),
+        }
+    }
+
+    fn frequency_10s_hz(&self) -> Option<f32> {
+        match self {
+            Est::Float(e) => e.frequency_10s_hz(),
+            Est::Codes(e, _) => e.frequency_10s_hz(),
+        }
+    }
+}
+
 /// Pipeline state: estimator, energy registers, session conversion.
 #[derive(Debug, Clone)]
 pub(crate) struct Meter {
     cal: Calibration,
-    est: Option<Estimator>,
+    est: Option<Est>,
     est_rate: u32,
     /// Windows still to be skipped before measurements are published: the estimator's first window
     /// after start is short and unsynchronised, the next one still settling (its THD/Q₁ filters).
@@ -141,6 +182,40 @@ pub(crate) struct Meter {
 
 fn calibration(f: &[f32; 6]) -> Calibration {
     Calibration::from_factors(*f).unwrap_or_default()
+}
+
+/// Where an estimator's windows go: energy counts every window (no gap in the registers); readings
+/// wait for a settled one.
+struct WindowSink<'a> {
+    energy: &'a mut EnergyMeter,
+    last: &'a mut Option<Measurements>,
+    warmup: &'a mut u8,
+    now: Instant,
+}
+
+impl<'a> WindowSink<'a> {
+    fn new(
+        energy: &'a mut EnergyMeter,
+        last: &'a mut Option<Measurements>,
+        warmup: &'a mut u8,
+        now: Instant,
+    ) -> Self {
+        Self {
+            energy,
+            last,
+            warmup,
+            now,
+        }
+    }
+
+    fn take(&mut self, w: &Window) {
+        self.energy.accumulate(w);
+        if *self.warmup > 0 {
+            *self.warmup -= 1;
+        } else {
+            *self.last = Some(Measurements::from_window(w, self.now));
+        }
+    }
 }
 
 impl Meter {
@@ -214,8 +289,7 @@ impl Meter {
         let Some(e) = self.est.as_mut() else {
             return ([f32::NAN; 3], [f32::NAN; 3]);
         };
-        let hc = *e.half_cycle_rms();
-        e.reset_half_cycle_extremes();
+        let hc = e.half_cycle_extremes();
         let o = |a: [Option<f32>; 3]| a.map(|x| x.unwrap_or(f32::NAN));
         (o(hc.min_v), o(hc.max_v))
     }
@@ -223,38 +297,60 @@ impl Meter {
     pub(crate) fn frequency_10s(&self) -> f32 {
         self.est
             .as_ref()
-            .and_then(Estimator::frequency_10s_hz)
+            .and_then(Est::frequency_10s_hz)
             .unwrap_or(f32::NAN)
     }
 
     /// Feeds a block: windows update the measurements and the energy registers.
     pub(crate) fn feed(&mut self, now: Instant, block: &SampleBlock<'_>) {
-        if self.est_rate != block.rate_hz {
-            self.est_rate = block.rate_hz;
-            self.est = Estimator::new(EstimatorConfig::new(block.rate_hz, NOMINAL_HZ)).ok();
-            if let Some(e) = self.est.as_mut() {
-                e.set_calibration(self.cal);
-            }
-            self.last = None;
-            self.warmup = WARMUP_WINDOWS;
+        if self.est_rate != block.rate_hz || !matches!(self.est, Some(Est::Float(_))) {
+            let est = Estimator::new(EstimatorConfig::new(block.rate_hz, NOMINAL_HZ)).ok();
+            self.start(block.rate_hz, est.map(Est::Float));
         }
-        let Some(est) = self.est.as_mut() else {
+        let Some(Est::Float(est)) = self.est.as_mut() else {
             return;
         };
         let whole = block.samples.len() / 6 * 6;
         let samples = block.samples.get(..whole).unwrap_or(&[]);
-        let energy = &mut self.energy;
-        let last = &mut self.last;
-        let warmup = &mut self.warmup;
-        est.feed(samples, |w| {
-            // Energy counts every window (no gap in the registers); readings wait for a settled one.
-            energy.accumulate(w);
-            if *warmup > 0 {
-                *warmup -= 1;
-            } else {
-                *last = Some(Measurements::from_window(w, now));
+        let mut sink = WindowSink::new(&mut self.energy, &mut self.last, &mut self.warmup, now);
+        est.feed(samples, |w| sink.take(w));
+    }
+
+    /// Feeds a block of codes through the integer path of the estimator.
+    pub(crate) fn feed_codes(&mut self, now: Instant, block: &CodeBlock<'_>) {
+        let fe = block.front_end;
+        match self.est.as_mut() {
+            Some(Est::Codes(e, current)) if self.est_rate == block.rate_hz => {
+                if *current != fe {
+                    *current = fe;
+                    e.set_calibration(self.cal.with_front_end(fe).unwrap_or(self.cal));
+                }
             }
-        });
+            _ => {
+                let est = Estimator::<i32>::new(EstimatorConfig::new(block.rate_hz, NOMINAL_HZ))
+                    .ok()
+                    .map(|e| Est::Codes(e, fe));
+                self.start(block.rate_hz, est);
+            }
+        }
+        let Some(Est::Codes(est, _)) = self.est.as_mut() else {
+            return;
+        };
+        let whole = block.codes.len() / 6 * 6;
+        let codes = block.codes.get(..whole).unwrap_or(&[]);
+        let mut sink = WindowSink::new(&mut self.energy, &mut self.last, &mut self.warmup, now);
+        est.feed(codes, |w| sink.take(w));
+    }
+
+    /// A new estimator (rate or input kind changed): readings wait for it to settle.
+    fn start(&mut self, rate_hz: u32, est: Option<Est>) {
+        self.est_rate = rate_hz;
+        self.est = est;
+        if let Some(e) = self.est.as_mut() {
+            e.set_calibration(self.cal);
+        }
+        self.last = None;
+        self.warmup = WARMUP_WINDOWS;
     }
 
     pub(crate) fn latest(&self, now: Instant) -> Option<&Measurements> {

@@ -157,6 +157,22 @@ pub struct SampleBlock<'a> {
     pub start: Instant,
 }
 
+/// A block of raw ADC codes from the metering front end (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`), with the
+/// front end that turns them into volts and amps. Measurements of such blocks run on the estimator's
+/// integer path ([`Estimator<i32>`](crate::dsp::Estimator)), which is what a core without an FPU wants:
+/// no per-sample float work unless a sampling session needs the values in volts and amps.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeBlock<'a> {
+    /// Samples per second per channel.
+    pub rate_hz: u32,
+    /// Interleaved signed codes (up to 24 bits); a trailing partial sample is ignored.
+    pub codes: &'a [i32],
+    /// Volts and amps per code (before calibration).
+    pub front_end: crate::calibration::FrontEnd,
+    /// When the first sample was taken.
+    pub start: Instant,
+}
+
 /// The outcome of an NTP exchange the engine asked for with [`Event::NtpRequest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NtpResult {

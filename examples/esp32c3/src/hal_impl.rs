@@ -35,6 +35,7 @@ impl ErrorType for Meter {
 }
 
 impl SampleSource for Meter {
+    type Sample = f32;
     fn read(&mut self, buf: &mut [f32]) -> Result<Option<RawBlock>, SourceError> {
         Ok(self.0.read(buf)?.map(|codes| RawBlock {
             rate_hz: codes.rate_hz,

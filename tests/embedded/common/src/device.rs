@@ -4,7 +4,11 @@
 use alloc::string::String;
 use alloc::vec;
 
-use smartmeter::device::{ConnKind, Device, DeviceOptions, Instant, Restored, SampleBlock};
+use smartmeter::calibration::FrontEnd;
+use smartmeter::device::{
+    CodeBlock, ConnKind, Device, DeviceOptions, Instant, Restored, SampleBlock,
+};
+use smartmeter::dsp::fixed::to_codes;
 use smartmeter::dsp::{Grid, GridConfig};
 
 use crate::{Platform, Runner};
@@ -94,5 +98,82 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
         "events_drain",
         dev.poll_event().is_none(),
         format_args!("endless events"),
+    );
+    engine_cost(r);
+}
+
+/// The whole engine (measurements, energy, timers) at 32 kHz, fed 50 ms blocks of 24-bit codes as
+/// the ESP32-C3 firmware does (`handle_codes`, the integer path), against the same blocks in volts
+/// and amps (`handle_samples`, soft-float `f32`): 1 s of warm-up, then 1 s counted.
+fn engine_cost<P: Platform>(r: &mut Runner<'_, P>) {
+    r.group("device::cost");
+    let rate = 32_000u32;
+    let frames = 1_600usize;
+    let fe = FrontEnd {
+        volts_per_code: 400.0 / 8_388_608.0,
+        amps_per_code: 10.0 / 8_388_608.0,
+    };
+    let mut grid = Grid::new(GridConfig {
+        rate_hz: rate,
+        ..GridConfig::default()
+    });
+    let mut now = Instant::from_secs(T0_S);
+    let mut by_codes = Device::new(DeviceOptions::default(), Restored::default(), now);
+    let mut by_volts = Device::new(DeviceOptions::default(), Restored::default(), now);
+    let mut samples = vec![0.0f32; 6 * frames];
+    let mut codes = vec![0i32; 6 * frames];
+    let (mut cost_codes, mut cost_volts) = (0u64, 0u64);
+    for block in 0..40 {
+        grid.fill(&mut samples);
+        to_codes(&samples, fe.volts_per_code, fe.amps_per_code, &mut codes);
+        let next = Instant::from_micros(now.as_micros() + 50_000);
+        let t0 = r.instret();
+        by_codes.handle_codes(
+            now,
+            &CodeBlock {
+                rate_hz: rate,
+                codes: &codes,
+                front_end: fe,
+                start: now,
+            },
+        );
+        by_codes.handle_timeout(next);
+        let t1 = r.instret();
+        by_volts.handle_samples(
+            now,
+            &SampleBlock {
+                rate_hz: rate,
+                samples: &samples,
+                start: now,
+            },
+        );
+        by_volts.handle_timeout(next);
+        let t2 = r.instret();
+        while by_codes.poll_event().is_some() {}
+        while by_volts.poll_event().is_some() {}
+        now = next;
+        if let (true, Some(t0), Some(t1), Some(t2)) = (block >= 20, t0, t1, t2) {
+            cost_codes += t1 - t0;
+            cost_volts += t2 - t1;
+        }
+    }
+    let pairs = 3 * 20 * frames as u64;
+    if cost_codes > 0 {
+        r.line(format_args!(
+            "engine at 32000 Hz, instructions per (v,i) pair: codes (integer path) {}, volts (f32) {}",
+            cost_codes / pairs,
+            cost_volts / pairs
+        ));
+    }
+    let conn = by_codes.handle_connected(now, ConnKind::Serial);
+    let _ = take(&mut by_codes, conn);
+    by_codes.handle_input(conn, now, b"{\"cmd\":\"getVoltage\"}\n");
+    let reply = take(&mut by_codes, conn);
+    r.check(
+        "voltage_from_codes",
+        reply.starts_with("Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[230.0")
+            || reply
+                .starts_with("Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[229.99"),
+        format_args!("{reply:?}"),
     );
 }
