@@ -262,6 +262,13 @@ impl Demux {
                 self.end = 0;
                 let len = bytes.len();
                 loop {
+                    // Whole frames and lines at the front decode straight from `bytes`.
+                    if let Some((n, event)) = self.core.fast_item(bytes) {
+                        let (item, rest) = bytes.split_at_checked(n).unwrap_or((bytes, &[]));
+                        bytes = rest;
+                        on_event(Ok(event.resolve(item)));
+                        continue;
+                    }
                     let (n, step) = self.core.step(bytes);
                     let consumed = bytes.get(..n).unwrap_or_default();
                     bytes = bytes.get(n..).unwrap_or_default();
@@ -317,6 +324,15 @@ impl Demux {
             return None;
         }
         let avail = self.buf.get(self.start..self.end).unwrap_or_default();
+        if let Some((n, event)) = self.core.fast_item(avail) {
+            let item = self.buf.get(self.start..self.start + n).unwrap_or_default();
+            self.start += n;
+            if self.start == self.end {
+                self.start = 0;
+                self.end = 0;
+            }
+            return Some(Ok(event.resolve(item)));
+        }
         let (n, step) = self.core.step(avail);
         let consumed = self.buf.get(self.start..self.start + n).unwrap_or_default();
         self.start += n;
@@ -329,7 +345,92 @@ impl Demux {
     }
 }
 
+/// An event found by [`Core::fast_item`], as ranges into the item's bytes.
+#[derive(Debug, Clone, Copy)]
+enum FastEvent {
+    Frame { packet: u32, gap: u32, to: usize },
+    Line { to: usize },
+}
+
+impl FastEvent {
+    fn resolve(self, item: &[u8]) -> Event<'_> {
+        match self {
+            FastEvent::Frame { packet, gap, to } => Event::Frame(DataFrame {
+                packet,
+                gap,
+                payload: item.get(HEADER_LEN..to).unwrap_or_default(),
+            }),
+            FastEvent::Line { to } => classify_line(item.get(INFO.len()..to).unwrap_or_default()),
+        }
+    }
+}
+
 impl Core {
+    /// The common case in one pass: in sync, `all` starts with a whole, valid `Data:` frame or a
+    /// whole `Info:` line within the bound. Answers its length and event, with the same state and
+    /// counter updates as [`Core::step`]; `None` leaves everything to `step` (partial items, CR/LF,
+    /// errors, garbage).
+    #[inline]
+    fn fast_item(&mut self, all: &[u8]) -> Option<(usize, FastEvent)> {
+        if self.mode != (Mode::Sync { scanned: 0 }) {
+            return None;
+        }
+        let (head, rest) = all.split_first_chunk::<HEADER_LEN>()?;
+        let [m0, m1, m2, m3, m4, l0, l1, p0, p1, p2, p3] = *head;
+        let marker = [m0, m1, m2, m3, m4];
+        if marker == *MAGIC {
+            let len = usize::from(u16::from_le_bytes([l0, l1]));
+            if !Header::is_valid_len(len) || rest.len() < len {
+                return None;
+            }
+            let packet = u32::from_le_bytes([p0, p1, p2, p3]);
+            self.pending_frame = 0;
+            let gap = self.frame_done(packet, len);
+            let to = HEADER_LEN + len;
+            return Some((to, FastEvent::Frame { packet, gap, to }));
+        }
+        if marker == *INFO {
+            let body = all.get(INFO.len()..)?;
+            let at = body.iter().position(|&b| b == b'\n')?;
+            let nl = INFO.len() + at;
+            if nl >= self.max_line {
+                return None;
+            }
+            let mut to = nl;
+            if nl > INFO.len() && all.get(nl - 1) == Some(&b'\r') {
+                to -= 1;
+            }
+            self.stats.lines += 1;
+            return Some((nl + 1, FastEvent::Line { to }));
+        }
+        None
+    }
+
+    /// Packet numbering and counters for a frame with `packet` and `len` payload bytes; its gap.
+    #[inline]
+    fn frame_done(&mut self, packet: u32, len: usize) -> u32 {
+        let gap = match self.next_packet {
+            None => 0,
+            Some(expected) => {
+                let ahead = packet.wrapping_sub(expected);
+                if ahead > u32::MAX / 2 {
+                    self.stats.backwards += 1;
+                    0
+                } else {
+                    ahead
+                }
+            }
+        };
+        if gap > 0 {
+            self.stats.gaps += 1;
+            self.stats.missing_packets += u64::from(gap);
+        }
+        self.next_packet = Some(packet.wrapping_add(1));
+        self.stats.frames += 1;
+        self.stats.payload_bytes += len as u64;
+        gap
+    }
+
     /// Advance the state machine over `all`: answers how many bytes were consumed and the event found,
     /// as ranges into the consumed bytes (so the caller takes the borrow).
     fn step(&mut self, all: &[u8]) -> (usize, Option<Step>) {
@@ -414,25 +515,7 @@ impl Core {
         }
         self.pending_frame = 0;
         let packet = header.packet_number;
-        let gap = match self.next_packet {
-            None => 0,
-            Some(expected) => {
-                let ahead = packet.wrapping_sub(expected);
-                if ahead > u32::MAX / 2 {
-                    self.stats.backwards += 1;
-                    0
-                } else {
-                    ahead
-                }
-            }
-        };
-        if gap > 0 {
-            self.stats.gaps += 1;
-            self.stats.missing_packets += u64::from(gap);
-        }
-        self.next_packet = Some(packet.wrapping_add(1));
-        self.stats.frames += 1;
-        self.stats.payload_bytes += len as u64;
+        let gap = self.frame_done(packet, len);
         let step = Step::Frame {
             packet,
             gap,
