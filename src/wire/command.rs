@@ -864,34 +864,67 @@ impl Command {
             None => Err(CommandError::Empty),
             Some(b'?') => Ok(Command::Availability),
             Some(b'!') => Ok(Command::Keepalive),
-            Some(_) => {
-                // At most two ~900-byte structs on the stack; no heap use for a well-formed command.
-                let mut raw = RawCommand::default();
-                let mut payload = None;
-                match raw.fill_split_from_json(&mut payload, line) {
-                    Ok(owns_heap) => {
-                        let command = Command::from_fields(&Fields {
-                            top: &raw,
-                            payload: payload.as_ref(),
-                        });
-                        if !owns_heap {
-                            // Only borrowed strings and scalars: nothing to free, so skip the drop
-                            // glue of the ~60 optional fields (no leak: there is no heap memory).
-                            core::mem::forget(raw);
-                            core::mem::forget(payload);
-                        }
-                        command
-                    }
-                    // The seed's own calibration example lacks its final `}`: retry once with it.
-                    Err(scan::ScanError::Eof) => {
-                        let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
-                        fixed.extend_from_slice(line);
-                        fixed.push(b'}');
-                        Command::try_from(&RawCommand::from_json(&fixed)?)
-                    }
-                    Err(_) => Err(CommandError::Json),
+            Some(_) => match Command::bare(line) {
+                Some(command) => Ok(command),
+                None => Command::parse_json(line),
+            },
+        }
+    }
+
+    /// The canonical line of a command without arguments (`{"cmd":"getPower"}`, what host tools poll
+    /// with), recognised by comparing bytes. Any other spelling (spaces, more keys, escapes) is left
+    /// to [`parse_json`](Self::parse_json), which gives the same command for these lines (a unit test
+    /// holds the two together).
+    fn bare(line: &[u8]) -> Option<Command> {
+        let name = line.strip_prefix(b"{\"cmd\":\"")?.strip_suffix(b"\"}")?;
+        Some(match name {
+            b"info" => Command::Info,
+            b"getPower" => Command::GetPower,
+            b"getVoltage" => Command::GetVoltage,
+            b"getCurrent" => Command::GetCurrent,
+            b"getEnergy" => Command::GetEnergy,
+            b"getPeriod" => Command::GetPeriod,
+            b"getPhaseAngle" => Command::GetPhaseAngle,
+            b"getQuality" => Command::GetQuality,
+            b"stop" => Command::Stop,
+            b"restart" => Command::Restart,
+            b"factoryReset" => Command::FactoryReset,
+            b"basicReset" => Command::BasicReset,
+            b"clearLog" => Command::ClearLog,
+            b"getLog" => Command::GetLog,
+            b"ntp" => Command::Ntp,
+            _ => return None,
+        })
+    }
+
+    /// The general path: a trimmed, non-empty line that is neither `?` nor `!`, through the JSON
+    /// scanner.
+    fn parse_json(line: &[u8]) -> Result<Command, CommandError> {
+        // At most two ~900-byte structs on the stack; no heap use for a well-formed command.
+        let mut raw = RawCommand::default();
+        let mut payload = None;
+        match raw.fill_split_from_json(&mut payload, line) {
+            Ok(owns_heap) => {
+                let command = Command::from_fields(&Fields {
+                    top: &raw,
+                    payload: payload.as_ref(),
+                });
+                if !owns_heap {
+                    // Only borrowed strings and scalars: nothing to free, so skip the drop
+                    // glue of the ~60 optional fields (no leak: there is no heap memory).
+                    core::mem::forget(raw);
+                    core::mem::forget(payload);
                 }
+                command
             }
+            // The seed's own calibration example lacks its final `}`: retry once with it.
+            Err(scan::ScanError::Eof) => {
+                let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
+                fixed.extend_from_slice(line);
+                fixed.push(b'}');
+                Command::try_from(&RawCommand::from_json(&fixed)?)
+            }
+            Err(_) => Err(CommandError::Json),
         }
     }
 
@@ -1520,6 +1553,53 @@ fn sample(f: &Fields<'_, '_>) -> Result<SampleRequest, CommandError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every command without arguments: its canonical line takes the byte-compare fast path, which
+    /// gives what the JSON scanner gives for that line; other spellings and near misses go to the
+    /// scanner.
+    #[test]
+    fn bare_fast_path_agrees_with_the_scanner() {
+        let unit = [
+            Command::Info,
+            Command::GetPower,
+            Command::GetVoltage,
+            Command::GetCurrent,
+            Command::GetEnergy,
+            Command::GetPeriod,
+            Command::GetPhaseAngle,
+            Command::GetQuality,
+            Command::Stop,
+            Command::Restart,
+            Command::FactoryReset,
+            Command::BasicReset,
+            Command::ClearLog,
+            Command::GetLog,
+            Command::Ntp,
+        ];
+        for c in unit {
+            let line = c.encode();
+            assert_eq!(Command::bare(line.as_bytes()), Some(c.clone()), "{line}");
+            assert_eq!(Command::parse_json(line.as_bytes()), Ok(c.clone()), "{line}");
+            assert_eq!(Command::parse(alloc::format!("{line}\r\n").as_bytes()), Ok(c.clone()));
+            let spaced = line.replace(':', ": ");
+            assert_eq!(Command::bare(spaced.as_bytes()), None);
+            assert_eq!(Command::parse(spaced.as_bytes()), Ok(c.clone()), "{spaced}");
+        }
+        for near in [
+            r#"{"cmd":"getpower"}"#,
+            r#"{"cmd":"sample"}"#,
+            r#"{"cmd":"info"}}"#,
+            r#"{"cmd":"info\"}"#,
+            r#"{"cmd":""}"#,
+        ] {
+            assert_eq!(Command::bare(near.as_bytes()), None, "{near}");
+            assert_eq!(
+                Command::parse(near.as_bytes()),
+                Command::parse_json(near.as_bytes()),
+                "{near}"
+            );
+        }
+    }
 
     #[test]
     fn json_error_text() {
