@@ -24,8 +24,12 @@
 //! Every register address, width and bit position below names the public source it was checked
 //! against (read, not copied): the Linux IIO driver `torvalds/linux:drivers/iio/adc/ade9000.c` (2025,
 //! Analog Devices), the Analog Devices no-OS driver `analogdevicesinc/no-OS:drivers/meter/ade9000/ade9000.h`
-//! (2024), the ESP32 library of the original SmartMeter `voelkerb/ADE9000:src/ADE9000.h`, and the
-//! reference manual UG-1098 (page 36, "Waveform Buffer", Table 22).
+//! (2024), Analog Devices' Arduino ADE9000API (copy at `CalPlug/ADE9078-3PhaseWattmeter:Documents/
+//! Project Resources/AD Example ADE9000 Library/Software/library/ADE9000API/ADE9000API.h`), the
+//! datasheet field descriptions of the register-compatible ADE9078 (whose rates are half the
+//! ADE9000's) in `CalPlug/ADE9078-3PhaseWattmeter:Firmware/ArduinoFirmware/ADE9078/ADE9078registers.h`,
+//! the ESP32 library of the original SmartMeter `voelkerb/ADE9000:src/ADE9000.h`, and the reference
+//! manual UG-1098 (page 36, "Waveform Buffer", Table 22).
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -43,9 +47,9 @@ use embedded_hal::spi::{Operation, SpiDevice};
 
 /// Register addresses.
 ///
-/// Registers `0x480..=0x4FE` are 16 bits wide, everything else is 32 bits (source: the 16-bit range
-/// check in `AliMoal`'s ADE90xx library and Analog Devices' own code writing `RUN` and `WFB_CFG` with
-/// 16-bit transfers, `analogdevicesinc/no-OS` `ADE9000_RUN_ON 0x0001`; the Linux driver
+/// Registers `0x480..=0x4FE` are 16 bits wide, everything else is 32 bits (sources: the `_16` register
+/// names, `VERSION_16 0x4FE` included, in `ADE9078registers.h`; the 16-bit range check in AliMoal's
+/// ADE90xx library; ADE9000API writing `RUN` with `SPI_Write_16(ADDR_RUN, 0x0001)`; the Linux driver
 /// `drivers/iio/adc/ade9000.c` uses the same split but treats the two end points `RUN` and `VERSION`
 /// as 32-bit, which the chip tolerates for writes because it latches the first 16 data bits).
 /// Addresses: `torvalds/linux:drivers/iio/adc/ade9000.c` (`ADE9000_REG_*`), identical in
@@ -77,9 +81,11 @@ pub mod reg {
     pub const WAVEFORM_BUFFER_HALF: u16 = 0xC00;
 }
 
-/// `WFB_CFG` bit fields (`torvalds/linux:drivers/iio/adc/ade9000.c` `ADE9000_WF_*_MASK`, and
+/// `WFB_CFG` bit fields (`torvalds/linux:drivers/iio/adc/ade9000.c` `ADE9000_WF_*_MASK`,
 /// `analogdevicesinc/no-OS:drivers/meter/ade9000/ade9000.h` "ADE9000_REG_WFB_CFG Bit Definition" with
-/// the `ade9000_wf_src_e`, `ade9000_wf_mode_e`, `ade9000_burst_ch_e` enums).
+/// the `ade9000_wf_src_e`, `ade9000_wf_mode_e`, `ade9000_burst_ch_e` enums, and the field
+/// descriptions in `ADE9078registers.h`: "WF_IN_EN = 0: IN waveform samples are not read out of the
+/// waveform buffer through SPI", "BURST_CHAN: selects which data to read out ... through SPI").
 pub mod wfb_cfg {
     /// Bits 3:0 `BURST_CHAN = 0000`: a burst read returns all channels of each set.
     pub const BURST_CHAN_ALL: u16 = 0;
@@ -108,15 +114,16 @@ pub const SWRST: u16 = 1 << 0;
 /// `ACCMODE` bit 8 `SELFREQ`: 1 = 60 Hz, 0 = 50 Hz (no-OS `ADE9000_SELFREQ`, Linux
 /// `ADE9000_ACCMODE_60HZ 0x0100`).
 pub const ACCMODE_SELFREQ_60HZ: u16 = 1 << 8;
-/// `WFB_TRG_STAT` bits 15:12 `WFB_LAST_PAGE` (no-OS `ADE9000_WFB_LAST_PAGE`).
+/// `WFB_TRG_STAT` bits 15:12 `WFB_LAST_PAGE`, the page filled last with fixed-rate samples; bits 10:0
+/// hold a trigger address (no-OS `ADE9000_WFB_LAST_PAGE`, `ADE9078registers.h`).
 pub const WFB_LAST_PAGE_SHIFT: u16 = 12;
 /// `WFB_PG_IRQEN` bits for pages 7 and 15: one interrupt per completed half
 /// (Linux `ADE9000_MIDDLE_PAGE_BIT`, `ADE9000_LAST_PAGE_BIT`).
 pub const PG_IRQEN_HALVES: u16 = (1 << 7) | (1 << 15);
 
 /// Waveform code of a `xI_PCF` / `xV_PCF` sample for a full-scale input (±1 V peak, 0.707 V rms at
-/// the ADC pins, PGA gain 1): `ADE9000_PCF_FS_CODES` in `analogdevicesinc/no-OS`, also
-/// `ADE9000_8K_FULL_SCALE_CODES` in `voelkerb/ADE9000`. (The Linux driver uses the rounded
+/// the ADC pins, PGA gain 1): `ADE9000_PCF_FS_CODES` in `analogdevicesinc/no-OS`,
+/// `ADE9000_PCF_FULL_SCALE_CODES` in ADE9000API, `ADE9000_8K_FULL_SCALE_CODES` in `voelkerb/ADE9000`. (The Linux driver uses the rounded
 /// 74,770,000, 0.3 % higher; calibration absorbs the difference.)
 pub const PCF_FULL_SCALE_CODE: f32 = 74_532_013.0;
 /// Waveform code of a sinc4 sample (32 kSPS) for a full-scale input: `ADE9000_32K_FULL_SCALE_CODES`
