@@ -87,9 +87,11 @@ pub mod ade {
         /// A source that starts continuous waveform capture (8 kSPS, 50 Hz mains) on first use and
         /// keeps retrying while the chip does not answer (the meter stays reachable without it).
         pub fn new(spi: SPI, irq: Input<'static>, board: Board) -> Self {
-            let (volts_per_code, amps_per_code) = board.scaling();
+            // The full-scale code depends on the waveform source, so scale for the streamed rate.
+            let rate = WaveformRate::Pcf8k;
+            let (volts_per_code, amps_per_code) = board.scaling(rate);
             Self {
-                chip: Ade9000::new(spi, WaveformRate::Pcf8k),
+                chip: Ade9000::new(spi, rate),
                 irq,
                 front_end: super::validated(FrontEnd {
                     volts_per_code,

@@ -4,18 +4,32 @@
 //! never allocates and never panics, so it runs unchanged on the ESP32-C3 and under host unit tests with
 //! a mock SPI.
 //!
-//! How sampling works (ADE9000 datasheet, "Waveform buffer"):
-//! - The IC writes fixed-rate sample sets (`IA, VA, IB, VB, IC, VC, IN, -`, eight signed 32-bit words)
-//!   into a 2048-word circular buffer of 16 pages (16 sets per page) at 8 kSPS (DSP-processed `xPCF`
-//!   samples) or 32 kSPS (sinc4 output).
-//! - [`Ade9000::start_streaming`] enables continuous filling and a page-full interrupt on pages 7 and 15,
-//!   routed to the IRQ0 pin. Each interrupt means one half of the buffer (128 sets) is complete.
-//! - [`Ade9000::read_ready`] checks `STATUS0.PAGE_FULL`, clears it, asks `WFB_TRG_STAT` which page was
-//!   filled last, and burst-reads the completed half (one SPI transaction, 4 KiB) into the caller's
-//!   buffer, reordered to the core's channel order `v_l1, i_l1, v_l2, i_l2, v_l3, i_l3` as raw codes.
-//! - [`FrontEnd`] turns codes into volts and amps: the ADC full scale, the voltage divider and the
-//!   current transformer with its burden resistor. These two numbers are what the core's
-//!   `SampleScale::Codes` takes.
+//! How sampling works (ADE9000 Technical Reference Manual UG-1098, "Waveform Buffer"):
+//! - The IC stores fixed-rate sample sets (`IA, VA, IB, VB, IC, VC, IN` plus a spare slot: eight
+//!   32-bit words per set) in a 2048-word circular buffer at `0x800..=0xFFF`: 16 pages of 128 words,
+//!   16 sets per page. [`WaveformRate`] picks the source (`WFB_CFG.WF_SRC`): the DSP-processed
+//!   `xI_PCF`/`xV_PCF` samples at 8 kSPS or the sinc4 output at 32 kSPS.
+//! - [`Ade9000::start_streaming`] fills the buffer continuously (`WF_MODE = 3`, no trigger enabled, so
+//!   it never stops) and enables page-full interrupts on pages 7 and 15, routed to the IRQ0 pin. Each
+//!   interrupt means one half of the buffer (128 sets) is complete.
+//! - [`Ade9000::read_ready`] checks `STATUS0.PAGE_FULL`, clears it, asks `WFB_TRG_STAT.WFB_LAST_PAGE`
+//!   which page was filled last, and burst-reads the completed half in one SPI transaction. With
+//!   `BURST_CHAN = 0000` and `WF_IN_EN = 0` the burst returns only `IA, VA, IB, VB, IC, VC` per set
+//!   (6 words, 3 KiB per half); the driver reorders them to the core's channel order
+//!   `v_l1, i_l1, v_l2, i_l2, v_l3, i_l3` as raw codes.
+//! - [`FrontEnd`] turns codes into volts and amps: the full-scale code of the selected source, the
+//!   voltage divider and the current transformer with its burden resistor. These two numbers are what
+//!   the core's `SampleScale::Codes` takes.
+//!
+//! Every register address, width and bit position below names the public source it was checked
+//! against (read, not copied): the Linux IIO driver `torvalds/linux:drivers/iio/adc/ade9000.c` (2025,
+//! Analog Devices), the Analog Devices no-OS driver `analogdevicesinc/no-OS:drivers/meter/ade9000/ade9000.h`
+//! (2024), Analog Devices' Arduino ADE9000API (copy at `CalPlug/ADE9078-3PhaseWattmeter:Documents/
+//! Project Resources/AD Example ADE9000 Library/Software/library/ADE9000API/ADE9000API.h`), the
+//! datasheet field descriptions of the register-compatible ADE9078 (whose rates are half the
+//! ADE9000's) in `CalPlug/ADE9078-3PhaseWattmeter:Firmware/ArduinoFirmware/ADE9078/ADE9078registers.h`,
+//! the ESP32 library of the original SmartMeter `voelkerb/ADE9000:src/ADE9000.h`, and the reference
+//! manual UG-1098 (page 36, "Waveform Buffer", Table 22).
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -31,46 +45,111 @@
 
 use embedded_hal::spi::{Operation, SpiDevice};
 
-/// Register addresses (16-bit command header = `addr << 4 | read << 3`).
+/// Register addresses.
+///
+/// Registers `0x480..=0x4FE` are 16 bits wide, everything else is 32 bits (sources: the `_16` register
+/// names, `VERSION_16 0x4FE` included, in `ADE9078registers.h`; the 16-bit range check in AliMoal's
+/// ADE90xx library; ADE9000API writing `RUN` with `SPI_Write_16(ADDR_RUN, 0x0001)`; the Linux driver
+/// `drivers/iio/adc/ade9000.c` uses the same split but treats the two end points `RUN` and `VERSION`
+/// as 32-bit, which the chip tolerates for writes because it latches the first 16 data bits).
+/// Addresses: `torvalds/linux:drivers/iio/adc/ade9000.c` (`ADE9000_REG_*`), identical in
+/// `analogdevicesinc/no-OS:drivers/meter/ade9000/ade9000.h`.
 pub mod reg {
     /// Status register 0 (32-bit, write 1 to clear).
     pub const STATUS0: u16 = 0x402;
     /// Interrupt mask for the IRQ0 pin (32-bit).
     pub const MASK0: u16 = 0x405;
-    /// Configuration register 1 (16-bit).
-    pub const CONFIG1: u16 = 0x481;
     /// DSP run register (16-bit, write 1 to start the DSP).
     pub const RUN: u16 = 0x480;
-    /// Accumulation mode (16-bit): line frequency selection.
+    /// Configuration register 1 (16-bit): `SWRST` in bit 0.
+    pub const CONFIG1: u16 = 0x481;
+    /// Accumulation mode (16-bit): line frequency selection `SELFREQ` in bit 8.
     pub const ACCMODE: u16 = 0x492;
-    /// Waveform buffer configuration (16-bit).
+    /// Waveform buffer configuration (16-bit), fields in [`super::wfb_cfg`].
     pub const WFB_CFG: u16 = 0x4A0;
-    /// Page-full interrupt enables, one bit per page (16-bit).
+    /// Page-full interrupt enables, bit `n` for page `n` (16-bit).
     pub const WFB_PG_IRQEN: u16 = 0x4A1;
-    /// Waveform buffer trigger status (16-bit): last page filled in bits 15:12.
+    /// Events that trigger (stop or mark) a capture (16-bit); zero disables all triggers.
+    pub const WFB_TRG_CFG: u16 = 0x4A2;
+    /// Waveform buffer trigger status (16-bit): `WFB_LAST_PAGE` in bits 15:12.
     pub const WFB_TRG_STAT: u16 = 0x4A3;
     /// Silicon version (16-bit).
     pub const VERSION: u16 = 0x4FE;
-    /// First word of the waveform buffer (burst-readable, 2048 words).
+    /// First word of the waveform buffer (`0x800..=0xFFF`, burst-readable).
     pub const WAVEFORM_BUFFER: u16 = 0x800;
+    /// First word of the second half of the waveform buffer (page 8), `ADE9000_REG_WF_HALF_BUFF`.
+    pub const WAVEFORM_BUFFER_HALF: u16 = 0xC00;
 }
 
-/// `STATUS0` / `MASK0` bit: a page with its interrupt enabled has been filled.
+/// `WFB_CFG` bit fields (`torvalds/linux:drivers/iio/adc/ade9000.c` `ADE9000_WF_*_MASK`,
+/// `analogdevicesinc/no-OS:drivers/meter/ade9000/ade9000.h` "ADE9000_REG_WFB_CFG Bit Definition" with
+/// the `ade9000_wf_src_e`, `ade9000_wf_mode_e`, `ade9000_burst_ch_e` enums, and the field
+/// descriptions in `ADE9078registers.h`: "WF_IN_EN = 0: IN waveform samples are not read out of the
+/// waveform buffer through SPI", "BURST_CHAN: selects which data to read out ... through SPI").
+pub mod wfb_cfg {
+    /// Bits 3:0 `BURST_CHAN = 0000`: a burst read returns all channels of each set.
+    pub const BURST_CHAN_ALL: u16 = 0;
+    /// Bit 4 `WF_CAP_EN`: start filling the buffer (from `0x800`).
+    pub const WF_CAP_EN: u16 = 1 << 4;
+    /// Bit 5 `WF_CAP_SEL`: 1 = fixed data rate samples, 0 = resampled (128 points per line cycle).
+    pub const WF_CAP_SEL_FIXED_RATE: u16 = 1 << 5;
+    /// Bits 7:6 `WF_MODE`: 0 stops when the buffer is full; 3 fills continuously and only records
+    /// the address of enabled trigger events (the Linux driver's "streaming mode").
+    pub const WF_MODE_CONTINUOUS: u16 = 0b11 << 6;
+    /// Bits 9:8 `WF_SRC = 00`: sinc4 output, 32 kSPS.
+    pub const WF_SRC_SINC4: u16 = 0b00 << 8;
+    /// Bits 9:8 `WF_SRC = 10`: sinc4 + IIR low-pass output, 8 kSPS (`01` is reserved).
+    pub const WF_SRC_SINC4_LPF: u16 = 0b10 << 8;
+    /// Bits 9:8 `WF_SRC = 11`: DSP-processed `xI_PCF`, `xV_PCF`, 8 kSPS.
+    pub const WF_SRC_PCF: u16 = 0b11 << 8;
+    /// Bit 12 `WF_IN_EN`: also store (and burst) the neutral current `IN`. This driver leaves it 0.
+    pub const WF_IN_EN: u16 = 1 << 12;
+}
+
+/// `STATUS0` / `MASK0` bit 17 `PAGE_FULL`: a page with its interrupt enabled has been filled
+/// (`ADE9000_ST0_PAGE_FULL_BIT` in the Linux driver, `ADE9000_STATUS0_PAGE_FULL` in no-OS).
 pub const PAGE_FULL: u32 = 1 << 17;
-/// `CONFIG1` bit 0: software reset.
+/// `CONFIG1` bit 0 `SWRST`: software reset (`ADE9000_SWRST_BIT` / no-OS `ADE9000_SWRST`).
 pub const SWRST: u16 = 1 << 0;
-/// Full-scale waveform code for a full-scale (±1 V peak, 0.707 V rms) differential input at the ADC pins.
-pub const FULL_SCALE_CODE: f32 = 74_532_013.0;
-/// Words per sample set in the waveform buffer (`IA, VA, IB, VB, IC, VC, IN`, one unused).
-pub const WORDS_PER_SET: usize = 8;
+/// `ACCMODE` bit 8 `SELFREQ`: 1 = 60 Hz, 0 = 50 Hz (no-OS `ADE9000_SELFREQ`, Linux
+/// `ADE9000_ACCMODE_60HZ 0x0100`).
+pub const ACCMODE_SELFREQ_60HZ: u16 = 1 << 8;
+/// `WFB_TRG_STAT` bits 15:12 `WFB_LAST_PAGE`, the page filled last with fixed-rate samples; bits 10:0
+/// hold a trigger address (no-OS `ADE9000_WFB_LAST_PAGE`, `ADE9078registers.h`).
+pub const WFB_LAST_PAGE_SHIFT: u16 = 12;
+/// `WFB_PG_IRQEN` bits for pages 7 and 15: one interrupt per completed half
+/// (Linux `ADE9000_MIDDLE_PAGE_BIT`, `ADE9000_LAST_PAGE_BIT`).
+pub const PG_IRQEN_HALVES: u16 = (1 << 7) | (1 << 15);
+
+/// Waveform code of a `xI_PCF` / `xV_PCF` sample for a full-scale input (±1 V peak, 0.707 V rms at
+/// the ADC pins, PGA gain 1): `ADE9000_PCF_FS_CODES` in `analogdevicesinc/no-OS`,
+/// `ADE9000_PCF_FULL_SCALE_CODES` in ADE9000API, `ADE9000_8K_FULL_SCALE_CODES` in `voelkerb/ADE9000`. (The Linux driver uses the rounded
+/// 74,770,000, 0.3 % higher; calibration absorbs the difference.)
+pub const PCF_FULL_SCALE_CODE: f32 = 74_532_013.0;
+/// Waveform code of a sinc4 sample (32 kSPS) for a full-scale input: `ADE9000_32K_FULL_SCALE_CODES`
+/// in `voelkerb/ADE9000` (the sinc4 output is 24 bits shifted left by 4, UG-1098 Table 22).
+pub const SINC4_FULL_SCALE_CODE: f32 = 67_107_786.0;
+
+/// 32-bit words per page of the waveform buffer (`ADE9000_WFB_PAGE_SIZE`).
+pub const WORDS_PER_PAGE: usize = 128;
+/// Pages in the waveform buffer (`ADE9000_WFB_NR_OF_PAGES`).
+pub const PAGES: usize = 16;
+/// Words one sample set occupies in the buffer: `IA, VA, IB, VB, IC, VC, IN` and a spare
+/// (`ADE9000_WFB_MAX_CHANNELS`).
+pub const STORED_WORDS_PER_SET: usize = 8;
+/// Sample sets per page (16).
+pub const SETS_PER_PAGE: usize = WORDS_PER_PAGE / STORED_WORDS_PER_SET;
 /// Sample sets in one half of the waveform buffer (8 pages × 16 sets).
-pub const SETS_PER_HALF: usize = 128;
+pub const SETS_PER_HALF: usize = SETS_PER_PAGE * PAGES / 2;
+/// Words a burst read returns per set with `BURST_CHAN = 0000`, `WF_IN_EN = 0`:
+/// `IA, VA, IB, VB, IC, VC` (the Linux driver reads `128 × 6` words per half in streaming mode).
+pub const BURST_WORDS_PER_SET: usize = 6;
 /// Values this driver writes per sample set (`v, i` for three phases).
 pub const CHANNELS: usize = 6;
-/// Bytes of one half-buffer burst read.
-pub const HALF_BYTES: usize = SETS_PER_HALF * WORDS_PER_SET * 4;
+/// Bytes of one half-buffer burst read (3072).
+pub const HALF_BYTES: usize = SETS_PER_HALF * BURST_WORDS_PER_SET * 4;
 
-/// Which samples the waveform buffer records.
+/// Which samples the waveform buffer records (`WFB_CFG.WF_SRC`; rates from UG-1098 page 36).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaveformRate {
     /// DSP-processed samples (`xI_PCF`, `xV_PCF`, high-pass filtered, phase compensated) at 8 kSPS.
@@ -88,12 +167,42 @@ impl WaveformRate {
         }
     }
 
+    /// Code of a full-scale input in this source's samples.
+    pub fn full_scale_code(self) -> f32 {
+        match self {
+            WaveformRate::Pcf8k => PCF_FULL_SCALE_CODE,
+            WaveformRate::Sinc4_32k => SINC4_FULL_SCALE_CODE,
+        }
+    }
+
     /// `WFB_CFG.WF_SRC` bits 9:8.
     fn wf_src(self) -> u16 {
         match self {
-            WaveformRate::Pcf8k => 0b11 << 8,
-            WaveformRate::Sinc4_32k => 0b00,
+            WaveformRate::Pcf8k => wfb_cfg::WF_SRC_PCF,
+            WaveformRate::Sinc4_32k => wfb_cfg::WF_SRC_SINC4,
         }
+    }
+
+    /// The `WFB_CFG` value [`Ade9000::start_streaming`] writes before setting `WF_CAP_EN`:
+    /// continuous fill of fixed-rate samples from this source, all channels, no neutral.
+    pub fn wfb_cfg(self) -> u16 {
+        self.wf_src()
+            | wfb_cfg::WF_MODE_CONTINUOUS
+            | wfb_cfg::WF_CAP_SEL_FIXED_RATE
+            | wfb_cfg::BURST_CHAN_ALL
+    }
+}
+
+/// Which half of the buffer is complete, given `WFB_LAST_PAGE`.
+///
+/// Pages 7 and 15 raise the interrupt, but the IC keeps filling while the interrupt is serviced, so
+/// the last filled page may already be past them: pages 7..=14 mean the first half (pages 0..=7) is
+/// complete and the second is being written; 15 and 0..=6 mean the second half is complete. This
+/// tolerates up to 7 pages (14 ms at 8 kSPS, 3.5 ms at 32 kSPS) of interrupt latency.
+pub fn completed_half(last_page: u16) -> u8 {
+    match last_page & 0x0F {
+        7..=14 => 0,
+        _ => 1,
     }
 }
 
@@ -125,20 +234,21 @@ impl FrontEnd {
         burden_ohm: 10.2,
     };
 
-    /// Terminal volts per waveform code.
-    pub fn volts_per_code(&self) -> f32 {
-        self.divider_ratio / FULL_SCALE_CODE
+    /// Terminal volts per waveform code of `rate`'s samples.
+    pub fn volts_per_code(&self, rate: WaveformRate) -> f32 {
+        self.divider_ratio / rate.full_scale_code()
     }
 
-    /// Primary amps per waveform code.
-    pub fn amps_per_code(&self) -> f32 {
-        self.ct_ratio / self.burden_ohm / FULL_SCALE_CODE
+    /// Primary amps per waveform code of `rate`'s samples.
+    pub fn amps_per_code(&self, rate: WaveformRate) -> f32 {
+        self.ct_ratio / self.burden_ohm / rate.full_scale_code()
     }
 
-    /// `(volts_per_code, amps_per_code)` in f64, the form the smartmeter core's calibration
-    /// `FrontEnd` takes.
-    pub fn scaling(&self) -> (f64, f64) {
-        let fs = f64::from(FULL_SCALE_CODE);
+    /// `(volts_per_code, amps_per_code)` for `rate`'s samples in f64, the form the smartmeter core's
+    /// calibration `FrontEnd` takes. The full-scale code differs by source (sinc4 vs `xPCF`), so
+    /// the scaling must be taken for the rate the chip streams at.
+    pub fn scaling(&self, rate: WaveformRate) -> (f64, f64) {
+        let fs = f64::from(rate.full_scale_code());
         (
             f64::from(self.divider_ratio) / fs,
             f64::from(self.ct_ratio) / f64::from(self.burden_ohm) / fs,
@@ -204,7 +314,10 @@ pub struct Ade9000<SPI> {
     raw: [u8; HALF_BYTES],
 }
 
-/// 16-bit SPI command header for `addr`.
+/// 16-bit SPI command header for `addr`: the 12-bit address in bits 15:4, the read flag in bit 3,
+/// sent MSB first (`ADE9000_REG_ADDR_MASK GENMASK(15, 4)`, `ADE9000_REG_READ_BIT_MASK BIT(3)` in
+/// `torvalds/linux:drivers/iio/adc/ade9000.c`; `ADE9000_SPI_READ NO_OS_BIT(3)` in no-OS). Data follows
+/// MSB first, 16 or 32 bits by register; a burst read keeps clocking out consecutive words.
 pub fn command(addr: u16, read: bool) -> [u8; 2] {
     let word = ((addr & 0x0FFF) << 4) | if read { 0x08 } else { 0x00 };
     word.to_be_bytes()
@@ -280,19 +393,20 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
         }
         let selfreq = match line {
             LineFrequency::Hz50 => 0,
-            LineFrequency::Hz60 => 1 << 8,
+            LineFrequency::Hz60 => ACCMODE_SELFREQ_60HZ,
         };
         self.write16(reg::ACCMODE, selfreq)?;
         self.write16(reg::RUN, 1)?;
-        // Stop any capture before reconfiguring it.
+        // Stop any capture before reconfiguring it; no trigger may end or re-centre the capture.
         self.write16(reg::WFB_CFG, 0)?;
-        self.write16(reg::WFB_PG_IRQEN, (1 << 7) | (1 << 15))?;
+        self.write16(reg::WFB_TRG_CFG, 0)?;
+        self.write16(reg::WFB_PG_IRQEN, PG_IRQEN_HALVES)?;
         self.write32(reg::STATUS0, PAGE_FULL)?;
         self.write32(reg::MASK0, PAGE_FULL)?;
-        // WF_SRC | WF_MODE = 00 (continuous fill) | WF_CAP_SEL = fixed data rate | WF_CAP_EN |
-        // BURST_CHAN = 0000 (all channels).
-        let cfg = self.rate.wf_src() | (1 << 5) | (1 << 4);
+        // Configure with WF_CAP_EN clear, then set it: capture restarts at 0x800 (page 0).
+        let cfg = self.rate.wfb_cfg();
         self.write16(reg::WFB_CFG, cfg)?;
+        self.write16(reg::WFB_CFG, cfg | wfb_cfg::WF_CAP_EN)?;
         self.next_half = None;
         Ok(version)
     }
@@ -305,7 +419,8 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
         Ok(())
     }
 
-    /// If a half of the waveform buffer is complete, reads it into `out` as raw codes in the order
+    /// If a half of the waveform buffer is complete, reads it (one 3 KiB burst) into `out` as raw
+    /// codes in the order
     /// `v_l1, i_l1, v_l2, i_l2, v_l3, i_l3` (128 sets, 768 values) and returns what was read;
     /// `Ok(None)` when no page-full interrupt is pending. Call it on the IRQ0 falling edge (or poll).
     pub fn read_ready(&mut self, out: &mut [f32]) -> Result<Option<Block>, Error<SPI::Error>> {
@@ -321,12 +436,15 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
             return Ok(None);
         }
         self.write32(reg::STATUS0, PAGE_FULL)?;
-        let last_page = (self.read16(reg::WFB_TRG_STAT)? >> 12) & 0x0F;
-        // Page 7 (or anything in 0..=7) done: the first half is complete; 15 (8..=15): the second.
-        let half: u8 = if last_page < 8 { 0 } else { 1 };
+        let last_page = self.read16(reg::WFB_TRG_STAT)? >> WFB_LAST_PAGE_SHIFT;
+        let half = completed_half(last_page);
         let overrun = self.next_half.is_some_and(|h| h != half);
         self.next_half = Some(half ^ 1);
-        let addr = reg::WAVEFORM_BUFFER + u16::from(half) * (SETS_PER_HALF * WORDS_PER_SET) as u16;
+        let addr = if half == 0 {
+            reg::WAVEFORM_BUFFER
+        } else {
+            reg::WAVEFORM_BUFFER_HALF
+        };
         self.spi
             .transaction(&mut [
                 Operation::Write(&command(addr, true)),
@@ -338,16 +456,16 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
     }
 }
 
-/// Reorders burst-read sample sets (`IA, VA, IB, VB, IC, VC, IN, -`, big-endian i32) into
+/// Reorders burst-read sample sets (`IA, VA, IB, VB, IC, VC`, big-endian i32) into
 /// `v_l1, i_l1, v_l2, i_l2, v_l3, i_l3` codes. Returns the number of values written; stops at whichever
 /// of `raw` (whole sets only) or `out` (whole samples only) ends first.
 pub fn decode_sets(raw: &[u8], out: &mut [f32]) -> usize {
     let mut written = 0;
     for (set, dst) in raw
-        .chunks_exact(WORDS_PER_SET * 4)
+        .chunks_exact(BURST_WORDS_PER_SET * 4)
         .zip(out.chunks_exact_mut(CHANNELS))
     {
-        let mut words = [0i32; WORDS_PER_SET];
+        let mut words = [0i32; BURST_WORDS_PER_SET];
         for (w, b) in words.iter_mut().zip(set.chunks_exact(4)) {
             *w = i32::from_be_bytes([
                 b.first().copied().unwrap_or(0),
@@ -356,7 +474,7 @@ pub fn decode_sets(raw: &[u8], out: &mut [f32]) -> usize {
                 b.get(3).copied().unwrap_or(0),
             ]);
         }
-        let [ia, va, ib, vb, ic, vc, _in, _] = words;
+        let [ia, va, ib, vb, ic, vc] = words;
         for (d, code) in dst.iter_mut().zip([va, ia, vb, ib, vc, ic]) {
             *d = code as f32;
         }
@@ -392,25 +510,89 @@ mod tests {
 
     #[test]
     fn command_header_matches_datasheet() {
-        // Datasheet example: read of 0x4FE (VERSION) = 0x4FE8, write of 0x480 (RUN) = 0x4800.
+        // Address in bits 15:4, read flag in bit 3: VERSION (0x4FE) read = 0x4FE8, RUN (0x480)
+        // write = 0x4800.
         assert_eq!(command(reg::VERSION, true), [0x4F, 0xE8]);
         assert_eq!(command(reg::RUN, false), [0x48, 0x00]);
         assert_eq!(command(reg::WAVEFORM_BUFFER, true), [0x80, 0x08]);
+        assert_eq!(command(reg::WAVEFORM_BUFFER_HALF, true), [0xC0, 0x08]);
+        assert_eq!(command(reg::WFB_TRG_STAT, true), [0x4A, 0x38]);
+        assert_eq!(command(reg::STATUS0, false), [0x40, 0x20]);
+    }
+
+    #[test]
+    fn register_map_matches_the_published_drivers() {
+        // Addresses as in drivers/iio/adc/ade9000.c and no-OS ade9000.h.
+        let map = [
+            (reg::STATUS0, 0x402),
+            (reg::MASK0, 0x405),
+            (reg::RUN, 0x480),
+            (reg::CONFIG1, 0x481),
+            (reg::ACCMODE, 0x492),
+            (reg::WFB_CFG, 0x4A0),
+            (reg::WFB_PG_IRQEN, 0x4A1),
+            (reg::WFB_TRG_CFG, 0x4A2),
+            (reg::WFB_TRG_STAT, 0x4A3),
+            (reg::VERSION, 0x4FE),
+            (reg::WAVEFORM_BUFFER, 0x800),
+            (reg::WAVEFORM_BUFFER_HALF, 0xC00),
+        ];
+        for (got, want) in map {
+            assert_eq!(got, want);
+        }
+        // The half-buffer address is 8 pages of 128 words past the start.
+        assert_eq!(
+            usize::from(reg::WAVEFORM_BUFFER_HALF - reg::WAVEFORM_BUFFER),
+            WORDS_PER_PAGE * PAGES / 2
+        );
+        assert_eq!((SETS_PER_PAGE, SETS_PER_HALF, HALF_BYTES), (16, 128, 3072));
+        // WFB_CFG fields: PCF source, continuous mode, fixed rate, all channels, no neutral.
+        assert_eq!(WaveformRate::Pcf8k.wfb_cfg(), 0x03E0);
+        assert_eq!(WaveformRate::Sinc4_32k.wfb_cfg(), 0x00E0);
+        assert_eq!(WaveformRate::Pcf8k.wfb_cfg() & wfb_cfg::WF_IN_EN, 0);
+        assert_eq!(wfb_cfg::WF_SRC_SINC4_LPF, 0x0200);
+        assert_eq!(
+            (PAGE_FULL, SWRST, ACCMODE_SELFREQ_60HZ),
+            (0x2_0000, 1, 0x100)
+        );
+    }
+
+    fn start_sequence(
+        version: [u8; 2],
+        accmode: [u8; 2],
+        cfg: [u8; 2],
+        cfg_en: [u8; 2],
+    ) -> Vec<T<u8>> {
+        let mut ex = read_reg(reg::VERSION, &version);
+        ex.extend(write_reg(vec![0x49, 0x20, accmode[0], accmode[1]])); // ACCMODE
+        ex.extend(write_reg(vec![0x48, 0x00, 0x00, 0x01])); // RUN = 1
+        ex.extend(write_reg(vec![0x4A, 0x00, 0x00, 0x00])); // WFB_CFG = 0 (capture off)
+        ex.extend(write_reg(vec![0x4A, 0x20, 0x00, 0x00])); // WFB_TRG_CFG = 0 (no triggers)
+        ex.extend(write_reg(vec![0x4A, 0x10, 0x80, 0x80])); // WFB_PG_IRQEN = pages 7, 15
+        ex.extend(write_reg(vec![0x40, 0x20, 0x00, 0x02, 0x00, 0x00])); // clear PAGE_FULL
+        ex.extend(write_reg(vec![0x40, 0x50, 0x00, 0x02, 0x00, 0x00])); // MASK0 = PAGE_FULL
+        ex.extend(write_reg(vec![0x4A, 0x00, cfg[0], cfg[1]])); // WFB_CFG, capture still off
+        ex.extend(write_reg(vec![0x4A, 0x00, cfg_en[0], cfg_en[1]])); // ... then WF_CAP_EN
+        ex
     }
 
     #[test]
     fn start_streaming_writes_the_documented_configuration() {
-        let mut ex = read_reg(reg::VERSION, &[0x00, 0xFE]);
-        ex.extend(write_reg(vec![0x49, 0x20, 0x01, 0x00])); // ACCMODE = 60 Hz
-        ex.extend(write_reg(vec![0x48, 0x00, 0x00, 0x01])); // RUN = 1
-        ex.extend(write_reg(vec![0x4A, 0x00, 0x00, 0x00])); // WFB_CFG = 0
-        ex.extend(write_reg(vec![0x4A, 0x10, 0x80, 0x80])); // pages 7, 15
-        ex.extend(write_reg(vec![0x40, 0x20, 0x00, 0x02, 0x00, 0x00])); // clear PAGE_FULL
-        ex.extend(write_reg(vec![0x40, 0x50, 0x00, 0x02, 0x00, 0x00])); // MASK0 = PAGE_FULL
-        ex.extend(write_reg(vec![0x4A, 0x00, 0x03, 0x30])); // PCF 8k, continuous, fixed rate, enable
+        // 60 Hz; PCF source (0x300) | WF_MODE 3 (0xC0) | fixed rate (0x20), then | WF_CAP_EN (0x10).
+        let ex = start_sequence([0x00, 0xFE], [0x01, 0x00], [0x03, 0xE0], [0x03, 0xF0]);
         let mut spi = Mock::new(&ex);
         let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
         assert_eq!(dev.start_streaming(LineFrequency::Hz60), Ok(0x00FE));
+        spi.done();
+    }
+
+    #[test]
+    fn sinc4_streaming_selects_wf_src_zero_and_50_hz() {
+        let ex = start_sequence([0x00, 0x40], [0x00, 0x00], [0x00, 0xE0], [0x00, 0xF0]);
+        let mut spi = Mock::new(&ex);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Sinc4_32k);
+        assert_eq!(dev.start_streaming(LineFrequency::Hz50), Ok(0x0040));
+        assert_eq!(dev.rate().hz(), 32_000);
         spi.done();
     }
 
@@ -436,11 +618,12 @@ mod tests {
         spi.done();
     }
 
+    /// What a burst read of one half returns: 128 sets of `IA, VA, IB, VB, IC, VC`.
     fn half_buffer(seed: i32) -> Vec<u8> {
         let mut raw = Vec::new();
         for set in 0..SETS_PER_HALF as i32 {
-            // IA, VA, IB, VB, IC, VC, IN, unused: distinct, signed values.
-            for ch in 0..WORDS_PER_SET as i32 {
+            // IA, VA, IB, VB, IC, VC: distinct, signed values (currents negative).
+            for ch in 0..BURST_WORDS_PER_SET as i32 {
                 let v = (seed + set * 16 + ch) * if ch % 2 == 0 { -1 } else { 1 };
                 raw.extend_from_slice(&v.to_be_bytes());
             }
@@ -451,7 +634,11 @@ mod tests {
     fn ready_half(last_page: u8, half_addr: u16, raw: &[u8]) -> Vec<T<u8>> {
         let mut ex = read_reg(reg::STATUS0, &[0x00, 0x02, 0x00, 0x00]);
         ex.extend(write_reg(vec![0x40, 0x20, 0x00, 0x02, 0x00, 0x00]));
-        ex.extend(read_reg(reg::WFB_TRG_STAT, &[last_page << 4, 0x00]));
+        // WFB_LAST_PAGE in bits 15:12, a trigger address in the low bits that must be ignored.
+        ex.extend(read_reg(
+            reg::WFB_TRG_STAT,
+            &[(last_page << 4) | 0x03, 0xFF],
+        ));
         ex.extend(read_reg(half_addr, raw));
         ex
     }
@@ -460,6 +647,7 @@ mod tests {
     fn page_full_burst_reads_the_completed_half_in_core_order() {
         let first = half_buffer(1000);
         let second = half_buffer(5000);
+        assert_eq!(first.len(), HALF_BYTES);
         let mut ex = ready_half(7, 0x800, &first);
         ex.extend(ready_half(15, 0xC00, &second));
         ex.extend(ready_half(15, 0xC00, &second)); // the IC lapped us: overrun
@@ -481,6 +669,8 @@ mod tests {
             &out[..6],
             &[1001.0, -1000.0, 1003.0, -1002.0, 1005.0, -1004.0]
         );
+        // Set 1 starts 6 words (not 8) into the burst.
+        assert_eq!(&out[6..8], &[1017.0, -1016.0]);
         // Last set: base 1000 + 127*16.
         let base = 1000 + 127 * 16;
         assert_eq!(
@@ -504,6 +694,31 @@ mod tests {
     }
 
     #[test]
+    fn late_service_still_reads_the_completed_half() {
+        // The IRQ for page 7 was serviced after the IC had already filled page 8: the first half
+        // is the complete one (the second is being written), and vice versa after page 15.
+        for page in 7..=14 {
+            assert_eq!(completed_half(page), 0, "page {page}");
+        }
+        for page in [15, 0, 1, 6] {
+            assert_eq!(completed_half(page), 1, "page {page}");
+        }
+        let first = half_buffer(0);
+        let second = half_buffer(100);
+        let mut ex = ready_half(8, 0x800, &first);
+        ex.extend(ready_half(0, 0xC00, &second));
+        let mut spi = Mock::new(&ex);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
+        let mut out = [0.0f32; SETS_PER_HALF * CHANNELS];
+        let b = dev.read_ready(&mut out).unwrap().unwrap();
+        assert_eq!((b.half, b.overrun), (0, false));
+        let b = dev.read_ready(&mut out).unwrap().unwrap();
+        assert_eq!((b.half, b.overrun), (1, false));
+        assert_eq!(out[0], 101.0);
+        spi.done();
+    }
+
+    #[test]
     fn short_buffer_is_an_error_not_a_panic() {
         let mut spi = Mock::new(&[]);
         let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
@@ -520,7 +735,7 @@ mod tests {
         let raw = half_buffer(0);
         let mut out = [0.0f32; 14]; // two whole samples and change
         assert_eq!(decode_sets(&raw, &mut out), 12);
-        assert_eq!(decode_sets(&raw[..40], &mut out), 6); // one whole set and a fragment
+        assert_eq!(decode_sets(&raw[..30], &mut out), 6); // one whole set and a fragment
         assert_eq!(decode_sets(&[], &mut out), 0);
     }
 
@@ -528,18 +743,26 @@ mod tests {
     fn front_end_scaling_maps_full_scale_to_terminal_units() {
         let fe = FrontEnd::SMARTMETER;
         fe.validate().unwrap();
-        // A full-scale code is 1 V peak at the pins: 1001 V peak at the terminals.
-        let v = FULL_SCALE_CODE * fe.volts_per_code();
-        assert!((v - 1001.0).abs() < 1e-2, "{v}");
+        for rate in [WaveformRate::Pcf8k, WaveformRate::Sinc4_32k] {
+            let fs = rate.full_scale_code();
+            // A full-scale code is 1 V peak at the pins: 1001 V peak at the terminals.
+            let v = fs * fe.volts_per_code(rate);
+            assert!((v - 1001.0).abs() < 1e-2, "{v}");
+            // 1 V peak at the pins over 10.2 Ω = 98 mA secondary = 245.1 A primary at 2500:1.
+            let a = fs * fe.amps_per_code(rate);
+            assert!((a - 245.098).abs() < 1e-2, "{a}");
+            let (v, a) = fe.scaling(rate);
+            assert!((v * f64::from(fs) - 1001.0).abs() < 1e-9);
+            assert!((a * f64::from(fs) - 2500.0 / 10.2).abs() < 1e-4);
+        }
         // 230 V rms peak = 325.27 V: code = 325.27 / 1001 * FS.
-        let code = (230.0 * core::f32::consts::SQRT_2 / 1001.0 * FULL_SCALE_CODE).round();
-        assert!((code * fe.volts_per_code() - 325.269).abs() < 1e-2);
-        // 1 V peak at the pins over 10.2 Ω = 98 mA secondary = 245.1 A primary at 2500:1.
-        let a = FULL_SCALE_CODE * fe.amps_per_code();
-        assert!((a - 245.098).abs() < 1e-2, "{a}");
-        let (v, a) = fe.scaling();
-        assert!((v * f64::from(FULL_SCALE_CODE) - 1001.0).abs() < 1e-9);
-        assert!((a * f64::from(FULL_SCALE_CODE) - 2500.0 / 10.2).abs() < 1e-4);
+        let code = (230.0 * core::f32::consts::SQRT_2 / 1001.0 * PCF_FULL_SCALE_CODE).round();
+        assert!((code * fe.volts_per_code(WaveformRate::Pcf8k) - 325.269).abs() < 1e-2);
+        // The sinc4 source has a smaller full-scale code: the same code means more volts.
+        let (v_pcf, _) = fe.scaling(WaveformRate::Pcf8k);
+        let (v_sinc, _) = fe.scaling(WaveformRate::Sinc4_32k);
+        // (f32 constants: 74,532,013 and 67,107,786 are stored to 24 significant bits.)
+        assert!((v_sinc / v_pcf - 74_532_013.0 / 67_107_786.0).abs() < 1e-6);
         let bad = FrontEnd {
             burden_ohm: 0.0,
             ..fe
