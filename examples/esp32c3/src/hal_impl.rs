@@ -35,8 +35,9 @@ impl ErrorType for Meter {
 }
 
 impl SampleSource for Meter {
-    type Sample = f32;
-    fn read(&mut self, buf: &mut [f32]) -> Result<Option<RawBlock>, SourceError> {
+    /// ADC codes: the engine measures them on the estimator's integer path.
+    type Sample = i32;
+    fn read(&mut self, buf: &mut [i32]) -> Result<Option<RawBlock>, SourceError> {
         Ok(self.0.read(buf)?.map(|codes| RawBlock {
             rate_hz: codes.rate_hz,
             start: Instant::from_micros(codes.start_us),

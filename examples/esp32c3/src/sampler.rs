@@ -1,7 +1,8 @@
 //! Sample sources: the ADE9000 waveform buffer over SPI (feature `ade9000`, the original SmartMeter's
 //! metering IC) or the on-chip ADC1 with a CT clamp and a voltage divider (feature `adc`, single phase).
-//! Both hand out raw codes plus the core's [`FrontEnd`] scaling of their analog front end, validated by
-//! the core at start-up; the core turns codes into volts and amps.
+//! Both hand out raw `i32` codes (up to 24 bits) plus the core's [`FrontEnd`] scaling of their analog
+//! front end, validated by the core at start-up: the core measures the codes on its integer path (no
+//! soft-float work per sample on this FPU-less core) and scales them only for sampling sessions.
 
 use smartmeter::calibration::{Calibration, FrontEnd};
 
@@ -125,7 +126,7 @@ pub mod ade {
         }
 
         /// Reads the completed half buffer if IRQ0 is asserted; `Ok(None)` otherwise.
-        pub fn read(&mut self, buf: &mut [f32]) -> Result<Option<Codes>, SourceError> {
+        pub fn read(&mut self, buf: &mut [i32]) -> Result<Option<Codes>, SourceError> {
             self.ensure_started()?;
             if self.irq.is_high() {
                 return Ok(None);
@@ -260,7 +261,7 @@ pub mod adc {
         }
 
         /// Moves everything buffered into `buf` (L2 and L3 stay zero: single phase).
-        pub fn read(&mut self, buf: &mut [f32]) -> Result<Option<Codes>, SourceError> {
+        pub fn read(&mut self, buf: &mut [i32]) -> Result<Option<Codes>, SourceError> {
             RING_BUF.lock(|r| {
                 let mut r = r.borrow_mut();
                 if core::mem::take(&mut r.lost) {
@@ -276,7 +277,7 @@ pub mod adc {
                     let Some((v, i)) = r.samples.pop_front() else {
                         break;
                     };
-                    dst.copy_from_slice(&[f32::from(v), f32::from(i), 0.0, 0.0, 0.0, 0.0]);
+                    dst.copy_from_slice(&[i32::from(v), i32::from(i), 0, 0, 0, 0]);
                     len += 6;
                 }
                 if len == 0 {

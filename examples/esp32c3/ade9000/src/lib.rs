@@ -130,6 +130,11 @@ pub const PCF_FULL_SCALE_CODE: f32 = 74_532_013.0;
 /// in `voelkerb/ADE9000` (the sinc4 output is 24 bits shifted left by 4, UG-1098 Table 22).
 pub const SINC4_FULL_SCALE_CODE: f32 = 67_107_786.0;
 
+/// Waveform samples are handed out shifted right by this many bits: the IC's codes reach ±7.5·10⁷
+/// (27 bits) at full scale, the smartmeter core's integer path takes codes of up to 24 bits (every
+/// `i64` sum then stays in range), and a 24-bit code still resolves 2·10⁻⁷ of full scale.
+pub const CODE_SHIFT: u32 = 4;
+
 /// 32-bit words per page of the waveform buffer (`ADE9000_WFB_PAGE_SIZE`).
 pub const WORDS_PER_PAGE: usize = 128;
 /// Pages in the waveform buffer (`ADE9000_WFB_NR_OF_PAGES`).
@@ -167,12 +172,18 @@ impl WaveformRate {
         }
     }
 
-    /// Code of a full-scale input in this source's samples.
+    /// Code of a full-scale input in this source's samples, as the IC writes them.
     pub fn full_scale_code(self) -> f32 {
         match self {
             WaveformRate::Pcf8k => PCF_FULL_SCALE_CODE,
             WaveformRate::Sinc4_32k => SINC4_FULL_SCALE_CODE,
         }
+    }
+
+    /// Code of a full-scale input in the samples [`Ade9000::read_ready`] hands out (shifted right by
+    /// [`CODE_SHIFT`]).
+    pub fn delivered_full_scale_code(self) -> f32 {
+        self.full_scale_code() / (1u32 << CODE_SHIFT) as f32
     }
 
     /// `WFB_CFG.WF_SRC` bits 9:8.
@@ -234,21 +245,21 @@ impl FrontEnd {
         burden_ohm: 10.2,
     };
 
-    /// Terminal volts per waveform code of `rate`'s samples.
+    /// Terminal volts per delivered code of `rate`'s samples.
     pub fn volts_per_code(&self, rate: WaveformRate) -> f32 {
-        self.divider_ratio / rate.full_scale_code()
+        self.divider_ratio / rate.delivered_full_scale_code()
     }
 
-    /// Primary amps per waveform code of `rate`'s samples.
+    /// Primary amps per delivered code of `rate`'s samples.
     pub fn amps_per_code(&self, rate: WaveformRate) -> f32 {
-        self.ct_ratio / self.burden_ohm / rate.full_scale_code()
+        self.ct_ratio / self.burden_ohm / rate.delivered_full_scale_code()
     }
 
     /// `(volts_per_code, amps_per_code)` for `rate`'s samples in f64, the form the smartmeter core's
     /// calibration `FrontEnd` takes. The full-scale code differs by source (sinc4 vs `xPCF`), so
     /// the scaling must be taken for the rate the chip streams at.
     pub fn scaling(&self, rate: WaveformRate) -> (f64, f64) {
-        let fs = f64::from(rate.full_scale_code());
+        let fs = f64::from(rate.delivered_full_scale_code());
         (
             f64::from(self.divider_ratio) / fs,
             f64::from(self.ct_ratio) / f64::from(self.burden_ohm) / fs,
@@ -423,7 +434,7 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
     /// codes in the order
     /// `v_l1, i_l1, v_l2, i_l2, v_l3, i_l3` (128 sets, 768 values) and returns what was read;
     /// `Ok(None)` when no page-full interrupt is pending. Call it on the IRQ0 falling edge (or poll).
-    pub fn read_ready(&mut self, out: &mut [f32]) -> Result<Option<Block>, Error<SPI::Error>> {
+    pub fn read_ready(&mut self, out: &mut [i32]) -> Result<Option<Block>, Error<SPI::Error>> {
         let need = SETS_PER_HALF * CHANNELS;
         if out.len() < need {
             return Err(Error::BufferTooSmall {
@@ -457,9 +468,10 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
 }
 
 /// Reorders burst-read sample sets (`IA, VA, IB, VB, IC, VC`, big-endian i32) into
-/// `v_l1, i_l1, v_l2, i_l2, v_l3, i_l3` codes. Returns the number of values written; stops at whichever
-/// of `raw` (whole sets only) or `out` (whole samples only) ends first.
-pub fn decode_sets(raw: &[u8], out: &mut [f32]) -> usize {
+/// `v_l1, i_l1, v_l2, i_l2, v_l3, i_l3` codes shifted right by [`CODE_SHIFT`]. Returns the number of
+/// values written; stops at whichever of `raw` (whole sets only) or `out` (whole samples only) ends
+/// first.
+pub fn decode_sets(raw: &[u8], out: &mut [i32]) -> usize {
     let mut written = 0;
     for (set, dst) in raw
         .chunks_exact(BURST_WORDS_PER_SET * 4)
@@ -476,7 +488,7 @@ pub fn decode_sets(raw: &[u8], out: &mut [f32]) -> usize {
         }
         let [ia, va, ib, vb, ic, vc] = words;
         for (d, code) in dst.iter_mut().zip([va, ia, vb, ib, vc, ic]) {
-            *d = code as f32;
+            *d = code >> CODE_SHIFT;
         }
         written += CHANNELS;
     }
@@ -613,7 +625,7 @@ mod tests {
         let ex = read_reg(reg::STATUS0, &[0, 0, 0, 0]);
         let mut spi = Mock::new(&ex);
         let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
-        let mut out = [0.0f32; SETS_PER_HALF * CHANNELS];
+        let mut out = [0i32; SETS_PER_HALF * CHANNELS];
         assert_eq!(dev.read_ready(&mut out), Ok(None));
         spi.done();
     }
@@ -624,7 +636,8 @@ mod tests {
         for set in 0..SETS_PER_HALF as i32 {
             // IA, VA, IB, VB, IC, VC: distinct, signed values (currents negative).
             for ch in 0..BURST_WORDS_PER_SET as i32 {
-                let v = (seed + set * 16 + ch) * if ch % 2 == 0 { -1 } else { 1 };
+                // as the IC writes them: CODE_SHIFT bits more than the codes handed out
+                let v = ((seed + set * 16 + ch) << CODE_SHIFT) * if ch % 2 == 0 { -1 } else { 1 };
                 raw.extend_from_slice(&v.to_be_bytes());
             }
         }
@@ -653,7 +666,7 @@ mod tests {
         ex.extend(ready_half(15, 0xC00, &second)); // the IC lapped us: overrun
         let mut spi = Mock::new(&ex);
         let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
-        let mut out = [0.0f32; SETS_PER_HALF * CHANNELS];
+        let mut out = [0i32; SETS_PER_HALF * CHANNELS];
 
         let b = dev.read_ready(&mut out).unwrap().unwrap();
         assert_eq!(
@@ -667,27 +680,27 @@ mod tests {
         // Set 0: IA=-1000, VA=1001, IB=-1002, VB=1003, IC=-1004, VC=1005.
         assert_eq!(
             &out[..6],
-            &[1001.0, -1000.0, 1003.0, -1002.0, 1005.0, -1004.0]
+            &[1001, -1000, 1003, -1002, 1005, -1004]
         );
         // Set 1 starts 6 words (not 8) into the burst.
-        assert_eq!(&out[6..8], &[1017.0, -1016.0]);
+        assert_eq!(&out[6..8], &[1017, -1016]);
         // Last set: base 1000 + 127*16.
         let base = 1000 + 127 * 16;
         assert_eq!(
             &out[762..768],
             &[
-                (base + 1) as f32,
-                -(base as f32),
-                (base + 3) as f32,
-                -(base + 2) as f32,
-                (base + 5) as f32,
-                -(base + 4) as f32
+                base + 1,
+                -base,
+                base + 3,
+                -(base + 2),
+                base + 5,
+                -(base + 4)
             ]
         );
 
         let b = dev.read_ready(&mut out).unwrap().unwrap();
         assert_eq!((b.half, b.overrun), (1, false));
-        assert_eq!(out[0], 5001.0);
+        assert_eq!(out[0], 5001);
         let b = dev.read_ready(&mut out).unwrap().unwrap();
         assert_eq!((b.half, b.overrun), (1, true));
         spi.done();
@@ -709,12 +722,12 @@ mod tests {
         ex.extend(ready_half(0, 0xC00, &second));
         let mut spi = Mock::new(&ex);
         let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
-        let mut out = [0.0f32; SETS_PER_HALF * CHANNELS];
+        let mut out = [0i32; SETS_PER_HALF * CHANNELS];
         let b = dev.read_ready(&mut out).unwrap().unwrap();
         assert_eq!((b.half, b.overrun), (0, false));
         let b = dev.read_ready(&mut out).unwrap().unwrap();
         assert_eq!((b.half, b.overrun), (1, false));
-        assert_eq!(out[0], 101.0);
+        assert_eq!(out[0], 101);
         spi.done();
     }
 
@@ -722,7 +735,7 @@ mod tests {
     fn short_buffer_is_an_error_not_a_panic() {
         let mut spi = Mock::new(&[]);
         let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
-        let mut out = [0.0f32; 10];
+        let mut out = [0i32; 10];
         assert_eq!(
             dev.read_ready(&mut out),
             Err(Error::BufferTooSmall { need: 768, got: 10 })
@@ -733,7 +746,7 @@ mod tests {
     #[test]
     fn decode_handles_partial_input_without_panicking() {
         let raw = half_buffer(0);
-        let mut out = [0.0f32; 14]; // two whole samples and change
+        let mut out = [0i32; 14]; // two whole samples and change
         assert_eq!(decode_sets(&raw, &mut out), 12);
         assert_eq!(decode_sets(&raw[..30], &mut out), 6); // one whole set and a fragment
         assert_eq!(decode_sets(&[], &mut out), 0);
@@ -744,7 +757,7 @@ mod tests {
         let fe = FrontEnd::SMARTMETER;
         fe.validate().unwrap();
         for rate in [WaveformRate::Pcf8k, WaveformRate::Sinc4_32k] {
-            let fs = rate.full_scale_code();
+            let fs = rate.delivered_full_scale_code();
             // A full-scale code is 1 V peak at the pins: 1001 V peak at the terminals.
             let v = fs * fe.volts_per_code(rate);
             assert!((v - 1001.0).abs() < 1e-2, "{v}");
@@ -756,7 +769,9 @@ mod tests {
             assert!((a * f64::from(fs) - 2500.0 / 10.2).abs() < 1e-4);
         }
         // 230 V rms peak = 325.27 V: code = 325.27 / 1001 * FS.
-        let code = (230.0 * core::f32::consts::SQRT_2 / 1001.0 * PCF_FULL_SCALE_CODE).round();
+        let code = (230.0 * core::f32::consts::SQRT_2 / 1001.0 * PCF_FULL_SCALE_CODE
+            / (1u32 << CODE_SHIFT) as f32)
+            .round();
         assert!((code * fe.volts_per_code(WaveformRate::Pcf8k) - 325.269).abs() < 1e-2);
         // The sinc4 source has a smaller full-scale code: the same code means more volts.
         let (v_pcf, _) = fe.scaling(WaveformRate::Pcf8k);
