@@ -288,26 +288,7 @@ impl System for Sys {
 
 #[test]
 fn driver_wires_events_to_the_hal() {
-    let t = std::rc::Rc::new(std::cell::Cell::new(T0_S * 1_000_000));
-    let source = CodeSource::<f32> {
-        src: Source::new(8000),
-        clock: t.clone(),
-        next_us: T0_S * 1_000_000,
-        kind: std::marker::PhantomData,
-    };
-    let mut d = Driver::new(
-        DeviceOptions::default(),
-        source,
-        ManualClock(t.clone()),
-        MemStore::default(),
-        Sys::default(),
-    );
-    let mut network = Vec::new();
-    for _ in 0..1200 {
-        t.set(t.get() + 10_000);
-        let p = d.pump();
-        network.extend(p.network);
-    }
+    let (mut d, _, network) = code_driver::<f32>(12);
     // 12 s: energy persisted into the store, measurements from codes scaled to volts
     assert!(d.store.0.keys().any(|s| s.kind == RecordKind::Energy));
     let now = d.now();
@@ -336,8 +317,11 @@ fn driver_wires_events_to_the_hal() {
 
 type CodeDriver<S> = Driver<CodeSource<S>, ManualClock, MemStore, Sys>;
 
-/// A driver over a source of `f32` or `i32` codes, pumped for `seconds` in 10 ms steps.
-fn code_driver<S: Code>(seconds: u64) -> (CodeDriver<S>, std::rc::Rc<std::cell::Cell<u64>>) {
+/// A driver over a source of `f32` or `i32` codes, pumped for `seconds` in 10 ms steps; with its
+/// clock and the network events it returned.
+fn code_driver<S: Code>(
+    seconds: u64,
+) -> (CodeDriver<S>, std::rc::Rc<std::cell::Cell<u64>>, Vec<Event>) {
     let t = std::rc::Rc::new(std::cell::Cell::new(T0_S * 1_000_000));
     let source = CodeSource::<S> {
         src: Source::new(8000),
@@ -352,17 +336,18 @@ fn code_driver<S: Code>(seconds: u64) -> (CodeDriver<S>, std::rc::Rc<std::cell::
         MemStore::default(),
         Sys::default(),
     );
+    let mut network = Vec::new();
     for _ in 0..seconds * 100 {
         t.set(t.get() + 10_000);
-        d.pump();
+        network.extend(d.pump().network);
     }
-    (d, t)
+    (d, t, network)
 }
 
 #[test]
 fn integer_codes_measure_like_float_codes_and_stream_in_volts() {
-    let (mut fl, _) = code_driver::<f32>(3);
-    let (mut fx, t) = code_driver::<i32>(3);
+    let (mut fl, _, _) = code_driver::<f32>(3);
+    let (mut fx, t, _) = code_driver::<i32>(3);
     let (tf, tx) = (fl.now(), fx.now());
     let a = fl.device.measurements(tf).expect("float window").clone();
     let b = fx.device.measurements(tx).expect("integer window").clone();

@@ -773,6 +773,52 @@ impl<S: Sample> Estimator<S> {
         }
     }
 
+    /// The crossing detector's step, shared by both paths (`Y` is `f64` volts or integer detector
+    /// units): a crossing between the previous block's output and this one's, armed by the previous
+    /// swing past the hysteresis band `lo..hi`, becomes an event at its position in the block.
+    #[inline(always)]
+    fn crossing<Y: Copy + PartialOrd + Into<f64>>(
+        &mut self,
+        y_prev: Y,
+        y: Y,
+        lo: Y,
+        hi: Y,
+        zero: Y,
+        df: f64,
+    ) -> Option<(Event, f64)> {
+        let mut event = None;
+        if self.armed_rise && y_prev < zero && y >= zero {
+            let tau = self.crossing_fraction(y_prev.into(), y.into());
+            event = Some((Event::Rising, tau * df));
+            self.armed_rise = false;
+        } else if self.armed_fall && y_prev > zero && y <= zero {
+            let tau = self.crossing_fraction(-y_prev.into(), -y.into());
+            self.armed_fall = false;
+            if self.synced {
+                event = Some((Event::Falling, tau * df));
+            }
+        }
+        if y < lo {
+            self.armed_rise = true;
+        }
+        if y > hi {
+            self.armed_fall = true;
+        }
+        event
+    }
+
+    /// The window timeout (unsynchronised) or the loss of synchronisation, for the block starting at
+    /// frame `s` of `df` frames.
+    #[inline]
+    fn deadline(&self, s: f64, df: f64) -> Option<(Event, f64)> {
+        if !self.synced {
+            let u = self.win_timeout - (s - 1.0);
+            (u < df).then(|| (Event::Timeout, u.max(0.0)))
+        } else {
+            (s + df - 1.0 - self.last_rise > self.lost_limit).then_some((Event::LostSync, df))
+        }
+    }
+
     /// Moves the per-sample accumulators into the `f64` half-cycle sums.
     ///
     /// `df` and `gd` convert the phasor sums of block-rate accumulation (the `f32` path: block sums
@@ -1158,34 +1204,10 @@ impl Estimator<f32> {
             self.peak = ay;
         }
         let h = self.h_min.max(0.25 * self.amp);
-        let mut event = None;
-        if self.armed_rise && self.y_prev < 0.0 && y >= 0.0 {
-            let tau = self.crossing_fraction(self.y_prev, y);
-            event = Some((Event::Rising, tau * df));
-            self.armed_rise = false;
-        } else if self.armed_fall && self.y_prev > 0.0 && y <= 0.0 {
-            let tau = self.crossing_fraction(-self.y_prev, -y);
-            self.armed_fall = false;
-            if self.synced {
-                event = Some((Event::Falling, tau * df));
-            }
-        }
-        if y < -h {
-            self.armed_rise = true;
-        }
-        if y > h {
-            self.armed_fall = true;
-        }
+        let mut event = self.crossing(self.y_prev, y, -h, h, 0.0, df);
         self.y_prev = y;
         if event.is_none() {
-            if !self.synced {
-                let u = self.win_timeout - (s - 1.0);
-                if u < df {
-                    event = Some((Event::Timeout, u.max(0.0)));
-                }
-            } else if s + df - 1.0 - self.last_rise > self.lost_limit {
-                event = Some((Event::LostSync, df));
-            }
+            event = self.deadline(s, df);
         }
         match event {
             None => {
@@ -1269,15 +1291,7 @@ impl Estimator<f32> {
             }
             *z = zcur;
             zcur = (zcur.0 * c1 + zcur.1 * s1, zcur.1 * c1 - zcur.0 * s1);
-            *wp = if k < n0 {
-                1.0
-            } else if k == n0 {
-                1.0 - 0.5 * (1.0 - beta) * (1.0 - beta)
-            } else if k == n0 + 1.0 {
-                0.5 * beta * beta
-            } else {
-                0.0
-            };
+            *wp = pre_weight(k, n0, beta);
             // the previous frame was already counted with weight 1
             let add = if j == 0 { *wp - 1.0 } else { *wp };
             if add != 0.0 {
@@ -1298,6 +1312,21 @@ impl Estimator<f32> {
             self.zc /= m;
             self.zs /= m;
         }
+    }
+}
+
+/// Weight of frame `k` (relative to the block's first frame) on the early side of a window edge at
+/// `n0 + β` frames: the trapezoid rule with interpolated end points (see `split_block`).
+#[inline]
+fn pre_weight(k: f64, n0: f64, beta: f64) -> f64 {
+    if k < n0 {
+        1.0
+    } else if k == n0 {
+        1.0 - 0.5 * (1.0 - beta) * (1.0 - beta)
+    } else if k == n0 + 1.0 {
+        0.5 * beta * beta
+    } else {
+        0.0
     }
 }
 

@@ -1579,8 +1579,15 @@ mod tests {
         for c in unit {
             let line = c.encode();
             assert_eq!(Command::bare(line.as_bytes()), Some(c.clone()), "{line}");
-            assert_eq!(Command::parse_json(line.as_bytes()), Ok(c.clone()), "{line}");
-            assert_eq!(Command::parse(alloc::format!("{line}\r\n").as_bytes()), Ok(c.clone()));
+            assert_eq!(
+                Command::parse_json(line.as_bytes()),
+                Ok(c.clone()),
+                "{line}"
+            );
+            assert_eq!(
+                Command::parse(alloc::format!("{line}\r\n").as_bytes()),
+                Ok(c.clone())
+            );
             let spaced = line.replace(':', ": ");
             assert_eq!(Command::bare(spaced.as_bytes()), None);
             assert_eq!(Command::parse(spaced.as_bytes()), Ok(c.clone()), "{spaced}");

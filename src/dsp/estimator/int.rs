@@ -21,7 +21,7 @@
 //! through the `f64` fields the shared event code uses (`peak`, `zc`/`zs`). The arithmetic wraps
 //! rather than panics for codes beyond 24 bits (the results are then meaningless, not undefined).
 
-use super::{Biquad, Estimator, Event, MAX_DECIMATION, Run, Window};
+use super::{Biquad, Estimator, Event, MAX_DECIMATION, Run, Window, pre_weight};
 #[allow(unused_imports)] // inherent f64 methods shadow it with `std`
 use num_traits::Float;
 
@@ -409,35 +409,10 @@ impl Estimator<i32> {
         let (y_prev, h) = (ip.y_prev, ip.h);
         ip.y_prev = y;
         let df = d as f64;
-        let mut event = None;
-        if self.armed_rise && y_prev < 0 && y >= 0 {
-            let tau = self.crossing_fraction(f64::from(y_prev), f64::from(y));
-            event = Some((Event::Rising, tau * df));
-            self.armed_rise = false;
-        } else if self.armed_fall && y_prev > 0 && y <= 0 {
-            let tau = self.crossing_fraction(-f64::from(y_prev), -f64::from(y));
-            self.armed_fall = false;
-            if self.synced {
-                event = Some((Event::Falling, tau * df));
-            }
-        }
-        if y < h.saturating_neg() {
-            self.armed_rise = true;
-        }
-        if y > h {
-            self.armed_fall = true;
-        }
+        let mut event = self.crossing(y_prev, y, h.saturating_neg(), h, 0, df);
         if event.is_none() && s >= self.int.check_from {
-            // the same tests as the f32 path, in f64
-            let s = s as f64;
-            if !self.synced {
-                let u = self.win_timeout - (s - 1.0);
-                if u < df {
-                    event = Some((Event::Timeout, u.max(0.0)));
-                }
-            } else if s + df - 1.0 - self.last_rise > self.lost_limit {
-                event = Some((Event::LostSync, df));
-            }
+            // the exact test, in f64 as the f32 path does it
+            event = self.deadline(s as f64, df);
         }
         match event {
             None => {
@@ -479,18 +454,7 @@ impl Estimator<i32> {
         let rel = u - 1.0;
         let n0 = rel.floor();
         let beta = rel - n0;
-        let weight = |j: usize| {
-            let k = j as f64 - 1.0;
-            if k < n0 {
-                1.0
-            } else if k == n0 {
-                1.0 - 0.5 * (1.0 - beta) * (1.0 - beta)
-            } else if k == n0 + 1.0 {
-                0.5 * beta * beta
-            } else {
-                0.0
-            }
-        };
+        let weight = |j: usize| pre_weight(j as f64 - 1.0, n0, beta);
         let prev = self.prev_frame;
         let frame = |j: usize| {
             if j == 0 { Some(&prev) } else { blk.get(j - 1) }

@@ -29,6 +29,14 @@ fn take(dev: &mut Device, conn: smartmeter::device::ConnId) -> String {
     text
 }
 
+/// A getVoltage reply whose L1 reads 230 V (to the two decimals of the wire format).
+fn reads_230_v(reply: &str) -> bool {
+    const HEAD: &str = "Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[";
+    reply
+        .strip_prefix(HEAD)
+        .is_some_and(|rest| rest.starts_with("230.0") || rest.starts_with("229.99"))
+}
+
 pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
     r.group("device");
     let mut now = Instant::from_secs(T0_S);
@@ -88,9 +96,7 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
     let reply = take(&mut dev, conn);
     r.check(
         "voltage_from_samples",
-        reply.starts_with("Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[230.0")
-            || reply
-                .starts_with("Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[229.99"),
+        reads_230_v(&reply),
         format_args!("{reply:?}"),
     );
     while dev.poll_event().is_some() {}
@@ -171,9 +177,7 @@ fn engine_cost<P: Platform>(r: &mut Runner<'_, P>) {
     let reply = take(&mut by_codes, conn);
     r.check(
         "voltage_from_codes",
-        reply.starts_with("Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[230.0")
-            || reply
-                .starts_with("Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[229.99"),
+        reads_230_v(&reply),
         format_args!("{reply:?}"),
     );
 }
