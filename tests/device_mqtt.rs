@@ -211,3 +211,68 @@ fn daily_restart_at_the_configured_minute() {
     );
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn access_token_over_mqtt() {
+    let opts = smartmeter::device::DeviceOptions {
+        token: Some("s3cret".into()),
+        ..Default::default()
+    };
+    let mut b = Bench::with(opts, Default::default());
+    let c = b.tcp(1);
+    b.cmd(c, r#"{"cmd":"auth","token":"s3cret"}"#);
+    b.cmd(
+        c,
+        r#"{"cmd":"mqttServer","payload":{"server":"broker.lan"}}"#,
+    );
+    b.dev.handle_mqtt_connected(b.now, true);
+    b.drain_events();
+    let cmd = |b: &mut Bench, line: &str| {
+        b.dev
+            .handle_mqtt(b.now, "powermeter/smartmeterX/cmd", line.as_bytes());
+        publishes(&b.drain_events())
+            .into_iter()
+            .map(|(_, p, _)| p)
+            .collect::<Vec<_>>()
+    };
+    let required = r#"{"error":true,"cmd":"dailyRestart","msg":"Authentication required"}"#;
+    let restart = r#"{"cmd":"dailyRestart","hour":3,"minute":0}"#;
+    assert_eq!(cmd(&mut b, restart), [required]);
+    // reading stays open
+    assert!(cmd(&mut b, r#"{"cmd":"getVoltage"}"#)[0].contains(r#""error":false"#));
+    assert_eq!(
+        cmd(&mut b, r#"{"cmd":"auth","token":"guess"}"#),
+        [r#"{"error":true,"cmd":"auth","msg":"Invalid token"}"#]
+    );
+    assert_eq!(
+        cmd(&mut b, r#"{"cmd":"auth","token":"s3cret"}"#),
+        [r#"{"error":false,"cmd":"auth","msg":"Authenticated"}"#]
+    );
+    assert!(cmd(&mut b, restart)[0].contains(r#""error":false"#));
+    // a new broker connection must authenticate again
+    b.dev.handle_mqtt_connected(b.now, false);
+    b.dev.handle_mqtt_connected(b.now, true);
+    b.drain_events();
+    assert_eq!(cmd(&mut b, restart), [required]);
+    // three wrong tokens lock MQTT out until the broker reconnects, even with the right one
+    for _ in 0..3 {
+        cmd(&mut b, r#"{"cmd":"auth","token":"guess"}"#);
+    }
+    assert_eq!(
+        cmd(&mut b, r#"{"cmd":"auth","token":"s3cret"}"#),
+        [r#"{"error":true,"cmd":"auth","msg":"Invalid token"}"#]
+    );
+    b.dev.handle_mqtt_connected(b.now, false);
+    b.dev.handle_mqtt_connected(b.now, true);
+    b.drain_events();
+    assert!(cmd(&mut b, r#"{"cmd":"auth","token":"s3cret"}"#)[0].contains("Authenticated"));
+    // a new token (serial only) ends every other authentication, MQTT's and the TCP client's
+    let s = b.dev.handle_connected(b.now, ConnKind::Serial);
+    b.take(s);
+    b.cmd(s, r#"{"cmd":"setToken","token":"n3w"}"#);
+    assert_eq!(cmd(&mut b, restart), [required]);
+    let r = b.cmd(c, r#"{"cmd":"mdns","payload":{"name":"x"}}"#);
+    assert!(r.contains("Authentication required"), "{r}");
+    let r = b.cmd(s, r#"{"cmd":"mdns","payload":{"name":"x"}}"#);
+    assert!(r.contains(r#""error":false"#), "{r}");
+}

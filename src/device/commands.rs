@@ -4,7 +4,7 @@
 use alloc::format;
 use alloc::string::{String, ToString};
 
-use super::engine::{Device, PendingSample, Sink};
+use super::engine::{Device, MqttAuth, PendingSample, Sink};
 use super::json::Obj;
 use super::sampling::{self, Destination, Measures, Sampling, SamplingParams};
 use super::session::Wait;
@@ -115,7 +115,7 @@ impl Device {
         }
         match sink {
             Sink::Conn(c) => self.session(c).is_some_and(|s| s.authenticated),
-            Sink::Mqtt => false,
+            Sink::Mqtt => self.mqtt_auth.authenticated,
         }
     }
 
@@ -501,28 +501,44 @@ impl Device {
                 self.ok_msg(sink, name, &msg);
             }
             Command::Auth { token } => {
-                let Sink::Conn(c) = sink else {
-                    return self.error_reply(sink, name, "Invalid token");
-                };
-                let ok = self
-                    .config
-                    .token
-                    .as_ref()
-                    .is_none_or(|t| ct_eq(t.as_bytes(), token.as_bytes()));
+                let locked = sink == Sink::Mqtt && self.mqtt_auth.failures >= 3;
+                let ok = !locked
+                    && self
+                        .config
+                        .token
+                        .as_ref()
+                        .is_none_or(|t| ct_eq(t.as_bytes(), token.as_bytes()));
                 if ok {
-                    if let Some(s) = self.session_mut(c) {
-                        s.authenticated = true;
-                        s.auth_failures = 0;
+                    match sink {
+                        Sink::Conn(c) => {
+                            if let Some(s) = self.session_mut(c) {
+                                s.authenticated = true;
+                                s.auth_failures = 0;
+                            }
+                        }
+                        Sink::Mqtt => {
+                            self.mqtt_auth = MqttAuth {
+                                authenticated: true,
+                                failures: 0,
+                            };
+                        }
                     }
                     self.ok_msg(sink, name, "Authenticated");
                 } else {
-                    let failures = self.session_mut(c).map_or(0, |s| {
-                        s.auth_failures = s.auth_failures.saturating_add(1);
-                        s.auth_failures
-                    });
+                    let failures = match sink {
+                        Sink::Conn(c) => self.session_mut(c).map_or(0, |s| {
+                            s.auth_failures = s.auth_failures.saturating_add(1);
+                            s.auth_failures
+                        }),
+                        Sink::Mqtt => {
+                            let a = &mut self.mqtt_auth;
+                            a.failures = a.failures.saturating_add(1);
+                            a.failures
+                        }
+                    };
                     self.log(now, LogLevel::Warning, "Authentication failed");
                     self.error_reply(sink, name, "Invalid token");
-                    if failures >= 3 {
+                    if let (Sink::Conn(c), 3..) = (sink, failures) {
                         self.close(c);
                     }
                 }
@@ -544,11 +560,11 @@ impl Device {
                     "Token set"
                 };
                 self.persist_settings();
-                if let Sink::Conn(c) = sink
-                    && let Some(s) = self.session_mut(c)
-                {
-                    s.authenticated = true;
+                // a new token ends every other authentication (old token holders must log in again)
+                for s in &mut self.sessions {
+                    s.authenticated = Sink::Conn(s.id) == sink;
                 }
+                self.mqtt_auth = MqttAuth::default();
                 self.ok_msg(sink, name, msg);
             }
         }

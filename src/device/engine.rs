@@ -69,6 +69,15 @@ const NTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most NTP tries for `ntpConf`.
 const NTP_TRIES: u8 = 10;
 
+/// Authentication state of the MQTT command topics (see [`Device::handle_mqtt`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MqttAuth {
+    pub(crate) authenticated: bool,
+    /// Wrong tokens on this broker connection; at 3, `auth` over MQTT is refused until it reconnects
+    /// (a broker cannot be closed the way a socket is).
+    pub(crate) failures: u8,
+}
+
 /// The meter: one sans-IO state machine serving every connection (see the [module docs](super)).
 #[derive(Debug)]
 pub struct Device {
@@ -96,6 +105,9 @@ pub struct Device {
     next_ntp: Instant,
     stream_conn: Option<ConnId>,
     pub(crate) mqtt_connected: bool,
+    /// Access control of the MQTT command topics: the broker connection counts as one connection
+    /// (authenticated by an `auth` on `…/cmd`, until the broker connection ends or the token changes).
+    pub(crate) mqtt_auth: MqttAuth,
     /// Pending restart: kind, drain deadline, and whether the deadline has passed.
     pub(crate) restart: Option<(RestartKind, Instant, bool)>,
     pub(crate) link: LinkInfo,
@@ -169,6 +181,7 @@ impl Device {
             next_ntp: now,
             stream_conn: None,
             mqtt_connected: false,
+            mqtt_auth: MqttAuth::default(),
             restart: None,
             link: LinkInfo::default(),
             last_local_minute: None,
@@ -541,6 +554,12 @@ impl Device {
     }
 
     /// An MQTT message on a subscribed topic.
+    ///
+    /// With an access token configured (PROTOCOL.md §10), the broker connection counts as one
+    /// connection: state-changing commands on `…/cmd` need an `auth` sent there first, which holds
+    /// until the broker connection ends ([`handle_mqtt_connected`](Self::handle_mqtt_connected)) or
+    /// the token changes; after three wrong tokens `auth` over MQTT is refused until the broker
+    /// reconnects.
     pub fn handle_mqtt(&mut self, now: Instant, topic: &str, payload: &[u8]) {
         self.last_now = now;
         let Some(action) = mqtt::parse_topic(topic, &self.config.name) else {
@@ -572,6 +591,8 @@ impl Device {
     pub fn handle_mqtt_connected(&mut self, now: Instant, connected: bool) {
         self.last_now = now;
         self.mqtt_connected = connected;
+        // a new broker connection is a new connection: authenticate again
+        self.mqtt_auth = MqttAuth::default();
         if connected {
             let server = self.config.mqtt_server.clone();
             self.log(
