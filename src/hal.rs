@@ -7,7 +7,7 @@
 //!
 //! | trait | what the engine needs from the platform |
 //! |---|---|
-//! | [`SampleSource`] | blocks of interleaved 3-phase samples (raw ADC codes or volts/amps) with rate and start time |
+//! | [`SampleSource`] | blocks of interleaved 3-phase samples (`i32` ADC codes for the integer measurement path, or `f32` codes or volts/amps) with rate and start time |
 //! | [`Clock`] | the wall clock, in microseconds since the Unix epoch |
 //! | [`Store`] | load / save of one record slot (the engine writes versioned, checksummed records into two slots per kind) |
 //! | [`System`] | restart the device |
@@ -27,6 +27,35 @@
 //! }
 //! let mut c = Fixed(1_700_000_000_000_000);
 //! assert_eq!(c.now().unwrap().as_secs(), 1_700_000_000);
+//! ```
+//!
+//! A source of 24-bit ADC codes (what a board without an FPU should hand out):
+//!
+//! ```
+//! use smartmeter::device::Instant;
+//! use smartmeter::hal::{ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource};
+//!
+//! struct Adc { next: i32 }
+//! impl ErrorType for Adc { type Error = ErrorKind; }
+//! impl SampleSource for Adc {
+//!     type Sample = i32;
+//!     fn read(&mut self, buf: &mut [i32]) -> Result<Option<RawBlock>, ErrorKind> {
+//!         let n = buf.len().min(60) / 6 * 6; // ten frames
+//!         for x in &mut buf[..n] {
+//!             *x = self.next;
+//!             self.next = self.next.wrapping_add(1) % 1000;
+//!         }
+//!         Ok(Some(RawBlock {
+//!             rate_hz: 8000,
+//!             start: Instant::EPOCH,
+//!             len: n,
+//!             scale: SampleScale::Codes { volts_per_code: 0.05, amps_per_code: 0.001 },
+//!         }))
+//!     }
+//! }
+//! let mut adc = Adc { next: 0 };
+//! let mut buf = [0i32; 60];
+//! assert_eq!(adc.read(&mut buf).unwrap().map(|b| b.len), Some(60));
 //! ```
 
 use alloc::vec::Vec;
@@ -106,7 +135,7 @@ pub struct RawBlock {
     pub rate_hz: u32,
     /// When the first sample of the block was taken (the source's clock).
     pub start: Instant,
-    /// Number of `f32` values written into the caller's buffer (a multiple of 6).
+    /// Number of values written into the caller's buffer (a multiple of 6).
     pub len: usize,
     /// How the values are scaled.
     pub scale: SampleScale,
