@@ -324,11 +324,11 @@ impl FrontEnd {
     ///   15.74 Ω × 127.065 A/V = 2000.0, so the CTs are 2000:1 (the CT part itself is not named in the
     ///   published sources; the ratio is inferred from these two numbers).
     ///
-    /// With the PGA: 497.35 V and 31.766 A at the terminals per full-scale code (1 V peak at the pins
-    /// before the PGA). The reference manual's full-scale codes (`PCF_FULL_SCALE_CODE`,
-    /// `SINC4_FULL_SCALE_CODE`) are the library's `ADE9000_8K_FULL_SCALE_CODES` and
+    /// With the PGA a full-scale code is 0.5 V peak (voltage) and 0.25 V peak (current) at the pins:
+    /// 497.35 V and 31.766 A at the terminals. The full-scale codes ([`PCF_FULL_SCALE_CODE`],
+    /// [`SINC4_FULL_SCALE_CODE`]) are the library's `ADE9000_8K_FULL_SCALE_CODES` and
     /// `ADE9000_32K_FULL_SCALE_CODES`, so [`FrontEnd::scaling`] reproduces the original's volts and amps
-    /// per code, up to the driver's [`CODE_SHIFT`].
+    /// per code, times 2^[`CODE_SHIFT`] for the bits this driver strips.
     pub const SMARTMETER: FrontEnd = FrontEnd {
         divider_ratio: 994.7,
         ct_ratio: 2000.0,
