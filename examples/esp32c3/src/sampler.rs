@@ -89,10 +89,10 @@ pub mod ade {
         /// keeps retrying while the chip does not answer (the meter stays reachable without it).
         pub fn new(spi: SPI, irq: Input<'static>, board: Board) -> Self {
             // The full-scale code depends on the waveform source, so scale for the streamed rate.
-            let rate = WaveformRate::Pcf8k;
-            let (volts_per_code, amps_per_code) = board.scaling(rate);
+            let chip = Ade9000::new(spi, WaveformRate::Pcf8k, board);
+            let (volts_per_code, amps_per_code) = chip.scaling();
             Self {
-                chip: Ade9000::new(spi, rate),
+                chip,
                 irq,
                 front_end: super::validated(FrontEnd {
                     volts_per_code,

@@ -17,9 +17,11 @@
 //!   `BURST_CHAN = 0000` and `WF_IN_EN = 0` the burst returns only `IA, VA, IB, VB, IC, VC` per set
 //!   (6 words, 3 KiB per half); the driver reorders them to the core's channel order
 //!   `v_l1, i_l1, v_l2, i_l2, v_l3, i_l3` as raw codes.
-//! - [`FrontEnd`] turns codes into volts and amps: the full-scale code of the selected source, the
-//!   voltage divider and the current transformer with its burden resistor. These two numbers are what
-//!   the core's `SampleScale::Codes` takes.
+//! - [`FrontEnd`] describes the analog path: the voltage divider, the current transformer with its
+//!   burden resistor and the PGA gains [`Ade9000::start_streaming`] programs into `PGA_GAIN`. With the
+//!   full-scale code of the selected source it turns codes into volts and amps; these two numbers are
+//!   what the core's `SampleScale::Codes` takes. [`FrontEnd::SMARTMETER`] reproduces the original
+//!   board's scaling (see its documentation for the derivation and sources).
 //!
 //! Every register address, width and bit position below names the public source it was checked
 //! against (read, not copied): the Linux IIO driver `torvalds/linux:drivers/iio/adc/ade9000.c` (2025,
@@ -73,6 +75,9 @@ pub mod reg {
     pub const WFB_TRG_CFG: u16 = 0x4A2;
     /// Waveform buffer trigger status (16-bit): `WFB_LAST_PAGE` in bits 15:12.
     pub const WFB_TRG_STAT: u16 = 0x4A3;
+    /// PGA gain of every ADC channel (16-bit), fields in [`super::pga`] (`ADE9000_REG_PGA_GAIN 0x4B9`
+    /// in both drivers; `PGA_GAIN_16 0x4B9` in `ADE9078registers.h`).
+    pub const PGA_GAIN: u16 = 0x4B9;
     /// Silicon version (16-bit).
     pub const VERSION: u16 = 0x4FE;
     /// First word of the waveform buffer (`0x800..=0xFFF`, burst-readable).
@@ -120,6 +125,65 @@ pub const WFB_LAST_PAGE_SHIFT: u16 = 12;
 /// `WFB_PG_IRQEN` bits for pages 7 and 15: one interrupt per completed half
 /// (Linux `ADE9000_MIDDLE_PAGE_BIT`, `ADE9000_LAST_PAGE_BIT`).
 pub const PG_IRQEN_HALVES: u16 = (1 << 7) | (1 << 15);
+
+/// `PGA_GAIN` bit fields: two bits per ADC, `IA` in bits 1:0, `IB` 3:2, `IC` 5:4, `IN` 7:6, `VA` 9:8,
+/// `VB` 11:10, `VC` 13:12 (no-OS `ADE9000_IA_GAIN NO_OS_GENMASK(1, 0)` … `ADE9000_VC_GAIN
+/// NO_OS_GENMASK(13, 12)`; the field descriptions in `ADE9078registers.h`).
+pub mod pga {
+    /// Bit offsets of the four current-channel fields (`IA, IB, IC, IN`).
+    pub const CURRENT_SHIFTS: [u16; 4] = [0, 2, 4, 6];
+    /// Bit offsets of the three voltage-channel fields (`VA, VB, VC`).
+    pub const VOLTAGE_SHIFTS: [u16; 3] = [8, 10, 12];
+}
+
+/// Gain of the ADE9000's programmable-gain amplifier in front of one ADC.
+///
+/// A gain of `g` makes `1/g` V peak at the pins the full-scale input, so the same code means `g`
+/// times fewer volts at the pins. Field codes from the datasheet description of `PGA_GAIN` (quoted in
+/// `CalPlug/ADE9078-3PhaseWattmeter:Firmware/ArduinoFirmware/ADE9078/ADE9078registers.h`): `00` = 1,
+/// `01` = 2, `10` = 4, `11` = 4. The Linux driver's `PGA_GAIN` read-back (`min(1 << code, 4)`) and no-OS
+/// `ADE9000_PGA_GAIN_4 = 3` agree that `11` is gain 4; no-OS names code `10` "gain 3", so this driver
+/// writes `11` for gain 4, as the original SmartMeter firmware does (`0x15FF`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgaGain {
+    /// Gain 1 (`00`, the reset value): ±1 V peak full scale.
+    X1,
+    /// Gain 2 (`01`): ±0.5 V peak full scale.
+    X2,
+    /// Gain 4 (`11`): ±0.25 V peak full scale.
+    X4,
+}
+
+impl PgaGain {
+    /// The two-bit field code.
+    pub fn code(self) -> u16 {
+        match self {
+            PgaGain::X1 => 0b00,
+            PgaGain::X2 => 0b01,
+            PgaGain::X4 => 0b11,
+        }
+    }
+
+    /// The amplification factor.
+    pub fn factor(self) -> f32 {
+        match self {
+            PgaGain::X1 => 1.0,
+            PgaGain::X2 => 2.0,
+            PgaGain::X4 => 4.0,
+        }
+    }
+}
+
+/// The `PGA_GAIN` value giving all three voltage ADCs `voltage` and all four current ADCs (the
+/// neutral included) `current`.
+pub fn pga_gain_register(voltage: PgaGain, current: PgaGain) -> u16 {
+    let v = pga::VOLTAGE_SHIFTS
+        .iter()
+        .fold(0, |acc, s| acc | (voltage.code() << s));
+    pga::CURRENT_SHIFTS
+        .iter()
+        .fold(v, |acc, s| acc | (current.code() << s))
+}
 
 /// Waveform code of a `xI_PCF` / `xV_PCF` sample for a full-scale input (±1 V peak, 0.707 V rms at
 /// the ADC pins, PGA gain 1): `ADE9000_PCF_FS_CODES` in `analogdevicesinc/no-OS`,
@@ -226,7 +290,8 @@ pub enum LineFrequency {
     Hz60,
 }
 
-/// Analog front end: how volts and amps at the terminals map onto the ADC inputs.
+/// Analog front end: how volts and amps at the terminals map onto the ADC inputs, including the PGA
+/// gains the driver programs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FrontEnd {
     /// Voltage divider ratio (terminal volts per ADC-pin volt), e.g. 1001 for 1 MΩ over 1 kΩ.
@@ -235,34 +300,84 @@ pub struct FrontEnd {
     pub ct_ratio: f32,
     /// Burden resistor across the CT secondary, in ohms (ADC-pin volts per secondary amp).
     pub burden_ohm: f32,
+    /// PGA gain of the three voltage ADCs.
+    pub voltage_pga: PgaGain,
+    /// PGA gain of the four current ADCs (`IA, IB, IC, IN`).
+    pub current_pga: PgaGain,
 }
 
 impl FrontEnd {
-    /// The original SmartMeter board: 1 MΩ / 1 kΩ divider, 2500:1 CTs on 10 Ω burdens (2 × 5.1 Ω).
+    /// The original SmartMeter board and the gains its firmware programs.
+    ///
+    /// The original firmware's ADE9000 library (`voelkerb/ADE9000:src/ADE9000.h`, used by
+    /// `voelkerb/smartmeter:Firmware/Version_2_0`) converts codes with `FULL_SCALE_VOLTAGE_V 994.7` V and
+    /// `FULL_SCALE_VOLTAGE_I 127.065` A per full-scale code, divided by `STANDARD_VOLTAGE_GAIN 2.0` and
+    /// `STANDARD_CURRENT_GAIN 4.0`, the gains it writes to `PGA_GAIN` (`0x15FF`, "Gain is 2 for voltage
+    /// and 4 for current", `src/ADE9000.cpp` `startSampling`). Where the two numbers come from:
+    /// - voltage: `voelkerb/smartmeter:Firmware/Analog Devices API/ADE9000Calibration/
+    ///   ADE9000CalibrationInputs.h` sets `VOLTAGE_TRANSFER_FUNCTION 0.00100532823967` with the comment
+    ///   `R_Sens1 / (R_HSR + R_PTC + R_1 + R_2 + R_3 + R_Sens1) = 1/994,7`; the DAQ-board BOM
+    ///   (`voelkerb/smartmeter:BOM/README.md`) lists three 330 kΩ per phase (`R13-21`), 3.3 kΩ high-surge
+    ///   resistors (`R7-9`), PTCs (`R10-12`) and 1 kΩ sense resistors. Divider ratio 994.7.
+    /// - current: the same file sets `CURRENT_TRANSFER_FUNCTION 0.007869987801519` V/A (= 1/127.065); the
+    ///   BOM lists eight 7.87 Ω burden resistors (`R28-33, R40, R41`: two per current channel, 15.74 Ω).
+    ///   15.74 Ω × 127.065 A/V = 2000.0, so the CTs are 2000:1 (the CT part itself is not named in the
+    ///   published sources; the ratio is inferred from these two numbers).
+    ///
+    /// With the PGA a full-scale code is 0.5 V peak (voltage) and 0.25 V peak (current) at the pins:
+    /// 497.35 V and 31.766 A at the terminals. The full-scale codes ([`PCF_FULL_SCALE_CODE`],
+    /// [`SINC4_FULL_SCALE_CODE`]) are the library's `ADE9000_8K_FULL_SCALE_CODES` and
+    /// `ADE9000_32K_FULL_SCALE_CODES`, so [`FrontEnd::scaling`] reproduces the original's volts and amps
+    /// per code, times 2^[`CODE_SHIFT`] for the bits this driver strips.
     pub const SMARTMETER: FrontEnd = FrontEnd {
-        divider_ratio: 1001.0,
-        ct_ratio: 2500.0,
-        burden_ohm: 10.2,
+        divider_ratio: 994.7,
+        ct_ratio: 2000.0,
+        burden_ohm: 15.74,
+        voltage_pga: PgaGain::X2,
+        current_pga: PgaGain::X4,
     };
+
+    /// An external front end with the PGA at its reset value (gain 1 on every channel).
+    pub const fn unity_gain(divider_ratio: f32, ct_ratio: f32, burden_ohm: f32) -> FrontEnd {
+        FrontEnd {
+            divider_ratio,
+            ct_ratio,
+            burden_ohm,
+            voltage_pga: PgaGain::X1,
+            current_pga: PgaGain::X1,
+        }
+    }
+
+    /// The `PGA_GAIN` register value [`Ade9000::start_streaming`] writes for this front end.
+    pub fn pga_gain_register(&self) -> u16 {
+        pga_gain_register(self.voltage_pga, self.current_pga)
+    }
 
     /// Terminal volts per delivered code of `rate`'s samples.
     pub fn volts_per_code(&self, rate: WaveformRate) -> f32 {
-        self.divider_ratio / rate.delivered_full_scale_code()
+        self.divider_ratio / self.voltage_pga.factor() / rate.delivered_full_scale_code()
     }
 
     /// Primary amps per delivered code of `rate`'s samples.
     pub fn amps_per_code(&self, rate: WaveformRate) -> f32 {
-        self.ct_ratio / self.burden_ohm / rate.delivered_full_scale_code()
+        self.ct_ratio
+            / self.burden_ohm
+            / self.current_pga.factor()
+            / rate.delivered_full_scale_code()
     }
 
     /// `(volts_per_code, amps_per_code)` for `rate`'s samples in f64, the form the smartmeter core's
     /// calibration `FrontEnd` takes. The full-scale code differs by source (sinc4 vs `xPCF`), so
-    /// the scaling must be taken for the rate the chip streams at.
+    /// the scaling must be taken for the rate the chip streams at; the PGA gains are the ones
+    /// [`Ade9000::start_streaming`] programs from this front end.
     pub fn scaling(&self, rate: WaveformRate) -> (f64, f64) {
         let fs = f64::from(rate.delivered_full_scale_code());
         (
-            f64::from(self.divider_ratio) / fs,
-            f64::from(self.ct_ratio) / f64::from(self.burden_ohm) / fs,
+            f64::from(self.divider_ratio) / f64::from(self.voltage_pga.factor()) / fs,
+            f64::from(self.ct_ratio)
+                / f64::from(self.burden_ohm)
+                / f64::from(self.current_pga.factor())
+                / fs,
         )
     }
 
@@ -321,6 +436,7 @@ pub struct Block {
 pub struct Ade9000<SPI> {
     spi: SPI,
     rate: WaveformRate,
+    front_end: FrontEnd,
     next_half: Option<u8>,
     raw: [u8; HALF_BYTES],
 }
@@ -335,11 +451,13 @@ pub fn command(addr: u16, read: bool) -> [u8; 2] {
 }
 
 impl<SPI: SpiDevice> Ade9000<SPI> {
-    /// Wraps an SPI device (mode 0 or 3, ≤ 20 MHz; CS handled by the `SpiDevice`).
-    pub fn new(spi: SPI, rate: WaveformRate) -> Self {
+    /// Wraps an SPI device (mode 0 or 3, ≤ 20 MHz; CS handled by the `SpiDevice`) that streams `rate`'s
+    /// samples through `front_end` (whose PGA gains [`Ade9000::start_streaming`] programs).
+    pub fn new(spi: SPI, rate: WaveformRate, front_end: FrontEnd) -> Self {
         Self {
             spi,
             rate,
+            front_end,
             next_half: None,
             raw: [0; HALF_BYTES],
         }
@@ -353,6 +471,17 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
     /// Sample rate of the configured waveform source.
     pub fn rate(&self) -> WaveformRate {
         self.rate
+    }
+
+    /// The analog front end the samples pass through.
+    pub fn front_end(&self) -> FrontEnd {
+        self.front_end
+    }
+
+    /// `(volts_per_code, amps_per_code)` of the samples [`Ade9000::read_ready`] hands out: the front
+    /// end, its PGA gains and the streamed source's full-scale code together.
+    pub fn scaling(&self) -> (f64, f64) {
+        self.front_end.scaling(self.rate)
     }
 
     /// Reads a 16-bit register.
@@ -395,13 +524,16 @@ impl<SPI: SpiDevice> Ade9000<SPI> {
             .map_err(Error::Spi)
     }
 
-    /// Checks the chip answers, configures the line frequency, starts the DSP and continuous
-    /// waveform capture with page-full interrupts on pages 7 and 15 routed to IRQ0.
+    /// Checks the chip answers, sets the front end's PGA gains, configures the line frequency, starts
+    /// the DSP and continuous waveform capture with page-full interrupts on pages 7 and 15 routed to
+    /// IRQ0.
     pub fn start_streaming(&mut self, line: LineFrequency) -> Result<u16, Error<SPI::Error>> {
         let version = self.read16(reg::VERSION)?;
         if version == 0 || version == 0xFFFF {
             return Err(Error::NotPresent(version));
         }
+        // Before the DSP runs, as the original firmware does (`PGA_GAIN` first in its `init`).
+        self.write16(reg::PGA_GAIN, self.front_end.pga_gain_register())?;
         let selfreq = match line {
             LineFrequency::Hz50 => 0,
             LineFrequency::Hz60 => ACCMODE_SELFREQ_60HZ,
@@ -530,6 +662,7 @@ mod tests {
         assert_eq!(command(reg::WAVEFORM_BUFFER_HALF, true), [0xC0, 0x08]);
         assert_eq!(command(reg::WFB_TRG_STAT, true), [0x4A, 0x38]);
         assert_eq!(command(reg::STATUS0, false), [0x40, 0x20]);
+        assert_eq!(command(reg::PGA_GAIN, false), [0x4B, 0x90]);
     }
 
     #[test]
@@ -545,6 +678,7 @@ mod tests {
             (reg::WFB_PG_IRQEN, 0x4A1),
             (reg::WFB_TRG_CFG, 0x4A2),
             (reg::WFB_TRG_STAT, 0x4A3),
+            (reg::PGA_GAIN, 0x4B9),
             (reg::VERSION, 0x4FE),
             (reg::WAVEFORM_BUFFER, 0x800),
             (reg::WAVEFORM_BUFFER_HALF, 0xC00),
@@ -571,11 +705,13 @@ mod tests {
 
     fn start_sequence(
         version: [u8; 2],
+        pga: [u8; 2],
         accmode: [u8; 2],
         cfg: [u8; 2],
         cfg_en: [u8; 2],
     ) -> Vec<T<u8>> {
         let mut ex = read_reg(reg::VERSION, &version);
+        ex.extend(write_reg(vec![0x4B, 0x90, pga[0], pga[1]])); // PGA_GAIN
         ex.extend(write_reg(vec![0x49, 0x20, accmode[0], accmode[1]])); // ACCMODE
         ex.extend(write_reg(vec![0x48, 0x00, 0x00, 0x01])); // RUN = 1
         ex.extend(write_reg(vec![0x4A, 0x00, 0x00, 0x00])); // WFB_CFG = 0 (capture off)
@@ -591,28 +727,75 @@ mod tests {
     #[test]
     fn start_streaming_writes_the_documented_configuration() {
         // 60 Hz; PCF source (0x300) | WF_MODE 3 (0xC0) | fixed rate (0x20), then | WF_CAP_EN (0x10).
-        let ex = start_sequence([0x00, 0xFE], [0x01, 0x00], [0x03, 0xE0], [0x03, 0xF0]);
+        // PGA_GAIN 0x15FF: voltages gain 2, currents gain 4, as the original firmware writes it.
+        let ex = start_sequence(
+            [0x00, 0xFE],
+            [0x15, 0xFF],
+            [0x01, 0x00],
+            [0x03, 0xE0],
+            [0x03, 0xF0],
+        );
         let mut spi = Mock::new(&ex);
-        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k, FrontEnd::SMARTMETER);
         assert_eq!(dev.start_streaming(LineFrequency::Hz60), Ok(0x00FE));
         spi.done();
     }
 
     #[test]
     fn sinc4_streaming_selects_wf_src_zero_and_50_hz() {
-        let ex = start_sequence([0x00, 0x40], [0x00, 0x00], [0x00, 0xE0], [0x00, 0xF0]);
+        let ex = start_sequence(
+            [0x00, 0x40],
+            [0x15, 0xFF],
+            [0x00, 0x00],
+            [0x00, 0xE0],
+            [0x00, 0xF0],
+        );
         let mut spi = Mock::new(&ex);
-        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Sinc4_32k);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Sinc4_32k, FrontEnd::SMARTMETER);
         assert_eq!(dev.start_streaming(LineFrequency::Hz50), Ok(0x0040));
         assert_eq!(dev.rate().hz(), 32_000);
         spi.done();
     }
 
     #[test]
+    fn unity_gain_front_end_leaves_the_pga_at_its_reset_value() {
+        let ex = start_sequence(
+            [0x00, 0xFE],
+            [0x00, 0x00],
+            [0x00, 0x00],
+            [0x03, 0xE0],
+            [0x03, 0xF0],
+        );
+        let mut spi = Mock::new(&ex);
+        let fe = FrontEnd::unity_gain(1001.0, 2500.0, 10.2);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k, fe);
+        assert_eq!(dev.start_streaming(LineFrequency::Hz50), Ok(0x00FE));
+        assert_eq!(dev.front_end(), fe);
+        spi.done();
+    }
+
+    #[test]
+    fn pga_gain_fields_match_the_datasheet_layout() {
+        // The original firmware's value: VA/VB/VC = 01 (gain 2), IA/IB/IC/IN = 11 (gain 4).
+        assert_eq!(FrontEnd::SMARTMETER.pga_gain_register(), 0x15FF);
+        assert_eq!(pga_gain_register(PgaGain::X1, PgaGain::X1), 0x0000);
+        // Voltage fields only (bits 13:8), current fields only (bits 7:0).
+        assert_eq!(pga_gain_register(PgaGain::X4, PgaGain::X1), 0x3F00);
+        assert_eq!(pga_gain_register(PgaGain::X1, PgaGain::X2), 0x0055);
+        assert_eq!(pga_gain_register(PgaGain::X2, PgaGain::X2), 0x1555);
+        // Bits 15:14 are reserved and never set.
+        assert_eq!(pga_gain_register(PgaGain::X4, PgaGain::X4) & 0xC000, 0);
+        assert_eq!(
+            [PgaGain::X1, PgaGain::X2, PgaGain::X4].map(PgaGain::factor),
+            [1.0, 2.0, 4.0]
+        );
+    }
+
+    #[test]
     fn absent_chip_is_reported() {
         let ex = read_reg(reg::VERSION, &[0xFF, 0xFF]);
         let mut spi = Mock::new(&ex);
-        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Sinc4_32k);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Sinc4_32k, FrontEnd::SMARTMETER);
         assert_eq!(
             dev.start_streaming(LineFrequency::Hz50),
             Err(Error::NotPresent(0xFFFF))
@@ -624,7 +807,7 @@ mod tests {
     fn nothing_ready_reads_only_status() {
         let ex = read_reg(reg::STATUS0, &[0, 0, 0, 0]);
         let mut spi = Mock::new(&ex);
-        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k, FrontEnd::SMARTMETER);
         let mut out = [0i32; SETS_PER_HALF * CHANNELS];
         assert_eq!(dev.read_ready(&mut out), Ok(None));
         spi.done();
@@ -665,7 +848,7 @@ mod tests {
         ex.extend(ready_half(15, 0xC00, &second));
         ex.extend(ready_half(15, 0xC00, &second)); // the IC lapped us: overrun
         let mut spi = Mock::new(&ex);
-        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k, FrontEnd::SMARTMETER);
         let mut out = [0i32; SETS_PER_HALF * CHANNELS];
 
         let b = dev.read_ready(&mut out).unwrap().unwrap();
@@ -678,10 +861,7 @@ mod tests {
             }
         );
         // Set 0: IA=-1000, VA=1001, IB=-1002, VB=1003, IC=-1004, VC=1005.
-        assert_eq!(
-            &out[..6],
-            &[1001, -1000, 1003, -1002, 1005, -1004]
-        );
+        assert_eq!(&out[..6], &[1001, -1000, 1003, -1002, 1005, -1004]);
         // Set 1 starts 6 words (not 8) into the burst.
         assert_eq!(&out[6..8], &[1017, -1016]);
         // Last set: base 1000 + 127*16.
@@ -721,7 +901,7 @@ mod tests {
         let mut ex = ready_half(8, 0x800, &first);
         ex.extend(ready_half(0, 0xC00, &second));
         let mut spi = Mock::new(&ex);
-        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k, FrontEnd::SMARTMETER);
         let mut out = [0i32; SETS_PER_HALF * CHANNELS];
         let b = dev.read_ready(&mut out).unwrap().unwrap();
         assert_eq!((b.half, b.overrun), (0, false));
@@ -734,7 +914,7 @@ mod tests {
     #[test]
     fn short_buffer_is_an_error_not_a_panic() {
         let mut spi = Mock::new(&[]);
-        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k);
+        let mut dev = Ade9000::new(spi.clone(), WaveformRate::Pcf8k, FrontEnd::SMARTMETER);
         let mut out = [0i32; 10];
         assert_eq!(
             dev.read_ready(&mut out),
@@ -758,21 +938,41 @@ mod tests {
         fe.validate().unwrap();
         for rate in [WaveformRate::Pcf8k, WaveformRate::Sinc4_32k] {
             let fs = rate.delivered_full_scale_code();
-            // A full-scale code is 1 V peak at the pins: 1001 V peak at the terminals.
+            // A full-scale code is 0.5 V peak at the pins (PGA 2): 994.7 / 2 V at the terminals.
             let v = fs * fe.volts_per_code(rate);
-            assert!((v - 1001.0).abs() < 1e-2, "{v}");
-            // 1 V peak at the pins over 10.2 Ω = 98 mA secondary = 245.1 A primary at 2500:1.
+            assert!((v - 497.35).abs() < 1e-2, "{v}");
+            // 0.25 V peak at the pins (PGA 4) over 15.74 Ω at 2000:1: 127.065 / 4 A.
             let a = fs * fe.amps_per_code(rate);
-            assert!((a - 245.098).abs() < 1e-2, "{a}");
+            assert!((a - 31.766).abs() < 1e-3, "{a}");
             let (v, a) = fe.scaling(rate);
-            assert!((v * f64::from(fs) - 1001.0).abs() < 1e-9);
-            assert!((a * f64::from(fs) - 2500.0 / 10.2).abs() < 1e-4);
+            // (994.7 and 15.74 are not exact in f32: compare to 1 ppm.)
+            assert!((v * f64::from(fs) / 497.35 - 1.0).abs() < 1e-6);
+            assert!((a * f64::from(fs) - 2000.0 / 15.74 / 4.0).abs() < 1e-4);
         }
-        // 230 V rms peak = 325.27 V: code = 325.27 / 1001 * FS.
-        let code = (230.0 * core::f32::consts::SQRT_2 / 1001.0 * PCF_FULL_SCALE_CODE
+        // The original library's volts and milliamps per raw 8 kSPS code, after dividing by the PGA
+        // gains (its commented ADC_TO_V_8k / ADC_TO_mA_8k are the gain-1 values), times the
+        // 2^CODE_SHIFT this driver strips from each code.
+        let shift = f64::from(1u32 << CODE_SHIFT);
+        let (v, a) = fe.scaling(WaveformRate::Pcf8k);
+        let v_orig = 994.7 / 74_532_013.0 / 2.0 * shift;
+        let a_orig = 127.065 / 74_532_013.0 / 4.0 * shift;
+        assert!((v / v_orig - 1.0).abs() < 1e-6, "{v} vs {v_orig}");
+        assert!((a / a_orig - 1.0).abs() < 1e-5, "{a} vs {a_orig}");
+        assert!((0.000013345943038 / 2.0 * shift / v - 1.0).abs() < 1e-6);
+        assert!((0.001704837892947e-3 / 4.0 * shift / a - 1.0).abs() < 1e-5);
+        // The same through the driver, which knows its rate and front end.
+        let dev = Ade9000::new(Mock::new(&[]), WaveformRate::Pcf8k, fe);
+        assert_eq!(dev.scaling(), (v, a));
+        dev.release().done();
+        // 230 V rms peak = 325.27 V: code = 325.27 / 497.35 * FS, about 65 % of full scale.
+        let code = (230.0 * core::f32::consts::SQRT_2 / 497.35 * PCF_FULL_SCALE_CODE
             / (1u32 << CODE_SHIFT) as f32)
             .round();
         assert!((code * fe.volts_per_code(WaveformRate::Pcf8k) - 325.269).abs() < 1e-2);
+        // Unity gain: a gain-1 front end needs twice / four times the pin voltage for the same code.
+        let unity = FrontEnd::unity_gain(994.7, 2000.0, 15.74);
+        let (v1, a1) = unity.scaling(WaveformRate::Pcf8k);
+        assert!((v1 / v - 2.0).abs() < 1e-12 && (a1 / a - 4.0).abs() < 1e-12);
         // The sinc4 source has a smaller full-scale code: the same code means more volts.
         let (v_pcf, _) = fe.scaling(WaveformRate::Pcf8k);
         let (v_sinc, _) = fe.scaling(WaveformRate::Sinc4_32k);
