@@ -285,7 +285,7 @@ fn seed_replies() {
             r#"Info:{"error":false,"cmd":"getEnergy","energy":[10149.5684,5101.23238,4509.21022],"unit":"Wh","startTs":1632219770,"start":"09/20/2021 12:22:50.068","days":1}"#,
             Reply::Energy {
                 energy_wh: [10149.5684, 5101.23238, 4509.21022],
-                start_ts_s: 1632219770.0,
+                start_ts_s: 1_632_219_770,
                 start: "09/20/2021 12:22:50.068".into(),
                 days: 1,
             },

@@ -1,19 +1,19 @@
 //! Command semantics (PROTOCOL.md §2, §5, §10): one typed [`Command`] in, exactly one reply out
 //! (or a deferred one for `reqSamples`, `ntp` and `sample` with `ntpConf`).
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 
 use super::engine::{Device, MqttAuth, PendingSample, Sink};
-use super::json::Obj;
 use super::sampling::{self, Destination, Measures, Sampling, SamplingParams};
 use super::session::Wait;
 use super::time::LongTime;
-use super::{ConnKind, Instant, LogLevel, RestartKind};
+use super::{ConnKind, Instant, LogLevel, Measurements, RestartKind};
 use crate::wire::command::{
-    Command, CommandError, DailyRestart, Measures as WireMeasures, SampleRequest, ServerAddr,
-    ServerKind, StreamType,
+    Command, CommandError, DailyRestart, SampleRequest, ServerAddr, ServerKind, StreamType,
 };
+use crate::wire::reply::{self, Phases, QualityReply, Reply};
 
 /// Whether a command is refused while sampling (PROTOCOL.md §2 busy guard).
 fn busy_guarded(cmd: &Command) -> bool {
@@ -65,48 +65,14 @@ fn needs_auth(cmd: &Command) -> bool {
     )
 }
 
-fn measures(m: WireMeasures) -> Measures {
-    match m {
-        WireMeasures::VoltCurrent3 => Measures::AllWaveforms,
-        WireMeasures::VoltCurrentL1 => Measures::PhaseWaveform(0),
-        WireMeasures::VoltCurrentL2 => Measures::PhaseWaveform(1),
-        WireMeasures::VoltCurrentL3 => Measures::PhaseWaveform(2),
-        WireMeasures::PowerPQ => Measures::Power,
-        WireMeasures::Rms => Measures::Rms,
-    }
-}
-
-fn list_f32(v: &[f32]) -> String {
-    let parts: alloc::vec::Vec<String> = v
-        .iter()
-        .map(|x| serde_json::to_string(x).unwrap_or_else(|_| "null".into()))
-        .collect();
-    format!("[{}]", parts.join(", "))
-}
-
-fn list_f64(v: &[f64]) -> String {
-    let parts: alloc::vec::Vec<String> = v
-        .iter()
-        .map(|x| {
-            if x.is_finite() {
-                serde_json::to_string(x).unwrap_or_else(|_| "null".into())
-            } else {
-                "null".into()
-            }
-        })
-        .collect();
-    format!("[{}]", parts.join(", "))
+/// A measurement as the wire reports it: NaN / ∞ (undefined, PROTOCOL.md §2) become `None` (`null`).
+fn phases(v: [f32; 3]) -> Phases {
+    v.map(|x| x.is_finite().then_some(x))
 }
 
 impl Device {
-    fn error_reply(&mut self, sink: Sink, cmd: &str, msg: &str) {
-        let json = Obj::reply(true, cmd).str("msg", msg).finish();
-        self.reply(sink, &json);
-    }
-
-    fn ok_msg(&mut self, sink: Sink, cmd: &str, msg: &str) {
-        let json = Obj::reply(false, cmd).str("msg", msg).finish();
-        self.reply(sink, &json);
+    pub(crate) fn error_reply(&mut self, sink: Sink, cmd: &str, msg: &str) {
+        self.reply(sink, &Reply::error(Some(cmd), msg));
     }
 
     fn authenticated(&self, sink: Sink) -> bool {
@@ -134,11 +100,7 @@ impl Device {
             Command::Sample(r) if r.stream == StreamType::Ffmpeg
         ) && self.raw_stream_conn().is_some();
         if self.is_busy() && busy_guarded(&cmd) && !ffmpeg_reconfigure {
-            let json = Obj::reply(true, name)
-                .str("msg", "Device currently sampling")
-                .str("state", "busy")
-                .finish();
-            return self.reply(sink, &json);
+            return self.reply(sink, &Reply::busy(name));
         }
         self.execute(sink, now, cmd);
     }
@@ -146,18 +108,11 @@ impl Device {
     fn command_error(&mut self, sink: Sink, now: Instant, e: &CommandError) {
         match e {
             CommandError::Empty => {}
-            CommandError::UnknownCommand { cmd } => {
-                self.log(now, LogLevel::Warning, "Received unknown command");
-                let cmd = cmd.clone();
-                self.error_reply(sink, &cmd, "unknown command");
-            }
             _ => {
-                let msg = e.to_string();
-                let json = match e.cmd() {
-                    Some(c) => Obj::reply(true, c).str("msg", &msg).finish(),
-                    None => Obj::new().bool("error", true).str("msg", &msg).finish(),
-                };
-                self.reply(sink, &json);
+                if let CommandError::UnknownCommand { .. } = e {
+                    self.log(now, LogLevel::Warning, "Received unknown command");
+                }
+                self.reply(sink, &Reply::from_command_error(e));
             }
         }
     }
@@ -183,114 +138,34 @@ impl Device {
         match cmd {
             Command::Availability | Command::Keepalive => {}
             Command::Info => {
-                let json = self.info_json(now);
-                self.reply(sink, &json);
+                let r = self.info_reply(now);
+                self.reply(sink, &r);
             }
-            Command::GetPower => {
-                let m = self
-                    .meter
-                    .latest(now)
-                    .cloned()
-                    .unwrap_or_else(super::Measurements::undefined);
-                let json = Obj::reply(false, name)
-                    .f32s("activePower", &m.active_w)
-                    .f32s("reactivePower", &m.reactive_var)
-                    .f32s("apparentPower", &m.apparent_va)
-                    .str("unit", "W/var/VA")
-                    .finish();
-                self.reply(sink, &json);
-            }
-            Command::GetVoltage => {
-                let m = self
-                    .meter
-                    .latest(now)
-                    .cloned()
-                    .unwrap_or_else(super::Measurements::undefined);
-                let json = Obj::reply(false, name)
-                    .f32s("voltage", &m.voltage_v)
-                    .str("unit", "V")
-                    .finish();
-                self.reply(sink, &json);
-            }
-            Command::GetCurrent => {
-                let m = self
-                    .meter
-                    .latest(now)
-                    .cloned()
-                    .unwrap_or_else(super::Measurements::undefined);
-                let json = Obj::reply(false, name)
-                    .f32s("current", &m.current_a.map(|a| a * 1000.0))
-                    .str("unit", "mA")
-                    .finish();
-                self.reply(sink, &json);
+            Command::GetPower
+            | Command::GetVoltage
+            | Command::GetCurrent
+            | Command::GetPeriod
+            | Command::GetPhaseAngle
+            | Command::GetQuality => {
+                let r = self.measurement_reply(now, &cmd);
+                self.reply(sink, &r);
             }
             Command::GetEnergy => {
                 let start = self.meter.energy_start();
                 let days = wall.saturating_since(start).as_secs() / 86_400;
-                let json = Obj::reply(false, name)
-                    .f64s("energy", &self.meter.energy_wh())
-                    .str("unit", "Wh")
-                    .uint("startTs", start.as_secs())
-                    .str("start", &LongTime(start, self.zone()).to_string())
-                    .uint("days", days)
-                    .finish();
-                self.reply(sink, &json);
-            }
-            Command::GetPeriod => {
-                let m = self
-                    .meter
-                    .latest(now)
-                    .cloned()
-                    .unwrap_or_else(super::Measurements::undefined);
-                let json = Obj::reply(false, name)
-                    .f32s("period", &m.frequency_hz)
-                    .str("unit", "Hz")
-                    .finish();
-                self.reply(sink, &json);
-            }
-            Command::GetPhaseAngle => {
-                let m = self
-                    .meter
-                    .latest(now)
-                    .cloned()
-                    .unwrap_or_else(super::Measurements::undefined);
-                let json = Obj::reply(false, name)
-                    .f32s("phase", &m.phase_deg)
-                    .str("unit", "Deg")
-                    .finish();
-                self.reply(sink, &json);
-            }
-            Command::GetQuality => {
-                let m = self
-                    .meter
-                    .latest(now)
-                    .cloned()
-                    .unwrap_or_else(super::Measurements::undefined);
-                let (hmin, hmax) = self.meter.half_cycle_extremes();
-                let json = Obj::reply(false, name)
-                    .f32s("thd_v", &m.thd_v_pct)
-                    .f32s("thd_i", &m.thd_i_pct)
-                    .f32s("nonactivePower", &m.nonactive_va)
-                    .f32s("fundamentalReactivePower", &m.reactive_var)
-                    .f32s("powerFactor", &m.power_factor)
-                    .f32s("lineVoltage", &m.line_voltage_v)
-                    .f32s("vrmsHalfCycleMin", &hmin)
-                    .f32s("vrmsHalfCycleMax", &hmax)
-                    .f64s("energyImport", &self.meter.energy_import_wh())
-                    .f64s("energyExport", &self.meter.energy_export_wh())
-                    .opt_f32("frequency10s", Some(self.meter.frequency_10s()))
-                    .finish();
-                self.reply(sink, &json);
+                let r = Reply::Energy {
+                    energy_wh: self.meter.energy_wh(),
+                    start_ts_s: i64::try_from(start.as_secs()).unwrap_or(i64::MAX),
+                    start: LongTime(start, self.zone()).to_string(),
+                    days: u32::try_from(days).unwrap_or(u32::MAX),
+                };
+                self.reply(sink, &r);
             }
             Command::Mdns { name: n } => {
                 self.log(now, LogLevel::Info, &format!("MDNS Name: {n}"));
                 self.config.name.clone_from(&n);
                 self.persist_settings();
-                let json = Obj::reply(false, name)
-                    .str("msg", &format!("Set MDNS name to: {n}"))
-                    .str("mdns_name", &n)
-                    .finish();
-                self.reply(sink, &json);
+                self.reply(sink, &Reply::Mdns { name: n.clone() });
                 self.push_event(super::Event::Announce { name: n });
                 self.configure_mqtt();
             }
@@ -304,16 +179,12 @@ impl Device {
                 }
                 let ssid = c.ssid.clone();
                 self.config.wifi.push(super::config::WifiAp {
-                    ssid: c.ssid.clone(),
-                    pwd: c.pwd.clone(),
+                    ssid: c.ssid,
+                    pwd: c.pwd,
                 });
                 self.persist_settings();
-                let json = Obj::reply(false, name)
-                    .str("ssid", &ssid)
-                    .str("msg", &format!("New Ap, SSID: {ssid}"))
-                    .str("ssids", &self.config.ssids_text())
-                    .finish();
-                self.reply(sink, &json);
+                let ssids = self.config.ssids();
+                self.reply(sink, &Reply::AddWifi { ssid, ssids });
             }
             Command::DelWifi { ssid } => {
                 let Some(pos) = self.config.wifi.iter().position(|ap| ap.ssid == ssid) else {
@@ -321,72 +192,55 @@ impl Device {
                 };
                 self.config.wifi.remove(pos);
                 self.persist_settings();
-                let json = Obj::reply(false, name)
-                    .str("msg", &format!("Removed SSID: {ssid}"))
-                    .str("ssids", &self.config.ssids_text())
-                    .finish();
-                self.reply(sink, &json);
+                let ssids = self.config.ssids();
+                self.reply(sink, &Reply::DelWifi { ssid, ssids });
             }
             Command::Calibration(c) => {
                 let f = c.factors();
                 self.config.calibration = f;
                 self.meter.set_calibration(&f);
                 self.persist_settings();
-                let json = Obj::reply(false, name)
-                    .str("msg", &format!("Calibration set: {}", list_f32(&f)))
-                    .f32s("calibration", &f)
-                    .finish();
-                self.reply(sink, &json);
+                self.reply(sink, &Reply::Calibration { factors: f });
             }
             Command::Restart | Command::FactoryReset | Command::BasicReset => {
-                let kind = match cmd {
+                let (kind, wire_kind) = match cmd {
                     Command::FactoryReset => {
                         self.config.factory_reset();
                         self.config.token.clone_from(&self.opts.token);
                         self.meter.reset_energy([0.0; 3], wall);
                         self.persist_settings();
-                        RestartKind::FactoryReset
+                        (RestartKind::FactoryReset, reply::RestartKind::FactoryReset)
                     }
                     Command::BasicReset => {
                         self.config.basic_reset();
                         self.config.token.clone_from(&self.opts.token);
                         self.meter.reset_energy([0.0; 3], wall);
                         self.persist_settings();
-                        RestartKind::BasicReset
+                        (RestartKind::BasicReset, reply::RestartKind::BasicReset)
                     }
-                    _ => RestartKind::Command,
+                    _ => (RestartKind::Command, reply::RestartKind::Restart),
                 };
-                self.ok_msg(sink, name, "Restarting");
+                self.reply(sink, &Reply::Restarting { kind: wire_kind });
                 if let Sink::Conn(c) = sink {
                     self.close(c);
                 }
                 self.begin_restart(now, kind);
             }
             Command::DailyRestart(d) => {
-                let msg = match d {
-                    DailyRestart::Disabled => {
-                        self.config.daily_restart = None;
-                        "Disabled daily restart".to_string()
-                    }
-                    DailyRestart::At { hour, minute } => {
-                        self.config.daily_restart = Some((hour, minute));
-                        format!("Set daily restart to: {hour:02}:{minute:02}:00")
-                    }
+                self.config.daily_restart = match d {
+                    DailyRestart::Disabled => None,
+                    DailyRestart::At { hour, minute } => Some((hour, minute)),
                 };
                 self.persist_settings();
-                self.ok_msg(sink, name, &msg);
+                self.reply(sink, &Reply::DailyRestart(d));
             }
             Command::ResetEnergy(r) => {
                 let e = r.energy_wh.unwrap_or([0.0; 3]);
                 let start = r.start_ts_s.map_or(wall, Instant::from_secs_f64);
                 self.meter.reset_energy(e, start);
                 self.persist_energy();
-                let msg = format!(
-                    "Energy reset to {}, @{}",
-                    list_f64(&e),
-                    LongTime(start, self.zone())
-                );
-                self.ok_msg(sink, name, &msg);
+                let at = LongTime(start, self.zone()).to_string();
+                self.reply(sink, &Reply::ResetEnergy { energy_wh: e, at });
             }
             Command::Sample(req) => self.sample(sink, now, &req),
             Command::ReqSamples { samples } => {
@@ -419,8 +273,7 @@ impl Device {
                 if let Some(s) = self.sampling.as_mut() {
                     s.cts = value;
                 }
-                let json = Obj::reply(false, name).bool("value", value).finish();
-                self.reply(sink, &json);
+                self.reply(sink, &Reply::Cts { value });
                 self.pump_sampling(now);
             }
             Command::Stop => {
@@ -440,21 +293,16 @@ impl Device {
                 {
                     s.level = level;
                 }
-                self.ok_msg(sink, name, &format!("Log Level set to: {}", level.as_str()));
+                self.reply(sink, &Reply::LogLevelSet { level });
             }
             Command::ClearLog => {
                 self.logbook.clear();
-                let json = Obj::reply(false, name).finish();
-                self.reply(sink, &json);
+                self.reply(sink, &Reply::ClearLog);
             }
             Command::GetLog => {
-                let dump = Obj::new()
-                    .str("cmd", "log")
-                    .str("msg", &self.logbook.dump())
-                    .finish();
-                self.reply(sink, &dump);
-                let json = Obj::reply(false, name).finish();
-                self.reply(sink, &json);
+                let rows = self.logbook.rows().collect();
+                self.reply(sink, &Reply::GetLogDump { rows });
+                self.reply(sink, &Reply::GetLogDone);
             }
             Command::MqttServer(m) => {
                 let text = m.server.to_string();
@@ -464,20 +312,20 @@ impl Device {
                 self.config.mqtt_port = Some(m.effective_port());
                 self.persist_settings();
                 self.configure_mqtt();
-                self.server_reply(sink, ServerKind::Mqtt, &text);
+                self.server_reply(sink, ServerKind::Mqtt, text);
             }
             Command::StreamServer { server } => {
                 let text = server.to_string();
                 self.config.stream_server.clone_from(&text);
                 self.persist_settings();
                 self.drop_stream_server(now);
-                self.server_reply(sink, ServerKind::Stream, &text);
+                self.server_reply(sink, ServerKind::Stream, text);
             }
             Command::TimeServer { server } => {
                 let text = server.to_string();
                 self.config.time_server.clone_from(&text);
                 self.persist_settings();
-                self.server_reply(sink, ServerKind::Time, &text);
+                self.server_reply(sink, ServerKind::Time, text);
                 if !matches!(server, ServerAddr::Disabled) {
                     self.request_ntp();
                 }
@@ -495,10 +343,7 @@ impl Device {
             Command::Timezone { offset_min } => {
                 self.config.zone_offset_min = offset_min;
                 self.persist_settings();
-                let sign = if offset_min < 0 { '-' } else { '+' };
-                let a = offset_min.unsigned_abs();
-                let msg = format!("Set time zone offset to: {sign}{:02}:{:02}", a / 60, a % 60);
-                self.ok_msg(sink, name, &msg);
+                self.reply(sink, &Reply::Timezone { offset_min });
             }
             Command::Auth { token } => {
                 let locked = sink == Sink::Mqtt && self.mqtt_auth.failures >= 3;
@@ -523,7 +368,7 @@ impl Device {
                             };
                         }
                     }
-                    self.ok_msg(sink, name, "Authenticated");
+                    self.reply(sink, &Reply::Auth);
                 } else {
                     let failures = match sink {
                         Sink::Conn(c) => self.session_mut(c).map_or(0, |s| {
@@ -552,30 +397,71 @@ impl Device {
                         "Invalid token: setToken is only accepted over the serial port",
                     );
                 }
-                let msg = if token.is_empty() {
-                    self.config.token = None;
-                    "Token removed"
-                } else {
-                    self.config.token = Some(token);
-                    "Token set"
-                };
+                let removed = token.is_empty();
+                self.config.token = (!removed).then_some(token);
                 self.persist_settings();
                 // a new token ends every other authentication (old token holders must log in again)
                 for s in &mut self.sessions {
                     s.authenticated = Sink::Conn(s.id) == sink;
                 }
                 self.mqtt_auth = MqttAuth::default();
-                self.ok_msg(sink, name, msg);
+                self.reply(sink, &Reply::SetToken { removed });
             }
         }
     }
 
-    fn server_reply(&mut self, sink: Sink, kind: ServerKind, text: &str) {
-        let json = Obj::reply(false, kind.cmd())
-            .str("msg", &format!("Set {} address to: {text}", kind.label()))
-            .str(kind.key(), text)
-            .finish();
-        self.reply(sink, &json);
+    fn server_reply(&mut self, sink: Sink, kind: ServerKind, server: String) {
+        self.reply(sink, &Reply::ServerSet { kind, server });
+    }
+
+    /// The reply of a get* command from the last complete window (all `null` before the first).
+    fn measurement_reply(&mut self, now: Instant, cmd: &Command) -> Reply {
+        let extremes = matches!(cmd, Command::GetQuality).then(|| self.meter.half_cycle_extremes());
+        let undefined;
+        let m = match self.meter.latest(now) {
+            Some(m) => m,
+            None => {
+                undefined = Measurements::undefined();
+                &undefined
+            }
+        };
+        match (cmd, extremes) {
+            (Command::GetPower, _) => Reply::Power {
+                active_w: phases(m.active_w),
+                reactive_var: phases(m.reactive_var),
+                apparent_va: phases(m.apparent_va),
+            },
+            (Command::GetVoltage, _) => Reply::Voltage {
+                voltage_v: phases(m.voltage_v),
+            },
+            (Command::GetCurrent, _) => Reply::Current {
+                current_ma: phases(m.current_a.map(|a| a * 1000.0)),
+            },
+            (Command::GetPeriod, _) => Reply::Period {
+                frequency_hz: phases(m.frequency_hz),
+            },
+            (Command::GetPhaseAngle, _) => Reply::PhaseAngle {
+                phase_deg: phases(m.phase_deg),
+            },
+            // getQuality (the only caller left)
+            (_, extremes) => {
+                let (hmin, hmax) = extremes.unwrap_or(([f32::NAN; 3], [f32::NAN; 3]));
+                let f10 = self.meter.frequency_10s();
+                Reply::Quality(Box::new(QualityReply {
+                    thd_v_pct: phases(m.thd_v_pct),
+                    thd_i_pct: phases(m.thd_i_pct),
+                    nonactive_power_va: phases(m.nonactive_va),
+                    fundamental_reactive_power_var: phases(m.reactive_var),
+                    power_factor: phases(m.power_factor),
+                    line_voltage_v: phases(m.line_voltage_v),
+                    vrms_half_cycle_min_v: phases(hmin),
+                    vrms_half_cycle_max_v: phases(hmax),
+                    energy_import_wh: self.meter.energy_import_wh(),
+                    energy_export_wh: self.meter.energy_export_wh(),
+                    frequency_10s_hz: f10.is_finite().then_some(f10),
+                }))
+            }
+        }
     }
 
     fn sample(&mut self, sink: Sink, now: Instant, req: &SampleRequest) {
@@ -585,32 +471,29 @@ impl Device {
             Sink::Conn(c) => self.session(c).map(|s| s.kind),
             Sink::Mqtt => None,
         };
-        let (dest, port) = match req.stream {
+        let dest = match req.stream {
             StreamType::Serial => match self.serial_conn() {
-                Some(c) if self.opts.has_serial => (Destination::Serial(c), None),
+                Some(c) if self.opts.has_serial => Destination::Serial(c),
                 _ => return self.error_reply(sink, "sample", &unsupported("Serial")),
             },
             StreamType::Tcp => match (sink, conn_kind) {
                 (Sink::Conn(c), Some(ConnKind::Command { .. } | ConnKind::StreamServer { .. })) => {
-                    (Destination::Tcp(c), None)
+                    Destination::Tcp(c)
                 }
                 _ => return self.error_reply(sink, "sample", &unsupported("TCP")),
             },
             StreamType::Udp { port } => match self.peer_of(sink) {
-                Some(peer) => (
-                    Destination::Udp(core::net::SocketAddr::new(peer.ip(), port)),
-                    Some(port),
-                ),
+                Some(peer) => Destination::Udp(core::net::SocketAddr::new(peer.ip(), port)),
                 None => return self.error_reply(sink, "sample", &unsupported("UDP")),
             },
             StreamType::Mqtt => {
                 if self.config.mqtt_server == "-" {
                     return self.error_reply(sink, "sample", &unsupported("MQTT"));
                 }
-                (Destination::Mqtt, None)
+                Destination::Mqtt
             }
             StreamType::Ffmpeg => match self.raw_stream_conn() {
-                Some(c) => (Destination::Raw(c), None),
+                Some(c) => Destination::Raw(c),
                 None => return self.error_reply(sink, "sample", "Could not connect to TCP stream"),
             },
         };
@@ -625,7 +508,7 @@ impl Device {
             }
             None => None,
         };
-        let m = measures(req.measures);
+        let m = Measures::from(req.measures);
         let ch = m.channels();
         let params = SamplingParams {
             measures: m,
@@ -645,7 +528,7 @@ impl Device {
         if let Destination::Raw(_) = dest {
             // Re-configure the running raw stream in place.
             self.sampling = None;
-            self.begin_sampling(now, Some(sink), session, port, None);
+            self.begin_sampling(now, Some(sink), session, None);
             return;
         }
         if let Some(conf_ms) = req.ntp_conf_ms {
@@ -658,7 +541,6 @@ impl Device {
                 session,
                 conf_ms,
                 tries: 1,
-                port,
             });
             if let Sink::Conn(c) = sink {
                 self.set_wait(c, Wait::SampleNtp);
@@ -666,7 +548,7 @@ impl Device {
             self.request_ntp();
             return;
         }
-        self.begin_sampling(now, Some(sink), session, port, None);
+        self.begin_sampling(now, Some(sink), session, None);
     }
 }
 

@@ -4,7 +4,7 @@
 //! use smartmeter::device::Config;
 //! let mut c = Config::default();
 //! assert_eq!(c.name, "smartmeterX");
-//! assert_eq!(c.ssids_text(), "[energywifi]");
+//! assert_eq!(c.ssids(), ["energywifi"]);
 //! c.name = "kitchen".into();
 //! c.basic_reset();
 //! assert_eq!(c.name, "kitchen"); // basicReset keeps the name
@@ -15,6 +15,8 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
+
+use crate::wire::command::DailyRestart;
 
 /// Most Wi-Fi access points the list holds.
 pub const MAX_WIFI: usize = 5;
@@ -105,24 +107,16 @@ impl Config {
         };
     }
 
-    /// The SSID list as the protocol prints it: `[a, b]`.
-    pub fn ssids_text(&self) -> String {
-        let mut s = String::from("[");
-        for (k, ap) in self.wifi.iter().enumerate() {
-            if k > 0 {
-                s.push_str(", ");
-            }
-            s.push_str(&ap.ssid);
-        }
-        s.push(']');
-        s
+    /// The known SSIDs in order (the `ssids` of `info`, `addWifi`, `delWifi`).
+    pub fn ssids(&self) -> Vec<String> {
+        self.wifi.iter().map(|ap| ap.ssid.clone()).collect()
     }
 
-    /// `dailyReset` of `info`: `None` or `@HH:MM:00`.
-    pub fn daily_reset_text(&self) -> String {
+    /// The daily restart as the wire reports it (`dailyReset` of `info`).
+    pub fn daily_reset(&self) -> DailyRestart {
         match self.daily_restart {
-            None => "None".into(),
-            Some((h, m)) => alloc::format!("@{h:02}:{m:02}:00"),
+            None => DailyRestart::Disabled,
+            Some((hour, minute)) => DailyRestart::At { hour, minute },
         }
     }
 }

@@ -7,7 +7,6 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use super::json::Obj;
 use super::logbook::Logbook;
 use super::measure::Meter;
 use super::sampling::{Destination, OutFrame, Sampling};
@@ -18,8 +17,10 @@ use super::{
     CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
     NtpResult, Record, RecordKind, RestartKind, Restored, SampleBlock,
 };
+use crate::wire::command::{CommandError, Slot};
 use crate::wire::frame::{Framing, encode_frame};
 use crate::wire::mqtt;
+use crate::wire::reply::{InfoReply, Reply, SampleStarted, StopStats};
 
 /// Where a reply goes: a connection (as an `Info:` line) or the MQTT bridge (published on
 /// `powermeter/<name>/state/info`).
@@ -36,7 +37,6 @@ pub(crate) struct PendingSample {
     pub(crate) session: Sampling,
     pub(crate) conf_ms: u32,
     pub(crate) tries: u8,
-    pub(crate) port: Option<u16>,
 }
 
 /// Wi-Fi link facts for `info` (the binding updates them with [`Device::set_link`]).
@@ -276,11 +276,8 @@ impl Device {
             .count();
         match kind {
             ConnKind::Command { .. } if clients >= self.opts.max_clients => {
-                let line = Obj::new()
-                    .bool("error", true)
-                    .str("msg", "Too many clients")
-                    .finish();
-                s.out.push_text(info_line(&line).as_bytes());
+                let line = Reply::error(None, "Too many clients").to_line();
+                s.out.push_text(line.as_bytes());
                 s.close_after_drain = true;
                 self.sessions.push(s);
                 return id;
@@ -301,8 +298,8 @@ impl Device {
             _ => {}
         }
         self.sessions.push(s);
-        let info = self.info_json(now);
-        self.send_line(id, &info_line(&info));
+        let info = self.info_reply(now).to_line();
+        self.send_line(id, &info);
         id
     }
 
@@ -509,19 +506,13 @@ impl Device {
             }
         };
         for sink in core::mem::take(&mut self.ntp_waiters) {
-            let json = match conf_ms {
-                Some(_) => Obj::reply(false, "ntp")
-                    .str("msg", "Time synced")
-                    .str(
-                        "current_time",
-                        &LongTime(self.wall_time(now), self.zone()).to_string(),
-                    )
-                    .finish(),
-                None => Obj::reply(true, "ntp")
-                    .str("msg", "Error syncing time")
-                    .finish(),
+            let r = match conf_ms {
+                Some(_) => Reply::Ntp {
+                    current_time: LongTime(self.wall_time(now), self.zone()).to_string(),
+                },
+                None => Reply::error(Some("ntp"), "Error syncing time"),
             };
-            self.reply(sink, &json);
+            self.reply(sink, &r);
             if let Sink::Conn(c) = sink {
                 self.release(c, Wait::Ntp, now);
             }
@@ -530,7 +521,7 @@ impl Device {
             let reached = conf_ms.is_some_and(|c| c <= u64::from(p.conf_ms));
             if reached {
                 let conf = conf_ms.unwrap_or(0);
-                self.begin_sampling(now, Some(p.sink), p.session, p.port, Some(conf));
+                self.begin_sampling(now, Some(p.sink), p.session, Some(conf));
                 if let Sink::Conn(c) = p.sink {
                     self.release(c, Wait::SampleNtp, now);
                 }
@@ -539,13 +530,8 @@ impl Device {
                 self.pending_sample = Some(p);
                 self.request_ntp();
             } else {
-                let json = Obj::reply(true, "sample")
-                    .str(
-                        "msg",
-                        &alloc::format!("Cannot reach NTP confidence of {} ms", p.conf_ms),
-                    )
-                    .finish();
-                self.reply(p.sink, &json);
+                let msg = alloc::format!("Cannot reach NTP confidence of {} ms", p.conf_ms);
+                self.error_reply(p.sink, "sample", &msg);
                 if let Sink::Conn(c) = p.sink {
                     self.release(c, Wait::SampleNtp, now);
                 }
@@ -749,11 +735,8 @@ impl Device {
     }
 
     fn line_too_long(&mut self, conn: ConnId) {
-        let json = Obj::new()
-            .bool("error", true)
-            .str("msg", "Line too long (max 600 bytes)")
-            .finish();
-        self.send_line(conn, &info_line(&json));
+        let line = Reply::from_command_error(&CommandError::LineTooLong).to_line();
+        self.send_line(conn, &line);
     }
 
     fn dispatch_line(&mut self, conn: ConnId, now: Instant, line: Vec<u8>) {
@@ -787,7 +770,7 @@ impl Device {
                     if self.pending_sample.as_ref().is_some_and(|p| p.sink == sink) {
                         self.pending_sample = None;
                     }
-                    self.send_line(c, "Info:Setup done\r\n");
+                    self.send_line(c, &Reply::SetupDone.to_line());
                 }
             }
             Some(_) => self.command(sink, now, t),
@@ -803,12 +786,13 @@ impl Device {
     }
 
     /// Sends a reply JSON to its sink.
-    pub(crate) fn reply(&mut self, sink: Sink, json: &str) {
+    /// Sends a reply: an `Info:` line on a connection, the bare JSON on MQTT.
+    pub(crate) fn reply(&mut self, sink: Sink, reply: &Reply) {
         match sink {
-            Sink::Conn(c) => self.send_line(c, &info_line(json)),
+            Sink::Conn(c) => self.send_line(c, &reply.to_line()),
             Sink::Mqtt => {
                 let topic = mqtt::info_topic(&self.config.name);
-                self.publish(topic, json.as_bytes().to_vec(), false);
+                self.publish(topic, reply.to_json().into_bytes(), false);
             }
         }
     }
@@ -1073,7 +1057,7 @@ impl Device {
             self.opts.sample_ring_bytes,
             self.wall_time(now),
         );
-        self.begin_sampling(now, None, s, None, None);
+        self.begin_sampling(now, None, s, None);
     }
 
     /// Starts `session` and, if `reply_to` is given, sends the success reply (before any frame).
@@ -1082,7 +1066,6 @@ impl Device {
         now: Instant,
         reply_to: Option<Sink>,
         mut session: Sampling,
-        port: Option<u16>,
         ntp_conf: Option<u64>,
     ) {
         let wall = self.wall_time(now);
@@ -1098,28 +1081,19 @@ impl Device {
         self.meter.end_session();
         if let Some(sink) = reply_to {
             let start_ts = session.params.start_at.unwrap_or(wall);
-            let mut o = Obj::reply(false, "sample");
-            if let Some(p) = port {
-                o = o.uint("port", u64::from(p));
-            }
-            if let Some((s, n)) = session.params.slot {
-                o = o.uints("slot", &[u64::from(s), u64::from(n)]);
-            }
-            o = o
-                .str("measures", session.params.measures.name())
-                .uint("chunksize", session.params.chunk_bytes as u64)
-                .uint("samplingrate", u64::from(session.params.rate_hz))
-                .str("conn_type", session.dest.name())
-                .uint("measurements", session.channels() as u64)
-                .bool("prefix", session.params.prefix)
-                .bool("flowCtr", session.params.flow_ctr)
-                .str("unit", session.params.measures.unit())
-                .str("startTs", &UnixMillis(start_ts).to_string());
-            if let Some(c) = ntp_conf {
-                o = o.uint("ntpConfidence", c);
-            }
-            let json = o.finish();
-            self.reply(sink, &json);
+            let p = &session.params;
+            let r = Reply::SampleStarted(SampleStarted {
+                stream: session.dest.stream_type(),
+                slot: p.slot.map(|(slot, slots)| Slot { slot, slots }),
+                measures: p.measures.wire(),
+                chunk_size_bytes: u32::try_from(p.chunk_bytes).unwrap_or(u32::MAX),
+                rate_hz: p.rate_hz,
+                prefix: p.prefix,
+                flow_control: p.flow_ctr,
+                start_ts_ms: unix_ms(start_ts),
+                ntp_confidence_ms: ntp_conf.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
+            });
+            self.reply(sink, &r);
         }
         self.sampling = Some(session);
         if self.mqtt_connected {
@@ -1148,17 +1122,16 @@ impl Device {
         }
         if let Some(sink) = reply_to {
             let st = s.stats(wall);
-            let json = Obj::reply(false, "stop")
-                .str("msg", "Received stop command")
-                .uint("sample_duration", st.duration_ms())
-                .uint("samples", st.samples)
-                .uint("sent_samples", st.sent_samples)
-                .str("start_ts", &UnixMillis(st.start).to_string())
-                .str("stop_ts", &UnixMillis(st.stop).to_string())
-                .str("ip", &self.opts.ip)
-                .f64("avg_rate", st.avg_rate())
-                .finish();
-            self.reply(sink, &json);
+            let r = Reply::Stopped(StopStats {
+                sample_duration_ms: st.duration_ms(),
+                samples: st.samples,
+                sent_samples: st.sent_samples,
+                start_ts_ms: unix_ms(st.start),
+                stop_ts_ms: unix_ms(st.stop),
+                ip: self.opts.ip.clone(),
+                avg_rate_hz: st.avg_rate(),
+            });
+            self.reply(sink, &r);
         }
         if let Destination::Raw(c) = s.dest {
             self.close(c);
@@ -1242,7 +1215,7 @@ impl Device {
             } else {
                 let t = wall_start + Duration::from_micros((k as f64 * dt) as u64);
                 let body = mqtt::sample_values(
-                    s.params.measures.unit(),
+                    s.params.measures.wire().unit(),
                     &UnixMillis(t).to_string(),
                     sample,
                 );
@@ -1325,40 +1298,36 @@ impl Device {
         if f.answers_request
             && let Some(o) = s.owner
         {
-            let json = Obj::reply(false, "reqSamples").finish();
-            self.reply(Sink::Conn(o), &json);
+            self.reply(Sink::Conn(o), &Reply::ReqSamplesDone);
         }
         let _ = now;
     }
 
-    /// JSON of the `info` reply.
-    pub(crate) fn info_json(&self, now: Instant) -> String {
+    /// The `info` reply (sent on every new connection and for `{"cmd":"info"}`).
+    pub(crate) fn info_reply(&self, now: Instant) -> Reply {
         let wall = self.wall_time(now);
-        let e = self.meter.energy_wh();
-        Obj::new()
-            .str("cmd", "info")
-            .str("type", "smartmeter")
-            .str("version", &self.opts.version)
-            .str("compiled", &self.opts.compiled)
-            .str("sys_time", &LongTime(wall, self.zone()).to_string())
-            .str("name", &self.config.name)
-            .str("ip", &self.opts.ip)
-            .str("mqtt_server", &self.config.mqtt_server)
-            .str("stream_server", &self.config.stream_server)
-            .str("time_server", &self.config.time_server)
-            .uint("sampling_rate", u64::from(self.source_rate_hz))
-            .uint("buffer_size", u64::from(self.opts.buffer_size))
-            .bool("psram", self.opts.psram)
-            .bool("rtc", self.opts.rtc)
-            .str("state", if self.is_busy() { "busy" } else { "idle" })
-            .f64s("energy", &e)
-            .str("dailyReset", &self.config.daily_reset_text())
-            .f32s("calibration", &self.config.calibration)
-            .str("ssids", &self.config.ssids_text())
-            .str("ssid", &self.link.ssid)
-            .int("rssi", i64::from(self.link.rssi))
-            .str("bssid", &self.link.bssid)
-            .finish()
+        Reply::Info(alloc::boxed::Box::new(InfoReply {
+            version: self.opts.version.clone(),
+            compiled: self.opts.compiled.clone(),
+            sys_time: LongTime(wall, self.zone()).to_string(),
+            name: self.config.name.clone(),
+            ip: self.opts.ip.clone(),
+            mqtt_server: self.config.mqtt_server.clone(),
+            stream_server: self.config.stream_server.clone(),
+            time_server: self.config.time_server.clone(),
+            sampling_rate_hz: self.source_rate_hz,
+            buffer_size_bytes: u64::from(self.opts.buffer_size),
+            psram: self.opts.psram,
+            rtc: self.opts.rtc,
+            busy: self.is_busy(),
+            energy_wh: self.meter.energy_wh(),
+            daily_reset: self.config.daily_reset(),
+            calibration: self.config.calibration,
+            ssids: self.config.ssids(),
+            ssid: self.link.ssid.clone(),
+            rssi_dbm: self.link.rssi,
+            bssid: self.link.bssid.clone(),
+        }))
     }
 
     /// The UDP destination for a requester.
@@ -1391,13 +1360,9 @@ impl Device {
     }
 }
 
-/// `Info:` + payload + `\r\n`.
-pub(crate) fn info_line(payload: &str) -> String {
-    let mut s = String::with_capacity(payload.len() + 7);
-    s.push_str("Info:");
-    s.push_str(payload);
-    s.push_str("\r\n");
-    s
+/// Unix milliseconds of `t` for the wire (saturating; `Instant` cannot be negative).
+fn unix_ms(t: Instant) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
 }
 
 fn trim(b: &[u8]) -> &[u8] {

@@ -108,7 +108,8 @@ impl Logbook {
         self.dirty = true;
     }
 
-    /// The rows as `[L]MM/DD HH:MM:SS: text`, with ` (xN)` for collapsed floods.
+    /// The rows as `[L]MM/DD HH:MM:SS: text`, with ` (xN)` for collapsed floods (the getLog dump,
+    /// [`Reply::GetLogDump`](crate::wire::reply::Reply::GetLogDump)).
     pub fn rows(&self) -> impl Iterator<Item = String> + '_ {
         self.entries.iter().map(|e| {
             let mut s = alloc::format!(
@@ -122,17 +123,6 @@ impl Logbook {
             }
             s
         })
-    }
-
-    /// The getLog message: `*** LOGFile *** //n<row>//n…*** LOGFile *** `.
-    pub fn dump(&self) -> String {
-        let mut s = String::from("*** LOGFile *** //n");
-        for row in self.rows() {
-            s.push_str(&row);
-            s.push_str("//n");
-        }
-        s.push_str("*** LOGFile *** ");
-        s
     }
 
     /// Whether a write is due now: there are unsaved changes and the last write is ≥ 60 s ago.

@@ -91,7 +91,6 @@ mod time;
 
 mod commands;
 mod engine;
-mod json;
 mod measure;
 
 use alloc::string::String;

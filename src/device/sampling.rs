@@ -28,6 +28,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use super::{ConnId, Instant};
+use crate::wire::command::{Measures as WireMeasures, StreamType};
 
 /// Which channels a session streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,24 +51,15 @@ impl Measures {
             _ => 6,
         }
     }
-    /// The reported `measures` string.
-    pub fn name(self) -> &'static str {
+    /// The wire's name for this set (its reported `measures` and `unit` strings).
+    pub fn wire(self) -> WireMeasures {
         match self {
-            Measures::AllWaveforms => "v,i,v,i,v,i",
-            Measures::PhaseWaveform(0) => "v,i_L1",
-            Measures::PhaseWaveform(1) => "v,i_L2",
-            Measures::PhaseWaveform(_) => "v,i_L3",
-            Measures::Power => "p,p,p,q,q,q",
-            Measures::Rms => "v,v,v,i,i,i_RMS",
-        }
-    }
-    /// The reported `unit` string.
-    pub fn unit(self) -> &'static str {
-        match self {
-            Measures::AllWaveforms => "V,mA,V,mA,V,mA",
-            Measures::PhaseWaveform(_) => "V,mA",
-            Measures::Power => "W,W,W,VAR,VAR,VAR",
-            Measures::Rms => "V,V,V,mA,mA,mA",
+            Measures::AllWaveforms => WireMeasures::VoltCurrent3,
+            Measures::PhaseWaveform(0) => WireMeasures::VoltCurrentL1,
+            Measures::PhaseWaveform(1) => WireMeasures::VoltCurrentL2,
+            Measures::PhaseWaveform(_) => WireMeasures::VoltCurrentL3,
+            Measures::Power => WireMeasures::PowerPQ,
+            Measures::Rms => WireMeasures::Rms,
         }
     }
     /// Derived measures come from the estimator, not from the waveform.
@@ -77,6 +69,19 @@ impl Measures {
     /// Highest rate allowed for this set.
     pub fn max_rate_hz(self) -> u32 {
         if self.is_derived() { 50 } else { 32_000 }
+    }
+}
+
+impl From<WireMeasures> for Measures {
+    fn from(m: WireMeasures) -> Measures {
+        match m {
+            WireMeasures::VoltCurrent3 => Measures::AllWaveforms,
+            WireMeasures::VoltCurrentL1 => Measures::PhaseWaveform(0),
+            WireMeasures::VoltCurrentL2 => Measures::PhaseWaveform(1),
+            WireMeasures::VoltCurrentL3 => Measures::PhaseWaveform(2),
+            WireMeasures::PowerPQ => Measures::Power,
+            WireMeasures::Rms => Measures::Rms,
+        }
     }
 }
 
@@ -96,14 +101,14 @@ pub enum Destination {
 }
 
 impl Destination {
-    /// The `conn_type` string.
-    pub fn name(self) -> &'static str {
+    /// The stream type the `sample` reply reports (`conn_type`, and `port` for UDP).
+    pub fn stream_type(self) -> StreamType {
         match self {
-            Destination::Tcp(_) => "TCP",
-            Destination::Serial(_) => "Serial",
-            Destination::Udp(_) => "UDP",
-            Destination::Mqtt => "MQTT",
-            Destination::Raw(_) => "FFMPEG",
+            Destination::Tcp(_) => StreamType::Tcp,
+            Destination::Serial(_) => StreamType::Serial,
+            Destination::Udp(addr) => StreamType::Udp { port: addr.port() },
+            Destination::Mqtt => StreamType::Mqtt,
+            Destination::Raw(_) => StreamType::Ffmpeg,
         }
     }
     /// The connection carrying the frames, if any.

@@ -217,8 +217,9 @@ pub enum Reply {
     Energy {
         /// Net active energy since the reset.
         energy_wh: [f64; 3],
-        /// `startTs`: reset time, Unix seconds.
-        start_ts_s: f64,
+        /// `startTs`: reset time, whole Unix seconds (written as an integer, as the seed and the
+        /// device do; a fractional value is read back floored).
+        start_ts_s: i64,
         /// `start`: reset time as `MM/DD/YYYY HH:MM:SS.mmm`.
         start: String,
         /// Whole days since the reset.
@@ -320,7 +321,13 @@ pub enum Reply {
     },
     /// `auth` (extension): `msg:"Authenticated"`.
     Auth,
-    /// Success without extra keys for a command that has no dedicated variant (e.g. `setToken`).
+    /// `setToken` (extension, serial only): `msg:"Token set"`, or `"Token removed"` for an empty token.
+    SetToken {
+        /// The token was removed (access control is off again).
+        removed: bool,
+    },
+    /// Success without extra keys for a command that has no dedicated variant (e.g. a `cts` answer
+    /// without `value` from older firmware).
     Ack {
         /// The command.
         cmd: String,
@@ -366,6 +373,7 @@ pub enum ReplyError {
 
 const LOG_MARK: &str = "*** LOGFile *** ";
 const SETUP_DONE: &str = "Setup done";
+const TOKEN_REMOVED: &str = "Token removed";
 
 impl Reply {
     /// The error reply for a refused command line (`msg` = the error's text, `cmd` = its command).
@@ -425,6 +433,7 @@ impl Reply {
             Reply::Cts { .. } => "cts",
             Reply::Timezone { .. } => "timezone",
             Reply::Auth => "auth",
+            Reply::SetToken { .. } => "setToken",
             Reply::Ack { cmd } => cmd,
             Reply::Error { cmd, .. } => return cmd.as_deref(),
             Reply::SetupDone => return None,
@@ -506,7 +515,7 @@ impl Reply {
             } => {
                 o.f64s("energy", energy_wh)
                     .str("unit", "Wh")
-                    .f64("startTs", *start_ts_s)
+                    .int("startTs", start_ts_s)
                     .str("start", start)
                     .int("days", days);
             }
@@ -618,6 +627,9 @@ impl Reply {
             }
             Reply::Auth => {
                 o.str("msg", "Authenticated");
+            }
+            Reply::SetToken { removed } => {
+                o.str("msg", if *removed { TOKEN_REMOVED } else { "Token set" });
             }
             Reply::ClearLog | Reply::GetLogDone | Reply::ReqSamplesDone | Reply::Ack { .. } => {}
             Reply::Info(_) | Reply::GetLogDump { .. } | Reply::Error { .. } | Reply::SetupDone => {}
@@ -797,6 +809,27 @@ fn float(v: &Option<Loose<'_>>, field: &'static str) -> Result<f64, ReplyError> 
     })
 }
 
+/// Unix seconds as an integer; a fractional value (older encoders) is floored.
+fn whole_seconds(v: &Option<Loose<'_>>, field: &'static str) -> Result<i64, ReplyError> {
+    let bad = ReplyError::Invalid {
+        field,
+        reason: "expected Unix seconds",
+    };
+    let x = req(v, field)?;
+    if let Some(i) = x.as_i64() {
+        return Ok(i);
+    }
+    // 2^63 is exact in f64; a floored value in [-2^63, 2^63) converts exactly.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let floor = x
+        .as_f64()
+        .map(num_traits::Float::floor)
+        .filter(|f| (-LIMIT..LIMIT).contains(f))
+        .ok_or(bad)?;
+    #[allow(clippy::cast_possible_truncation)]
+    Ok(floor as i64)
+}
+
 fn boolean(v: &Option<Loose<'_>>, field: &'static str) -> Result<bool, ReplyError> {
     match present(v) {
         None => Ok(false),
@@ -929,7 +962,7 @@ fn by_cmd(raw: &RawReply<'_>, cmd: &str) -> Result<Reply, ReplyError> {
         },
         "getEnergy" => Reply::Energy {
             energy_wh: f64x3(&raw.energy, "energy")?,
-            start_ts_s: float(&raw.start_ts_camel, "startTs")?,
+            start_ts_s: whole_seconds(&raw.start_ts_camel, "startTs")?,
             start: opt_string(&raw.start, "start")?,
             days: opt_int(&raw.days, "days")?,
         },
@@ -1030,6 +1063,9 @@ fn by_cmd(raw: &RawReply<'_>, cmd: &str) -> Result<Reply, ReplyError> {
             )?,
         },
         "auth" => Reply::Auth,
+        "setToken" => Reply::SetToken {
+            removed: msg(raw) == TOKEN_REMOVED,
+        },
         other => Reply::Ack {
             cmd: String::from(other),
         },
