@@ -1098,6 +1098,75 @@ impl fmt::Display for Command {
     }
 }
 
+/// The command name spelled by `bytes`, as a static string (the scanner stores it without
+/// checking UTF-8 again). Dispatches on the length first: one or two comparisons per name.
+pub(crate) fn known_name(bytes: &[u8]) -> Option<&'static str> {
+    Some(match bytes.len() {
+        3 => match bytes {
+            b"cts" => "cts",
+            b"log" => "log",
+            b"ntp" => "ntp",
+            _ => return None,
+        },
+        4 => match bytes {
+            b"info" => "info",
+            b"mdns" => "mdns",
+            b"stop" => "stop",
+            b"auth" => "auth",
+            _ => return None,
+        },
+        6 => match bytes {
+            b"sample" => "sample",
+            b"getLog" => "getLog",
+            _ => return None,
+        },
+        7 => match bytes {
+            b"addWifi" => "addWifi",
+            b"delWifi" => "delWifi",
+            b"restart" => "restart",
+            _ => return None,
+        },
+        8 => match bytes {
+            b"getPower" => "getPower",
+            b"clearLog" => "clearLog",
+            b"timezone" => "timezone",
+            b"setToken" => "setToken",
+            _ => return None,
+        },
+        9 => match bytes {
+            b"getEnergy" => "getEnergy",
+            b"getPeriod" => "getPeriod",
+            _ => return None,
+        },
+        10 => match bytes {
+            b"getVoltage" => "getVoltage",
+            b"getCurrent" => "getCurrent",
+            b"basicReset" => "basicReset",
+            b"reqSamples" => "reqSamples",
+            b"mqttServer" => "mqttServer",
+            b"timeServer" => "timeServer",
+            b"getQuality" => "getQuality",
+            _ => return None,
+        },
+        11 => match bytes {
+            b"calibration" => "calibration",
+            b"resetEnergy" => "resetEnergy",
+            _ => return None,
+        },
+        12 => match bytes {
+            b"dailyRestart" => "dailyRestart",
+            b"factoryReset" => "factoryReset",
+            b"streamServer" => "streamServer",
+            _ => return None,
+        },
+        13 => match bytes {
+            b"getPhaseAngle" => "getPhaseAngle",
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
 /// Field lookup: the documented place first (`payload` or top level), then the other one.
 struct Fields<'r, 'a> {
     top: &'r RawCommand<'a>,
@@ -1349,26 +1418,17 @@ fn cal_factor(v: &Loose<'_>, index: usize) -> Result<f32, CommandError> {
 fn calibration(f: &Fields<'_, '_>) -> Result<Calibration, CommandError> {
     if let Some(cal) = f.at_top(|r| &r.cal) {
         let list = cal
-            .as_list()
+            .list()
+            .filter(|l| matches!(l.len(), 2 | 6))
             .ok_or_else(|| invalid("calibration", "cal", "expected an array of 6 factors"))?;
-        return match list {
-            [v, i] => Ok(Calibration::Uniform {
-                v: cal_factor(v, 0)?,
-                i: cal_factor(i, 1)?,
-            }),
-            [_, _, _, _, _, _] => {
-                let mut out = [1.0f32; 6];
-                for (index, (slot, v)) in out.iter_mut().zip(list).enumerate() {
-                    *slot = cal_factor(v, index)?;
-                }
-                Ok(Calibration::Factors(out))
-            }
-            _ => Err(invalid(
-                "calibration",
-                "cal",
-                "expected an array of 6 factors",
-            )),
-        };
+        let mut out = [1.0f32; 6];
+        for (index, (slot, v)) in out.iter_mut().zip(list.iter()).enumerate() {
+            *slot = cal_factor(&v, index)?;
+        }
+        return Ok(match out {
+            [v, i, ..] if list.len() == 2 => Calibration::Uniform { v, i },
+            factors => Calibration::Factors(factors),
+        });
     }
     match (f.at_top(|r| &r.cal_v), f.at_top(|r| &r.cal_i)) {
         (Some(v), Some(i)) => Ok(Calibration::Uniform {
@@ -1404,17 +1464,11 @@ fn energy_reset(f: &Fields<'_, '_>) -> Result<EnergyReset, CommandError> {
         None => None,
         Some(e) => {
             let list = e
-                .as_list()
+                .list()
+                .filter(|l| l.len() == 3)
                 .ok_or_else(|| invalid("resetEnergy", "energy", "expected [L1,L2,L3] in Wh"))?;
             let mut out = [0.0f64; 3];
-            if list.len() != 3 {
-                return Err(invalid(
-                    "resetEnergy",
-                    "energy",
-                    "expected [L1,L2,L3] in Wh",
-                ));
-            }
-            for (slot, v) in out.iter_mut().zip(list) {
+            for (slot, v) in out.iter_mut().zip(list.iter()) {
                 *slot = v
                     .as_f64()
                     .ok_or_else(|| invalid("resetEnergy", "energy", "expected finite numbers"))?;
@@ -1517,8 +1571,11 @@ fn sample(f: &Fields<'_, '_>) -> Result<SampleRequest, CommandError> {
     };
     let slot = match f.in_payload(|r| &r.slot) {
         None | Some(Loose::Bool(false)) => None,
-        Some(s) => match s.as_list() {
-            Some([a, b]) => {
+        Some(s) => match s.list().filter(|l| l.len() == 2).map(|l| {
+            let mut items = l.iter();
+            (items.next(), items.next())
+        }) {
+            Some((Some(a), Some(b))) => {
                 let slot = a.as_i64().and_then(|a| u32::try_from(a).ok());
                 let slots = b.as_i64().and_then(|b| u32::try_from(b).ok());
                 match (slot, slots) {
@@ -1579,8 +1636,15 @@ mod tests {
         for c in unit {
             let line = c.encode();
             assert_eq!(Command::bare(line.as_bytes()), Some(c.clone()), "{line}");
-            assert_eq!(Command::parse_json(line.as_bytes()), Ok(c.clone()), "{line}");
-            assert_eq!(Command::parse(alloc::format!("{line}\r\n").as_bytes()), Ok(c.clone()));
+            assert_eq!(
+                Command::parse_json(line.as_bytes()),
+                Ok(c.clone()),
+                "{line}"
+            );
+            assert_eq!(
+                Command::parse(alloc::format!("{line}\r\n").as_bytes()),
+                Ok(c.clone())
+            );
             let spaced = line.replace(':', ": ");
             assert_eq!(Command::bare(spaced.as_bytes()), None);
             assert_eq!(Command::parse(spaced.as_bytes()), Ok(c.clone()), "{spaced}");
@@ -1599,6 +1663,85 @@ mod tests {
                 "{near}"
             );
         }
+    }
+
+    /// The scanner's static command names are exactly the protocol's `cmd` names.
+    #[test]
+    fn known_name_covers_every_command() {
+        let names: alloc::vec::Vec<&str> = Command::NAMES
+            .into_iter()
+            .filter(|n| *n != "?" && *n != "!")
+            .collect();
+        for n in &names {
+            assert_eq!(known_name(n.as_bytes()), Some(*n));
+            let mut longer = alloc::string::String::from(*n);
+            longer.push('x');
+            assert_eq!(known_name(longer.as_bytes()), None);
+            assert_eq!(known_name(&n.as_bytes()[1..]), None);
+        }
+        for unknown in ["", "x", "Info", "getpower", "timeserver", "getPhaseAngleX"] {
+            assert_eq!(known_name(unknown.as_bytes()), None, "{unknown}");
+        }
+    }
+
+    /// Arrays of numbers are kept inline; every other array takes the heap form. Both give the
+    /// same commands and the same error texts.
+    #[test]
+    fn inline_and_heap_arrays_agree() {
+        for (inline, heap) in [
+            (
+                r#"{"cmd":"calibration","cal":[1.0,1,0.98,1.02,1.0,1.0]}"#,
+                r#"{"cmd":"calibration","cal":["1.0",1,0.98,1.02,1.0,1.0]}"#,
+            ),
+            (
+                r#"{"cmd":"calibration","cal":[1.0,1.5]}"#,
+                r#"{"cmd":"calibration","cal":[1.0,"1.5"]}"#,
+            ),
+            (
+                r#"{"cmd":"calibration","cal":[1.0,1.0,0.98,1.02,1.0,3.0]}"#,
+                r#"{"cmd":"calibration","cal":[1.0,1.0,0.98,1.02,1.0,3e0]}"#,
+            ),
+            (
+                r#"{"cmd":"resetEnergy","energy":[1.5,-2.5,3]}"#,
+                r#"{"cmd":"resetEnergy","energy":[1.5,-2.5,3E0]}"#,
+            ),
+            (
+                r#"{"cmd":"resetEnergy","energy":[1.5,-2.5]}"#,
+                r#"{"cmd":"resetEnergy","energy":[1.5,[-2.5]]}"#,
+            ),
+            (
+                r#"{"cmd":"sample","payload":{"type":"TCP","slot":[1,4]}}"#,
+                r#"{"cmd":"sample","payload":{"type":"TCP","slot":["1",4]}}"#,
+            ),
+            (
+                r#"{"cmd":"sample","payload":{"type":"TCP","slot":[4,4]}}"#,
+                r#"{"cmd":"sample","payload":{"type":"TCP","slot":[4,4e0]}}"#,
+            ),
+            (
+                r#"{"cmd":"sample","payload":{"type":[1,2.5]}}"#,
+                r#"{"cmd":"sample","payload":{"type":[1,2.5e0]}}"#,
+            ),
+        ] {
+            assert_eq!(
+                Command::parse(inline.as_bytes()),
+                Command::parse(heap.as_bytes()),
+                "{inline} vs {heap}"
+            );
+        }
+        assert_eq!(
+            Command::parse(br#"{"cmd":"sample","payload":{"type":[1,2.5,-0]}}"#)
+                .unwrap_err()
+                .to_string(),
+            "Unsupported sampling type: [1,2.5,-0.0]"
+        );
+        assert_eq!(
+            Command::parse(br#"{"cmd":"calibration","cal":[1,1,1,1,1,1,1]}"#),
+            Err(invalid(
+                "calibration",
+                "cal",
+                "expected an array of 6 factors"
+            ))
+        );
     }
 
     #[test]
