@@ -42,8 +42,8 @@ pub(crate) mod scan;
 use alloc::string::{String, ToString};
 use core::fmt;
 
-use raw::Loose;
 pub use raw::RawCommand;
+use raw::{Item, Loose};
 
 use crate::wire::log::LogLevel;
 use json::Obj;
@@ -530,7 +530,14 @@ impl ServerAddr {
 
     /// Parses the address text; the error is the reason for `Invalid server: <reason>`.
     pub fn parse(text: &str) -> Result<ServerAddr, &'static str> {
-        let text = text.trim();
+        // `trim` decodes characters from both ends; a text that starts and ends with a visible
+        // ASCII byte (what is always sent) has nothing to trim.
+        let plain_end = |b: Option<&u8>| b.is_some_and(|b| (0x21..0x7f).contains(b));
+        let text = if plain_end(text.as_bytes().first()) && plain_end(text.as_bytes().last()) {
+            text
+        } else {
+            text.trim()
+        };
         if text == "-" {
             return Ok(ServerAddr::Disabled);
         }
@@ -544,12 +551,15 @@ impl ServerAddr {
                 p => Some(p.strip_prefix(':').ok_or("expected :port after ]")?),
             };
             (host, port, true)
-        } else if text.bytes().filter(|&b| b == b':').count() > 1 {
-            (text, None, true)
         } else {
-            match text.split_once(':') {
-                Some((h, p)) => (h, Some(p), false),
+            // One colon separates the port; more than one is a bare IPv6 literal.
+            let bytes = text.as_bytes();
+            match bytes.iter().position(|&b| b == b':') {
                 None => (text, None, false),
+                Some(i) if bytes.get(i + 1..).is_some_and(|r| r.contains(&b':')) => {
+                    (text, None, true)
+                }
+                Some(i) => (text.get(..i).unwrap_or_default(), text.get(i + 1..), false),
             }
         };
         if host.is_empty() {
@@ -605,10 +615,18 @@ impl ServerAddr {
 }
 
 fn parse_port(p: &str) -> Option<u16> {
-    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+    if p.is_empty() || p.len() > 5 {
         return None;
     }
-    p.parse::<u16>().ok().filter(|&p| p != 0)
+    let mut n = 0u32;
+    for b in p.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u32::from(d);
+    }
+    u16::try_from(n).ok().filter(|&p| p != 0)
 }
 
 impl fmt::Display for ServerAddr {
@@ -1405,7 +1423,7 @@ fn wifi_ssid(f: &Fields<'_, '_>, cmd: &'static str) -> Result<String, CommandErr
     Ok(String::from(s))
 }
 
-fn cal_factor(v: &Loose<'_>, index: usize) -> Result<f32, CommandError> {
+fn cal_factor(v: Item<'_, '_>, index: usize) -> Result<f32, CommandError> {
     v.as_f64()
         .map(|x| x as f32)
         .filter(|x| (Calibration::MIN..=Calibration::MAX).contains(x))
@@ -1423,7 +1441,7 @@ fn calibration(f: &Fields<'_, '_>) -> Result<Calibration, CommandError> {
             .ok_or_else(|| invalid("calibration", "cal", "expected an array of 6 factors"))?;
         let mut out = [1.0f32; 6];
         for (index, (slot, v)) in out.iter_mut().zip(list.iter()).enumerate() {
-            *slot = cal_factor(&v, index)?;
+            *slot = cal_factor(v, index)?;
         }
         return Ok(match out {
             [v, i, ..] if list.len() == 2 => Calibration::Uniform { v, i },
@@ -1432,8 +1450,8 @@ fn calibration(f: &Fields<'_, '_>) -> Result<Calibration, CommandError> {
     }
     match (f.at_top(|r| &r.cal_v), f.at_top(|r| &r.cal_i)) {
         (Some(v), Some(i)) => Ok(Calibration::Uniform {
-            v: cal_factor(v, 0)?,
-            i: cal_factor(i, 1)?,
+            v: cal_factor(Item::Ref(v), 0)?,
+            i: cal_factor(Item::Ref(i), 1)?,
         }),
         (None, Some(_)) => Err(invalid("calibration", "calV", "missing")),
         (Some(_), None) => Err(invalid("calibration", "calI", "missing")),
@@ -1742,6 +1760,97 @@ mod tests {
                 "expected an array of 6 factors"
             ))
         );
+    }
+
+    /// The byte-level `ServerAddr::parse` answers what the original `str`-level one did, for
+    /// every text built from the characters that matter (colons, brackets, digits, ASCII and
+    /// Unicode whitespace, non-ASCII).
+    #[test]
+    fn server_addr_parse_matches_reference() {
+        fn reference(text: &str) -> Result<ServerAddr, &'static str> {
+            let text = text.trim();
+            if text == "-" {
+                return Ok(ServerAddr::Disabled);
+            }
+            if text.is_empty() {
+                return Err("empty");
+            }
+            let (host, port, v6) = if let Some(rest) = text.strip_prefix('[') {
+                let (host, after) = rest.split_once(']').ok_or("missing ]")?;
+                let port = match after {
+                    "" => None,
+                    p => Some(p.strip_prefix(':').ok_or("expected :port after ]")?),
+                };
+                (host, port, true)
+            } else if text.bytes().filter(|&b| b == b':').count() > 1 {
+                (text, None, true)
+            } else {
+                match text.split_once(':') {
+                    Some((h, p)) => (h, Some(p), false),
+                    None => (text, None, false),
+                }
+            };
+            if host.is_empty() {
+                return Err("empty host");
+            }
+            if host.len() > ServerAddr::MAX_HOST_BYTES {
+                return Err("host longer than 63 bytes");
+            }
+            let ok = if v6 {
+                host.contains(':')
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            } else {
+                host.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+            };
+            if !ok {
+                return Err("not a host name or IP literal");
+            }
+            let port = match port {
+                None => None,
+                Some(p) => Some(
+                    (!p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| p.parse::<u16>().ok().filter(|&p| p != 0))
+                        .flatten()
+                        .ok_or("port must be 1-65535")?,
+                ),
+            };
+            Ok(ServerAddr::Host {
+                host: String::from(host),
+                port,
+            })
+        }
+        const PIECES: &[&str] = &[
+            "a", "1", "0", "9", ":", "[", "]", ".", "-", "_", " ", "\t", "\u{a0}", "\u{2003}", "é",
+            "f", "65535", "65536", "00080", "::1", "host",
+        ];
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..40_000 {
+            let mut t = String::new();
+            for _ in 0..(next() % 7) {
+                let piece = PIECES[(next() as usize) % PIECES.len()];
+                t.push_str(piece);
+            }
+            assert_eq!(ServerAddr::parse(&t), reference(&t), "{t:?}");
+        }
+        for t in [
+            "192.168.0.10:1883",
+            " host ",
+            "\u{a0}host\u{2003}",
+            "[::1]:80",
+            "-",
+            " - ",
+        ] {
+            assert_eq!(ServerAddr::parse(t), reference(t), "{t:?}");
+        }
     }
 
     #[test]

@@ -43,30 +43,99 @@ impl Nums {
     /// The most items kept inline: the longest array of the protocol (`cal`) has 6.
     pub(crate) const CAPACITY: usize = 6;
 
-    /// Appends `v` (an `Int` of magnitude below 2^53 or a `Float`); `None` when full or for any
-    /// other value.
+    /// Appends `v` (an integer must be below 2^53 in magnitude); `None` when full.
     #[inline]
-    pub(crate) fn push(&mut self, v: &Loose<'_>) -> Option<()> {
+    pub(crate) fn push(&mut self, v: Num) -> Option<()> {
         let slot = self.vals.get_mut(usize::from(self.len))?;
-        match *v {
-            Loose::Int(i) if i.unsigned_abs() < 1 << 53 => {
+        match v {
+            Num::Int(i) if i.unsigned_abs() < 1 << 53 => {
                 *slot = i as f64;
                 self.ints |= 1 << self.len;
             }
-            Loose::Float(f) => *slot = f,
-            _ => return None,
+            Num::Int(_) => return None,
+            Num::Float(f) => *slot = f,
         }
         self.len += 1;
         Some(())
     }
 
-    fn get(&self, i: usize) -> Option<Loose<'static>> {
+    fn get(&self, i: usize) -> Option<Num> {
         let v = *self.vals.get(i).filter(|_| i < usize::from(self.len))?;
         Some(if self.ints & (1 << i) != 0 {
-            Loose::Int(v as i64)
+            Num::Int(v as i64)
         } else {
-            Loose::Float(v)
+            Num::Float(v)
         })
+    }
+}
+
+/// A JSON number as [`Loose`] keeps it, without the drop glue of the whole enum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl From<Num> for Loose<'_> {
+    #[inline]
+    fn from(n: Num) -> Self {
+        match n {
+            Num::Int(i) => Loose::Int(i),
+            Num::Float(f) => Loose::Float(f),
+        }
+    }
+}
+
+/// One item of a [`List`]: a number of the inline form, or a reference into the heap form.
+/// `Copy`, so reading a list runs no drop glue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Item<'r, 'a> {
+    Num(Num),
+    Ref(&'r Loose<'a>),
+}
+
+impl<'a> Item<'_, 'a> {
+    /// [`Loose::as_i64`] of the item.
+    #[inline]
+    pub(crate) fn as_i64(self) -> Option<i64> {
+        match self {
+            Item::Num(Num::Int(i)) => Some(i),
+            Item::Num(Num::Float(f)) => float_to_i64(f),
+            Item::Ref(v) => v.as_i64(),
+        }
+    }
+
+    /// [`Loose::as_f64`] of the item.
+    #[inline]
+    pub(crate) fn as_f64(self) -> Option<f64> {
+        match self {
+            Item::Num(Num::Int(i)) => Some(i as f64),
+            Item::Num(Num::Float(f)) => f.is_finite().then_some(f),
+            Item::Ref(v) => v.as_f64(),
+        }
+    }
+
+    fn to_loose(self) -> Loose<'a> {
+        match self {
+            Item::Num(n) => n.into(),
+            Item::Ref(v) => v.clone(),
+        }
+    }
+}
+
+impl PartialEq for Item<'_, '_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_loose() == other.to_loose()
+    }
+}
+
+impl fmt::Display for Item<'_, '_> {
+    /// The item as [`Loose`] renders it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Item::Num(n) => fmt::Display::fmt(&Loose::from(n), f),
+            Item::Ref(v) => fmt::Display::fmt(v, f),
+        }
     }
 }
 
@@ -85,7 +154,7 @@ impl<'r, 'a> List<'r, 'a> {
         }
     }
 
-    /// The items in order (the heap form's are cloned: a valid command never carries one).
+    /// The items in order.
     pub(crate) fn iter(&self) -> ListIter<'r, 'a> {
         match *self {
             List::Heap(l) => ListIter::Heap(l.iter()),
@@ -100,17 +169,17 @@ pub(crate) enum ListIter<'r, 'a> {
     Nums(&'r Nums, usize),
 }
 
-impl<'a> Iterator for ListIter<'_, 'a> {
-    type Item = Loose<'a>;
+impl<'r, 'a> Iterator for ListIter<'r, 'a> {
+    type Item = Item<'r, 'a>;
 
     #[inline]
-    fn next(&mut self) -> Option<Loose<'a>> {
+    fn next(&mut self) -> Option<Item<'r, 'a>> {
         match self {
-            ListIter::Heap(l) => l.next().cloned(),
+            ListIter::Heap(l) => l.next().map(Item::Ref),
             ListIter::Nums(n, i) => {
                 let v = n.get(*i)?;
                 *i += 1;
-                Some(v)
+                Some(Item::Num(v))
             }
         }
     }

@@ -15,7 +15,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::raw::{Key, Loose, MAX_DEPTH, Nums, RawCommand};
+use super::raw::{Key, Loose, MAX_DEPTH, Num, Nums, RawCommand};
 
 /// Deepest nesting of an unknown (skipped) value.
 pub(crate) const MAX_SKIP_DEPTH: usize = 1024;
@@ -103,7 +103,7 @@ fn fast_decimal(tok: &[u8]) -> Option<f64> {
 /// and the decimal is [`fast_decimal`]'s exact division. `None` for every other form and for
 /// every grammar error, so the general path decides those.
 #[inline]
-fn short_number(s: &[u8]) -> Option<(Loose<'static>, usize)> {
+fn short_number(s: &[u8]) -> Option<(Num, usize)> {
     let neg = s.first() == Some(&b'-');
     let mut i = usize::from(neg);
     let mut mantissa = 0u64;
@@ -150,10 +150,10 @@ fn short_number(s: &[u8]) -> Option<(Loose<'static>, usize)> {
     let v = if frac == 0 && !(neg && mantissa == 0) {
         // Below 10^15: fits i64 either way.
         let m = mantissa as i64;
-        Loose::Int(if neg { -m } else { m })
+        Num::Int(if neg { -m } else { m })
     } else {
         let v = mantissa as f64 / POW10.get(frac)?;
-        Loose::Float(if neg { -v } else { v })
+        Num::Float(if neg { -v } else { v })
     };
     Some((v, i))
 }
@@ -529,7 +529,7 @@ impl<'a> Scanner<'a> {
     fn number(&mut self) -> Scan<Loose<'a>> {
         if let Some((v, n)) = short_number(self.rest) {
             self.rest = self.rest.get(n..).unwrap_or_default();
-            return Ok(v);
+            return Ok(v.into());
         }
         let (tok, integer) = self.number_token()?;
         number_value(tok, integer)
@@ -594,22 +594,47 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The value of `cmd`: a known command name spelled plainly is recognised by its bytes and
-    /// stored as the crate's own `&'static str` (it is ASCII, so the UTF-8 check of the general
-    /// path cannot fail and is skipped); anything else goes through [`Scanner::value`].
+    /// [`Scanner::value`] of the known key `key`, written straight into its (empty) slot: the
+    /// common scalars are stored in place instead of being moved there.
+    ///
+    /// The value of `cmd`, when it is a known command name spelled plainly, is recognised by its
+    /// bytes and stored as the crate's own `&'static str` (it is ASCII, so the UTF-8 check of the
+    /// general path cannot fail and is skipped).
     #[inline]
-    fn cmd_value(&mut self, depth: u8) -> Scan<Loose<'a>> {
-        let start = self.rest;
-        if let [b'"', tail @ ..] = start {
-            self.rest = tail;
-            let head = self.plain_run();
-            if let ([b'"', tail @ ..], Some(name)) = (self.rest, super::known_name(head)) {
+    fn value_into(&mut self, key: Key, depth: u8, slot: &mut Option<Loose<'a>>) -> Scan<()> {
+        match self.rest {
+            [b'"', tail @ ..] => {
                 self.rest = tail;
-                return Ok(Loose::Str(Cow::Borrowed(name)));
+                if key == Key::Cmd {
+                    let start = self.rest;
+                    let head = self.plain_run();
+                    if let ([b'"', tail @ ..], Some(name)) = (self.rest, super::known_name(head)) {
+                        self.rest = tail;
+                        *slot = Some(Loose::Str(Cow::Borrowed(name)));
+                        return Ok(());
+                    }
+                    self.rest = start;
+                }
+                *slot = Some(Loose::Str(self.string()?));
             }
-            self.rest = start;
+            [b'-' | b'0'..=b'9', ..] => match short_number(self.rest) {
+                Some((v, n)) => {
+                    self.rest = self.rest.get(n..).unwrap_or_default();
+                    *slot = Some(v.into());
+                }
+                None => *slot = Some(self.number()?),
+            },
+            [b't', b'r', b'u', b'e', tail @ ..] => {
+                self.rest = tail;
+                *slot = Some(Loose::Bool(true));
+            }
+            [b'f', b'a', b'l', b's', b'e', tail @ ..] => {
+                self.rest = tail;
+                *slot = Some(Loose::Bool(false));
+            }
+            _ => *slot = Some(self.value(depth)?),
         }
-        self.value(depth)
+        Ok(())
     }
 
     /// After `[`: an array of at most [`Nums::CAPACITY`] numbers of the common forms (see
@@ -626,7 +651,7 @@ impl<'a> Scanner<'a> {
         loop {
             self.ws();
             let (v, n) = short_number(self.rest)?;
-            nums.push(&v)?;
+            nums.push(v)?;
             self.rest = self.rest.get(n..).unwrap_or_default();
             self.ws();
             match self.rest.first()? {
@@ -773,11 +798,7 @@ impl<'a> Scanner<'a> {
                 if slot.is_some() {
                     return Err(ScanError::Syntax);
                 }
-                *slot = Some(if key == Key::Cmd {
-                    self.cmd_value(depth)?
-                } else {
-                    self.value(depth)?
-                });
+                self.value_into(key, depth, slot)?;
             }
             self.ws();
             match self.peek()? {
