@@ -281,6 +281,13 @@ impl StreamType {
 
     /// The type for a wire name (ASCII case-insensitive), with `port` for UDP.
     pub fn from_name(name: &str, port: u16) -> Option<StreamType> {
+        // The canonical spellings first, by bytes; then trimmed and case-insensitive.
+        match name {
+            "TCP" => return Some(StreamType::Tcp),
+            "UDP" => return Some(StreamType::Udp { port }),
+            "MQTT" => return Some(StreamType::Mqtt),
+            _ => {}
+        }
         let t = name.trim();
         Some(if t.eq_ignore_ascii_case("Serial") {
             StreamType::Serial
@@ -823,7 +830,9 @@ pub const MAX_TOKEN_BYTES: usize = 64;
 /// True if `name` is a valid device name: 1..=24 bytes of `[A-Za-z0-9-]`.
 pub fn is_valid_mdns_name(name: &str) -> bool {
     (1..=MAX_MDNS_NAME_BYTES).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-'))
 }
 
 impl Command {
@@ -916,7 +925,8 @@ impl Command {
     }
 
     /// The general path: a trimmed, non-empty line that is neither `?` nor `!`, through the JSON
-    /// scanner.
+    /// scanner. Not inlined: its large stack frame would otherwise be set up for the bare lines too.
+    #[inline(never)]
     fn parse_json(line: &[u8]) -> Result<Command, CommandError> {
         // At most two ~900-byte structs on the stack; no heap use for a well-formed command.
         let mut raw = RawCommand::default();

@@ -764,11 +764,22 @@ impl<'a> Scanner<'a> {
             return Ok(());
         }
         loop {
-            self.ws();
-            self.eat(b'"')?;
+            // Each separator is tried first where compact JSON has it, then after whitespace.
+            match self.rest {
+                [b'"', tail @ ..] => self.rest = tail,
+                _ => {
+                    self.ws();
+                    self.eat(b'"')?;
+                }
+            }
             let key = self.key()?;
-            self.ws();
-            self.eat(b':')?;
+            match self.rest {
+                [b':', tail @ ..] => self.rest = tail,
+                _ => {
+                    self.ws();
+                    self.eat(b':')?;
+                }
+            }
             self.ws();
             let slot = match key {
                 Key::Payload if payload_buf.is_some() => {
@@ -800,14 +811,23 @@ impl<'a> Scanner<'a> {
                 }
                 self.value_into(key, depth, slot)?;
             }
-            self.ws();
-            match self.peek()? {
-                b',' => self.bump(),
-                b'}' => {
-                    self.bump();
+            match self.rest {
+                [b',', tail @ ..] => self.rest = tail,
+                [b'}', tail @ ..] => {
+                    self.rest = tail;
                     return Ok(());
                 }
-                _ => return Err(ScanError::Syntax),
+                _ => {
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.bump(),
+                        b'}' => {
+                            self.bump();
+                            return Ok(());
+                        }
+                        _ => return Err(ScanError::Syntax),
+                    }
+                }
             }
         }
     }
