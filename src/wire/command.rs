@@ -42,8 +42,8 @@ pub(crate) mod scan;
 use alloc::string::{String, ToString};
 use core::fmt;
 
-use raw::Loose;
 pub use raw::RawCommand;
+use raw::{Item, Loose};
 
 use crate::wire::log::LogLevel;
 use json::Obj;
@@ -281,6 +281,13 @@ impl StreamType {
 
     /// The type for a wire name (ASCII case-insensitive), with `port` for UDP.
     pub fn from_name(name: &str, port: u16) -> Option<StreamType> {
+        // The canonical spellings first, by bytes; then trimmed and case-insensitive.
+        match name {
+            "TCP" => return Some(StreamType::Tcp),
+            "UDP" => return Some(StreamType::Udp { port }),
+            "MQTT" => return Some(StreamType::Mqtt),
+            _ => {}
+        }
         let t = name.trim();
         Some(if t.eq_ignore_ascii_case("Serial") {
             StreamType::Serial
@@ -530,7 +537,14 @@ impl ServerAddr {
 
     /// Parses the address text; the error is the reason for `Invalid server: <reason>`.
     pub fn parse(text: &str) -> Result<ServerAddr, &'static str> {
-        let text = text.trim();
+        // `trim` decodes characters from both ends; a text that starts and ends with a visible
+        // ASCII byte (what is always sent) has nothing to trim.
+        let plain_end = |b: Option<&u8>| b.is_some_and(|b| (0x21..0x7f).contains(b));
+        let text = if plain_end(text.as_bytes().first()) && plain_end(text.as_bytes().last()) {
+            text
+        } else {
+            text.trim()
+        };
         if text == "-" {
             return Ok(ServerAddr::Disabled);
         }
@@ -544,12 +558,15 @@ impl ServerAddr {
                 p => Some(p.strip_prefix(':').ok_or("expected :port after ]")?),
             };
             (host, port, true)
-        } else if text.bytes().filter(|&b| b == b':').count() > 1 {
-            (text, None, true)
         } else {
-            match text.split_once(':') {
-                Some((h, p)) => (h, Some(p), false),
+            // One colon separates the port; more than one is a bare IPv6 literal.
+            let bytes = text.as_bytes();
+            match bytes.iter().position(|&b| b == b':') {
                 None => (text, None, false),
+                Some(i) if bytes.get(i + 1..).is_some_and(|r| r.contains(&b':')) => {
+                    (text, None, true)
+                }
+                Some(i) => (text.get(..i).unwrap_or_default(), text.get(i + 1..), false),
             }
         };
         if host.is_empty() {
@@ -605,10 +622,18 @@ impl ServerAddr {
 }
 
 fn parse_port(p: &str) -> Option<u16> {
-    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+    if p.is_empty() || p.len() > 5 {
         return None;
     }
-    p.parse::<u16>().ok().filter(|&p| p != 0)
+    let mut n = 0u32;
+    for b in p.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u32::from(d);
+    }
+    u16::try_from(n).ok().filter(|&p| p != 0)
 }
 
 impl fmt::Display for ServerAddr {
@@ -805,7 +830,9 @@ pub const MAX_TOKEN_BYTES: usize = 64;
 /// True if `name` is a valid device name: 1..=24 bytes of `[A-Za-z0-9-]`.
 pub fn is_valid_mdns_name(name: &str) -> bool {
     (1..=MAX_MDNS_NAME_BYTES).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-'))
 }
 
 impl Command {
@@ -851,8 +878,9 @@ impl Command {
     ///
     /// Never panics; memory is bounded by the 600-byte line limit, checked before any parsing, and
     /// by a nesting limit on known keys (unknown keys are skipped iteratively). The raw form lives on
-    /// the stack (about 0.9 KB, 1.8 KB with a `payload`); the heap is only used for escaped strings,
-    /// arrays and the typed result's strings.
+    /// the stack (about 1.8 KB, 3.6 KB with a `payload`: arrays of up to 6 numbers are kept
+    /// inline); the heap is only used for escaped strings, other arrays and the typed result's
+    /// strings.
     pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -898,9 +926,10 @@ impl Command {
     }
 
     /// The general path: a trimmed, non-empty line that is neither `?` nor `!`, through the JSON
-    /// scanner.
+    /// scanner. Not inlined: its large stack frame would otherwise be set up for the bare lines too.
+    #[inline(never)]
     fn parse_json(line: &[u8]) -> Result<Command, CommandError> {
-        // At most two ~900-byte structs on the stack; no heap use for a well-formed command.
+        // At most two ~1.8 KB structs on the stack; no heap use for a well-formed command.
         let mut raw = RawCommand::default();
         let mut payload = None;
         match raw.fill_split_from_json(&mut payload, line) {
@@ -1096,6 +1125,75 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.encode())
     }
+}
+
+/// The command name spelled by `bytes`, as a static string (the scanner stores it without
+/// checking UTF-8 again). Dispatches on the length first: one or two comparisons per name.
+pub(crate) fn known_name(bytes: &[u8]) -> Option<&'static str> {
+    Some(match bytes.len() {
+        3 => match bytes {
+            b"cts" => "cts",
+            b"log" => "log",
+            b"ntp" => "ntp",
+            _ => return None,
+        },
+        4 => match bytes {
+            b"info" => "info",
+            b"mdns" => "mdns",
+            b"stop" => "stop",
+            b"auth" => "auth",
+            _ => return None,
+        },
+        6 => match bytes {
+            b"sample" => "sample",
+            b"getLog" => "getLog",
+            _ => return None,
+        },
+        7 => match bytes {
+            b"addWifi" => "addWifi",
+            b"delWifi" => "delWifi",
+            b"restart" => "restart",
+            _ => return None,
+        },
+        8 => match bytes {
+            b"getPower" => "getPower",
+            b"clearLog" => "clearLog",
+            b"timezone" => "timezone",
+            b"setToken" => "setToken",
+            _ => return None,
+        },
+        9 => match bytes {
+            b"getEnergy" => "getEnergy",
+            b"getPeriod" => "getPeriod",
+            _ => return None,
+        },
+        10 => match bytes {
+            b"getVoltage" => "getVoltage",
+            b"getCurrent" => "getCurrent",
+            b"basicReset" => "basicReset",
+            b"reqSamples" => "reqSamples",
+            b"mqttServer" => "mqttServer",
+            b"timeServer" => "timeServer",
+            b"getQuality" => "getQuality",
+            _ => return None,
+        },
+        11 => match bytes {
+            b"calibration" => "calibration",
+            b"resetEnergy" => "resetEnergy",
+            _ => return None,
+        },
+        12 => match bytes {
+            b"dailyRestart" => "dailyRestart",
+            b"factoryReset" => "factoryReset",
+            b"streamServer" => "streamServer",
+            _ => return None,
+        },
+        13 => match bytes {
+            b"getPhaseAngle" => "getPhaseAngle",
+            _ => return None,
+        },
+        _ => return None,
+    })
 }
 
 /// Field lookup: the documented place first (`payload` or top level), then the other one.
@@ -1336,7 +1434,7 @@ fn wifi_ssid(f: &Fields<'_, '_>, cmd: &'static str) -> Result<String, CommandErr
     Ok(String::from(s))
 }
 
-fn cal_factor(v: &Loose<'_>, index: usize) -> Result<f32, CommandError> {
+fn cal_factor(v: Item<'_, '_>, index: usize) -> Result<f32, CommandError> {
     v.as_f64()
         .map(|x| x as f32)
         .filter(|x| (Calibration::MIN..=Calibration::MAX).contains(x))
@@ -1349,31 +1447,22 @@ fn cal_factor(v: &Loose<'_>, index: usize) -> Result<f32, CommandError> {
 fn calibration(f: &Fields<'_, '_>) -> Result<Calibration, CommandError> {
     if let Some(cal) = f.at_top(|r| &r.cal) {
         let list = cal
-            .as_list()
+            .list()
+            .filter(|l| matches!(l.len(), 2 | 6))
             .ok_or_else(|| invalid("calibration", "cal", "expected an array of 6 factors"))?;
-        return match list {
-            [v, i] => Ok(Calibration::Uniform {
-                v: cal_factor(v, 0)?,
-                i: cal_factor(i, 1)?,
-            }),
-            [_, _, _, _, _, _] => {
-                let mut out = [1.0f32; 6];
-                for (index, (slot, v)) in out.iter_mut().zip(list).enumerate() {
-                    *slot = cal_factor(v, index)?;
-                }
-                Ok(Calibration::Factors(out))
-            }
-            _ => Err(invalid(
-                "calibration",
-                "cal",
-                "expected an array of 6 factors",
-            )),
-        };
+        let mut out = [1.0f32; 6];
+        for (index, (slot, v)) in out.iter_mut().zip(list.iter()).enumerate() {
+            *slot = cal_factor(v, index)?;
+        }
+        return Ok(match out {
+            [v, i, ..] if list.len() == 2 => Calibration::Uniform { v, i },
+            factors => Calibration::Factors(factors),
+        });
     }
     match (f.at_top(|r| &r.cal_v), f.at_top(|r| &r.cal_i)) {
         (Some(v), Some(i)) => Ok(Calibration::Uniform {
-            v: cal_factor(v, 0)?,
-            i: cal_factor(i, 1)?,
+            v: cal_factor(Item::Ref(v), 0)?,
+            i: cal_factor(Item::Ref(i), 1)?,
         }),
         (None, Some(_)) => Err(invalid("calibration", "calV", "missing")),
         (Some(_), None) => Err(invalid("calibration", "calI", "missing")),
@@ -1404,17 +1493,11 @@ fn energy_reset(f: &Fields<'_, '_>) -> Result<EnergyReset, CommandError> {
         None => None,
         Some(e) => {
             let list = e
-                .as_list()
+                .list()
+                .filter(|l| l.len() == 3)
                 .ok_or_else(|| invalid("resetEnergy", "energy", "expected [L1,L2,L3] in Wh"))?;
             let mut out = [0.0f64; 3];
-            if list.len() != 3 {
-                return Err(invalid(
-                    "resetEnergy",
-                    "energy",
-                    "expected [L1,L2,L3] in Wh",
-                ));
-            }
-            for (slot, v) in out.iter_mut().zip(list) {
+            for (slot, v) in out.iter_mut().zip(list.iter()) {
                 *slot = v
                     .as_f64()
                     .ok_or_else(|| invalid("resetEnergy", "energy", "expected finite numbers"))?;
@@ -1517,8 +1600,11 @@ fn sample(f: &Fields<'_, '_>) -> Result<SampleRequest, CommandError> {
     };
     let slot = match f.in_payload(|r| &r.slot) {
         None | Some(Loose::Bool(false)) => None,
-        Some(s) => match s.as_list() {
-            Some([a, b]) => {
+        Some(s) => match s.list().filter(|l| l.len() == 2).map(|l| {
+            let mut items = l.iter();
+            (items.next(), items.next())
+        }) {
+            Some((Some(a), Some(b))) => {
                 let slot = a.as_i64().and_then(|a| u32::try_from(a).ok());
                 let slots = b.as_i64().and_then(|b| u32::try_from(b).ok());
                 match (slot, slots) {
@@ -1605,6 +1691,176 @@ mod tests {
                 Command::parse_json(near.as_bytes()),
                 "{near}"
             );
+        }
+    }
+
+    /// The scanner's static command names are exactly the protocol's `cmd` names.
+    #[test]
+    fn known_name_covers_every_command() {
+        let names: alloc::vec::Vec<&str> = Command::NAMES
+            .into_iter()
+            .filter(|n| *n != "?" && *n != "!")
+            .collect();
+        for n in &names {
+            assert_eq!(known_name(n.as_bytes()), Some(*n));
+            let mut longer = alloc::string::String::from(*n);
+            longer.push('x');
+            assert_eq!(known_name(longer.as_bytes()), None);
+            assert_eq!(known_name(&n.as_bytes()[1..]), None);
+        }
+        for unknown in ["", "x", "Info", "getpower", "timeserver", "getPhaseAngleX"] {
+            assert_eq!(known_name(unknown.as_bytes()), None, "{unknown}");
+        }
+    }
+
+    /// Arrays of numbers are kept inline; every other array takes the heap form. Both give the
+    /// same commands and the same error texts.
+    #[test]
+    fn inline_and_heap_arrays_agree() {
+        for (inline, heap) in [
+            (
+                r#"{"cmd":"calibration","cal":[1.0,1,0.98,1.02,1.0,1.0]}"#,
+                r#"{"cmd":"calibration","cal":["1.0",1,0.98,1.02,1.0,1.0]}"#,
+            ),
+            (
+                r#"{"cmd":"calibration","cal":[1.0,1.5]}"#,
+                r#"{"cmd":"calibration","cal":[1.0,"1.5"]}"#,
+            ),
+            (
+                r#"{"cmd":"calibration","cal":[1.0,1.0,0.98,1.02,1.0,3.0]}"#,
+                r#"{"cmd":"calibration","cal":[1.0,1.0,0.98,1.02,1.0,3e0]}"#,
+            ),
+            (
+                r#"{"cmd":"resetEnergy","energy":[1.5,-2.5,3]}"#,
+                r#"{"cmd":"resetEnergy","energy":[1.5,-2.5,3E0]}"#,
+            ),
+            (
+                r#"{"cmd":"resetEnergy","energy":[1.5,-2.5]}"#,
+                r#"{"cmd":"resetEnergy","energy":[1.5,[-2.5]]}"#,
+            ),
+            (
+                r#"{"cmd":"sample","payload":{"type":"TCP","slot":[1,4]}}"#,
+                r#"{"cmd":"sample","payload":{"type":"TCP","slot":["1",4]}}"#,
+            ),
+            (
+                r#"{"cmd":"sample","payload":{"type":"TCP","slot":[4,4]}}"#,
+                r#"{"cmd":"sample","payload":{"type":"TCP","slot":[4,4e0]}}"#,
+            ),
+            (
+                r#"{"cmd":"sample","payload":{"type":[1,2.5]}}"#,
+                r#"{"cmd":"sample","payload":{"type":[1,2.5e0]}}"#,
+            ),
+        ] {
+            assert_eq!(
+                Command::parse(inline.as_bytes()),
+                Command::parse(heap.as_bytes()),
+                "{inline} vs {heap}"
+            );
+        }
+        assert_eq!(
+            Command::parse(br#"{"cmd":"sample","payload":{"type":[1,2.5,-0]}}"#)
+                .unwrap_err()
+                .to_string(),
+            "Unsupported sampling type: [1,2.5,-0.0]"
+        );
+        assert_eq!(
+            Command::parse(br#"{"cmd":"calibration","cal":[1,1,1,1,1,1,1]}"#),
+            Err(invalid(
+                "calibration",
+                "cal",
+                "expected an array of 6 factors"
+            ))
+        );
+    }
+
+    /// The byte-level `ServerAddr::parse` answers what the original `str`-level one did, for
+    /// every text built from the characters that matter (colons, brackets, digits, ASCII and
+    /// Unicode whitespace, non-ASCII).
+    #[test]
+    fn server_addr_parse_matches_reference() {
+        fn reference(text: &str) -> Result<ServerAddr, &'static str> {
+            let text = text.trim();
+            if text == "-" {
+                return Ok(ServerAddr::Disabled);
+            }
+            if text.is_empty() {
+                return Err("empty");
+            }
+            let (host, port, v6) = if let Some(rest) = text.strip_prefix('[') {
+                let (host, after) = rest.split_once(']').ok_or("missing ]")?;
+                let port = match after {
+                    "" => None,
+                    p => Some(p.strip_prefix(':').ok_or("expected :port after ]")?),
+                };
+                (host, port, true)
+            } else if text.bytes().filter(|&b| b == b':').count() > 1 {
+                (text, None, true)
+            } else {
+                match text.split_once(':') {
+                    Some((h, p)) => (h, Some(p), false),
+                    None => (text, None, false),
+                }
+            };
+            if host.is_empty() {
+                return Err("empty host");
+            }
+            if host.len() > ServerAddr::MAX_HOST_BYTES {
+                return Err("host longer than 63 bytes");
+            }
+            let ok = if v6 {
+                host.contains(':')
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            } else {
+                host.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+            };
+            if !ok {
+                return Err("not a host name or IP literal");
+            }
+            let port = match port {
+                None => None,
+                Some(p) => Some(
+                    (!p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+                        .then(|| p.parse::<u16>().ok().filter(|&p| p != 0))
+                        .flatten()
+                        .ok_or("port must be 1-65535")?,
+                ),
+            };
+            Ok(ServerAddr::Host {
+                host: String::from(host),
+                port,
+            })
+        }
+        const PIECES: &[&str] = &[
+            "a", "1", "0", "9", ":", "[", "]", ".", "-", "_", " ", "\t", "\u{a0}", "\u{2003}", "é",
+            "f", "65535", "65536", "00080", "::1", "host",
+        ];
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..40_000 {
+            let mut t = String::new();
+            for _ in 0..(next() % 7) {
+                let piece = PIECES[(next() as usize) % PIECES.len()];
+                t.push_str(piece);
+            }
+            assert_eq!(ServerAddr::parse(&t), reference(&t), "{t:?}");
+        }
+        for t in [
+            "192.168.0.10:1883",
+            " host ",
+            "\u{a0}host\u{2003}",
+            "[::1]:80",
+            "-",
+            " - ",
+        ] {
+            assert_eq!(ServerAddr::parse(t), reference(t), "{t:?}");
         }
     }
 

@@ -13,7 +13,12 @@ use core::fmt;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Any JSON value, scalars kept, objects read as a nested [`RawCommand`] (for `payload`).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// An array comes in two forms holding the same items: `List` on the heap (what serde reads, and
+/// what the scanner builds for any other array), or `Nums`, up to [`Nums::CAPACITY`] numbers kept
+/// inline (the scanner's form for `cal`, `energy`, `slot`: no allocation and nothing to drop).
+/// Equality compares the items, whatever the form; [`Loose::list`] reads either.
+#[derive(Debug, Clone)]
 pub(crate) enum Loose<'a> {
     Null,
     Bool(bool),
@@ -21,7 +26,180 @@ pub(crate) enum Loose<'a> {
     Float(f64),
     Str(Cow<'a, str>),
     List(Vec<Loose<'a>>),
+    Nums(Nums),
     Object(Box<RawCommand<'a>>),
+}
+
+/// A short array of numbers, each an integer below 10^15 in magnitude (exact in an `f64`, so
+/// one `f64` per item holds either kind; bit `i` of `ints` marks an integer) or a float.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Nums {
+    len: u8,
+    ints: u8,
+    vals: [f64; Nums::CAPACITY],
+}
+
+impl Nums {
+    /// The most items kept inline: the longest array of the protocol (`cal`) has 6.
+    pub(crate) const CAPACITY: usize = 6;
+
+    /// Appends `v` (an integer must be below 2^53 in magnitude); `None` when full.
+    #[inline]
+    pub(crate) fn push(&mut self, v: Num) -> Option<()> {
+        let slot = self.vals.get_mut(usize::from(self.len))?;
+        match v {
+            Num::Int(i) if i.unsigned_abs() < 1 << 53 => {
+                *slot = i as f64;
+                self.ints |= 1 << self.len;
+            }
+            Num::Int(_) => return None,
+            Num::Float(f) => *slot = f,
+        }
+        self.len += 1;
+        Some(())
+    }
+
+    fn get(&self, i: usize) -> Option<Num> {
+        let v = *self.vals.get(i).filter(|_| i < usize::from(self.len))?;
+        Some(if self.ints & (1 << i) != 0 {
+            Num::Int(v as i64)
+        } else {
+            Num::Float(v)
+        })
+    }
+}
+
+/// A JSON number as [`Loose`] keeps it, without the drop glue of the whole enum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl From<Num> for Loose<'_> {
+    #[inline]
+    fn from(n: Num) -> Self {
+        match n {
+            Num::Int(i) => Loose::Int(i),
+            Num::Float(f) => Loose::Float(f),
+        }
+    }
+}
+
+/// One item of a [`List`]: a number of the inline form, or a reference into the heap form.
+/// `Copy`, so reading a list runs no drop glue.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Item<'r, 'a> {
+    Num(Num),
+    Ref(&'r Loose<'a>),
+}
+
+impl<'a> Item<'_, 'a> {
+    /// [`Loose::as_i64`] of the item.
+    #[inline]
+    pub(crate) fn as_i64(self) -> Option<i64> {
+        match self {
+            Item::Num(Num::Int(i)) => Some(i),
+            Item::Num(Num::Float(f)) => float_to_i64(f),
+            Item::Ref(v) => v.as_i64(),
+        }
+    }
+
+    /// [`Loose::as_f64`] of the item.
+    #[inline]
+    pub(crate) fn as_f64(self) -> Option<f64> {
+        match self {
+            Item::Num(Num::Int(i)) => Some(i as f64),
+            Item::Num(Num::Float(f)) => f.is_finite().then_some(f),
+            Item::Ref(v) => v.as_f64(),
+        }
+    }
+
+    fn to_loose(self) -> Loose<'a> {
+        match self {
+            Item::Num(n) => n.into(),
+            Item::Ref(v) => v.clone(),
+        }
+    }
+}
+
+impl PartialEq for Item<'_, '_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_loose() == other.to_loose()
+    }
+}
+
+impl fmt::Display for Item<'_, '_> {
+    /// The item as [`Loose`] renders it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Item::Num(n) => fmt::Display::fmt(&Loose::from(n), f),
+            Item::Ref(v) => fmt::Display::fmt(v, f),
+        }
+    }
+}
+
+/// Either form of an array (see [`Loose`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum List<'r, 'a> {
+    Heap(&'r [Loose<'a>]),
+    Nums(&'r Nums),
+}
+
+impl<'r, 'a> List<'r, 'a> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            List::Heap(l) => l.len(),
+            List::Nums(n) => usize::from(n.len),
+        }
+    }
+
+    /// The items in order.
+    pub(crate) fn iter(&self) -> ListIter<'r, 'a> {
+        match *self {
+            List::Heap(l) => ListIter::Heap(l.iter()),
+            List::Nums(n) => ListIter::Nums(n, 0),
+        }
+    }
+}
+
+/// Iterator of [`List::iter`].
+pub(crate) enum ListIter<'r, 'a> {
+    Heap(core::slice::Iter<'r, Loose<'a>>),
+    Nums(&'r Nums, usize),
+}
+
+impl<'r, 'a> Iterator for ListIter<'r, 'a> {
+    type Item = Item<'r, 'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Item<'r, 'a>> {
+        match self {
+            ListIter::Heap(l) => l.next().map(Item::Ref),
+            ListIter::Nums(n, i) => {
+                let v = n.get(*i)?;
+                *i += 1;
+                Some(Item::Num(v))
+            }
+        }
+    }
+}
+
+impl PartialEq for Loose<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Loose::Null, Loose::Null) => true,
+            (Loose::Bool(a), Loose::Bool(b)) => a == b,
+            (Loose::Int(a), Loose::Int(b)) => a == b,
+            (Loose::Float(a), Loose::Float(b)) => a == b,
+            (Loose::Str(a), Loose::Str(b)) => a == b,
+            (Loose::Object(a), Loose::Object(b)) => a == b,
+            (a, b) => match (a.list(), b.list()) {
+                (Some(x), Some(y)) => x.len() == y.len() && x.iter().eq(y.iter()),
+                _ => false,
+            },
+        }
+    }
 }
 
 impl<'a> Loose<'a> {
@@ -68,9 +246,20 @@ impl<'a> Loose<'a> {
         }
     }
 
+    /// The heap form of an array only: for values read by serde (replies), which never hold the
+    /// `Nums` form. Command code reads arrays with [`Loose::list`].
     pub(crate) fn as_list(&self) -> Option<&[Loose<'a>]> {
         match self {
             Loose::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// An array in either form.
+    pub(crate) fn list(&self) -> Option<List<'_, 'a>> {
+        match self {
+            Loose::List(l) => Some(List::Heap(l)),
+            Loose::Nums(n) => Some(List::Nums(n)),
             _ => None,
         }
     }
@@ -95,9 +284,9 @@ impl fmt::Display for Loose<'_> {
             Loose::Int(i) => write!(f, "{i}"),
             Loose::Float(x) => f.write_str(&serde_json::to_string(x).unwrap_or_default()),
             Loose::Str(s) => f.write_str(s),
-            Loose::List(l) => {
+            Loose::List(_) | Loose::Nums(_) => {
                 f.write_str("[")?;
-                for (i, v) in l.iter().enumerate() {
+                for (i, v) in self.list().iter().flat_map(List::iter).enumerate() {
                     if i > 0 {
                         f.write_str(",")?;
                     }
@@ -269,62 +458,95 @@ pub(crate) enum Key {
     Other,
 }
 
+/// A key of at most 8 bytes packed into an integer (little-endian, zero padded), so recognising a
+/// key is one load and a few integer comparisons instead of a chain of slice comparisons.
+const fn pack(k: &[u8]) -> u64 {
+    let mut w = 0u64;
+    let mut i = k.len();
+    while i > 0 {
+        i -= 1;
+        // Compile-time only (every caller is a `const` below), so no runtime index.
+        #[allow(clippy::indexing_slicing)]
+        let b = k[i];
+        w = (w << 8) | b as u64;
+    }
+    w
+}
+
 impl Key {
-    /// Dispatches on the length first: a handful of comparisons instead of a chain of 28.
-    #[inline]
+    /// Any key as bytes (the scanner's escaped-key path and serde's).
     pub(crate) fn from_bytes(k: &[u8]) -> Key {
-        match k.len() {
-            2 => match k {
-                b"ts" => Key::Ts,
-                _ => Key::Other,
-            },
-            3 => match k {
-                b"cmd" => Key::Cmd,
-                b"cal" => Key::Cal,
-                b"pwd" => Key::Pwd,
-                _ => Key::Other,
-            },
-            4 => match k {
-                b"calV" => Key::CalV,
-                b"calI" => Key::CalI,
-                b"hour" => Key::Hour,
-                b"name" => Key::Name,
-                b"ssid" => Key::Ssid,
-                b"user" => Key::User,
-                b"port" => Key::Port,
-                b"type" => Key::Kind,
-                b"rate" => Key::Rate,
-                b"time" => Key::Time,
-                b"slot" => Key::Slot,
-                _ => Key::Other,
-            },
-            5 => match k {
-                b"level" => Key::Level,
-                b"value" => Key::Value,
-                b"token" => Key::Token,
-                _ => Key::Other,
-            },
-            6 => match k {
-                b"energy" => Key::Energy,
-                b"minute" => Key::Minute,
-                b"offset" => Key::Offset,
-                b"server" => Key::Server,
-                b"prefix" => Key::Prefix,
-                _ => Key::Other,
-            },
-            7 => match k {
-                b"payload" => Key::Payload,
-                b"samples" => Key::Samples,
-                b"flowCtr" => Key::FlowCtr,
-                b"ntpConf" => Key::NtpConf,
-                _ => Key::Other,
-            },
-            8 => match k {
-                b"measures" => Key::Measures,
-                _ => Key::Other,
-            },
-            _ => Key::Other,
+        if k.len() > 8 {
+            return Key::Other;
         }
+        let w = k.iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b));
+        Key::from_packed(w, k.len())
+    }
+
+    /// The key whose `len` bytes, packed little-endian and zero padded, are `w`. The length is
+    /// compared too, so zero padding cannot confuse `ts` with `ts\0`.
+    #[inline]
+    pub(crate) fn from_packed(w: u64, len: usize) -> Key {
+        const TS: u64 = pack(b"ts");
+        const CMD: u64 = pack(b"cmd");
+        const CAL: u64 = pack(b"cal");
+        const PWD: u64 = pack(b"pwd");
+        const CAL_V: u64 = pack(b"calV");
+        const CAL_I: u64 = pack(b"calI");
+        const HOUR: u64 = pack(b"hour");
+        const NAME: u64 = pack(b"name");
+        const SSID: u64 = pack(b"ssid");
+        const USER: u64 = pack(b"user");
+        const PORT: u64 = pack(b"port");
+        const TYPE: u64 = pack(b"type");
+        const RATE: u64 = pack(b"rate");
+        const TIME: u64 = pack(b"time");
+        const SLOT: u64 = pack(b"slot");
+        const LEVEL: u64 = pack(b"level");
+        const VALUE: u64 = pack(b"value");
+        const TOKEN: u64 = pack(b"token");
+        const ENERGY: u64 = pack(b"energy");
+        const MINUTE: u64 = pack(b"minute");
+        const OFFSET: u64 = pack(b"offset");
+        const SERVER: u64 = pack(b"server");
+        const PREFIX: u64 = pack(b"prefix");
+        const PAYLOAD: u64 = pack(b"payload");
+        const SAMPLES: u64 = pack(b"samples");
+        const FLOW_CTR: u64 = pack(b"flowCtr");
+        const NTP_CONF: u64 = pack(b"ntpConf");
+        const MEASURES: u64 = pack(b"measures");
+        let (key, key_len) = match w {
+            TS => (Key::Ts, 2),
+            CMD => (Key::Cmd, 3),
+            CAL => (Key::Cal, 3),
+            PWD => (Key::Pwd, 3),
+            CAL_V => (Key::CalV, 4),
+            CAL_I => (Key::CalI, 4),
+            HOUR => (Key::Hour, 4),
+            NAME => (Key::Name, 4),
+            SSID => (Key::Ssid, 4),
+            USER => (Key::User, 4),
+            PORT => (Key::Port, 4),
+            TYPE => (Key::Kind, 4),
+            RATE => (Key::Rate, 4),
+            TIME => (Key::Time, 4),
+            SLOT => (Key::Slot, 4),
+            LEVEL => (Key::Level, 5),
+            VALUE => (Key::Value, 5),
+            TOKEN => (Key::Token, 5),
+            ENERGY => (Key::Energy, 6),
+            MINUTE => (Key::Minute, 6),
+            OFFSET => (Key::Offset, 6),
+            SERVER => (Key::Server, 6),
+            PREFIX => (Key::Prefix, 6),
+            PAYLOAD => (Key::Payload, 7),
+            SAMPLES => (Key::Samples, 7),
+            FLOW_CTR => (Key::FlowCtr, 7),
+            NTP_CONF => (Key::NtpConf, 7),
+            MEASURES => (Key::Measures, 8),
+            _ => return Key::Other,
+        };
+        if len == key_len { key } else { Key::Other }
     }
 }
 
@@ -358,7 +580,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawCommand<'a> {
     }
 }
 
-/// Fills a caller-owned [`RawCommand`] in place. The struct is ~900 bytes; returning it by value
+/// Fills a caller-owned [`RawCommand`] in place. The struct is ~1.8 KB; returning it by value
 /// through serde's layers copies it several times, which costs more than the parsing itself.
 struct RawSeed<'r, 'a>(&'r mut RawCommand<'a>);
 

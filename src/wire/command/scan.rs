@@ -15,7 +15,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::raw::{Key, Loose, MAX_DEPTH, RawCommand};
+use super::raw::{Key, Loose, MAX_DEPTH, Num, Nums, RawCommand};
 
 /// Deepest nesting of an unknown (skipped) value.
 pub(crate) const MAX_SKIP_DEPTH: usize = 1024;
@@ -43,8 +43,9 @@ pub(crate) fn fill<'a>(
     payload_buf: Option<&mut Option<RawCommand<'a>>>,
     json: &'a [u8],
 ) -> Scan<bool> {
-    // No whole-line UTF-8 pass: only what serde_json would check is checked, the strings that are
-    // kept and the keys that are not one of the (ASCII) known keys. Unknown values are skipped.
+    // No whole-line UTF-8 pass (measured: it costs as much as the per-string checks it saves):
+    // only what serde_json would check is checked, the strings that are kept and the keys that are
+    // not one of the (ASCII) known keys. Unknown values are skipped.
     let mut s = Scanner {
         rest: json,
         owns_heap: false,
@@ -94,6 +95,112 @@ fn fast_decimal(tok: &[u8]) -> Option<f64> {
     let scale = POW10.get(frac_digits?)?;
     let v = mantissa as f64 / scale;
     Some(if neg { -v } else { v })
+}
+
+/// One pass over the common number forms: `-?int(.frac)?` with at most 15 digits in all and no
+/// exponent, grammar checked and converted together, with the bytes it spans. The value is what
+/// [`number_value`] gives for the same token: an integer below 10^15 fits `i64` (`-0` is a float),
+/// and the decimal is [`fast_decimal`]'s exact division. `None` for every other form and for
+/// every grammar error, so the general path decides those.
+#[inline]
+fn short_number(s: &[u8]) -> Option<(Num, usize)> {
+    let neg = s.first() == Some(&b'-');
+    let mut i = usize::from(neg);
+    let mut mantissa = 0u64;
+    let mut n_digits = 0u32;
+    while let Some(&b) = s.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        mantissa = mantissa * 10 + u64::from(d);
+        n_digits += 1;
+        i += 1;
+        if n_digits > 15 {
+            return None;
+        }
+    }
+    // No digit, or a leading zero followed by more digits (`01`, an error).
+    if n_digits == 0 || (n_digits > 1 && s.get(usize::from(neg)) == Some(&b'0')) {
+        return None;
+    }
+    let mut frac = 0usize;
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(&b) = s.get(i) {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            mantissa = mantissa * 10 + u64::from(d);
+            n_digits += 1;
+            frac += 1;
+            i += 1;
+            if n_digits > 15 {
+                return None;
+            }
+        }
+        if frac == 0 {
+            return None;
+        }
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        return None;
+    }
+    let v = if frac == 0 && !(neg && mantissa == 0) {
+        // Below 10^15: fits i64 either way.
+        let m = mantissa as i64;
+        Num::Int(if neg { -m } else { m })
+    } else {
+        let v = mantissa as f64 / POW10.get(frac)?;
+        Num::Float(if neg { -v } else { v })
+    };
+    Some((v, i))
+}
+
+/// The value of a number token (see [`Scanner::number`]).
+fn number_value(tok: &[u8], integer: bool) -> Scan<Loose<'static>> {
+    if integer {
+        let (neg, digits) = match tok.split_first() {
+            Some((b'-', d)) => (true, d),
+            _ => (false, tok),
+        };
+        let mut sig = 0u64;
+        let mut fits = true;
+        for &d in digits {
+            match sig
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            {
+                Some(v) => sig = v,
+                None => {
+                    fits = false;
+                    break;
+                }
+            }
+        }
+        if fits {
+            return Ok(if !neg {
+                i64::try_from(sig).map_or(Loose::Float(sig as f64), Loose::Int)
+            } else {
+                let n = (sig as i64).wrapping_neg();
+                if n >= 0 {
+                    Loose::Float(-(sig as f64))
+                } else {
+                    Loose::Int(n)
+                }
+            });
+        }
+    }
+    if let Some(f) = fast_decimal(tok) {
+        return Ok(Loose::Float(f));
+    }
+    let f = core::str::from_utf8(tok)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|f| f.is_finite())
+        .ok_or(ScanError::Syntax)?;
+    Ok(Loose::Float(f))
 }
 
 struct Scanner<'a> {
@@ -300,7 +407,39 @@ impl<'a> Scanner<'a> {
     }
 
     /// After the opening quote of a key: which known key it is.
+    #[inline]
     fn key(&mut self) -> Scan<Key> {
+        // Fast path: every known key is at most 8 plain ASCII bytes. Load 8 bytes as one word,
+        // find the closing quote in it (SWAR zero-byte search on `word ^ "\"\"…"`) and compare the
+        // bytes before it as an integer. Anything else (unknown, long, escaped keys, the end of the
+        // input) takes the general path from the key's start.
+        if let Some(chunk) = self.rest.first_chunk::<8>() {
+            let w = u64::from_le_bytes(*chunk);
+            let x = w ^ 0x2222_2222_2222_2222;
+            let quotes = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+            let len = if quotes != 0 {
+                (quotes.trailing_zeros() / 8) as usize
+            } else if self.rest.get(8) == Some(&b'"') {
+                8
+            } else {
+                usize::MAX
+            };
+            let mask = match len {
+                0..=7 => (1u64 << (8 * len)) - 1,
+                _ => u64::MAX,
+            };
+            let key = Key::from_packed(w & mask, len);
+            if key != Key::Other {
+                self.rest = self.rest.get(len + 1..).unwrap_or_default();
+                return Ok(key);
+            }
+        }
+        self.key_slow()
+    }
+
+    /// [`Scanner::key`] for long, non-ASCII or escaped keys.
+    #[cold]
+    fn key_slow(&mut self) -> Scan<Key> {
         let head = self.plain_run();
         if self.peek()? == b'"' {
             self.bump();
@@ -347,34 +486,30 @@ impl<'a> Scanner<'a> {
     }
 
     /// The bytes of a JSON number (grammar checked), and whether it is an integer.
+    #[inline]
     fn number_token(&mut self) -> Scan<(&'a [u8], bool)> {
         let s = self.rest;
-        let digit = |i: usize| matches!(s.get(i), Some(b'0'..=b'9'));
-        let need_digit = |i: usize| match s.get(i) {
-            Some(b'0'..=b'9') => Ok(()),
-            Some(_) => Err(ScanError::Syntax),
-            None => Err(ScanError::Eof),
+        // A run of digits at `i`; none is the end of the input (`Eof`) or a syntax error.
+        let digits = |i: usize| -> Scan<usize> {
+            let tail = s.get(i..).unwrap_or_default();
+            match tail.iter().position(|b| !b.is_ascii_digit()) {
+                Some(0) => Err(ScanError::Syntax),
+                Some(n) => Ok(n),
+                None if tail.is_empty() => Err(ScanError::Eof),
+                None => Ok(tail.len()),
+            }
         };
         let mut i = usize::from(s.first() == Some(&b'-'));
-        need_digit(i)?;
-        if s.get(i) == Some(&b'0') {
-            i += 1;
-            if digit(i) {
-                return Err(ScanError::Syntax);
-            }
-        } else {
-            while digit(i) {
-                i += 1;
-            }
+        let n = digits(i)?;
+        if n > 1 && s.get(i) == Some(&b'0') {
+            return Err(ScanError::Syntax);
         }
+        i += n;
         let mut integer = true;
         if s.get(i) == Some(&b'.') {
             integer = false;
             i += 1;
-            need_digit(i)?;
-            while digit(i) {
-                i += 1;
-            }
+            i += digits(i)?;
         }
         if matches!(s.get(i), Some(b'e' | b'E')) {
             integer = false;
@@ -382,10 +517,7 @@ impl<'a> Scanner<'a> {
             if matches!(s.get(i), Some(b'+' | b'-')) {
                 i += 1;
             }
-            need_digit(i)?;
-            while digit(i) {
-                i += 1;
-            }
+            i += digits(i)?;
         }
         let (tok, tail) = s.split_at_checked(i).ok_or(ScanError::Syntax)?;
         self.rest = tail;
@@ -395,48 +527,12 @@ impl<'a> Scanner<'a> {
     /// A number as serde_json hands it to a visitor: `u64`/`i64` when integral and in range
     /// (`-0` is a float), else a correctly rounded `f64`; an infinite one is an error.
     fn number(&mut self) -> Scan<Loose<'a>> {
+        if let Some((v, n)) = short_number(self.rest) {
+            self.rest = self.rest.get(n..).unwrap_or_default();
+            return Ok(v.into());
+        }
         let (tok, integer) = self.number_token()?;
-        if integer {
-            let (neg, digits) = match tok.split_first() {
-                Some((b'-', d)) => (true, d),
-                _ => (false, tok),
-            };
-            let mut sig = 0u64;
-            let mut fits = true;
-            for &d in digits {
-                match sig
-                    .checked_mul(10)
-                    .and_then(|v| v.checked_add(u64::from(d - b'0')))
-                {
-                    Some(v) => sig = v,
-                    None => {
-                        fits = false;
-                        break;
-                    }
-                }
-            }
-            if fits {
-                return Ok(if !neg {
-                    i64::try_from(sig).map_or(Loose::Float(sig as f64), Loose::Int)
-                } else {
-                    let n = (sig as i64).wrapping_neg();
-                    if n >= 0 {
-                        Loose::Float(-(sig as f64))
-                    } else {
-                        Loose::Int(n)
-                    }
-                });
-            }
-        }
-        if let Some(f) = fast_decimal(tok) {
-            return Ok(Loose::Float(f));
-        }
-        let f = core::str::from_utf8(tok)
-            .ok()
-            .and_then(|t| t.parse::<f64>().ok())
-            .filter(|f| f.is_finite())
-            .ok_or(ScanError::Syntax)?;
-        Ok(Loose::Float(f))
+        number_value(tok, integer)
     }
 
     /// A value of a known key at nesting `depth`.
@@ -455,6 +551,13 @@ impl<'a> Scanner<'a> {
                     return Err(ScanError::Syntax);
                 }
                 self.bump();
+                let start = self.rest;
+                if let Some(nums) = self.short_nums() {
+                    return Ok(Loose::Nums(nums));
+                }
+                // Anything else, or an error: read it again into the heap form, which also
+                // reports any error exactly as before.
+                self.rest = start;
                 let mut items = Vec::with_capacity(6);
                 self.ws();
                 if self.peek()? == b']' {
@@ -488,6 +591,77 @@ impl<'a> Scanner<'a> {
                 Ok(Loose::Object(obj))
             }
             _ => Err(ScanError::Syntax),
+        }
+    }
+
+    /// [`Scanner::value`] of the known key `key`, written straight into its (empty) slot: the
+    /// common scalars are stored in place instead of being moved there.
+    ///
+    /// The value of `cmd`, when it is a known command name spelled plainly, is recognised by its
+    /// bytes and stored as the crate's own `&'static str` (it is ASCII, so the UTF-8 check of the
+    /// general path cannot fail and is skipped).
+    #[inline]
+    fn value_into(&mut self, key: Key, depth: u8, slot: &mut Option<Loose<'a>>) -> Scan<()> {
+        match self.rest {
+            [b'"', tail @ ..] => {
+                self.rest = tail;
+                if key == Key::Cmd {
+                    let start = self.rest;
+                    let head = self.plain_run();
+                    if let ([b'"', tail @ ..], Some(name)) = (self.rest, super::known_name(head)) {
+                        self.rest = tail;
+                        *slot = Some(Loose::Str(Cow::Borrowed(name)));
+                        return Ok(());
+                    }
+                    self.rest = start;
+                }
+                *slot = Some(Loose::Str(self.string()?));
+            }
+            [b'-' | b'0'..=b'9', ..] => match short_number(self.rest) {
+                Some((v, n)) => {
+                    self.rest = self.rest.get(n..).unwrap_or_default();
+                    *slot = Some(v.into());
+                }
+                None => *slot = Some(self.number()?),
+            },
+            [b't', b'r', b'u', b'e', tail @ ..] => {
+                self.rest = tail;
+                *slot = Some(Loose::Bool(true));
+            }
+            [b'f', b'a', b'l', b's', b'e', tail @ ..] => {
+                self.rest = tail;
+                *slot = Some(Loose::Bool(false));
+            }
+            _ => *slot = Some(self.value(depth)?),
+        }
+        Ok(())
+    }
+
+    /// After `[`: an array of at most [`Nums::CAPACITY`] numbers of the common forms (see
+    /// [`short_number`]), kept inline. `None` for anything else, including every error; the
+    /// caller then rewinds and takes the general path.
+    #[inline]
+    fn short_nums(&mut self) -> Option<Nums> {
+        let mut nums = Nums::default();
+        self.ws();
+        if self.rest.first() == Some(&b']') {
+            self.bump();
+            return Some(nums);
+        }
+        loop {
+            self.ws();
+            let (v, n) = short_number(self.rest)?;
+            nums.push(v)?;
+            self.rest = self.rest.get(n..).unwrap_or_default();
+            self.ws();
+            match self.rest.first()? {
+                b',' => self.bump(),
+                b']' => {
+                    self.bump();
+                    return Some(nums);
+                }
+                _ => return None,
+            }
         }
     }
 
@@ -590,11 +764,22 @@ impl<'a> Scanner<'a> {
             return Ok(());
         }
         loop {
-            self.ws();
-            self.eat(b'"')?;
+            // Each separator is tried first where compact JSON has it, then after whitespace.
+            match self.rest {
+                [b'"', tail @ ..] => self.rest = tail,
+                _ => {
+                    self.ws();
+                    self.eat(b'"')?;
+                }
+            }
             let key = self.key()?;
-            self.ws();
-            self.eat(b':')?;
+            match self.rest {
+                [b':', tail @ ..] => self.rest = tail,
+                _ => {
+                    self.ws();
+                    self.eat(b':')?;
+                }
+            }
             self.ws();
             let slot = match key {
                 Key::Payload if payload_buf.is_some() => {
@@ -624,16 +809,25 @@ impl<'a> Scanner<'a> {
                 if slot.is_some() {
                     return Err(ScanError::Syntax);
                 }
-                *slot = Some(self.value(depth)?);
+                self.value_into(key, depth, slot)?;
             }
-            self.ws();
-            match self.peek()? {
-                b',' => self.bump(),
-                b'}' => {
-                    self.bump();
+            match self.rest {
+                [b',', tail @ ..] => self.rest = tail,
+                [b'}', tail @ ..] => {
+                    self.rest = tail;
                     return Ok(());
                 }
-                _ => return Err(ScanError::Syntax),
+                _ => {
+                    self.ws();
+                    match self.peek()? {
+                        b',' => self.bump(),
+                        b'}' => {
+                            self.bump();
+                            return Ok(());
+                        }
+                        _ => return Err(ScanError::Syntax),
+                    }
+                }
             }
         }
     }
@@ -674,6 +868,11 @@ mod tests {
         r#"{"cmd":"addWifi","payload":{"ssid":"caf\u00e9 \ud83d\ude00","pwd":"a\"b\\c\/d\b\f\r\t"}}"#,
         r#"{"c\u006dd":"info","value":true,"level":false,"hour":null,"minute":-0,"samples":18446744073709551616,"offset":-9223372036854775808,"rate":9223372036854775808}"#,
         r#"{"cmd":"x","payload":[1,2,[3,[4]]],"name":{"payload":{"payload":1}}}"#,
+        // Inline number arrays and their limits (7 items, strings, nesting, long or exponent
+        // forms fall back to the heap form), short-number edge cases, and keys around the 8-byte
+        // packed fast path (unknown 8- and 9-byte keys, prefixes of known keys, non-ASCII).
+        r#"{"cal":[1,-0,0.5,2.25,-7,123456789012345],"energy":[],"slot":[1,2,3,4,5,6,7],"calV":[1,"2"],"calI":[[1],2],"ts":[1e2,1234567890123456,0.1234567890123456]}"#,
+        r#"{"measures":-0.0,"measurez":1,"measuresX":2,"cm":3,"cmdd":4,"ntpConf":-0,"rate":999999999999999,"café":5,"é":[-1.5,0]}"#,
     ];
 
     /// The exact decimal fast path gives the correctly rounded value `str::parse` gives, and
