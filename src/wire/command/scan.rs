@@ -105,41 +105,18 @@ fn fast_decimal(tok: &[u8]) -> Option<f64> {
 #[inline]
 fn short_number(s: &[u8]) -> Option<(Num, usize)> {
     let neg = s.first() == Some(&b'-');
-    let mut i = usize::from(neg);
     let mut mantissa = 0u64;
     let mut n_digits = 0u32;
-    while let Some(&b) = s.get(i) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        mantissa = mantissa * 10 + u64::from(d);
-        n_digits += 1;
-        i += 1;
-        if n_digits > 15 {
-            return None;
-        }
-    }
+    let mut i = digits(s, usize::from(neg), &mut mantissa, &mut n_digits)?;
     // No digit, or a leading zero followed by more digits (`01`, an error).
     if n_digits == 0 || (n_digits > 1 && s.get(usize::from(neg)) == Some(&b'0')) {
         return None;
     }
     let mut frac = 0usize;
     if s.get(i) == Some(&b'.') {
-        i += 1;
-        while let Some(&b) = s.get(i) {
-            let d = b.wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            mantissa = mantissa * 10 + u64::from(d);
-            n_digits += 1;
-            frac += 1;
-            i += 1;
-            if n_digits > 15 {
-                return None;
-            }
-        }
+        let end = digits(s, i + 1, &mut mantissa, &mut n_digits)?;
+        frac = end - (i + 1);
+        i = end;
         if frac == 0 {
             return None;
         }
@@ -156,6 +133,25 @@ fn short_number(s: &[u8]) -> Option<(Num, usize)> {
         Num::Float(if neg { -v } else { v })
     };
     Some((v, i))
+}
+
+/// Appends the decimal digits of `s` from `i` on to `mantissa`, counting them in `n_digits`; returns
+/// the index after the last digit, or `None` past 15 digits in all.
+#[inline(always)]
+fn digits(s: &[u8], mut i: usize, mantissa: &mut u64, n_digits: &mut u32) -> Option<usize> {
+    while let Some(&b) = s.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        *mantissa = *mantissa * 10 + u64::from(d);
+        *n_digits += 1;
+        i += 1;
+        if *n_digits > 15 {
+            return None;
+        }
+    }
+    Some(i)
 }
 
 /// The value of a number token (see [`Scanner::number`]).
