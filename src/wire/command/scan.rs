@@ -349,22 +349,7 @@ impl<'a> Scanner<'a> {
                     .map_err(|_| ScanError::Syntax)
             }
             b'\\' => {
-                let mut buf = Vec::with_capacity(head.len() + 16);
-                buf.extend_from_slice(head);
-                loop {
-                    match self.peek()? {
-                        b'"' => {
-                            self.bump();
-                            break;
-                        }
-                        b'\\' => {
-                            self.bump();
-                            self.escape(&mut buf)?;
-                        }
-                        _ => return Err(ScanError::Syntax),
-                    }
-                    buf.extend_from_slice(self.plain_run());
-                }
+                let buf = self.escaped_rest(head, 16)?;
                 String::from_utf8(buf)
                     .map(|s| {
                         self.owns_heap = true;
@@ -373,6 +358,28 @@ impl<'a> Scanner<'a> {
                     .map_err(|_| ScanError::Syntax)
             }
             _ => Err(ScanError::Syntax),
+        }
+    }
+
+    /// The rest of a string whose unescaped start `head` was read and which continues with a
+    /// backslash or an invalid byte: its bytes with escapes decoded, up to and past the closing
+    /// quote (`extra` is room reserved for the rest). UTF-8 is left to the caller.
+    fn escaped_rest(&mut self, head: &[u8], extra: usize) -> Scan<Vec<u8>> {
+        let mut buf = Vec::with_capacity(head.len() + extra);
+        buf.extend_from_slice(head);
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.bump();
+                    return Ok(buf);
+                }
+                b'\\' => {
+                    self.bump();
+                    self.escape(&mut buf)?;
+                }
+                _ => return Err(ScanError::Syntax),
+            }
+            buf.extend_from_slice(self.plain_run());
         }
     }
 
@@ -448,22 +455,7 @@ impl<'a> Scanner<'a> {
             return Ok(key);
         }
         // Escaped or invalid: take the slow path from the key's start.
-        let mut buf = Vec::with_capacity(head.len() + 8);
-        buf.extend_from_slice(head);
-        loop {
-            match self.peek()? {
-                b'"' => {
-                    self.bump();
-                    break;
-                }
-                b'\\' => {
-                    self.bump();
-                    self.escape(&mut buf)?;
-                }
-                _ => return Err(ScanError::Syntax),
-            }
-            buf.extend_from_slice(self.plain_run());
-        }
+        let buf = self.escaped_rest(head, 8)?;
         if core::str::from_utf8(&buf).is_err() {
             return Err(ScanError::Syntax);
         }
