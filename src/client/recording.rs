@@ -1017,6 +1017,14 @@ fn parse_info(body: &[u8], meta: &mut RecordingMeta) {
 mod tests {
     use super::*;
 
+    /// A recording at `path` started with [`meta6`].
+    fn started(path: &Path) -> RecordingWriter {
+        PendingRecording::create(path)
+            .unwrap()
+            .start(meta6())
+            .unwrap()
+    }
+
     fn meta6() -> RecordingMeta {
         let mut m = RecordingMeta::new(
             8000,
@@ -1066,10 +1074,7 @@ mod tests {
     fn killed_writer_leaves_flagged_valid_part() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.wav");
-        let mut w = PendingRecording::create(&path)
-            .unwrap()
-            .start(meta6())
-            .unwrap();
+        let mut w = started(&path);
         w.write(&samples(100)).unwrap();
         w.checkpoint().unwrap();
         w.write(&samples(50)).unwrap();
@@ -1090,10 +1095,7 @@ mod tests {
     fn incomplete_stays_part() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.wav");
-        let mut w = PendingRecording::create(&path)
-            .unwrap()
-            .start(meta6())
-            .unwrap();
+        let mut w = started(&path);
         w.write(&samples(10)).unwrap();
         let at = w.finish(Status::Incomplete).unwrap();
         assert_eq!(at, part_path(&path));
@@ -1105,10 +1107,7 @@ mod tests {
     fn csv_timestamps_and_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.csv");
-        let mut w = PendingRecording::create(&path)
-            .unwrap()
-            .start(meta6())
-            .unwrap();
+        let mut w = started(&path);
         let s = samples(5);
         w.write(&s).unwrap();
         w.finish(Status::Complete).unwrap();
@@ -1131,10 +1130,7 @@ mod tests {
     fn f32_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.f32");
-        let mut w = PendingRecording::create(&path)
-            .unwrap()
-            .start(meta6())
-            .unwrap();
+        let mut w = started(&path);
         let s = samples(33);
         w.write(&s).unwrap();
         w.finish(Status::Interrupted).unwrap();
