@@ -163,7 +163,7 @@ impl Client {
                 })?;
                 let _ = stream.set_nodelay(true);
                 let (rd, wr) = stream.into_split();
-                Client::start(rd, wr, peer, false, opts).await
+                Client::from_stream(rd, wr, peer, false, opts).await
             }
             Target::Serial { path } => {
                 use tokio_serial::SerialPortBuilderExt;
@@ -175,7 +175,7 @@ impl Client {
                         source: std::io::Error::other(e.to_string()),
                     })?;
                 let (rd, wr) = tokio::io::split(port);
-                Client::start(rd, wr, peer, true, opts).await
+                Client::from_stream(rd, wr, peer, true, opts).await
             }
         }
     }
@@ -183,20 +183,6 @@ impl Client {
     /// Runs the protocol over any byte stream (a socket pair in tests, a PTY, ...). `serial`
     /// means "the meter sends no `info` on connect; ask for it".
     pub async fn from_stream<R, W>(
-        rd: R,
-        wr: W,
-        peer: String,
-        serial: bool,
-        opts: ClientOptions,
-    ) -> Result<Client, ClientError>
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        Client::start(rd, wr, peer, serial, opts).await
-    }
-
-    async fn start<R, W>(
         rd: R,
         wr: W,
         peer: String,
