@@ -120,30 +120,23 @@ fn info_get_cmd_set_log_watch() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(
-        stdout(&cli(&["set", "daily-restart", h, "03:30"])),
-        "Set daily restart to: 03:30:00\n"
-    );
-    assert_eq!(
-        stdout(&cli(&["set", "daily-restart", h, "off"])),
-        "Disabled daily restart\n"
-    );
-    assert_eq!(
-        stdout(&cli(&["set", "time-server", h, "-"])),
-        "Set TimeServer address to: -\n"
-    );
-    assert_eq!(
-        stdout(&cli(&["set", "mqtt", h, "-"])),
-        "Set MQTTServer address to: -\n"
-    );
-    assert_eq!(
-        stdout(&cli(&["set", "stream", h, "-"])),
-        "Set StreamServer address to: -\n"
-    );
-    assert_eq!(
-        stdout(&cli(&["set", "log-level", h, "warning"])),
-        "Log Level set to: warning\n"
-    );
+    for (args, said) in [
+        (
+            ["daily-restart", "03:30"],
+            "Set daily restart to: 03:30:00\n",
+        ),
+        (["daily-restart", "off"], "Disabled daily restart\n"),
+        (["time-server", "-"], "Set TimeServer address to: -\n"),
+        (["mqtt", "-"], "Set MQTTServer address to: -\n"),
+        (["stream", "-"], "Set StreamServer address to: -\n"),
+        (["log-level", "warning"], "Log Level set to: warning\n"),
+    ] {
+        assert_eq!(
+            stdout(&cli(&["set", args[0], h, args[1]])),
+            said,
+            "{args:?}"
+        );
+    }
     let o = cli(&["set", "daily-restart", h, "25:00"]);
     assert_eq!(o.status.code(), Some(2));
 
