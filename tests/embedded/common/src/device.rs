@@ -51,30 +51,29 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
             ),
         format_args!("{info:?}"),
     );
-    dev.handle_input(conn, now, b"  {\"cmd\":\"log\",\"level\":\"error\"}  \r\n");
-    r.eq(
-        "log_level_reply",
-        take(&mut dev, conn).as_str(),
-        "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: error\"}\r\n",
-    );
-    dev.handle_input(conn, now, b"?\n");
-    r.eq(
-        "setup_done",
-        take(&mut dev, conn).as_str(),
-        "Info:Setup done\r\n",
-    );
-    dev.handle_input(conn, now, b"{\"cmd\":\"fly\"}\n");
-    r.eq(
-        "unknown_command",
-        take(&mut dev, conn).as_str(),
-        "Info:{\"error\":true,\"cmd\":\"fly\",\"msg\":\"unknown command\"}\r\n",
-    );
-    dev.handle_input(conn, now, b"{\"cmd\":\"getVoltage\"}\n");
-    r.eq(
-        "no_signal_is_null",
-        take(&mut dev, conn).as_str(),
-        "Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[null,null,null],\"unit\":\"V\"}\r\n",
-    );
+    // Exact reply bytes, as in the host transcript tests.
+    let transcript: [(&str, &[u8], &str); 4] = [
+        (
+            "log_level_reply",
+            b"  {\"cmd\":\"log\",\"level\":\"error\"}  \r\n",
+            "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: error\"}\r\n",
+        ),
+        ("setup_done", b"?\n", "Info:Setup done\r\n"),
+        (
+            "unknown_command",
+            b"{\"cmd\":\"fly\"}\n",
+            "Info:{\"error\":true,\"cmd\":\"fly\",\"msg\":\"unknown command\"}\r\n",
+        ),
+        (
+            "no_signal_is_null",
+            b"{\"cmd\":\"getVoltage\"}\n",
+            "Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[null,null,null],\"unit\":\"V\"}\r\n",
+        ),
+    ];
+    for (name, line, reply) in transcript {
+        dev.handle_input(conn, now, line);
+        r.eq(name, take(&mut dev, conn).as_str(), reply);
+    }
     // One second of a 230 V grid through the engine, 100 ms blocks.
     let mut grid = Grid::new(GridConfig::default());
     let mut block = vec![0.0f32; 6 * 800];
