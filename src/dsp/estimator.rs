@@ -777,15 +777,15 @@ impl<S: Sample> Estimator<S> {
     /// units): a crossing between the previous block's output and this one's, armed by the previous
     /// swing past the hysteresis band `lo..hi`, becomes an event at its position in the block.
     #[inline(always)]
-    fn crossing<Y: Copy + PartialOrd + Into<f64>>(
+    fn crossing<Y: Copy + Default + PartialOrd + Into<f64>>(
         &mut self,
         y_prev: Y,
         y: Y,
         lo: Y,
         hi: Y,
-        zero: Y,
         df: f64,
     ) -> Option<(Event, f64)> {
+        let zero = Y::default();
         let mut event = None;
         if self.armed_rise && y_prev < zero && y >= zero {
             let tau = self.crossing_fraction(y_prev.into(), y.into());
@@ -1204,7 +1204,7 @@ impl Estimator<f32> {
             self.peak = ay;
         }
         let h = self.h_min.max(0.25 * self.amp);
-        let mut event = self.crossing(self.y_prev, y, -h, h, 0.0, df);
+        let mut event = self.crossing(self.y_prev, y, -h, h, df);
         self.y_prev = y;
         if event.is_none() {
             event = self.deadline(s, df);

@@ -409,7 +409,7 @@ impl Estimator<i32> {
         let (y_prev, h) = (ip.y_prev, ip.h);
         ip.y_prev = y;
         let df = d as f64;
-        let mut event = self.crossing(y_prev, y, h.saturating_neg(), h, 0, df);
+        let mut event = self.crossing(y_prev, y, h.saturating_neg(), h, df);
         if event.is_none() && s >= self.int.check_from {
             // the exact test, in f64 as the f32 path does it
             event = self.deadline(s as f64, df);
