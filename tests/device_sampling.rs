@@ -794,8 +794,11 @@ fn derived_streams_right_after_boot_are_settled_too() {
 fn scheduled_start_is_within_one_output_period_after_the_crossing() {
     use std::f64::consts::PI;
     let vp = 230.0 * std::f64::consts::SQRT_2;
-    for f in [49.5, 50.0, 50.5] {
+    for (f, sim_blocks) in [(49.5, false), (50.0, false), (50.0, true), (50.5, true)] {
         let mut b = Bench::at_rate(32_000);
+        if sim_blocks {
+            b.block_frames = Some(1021); // µs-truncated, unevenly spaced block stamps
+        }
         let mut cfg = b.src.grid.config().clone();
         cfg.frequency_hz = f;
         b.src.grid.set_config(cfg);
@@ -807,7 +810,12 @@ fn scheduled_start_is_within_one_output_period_after_the_crossing() {
         let c = b.tcp(1);
         b.run(500);
         for (k, rate) in [32_000u32, 8000, 4000, 1000].into_iter().enumerate() {
-            for ahead_us in [600_000u64, 607_100, 613_300] {
+            let aheads: Vec<u64> = if sim_blocks {
+                (0..8).map(|j| 600_000 + 2_300 * j).collect()
+            } else {
+                vec![600_000, 607_100, 613_300]
+            };
+            for ahead_us in aheads {
                 b.take(c);
                 let at_us = b.now.as_micros() + ahead_us + 1000 * k as u64;
                 let cmd = format!(
@@ -819,7 +827,7 @@ fn scheduled_start_is_within_one_output_period_after_the_crossing() {
                 let (v, _) = collect_samples(&mut b, c, 2, 2, 3000);
                 let (lines, _) = split_stream(&b.cmd_bytes(c, r#"{"cmd":"stop"}"#));
                 let stop = json(lines.last().unwrap());
-                let what = format!("{f} Hz grid, {rate} Hz, time +{ahead_us} µs");
+                let what = format!("{f} Hz grid, {rate} Hz, time +{ahead_us} µs, {sim_blocks}");
                 // the analytic crossing: phase ≡ 3π/2 (mod 2π), first at or after `time`
                 let t_of_phase = |cycles: f64| {
                     (cycles * 32_000.0 / f - shift as f64) / 32_000.0 * 1e6 + T0_S as f64 * 1e6

@@ -1167,6 +1167,7 @@ impl Device {
         codes: Option<&[i32]>,
     ) {
         let n = block.samples.len() / 6;
+        let block_t0 = self.meter.session_clock(s, block.rate_hz, wall_start);
         let emit_from = if !s.waiting() {
             Some(f64::NEG_INFINITY)
         } else {
@@ -1178,7 +1179,7 @@ impl Device {
                         s.crossing_us = rising_crossing(
                             self.zc_prev,
                             s.micros_since_created(at),
-                            s.micros_since_created(wall_start),
+                            block_t0,
                             block,
                         );
                     }

@@ -132,9 +132,12 @@ struct SessionDsp {
     fast_skip: u8,
     /// The derived values carried until the next settled one-cycle window.
     held: [f32; 6],
-    /// Wall time of the first input frame fed to the resampler (its time origin), µs.
+    /// The session's clock: the first source frame fed (µs after the session's creation); frame `n`
+    /// after it is at `origin + n/source rate`, whatever the binding's (µs-truncated) block stamps say.
     origin_us: Option<f64>,
-    /// Outputs the resampler delivered since its origin.
+    /// Source frames fed since the origin.
+    frames_in: u64,
+    /// Outputs the resampler delivered since the origin.
     produced: u64,
 }
 
@@ -426,6 +429,7 @@ impl Meter {
             fast_skip: 0,
             held: [f32::NAN; 6],
             origin_us: None,
+            frames_in: 0,
             produced: 0,
         };
         let mut lead = Duration::ZERO;
@@ -463,13 +467,30 @@ impl Meter {
         self.session = None;
     }
 
+    /// The session clock's time of the first frame of the next block (µs after the session's
+    /// creation; a block at `wall_start` of `rate_hz`), starting the clock — and, should the rate
+    /// have changed, the session's converters — with the first block.
+    pub(crate) fn session_clock(&mut self, s: &Sampling, rate_hz: u32, wall_start: Instant) -> f64 {
+        if self.session.as_ref().map(|d| d.source_rate_hz) != Some(rate_hz) {
+            self.begin_session(s, rate_hz);
+        }
+        let Some(dsp) = self.session.as_mut() else {
+            return s.micros_since_created(wall_start);
+        };
+        let origin = *dsp
+            .origin_us
+            .get_or_insert_with(|| s.micros_since_created(wall_start));
+        origin + dsp.frames_in as f64 * 1e6 / f64::from(rate_hz.max(1))
+    }
+
     /// Values at the session's rate for source frames `range` of `block` (wall time of frame 0:
     /// `wall_start`; `codes`: the same frames as ADC codes, when the binding delivered codes),
     /// appended to `out`. Only samples whose instant is at or after `emit_from` are emitted (`None`:
     /// none — the input only warms the filters, as while a scheduled start waits). Instants are µs
     /// of wall time after the session's creation ([`Sampling::micros_since_created`]: sub-µs
-    /// resolution, unlike µs since the epoch in an `f64`). Returns the number of samples emitted and
-    /// the instant of the first one.
+    /// resolution, unlike µs since the epoch in an `f64`) on the session clock
+    /// ([`session_clock`](Self::session_clock)). Returns the number of samples emitted and the instant
+    /// of the first one.
     ///
     /// The instant of a sample is the time its value describes: a resampled sample's is the centre of
     /// its (linear-phase) filter; a waveform at the source rate is the input sample itself; a derived
@@ -488,16 +509,13 @@ impl Meter {
         emit_from: Option<f64>,
     ) -> (usize, Option<f64>) {
         let first = range.start;
-        if self.session.as_ref().map(|d| d.source_rate_hz) != Some(block.rate_hz) {
-            self.begin_session(s, block.rate_hz);
-        }
+        let block_t0 = self.session_clock(s, block.rate_hz, wall_start);
         let gains = self.cal.factors();
         let g = |k: usize| gains.get(k).copied().unwrap_or(1.0);
         let measures = s.params.measures;
         let src = u64::from(block.rate_hz.max(1));
         let rate = u64::from(s.params.rate_hz.max(1));
         let us_per_in = 1e6 / src as f64;
-        let block_t0 = s.micros_since_created(wall_start);
         let t_of = |k: usize| block_t0 + k as f64 * us_per_in;
         let due = |t: f64| emit_from.is_some_and(|from| t >= from);
         // an immediate start: the resampler's first output lies exactly at the start instant
@@ -512,6 +530,8 @@ impl Meter {
         let before = out.len();
         let mut first_instant = None;
         let end = range.end.min(block.samples.len() / 6);
+        let fresh = dsp.frames_in == 0;
+        dsp.frames_in += end.saturating_sub(first) as u64;
         match measures {
             Measures::Power | Measures::Rms => {
                 // feed the one-cycle estimator up to each sample instant, then hold its last window
@@ -595,20 +615,15 @@ impl Meter {
                                 input.push(scale(c, row.get(c).copied().unwrap_or(0.0)));
                             }
                         }
-                        let origin = match dsp.origin_us {
-                            Some(o) => o,
-                            None => {
-                                let o = t_of(first);
-                                dsp.origin_us = Some(o);
-                                dsp.produced = 0;
-                                if let Some(at) = align_to {
-                                    rs.align((at - o) / us_per_in);
-                                } else {
-                                    rs.reset();
-                                }
-                                o
+                        let origin = dsp.origin_us.unwrap_or(block_t0);
+                        if fresh {
+                            dsp.produced = 0;
+                            if let Some(at) = align_to {
+                                rs.align((at - origin) / us_per_in);
+                            } else {
+                                rs.reset();
                             }
-                        };
+                        }
                         let first_at = rs.first_output_at();
                         let step = src as f64 / rate as f64;
                         let produced = &mut dsp.produced;
@@ -618,7 +633,7 @@ impl Meter {
                             // aligned: every output is at or after the start (no rounding test);
                             // else an output whose computed instant is within 1 ns of the start is
                             // the one at the start (rounding of the crossing's interpolation)
-                            if align_to.is_some() || due(t + 1e-3) {
+                            if (fresh && align_to.is_some()) || due(t + 1e-3) {
                                 out.extend_from_slice(frame);
                                 first_instant.get_or_insert(t);
                             }

@@ -29,7 +29,8 @@ pub struct Source {
     /// timing probe: a linear-phase filter passes a ramp unchanged, so a resampled value names the
     /// instant it describes).
     pub ramp_v_per_s: f64,
-    sent: u64,
+    /// Frames generated so far.
+    pub sent: u64,
 }
 
 impl Source {
@@ -77,6 +78,9 @@ pub struct Bench {
     /// Deliver the samples as ADC codes of this front end (`handle_codes`, as the firmware does)
     /// instead of volts and amps.
     pub codes: Option<FrontEnd>,
+    /// Deliver blocks of this many frames instead of `block_ms`, stamped as the simulator does: the
+    /// instant of frame `n` truncated to the µs (so block stamps are not evenly spaced).
+    pub block_frames: Option<u64>,
 }
 
 impl Bench {
@@ -99,6 +103,7 @@ impl Bench {
             events,
             block_ms: 10,
             codes: None,
+            block_frames: None,
         }
     }
 
@@ -170,10 +175,21 @@ impl Bench {
     pub fn run(&mut self, ms: u64) {
         let end = self.now + Duration::from_millis(ms);
         while self.now < end {
-            let n = (u64::from(self.src.rate_hz) * self.block_ms / 1000) as usize;
-            let samples = self.src.block(n);
+            let rate = u64::from(self.src.rate_hz);
             let start = self.now;
-            self.now = self.now + Duration::from_millis(self.block_ms);
+            let n = match self.block_frames {
+                Some(n) => {
+                    let us = |k: u64| k * 1_000_000 / rate;
+                    let sent = self.src.sent;
+                    self.now = self.now + Duration::from_micros(us(sent + n) - us(sent));
+                    n as usize
+                }
+                None => {
+                    self.now = self.now + Duration::from_millis(self.block_ms);
+                    (rate * self.block_ms / 1000) as usize
+                }
+            };
+            let samples = self.src.block(n);
             if let Some(fe) = self.codes {
                 let codes: Vec<i32> = samples
                     .iter()
