@@ -532,20 +532,23 @@ impl Meter {
         let end = range.end.min(block.samples.len() / 6);
         let fresh = dsp.frames_in == 0;
         dsp.frames_in += end.saturating_sub(first) as u64;
+        // every output is due once the session runs (no instants to compute per sample)
+        let all_due = emit_from == Some(f64::NEG_INFINITY);
+        // the first input sample at or after the start; a waiting session's first sample is there
+        let k0 = match emit_from {
+            None => end,
+            Some(_) if all_due => first,
+            Some(_) => (first..end).find(|&k| due(t_of(k))).unwrap_or(end),
+        };
+        if s.waiting() && k0 < end {
+            s.pace = src - rate.min(src); // the next step fires
+        }
         match measures {
             Measures::Power | Measures::Rms => {
                 // feed the one-cycle estimator up to each sample instant, then hold its last window
                 let mut fed = first;
-                for k in first..end {
-                    let t = t_of(k);
-                    if !due(t) {
-                        continue;
-                    }
-                    if first_instant.is_none() && s.waiting() {
-                        s.pace = src; // the first due input sample is the first sample
-                    } else {
-                        s.pace += rate;
-                    }
+                for k in k0..end {
+                    s.pace += rate;
                     if s.pace < src {
                         continue;
                     }
@@ -565,7 +568,7 @@ impl Meter {
                         }
                     }
                     out.extend_from_slice(&dsp.held);
-                    first_instant.get_or_insert(t);
+                    first_instant.get_or_insert_with(|| t_of(k));
                 }
                 dsp.feed_fast(measures, block, codes, fed..end);
             }
@@ -583,20 +586,12 @@ impl Meter {
                         x * g(k) * 1000.0
                     }
                 };
-                let rows = block.samples.chunks_exact(6).take(end).skip(first);
+                let rows = block.samples.chunks_exact(6).take(end);
                 match dsp.resampler.as_mut() {
                     None => {
                         // at the source rate (or, should no resampler exist, decimated by pacing)
-                        for (k, row) in (first..).zip(rows) {
-                            let t = t_of(k);
-                            if !due(t) {
-                                continue;
-                            }
-                            if first_instant.is_none() && s.waiting() {
-                                s.pace = src;
-                            } else {
-                                s.pace += rate;
-                            }
+                        for row in rows.skip(k0) {
+                            s.pace += rate;
                             if s.pace < src {
                                 continue;
                             }
@@ -604,10 +599,14 @@ impl Meter {
                             for &c in sel {
                                 out.push(scale(c, row.get(c).copied().unwrap_or(0.0)));
                             }
-                            first_instant.get_or_insert(t);
+                        }
+                        // a waiting session's first sample is k0 (its pace fires there)
+                        if out.len() > before {
+                            first_instant = Some(t_of(k0));
                         }
                     }
                     Some(rs) => {
+                        let rows = rows.skip(first);
                         let input = &mut self.scratch;
                         input.clear();
                         for row in rows {
@@ -628,14 +627,17 @@ impl Meter {
                         let step = src as f64 / rate as f64;
                         let produced = &mut dsp.produced;
                         rs.process(input, |frame| {
-                            let t = origin + (first_at + *produced as f64 * step) * us_per_in;
+                            let k = *produced;
                             *produced += 1;
+                            let t = || origin + (first_at + k as f64 * step) * us_per_in;
                             // aligned: every output is at or after the start (no rounding test);
                             // else an output whose computed instant is within 1 ns of the start is
                             // the one at the start (rounding of the crossing's interpolation)
-                            if (fresh && align_to.is_some()) || due(t + 1e-3) {
+                            if all_due || (fresh && align_to.is_some()) || due(t() + 1e-3) {
                                 out.extend_from_slice(frame);
-                                first_instant.get_or_insert(t);
+                                if first_instant.is_none() {
+                                    first_instant = Some(t());
+                                }
                             }
                         });
                     }

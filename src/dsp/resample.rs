@@ -309,6 +309,8 @@ struct Fractional {
     step_int: i64,
     step_rem: u64,
     step_den: u64,
+    /// `1 / step_den`.
+    inv_den: f64,
     next_int: i64,
     next_rem: u64,
     /// Constant sub-sample offset from [`Resampler::align`], in `[0, 1)`.
@@ -352,6 +354,7 @@ impl Fractional {
             step_int: i64::try_from(num / den).unwrap_or(i64::MAX),
             step_rem: num % den,
             step_den: den,
+            inv_den: 1.0 / den as f64,
             next_int: 0,
             next_rem: 0,
             next_off: 0.0,
@@ -371,7 +374,7 @@ impl Fractional {
     /// The next output position, split into integer and fractional part.
     #[inline]
     fn next(&self) -> (i64, f64) {
-        let fr = self.next_off + self.next_rem as f64 / self.step_den as f64;
+        let fr = self.next_off + self.next_rem as f64 * self.inv_den;
         if fr >= 1.0 {
             (self.next_int + 1, fr - 1.0)
         } else {
@@ -392,6 +395,54 @@ impl Fractional {
     fn clear(&mut self) {
         self.hist.clear();
         self.set_next(0.0);
+    }
+
+    /// Computes every output the input pushed so far allows (`half_width` and `phases` are this
+    /// stage's, passed in so that a constant can specialise the loops).
+    #[inline(always)]
+    fn outputs<F: FnMut(&[f32])>(
+        &mut self,
+        half_width: usize,
+        phases: usize,
+        b: &mut [f32],
+        out: &mut F,
+    ) {
+        let taps = 2 * half_width;
+        let hw = half_width as i64;
+        loop {
+            let (fl, fr) = self.next();
+            if fl + hw > 0 || (fl + hw == 0 && fr > 0.0) {
+                break;
+            }
+            let pf = fr * phases as f64;
+            let p = (pf as usize).min(phases - 1);
+            let mu = (pf - p as f64) as f32;
+            let (Some(r0), Some(r1)) = (
+                self.table.get(p * taps..(p + 1) * taps),
+                self.table.get((p + 1) * taps..(p + 2) * taps),
+            ) else {
+                break;
+            };
+            for ((c, x0), x1) in self.coefs.iter_mut().zip(r0).zip(r1) {
+                *c = x0 + mu * (x1 - x0);
+            }
+            // tap m is sample fl - H + 1 + m; the window's last element is sample 0
+            let after = usize::try_from(-(fl + hw)).unwrap_or(0); // samples after fl + H
+            for (ch, y) in b.iter_mut().enumerate() {
+                let w = self.hist.window(ch);
+                let end = w.len().saturating_sub(after);
+                let start = end.saturating_sub(taps);
+                *y = w
+                    .get(start..end)
+                    .unwrap_or(&[])
+                    .iter()
+                    .zip(self.coefs.iter())
+                    .map(|(x, k)| x * k)
+                    .sum();
+            }
+            out(b);
+            self.advance();
+        }
     }
 }
 
@@ -664,42 +715,11 @@ impl Resampler {
         // the newest sample is at position 0 of "now"; the window holds samples -2H..=0.
         // An output at time t (relative to the newest sample) needs samples up to floor(t)+H ≤ 0.
         f.next_int -= 1;
-        let taps = 2 * f.half_width;
-        let hw = f.half_width as i64;
-        let phases = f.phases;
-        loop {
-            let (fl, fr) = f.next();
-            if fl + hw > 0 || (fl + hw == 0 && fr > 0.0) {
-                break;
-            }
-            let pf = fr * phases as f64;
-            let p = (pf as usize).min(phases - 1);
-            let mu = (pf - p as f64) as f32;
-            let (Some(r0), Some(r1)) = (
-                f.table.get(p * taps..(p + 1) * taps),
-                f.table.get((p + 1) * taps..(p + 2) * taps),
-            ) else {
-                break;
-            };
-            for ((c, x0), x1) in f.coefs.iter_mut().zip(r0).zip(r1) {
-                *c = x0 + mu * (x1 - x0);
-            }
-            // tap m is sample fl - H + 1 + m; the window's last element is sample 0
-            let after = usize::try_from(-(fl + hw)).unwrap_or(0); // samples after fl + H
-            for (ch, y) in b.iter_mut().enumerate() {
-                let w = f.hist.window(ch);
-                let end = w.len().saturating_sub(after);
-                let start = end.saturating_sub(taps);
-                *y = w
-                    .get(start..end)
-                    .unwrap_or(&[])
-                    .iter()
-                    .zip(f.coefs.iter())
-                    .map(|(x, k)| x * k)
-                    .sum();
-            }
-            out(b);
-            f.advance();
+        // the sharp design's fixed length, as a constant: its loops are unrolled for it
+        if f.half_width == FRAC_HALF_WIDTH {
+            f.outputs(FRAC_HALF_WIDTH, FRAC_PHASES, b, out);
+        } else {
+            f.outputs(f.half_width, f.phases, b, out);
         }
     }
 }
