@@ -1350,7 +1350,6 @@ impl Device {
     }
 }
 
-/// Unix milliseconds of `t` for the wire (saturating; `Instant` cannot be negative).
 /// The first instant at or after `t` that an immediate session can start at so that its first
 /// sample — which lands on the next input sample when there is no fractional resampling stage, up to
 /// one source period later — still lies in the same millisecond as `t`: `startTs` (ms) then names it.
@@ -1388,6 +1387,7 @@ fn rising_crossing(prev: f32, at_us: f64, t0_us: f64, block: &SampleBlock<'_>) -
     None
 }
 
+/// Unix milliseconds of `t` for the wire (saturating; `Instant` cannot be negative).
 fn unix_ms(t: Instant) -> i64 {
     i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
 }
