@@ -156,13 +156,7 @@ async fn main(spawner: Spawner) -> ! {
         let i_pin = cfg.enable_pin(peripherals.GPIO1, Attenuation::_11dB);
         let adc = Adc::new(peripherals.ADC1, cfg);
         spawn!(spawner, sampler::adc::sample_task(adc, v_pin, i_pin));
-        sampler::adc::AdcSource::new(sampler::adc::AdcFrontEnd {
-            // 230 V rms mains through a 9 V AC transformer and a 1:11 divider: ≈ 280 V per pin volt.
-            divider_ratio: 280.0,
-            // SCT-013-000: 100 A : 50 mA, on a 33 Ω burden.
-            ct_ratio: 2000.0,
-            burden_ohm: 33.0,
-        })
+        sampler::adc::AdcSource::new(sampler::adc::BOARD)
     };
     let source = hal_impl::Meter(source);
     let options = DeviceOptions {
