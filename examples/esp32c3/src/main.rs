@@ -183,9 +183,11 @@ async fn main(spawner: Spawner) -> ! {
     let engine: &'static engine::Shared =
         mk_static!(engine::Shared, Mutex::new(RefCell::new(driver)));
 
-    spawn!(spawner, engine::pump(engine, sta_stack, ap_stack));
+    // The serial connection opens on the task's first poll; the pump's first round, one period later,
+    // moves the log lines queued during boot into the engine, so the port gets them too.
     let usb = UsbSerialJtag::new(peripherals.USB_DEVICE).into_async();
     spawn!(spawner, serial::task(engine, usb));
+    spawn!(spawner, engine::pump(engine, sta_stack, ap_stack));
     for _ in 0..=MAX_CLIENTS {
         spawn!(
             spawner,
