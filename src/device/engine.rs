@@ -802,8 +802,9 @@ impl Device {
     }
 
     /// A log line to every command connection whose level admits it; warnings and errors also go to
-    /// the logbook.
-    pub(crate) fn log(&mut self, now: Instant, level: LogLevel, text: &str) {
+    /// the logbook. Public so a binding's own diagnostics (the ESP32-C3 firmware's `log` records)
+    /// travel as the protocol's `Info:[L]` lines instead of needing a second console.
+    pub fn log(&mut self, now: Instant, level: LogLevel, text: &str) {
         let wall = self.wall_time(now);
         let zone = self.zone();
         let mut escaped = String::with_capacity(text.len());
