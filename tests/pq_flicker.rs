@@ -351,7 +351,7 @@ fn pst_of(sys: &System, rate_hz: u32, cpm: f64, dvv_pct: f64) -> f32 {
     while c.samples() < wanted {
         let Some(v) = sig.next() else { break };
         m.push(v);
-        if let Some(p) = m.classifier_sample() {
+        if let Some(p) = m.take_classifier_sample() {
             c.add(p);
         }
     }
@@ -520,7 +520,7 @@ fn a_steady_supply_reads_no_flicker() {
             let ph = 2.0 * PI * f * k as f64 / f64::from(rate);
             let v = peak * (ph.sin() + h3 * (3.0 * ph).sin() + h5 * (5.0 * ph).sin());
             m.push(v as f32);
-            if let Some(p) = m.classifier_sample() {
+            if let Some(p) = m.take_classifier_sample() {
                 c.add(p);
                 max_pinst = max_pinst.max(p);
             }
@@ -559,7 +559,7 @@ fn hostile_input_never_panics_and_outputs_stay_finite() {
             "{v}: {}",
             m.pinst()
         );
-        if let Some(p) = m.classifier_sample() {
+        if let Some(p) = m.take_classifier_sample() {
             c.add(p);
         }
     };
@@ -639,7 +639,7 @@ fn settling_is_explicit() {
     let mut first_sample = None;
     for k in 0..(warm + rate as usize) {
         m.push(sig.next().unwrap_or(0.0));
-        if m.classifier_sample().is_some() && first_sample.is_none() {
+        if m.take_classifier_sample().is_some() && first_sample.is_none() {
             first_sample = Some(k);
             assert!(m.settled());
         }

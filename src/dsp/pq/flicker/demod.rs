@@ -4,10 +4,10 @@
 //! # Squaring on the integer unit
 //! Every input sample is squared and summed over a block of `D` samples (the decimation to the
 //! internal rate). On a soft-float core `acc += v * v` costs ≈ 117 instructions; here the square
-//! is formed from the `f32` bit pattern instead: the 24-bit mantissa squared exactly in a `u64`
-//! and shifted by twice the exponent's distance from a reference exponent chosen at start-up
-//! from the signal's own peak (≈ 25 instructions). The sum is exact to 46 bits for samples near
-//! the reference peak; samples 32× above it saturate, samples 2²³× below it count as zero.
+//! is formed from the `f32` bit pattern instead: the 24-bit mantissa, shifted by the exponent's
+//! distance from a reference exponent chosen at start-up from the signal's own peak, squared in
+//! a `u64` (≈ 30 instructions with the sum). Squares near the reference peak keep 46 bits;
+//! samples 32× above it saturate, samples 2²⁴× below it count as zero.
 //! Non-finite samples repeat the previous square (a NaN neither stalls the meter nor reads as an
 //! interruption); zero and subnormal samples square to zero.
 //!
@@ -46,8 +46,8 @@ pub const LEVEL_WINDOW_S: f32 = 1.0;
 pub const OVERLOAD_S: f32 = 0.5;
 /// Internal samples per update of the 27.3 s adaptor filter.
 const TRACK_BLOCKS: u32 = 64;
-/// Largest square term: a 24-bit mantissa squared, shifted left by at most 8.
-const MAX_TERM: u64 = (((1 << 24) - 1) * ((1 << 24) - 1)) << 8;
+/// Largest scaled mantissa: 24 bits shifted left by at most 4 (its square is below 2⁵⁶).
+const MAX_MANTISSA: u32 = (1 << 28) - 1;
 /// Headroom of `u = sum / g` before saturation is ≥ 16 (Q24 ⇒ ≤ 2²⁹ after the multiply).
 const GS_BITS: i32 = 27;
 /// Restart bounds relative to the primed level.
@@ -81,7 +81,7 @@ pub struct Demodulator {
     decimation: u32,
     in_block: u32,
     sum: u64,
-    last_term: u64,
+    last_mantissa: u32,
     e_ref: i32,
     phase: Phase,
     left: u32,
@@ -115,7 +115,7 @@ impl Demodulator {
             decimation,
             in_block: 0,
             sum: 0,
-            last_term: 0,
+            last_mantissa: 0,
             e_ref: 0,
             phase: Phase::Peak,
             left: peak_samples,
@@ -143,7 +143,7 @@ impl Demodulator {
         self.e_max = 0;
         self.in_block = 0;
         self.sum = 0;
-        self.last_term = 0;
+        self.last_mantissa = 0;
         self.level_acc = 0;
         self.track_acc = 0;
         self.track_n = 0;
@@ -156,14 +156,17 @@ impl Demodulator {
     }
 
     /// Adds one input sample; returns the block's sum of squares when it closes a block.
+    ///
+    /// The sum cannot overflow (at most 40 terms below 2⁵⁶ each), nor can the counter: the
+    /// wrapping operations only spare the overflow branches of builds that check.
     #[inline(always)]
     pub fn accumulate(&mut self, v: f32) -> Option<u64> {
         if self.phase == Phase::Peak {
             self.peak(v);
             return None;
         }
-        self.sum += self.square(v);
-        self.in_block += 1;
+        self.sum = self.sum.wrapping_add(self.square(v));
+        self.in_block = self.in_block.wrapping_add(1);
         if self.in_block < self.decimation {
             return None;
         }
@@ -171,30 +174,32 @@ impl Demodulator {
         Some(core::mem::take(&mut self.sum))
     }
 
-    /// `v²` on the reference grid (see the module docs).
+    /// `v²` on the reference grid (see the module docs): the mantissa is first scaled by
+    /// `2^(e − e_ref)` with a 32-bit shift (at most 4 left, so it stays below 2²⁸), then squared
+    /// into a `u64` (below 2⁵⁶). A sample 2⁵× above the reference saturates; the bits shifted out
+    /// on the right are below 2⁻²³ of the reference peak.
     #[inline(always)]
     fn square(&mut self, v: f32) -> u64 {
         let bits = v.to_bits();
         let e = ((bits >> 23) & 0xFF) as i32;
-        if e == 0xFF {
-            return self.last_term;
-        }
-        let t = if e == 0 {
+        let ms = if e == 0xFF {
+            self.last_mantissa
+        } else if e == 0 {
             0
         } else {
-            let m = u64::from((bits & 0x7F_FFFF) | 0x80_0000);
-            let sq = m * m;
-            let sh = 2 * (e - self.e_ref);
-            if sh >= 0 {
-                if sh > 8 { MAX_TERM } else { sq << sh }
-            } else if sh <= -48 {
-                0
+            let m = (bits & 0x7F_FFFF) | 0x80_0000;
+            // Both exponents are within 1..=255.
+            let d = self.e_ref.wrapping_sub(e);
+            if d >= 0 {
+                m >> d.min(31)
+            } else if d >= -4 {
+                m << d.unsigned_abs()
             } else {
-                sq >> (-sh)
+                MAX_MANTISSA
             }
         };
-        self.last_term = t;
-        t
+        self.last_mantissa = ms;
+        u64::from(ms).wrapping_mul(u64::from(ms))
     }
 
     #[cold]

@@ -346,6 +346,39 @@ mod tests {
     }
 
     #[test]
+    fn section_coefficients_stay_well_inside_the_fixed_point_bound() {
+        // filters.rs relies on Σ|cᵢ| < 3.99 per section; every internal rate (800..1600 Hz),
+        // lamp and system stays below 3.2, so the safety scaling never alters a design.
+        for lamp in [Lamp::V230, Lamp::V120] {
+            for nominal in [50, 60] {
+                let chain = AnalogChain::new(&LampModel::of(lamp), nominal);
+                for rate in (800..=1600).step_by(25) {
+                    let r = f64::from(rate);
+                    let mut sums: alloc::vec::Vec<f64> = [
+                        chain.low_pass[0],
+                        chain.low_pass[1],
+                        chain.low_pass[2],
+                        chain.resonance,
+                    ]
+                    .iter()
+                    .map(|s| {
+                        let d = bilinear2(s, r);
+                        d.b.iter().chain(d.a.iter()).map(|c| c.abs()).sum()
+                    })
+                    .collect();
+                    let lag = cascade(&bilinear1(&chain.lead_lag, r), &bilinear1(&chain.lag, r));
+                    sums.push(lag.b.iter().chain(lag.a.iter()).map(|c| c.abs()).sum());
+                    let hp = bilinear1(&chain.high_pass, r);
+                    sums.push(hp.b[0].abs() + hp.b[1].abs() + hp.a1.abs());
+                    for s in sums {
+                        assert!(s < 3.2, "{lamp:?} {nominal} Hz at {rate} Hz: {s}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn butterworth_is_3db_down_at_cutoff_after_discretisation() {
         for (nominal, fc) in [(50, 35.0), (60, 42.0)] {
             let chain = AnalogChain::new(&LampModel::of(Lamp::V230), nominal);

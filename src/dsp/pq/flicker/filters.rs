@@ -10,9 +10,10 @@
 //! starts.
 //!
 //! # Why nothing overflows
-//! Every section input and output is clamped to `±SIGNAL_LIMIT` (±32.0 in Q24) and every
-//! coefficient is below 2 in magnitude (`|c| < 2³¹` in Q30), so each of the five products is
-//! below 2⁶⁰ and their sum below 2⁶³.
+//! Every section input and output is clamped to `±SIGNAL_LIMIT` (±32.0 = 2²⁹ in Q24) and the
+//! coefficients of a section sum to less than 4 in magnitude (`Σ|cᵢ| < 2³²` in Q30; the designs
+//! here stay below 3.1, and [`Biquad::new`] scales a section down should one ever exceed 3.99).
+//! So `|Σ cᵢ·xᵢ| < 2⁶¹` and the output before clamping, `Σ cᵢ·xᵢ >> 30`, fits an `i32`.
 
 #[allow(unused_imports)] // inherent f64 methods shadow it with `std`
 use num_traits::Float;
@@ -27,7 +28,22 @@ pub const SIGNAL_LIMIT: i32 = 1 << 29;
 const COEFF_FRAC_BITS: u32 = 30;
 const ROUND: i64 = 1 << (COEFF_FRAC_BITS - 1);
 
-/// Quantises a coefficient to Q30, saturating at ±2 (no section here comes close).
+/// Largest `Σ|cᵢ|` of a section (see the module docs).
+const MAX_COEFF_SUM: f64 = 3.99;
+
+/// Quantises a section's coefficients to Q30, scaled down if their magnitudes sum to more than
+/// [`MAX_COEFF_SUM`] (never for the designs of this module; it makes the bound unconditional).
+fn quantise<const N: usize>(c: [f64; N]) -> [i32; N] {
+    let sum: f64 = c.iter().map(|x| x.abs()).sum();
+    let k = if sum > MAX_COEFF_SUM {
+        MAX_COEFF_SUM / sum
+    } else {
+        1.0
+    };
+    c.map(|x| q30(x * k))
+}
+
+/// Quantises a coefficient to Q30 (`as` saturates and maps NaN to 0).
 fn q30(x: f64) -> i32 {
     let scaled = x * f64::from(1u32 << COEFF_FRAC_BITS);
     // `as` saturates and maps NaN to 0; rounding half away from zero.
@@ -39,90 +55,99 @@ fn q30(x: f64) -> i32 {
     rounded as i32
 }
 
+/// The section output from its accumulator: `acc >> 30` fits an `i32` (module docs), then clamps.
 #[inline(always)]
-fn clamp_signal(acc: i64) -> i32 {
-    acc.clamp(-i64::from(SIGNAL_LIMIT), i64::from(SIGNAL_LIMIT)) as i32
+fn output(acc: i64) -> i32 {
+    let y = acc >> COEFF_FRAC_BITS;
+    debug_assert!(i32::try_from(y).is_ok(), "{y}");
+    (y as i32).clamp(-SIGNAL_LIMIT, SIGNAL_LIMIT)
+}
+
+/// `ROUND + Σ cᵢ·xᵢ` on `i64`, for `Σ|cᵢ| < 2³²` and `|xᵢ| ≤ SIGNAL_LIMIT`, so that every partial
+/// sum is below 2⁶¹ (see the module docs). The operations are the wrapping
+/// ones because the bound makes them exact (debug builds check against `i128`): on RV32 they
+/// compile to bare `mul`/`mulh`/`add` without overflow branches.
+#[inline(always)]
+fn dot<const N: usize>(c: [i32; N], x: [i32; N]) -> i64 {
+    let mut acc = ROUND;
+    for (&c, &x) in c.iter().zip(x.iter()) {
+        acc = acc.wrapping_add(i64::from(c).wrapping_mul(i64::from(x)));
+    }
+    debug_assert_eq!(
+        i128::from(acc),
+        c.iter()
+            .zip(x.iter())
+            .map(|(&c, &x)| i128::from(c) * i128::from(x))
+            .sum::<i128>()
+            + i128::from(ROUND)
+    );
+    acc
 }
 
 /// Direct-form-I second-order section (DF1 keeps the states at signal level, so the Q24 grid
 /// bounds them; a single rounding per output).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Biquad {
-    b: [i32; 3],
-    a: [i32; 2],
-    x: [i32; 2],
-    y: [i32; 2],
+    /// `b0, b1, b2, −a1, −a2` in Q30.
+    c: [i32; 5],
+    /// `x[n−1], x[n−2], y[n−1], y[n−2]`.
+    s: [i32; 4],
 }
 
 impl Biquad {
     /// A section with zero state.
     pub fn new(d: &Digital2) -> Self {
         Self {
-            b: d.b.map(q30),
-            a: d.a.map(q30),
-            x: [0; 2],
-            y: [0; 2],
+            c: quantise([d.b[0], d.b[1], d.b[2], -d.a[0], -d.a[1]]),
+            s: [0; 4],
         }
     }
 
     /// One sample in, one out (Q24; the input must be within `±SIGNAL_LIMIT`).
     #[inline(always)]
     pub fn run(&mut self, x: i32) -> i32 {
-        let [b0, b1, b2] = self.b.map(i64::from);
-        let [a1, a2] = self.a.map(i64::from);
-        let [x1, x2] = self.x.map(i64::from);
-        let [y1, y2] = self.y.map(i64::from);
-        let acc = b0 * i64::from(x) + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2 + ROUND;
-        let y = clamp_signal(acc >> COEFF_FRAC_BITS);
-        self.x = [x, self.x[0]];
-        self.y = [y, self.y[0]];
+        let [x1, x2, y1, y2] = self.s;
+        let y = output(dot(self.c, [x, x1, x2, y1, y2]));
+        self.s = [x, x1, y, y1];
         y
     }
 
     /// Clears the state.
     pub fn reset(&mut self) {
-        self.x = [0; 2];
-        self.y = [0; 2];
+        self.s = [0; 4];
     }
 }
 
 /// Direct-form-I first-order section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FirstOrder {
-    b: [i32; 2],
-    a1: i32,
-    x1: i32,
-    y1: i32,
+    /// `b0, b1, −a1` in Q30.
+    c: [i32; 3],
+    /// `x[n−1], y[n−1]`.
+    s: [i32; 2],
 }
 
 impl FirstOrder {
     /// A section with zero state.
     pub fn new(d: &Digital1) -> Self {
         Self {
-            b: d.b.map(q30),
-            a1: q30(d.a1),
-            x1: 0,
-            y1: 0,
+            c: quantise([d.b[0], d.b[1], -d.a1]),
+            s: [0; 2],
         }
     }
 
     /// One sample in, one out (Q24; the input must be within `±SIGNAL_LIMIT`).
     #[inline(always)]
     pub fn run(&mut self, x: i32) -> i32 {
-        let [b0, b1] = self.b.map(i64::from);
-        let acc = b0 * i64::from(x) + b1 * i64::from(self.x1)
-            - i64::from(self.a1) * i64::from(self.y1)
-            + ROUND;
-        let y = clamp_signal(acc >> COEFF_FRAC_BITS);
-        self.x1 = x;
-        self.y1 = y;
+        let [x1, y1] = self.s;
+        let y = output(dot(self.c, [x, x1, y1]));
+        self.s = [x, y];
         y
     }
 
     /// Clears the state.
     pub fn reset(&mut self) {
-        self.x1 = 0;
-        self.y1 = 0;
+        self.s = [0; 2];
     }
 }
 
@@ -130,14 +155,14 @@ impl FirstOrder {
 /// scale folded into the squarer's input so that the state is Pinst itself on a 2⁻²⁴ grid.
 ///
 /// The weighted signal `w` (Q24) is first multiplied by `√S · 2⁻¹²` (S = [`super::design::pinst_scale`])
-/// into `w'`, so that `w'² · 2⁻²⁴ = S·w²` = Pinst. `|w'|` saturates at 2²³ (Pinst 4·10⁶, far above
+/// into `w'` (an integer), so that `w'² · 2⁻²⁴ = S·w²` = Pinst. `|w'|` saturates at 2²³ (Pinst 4·10⁶, far above
 /// the classifier's top class), so `w'² < 2⁴⁶` and `(w'² − y)·α < 2⁵⁹`. The smallest step the
 /// state can make is about 240 grid units (1.4·10⁻⁵ Pinst) at the internal rates used, well below
 /// the classifier's lowest class (6·10⁻⁵).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Smoother {
-    gain_q24: i64,
-    alpha_q20: i64,
+    gain_q30: i32,
+    alpha_q20: i32,
     y: i64,
 }
 
@@ -148,24 +173,34 @@ const W_LIMIT: i64 = 1 << 23;
 impl Smoother {
     /// `scale` = S of [`super::design::pinst_scale`]; `alpha` = the smoothing coefficient at the
     /// internal rate (≈ 0.004 at 800 Hz; clamped to `0..=1/64`, which keeps `(w'² − y)·α` below
-    /// 2⁶⁰). The gain is clamped to 2⁸ (S ≤ 10¹²), which keeps `w·gain` below 2⁶¹.
+    /// 2⁶⁰). The gain `√S·2⁻¹²` is held in Q30 below 2 (S up to 6.7·10⁷; ours is 3.1·10⁵).
     pub fn new(scale: f64, alpha: f64) -> Self {
         let gain = scale.max(0.0).sqrt() / f64::from(1u32 << 12);
-        let gain_q24 = (gain * f64::from(1u32 << 24) + 0.5) as i64;
+        let gain_q30 = (gain * f64::from(1u32 << 30) + 0.5) as i64;
         let alpha_q20 = (alpha * f64::from(1u32 << 20) + 0.5) as i64;
         Self {
-            gain_q24: gain_q24.clamp(0, 1 << 32),
-            alpha_q20: alpha_q20.clamp(0, 1 << 14),
+            gain_q30: gain_q30.clamp(0, i64::from(i32::MAX)) as i32,
+            alpha_q20: alpha_q20.clamp(0, 1 << 14) as i32,
             y: 0,
         }
     }
 
-    /// One weighted sample (Q24) in.
+    /// One weighted sample (Q24) in. Wrapping ops for the same reason as the sections: the
+    /// bounds in the type docs make them exact.
     #[inline(always)]
     pub fn run(&mut self, w: i32) {
-        let ws = ((i64::from(w) * self.gain_q24) >> 24).clamp(-W_LIMIT, W_LIMIT);
-        let d = ws * ws - self.y;
-        self.y += (d * self.alpha_q20 + (1 << 19)) >> 20;
+        let ws =
+            (i64::from(w).wrapping_mul(i64::from(self.gain_q30)) >> 30).clamp(-W_LIMIT, W_LIMIT);
+        let d = ws.wrapping_mul(ws).wrapping_sub(self.y);
+        let step = d
+            .wrapping_mul(i64::from(self.alpha_q20))
+            .wrapping_add(1 << 19)
+            >> 20;
+        debug_assert_eq!(
+            i128::from(step),
+            (i128::from(d) * i128::from(self.alpha_q20) + (1 << 19)) >> 20
+        );
+        self.y = self.y.wrapping_add(step);
     }
 
     /// The state: Pinst · 2²⁴ (never negative).

@@ -44,9 +44,10 @@
 //! then runs its filters from rest. The 0.05 Hz high-pass (τ = 3.2 s) is the slowest of them:
 //! after [`SETTLE_S`] = 20 s (6 time constants) its start-up transient is below 0.3 % of any
 //! initial offset, and only then is the meter [`settled`](Flickermeter::settled) and are Pinst
-//! values passed to the classifier ([`Flickermeter::classifier_sample`], [`Flickermeter::feed`]).
-//! In total [`WARM_UP_S`] = 21.1 s after start, or after a restart (the RMS level leaving the
-//! range `[−48 dB, +18 dB]` of the primed level, e.g. a meter started on a dead line). The first
+//! values passed to the classifier ([`Flickermeter::take_classifier_sample`],
+//! [`Flickermeter::feed`]). In total [`WARM_UP_S`] = 21.1 s after start, or after a restart (the
+//! 1-min RMS leaving `[−48 dB, +18 dB]` of the primed level, or the RMS staying above 4× the
+//! 1-min RMS for 0.5 s: a meter started on a dead line restarts when the supply comes). The first
 //! Pst after a start is therefore built from fewer samples; callers that report it should flag
 //! it, as IEC 61000-4-30 flags intervals with dips and interruptions.
 //!
@@ -223,7 +224,6 @@ impl Flickermeter {
     /// One instantaneous phase voltage sample, volts (any scale works: block 1 normalises).
     #[inline]
     pub fn push(&mut self, v: f32) {
-        self.sample = None;
         if let Some(sum) = self.demod.accumulate(v) {
             self.internal_sample(sum);
         }
@@ -241,19 +241,22 @@ impl Flickermeter {
     pub fn feed(&mut self, samples: &[f32], classifier: &mut PstClassifier) -> u32 {
         let mut added = 0;
         for &v in samples {
-            self.push(v);
-            if let Some(p) = self.sample {
-                classifier.add(p);
-                added += 1;
+            if let Some(sum) = self.demod.accumulate(v) {
+                self.internal_sample(sum);
+                if let Some(p) = self.sample.take() {
+                    classifier.add(p);
+                    added += 1;
+                }
             }
         }
         added
     }
 
-    /// `Some(Pinst)` when the latest [`push`](Self::push) completed a classifier period
-    /// (1/[`CLASSIFIER_RATE_HZ`] s) while settled: the value to give [`PstClassifier::add`].
-    pub fn classifier_sample(&self) -> Option<f32> {
-        self.sample
+    /// The Pinst value for [`PstClassifier::add`] that the pushes so far made due (one every
+    /// 1/[`CLASSIFIER_RATE_HZ`] s once settled), once: call it after every [`push`](Self::push)
+    /// (a second one due before it is taken replaces the first), or let [`feed`](Self::feed) do it.
+    pub fn take_classifier_sample(&mut self) -> Option<f32> {
+        self.sample.take()
     }
 
     /// The latest instantaneous flicker sensation (output of block 4, 1.0 at the points of
