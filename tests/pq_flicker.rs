@@ -587,6 +587,14 @@ fn hostile_input_never_panics_and_outputs_stay_finite() {
         let v = sig.next().unwrap_or(0.0);
         check(&mut m, &mut c, v * 1e6);
     }
+    // Random bit patterns: every NaN payload, subnormal and exponent.
+    let mut x = 0x9E37_79B9u32;
+    for _ in 0..(20 * rate) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        check(&mut m, &mut c, f32::from_bits(x));
+    }
     let pst = c.pst().unwrap_or(0.0);
     assert!(pst.is_finite(), "{pst}");
     // The classifier takes anything.
