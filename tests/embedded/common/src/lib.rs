@@ -13,6 +13,7 @@ use core::fmt::{self, Write};
 
 mod device;
 mod dsp;
+mod flicker;
 mod frame;
 mod platform;
 mod wire;
@@ -105,6 +106,7 @@ pub fn run_all<P: Platform>(platform: &mut P) -> bool {
     wire::run(&mut r);
     frame::run(&mut r);
     dsp::run(&mut r);
+    flicker::run(&mut r);
     device::run(&mut r);
     r.finish()
 }
