@@ -884,6 +884,15 @@ impl Command {
     /// inline); the heap is only used for escaped strings, other arrays and the typed result's
     /// strings.
     pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
+        Command::parse_line(line, None)
+    }
+
+    /// [`Command::parse`], also reading the `token` key into `token` when asked (see [`Envelope`]).
+    #[inline]
+    fn parse_line(
+        line: &[u8],
+        token: Option<&mut Option<String>>,
+    ) -> Result<Command, CommandError> {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.len() > MAX_LINE_BYTES {
@@ -896,7 +905,7 @@ impl Command {
             Some(b'!') => Ok(Command::Keepalive),
             Some(_) => match Command::bare(line) {
                 Some(command) => Ok(command),
-                None => Command::parse_json(line),
+                None => Command::parse_json(line, token),
             },
         }
     }
@@ -929,16 +938,27 @@ impl Command {
 
     /// The general path: a trimmed, non-empty line that is neither `?` nor `!`, through the JSON
     /// scanner. Not inlined: its large stack frame would otherwise be set up for the bare lines too.
+    ///
+    /// With `token`, the command's `token` key (see [`Envelope`]) is read into it as well.
     #[inline(never)]
-    fn parse_json(line: &[u8]) -> Result<Command, CommandError> {
+    fn parse_json(
+        line: &[u8],
+        token: Option<&mut Option<String>>,
+    ) -> Result<Command, CommandError> {
         // At most two ~1.8 KB structs on the stack; no heap use for a well-formed command.
         let mut raw = RawCommand::default();
         let mut payload = None;
         match raw.fill_split_from_json(&mut payload, line) {
             Ok(owns_heap) => {
-                let command = Command::from_fields(&Fields {
+                let fields = Fields {
                     top: &raw,
                     payload: payload.as_ref(),
+                };
+                let command = Command::from_fields(&fields).and_then(|c| {
+                    if let Some(out) = token {
+                        *out = access_token(&fields, &c)?;
+                    }
+                    Ok(c)
                 });
                 if !owns_heap {
                     // Only borrowed strings and scalars: nothing to free, so skip the drop
@@ -953,7 +973,16 @@ impl Command {
                 let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
                 fixed.extend_from_slice(line);
                 fixed.push(b'}');
-                Command::try_from(&RawCommand::from_json(&fixed)?)
+                let raw = RawCommand::from_json(&fixed)?;
+                let fields = Fields {
+                    top: &raw,
+                    payload: raw.payload(),
+                };
+                let command = Command::from_fields(&fields)?;
+                if let Some(out) = token {
+                    *out = access_token(&fields, &command)?;
+                }
+                Ok(command)
             }
             Err(_) => Err(CommandError::Json),
         }
@@ -1126,6 +1155,87 @@ impl fmt::Display for Command {
     /// The canonical line ([`Command::encode`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.encode())
+    }
+}
+
+/// A command together with the access token carried in its own JSON object (`"token":T`,
+/// PROTOCOL.md §10).
+///
+/// MQTT has no sessions (the broker relays every publisher), so a protected command sent there must
+/// carry the token itself; [`Envelope::parse`] reads it next to the command at the cost of one field
+/// lookup (the canonical argument-less lines keep [`Command::parse`]'s byte-compare fast path and
+/// carry no token). For `auth` and `setToken` the token is the command's own argument, never the
+/// envelope's. [`Envelope::encode`] writes the token only when one is given, so
+/// [`Command::encode`] stays token-free.
+///
+/// ```
+/// use smartmeter::wire::command::{Command, Envelope};
+/// let e = Envelope::parse(br#"{"cmd":"delWifi","payload":{"ssid":"lab"},"token":"s3cret"}"#)?;
+/// assert_eq!(e.token.as_deref(), Some("s3cret"));
+/// assert_eq!(e.command, Command::DelWifi { ssid: "lab".into() });
+/// assert_eq!(e.encode(), r#"{"cmd":"delWifi","payload":{"ssid":"lab"},"token":"s3cret"}"#);
+/// assert_eq!(Envelope::parse(br#"{"cmd":"getPower"}"#)?.token, None);
+/// # Ok::<(), smartmeter::wire::command::CommandError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// The command.
+    pub command: Command,
+    /// The `token` key of the command's object (a string of at most [`MAX_TOKEN_BYTES`]); `None`
+    /// when absent, and always for `auth` / `setToken`.
+    pub token: Option<String>,
+}
+
+impl Envelope {
+    /// Parses one line like [`Command::parse`] and also reads its `token` key. A `token` that is not
+    /// a string of at most 64 bytes is `Invalid token: …` (for `auth` / `setToken` as before).
+    pub fn parse(line: &[u8]) -> Result<Envelope, CommandError> {
+        let mut token = None;
+        let command = Command::parse_line(line, Some(&mut token))?;
+        Ok(Envelope { command, token })
+    }
+
+    /// The canonical line: [`Command::encode`] with `"token":T` appended when a token is given (not
+    /// for `?` / `!`, which are not JSON, nor for `auth` / `setToken`, which carry their own).
+    pub fn encode(&self) -> String {
+        let mut line = self.command.encode();
+        let own = matches!(
+            self.command,
+            Command::Availability
+                | Command::Keepalive
+                | Command::Auth { .. }
+                | Command::SetToken { .. }
+        );
+        if let (Some(t), false) = (&self.token, own)
+            && line.ends_with('}')
+        {
+            line.pop();
+            let mut o = Obj::new();
+            o.str("token", t);
+            let tail = o.finish();
+            // `tail` is `{"token":…}`: append its members to the command's object.
+            line.push(',');
+            line.push_str(tail.get(1..).unwrap_or("}"));
+        }
+        line
+    }
+}
+
+/// The access token of a command (the `token` key, top level first), for [`Envelope`].
+fn access_token(f: &Fields<'_, '_>, command: &Command) -> Result<Option<String>, CommandError> {
+    if matches!(command, Command::Auth { .. } | Command::SetToken { .. }) {
+        return Ok(None);
+    }
+    match f.at_top(|r| &r.token) {
+        None => Ok(None),
+        Some(v) => match v.as_str() {
+            Some(t) if t.len() <= MAX_TOKEN_BYTES => Ok(Some(String::from(t))),
+            _ => Err(invalid(
+                command.name(),
+                "token",
+                "expected a string of at most 64 bytes",
+            )),
+        },
     }
 }
 
@@ -1668,7 +1778,7 @@ mod tests {
             let line = c.encode();
             assert_eq!(Command::bare(line.as_bytes()), Some(c.clone()), "{line}");
             assert_eq!(
-                Command::parse_json(line.as_bytes()),
+                Command::parse_json(line.as_bytes(), None),
                 Ok(c.clone()),
                 "{line}"
             );
