@@ -1800,7 +1800,7 @@ mod tests {
             assert_eq!(Command::bare(near.as_bytes()), None, "{near}");
             assert_eq!(
                 Command::parse(near.as_bytes()),
-                Command::parse_json(near.as_bytes()),
+                Command::parse_json(near.as_bytes(), None),
                 "{near}"
             );
         }
