@@ -201,6 +201,9 @@ async fn serve(engine: &'static Shared, socket: &mut TcpSocket<'_>, kind: ConnKi
     });
     let mut out = [0u8; 1460];
     let mut input = [0u8; 512];
+    // `input[held..read]`: bytes the engine has not taken yet (its queue for this connection is
+    // full). The socket is not read while there are any (back-pressure, `Device::handle_input`).
+    let (mut held, mut read) = (0usize, 0usize);
     'conn: loop {
         loop {
             let n = engine.lock(|e| e.borrow_mut().device.poll_output(id, &mut out));
@@ -220,13 +223,20 @@ async fn serve(engine: &'static Shared, socket: &mut TcpSocket<'_>, kind: ConnKi
             let _ = socket.flush().await;
             break;
         }
+        if held < read {
+            // Offer the rest again once the pump has run (samples, timeouts release the queue).
+            Timer::after(OUTPUT_POLL).await;
+            let rest = input.get(held..read).unwrap_or_default();
+            held += engine.lock(|e| e.borrow_mut().handle_input(id, rest));
+            continue;
+        }
         match select(socket.read(&mut input), Timer::after(OUTPUT_POLL)).await {
             Either::First(Ok(0)) | Either::First(Err(_)) => break,
-            Either::First(Ok(n)) => engine.lock(|e| {
-                let mut e = e.borrow_mut();
-                let t = now(&mut e);
-                e.device.handle_input(id, t, &input[..n]);
-            }),
+            Either::First(Ok(n)) => {
+                let bytes = input.get(..n).unwrap_or_default();
+                held = engine.lock(|e| e.borrow_mut().handle_input(id, bytes));
+                read = n;
+            }
             Either::Second(()) => {}
         }
     }
