@@ -372,13 +372,14 @@ impl Device {
                 Some(Line::Complete(l)) => Deferred::Line(l.to_vec()),
                 Some(Line::TooLong) => Deferred::TooLong,
             };
+            if n > 0 {
+                // a line completed now (a held one completed earlier)
+                s.last_line_at = now;
+            }
             if !s.can_take(work.len()) {
                 // No room behind the pending answer: the line waits where it is.
                 s.lines.hold();
                 break;
-            }
-            if n > 0 {
-                s.last_line_at = now;
             }
             self.dispatch(conn, now, work);
         }
@@ -892,7 +893,7 @@ impl Device {
         while let Some(check) = self.throttle.next_due(now) {
             match check {
                 HeldCheck::Auth { conn, token } => {
-                    if self.session(conn).is_some() {
+                    if self.session(conn).is_some_and(Session::takes_commands) {
                         self.check_auth(conn, now, &token);
                         self.release(conn, Wait::Auth, now);
                     }
