@@ -884,36 +884,34 @@ impl Command {
     /// inline); the heap is only used for escaped strings, other arrays and the typed result's
     /// strings.
     pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
-        Command::parse_line(line, None)
-    }
-
-    /// [`Command::parse`], also reading the `token` key into `token` when asked (see [`Envelope`]).
-    #[inline]
-    fn parse_line(
-        line: &[u8],
-        token: Option<&mut Option<String>>,
-    ) -> Result<Command, CommandError> {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.len() > MAX_LINE_BYTES {
-            return Err(CommandError::LineTooLong);
-        }
-        let line = line.trim_ascii();
+        let line = Command::strip_line(line)?;
         match line.first() {
             None => Err(CommandError::Empty),
             Some(b'?') => Ok(Command::Availability),
             Some(b'!') => Ok(Command::Keepalive),
             Some(_) => match Command::bare(line) {
                 Some(command) => Ok(command),
-                None => Command::parse_json(line, token),
+                None => Command::parse_json(line),
             },
         }
+    }
+
+    /// The line without its `\n` / `\r\n` and surrounding whitespace, once its length is checked.
+    #[inline(always)]
+    fn strip_line(line: &[u8]) -> Result<&[u8], CommandError> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > MAX_LINE_BYTES {
+            return Err(CommandError::LineTooLong);
+        }
+        Ok(line.trim_ascii())
     }
 
     /// The canonical line of a command without arguments (`{"cmd":"getPower"}`, what host tools poll
     /// with), recognised by comparing bytes. Any other spelling (spaces, more keys, escapes) is left
     /// to [`parse_json`](Self::parse_json), which gives the same command for these lines (a unit test
-    /// holds the two together).
+    /// holds the two together). Always inlined: it is the whole cost of those lines.
+    #[inline(always)]
     fn bare(line: &[u8]) -> Option<Command> {
         let name = line.strip_prefix(b"{\"cmd\":\"")?.strip_suffix(b"\"}")?;
         Some(match name {
@@ -938,27 +936,35 @@ impl Command {
 
     /// The general path: a trimmed, non-empty line that is neither `?` nor `!`, through the JSON
     /// scanner. Not inlined: its large stack frame would otherwise be set up for the bare lines too.
-    ///
-    /// With `token`, the command's `token` key (see [`Envelope`]) is read into it as well.
     #[inline(never)]
-    fn parse_json(
+    fn parse_json(line: &[u8]) -> Result<Command, CommandError> {
+        Command::scan_json(line, Command::from_fields)
+    }
+
+    /// [`Command::parse_json`], also reading the command's `token` key (see [`Envelope`]).
+    #[inline(never)]
+    fn parse_json_token(line: &[u8]) -> Result<(Command, Option<String>), CommandError> {
+        Command::scan_json(line, |f| {
+            let command = Command::from_fields(f)?;
+            let token = access_token(f, &command)?;
+            Ok((command, token))
+        })
+    }
+
+    /// Scans a JSON line and hands its fields to `typed`.
+    #[inline(always)]
+    fn scan_json<T>(
         line: &[u8],
-        token: Option<&mut Option<String>>,
-    ) -> Result<Command, CommandError> {
+        typed: impl Fn(&Fields<'_, '_>) -> Result<T, CommandError>,
+    ) -> Result<T, CommandError> {
         // At most two ~1.8 KB structs on the stack; no heap use for a well-formed command.
         let mut raw = RawCommand::default();
         let mut payload = None;
         match raw.fill_split_from_json(&mut payload, line) {
             Ok(owns_heap) => {
-                let fields = Fields {
+                let result = typed(&Fields {
                     top: &raw,
                     payload: payload.as_ref(),
-                };
-                let command = Command::from_fields(&fields).and_then(|c| {
-                    if let Some(out) = token {
-                        *out = access_token(&fields, &c)?;
-                    }
-                    Ok(c)
                 });
                 if !owns_heap {
                     // Only borrowed strings and scalars: nothing to free, so skip the drop
@@ -966,7 +972,7 @@ impl Command {
                     core::mem::forget(raw);
                     core::mem::forget(payload);
                 }
-                command
+                result
             }
             // The seed's own calibration example lacks its final `}`: retry once with it.
             Err(scan::ScanError::Eof) => {
@@ -974,15 +980,10 @@ impl Command {
                 fixed.extend_from_slice(line);
                 fixed.push(b'}');
                 let raw = RawCommand::from_json(&fixed)?;
-                let fields = Fields {
+                typed(&Fields {
                     top: &raw,
                     payload: raw.payload(),
-                };
-                let command = Command::from_fields(&fields)?;
-                if let Some(out) = token {
-                    *out = access_token(&fields, &command)?;
-                }
-                Ok(command)
+                })
             }
             Err(_) => Err(CommandError::Json),
         }
@@ -1190,9 +1191,25 @@ impl Envelope {
     /// Parses one line like [`Command::parse`] and also reads its `token` key. A `token` that is not
     /// a string of at most 64 bytes is `Invalid token: …` (for `auth` / `setToken` as before).
     pub fn parse(line: &[u8]) -> Result<Envelope, CommandError> {
-        let mut token = None;
-        let command = Command::parse_line(line, Some(&mut token))?;
-        Ok(Envelope { command, token })
+        // The steps of `Command::parse`, with the token-reading scan (a proptest holds the two
+        // together; written out so the plain parse stays exactly as fast).
+        let line = Command::strip_line(line)?;
+        let plain = |command| Envelope {
+            command,
+            token: None,
+        };
+        match line.first() {
+            None => Err(CommandError::Empty),
+            Some(b'?') => Ok(plain(Command::Availability)),
+            Some(b'!') => Ok(plain(Command::Keepalive)),
+            Some(_) => match Command::bare(line) {
+                Some(command) => Ok(plain(command)),
+                None => {
+                    let (command, token) = Command::parse_json_token(line)?;
+                    Ok(Envelope { command, token })
+                }
+            },
+        }
     }
 
     /// The canonical line: [`Command::encode`] with `"token":T` appended when a token is given (not
@@ -1778,7 +1795,7 @@ mod tests {
             let line = c.encode();
             assert_eq!(Command::bare(line.as_bytes()), Some(c.clone()), "{line}");
             assert_eq!(
-                Command::parse_json(line.as_bytes(), None),
+                Command::parse_json(line.as_bytes()),
                 Ok(c.clone()),
                 "{line}"
             );
@@ -1800,7 +1817,7 @@ mod tests {
             assert_eq!(Command::bare(near.as_bytes()), None, "{near}");
             assert_eq!(
                 Command::parse(near.as_bytes()),
-                Command::parse_json(near.as_bytes(), None),
+                Command::parse_json(near.as_bytes()),
                 "{near}"
             );
         }
