@@ -131,6 +131,10 @@ pub struct Args {
     /// Seconds between stream-server / MQTT reconnect attempts.
     #[arg(long = "reconnect-interval", default_value = "30", value_parser = parse_secs)]
     pub reconnect_interval: Duration,
+    /// Seconds without a complete line after which a client may be evicted for a newcomer
+    /// (PROTOCOL.md §1: 60; for tests).
+    #[arg(long = "idle-timeout", default_value = "60", value_parser = parse_secs, hide = true)]
+    pub idle_timeout: Duration,
 }
 
 fn parse_three(field: &'static str, s: &str) -> Result<PerPhase, CliError> {

@@ -22,6 +22,7 @@ pub fn from_args(args: &Args, local: SocketAddr) -> DeviceOptions {
         ip: local.ip().to_string(),
         has_serial: args.serial,
         max_clients: args.max_clients,
+        idle_timeout: args.idle_timeout,
         status_interval: args.status_interval,
         persist_interval: args.persist_interval,
         reconnect_interval: args.reconnect_interval,

@@ -52,11 +52,10 @@ pub enum Ended {
 
 /// Hands `bytes` to the engine and returns how many it took; the rest stays pending.
 ///
-/// The engine takes everything today (`handle_input` returns `()`); once it reports what it consumed
-/// (back-pressure), this is the one line to change.
+/// The engine takes what fits its queue for this connection and says how much (back-pressure); the
+/// rest stays pending.
 fn offer(device: &mut Device, conn: ConnId, now: Instant, bytes: &[u8]) -> usize {
-    device.handle_input(conn, now, bytes);
-    bytes.len()
+    device.handle_input(conn, now, bytes)
 }
 
 /// A byte stream served as one engine connection at a time.
