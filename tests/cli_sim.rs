@@ -620,8 +620,10 @@ fn serial_device_path_as_host() {
     }
 }
 
-/// Sends two requests on the serial line and reads only the first reply: the second (an `info`,
-/// the reply a serial client also asks for first) is left for whoever opens the line next.
+/// Sends three requests on the serial line and reads only the first reply: the other two (an
+/// `info`, the reply a serial client asks for first, and a `getPhaseAngle`) are left for whoever
+/// opens the line next. The meter answers in order, so they come before any reply to the next
+/// program's requests (already waiting in the pty, or still on their way).
 fn leave_stale_replies(pts: &str) {
     use std::io::{Read, Write};
     let mut f = std::fs::OpenOptions::new()
@@ -629,7 +631,7 @@ fn leave_stale_replies(pts: &str) {
         .write(true)
         .open(pts)
         .unwrap();
-    f.write_all(b"{\"cmd\":\"getCurrent\"}\n{\"cmd\":\"info\"}\n")
+    f.write_all(b"{\"cmd\":\"getCurrent\"}\n{\"cmd\":\"info\"}\n{\"cmd\":\"getPhaseAngle\"}\n")
         .unwrap();
     // Byte by byte, so nothing after that reply is taken off the line.
     let mut seen = Vec::new();
