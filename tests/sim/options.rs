@@ -6,14 +6,31 @@ use std::process::{Command, Stdio};
 
 use crate::common::*;
 
+/// Runs the simulator with `args`; one that is still running after `SOON` accepted them and is
+/// killed (its output then shows the `listening on` line).
 fn sim_args(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_smartmeter-sim"))
-        .args(["--port", "0", "--stream-port", "0"])
+    let dir = temp_dir("bad-opts");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartmeter-sim"));
+    cmd.args(["--port", "0", "--stream-port", "0"]);
+    if !args.contains(&"--state") {
+        cmd.arg("--state").arg(&dir);
+    }
+    let mut child = cmd
         .args(args)
         .env_remove("SMARTMETER_TOKEN")
         .stdin(Stdio::null())
-        .output()
-        .expect("run smartmeter-sim")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run smartmeter-sim");
+    let deadline = std::time::Instant::now() + SOON;
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+    out
 }
 
 #[test]
