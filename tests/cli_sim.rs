@@ -568,7 +568,9 @@ fn actionable_errors_are_one_line_with_non_zero_exit() {
 
 #[test]
 fn discover_and_names_over_mdns() {
-    let sim = Sim::start(&["--mdns"]);
+    // A name of its own: other test runs on this host announce on the same loopback.
+    let name = format!("mdnstest-{}", std::process::id());
+    let sim = Sim::start(&["--mdns", "--name", &name]);
     let mut found = None;
     for _ in 0..3 {
         let o = cli(&["--json", "discover", "--wait", "3s"]);
@@ -576,7 +578,7 @@ fn discover_and_names_over_mdns() {
         found = stdout(&o)
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .find(|m| m["name"] == "simtest");
+            .find(|m| m["name"] == name.as_str());
         if found.is_some() {
             break;
         }
@@ -587,8 +589,11 @@ fn discover_and_names_over_mdns() {
     // The meter's firmware version (as `info` says), not the simulator crate's.
     assert_eq!(m["version"], "2.2");
     // A meter name as HOST (mDNS), with the service's port.
-    assert_eq!(cli_json(&["info", "simtest"])["name"], "simtest");
-    assert_eq!(cli_json(&["info", "simtest.local"])["name"], "simtest");
+    assert_eq!(cli_json(&["info", &name])["name"], name.as_str());
+    assert_eq!(
+        cli_json(&["info", &format!("{name}.local")])["name"],
+        name.as_str()
+    );
     let human = stdout(&cli(&["discover", "--wait", "3s"]));
     assert!(human.starts_with("name"), "{human}");
 }

@@ -18,16 +18,13 @@ pub struct Sim {
 impl Sim {
     pub fn start(extra: &[&str]) -> Sim {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smartmeter-sim"))
-            .args([
-                "--port",
-                "0",
-                "--stream-port",
-                "0",
-                "--name",
-                "simtest",
-                "--state",
-            ])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartmeter-sim"));
+        cmd.args(["--port", "0", "--stream-port", "0"]);
+        if !extra.contains(&"--name") {
+            cmd.args(["--name", "simtest"]);
+        }
+        let mut child = cmd
+            .arg("--state")
             .arg(dir.path().join("state"))
             .args(extra)
             .env_remove("SMARTMETER_TOKEN")
