@@ -353,3 +353,47 @@ fn a_rename_clears_the_old_names_retained_topics() {
         "{p:?}"
     );
 }
+
+fn a_port_key_shows_in_the_reply_and_info_and_is_the_one_connected_to() {
+    for (payload, shown, port) in [
+        (
+            r#"{"server":"broker.lan","port":1884}"#,
+            "broker.lan:1884",
+            1884,
+        ),
+        // The `port` key wins over the address's port (and is what `info` then says).
+        (
+            r#"{"server":"broker.lan:1885","port":1886}"#,
+            "broker.lan:1886",
+            1886,
+        ),
+        (r#"{"server":"broker.lan:1885"}"#, "broker.lan:1885", 1885),
+        (
+            r#"{"server":"[fd00::1]","port":1887}"#,
+            "[fd00::1]:1887",
+            1887,
+        ),
+    ] {
+        let mut b = Bench::new();
+        let c = b.tcp(1);
+        let reply = b.cmd(c, &format!(r#"{{"cmd":"mqttServer","payload":{payload}}}"#));
+        assert!(
+            reply.contains(&format!(r#""mqtt_server":"{shown}""#)),
+            "{payload}: {reply}"
+        );
+        let cfg = b
+            .drain_events()
+            .iter()
+            .find_map(|e| match e {
+                Event::MqttConfigure(Some(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .expect("configure");
+        assert_eq!(cfg.port, port, "{payload}");
+        let info = b.cmd(c, r#"{"cmd":"info"}"#);
+        assert!(
+            info.contains(&format!(r#""mqtt_server":"{shown}""#)),
+            "{payload}: {info}"
+        );
+    }
+}

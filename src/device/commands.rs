@@ -395,7 +395,18 @@ impl Device {
                 self.reply(sink, &Reply::GetLogDone);
             }
             Command::MqttServer(m) => {
-                let text = m.server.to_string();
+                // A `port` key wins over the address's port: keep it in the stored address, so the
+                // reply, `info` and the broker connection all show and use the same port.
+                let server = match (&m.server, m.port) {
+                    (crate::wire::command::ServerAddr::Host { host, .. }, Some(port)) => {
+                        crate::wire::command::ServerAddr::Host {
+                            host: host.clone(),
+                            port: Some(port),
+                        }
+                    }
+                    (other, _) => other.clone(),
+                };
+                let text = server.to_string();
                 self.config.mqtt_server.clone_from(&text);
                 self.config.mqtt_user = m.user.clone();
                 self.config.mqtt_pwd = m.pwd.clone();

@@ -586,7 +586,7 @@ pub async fn run(args: Args) -> Result<(), SimError> {
                 args.bind,
                 local.port(),
                 stream_local.port(),
-                env!("CARGO_PKG_VERSION"),
+                &crate::sim::options::firmware_version(),
             )
             .map_err(|e| SimError::Mdns(e.to_string()))?,
         )
