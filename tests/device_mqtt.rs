@@ -354,6 +354,7 @@ fn a_rename_clears_the_old_names_retained_topics() {
     );
 }
 
+#[test]
 fn a_port_key_shows_in_the_reply_and_info_and_is_the_one_connected_to() {
     for (payload, shown, port) in [
         (
