@@ -7,6 +7,7 @@
 //! stopped by Ctrl-C (the file is finalised).
 
 mod analyze;
+mod collect;
 mod output;
 mod plot;
 mod record;
@@ -143,6 +144,9 @@ pub enum Command {
         #[arg(long, default_value_t = 50, value_parser = nominal_arg)]
         nominal: u32,
     },
+    /// Store what every meter publishes on an MQTT broker in Parquet files and/or PostgreSQL, with
+    /// a Prometheus endpoint; runs until SIGINT/SIGTERM, then flushes and exits 0.
+    Collect(collect::CollectArgs),
     /// Status of every meter publishing on an MQTT broker.
     Fleet {
         /// Broker `host[:port]` (default port 1883).
@@ -324,6 +328,9 @@ pub enum CliError {
     /// Analysis failed.
     #[error(transparent)]
     Analyze(#[from] super::analyze::AnalyzeError),
+    /// The collector could not start.
+    #[error(transparent)]
+    Collect(#[from] super::collect::CollectError),
     /// Writing to stdout failed (closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -334,7 +341,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Client(e) if e.is_refusal() => 3,
-            CliError::Usage(_) => 2,
+            CliError::Usage(_) | CliError::Collect(super::collect::CollectError::Usage(_)) => 2,
             CliError::DataLoss(_) => 4,
             _ => 1,
         }
@@ -461,6 +468,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output::watch(&c, &out, *interval, *count).await?;
         }
         Command::Analyze { .. } => return analyze::analyze(&cli),
+        Command::Collect(args) => return collect::collect(&cli, args).await,
         Command::Fleet { broker, wait } => {
             let meters = super::fleet_snapshot(broker, *wait).await?;
             out.fleet(&meters)?;
