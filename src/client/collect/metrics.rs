@@ -182,7 +182,7 @@ impl Stats {
             for (m, l) in &meters {
                 for (k, v) in get(&l.status).iter().enumerate() {
                     if let Some(v) = v {
-                        sample_phase(&mut out, name, m, k + 1, f64::from(*v));
+                        sample_phase(&mut out, name, m, k + 1, Value::F32(*v));
                     }
                 }
             }
@@ -195,7 +195,7 @@ impl Stats {
         );
         for (m, l) in &meters {
             if let Some(f) = l.status.frequency_hz {
-                sample_meter(&mut out, "smartmeter_frequency_hertz", m, f64::from(f));
+                sample_meter(&mut out, "smartmeter_frequency_hertz", m, Value::F32(f));
             }
         }
         type Energy = fn(&Status) -> &[Option<f64>; 3];
@@ -216,7 +216,7 @@ impl Stats {
             for (m, l) in &meters {
                 for (k, v) in get(&l.status).iter().enumerate() {
                     if let Some(v) = v {
-                        sample_phase(&mut out, name, m, k + 1, *v);
+                        sample_phase(&mut out, name, m, k + 1, Value::F64(*v));
                     }
                 }
             }
@@ -232,7 +232,7 @@ impl Stats {
                 &mut out,
                 "smartmeter_last_seen_timestamp_seconds",
                 m,
-                l.last_seen_s,
+                Value::F64(l.last_seen_s),
             );
         }
         self.render_own(&mut out, meters.len());
@@ -349,17 +349,32 @@ fn push_label(out: &mut String, v: &str) {
     }
 }
 
-fn push_value(out: &mut String, v: f64) {
-    if v.is_nan() {
+/// A sample value, printed in the shortest form that reads back to the same number of its type
+/// (an f32 reading prints `230.1`, not `230.10000610351563`).
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    F32(f32),
+    F64(f64),
+}
+
+fn push_value(out: &mut String, v: Value) {
+    let wide = match v {
+        Value::F32(x) => f64::from(x),
+        Value::F64(x) => x,
+    };
+    if wide.is_nan() {
         out.push_str("NaN");
-    } else if v.is_infinite() {
-        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if wide.is_infinite() {
+        out.push_str(if wide > 0.0 { "+Inf" } else { "-Inf" });
     } else {
-        let _ = write!(out, "{v}");
+        let _ = match v {
+            Value::F32(x) => write!(out, "{x}"),
+            Value::F64(x) => write!(out, "{x}"),
+        };
     }
 }
 
-fn sample_phase(out: &mut String, name: &str, meter: &str, phase: usize, v: f64) {
+fn sample_phase(out: &mut String, name: &str, meter: &str, phase: usize, v: Value) {
     out.push_str(name);
     out.push_str("{meter=\"");
     push_label(out, meter);
@@ -368,7 +383,7 @@ fn sample_phase(out: &mut String, name: &str, meter: &str, phase: usize, v: f64)
     out.push('\n');
 }
 
-fn sample_meter(out: &mut String, name: &str, meter: &str, v: f64) {
+fn sample_meter(out: &mut String, name: &str, meter: &str, v: Value) {
     out.push_str(name);
     out.push_str("{meter=\"");
     push_label(out, meter);
@@ -470,7 +485,7 @@ mod tests {
         let s = Stats::default();
         let m: Meter = Arc::from("a\"b");
         let st = Status {
-            voltage_v: [Some(230.5), None, Some(231.0)],
+            voltage_v: [Some(230.1), None, Some(231.0)],
             frequency_hz: Some(50.0),
             energy_import_kwh: [Some(1.5), None, None],
             ..Status::default()
@@ -479,7 +494,7 @@ mod tests {
         s.messages.add(3);
         s.parquet.rows_written[0].add(6);
         let text = s.render();
-        assert!(text.contains("smartmeter_voltage_volts{meter=\"a\\\"b\",phase=\"1\"} 230.5\n"));
+        assert!(text.contains("smartmeter_voltage_volts{meter=\"a\\\"b\",phase=\"1\"} 230.1\n"));
         assert!(
             !text.contains("phase=\"2\"} "),
             "undefined values are left out"

@@ -188,11 +188,6 @@ pub async fn run(
                 reason: "no answer (timed out)".into(),
             })??;
             let spool = Spool::open(&cfg.data_dir.join(".spool").join("postgres"))?;
-            log.event(
-                "database",
-                &std::format!("writing to PostgreSQL at {}", target.label()),
-                serde_json::json!({ "target": target.label() }),
-            );
             Some((target, client, spool))
         }
         None => None,
@@ -217,11 +212,6 @@ pub async fn run(
                 &tag,
                 stats.clone(),
             )?;
-            log.event(
-                "parquet",
-                &std::format!("writing Parquet files under {}", dir.display()),
-                serde_json::json!({ "dir": dir.display().to_string() }),
-            );
             Some(sink)
         }
         None => None,
@@ -231,12 +221,6 @@ pub async fn run(
             let l = metrics::bind(addr)
                 .await
                 .map_err(|source| CollectError::Metrics { addr, source })?;
-            let local = l.local_addr().unwrap_or(addr);
-            log.event(
-                "metrics",
-                &std::format!("metrics on http://{local}/metrics"),
-                serde_json::json!({ "addr": local.to_string() }),
-            );
             Some(l)
         }
         None => None,
@@ -254,6 +238,32 @@ pub async fn run(
         log.clone(),
     )
     .await?;
+
+    // Started: say where everything goes.
+    if let Some(dir) = &cfg.out {
+        log.event(
+            "parquet",
+            &std::format!("writing Parquet files under {}", dir.display()),
+            serde_json::json!({ "dir": dir.display().to_string() }),
+        );
+    }
+    if let Some((target, _, _)) = &pg {
+        log.event(
+            "database",
+            &std::format!("writing to PostgreSQL at {}", target.label()),
+            serde_json::json!({ "target": target.label() }),
+        );
+    }
+    if let Some(l) = &metrics_listener {
+        let local = l
+            .local_addr()
+            .map_or_else(|_| std::format!("{:?}", cfg.metrics), |a| a.to_string());
+        log.event(
+            "metrics",
+            &std::format!("metrics on http://{local}/metrics"),
+            serde_json::json!({ "addr": local }),
+        );
+    }
 
     // Running: sinks first, then the ingest feeding them.
     let mut senders = Vec::new();
