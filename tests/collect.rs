@@ -428,9 +428,11 @@ fn check_exposition(text: &str) {
 
 // ---- Parquet readers ---------------------------------------------------------------------------
 
-/// Every `readings` row of the Parquet files under `dir`, read with the `parquet` crate:
-/// (meter, time µs, phase) → (L1-style voltage, energy_import).
-fn read_readings(dir: &Path) -> Vec<(String, i64, i16, Option<f32>, Option<f64>)> {
+/// One `readings` row as read back: meter, time µs, phase, voltage, energy_import.
+type Row = (String, i64, i16, Option<f32>, Option<f64>);
+
+/// Every `readings` row of the Parquet files under `dir`, read with the `parquet` crate.
+fn read_readings(dir: &Path) -> Vec<Row> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
     let mut out = Vec::new();

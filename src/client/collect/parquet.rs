@@ -836,12 +836,14 @@ mod tests {
         let mut sink =
             ParquetSink::new(dir.path(), Duration::from_secs(3600), "t1", stats.clone()).unwrap();
         let day = 86_400_000_000;
-        let mut b = Batch::default();
-        b.readings = std::vec![
-            reading(day - 1, "a", 1),
-            reading(day, "b", 2),
-            reading(day + 5, "a", 3)
-        ];
+        let mut b = Batch {
+            readings: std::vec![
+                reading(day - 1, "a", 1),
+                reading(day, "b", 2),
+                reading(day + 5, "a", 3)
+            ],
+            ..Batch::default()
+        };
         b.events.push(PqEventRow {
             time_us: day,
             meter: Arc::from("a"),
