@@ -398,10 +398,10 @@ struct OpenFile<R> {
     opened: Instant,
 }
 
-/// The open files of one table, by date partition.
+/// The open files of one table, by date partition (UTC days since the epoch).
 struct TableFiles<R> {
     schema: Arc<Type>,
-    files: BTreeMap<String, OpenFile<R>>,
+    files: BTreeMap<i64, OpenFile<R>>,
 }
 
 impl<R: Table> TableFiles<R> {
@@ -562,6 +562,8 @@ struct Ctx<'a> {
     stats: &'a SinkStats,
 }
 
+const US_PER_DAY: i64 = 86_400_000_000;
+
 /// `YYYY-MM-DD` (UTC) of a time in µs.
 pub fn date_of(time_us: i64) -> String {
     let d = DateTime::from_unix_millis(time_us.div_euclid(1000));
@@ -593,11 +595,11 @@ fn push_rows<R: Table>(
     out: &mut Vec<Result<Written, ParquetSinkError>>,
 ) {
     for row in rows {
-        let date = date_of(row.time_us());
-        if !t.files.contains_key(&date) {
-            match open::<R>(ctx, seq, &t.schema, &date, now) {
+        let day = row.time_us().div_euclid(US_PER_DAY);
+        if !t.files.contains_key(&day) {
+            match open::<R>(ctx, seq, &t.schema, &date_of(row.time_us()), now) {
                 Ok(f) => {
-                    t.files.insert(date.clone(), f);
+                    t.files.insert(day, f);
                 }
                 Err(e) => {
                     ctx.stats.write_errors.add(1);
@@ -607,15 +609,15 @@ fn push_rows<R: Table>(
                 }
             }
         }
-        let Some(f) = t.files.get_mut(&date) else {
+        let Some(f) = t.files.get_mut(&day) else {
             continue;
         };
         f.pending.push(row.clone());
         if f.pending.len() >= ROW_GROUP_ROWS {
             let full = f.rows + f.pending.len() as u64 >= MAX_FILE_ROWS;
             if let Err(e) = flush(f) {
-                fail(t, &date, ctx.stats, e, out);
-            } else if full && let Some(f) = t.files.remove(&date) {
+                fail(t, day, ctx.stats, e, out);
+            } else if full && let Some(f) = t.files.remove(&day) {
                 out.push(finish(f, ctx.stats));
             }
         }
@@ -625,13 +627,13 @@ fn push_rows<R: Table>(
 /// Drops a failed file: its `.part` is removed, its rows counted as lost.
 fn fail<R: Table>(
     t: &mut TableFiles<R>,
-    date: &str,
+    day: i64,
     stats: &SinkStats,
     e: ParquetSinkError,
     out: &mut Vec<Result<Written, ParquetSinkError>>,
 ) {
     stats.write_errors.add(1);
-    if let Some(f) = t.files.remove(date) {
+    if let Some(f) = t.files.remove(&day) {
         stats.rows_lost.add(f.rows + f.pending.len() as u64);
         let _ = std::fs::remove_file(&f.part);
     }
@@ -750,11 +752,11 @@ fn close_where<R: Table>(
     due: &dyn Fn(&Instant) -> bool,
     out: &mut Vec<Result<Written, ParquetSinkError>>,
 ) {
-    let dates: Vec<String> = t
+    let dates: Vec<i64> = t
         .files
         .iter()
         .filter(|(_, f)| due(&f.opened))
-        .map(|(d, _)| d.clone())
+        .map(|(d, _)| *d)
         .collect();
     for d in dates {
         if let Some(f) = t.files.remove(&d) {
