@@ -9,6 +9,7 @@
 //! Ctrl-C / SIGTERM (the meter is stopped and the file finalised).
 
 mod analyze;
+mod collect;
 mod output;
 mod plot;
 mod record;
@@ -208,6 +209,9 @@ pub enum Command {
         #[arg(long, default_value = "auto", value_parser = nominal_arg)]
         nominal: Nominal,
     },
+    /// Store what every meter publishes on an MQTT broker in Parquet files and/or PostgreSQL, with
+    /// a Prometheus endpoint; runs until SIGINT/SIGTERM, then flushes and exits 0.
+    Collect(collect::CollectArgs),
     /// Status of every meter publishing on an MQTT broker.
     Fleet {
         /// Broker `host[:port]` (default port 1883).
@@ -235,6 +239,7 @@ impl Command {
             | Command::Watch { json, .. }
             | Command::Analyze { json, .. }
             | Command::Fleet { json, .. } => *json,
+            Command::Collect(args) => args.json,
         }
     }
 }
@@ -452,6 +457,9 @@ pub enum CliError {
     /// Analysis failed.
     #[error(transparent)]
     Analyze(#[from] super::analyze::AnalyzeError),
+    /// The collector could not start.
+    #[error(transparent)]
+    Collect(#[from] super::collect::CollectError),
     /// Writing to stdout failed (closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -463,7 +471,7 @@ impl CliError {
         match self {
             CliError::Client(e) if e.is_refusal() => 3,
             CliError::Client(ClientError::InvalidHost { .. } | ClientError::InvalidCommand(_)) => 2,
-            CliError::Usage(_) => 2,
+            CliError::Usage(_) | CliError::Collect(super::collect::CollectError::Usage(_)) => 2,
             CliError::DataLoss(_) => 4,
             _ => 1,
         }
@@ -611,6 +619,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             output::watch(&c, &out, *interval, *count, &mut signals).await?;
         }
         Command::Analyze { .. } => return analyze::analyze(&cli, &out),
+        Command::Collect(args) => return collect::collect(&cli, args).await,
         Command::Fleet { broker, wait, .. } => {
             check_broker(broker)?;
             let meters = super::fleet_snapshot(broker, *wait).await?;
