@@ -55,7 +55,8 @@ pub mod synth;
 
 pub use energy::{EnergyMeter, EnergySnapshot};
 pub use estimator::{
-    ConfigError, Estimator, EstimatorConfig, HalfCycleRms, Measurement, PhaseMode, Sample, Window,
+    ConfigError, Estimator, EstimatorConfig, HalfCycleRms, Measurement, Observer, PhaseMode,
+    Sample, Window,
 };
 pub use resample::{Resampler, ResamplerError};
 pub use synth::{Grid, GridConfig, Harmonic, PhaseSignal};
