@@ -50,6 +50,7 @@
 pub mod energy;
 pub mod estimator;
 pub mod fixed;
+pub mod pq;
 pub mod resample;
 pub mod synth;
 
