@@ -66,8 +66,8 @@ impl Signal {
     /// Frame `n` (v1,i1,v2,i2,v3,i3).
     pub fn frame(&self, n: u64) -> [f64; 6] {
         let t = n as f64 / f64::from(self.rate_hz);
-        let cyc = self.f_hz * t;
-        let base = 2.0 * PI * (cyc - cyc.floor());
+        // the unwrapped phase: interharmonics (non-integer orders) must not jump at each cycle
+        let base = 2.0 * PI * self.f_hz * t;
         let mut out = [0.0; 6];
         for p in 0..3 {
             let th = base + self.v_angle_deg[p].to_radians();

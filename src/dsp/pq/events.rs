@@ -6,7 +6,9 @@
 //!   ends when all ≤ 108 %. Interruption: all < 5 %, ends when any ≥ 7 %.
 //! * A dip during which an interruption occurred is reported once, as an interruption spanning the
 //!   whole dip (start of the dip to its end), extreme = the lowest Urms(½).
-//! * Start = the start of the first half cycle whose Urms(½) crossed the threshold; end likewise;
+//! * Start = when the one-cycle RMS crossed the threshold: interpolated on the squares between the
+//!   last value before and the first value across (a one-cycle RMS² changes linearly across a
+//!   step), and referred to the centre of its cycle; end likewise (the last phase to recover);
 //!   `phases` = the phases that crossed the threshold during the event; `extreme` = lowest (dip,
 //!   interruption) or highest (swell) Urms(½) over those phases.
 //! * RVC: after a steady state (all of the last 100/120 Urms(½) values of every phase within ±5 %
@@ -45,9 +47,42 @@ pub(super) struct RawEvent {
 #[derive(Debug, Clone, Copy)]
 struct Open {
     start: f64,
+    /// The start waits for the next value to be placed on its ramp.
+    start_ramp: Option<Ramp>,
     phases: u8,
     extreme: f32,
     interruption: bool,
+}
+
+/// A threshold crossing between the values `a` (cycle centred at `t1`) and `b` (at `t2`) of
+/// `phase`. An abrupt step moves a one-cycle RMS² along a straight ramp one cycle long, sampled
+/// every half cycle; with the next value `c` the ramp's slope is known (the steeper of `a→b` and
+/// `b→c`) and the crossing is placed on it.
+#[derive(Debug, Clone, Copy)]
+struct Ramp {
+    t1: f64,
+    a: f32,
+    t2: f64,
+    b: f32,
+    th: f32,
+    phase: usize,
+}
+
+impl Ramp {
+    fn refine(&self, c: f32) -> f64 {
+        let sq = |x: f32| f64::from(x) * f64::from(x);
+        let (a, b, c, th) = (sq(self.a), sq(self.b), sq(c), sq(self.th));
+        let (slope, rest) = if a > b {
+            ((a - b).max(b - c), th - b)
+        } else {
+            ((b - a).max(c - b), b - th)
+        };
+        if !(slope > 0.0) {
+            return self.t2;
+        }
+        let k = (rest / slope).clamp(0.0, 1.0);
+        self.t2 - k * (self.t2 - self.t1)
+    }
 }
 
 /// Capacity of the RVC history (120 half cycles = 1 s at 60 Hz).
@@ -83,6 +118,25 @@ pub(super) struct Detector {
     pos: usize,
     window: usize,
     rvc: RvcState,
+    /// The previous Urms(½) values and the centre of their cycle.
+    prev: Option<([f32; 3], f64)>,
+    /// Ended dips and swells waiting for the next value to place their end.
+    ending: heapless::Vec<(RawEvent, Ramp), 2>,
+}
+
+/// When a one-cycle RMS going from `v1` (at `t1`) to `v2` (at `t2`) crossed `th`, interpolated on
+/// the squares.
+fn crossing(t1: f64, v1: f32, t2: f64, v2: f32, th: f32) -> f64 {
+    let (a, b, c) = (
+        f64::from(v1) * f64::from(v1),
+        f64::from(v2) * f64::from(v2),
+        f64::from(th) * f64::from(th),
+    );
+    if (b - a).abs() < 1e-12 {
+        return t2;
+    }
+    let k = ((c - a) / (b - a)).clamp(0.0, 1.0);
+    t1 + k * (t2 - t1)
 }
 
 impl Detector {
@@ -99,12 +153,14 @@ impl Detector {
             pos: 0,
             window: if nominal_hz == 60 { 120 } else { 100 },
             rvc: RvcState::Settling,
+            prev: None,
+            ending: heapless::Vec::new(),
         }
     }
 
     /// A dip, swell or interruption is in progress (the aggregation `flagged` condition).
     pub(super) fn in_progress(&self) -> bool {
-        self.dip.is_some() || self.swell.is_some() || self.interruption
+        self.dip.is_some() || self.swell.is_some() || self.interruption || !self.ending.is_empty()
     }
 
     /// One Urms(½) value per phase, for the half cycle that starts at `start` (frames);
@@ -123,18 +179,57 @@ impl Detector {
             (0..n).filter(|&p| f(v(p))).fold(0u8, |m, p| m | (1 << p))
         };
         let all = (1u8 << n) - 1;
+        let prev = self.prev.replace((*urms_v, start));
+        // events that ended at the previous value: place the end on its ramp
+        for (mut e, ramp) in core::mem::take(&mut self.ending) {
+            e.end_frame = ramp.refine(v(ramp.phase)).max(e.start_frame);
+            out(e);
+        }
+        // the crossing of `th` between the previous value and this one: of the phases in
+        // `mask`, the earliest (starts) or the latest (ends), as a ramp to refine
+        let ramp = |mask: u8, th: f32, latest: bool| -> Option<Ramp> {
+            let (pv, pt) = prev?;
+            let mut best: Option<(f64, Ramp)> = None;
+            for p in 0..n {
+                if mask & (1 << p) != 0 {
+                    let a = pv.get(p).copied().unwrap_or(0.0);
+                    let t = crossing(pt, a, start, v(p), th);
+                    let r = Ramp {
+                        t1: pt,
+                        a,
+                        t2: start,
+                        b: v(p),
+                        th,
+                        phase: p,
+                    };
+                    best = match best {
+                        Some((bt, _)) if (latest && bt >= t) || (!latest && bt <= t) => best,
+                        _ => Some((t, r)),
+                    };
+                }
+            }
+            best.map(|(_, r)| r)
+        };
+        let was = |p: usize, f: &dyn Fn(f32) -> bool| -> bool {
+            prev.is_some_and(|(pv, _)| f(pv.get(p).copied().unwrap_or(0.0)))
+        };
+        // refine starts from the previous value
+        for o in [&mut self.dip, &mut self.swell].into_iter().flatten() {
+            if let Some(r) = o.start_ramp.take() {
+                o.start = r.refine(v(r.phase));
+            }
+        }
         // dips (and interruptions inside them)
         let below = mask_where(&|x| x < 0.90 * u);
-        match &mut self.dip {
-            None if below != 0 => {
-                self.dip = Some(Open {
-                    start,
-                    phases: below,
-                    extreme: f32::INFINITY,
-                    interruption: false,
-                })
-            }
-            _ => {}
+        if self.dip.is_none() && below != 0 {
+            let r = ramp(below, 0.90 * u, false);
+            self.dip = Some(Open {
+                start: r.map_or(start, |r| crossing(r.t1, r.a, r.t2, r.b, r.th)),
+                start_ramp: r,
+                phases: below,
+                extreme: f32::INFINITY,
+                interruption: false,
+            });
         }
         let int_now = mask_where(&|x| x < 0.05 * u) == all;
         if !self.interruption && int_now {
@@ -153,7 +248,10 @@ impl Detector {
             if !self.interruption && mask_where(&|x| x >= 0.92 * u) == all {
                 let d = *d;
                 self.dip = None;
-                out(RawEvent {
+                let late = (0..n)
+                    .filter(|&p| was(p, &|x| x < 0.92 * u))
+                    .fold(0u8, |m, p| m | (1 << p));
+                let e = RawEvent {
                     kind: if d.interruption {
                         EventKind::Interruption
                     } else {
@@ -161,42 +259,59 @@ impl Detector {
                     },
                     phases: if d.interruption { all } else { d.phases },
                     start_frame: d.start,
-                    end_frame: start,
+                    end_frame: start.max(d.start),
                     extreme_v: d.extreme,
                     delta_max_v: None,
                     delta_steady_v: None,
-                });
+                };
+                match ramp(late, 0.92 * u, true) {
+                    Some(r) => {
+                        let _ = self.ending.push((e, r));
+                    }
+                    None => out(e),
+                }
             }
         }
         // swells
         let above = mask_where(&|x| x > 1.10 * u);
         if self.swell.is_none() && above != 0 {
+            let r = ramp(above, 1.10 * u, false);
             self.swell = Some(Open {
-                start,
+                start: r.map_or(start, |r| crossing(r.t1, r.a, r.t2, r.b, r.th)),
+                start_ramp: r,
                 phases: above,
                 extreme: f32::NEG_INFINITY,
                 interruption: false,
             });
         }
-        if let Some(s) = &mut self.swell {
-            s.phases |= above;
+        if let Some(sw) = &mut self.swell {
+            sw.phases |= above;
             for p in 0..n {
-                if s.phases & (1 << p) != 0 {
-                    s.extreme = s.extreme.max(v(p));
+                if sw.phases & (1 << p) != 0 {
+                    sw.extreme = sw.extreme.max(v(p));
                 }
             }
             if mask_where(&|x| x <= 1.08 * u) == all {
-                let s = *s;
+                let sw = *sw;
                 self.swell = None;
-                out(RawEvent {
+                let late = (0..n)
+                    .filter(|&p| was(p, &|x| x > 1.08 * u))
+                    .fold(0u8, |m, p| m | (1 << p));
+                let e = RawEvent {
                     kind: EventKind::Swell,
-                    phases: s.phases,
-                    start_frame: s.start,
-                    end_frame: start,
-                    extreme_v: s.extreme,
+                    phases: sw.phases,
+                    start_frame: sw.start,
+                    end_frame: start.max(sw.start),
+                    extreme_v: sw.extreme,
                     delta_max_v: None,
                     delta_steady_v: None,
-                });
+                };
+                match ramp(late, 1.08 * u, true) {
+                    Some(r) => {
+                        let _ = self.ending.push((e, r));
+                    }
+                    None => out(e),
+                }
             }
         }
         self.rvc_push(start, half_frames, urms_v, below | above != 0, out);

@@ -119,6 +119,8 @@ impl Frames {
 pub(super) struct HalfSums {
     pub s1: [i64; 3],
     pub s2: [i64; 3],
+    /// Points summed (`M/2` except for a half cut short by an abandoned window).
+    pub n: u32,
 }
 
 /// Position and bookkeeping of the lattice.
@@ -150,6 +152,8 @@ pub(super) struct Lattice {
     /// Start of the half cycle in progress, frames.
     pub half_start: f64,
     pub half: HalfSums,
+    /// Points in `half`.
+    pub half_points: u32,
     pub prev_half: Option<HalfSums>,
     pub folds: [Fold; 6],
 }
@@ -172,6 +176,7 @@ impl Lattice {
             flagged: false,
             half_start: 0.0,
             half: HalfSums::default(),
+            half_points: 0,
             prev_half: None,
             folds: Default::default(),
         }
@@ -200,6 +205,7 @@ impl Lattice {
         self.start = start;
         self.period = period;
         self.flagged = false;
+        self.half_points = 0;
         self.half_start = pos;
         for f in &mut self.folds {
             f.clear();
@@ -330,7 +336,9 @@ fn run<const K: usize>(
         lat.frame += (lat.step >> 32) + (f >> 32);
         lat.n += 1;
         lat.q += 1;
+        lat.half_points += 1;
         if lat.q == half_m || lat.q == 2 * half_m {
+            lat.half_points = 0;
             if lat.q == 2 * half_m {
                 lat.q = 0;
                 lat.r += 1;

@@ -62,6 +62,12 @@ use tables::M;
 pub(crate) const MIN_FUNDAMENTAL_V: f32 = 1.0;
 /// Below this fundamental, a current THD is undefined, amps.
 pub(crate) const MIN_FUNDAMENTAL_A: f32 = 1e-3;
+#[doc(hidden)]
+pub static DEBUG: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Crossings after (re)synchronisation that the 10-s frequency ignores (detector settling).
+const F10_SETTLE: u32 = 5;
+/// Synchronised windows after (re)synchronisation before basic intervals are reported.
+const WARMUP_WINDOWS: u32 = 2;
 /// Declared voltages auto-detection chooses from (PROTOCOL.md §11), volts.
 pub const DECLARED_VOLTAGES_V: [f32; 11] = [
     100.0, 110.0, 115.0, 120.0, 127.0, 200.0, 208.0, 220.0, 230.0, 240.0, 277.0,
@@ -421,6 +427,8 @@ struct Freq10 {
     span: f64,
     last: Option<f64>,
     value: Option<f32>,
+    /// Consecutive crossings since synchronisation was (re)acquired.
+    run: u32,
 }
 
 /// The part of the pipeline the estimator calls into.
@@ -471,8 +479,14 @@ impl Observer for Hooks {
             f.cycles = 0;
             f.span = 0.0;
         }
+        f.run = if consecutive {
+            f.run.saturating_add(1)
+        } else {
+            0
+        };
+        // the detector's filters settle over the first cycles after (re)synchronisation
         if let Some(last) = f.last {
-            if consecutive && last >= f.start {
+            if f.run > F10_SETTLE && last >= f.start {
                 f.cycles += 1;
                 f.span += frame - last;
             }
@@ -580,6 +594,7 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
     partial: [S; 6],
     partial_len: usize,
     frames_in: u64,
+    warmup: u32,
 }
 
 impl<S: PqSample> Pq<S, NoFlicker> {
@@ -672,6 +687,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             partial: [S::default(); 6],
             partial_len: 0,
             frames_in: 0,
+            warmup: 0,
         };
         if !pq.nominal.auto_v && !pq.nominal.auto_f {
             pq.decide(pq.nominal.fixed_v, f0);
@@ -935,8 +951,13 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             match lattice::advance(&mut self.lat, &self.frames, &self.kernel, nv, limit) {
                 Stop::Input => break,
                 Stop::Limit => {
-                    // abandon the window: its spectrum would mix two estimator windows
+                    // abandon the window (its spectrum would mix two estimator windows); the half
+                    // cycle in progress ends here, shorter, so that Urms(½) keeps its cadence
                     self.lat.active = false;
+                    if self.lat.half_points > 0 {
+                        self.half_cycle(sink);
+                        self.lat.half_points = 0;
+                    }
                 }
                 Stop::Half => {
                     self.half_cycle(sink);
@@ -1027,7 +1048,12 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// A half cycle of the lattice ended: Urms(½), events, flags.
     fn half_cycle(&mut self, _sink: &mut impl PqSink) {
         let nv = self.cfg.layout.phases();
-        let cur = self.lat.half;
+        let mut cur = self.lat.half;
+        cur.n = if self.lat.half_points > 0 {
+            self.lat.half_points
+        } else {
+            (M / 2) as u32
+        };
         self.lat.half = lattice::HalfSums::default();
         let start = self.lat.half_start;
         let now = self.lat.position();
@@ -1048,11 +1074,24 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             let k = 2.0 * base;
             let ph = cal.phases().get(p).copied().unwrap_or_default();
             let o = ph.voltage_offset_v;
-            let n = M as f32;
+            let n = (prev.n + cur.n).max(1) as f32;
             let ms = (k * k * s2 - 2.0 * o * k * s1) / n + o * o;
             *u = ph.voltage_gain * ms.max(0.0).sqrt();
         }
         let half_frames = now - start;
+        #[cfg(feature = "std")]
+        if DEBUG.load(core::sync::atomic::Ordering::Relaxed) {
+            extern crate std;
+            std::eprintln!(
+                "URMS {:.1} {:.2} {:?} act {} n {} tot {}",
+                start,
+                half_frames,
+                urms,
+                self.lat.active,
+                self.lat.n,
+                self.lat.total
+            );
+        }
         let mut out = heapless::Vec::<events::RawEvent, 4>::new();
         det.push(start, half_frames, &urms, &mut |e| {
             let _ = out.push(e);
@@ -1140,6 +1179,13 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// One basic interval.
     fn basic(&mut self, w: &EstWin, spec: Option<&Spectrum>, sink: &mut impl PqSink) {
         let duration_s = (w.end - w.start) / f64::from(self.cfg.rate_hz);
+        if self.warmup < WARMUP_WINDOWS {
+            // nothing is reported before the detector has settled on the first crossings
+            if w.synchronised {
+                self.warmup += 1;
+            }
+            return;
+        }
         let Some(nominal) = self.nominal.decided else {
             self.measure_nominal(w, duration_s);
             return;
