@@ -16,6 +16,8 @@
 use super::spectrum::{Fold, mulh};
 use super::tables::{CYCLE_TWIDDLE, LAGRANGE, LAGRANGE_PHASES, LAGRANGE_TAPS, M, windowed_sinc};
 use alloc::vec::Vec;
+#[allow(unused_imports)] // inherent f64 methods shadow it with `std`
+use num_traits::Float;
 
 /// Frames per processing slice (bounds the work between estimator and lattice steps).
 pub(super) const SLICE: usize = 64;
@@ -103,14 +105,10 @@ impl Frames {
         }
     }
 
-    /// Appends a frame; false (and nothing stored) when full.
-    pub(super) fn push(&mut self, f: [i32; 6]) -> bool {
-        if self.data.len() < self.cap {
-            self.data.push(f);
-            true
-        } else {
-            false
-        }
+    /// Appends frames, as many as fit.
+    pub(super) fn extend(&mut self, f: &[[i32; 6]]) {
+        let room = self.room().min(f.len());
+        self.data.extend_from_slice(f.get(..room).unwrap_or(&[]));
     }
 }
 
@@ -293,7 +291,11 @@ fn run<const K: usize>(
             continue;
         };
         let off = off as usize;
-        let Some(taps) = frames.data.get(off..off + K) else {
+        let Some(taps) = frames
+            .data
+            .get(off..off + K)
+            .and_then(|t| <&[[i32; 6]; K]>::try_from(t).ok())
+        else {
             return Stop::Input;
         };
         let ph = ((u64::from(lat.frac) + round) >> (32 - phase_bits)) as usize;

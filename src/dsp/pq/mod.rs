@@ -75,7 +75,7 @@ pub const DECLARED_VOLTAGES_V: [f32; 11] = [
 /// Units per volt and per amp of `f32` input on the integer lattice (±2048 V, ±512 A in 24 bits).
 const F32_UNITS_PER_V: f32 = 4096.0;
 const F32_UNITS_PER_A: f32 = 16384.0;
-const UNIT_LIMIT: f32 = 8_388_607.0;
+const UNIT_LIMIT: i32 = 8_388_607;
 
 /// Channel layout of the interleaved input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -360,12 +360,15 @@ impl PqSample for f32 {
         } else {
             F32_UNITS_PER_V
         };
-        let x = (self * k).clamp(-UNIT_LIMIT, UNIT_LIMIT);
-        // NaN → 0
-        if x.is_nan() { 0 } else { x.round() as i32 }
+        let y = self * k;
+        // round half away from zero; `as` saturates and maps NaN to 0
+        let r = (y + if y < 0.0 { -0.5 } else { 0.5 }) as i32;
+        r.clamp(-UNIT_LIMIT, UNIT_LIMIT)
     }
-    const UNIT: Option<(f64, f64)> =
-        Some((1.0 / F32_UNITS_PER_V as f64, 1.0 / F32_UNITS_PER_A as f64));
+    const UNIT: Option<(f64, f64)> = Some((
+        1.0 / F32_UNITS_PER_V as f64,
+        1.0 / F32_UNITS_PER_A as f64,
+    ));
 }
 
 impl PqSample for i32 {
@@ -406,7 +409,6 @@ struct EstWin {
     end: f64,
     synchronised: bool,
     cycles: u32,
-    frequency_hz: Option<f32>,
     vrms_v: [f32; 3],
 }
 
@@ -450,7 +452,6 @@ impl Observer for Hooks {
             end: w.end_sample,
             synchronised: w.synchronised,
             cycles: w.cycles,
-            frequency_hz: w.frequency_hz,
             vrms_v: w.phases.map(|m| m.vrms_v),
         };
         if self.windows.is_full() {
@@ -595,6 +596,7 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
     partial_len: usize,
     frames_in: u64,
     warmup: u32,
+    profile_mask: u8,
 }
 
 impl<S: PqSample> Pq<S, NoFlicker> {
@@ -688,6 +690,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             partial_len: 0,
             frames_in: 0,
             warmup: 0,
+            profile_mask: 0,
         };
         if !pq.nominal.auto_v && !pq.nominal.auto_f {
             pq.decide(pq.nominal.fixed_v, f0);
@@ -755,6 +758,11 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// Input frames per flicker sample.
     pub fn flicker_decimation(&self) -> u32 {
         self.fdec.factor
+    }
+
+    #[doc(hidden)]
+    pub fn set_profile_mask(&mut self, m: u8) {
+        self.profile_mask = m;
     }
 
     #[doc(hidden)]
@@ -869,19 +877,16 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             let excess = (n - self.frames.room()) as u64;
             self.frames.drop_before(self.frames.origin + excess);
         }
-        let currents = self.cfg.layout.currents();
-        let mut fsum = self.fdec.sums;
-        let mut fcount = self.fdec.count;
-        let fk = self.fdec.factor;
-        for s in samples.chunks_exact(ch) {
-            let f: [i32; 6] = match (self.cfg.layout, s) {
-                (Layout::ThreePhase, [a, b, c, d, e, g]) => [
+        let mut conv = [[0i32; 6]; SLICE];
+        for (d, s) in conv.iter_mut().zip(samples.chunks_exact(ch)) {
+            *d = match (self.cfg.layout, s) {
+                (Layout::ThreePhase, [a, b, c, e, g, h]) => [
                     a.units(false),
                     b.units(true),
                     c.units(false),
-                    d.units(true),
-                    e.units(false),
-                    g.units(true),
+                    e.units(true),
+                    g.units(false),
+                    h.units(true),
                 ],
                 (Layout::ThreePhaseVoltage, [a, c, e]) => {
                     [a.units(false), 0, c.units(false), 0, e.units(false), 0]
@@ -889,11 +894,16 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 (Layout::SinglePhase, [a, b]) => [a.units(false), b.units(true), 0, 0, 0, 0],
                 _ => [0; 6],
             };
-            let _ = currents;
-            self.frames.push(f);
-            for (acc, v) in fsum.iter_mut().zip([f[0], f[2], f[4]]) {
-                *acc = acc.wrapping_add(i64::from(v));
-            }
+        }
+        let conv = conv.get(..n).unwrap_or(&[]);
+        self.frames.extend(conv);
+        let mut fsum = self.fdec.sums;
+        let mut fcount = self.fdec.count;
+        let fk = self.fdec.factor;
+        for f in conv {
+            fsum[0] = fsum[0].wrapping_add(i64::from(f[0]));
+            fsum[1] = fsum[1].wrapping_add(i64::from(f[2]));
+            fsum[2] = fsum[2].wrapping_add(i64::from(f[4]));
             fcount += 1;
             if fcount == fk {
                 fcount = 0;
@@ -933,6 +943,9 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
 
     /// Advances the lattice as far as the input allows.
     fn run_lattice(&mut self, sink: &mut impl PqSink) {
+        if self.profile_mask & 4 != 0 {
+            return;
+        }
         let nv = self.cfg.layout.phases();
         loop {
             if !self.lat.active && !self.start_window() {
@@ -960,7 +973,9 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                     }
                 }
                 Stop::Half => {
-                    self.half_cycle(sink);
+                    if self.profile_mask & 2 == 0 {
+                        self.half_cycle(sink);
+                    }
                     if self.lat.n >= self.lat.total {
                         self.window_done();
                         self.lat.active = false;
@@ -1120,6 +1135,10 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
 
     /// The lattice completed a window: its spectrum, waiting for the estimator's window.
     fn window_done(&mut self) {
+        if self.profile_mask & 1 != 0 {
+            self.spectrum = None;
+            return;
+        }
         let nph = self.cfg.layout.phases();
         let currents = self.cfg.layout.currents();
         let c = self.lat.cycles as usize;
@@ -1183,6 +1202,15 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             // nothing is reported before the detector has settled on the first crossings
             if w.synchronised {
                 self.warmup += 1;
+            }
+            if self.warmup >= WARMUP_WINDOWS {
+                if let Some(n) = self.nominal.decided {
+                    self.detector = Some(events::Detector::new(
+                        self.cfg.layout.phases(),
+                        n.voltage_v,
+                        n.frequency_hz,
+                    ));
+                }
             }
             return;
         }

@@ -15,6 +15,7 @@ mod device;
 mod dsp;
 mod frame;
 mod platform;
+mod pq;
 mod wire;
 
 /// What a runner provides.
@@ -105,6 +106,7 @@ pub fn run_all<P: Platform>(platform: &mut P) -> bool {
     wire::run(&mut r);
     frame::run(&mut r);
     dsp::run(&mut r);
+    pq::run(&mut r);
     device::run(&mut r);
     r.finish()
 }
