@@ -126,7 +126,10 @@ fn bench_pq(c: &mut Criterion, buf: &[f32], codes: &[i32], decimated: &[f32], vp
         b.iter(|| {
             pq.feed(black_box(buf), t_us, &mut ());
             t_us += 1_000_000;
-            black_box(pq.last(smartmeter::dsp::pq::Interval::Basic).map(|r| r.voltage_v[0]))
+            black_box(
+                pq.last(smartmeter::dsp::pq::Interval::Basic)
+                    .map(|r| r.voltage_v[0]),
+            )
         })
     });
     let mut pqi = Pq::<i32>::new(cfg).unwrap();
@@ -143,7 +146,10 @@ fn bench_pq(c: &mut Criterion, buf: &[f32], codes: &[i32], decimated: &[f32], vp
         b.iter(|| {
             pqi.feed(black_box(codes), t_us, &mut ());
             t_us += 1_000_000;
-            black_box(pqi.last(smartmeter::dsp::pq::Interval::Basic).map(|r| r.voltage_v[0]))
+            black_box(
+                pqi.last(smartmeter::dsp::pq::Interval::Basic)
+                    .map(|r| r.voltage_v[0]),
+            )
         })
     });
     let mut pe = peer::Peer::new();

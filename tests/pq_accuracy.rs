@@ -613,3 +613,16 @@ fn debug_int() {
     smartmeter::dsp::pq::DEBUG.store(false, std::sync::atomic::Ordering::Relaxed);
     eprintln!("{ev:?}");
 }
+
+#[test]
+fn debug_dip8k() {
+    let mut s = Signal::new(8000, 49.7, 230.0);
+    s.steps = vec![
+        step(1.5137, [true, false, false], 0.6),
+        step(1.8137, [true, false, false], 1.0),
+    ];
+    smartmeter::dsp::pq::DEBUG.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ev = events_of(&s, 0.6, false, 230.0, 50);
+    smartmeter::dsp::pq::DEBUG.store(false, std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{ev:?}");
+}

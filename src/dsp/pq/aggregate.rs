@@ -4,7 +4,7 @@
 //! the aggregated subgroups, and an interval is flagged when any of its basic intervals was.
 
 use super::spectrum::HARMONICS;
-use super::{Interval, MIN_FUNDAMENTAL_A, MIN_FUNDAMENTAL_V, PqRecord, thd_pct};
+use super::{Interval, MIN_FUNDAMENTAL_A, MIN_FUNDAMENTAL_V, Nominal, PqRecord, thd_pct};
 #[allow(unused_imports)] // inherent f32 methods shadow it with `std`
 use num_traits::Float;
 
@@ -12,7 +12,10 @@ use num_traits::Float;
 #[derive(Debug, Clone)]
 pub(super) struct Acc {
     pub count: u32,
-    first: Option<PqRecord>,
+    /// Start, nominal values and frequency of the first record (the rest is aggregated).
+    first: Option<(f64, Nominal)>,
+    /// The last 10-s frequency seen.
+    frequency_hz: Option<f32>,
     end_unix_s: f64,
     flagged: bool,
     synchronised: bool,
@@ -32,6 +35,7 @@ impl Default for Acc {
         Self {
             count: 0,
             first: None,
+            frequency_hz: None,
             end_unix_s: 0.0,
             flagged: false,
             synchronised: true,
@@ -60,8 +64,9 @@ impl Acc {
     /// Adds one record (a basic interval, or a 10-min record for the 2-h interval).
     pub(super) fn add(&mut self, r: &PqRecord) {
         if self.first.is_none() {
-            self.first = Some(r.clone());
+            self.first = Some((r.start_unix_s, r.nominal));
         }
+        self.frequency_hz = r.frequency_hz;
         self.count += 1;
         self.end_unix_s = r.end_unix_s;
         self.flagged |= r.flagged;
@@ -101,7 +106,10 @@ impl Acc {
     /// The aggregate, if anything was added; resets the sums.
     pub(super) fn take(&mut self, interval: Interval, plt: bool) -> Option<PqRecord> {
         let acc = core::mem::take(self);
-        let mut r = acc.first?;
+        let (start, nominal) = acc.first?;
+        let mut r = PqRecord::empty(nominal);
+        r.start_unix_s = start;
+        r.frequency_hz = acc.frequency_hz;
         let n = acc.count.max(1) as f32;
         r.interval = interval;
         r.end_unix_s = acc.end_unix_s;

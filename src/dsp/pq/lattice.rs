@@ -19,9 +19,6 @@ use alloc::vec::Vec;
 #[allow(unused_imports)] // inherent f64 methods shadow it with `std`
 use num_traits::Float;
 
-/// Frames per processing slice (bounds the work between estimator and lattice steps).
-pub(super) const SLICE: usize = 64;
-
 /// The interpolation kernel.
 #[derive(Debug, Clone)]
 pub(super) enum Kernel {
@@ -66,7 +63,26 @@ impl Kernel {
     }
 }
 
-/// Recent input frames in lattice units (`i32`), oldest first.
+/// The frames the lattice reads: the tail of earlier blocks (`hist`, starting at frame
+/// `hist_origin`) and the block being processed (`cur`, right after it).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Source<'a> {
+    pub hist: &'a [[i32; 6]],
+    pub hist_origin: u64,
+    pub cur: &'a [[i32; 6]],
+}
+
+impl Source<'_> {
+    pub(super) fn cur_origin(&self) -> u64 {
+        self.hist_origin + self.hist.len() as u64
+    }
+    pub(super) fn end(&self) -> u64 {
+        self.cur_origin() + self.cur.len() as u64
+    }
+}
+
+/// Recent input frames in lattice units (`i32`), oldest first: what the lattice still needs of
+/// earlier blocks.
 #[derive(Debug, Clone)]
 pub(super) struct Frames {
     pub data: Vec<[i32; 6]>,
@@ -84,31 +100,29 @@ impl Frames {
         }
     }
 
-    /// Index one past the last frame held.
-    pub(super) fn end(&self) -> u64 {
-        self.origin + self.data.len() as u64
+    /// Frames it can hold.
+    pub(super) fn capacity(&self) -> usize {
+        self.cap
     }
 
-    /// Room for `n` more frames without growing.
-    pub(super) fn room(&self) -> usize {
-        self.cap - self.data.len()
-    }
-
-    /// Drops frames before `frame`.
-    pub(super) fn drop_before(&mut self, frame: u64) {
-        let k = frame
-            .saturating_sub(self.origin)
-            .min(self.data.len() as u64) as usize;
-        if k > 0 {
-            self.data.drain(..k);
-            self.origin += k as u64;
+    /// After a block: keep the frames from `keep` on of history + block (at most the capacity,
+    /// the newest).
+    pub(super) fn retain(&mut self, keep: u64, cur: &[[i32; 6]]) {
+        let cur_origin = self.origin + self.data.len() as u64;
+        let end = cur_origin + cur.len() as u64;
+        let keep = keep.max(end.saturating_sub(self.cap as u64)).min(end);
+        if keep >= cur_origin {
+            self.data.clear();
+            let from = (keep - cur_origin) as usize;
+            self.data.extend_from_slice(cur.get(from..).unwrap_or(&[]));
+        } else {
+            let k = (keep - self.origin) as usize;
+            self.data.drain(..k.min(self.data.len()));
+            let room = self.cap - self.data.len();
+            let take = cur.len().min(room);
+            self.data.extend_from_slice(cur.get(..take).unwrap_or(&[]));
         }
-    }
-
-    /// Appends frames, as many as fit.
-    pub(super) fn extend(&mut self, f: &[[i32; 6]]) {
-        let room = self.room().min(f.len());
-        self.data.extend_from_slice(f.get(..room).unwrap_or(&[]));
+        self.origin = keep;
     }
 }
 
@@ -246,7 +260,7 @@ pub(super) enum Stop {
 /// `limit` is a position `(frame, fraction Q32)` the lattice must not reach.
 pub(super) fn advance(
     lat: &mut Lattice,
-    frames: &Frames,
+    frames: &Source<'_>,
     kernel: &Kernel,
     nv: usize,
     limit: (u64, u32),
@@ -268,39 +282,64 @@ pub(super) fn advance(
 #[inline(always)]
 fn run<const K: usize>(
     lat: &mut Lattice,
-    frames: &Frames,
+    src: &Source<'_>,
     table: &[[i32; K]],
     phase_bits: u32,
-    nv: usize,
+    _nv: usize,
     limit: (u64, u32),
 ) -> Stop {
-    let half_m = (M / 2) as u32;
+    if !lat.active {
+        return Stop::Input;
+    }
+    let half_m = M / 2;
     let round = 1u64 << (31 - phase_bits);
-    loop {
-        if !lat.active {
-            return Stop::Input;
-        }
-        if (lat.frame, lat.frac) >= limit {
-            return Stop::Limit;
+    let cur_origin = src.cur_origin();
+    let mut tmp = [[0i32; 6]; K];
+    // the hot state in locals, written back on every exit
+    let (mut frame, mut frac) = (lat.frame, lat.frac);
+    let (step_int, step_frac) = (lat.step >> 32, lat.step as u32);
+    let mut q = (lat.q as usize) & (M - 1);
+    let mut done = 0u32;
+    let (cr, ci) = lat.cr;
+    let mut hs = lat.half;
+    let stop = loop {
+        if (frame, frac) >= limit {
+            break Stop::Limit;
         }
         // taps floor(τ) − (K/2 − 1) ..= floor(τ) + K/2
-        let first = lat.frame.wrapping_sub(K as u64 / 2 - 1);
-        let Some(off) = first.checked_sub(frames.origin) else {
-            // the point lies before the frames held (only after a reset): skip it
-            lat.frame = frames.origin + K as u64;
+        let first = frame.wrapping_sub(K as u64 / 2 - 1);
+        let taps: &[[i32; 6]; K] = if first >= cur_origin {
+            let off = (first - cur_origin) as usize;
+            match src
+                .cur
+                .get(off..off + K)
+                .and_then(|t| <&[[i32; 6]; K]>::try_from(t).ok())
+            {
+                Some(t) => t,
+                None => break Stop::Input,
+            }
+        } else if first >= src.hist_origin && first + K as u64 <= src.end() {
+            // straddles the history and the block (or lies in the history)
+            for (k, t) in tmp.iter_mut().enumerate() {
+                let i = first + k as u64;
+                *t = if i >= cur_origin {
+                    src.cur.get((i - cur_origin) as usize).copied()
+                } else {
+                    src.hist.get((i - src.hist_origin) as usize).copied()
+                }
+                .unwrap_or_default();
+            }
+            &tmp
+        } else if first + K as u64 > src.end() {
+            break Stop::Input;
+        } else {
+            // the point lies before the frames held (the history overflowed): skip ahead
+            frame = src.hist_origin + K as u64;
             continue;
         };
-        let off = off as usize;
-        let Some(taps) = frames
-            .data
-            .get(off..off + K)
-            .and_then(|t| <&[[i32; 6]; K]>::try_from(t).ok())
-        else {
-            return Stop::Input;
-        };
-        let ph = ((u64::from(lat.frac) + round) >> (32 - phase_bits)) as usize;
+        let ph = ((u64::from(frac) + round) >> (32 - phase_bits)) as usize;
         let Some(w) = table.get(ph) else {
-            return Stop::Input;
+            break Stop::Input;
         };
         let mut x = [0i32; 6];
         for (f, &wk) in taps.iter().zip(w) {
@@ -308,10 +347,8 @@ fn run<const K: usize>(
                 *acc = acc.wrapping_add(mulh(v, wk));
             }
         }
-        let q = (lat.q as usize) & (M - 1);
-        let (cr, ci) = lat.cr;
         for (fold, &v) in lat.folds.iter_mut().zip(&x) {
-            // q < M: in bounds by the mask
+            // q < M: in bounds by the mask above and the wrap below
             #[allow(clippy::indexing_slicing)]
             {
                 fold.y0[q] = fold.y0[q].wrapping_add(v);
@@ -320,33 +357,35 @@ fn run<const K: usize>(
                 fold.ui[q] = fold.ui[q].wrapping_add(mulh(v5, ci));
             }
         }
-        for (p, (s1, s2)) in lat
-            .half
-            .s1
-            .iter_mut()
-            .zip(lat.half.s2.iter_mut())
-            .enumerate()
-            .take(nv)
-        {
+        for (p, (s1, s2)) in hs.s1.iter_mut().zip(hs.s2.iter_mut()).enumerate() {
             let v = i64::from(x.get(2 * p).copied().unwrap_or(0));
             *s1 = s1.wrapping_add(v);
-            *s2 = s2.wrapping_add(v * v);
+            *s2 = s2.wrapping_add(v.wrapping_mul(v));
         }
         // next point
-        let f = u64::from(lat.frac) + (lat.step & 0xffff_ffff);
-        lat.frac = f as u32;
-        lat.frame += (lat.step >> 32) + (f >> 32);
-        lat.n += 1;
-        lat.q += 1;
-        lat.half_points += 1;
-        if lat.q == half_m || lat.q == 2 * half_m {
-            lat.half_points = 0;
-            if lat.q == 2 * half_m {
-                lat.q = 0;
-                lat.r += 1;
-                lat.cr = cycle_twiddle(lat.cycles, lat.r);
-            }
-            return Stop::Half;
+        let (f, carry) = frac.overflowing_add(step_frac);
+        frac = f;
+        frame += step_int + u64::from(carry);
+        done += 1;
+        q += 1;
+        if q == half_m || q == M {
+            break Stop::Half;
         }
+    };
+    lat.frame = frame;
+    lat.frac = frac;
+    lat.n += done;
+    lat.half = hs;
+    if stop == Stop::Half {
+        lat.half_points = 0;
+        if q == M {
+            q = 0;
+            lat.r += 1;
+            lat.cr = cycle_twiddle(lat.cycles, lat.r);
+        }
+    } else {
+        lat.half_points += done;
     }
+    lat.q = q as u32;
+    stop
 }

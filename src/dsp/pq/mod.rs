@@ -52,7 +52,8 @@ use crate::dsp::estimator::{
     ConfigError, Estimator, EstimatorConfig, Observer, PhaseMode, Sample, Window,
 };
 use aggregate::Acc;
-use lattice::{Frames, Kernel, Lattice, SLICE, Stop};
+use alloc::vec::Vec;
+use lattice::{Frames, Kernel, Lattice, Source, Stop};
 #[allow(unused_imports)] // inherent float methods shadow it with `std`
 use num_traits::Float;
 use spectrum::{C32, Channel};
@@ -350,6 +351,11 @@ pub trait PqSample: Sample + sealed::Sealed {
     /// front end applies (integer codes).
     #[doc(hidden)]
     const UNIT: Option<(f64, f64)>;
+    /// Six-channel frames that already are lattice units (integer codes): read in place.
+    #[doc(hidden)]
+    fn as_units(_frames: &[Self]) -> Option<&[[i32; 6]]> {
+        None
+    }
 }
 
 impl PqSample for f32 {
@@ -365,10 +371,8 @@ impl PqSample for f32 {
         let r = (y + if y < 0.0 { -0.5 } else { 0.5 }) as i32;
         r.clamp(-UNIT_LIMIT, UNIT_LIMIT)
     }
-    const UNIT: Option<(f64, f64)> = Some((
-        1.0 / F32_UNITS_PER_V as f64,
-        1.0 / F32_UNITS_PER_A as f64,
-    ));
+    const UNIT: Option<(f64, f64)> =
+        Some((1.0 / F32_UNITS_PER_V as f64, 1.0 / F32_UNITS_PER_A as f64));
 }
 
 impl PqSample for i32 {
@@ -377,6 +381,9 @@ impl PqSample for i32 {
         self
     }
     const UNIT: Option<(f64, f64)> = None;
+    fn as_units(frames: &[Self]) -> Option<&[[i32; 6]]> {
+        Some(frames.as_chunks::<6>().0)
+    }
 }
 
 /// Wall clock of the frames: the last block's timestamp, extrapolated with the sample rate.
@@ -437,11 +444,11 @@ struct Freq10 {
 #[derive(Debug, Clone)]
 struct Hooks {
     clock: Clock,
-    windows: heapless::Deque<EstWin, 4>,
-    opened: heapless::Deque<Opened, 4>,
+    windows: heapless::Deque<EstWin, 8>,
+    opened: heapless::Deque<Opened, 8>,
     f10: Freq10,
     cycles_per_window: u32,
-    sink_windows: heapless::Deque<Window, 2>,
+    sink_windows: heapless::Deque<Window, 8>,
     pass_windows: bool,
 }
 
@@ -548,7 +555,7 @@ struct Spectrum {
 struct FlickerDecimator {
     factor: u32,
     count: u32,
-    sums: [i64; 3],
+    sums: [i32; 3],
 }
 
 /// The power-quality pipeline; `S` is the sample type, `F` the flickermeter.
@@ -596,6 +603,13 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
     partial_len: usize,
     frames_in: u64,
     warmup: u32,
+    /// Frames per processing piece (50 ms).
+    piece: usize,
+    /// Conversion buffer for inputs that are not six-channel codes (allocated at construction,
+    /// empty for the device's layout).
+    conv: Vec<[i32; 6]>,
+    /// Six-channel expansion of voltage-only input for the estimator.
+    expand: Vec<[S; 6]>,
     profile_mask: u8,
 }
 
@@ -625,7 +639,20 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         let k = kernel.taps();
         // input slice + taps + what the lattice may wait for at a window start (0.1 cycle at
         // 42.5 Hz) + two estimator blocks
-        let cap = SLICE + k + (0.1 * rate / 42.5).ceil() as usize + 2 * est.decimation() + 4;
+        let piece = (config.rate_hz as usize / 20).max(1);
+        let cap = k + (0.1 * rate / 42.5).ceil() as usize + 2 * est.decimation() + 16;
+        let direct =
+            S::as_units(&[S::default(); 6]).is_some() && config.layout == Layout::ThreePhase;
+        let conv = if direct {
+            Vec::new()
+        } else {
+            Vec::with_capacity(piece)
+        };
+        let expand = if config.layout == Layout::ThreePhaseVoltage {
+            Vec::with_capacity(piece)
+        } else {
+            Vec::new()
+        };
         let mut hooks = Hooks {
             clock: Clock {
                 frame: 0,
@@ -690,6 +717,9 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             partial_len: 0,
             frames_in: 0,
             warmup: 0,
+            piece,
+            conv,
+            expand,
             profile_mask: 0,
         };
         if !pq.nominal.auto_v && !pq.nominal.auto_f {
@@ -795,7 +825,10 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
 
     /// Bytes allocated at construction (frame history, and the interpolation table below 24 kHz).
     pub fn heap_bytes(&self) -> usize {
-        self.frames.data.capacity() * core::mem::size_of::<[i32; 6]>() + self.kernel.heap_bytes()
+        self.frames.data.capacity() * core::mem::size_of::<[i32; 6]>()
+            + self.kernel.heap_bytes()
+            + self.conv.capacity() * core::mem::size_of::<[i32; 6]>()
+            + self.expand.capacity() * core::mem::size_of::<[S; 6]>()
     }
 
     /// Feeds interleaved samples in the configured layout (a block may end inside a frame);
@@ -830,8 +863,8 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         }
         let whole = rest.len() / ch * ch;
         let (frames, tail) = rest.split_at(whole);
-        for slice in frames.chunks(SLICE * ch) {
-            self.process(slice, sink);
+        for piece in frames.chunks(self.piece * ch) {
+            self.process(piece, sink);
         }
         for x in tail {
             if let Some(slot) = self.partial.get_mut(self.partial_len) {
@@ -841,69 +874,69 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         }
     }
 
-    /// Whole frames, at most [`SLICE`].
+    /// Whole frames, at most one piece.
     fn process(&mut self, samples: &[S], sink: &mut impl PqSink) {
         let ch = self.cfg.layout.channels();
         let n = samples.len() / ch;
         self.hooks.pass_windows = true;
-        match self.cfg.layout {
-            Layout::ThreePhaseVoltage => {
-                let mut buf = [[S::default(); 6]; SLICE];
-                for (d, s) in buf.iter_mut().zip(samples.chunks_exact(3)) {
-                    if let [a, b, c] = *s {
-                        *d = [a, S::default(), b, S::default(), c, S::default()];
-                    }
-                }
-                if let Some(b) = buf.get(..n) {
-                    self.est.feed_observed(b.as_flattened(), &mut self.hooks);
+        // 1. the estimator: windows, crossings, window openings of the whole piece
+        if self.cfg.layout == Layout::ThreePhaseVoltage {
+            self.expand.clear();
+            let z = S::default();
+            for s in samples.chunks_exact(3).take(self.expand.capacity()) {
+                if let [a, b, c] = *s {
+                    self.expand.push([a, z, b, z, c, z]);
                 }
             }
-            _ => {
-                self.est.feed_observed(samples, &mut self.hooks);
-            }
+            self.est
+                .feed_observed(self.expand.as_flattened(), &mut self.hooks);
+        } else {
+            self.est.feed_observed(samples, &mut self.hooks);
         }
         while let Some(w) = self.hooks.sink_windows.pop_front() {
             sink.window(&w);
         }
-        // lattice input (and the flicker decimation): drop what the lattice has passed, and if
-        // it still waits for a window start beyond its budget, the oldest frames
-        let keep = self
-            .lat
-            .frame
-            .saturating_sub(self.kernel.taps() as u64 / 2 + 1)
-            .min(self.frames.end());
-        self.frames.drop_before(keep);
-        if self.frames.room() < n {
-            let excess = (n - self.frames.room()) as u64;
-            self.frames.drop_before(self.frames.origin + excess);
-        }
-        let mut conv = [[0i32; 6]; SLICE];
-        for (d, s) in conv.iter_mut().zip(samples.chunks_exact(ch)) {
-            *d = match (self.cfg.layout, s) {
-                (Layout::ThreePhase, [a, b, c, e, g, h]) => [
-                    a.units(false),
-                    b.units(true),
-                    c.units(false),
-                    e.units(true),
-                    g.units(false),
-                    h.units(true),
-                ],
-                (Layout::ThreePhaseVoltage, [a, c, e]) => {
-                    [a.units(false), 0, c.units(false), 0, e.units(false), 0]
+        // 2. the piece in lattice units: in place for six-channel codes, else converted
+        let direct = if self.cfg.layout == Layout::ThreePhase {
+            S::as_units(samples)
+        } else {
+            None
+        };
+        let mut conv = core::mem::take(&mut self.conv);
+        let cur: &[[i32; 6]] = match direct {
+            Some(c) => c,
+            None => {
+                conv.clear();
+                for s in samples.chunks_exact(ch).take(conv.capacity()) {
+                    conv.push(match (self.cfg.layout, s) {
+                        (Layout::ThreePhase, [a, b, c, e, g, h]) => [
+                            a.units(false),
+                            b.units(true),
+                            c.units(false),
+                            e.units(true),
+                            g.units(false),
+                            h.units(true),
+                        ],
+                        (Layout::ThreePhaseVoltage, [a, c, e]) => {
+                            [a.units(false), 0, c.units(false), 0, e.units(false), 0]
+                        }
+                        (Layout::SinglePhase, [a, b]) => {
+                            [a.units(false), b.units(true), 0, 0, 0, 0]
+                        }
+                        _ => [0; 6],
+                    });
                 }
-                (Layout::SinglePhase, [a, b]) => [a.units(false), b.units(true), 0, 0, 0, 0],
-                _ => [0; 6],
-            };
-        }
-        let conv = conv.get(..n).unwrap_or(&[]);
-        self.frames.extend(conv);
+                &conv
+            }
+        };
+        // 3. the flicker decimation (integer block sums of the voltages)
         let mut fsum = self.fdec.sums;
         let mut fcount = self.fdec.count;
         let fk = self.fdec.factor;
-        for f in conv {
-            fsum[0] = fsum[0].wrapping_add(i64::from(f[0]));
-            fsum[1] = fsum[1].wrapping_add(i64::from(f[2]));
-            fsum[2] = fsum[2].wrapping_add(i64::from(f[4]));
+        for f in cur {
+            fsum[0] = fsum[0].wrapping_add(f[0]);
+            fsum[1] = fsum[1].wrapping_add(f[2]);
+            fsum[2] = fsum[2].wrapping_add(f[4]);
             fcount += 1;
             if fcount == fk {
                 fcount = 0;
@@ -914,15 +947,22 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         self.fdec.sums = fsum;
         self.fdec.count = fcount;
         self.frames_in += n as u64;
-        self.run_lattice(sink);
+        // 4. the lattice over history + piece, then keep what it still needs
+        self.run_lattice(cur, sink);
+        let keep = self
+            .lat
+            .frame
+            .saturating_sub(self.kernel.taps() as u64 / 2 + 1);
+        self.frames.retain(keep, cur);
+        self.conv = conv;
     }
 
-    fn flicker_out(&mut self, sums: &[i64; 3]) {
+    fn flicker_out(&mut self, sums: &[i32; 3]) {
         let nph = self.cfg.layout.phases();
         let k = self.fdec.factor as f32;
         for (p, s) in sums.iter().enumerate().take(nph) {
             let scale = self.volts_per_unit(p) as f32;
-            self.flicker.push(p, *s as f32 * scale / k);
+            self.flicker.push(p, *s as f32 * (scale / k));
         }
     }
 
@@ -942,13 +982,14 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     }
 
     /// Advances the lattice as far as the input allows.
-    fn run_lattice(&mut self, sink: &mut impl PqSink) {
+    fn run_lattice(&mut self, cur: &[[i32; 6]], sink: &mut impl PqSink) {
         if self.profile_mask & 4 != 0 {
             return;
         }
         let nv = self.cfg.layout.phases();
         loop {
-            if !self.lat.active && !self.start_window() {
+            let data_end = self.frames.origin + (self.frames.data.len() + cur.len()) as u64;
+            if !self.lat.active && !self.start_window(data_end) {
                 break;
             }
             // a window the estimator opens ahead ends the lattice's window there (unless only a
@@ -961,7 +1002,15 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 }
                 _ => (u64::MAX, 0),
             };
-            match lattice::advance(&mut self.lat, &self.frames, &self.kernel, nv, limit) {
+            let stop = {
+                let src = Source {
+                    hist: &self.frames.data,
+                    hist_origin: self.frames.origin,
+                    cur,
+                };
+                lattice::advance(&mut self.lat, &src, &self.kernel, nv, limit)
+            };
+            match stop {
                 Stop::Input => break,
                 Stop::Limit => {
                     // abandon the window (its spectrum would mix two estimator windows); the half
@@ -988,7 +1037,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     }
 
     /// Opens the next lattice window; false to wait for the estimator.
-    fn start_window(&mut self) -> bool {
+    fn start_window(&mut self, data_end: u64) -> bool {
         let taps = self.kernel.taps() as f64;
         if self.lat.step == 0 {
             // very first window: at the first frame the taps can reach
@@ -1049,7 +1098,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 true
             }
             None if horizon > pos + tol + self.est.decimation() as f64
-                || self.frames.room() == 0 =>
+                || data_end as f64 > pos + 0.5 * self.frames.capacity() as f64 =>
             {
                 // nothing reported near here: the estimator's window is longer than predicted
                 // (or it lost synchronisation); go on one cycle at a time
@@ -1250,12 +1299,14 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 ) else {
                     continue;
                 };
+                let kv2 = 2.0 * (kv / c) * (kv / c);
+                let ki2 = 2.0 * (ki / c) * (ki / c);
                 for (h, g) in hv.iter_mut().zip(&cv.power) {
-                    *h = (2.0 * g).sqrt() * kv / c;
+                    *h = (g * kv2).sqrt();
                 }
                 if self.cfg.layout.currents() {
                     for (h, g) in hi.iter_mut().zip(&ci.power) {
-                        *h = (2.0 * g).sqrt() * ki / c;
+                        *h = (g * ki2).sqrt();
                     }
                 }
                 if let Some(ph) = phasors.get_mut(p) {
@@ -1425,7 +1476,10 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             let _ = self.est.set_nominal_hz(freq);
         }
         self.hooks.cycles_per_window = self.est.config().cycles_per_window;
-        self.detector = Some(events::Detector::new(self.cfg.layout.phases(), volts, freq));
+        // events are detected once the crossing detector has settled
+        if self.warmup >= WARMUP_WINDOWS {
+            self.detector = Some(events::Detector::new(self.cfg.layout.phases(), volts, freq));
+        }
         self.flicker.set_nominal(&nominal);
     }
 }

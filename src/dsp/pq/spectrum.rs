@@ -79,10 +79,12 @@ fn normalise(x: &mut [C32; M]) -> i32 {
     shift
 }
 
+/// `re² + im²` exactly (components below 2³¹ in magnitude: at most 2⁶³).
 #[inline]
-fn power(c: C32) -> f32 {
-    let p = i64::from(c.0) * i64::from(c.0) + i64::from(c.1) * i64::from(c.1);
-    p as f32
+fn power(re: i64, im: i64) -> u64 {
+    re.unsigned_abs()
+        .wrapping_mul(re.unsigned_abs())
+        .wrapping_add(im.unsigned_abs().wrapping_mul(im.unsigned_abs()))
 }
 
 /// `2^e` as `f32` (|e| < 126).
@@ -158,7 +160,9 @@ fn side_bins(f: &Fold, cycles: usize, scratch: &mut [C32; M], out: &mut Channel)
         let order = h + 1;
         let up = bins.get(order).copied().unwrap_or_default();
         let down = bins.get(M - order).copied().unwrap_or_default();
-        *p += (power(up) + power(down)) * k;
+        let sum = power(i64::from(up.0), i64::from(up.1))
+            .wrapping_add(power(i64::from(down.0), i64::from(down.1)));
+        *p += sum as f32 * k;
     }
 }
 
@@ -180,25 +184,23 @@ pub(super) fn phase(
     }
     let shift = normalise(scratch);
     fft(scratch);
-    let k = pow2(-2 * shift);
-    let kp = pow2(-shift);
+    // 2V = Z[h] + conj Z[M−h], 2I = −j·(Z[h] − conj Z[M−h]): powers of 2V, 2I
+    let k = pow2(-2 * shift - 2);
     for h in 1..=HARMONICS {
         let (a, b) = scratch.get(h).copied().unwrap_or_default();
         let (c, d) = scratch.get(M - h).copied().unwrap_or_default();
-        // V = (Z[h] + conj Z[M−h])/2, I = (Z[h] − conj Z[M−h])/(2j); halves taken in f32
-        let vr = (i64::from(a) + i64::from(c)) as f32 * 0.5;
-        let vi = (i64::from(b) - i64::from(d)) as f32 * 0.5;
-        let ir = (i64::from(b) + i64::from(d)) as f32 * 0.5;
-        let ii = (i64::from(c) - i64::from(a)) as f32 * 0.5;
+        let (a, b, c, d) = (i64::from(a), i64::from(b), i64::from(c), i64::from(d));
+        let (vr, vi, ir, ii) = (a + c, b - d, b + d, c - a);
         if let Some(p) = cv.power.get_mut(h - 1) {
-            *p = (vr * vr + vi * vi) * k;
+            *p = power(vr, vi) as f32 * k;
         }
         if let Some(p) = ci.power.get_mut(h - 1) {
-            *p = (ir * ir + ii * ii) * k;
+            *p = power(ir, ii) as f32 * k;
         }
         if h == 1 {
-            cv.phasor = (vr * kp, vi * kp);
-            ci.phasor = (ir * kp, ii * kp);
+            let kp = pow2(-shift - 1);
+            cv.phasor = (vr as f32 * kp, vi as f32 * kp);
+            ci.phasor = (ir as f32 * kp, ii as f32 * kp);
         }
     }
     side_bins(v, cycles, scratch, &mut cv);
@@ -216,10 +218,9 @@ mod tests {
     fn fft_of_a_cosine() {
         let mut x = [(0i32, 0i32); M];
         for (q, c) in x.iter_mut().enumerate() {
-            let (s, co) = super::super::tables::sin_cos(
+            let (_, co) = super::super::tables::sin_cos(
                 2.0 * core::f64::consts::PI * 5.0 * q as f64 / M as f64 + 0.3,
             );
-            let _ = s;
             *c = ((co * 1e8) as i32, 0);
         }
         let sh = normalise(&mut x);
