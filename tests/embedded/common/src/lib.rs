@@ -16,6 +16,7 @@ mod dsp;
 mod frame;
 mod platform;
 mod pq;
+pub mod pq_scenario;
 mod wire;
 
 /// What a runner provides.
