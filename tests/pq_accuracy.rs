@@ -4,7 +4,7 @@
 mod pq_common;
 
 use pq_common::*;
-use smartmeter::dsp::pq::{EventKind, Interval, Pq, PqConfig, PqEvent};
+use smartmeter::dsp::pq::{EventKind, Interval, PqConfig, PqEvent};
 
 fn fixed(rate: u32, v: f32, f: u32) -> PqConfig {
     PqConfig {
@@ -305,17 +305,10 @@ fn unbalance_u2_within_0_02_pct() {
         s.v_rms = v;
         s.v_angle_deg = angles;
         let nominal = if f > 55.0 { 60 } else { 50 };
-        let (_, out) = if int {
-            run_i32(&s, fixed(rate, 230.0, nominal), 1.5, T0_US)
+        let out = if int {
+            run_i32(&s, fixed(rate, 230.0, nominal), 1.5, T0_US).1
         } else {
-            let (pq, o) = run_f32(&s, fixed(rate, 230.0, nominal), 1.5, T0_US);
-            (
-                pq.nominal()
-                    .map(|_| ())
-                    .map(|_| unreachable_pq())
-                    .unwrap_or_else(|| unreachable_pq()),
-                o,
-            )
+            run_f32(&s, fixed(rate, 230.0, nominal), 1.5, T0_US).1
         };
         let (e0, e2) = expected_unbalance(&s);
         for b in out.basic.iter().skip(1) {
@@ -329,10 +322,6 @@ fn unbalance_u2_within_0_02_pct() {
         worst
     );
     assert!(worst < 0.02, "{worst}");
-}
-
-fn unreachable_pq() -> Pq<i32> {
-    Pq::<i32>::new(PqConfig::new(8000)).unwrap()
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -574,55 +563,4 @@ fn three_second_intervals_are_15_windows() {
         assert!((a.voltage_v[0] - 120.0).abs() < 0.01);
         assert!(!a.flagged);
     }
-}
-
-#[test]
-fn debug_freq() {
-    let mut s = Signal::new(8000, 50.0, 230.0);
-    s.v_comps.push(Comp {
-        order: 3.0,
-        rel: 0.03,
-        phase_deg: 0.0,
-    });
-    let (pq, out) = run_f32(&s, fixed(8000, 230.0, 50), 10.3, T0_US);
-    eprintln!(
-        "pq {:?} est {:?}",
-        pq.frequency_10s_hz(),
-        pq.estimator().frequency_10s_hz()
-    );
-    let n_nospec = out.basic.iter().filter(|b| b.u2_pct.is_none()).count();
-    eprintln!("basic {} without spectrum {}", out.basic.len(), n_nospec);
-    for b in out.basic.iter().take(8) {
-        eprintln!(
-            "{:.4} {:.4} {:?} {:?}",
-            b.start_unix_s - T0_US as f64 * 1e-6,
-            b.end_unix_s - b.start_unix_s,
-            b.voltage_v[0],
-            b.u2_pct
-        );
-    }
-}
-
-#[test]
-fn debug_int() {
-    let mut s = Signal::new(32000, 50.0, 230.0);
-    let all = [true, true, true];
-    s.steps = vec![step(1.2511, all, 0.0), step(2.0511, all, 1.0)];
-    smartmeter::dsp::pq::DEBUG.store(true, std::sync::atomic::Ordering::Relaxed);
-    let ev = events_of(&s, 2.3, true, 230.0, 50);
-    smartmeter::dsp::pq::DEBUG.store(false, std::sync::atomic::Ordering::Relaxed);
-    eprintln!("{ev:?}");
-}
-
-#[test]
-fn debug_dip8k() {
-    let mut s = Signal::new(8000, 49.7, 230.0);
-    s.steps = vec![
-        step(1.5137, [true, false, false], 0.6),
-        step(1.8137, [true, false, false], 1.0),
-    ];
-    smartmeter::dsp::pq::DEBUG.store(true, std::sync::atomic::Ordering::Relaxed);
-    let ev = events_of(&s, 0.6, false, 230.0, 50);
-    smartmeter::dsp::pq::DEBUG.store(false, std::sync::atomic::Ordering::Relaxed);
-    eprintln!("{ev:?}");
 }

@@ -5,17 +5,43 @@
 mod pq_common;
 
 use pq_common::{Collect, T0_US};
-use smartmeter::dsp::pq::{EventKind, Interval, Pq, PqConfig};
+use smartmeter::dsp::pq::{EventKind, FlickerSink, Interval, Nominal, Pq, PqConfig};
+
+/// A stand-in flickermeter: counts the samples and their energy per phase, answers Pst = 0.5 + p/10.
+#[derive(Default)]
+struct Probe {
+    samples: [u64; 3],
+    sum_sq: [f64; 3],
+    nominal: Option<Nominal>,
+    asked: u32,
+}
+
+impl FlickerSink for Probe {
+    fn push(&mut self, phase: usize, v: f32) {
+        self.samples[phase] += 1;
+        self.sum_sq[phase] += f64::from(v) * f64::from(v);
+    }
+    fn take_pst(&mut self, phase: usize) -> Option<f32> {
+        self.asked += 1;
+        Some(0.5 + phase as f32 / 10.0)
+    }
+    fn set_nominal(&mut self, n: &Nominal) {
+        self.nominal = Some(*n);
+    }
+}
 
 /// Feeds `seconds` of a clean 230 V / `f` Hz grid starting at `start_us`, with L1 at 60 % during
 /// `[dip_at_us, dip_at_us + 300 ms)`, in 100 ms blocks.
-fn run(f: f64, start_us: i64, seconds: f64, dip_at_us: i64) -> (Pq<f32>, Collect) {
+fn run(f: f64, start_us: i64, seconds: f64, dip_at_us: i64) -> (Pq<f32, Probe>, Collect) {
     let rate = 1000u32;
-    let mut pq = Pq::<f32>::new(PqConfig {
-        nominal_voltage_v: Some(230.0),
-        nominal_frequency_hz: Some(if f > 55.0 { 60 } else { 50 }),
-        ..PqConfig::new(rate)
-    })
+    let mut pq = Pq::<f32, Probe>::with_flicker(
+        PqConfig {
+            nominal_voltage_v: Some(230.0),
+            nominal_frequency_hz: Some(if f > 55.0 { 60 } else { 50 }),
+            ..PqConfig::new(rate)
+        },
+        Probe::default(),
+    )
     .unwrap();
     let mut out = Collect::default();
     let block = 100usize;
@@ -32,7 +58,11 @@ fn run(f: f64, start_us: i64, seconds: f64, dip_at_us: i64) -> (Pq<f32>, Collect
         let t_us = start_us + (n as f64 * 1e6 / f64::from(rate)).round() as i64;
         for (k, fr) in buf.chunks_exact_mut(6).enumerate() {
             let t = t_us + (k as i64) * 1000;
-            let l1 = if t >= dip_at_us && t < dip_at_us + 300_000 { 0.6 } else { 1.0 };
+            let l1 = if t >= dip_at_us && t < dip_at_us + 300_000 {
+                0.6
+            } else {
+                1.0
+            };
             // L1 = cos θ, L2 = cos(θ − 120°), L3 = cos(θ + 120°)
             let v2 = c * c120 + s * (-s120);
             let v3 = c * c120 - s * (-s120);
@@ -69,8 +99,16 @@ fn ten_minute_tick_resynchronises_windows_and_3s_intervals() {
         .iter()
         .find(|b| b.start_unix_s < T0 && b.end_unix_s >= T0)
         .expect("a window across the tick");
-    assert!(cut.end_unix_s - T0 <= 1.0 / f + 1e-6, "{:?}", cut.end_unix_s - T0);
-    let next = out.basic.iter().find(|b| b.start_unix_s >= T0 - 1e-6).unwrap();
+    assert!(
+        cut.end_unix_s - T0 <= 1.0 / f + 1e-6,
+        "{:?}",
+        cut.end_unix_s - T0
+    );
+    let next = out
+        .basic
+        .iter()
+        .find(|b| b.start_unix_s >= T0 - 1e-6)
+        .unwrap();
     assert!((next.start_unix_s - cut.end_unix_s).abs() < 1e-6, "gapless");
     assert!((next.end_unix_s - next.start_unix_s - 0.2).abs() < 1e-3);
     // no basic window overlaps another
@@ -93,7 +131,13 @@ fn ten_minute_tick_resynchronises_windows_and_3s_intervals() {
     let dip = T0 + 10.0;
     for r in &three {
         let contains = r.start_unix_s <= dip + 0.3 && r.end_unix_s >= dip;
-        assert_eq!(r.flagged, contains, "{} {}", r.start_unix_s - T0, r.end_unix_s - T0);
+        assert_eq!(
+            r.flagged,
+            contains,
+            "{} {}",
+            r.start_unix_s - T0,
+            r.end_unix_s - T0
+        );
     }
     assert_eq!(out.events.len(), 1);
     assert_eq!(out.events[0].kind, EventKind::Dip);
@@ -108,17 +152,25 @@ fn ten_minutes_and_two_hours_on_the_clock() {
     let dip_us = T0_US + 1_234_500_000;
     let (pq, out) = run(50.0, start, 7320.0, dip_us);
     let ten = out.of(Interval::TenMinute);
-    assert_eq!(ten.len(), 12, "{:?}", ten.iter().map(|r| r.start_unix_s - T0).collect::<Vec<_>>());
+    assert_eq!(
+        ten.len(),
+        12,
+        "{:?}",
+        ten.iter().map(|r| r.start_unix_s - T0).collect::<Vec<_>>()
+    );
     for (k, r) in ten.iter().enumerate() {
         let tick = T0 + 600.0 * k as f64;
-        assert!(r.start_unix_s >= tick - 1e-6 && r.start_unix_s - tick < 0.02, "{k}");
+        assert!(
+            r.start_unix_s >= tick - 1e-6 && r.start_unix_s - tick < 0.02,
+            "{k}"
+        );
         assert!(r.end_unix_s >= tick + 600.0 - 1e-6 && r.end_unix_s - tick - 600.0 < 0.02);
         assert!((2990..=3010).contains(&r.windows), "{}", r.windows);
         assert!((r.voltage_v[1] - 230.0).abs() < 0.01);
         assert_eq!(r.flagged, k == 2, "{k}");
         assert!(r.voltage_min_v[0] < 200.0 || k != 2);
         assert!(r.frequency_hz.is_some_and(|f| (f - 50.0).abs() < 1e-3));
-        assert_eq!(r.pst, [None; 3]);
+        assert_eq!(r.pst, [Some(0.5), Some(0.6), Some(0.7)]);
     }
     let two = out.of(Interval::TwoHour);
     assert_eq!(two.len(), 1);
@@ -129,7 +181,24 @@ fn ten_minutes_and_two_hours_on_the_clock() {
     assert!(r.flagged);
     assert!((r.voltage_v[2] - 230.0).abs() < 0.01);
     assert!(r.voltage_min_v[0] < 200.0);
-    assert_eq!(r.plt, [None; 3]);
+    // Plt = ∛(Σ Pst³ / 12) of twelve equal values
+    for (p, want) in [0.5f32, 0.6, 0.7].iter().enumerate() {
+        assert!((r.plt[p].unwrap() - want).abs() < 1e-5);
+    }
+    // the flicker hook: every voltage sample decimated to its rate, in volts
+    let fl = pq.flicker();
+    let rate = pq.flicker_rate_hz();
+    assert_eq!(rate, 1000 / pq.flicker_decimation());
+    assert!(rate >= 800);
+    let expect = (7320.0 * f64::from(rate)) as u64;
+    assert!(
+        fl.samples.iter().all(|&n| n.abs_diff(expect) <= 1),
+        "{:?}",
+        fl.samples
+    );
+    let rms = (fl.sum_sq[1] / fl.samples[1] as f64).sqrt();
+    assert!((rms - 230.0).abs() < 0.5, "{rms}");
+    assert_eq!(fl.nominal.unwrap().voltage_v, 230.0);
     assert_eq!(pq.last(Interval::TwoHour), Some(r));
     assert_eq!(pq.last(Interval::TenMinute), ten.last().copied());
 }

@@ -11,7 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use smartmeter::calibration::{Calibration, FrontEnd};
-use smartmeter::dsp::pq::{Interval, Pq, PqConfig, PqRecord, PqSink};
+use smartmeter::dsp::pq::{Interval, Pq, PqRecord, PqSink};
 
 struct Counting;
 
@@ -70,12 +70,27 @@ fn host_digest_equals_the_rv32_digest_and_nothing_is_allocated() {
     let before = allocations();
     for chunk in 0..pq_scenario::CHUNKS {
         signal.fill(&mut codes);
-        pq.feed(&codes, pq_scenario::T0_US + chunk as i64 * 50_000, &mut sink);
+        pq.feed(
+            &codes,
+            pq_scenario::T0_US + chunk as i64 * 50_000,
+            &mut sink,
+        );
     }
-    assert_eq!(allocations(), before, "the pipeline allocated after construction");
-    eprintln!("host digest {:#018x} over {} basic intervals", sink.0, sink.1);
+    assert_eq!(
+        allocations(),
+        before,
+        "the pipeline allocated after construction"
+    );
+    eprintln!(
+        "host digest {:#018x} over {} basic intervals",
+        sink.0, sink.1
+    );
     assert!(sink.1 >= 6);
-    assert_eq!(sink.0, pq_scenario::RV32_DIGEST, "host and RV32 results differ");
+    assert_eq!(
+        sink.0,
+        pq_scenario::RV32_DIGEST,
+        "host and RV32 results differ"
+    );
 }
 
 #[test]
@@ -99,7 +114,10 @@ fn f32_and_codes_agree() {
         pq_i.feed(&codes, t, &mut ());
         pq_f.feed(&volts, t, &mut ());
     }
-    let (a, b) = (pq_i.last(Interval::Basic).unwrap(), pq_f.last(Interval::Basic).unwrap());
+    let (a, b) = (
+        pq_i.last(Interval::Basic).unwrap(),
+        pq_f.last(Interval::Basic).unwrap(),
+    );
     assert_eq!(a.start_unix_s, b.start_unix_s);
     for p in 0..3 {
         assert!((a.voltage_v[p] / b.voltage_v[p] - 1.0).abs() < 1e-5);
@@ -108,9 +126,17 @@ fn f32_and_codes_agree() {
         let (v1, i1) = (a.harmonics_v[p][0], a.harmonics_i_a[p][0]);
         for h in 0..50 {
             let (x, y) = (a.harmonics_v[p][h], b.harmonics_v[p][h]);
-            assert!((x - y).abs() <= 1e-4 * x.max(0.01 * v1), "V H{} {x} {y}", h + 1);
+            assert!(
+                (x - y).abs() <= 1e-4 * x.max(0.01 * v1),
+                "V H{} {x} {y}",
+                h + 1
+            );
             let (x, y) = (a.harmonics_i_a[p][h], b.harmonics_i_a[p][h]);
-            assert!((x - y).abs() <= 1e-4 * x.max(0.2 * i1), "I H{} {x} {y}", h + 1);
+            assert!(
+                (x - y).abs() <= 1e-4 * x.max(0.2 * i1),
+                "I H{} {x} {y}",
+                h + 1
+            );
         }
     }
     assert!((a.u2_pct.unwrap() - b.u2_pct.unwrap()).abs() < 1e-4);

@@ -77,7 +77,7 @@ impl Ramp {
         } else {
             ((b - a).max(c - b), b - th)
         };
-        if !(slope > 0.0) {
+        if slope.is_nan() || slope <= 0.0 {
             return self.t2;
         }
         let k = (rest / slope).clamp(0.0, 1.0);

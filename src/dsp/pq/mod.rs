@@ -63,8 +63,6 @@ use tables::M;
 pub(crate) const MIN_FUNDAMENTAL_V: f32 = 1.0;
 /// Below this fundamental, a current THD is undefined, amps.
 pub(crate) const MIN_FUNDAMENTAL_A: f32 = 1e-3;
-#[doc(hidden)]
-pub static DEBUG: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 /// Crossings after (re)synchronisation that the 10-s frequency ignores (detector settling).
 const F10_SETTLE: u32 = 5;
 /// Synchronised windows after (re)synchronisation before basic intervals are reported.
@@ -268,7 +266,7 @@ impl PqRecord {
 
 /// THD over subgroups 2..=50 in percent of H1, per phase; `None` when H1 < `min`.
 pub(crate) fn thd_pct(h: &[[f32; HARMONICS]; 3], min: f32) -> [Option<f32>; 3] {
-    h.clone().map(|row| {
+    (*h).map(|row| {
         let h1 = row.first().copied().unwrap_or(0.0);
         let rest: f32 = row.iter().skip(1).map(|x| x * x).sum();
         (h1 >= min).then(|| 100.0 * rest.sqrt() / h1)
@@ -493,11 +491,12 @@ impl Observer for Hooks {
             0
         };
         // the detector's filters settle over the first cycles after (re)synchronisation
-        if let Some(last) = f.last {
-            if f.run > F10_SETTLE && last >= f.start {
-                f.cycles += 1;
-                f.span += frame - last;
-            }
+        if let Some(last) = f.last
+            && f.run > F10_SETTLE
+            && last >= f.start
+        {
+            f.cycles += 1;
+            f.span += frame - last;
         }
         f.last = Some(frame);
     }
@@ -623,10 +622,10 @@ impl<S: PqSample> Pq<S, NoFlicker> {
 impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// A pipeline that feeds `flicker` (see [`FlickerSink`]).
     pub fn with_flicker(config: PqConfig, flicker: F) -> Result<Self, PqError> {
-        if let Some(v) = config.nominal_voltage_v {
-            if !(v.is_finite() && (50.0..=1000.0).contains(&v)) {
-                return Err(PqError::NominalVoltage(v));
-            }
+        if let Some(v) = config.nominal_voltage_v
+            && !(v.is_finite() && (50.0..=1000.0).contains(&v))
+        {
+            return Err(PqError::NominalVoltage(v));
         }
         let f0 = config.nominal_frequency_hz.unwrap_or(50);
         let mut ec = EstimatorConfig::new(config.rate_hz, f0);
@@ -790,32 +789,11 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         self.fdec.factor
     }
 
+    /// Profiling aid of the QEMU cost vectors: bit 0 skips the per-window spectrum, bit 1 the
+    /// half-cycle events, bit 2 the whole lattice. Results are wrong while set.
     #[doc(hidden)]
     pub fn set_profile_mask(&mut self, m: u8) {
         self.profile_mask = m;
-    }
-
-    #[doc(hidden)]
-    pub fn debug_state(
-        &self,
-    ) -> (
-        f64,
-        bool,
-        u32,
-        u32,
-        usize,
-        Option<(f64, f64)>,
-        Option<(f64, f32)>,
-    ) {
-        (
-            self.lat.position(),
-            self.lat.active,
-            self.lat.n,
-            self.lat.total,
-            self.hooks.opened.len(),
-            self.hooks.windows.front().map(|w| (w.start, w.end)),
-            self.spectrum.as_ref().map(|s| (s.start, s.v[0].power[0])),
-        )
     }
 
     /// Bytes of the pipeline's own state (estimator included, heap tables excluded).
@@ -1143,19 +1121,6 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             *u = ph.voltage_gain * ms.max(0.0).sqrt();
         }
         let half_frames = now - start;
-        #[cfg(feature = "std")]
-        if DEBUG.load(core::sync::atomic::Ordering::Relaxed) {
-            extern crate std;
-            std::eprintln!(
-                "URMS {:.1} {:.2} {:?} act {} n {} tot {}",
-                start,
-                half_frames,
-                urms,
-                self.lat.active,
-                self.lat.n,
-                self.lat.total
-            );
-        }
         let mut out = heapless::Vec::<events::RawEvent, 4>::new();
         det.push(start, half_frames, &urms, &mut |e| {
             let _ = out.push(e);
@@ -1252,8 +1217,10 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             if w.synchronised {
                 self.warmup += 1;
             }
-            if self.warmup >= WARMUP_WINDOWS {
-                if let Some(n) = self.nominal.decided {
+            if self.warmup >= WARMUP_WINDOWS
+                && let Some(n) = self.nominal.decided
+            {
+                {
                     self.detector = Some(events::Detector::new(
                         self.cfg.layout.phases(),
                         n.voltage_v,
@@ -1371,10 +1338,10 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         }
         self.acc3s.add(&r);
         self.acc10.add(&r);
-        if self.acc3s.count >= 15 {
-            if let Some(a) = self.acc3s.take(Interval::ThreeSecond, false) {
-                self.emit(Interval::ThreeSecond, a, sink);
-            }
+        if self.acc3s.count >= 15
+            && let Some(a) = self.acc3s.take(Interval::ThreeSecond, false)
+        {
+            self.emit(Interval::ThreeSecond, a, sink);
         }
     }
 
@@ -1404,10 +1371,10 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         self.emit(Interval::TenMinute, rec, sink);
         if tick_us.rem_euclid(7_200_000_000) == 0 {
             let complete = self.acc2h.count == 12;
-            if let Some(r) = self.acc2h.take(Interval::TwoHour, true) {
-                if complete {
-                    self.emit(Interval::TwoHour, r, sink);
-                }
+            if let Some(r) = self.acc2h.take(Interval::TwoHour, true)
+                && complete
+            {
+                self.emit(Interval::TwoHour, r, sink);
             }
             self.acc2h_slot = None;
         }
@@ -1513,7 +1480,7 @@ fn unbalance(v: &[(f32, f32); 3]) -> (Option<f32>, Option<f32>) {
 fn flicker_decimation(rate_hz: u32) -> u32 {
     let mut best = 1;
     for d in 1..=rate_hz / 800 {
-        if rate_hz % d == 0 {
+        if rate_hz.is_multiple_of(d) {
             best = d;
             if rate_hz / d <= 1600 {
                 break;
@@ -1521,4 +1488,39 @@ fn flicker_decimation(rate_hz: u32) -> u32 {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flicker_rates() {
+        for (rate, d) in [
+            (32000, 20),
+            (16000, 10),
+            (8000, 5),
+            (7000, 5),
+            (4000, 4),
+            (1000, 1),
+        ] {
+            assert_eq!(flicker_decimation(rate), d, "{rate}");
+            assert!((800..=1600).contains(&(rate / d)));
+        }
+        // a prime rate keeps every sample (still within the flickermeter's 800..=32000 Hz)
+        assert_eq!(flicker_decimation(12007), 1);
+    }
+
+    #[test]
+    fn unbalance_of_balanced_and_single_phase_loss() {
+        let a = |deg: f32| {
+            let r = deg.to_radians();
+            (230.0 * r.cos(), 230.0 * r.sin())
+        };
+        let (u0, u2) = unbalance(&[a(0.0), a(-120.0), a(120.0)]);
+        assert!(u0.unwrap() < 1e-4 && u2.unwrap() < 1e-4);
+        let (u0, u2) = unbalance(&[a(0.0), a(-120.0), (0.0, 0.0)]);
+        assert!((u0.unwrap() - 50.0).abs() < 1e-3 && (u2.unwrap() - 50.0).abs() < 1e-3);
+        assert_eq!(unbalance(&[(0.0, 0.0); 3]), (None, None));
+    }
 }

@@ -65,7 +65,10 @@ pub(super) const fn q31(x: f64) -> i32 {
     }
 }
 
+// Indices in the `const` builders below are loop counters bounded by the array lengths; they are
+// evaluated at compile time, where an out-of-bounds index would fail the build.
 /// 6-tap Lagrange weights for nodes −2..=3 around `floor(τ)` at fraction `mu`.
+#[allow(clippy::indexing_slicing)]
 const fn lagrange6(mu: f64) -> [f64; LAGRANGE_TAPS] {
     let mut out = [0.0; LAGRANGE_TAPS];
     let mut k = 0;
@@ -88,6 +91,7 @@ const fn lagrange6(mu: f64) -> [f64; LAGRANGE_TAPS] {
 
 /// `LAGRANGE[p]` are the Q31 weights of taps `floor(τ)−2 ..= floor(τ)+3` for a fraction `p/P`
 /// (`P + 1` rows, so that a fraction that rounds up to 1 needs no carry).
+#[allow(clippy::indexing_slicing)]
 pub(super) static LAGRANGE: [[i32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1] = {
     let mut t = [[0i32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1];
     let mut p = 0;
@@ -104,6 +108,7 @@ pub(super) static LAGRANGE: [[i32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1] = {
 };
 
 /// `FFT_TWIDDLE[k] = e^{−j2πk/M}` (Q31), `k < M/2`.
+#[allow(clippy::indexing_slicing)]
 pub(super) static FFT_TWIDDLE: [(i32, i32); M / 2] = {
     let mut t = [(0i32, 0i32); M / 2];
     let mut k = 0;
@@ -117,6 +122,7 @@ pub(super) static FFT_TWIDDLE: [(i32, i32); M / 2] = {
 
 /// `CYCLE_TWIDDLE[C][r] = e^{−j2πr/C}` (Q31): the per-cycle modulation that folds the bins
 /// `C·h ± 1` of a `C`-cycle window.
+#[allow(clippy::indexing_slicing)]
 pub(super) static CYCLE_TWIDDLE: [[(i32, i32); MAX_CYCLES]; MAX_CYCLES + 1] = {
     let mut t = [[(0i32, 0i32); MAX_CYCLES]; MAX_CYCLES + 1];
     let mut c = 1;
@@ -133,6 +139,7 @@ pub(super) static CYCLE_TWIDDLE: [[(i32, i32); MAX_CYCLES]; MAX_CYCLES + 1] = {
 };
 
 /// `POINT_TWIDDLE[C][q] = e^{−j2πq/(C·M)}` (Q31): the per-point factor of the `C·h + 1` bins.
+#[allow(clippy::indexing_slicing)]
 pub(super) static POINT_TWIDDLE: [[(i32, i32); M]; MAX_CYCLES + 1] = {
     let mut t = [[(0i32, 0i32); M]; MAX_CYCLES + 1];
     let mut c = 1;

@@ -81,7 +81,7 @@ impl Generator {
             }
             self.z = mul(self.z, self.step);
             self.n += 1;
-            if self.n % 1024 == 0 {
+            if self.n.is_multiple_of(1024) {
                 // one Newton step towards |z| = 1 (it is within 1e-13 of it)
                 let k = 0.5 * (3.0 - (self.z.0 * self.z.0 + self.z.1 * self.z.1));
                 self.z = (self.z.0 * k, self.z.1 * k);
