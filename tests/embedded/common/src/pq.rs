@@ -130,10 +130,10 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
                 let a = r.instret();
                 p2.feed(&codes, t0_us + chunk * 50_000, &mut ());
                 let b = r.instret();
-                if chunk >= 20 {
-                    if let (Some(a), Some(b)) = (a, b) {
-                        cost += b - a;
-                    }
+                if chunk >= 20
+                    && let (Some(a), Some(b)) = (a, b)
+                {
+                    cost += b - a;
                 }
             }
             let pairs = (3 * 10 * CHUNK_FRAMES) as u64;
