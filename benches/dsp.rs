@@ -152,6 +152,20 @@ fn bench_pq(c: &mut Criterion, buf: &[f32], codes: &[i32], decimated: &[f32], vp
             )
         })
     });
+    // a recording at 8 kHz (the `analyze --pq` case): 1 s of the same grid
+    let mut pq8 = Pq::<f32>::new(PqConfig {
+        rate_hz: 8000,
+        ..cfg
+    })
+    .unwrap();
+    let mut t_us = 1_700_000_000_000_000i64;
+    g.bench_function("pipeline_3phase_f32_8khz", |b| {
+        b.iter(|| {
+            pq8.feed(black_box(decimated), t_us, &mut ());
+            t_us += 1_000_000;
+            black_box(pq8.last(smartmeter::dsp::pq::Interval::Basic).map(|r| r.voltage_v[0]))
+        })
+    });
     let mut pe = peer::Peer::new();
     g.bench_function("peer_metrology_insight_pq", |b| {
         b.iter(|| {

@@ -565,7 +565,7 @@ struct FlickerDecimator {
 /// let mut pq = Pq::<f32>::new(PqConfig::new(8000))?;
 /// let mut grid = Grid::new(GridConfig::default()); // 230 V, 50 Hz, 8 kHz
 /// let mut buf = vec![0.0f32; 6 * 8000];
-/// for s in 0..4 {
+/// for s in 0..6 {
 ///     grid.fill(&mut buf);
 ///     pq.feed(&buf, 1_700_000_000_000_000 + s * 1_000_000, &mut ());
 /// }
