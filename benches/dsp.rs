@@ -163,7 +163,10 @@ fn bench_pq(c: &mut Criterion, buf: &[f32], codes: &[i32], decimated: &[f32], vp
         b.iter(|| {
             pq8.feed(black_box(decimated), t_us, &mut ());
             t_us += 1_000_000;
-            black_box(pq8.last(smartmeter::dsp::pq::Interval::Basic).map(|r| r.voltage_v[0]))
+            black_box(
+                pq8.last(smartmeter::dsp::pq::Interval::Basic)
+                    .map(|r| r.voltage_v[0]),
+            )
         })
     });
     let mut pe = peer::Peer::new();
