@@ -564,3 +564,97 @@ fn three_second_intervals_are_15_windows() {
         assert!(!a.flagged);
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Layouts
+
+#[test]
+fn voltage_only_and_single_phase_layouts() {
+    use smartmeter::dsp::pq::{Layout, Pq};
+    let mut s = distorted(8000, 50.3, 230.0);
+    s.steps = vec![
+        step(1.7, [false, true, false], 0.5),
+        step(1.9, [false, true, false], 1.0),
+    ];
+    for layout in [Layout::ThreePhaseVoltage, Layout::SinglePhase] {
+        let cfg = PqConfig {
+            layout,
+            ..fixed(8000, 230.0, 50)
+        };
+        let mut pq = Pq::<f32>::new(cfg).unwrap();
+        let mut out = Collect::default();
+        for k in 0..30u64 {
+            let six = s.samples(k * 800, 800);
+            let x: Vec<f32> = match layout {
+                Layout::ThreePhaseVoltage => {
+                    six.chunks(6).flat_map(|f| [f[0], f[2], f[4]]).collect()
+                }
+                _ => six.chunks(6).flat_map(|f| [f[0], f[1]]).collect(),
+            };
+            pq.feed(&x, T0_US + k as i64 * 100_000, &mut out);
+        }
+        let b = out.basic.last().unwrap();
+        let want = expected_subgroup_v(&s, 0, 5, 10.0);
+        assert!(
+            (f64::from(b.harmonics_v[0][4]) / want - 1.0).abs() < 0.01,
+            "{layout:?}"
+        );
+        match layout {
+            Layout::ThreePhaseVoltage => {
+                assert!(b.u2_pct.is_some_and(|u| u < 0.01));
+                assert_eq!(b.thd_i_pct, [None; 3]);
+                assert_eq!(b.harmonics_i_a[0][0], 0.0);
+                // the dip on L2 is seen
+                assert_eq!(out.events.len(), 1, "{:?}", out.events);
+                assert_eq!(out.events[0].phases, [false, true, false]);
+            }
+            _ => {
+                assert_eq!(b.u2_pct, None);
+                assert!(
+                    (f64::from(b.harmonics_i_a[0][2]) / expected_subgroup_i(&s, 0, 3, 10.0) - 1.0)
+                        .abs()
+                        < 0.01
+                );
+                assert_eq!(b.voltage_v[1], 0.0);
+                // L2 is not measured in single phase: no event
+                assert!(out.events.is_empty(), "{:?}", out.events);
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_input_and_clock_jumps_do_not_panic() {
+    use smartmeter::dsp::pq::Pq;
+    let s = Signal::new(32000, 50.0, 230.0);
+    let mut pq = Pq::<f32>::new(PqConfig::new(32000)).unwrap();
+    let mut out = Collect::default();
+    let mut t = T0_US;
+    for k in 0..40u64 {
+        let mut x = s.samples(k * 1600, 1600);
+        if k % 7 == 3 {
+            x[100] = f32::NAN;
+            x[101] = f32::INFINITY;
+            x[500] = -1e30;
+        }
+        // the clock jumps back and forth, blocks split frames
+        t += if k == 20 {
+            -3_600_000_000
+        } else if k == 30 {
+            7_200_000_000
+        } else {
+            50_000
+        };
+        let cut = 1 + (k as usize * 37) % 11;
+        pq.feed(&x[..cut], t, &mut out);
+        pq.feed(&x[cut..], t, &mut out);
+    }
+    let mut pi = Pq::<i32>::new(PqConfig::new(8000)).unwrap();
+    let codes: Vec<i32> = (0..6 * 8000)
+        .map(|k| if k % 5 == 0 { i32::MAX } else { i32::MIN + k })
+        .collect();
+    pi.feed(&codes, T0_US, &mut out);
+    for r in out.basic.iter().chain(&out.aggregates) {
+        assert!(r.voltage_v.iter().all(|v| !v.is_nan()));
+    }
+}
