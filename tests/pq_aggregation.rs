@@ -33,18 +33,39 @@ impl FlickerSink for Probe {
 /// Feeds `seconds` of a clean 230 V / `f` Hz grid starting at `start_us`, with L1 at 60 % during
 /// `[dip_at_us, dip_at_us + 300 ms)`, in 100 ms blocks.
 fn run(f: f64, start_us: i64, seconds: f64, dip_at_us: i64) -> (Pq<f32, Probe>, Collect) {
-    let rate = 1000u32;
-    let mut pq = Pq::<f32, Probe>::with_flicker(
+    run_with(
+        f,
+        start_us,
+        seconds,
+        dip_at_us,
+        1000,
+        None,
+        Probe::default(),
+    )
+}
+
+/// The same with any flicker hook, rate, and an optional rectangular modulation of all voltages
+/// `(ΔV/V in %, changes per minute)`.
+fn run_with<F: FlickerSink>(
+    f: f64,
+    start_us: i64,
+    seconds: f64,
+    dip_at_us: i64,
+    rate: u32,
+    modulation: Option<(f64, f64)>,
+    hook: F,
+) -> (Pq<f32, F>, Collect) {
+    let mut pq = Pq::<f32, F>::with_flicker(
         PqConfig {
             nominal_voltage_v: Some(230.0),
             nominal_frequency_hz: Some(if f > 55.0 { 60 } else { 50 }),
             ..PqConfig::new(rate)
         },
-        Probe::default(),
+        hook,
     )
     .unwrap();
     let mut out = Collect::default();
-    let block = 100usize;
+    let block = rate as usize / 10;
     let total = (seconds * f64::from(rate)) as usize;
     let w = 2.0 * std::f64::consts::PI * f / f64::from(rate);
     let (sw, cw) = w.sin_cos();
@@ -57,12 +78,22 @@ fn run(f: f64, start_us: i64, seconds: f64, dip_at_us: i64) -> (Pq<f32, Probe>, 
     while n < total {
         let t_us = start_us + (n as f64 * 1e6 / f64::from(rate)).round() as i64;
         for (k, fr) in buf.chunks_exact_mut(6).enumerate() {
-            let t = t_us + (k as i64) * 1000;
+            let t = t_us + (k as f64 * 1e6 / f64::from(rate)) as i64;
             let l1 = if t >= dip_at_us && t < dip_at_us + 300_000 {
                 0.6
             } else {
                 1.0
             };
+            let m = match modulation {
+                // two changes per period: the sign of sin(2π·cpm/120·t)
+                Some((dv_pct, cpm)) => {
+                    let ts = (t - start_us) as f64 * 1e-6;
+                    let ph = (cpm / 120.0 * ts).fract();
+                    1.0 + dv_pct / 200.0 * if ph < 0.5 { 1.0 } else { -1.0 }
+                }
+                None => 1.0,
+            };
+            let a = a * m;
             // L1 = cos θ, L2 = cos(θ − 120°), L3 = cos(θ + 120°)
             let v2 = c * c120 + s * (-s120);
             let v3 = c * c120 - s * (-s120);
@@ -201,4 +232,29 @@ fn ten_minutes_and_two_hours_on_the_clock() {
     assert_eq!(fl.nominal.unwrap().voltage_v, 230.0);
     assert_eq!(pq.last(Interval::TwoHour), Some(r));
     assert_eq!(pq.last(Interval::TenMinute), ten.last().copied());
+}
+
+#[test]
+fn flickermeter_through_the_hook_reads_pst_1_at_a_table_5_point() {
+    use smartmeter::dsp::pq::PqFlicker;
+    // IEC 61000-4-15 Table 5, 230 V / 50 Hz: 110 changes per minute of ΔV/V = 0.722 % give Pst 1.00
+    let rate = 8000;
+    let start = T0_US - 20_000_000;
+    let (pq, out) = run_with(
+        50.0,
+        start,
+        625.0,
+        i64::MAX / 2,
+        rate,
+        Some((0.722, 110.0)),
+        PqFlicker::new(rate).unwrap(),
+    );
+    assert_eq!(pq.flicker_rate_hz(), 1600);
+    let ten = out.of(Interval::TenMinute);
+    assert_eq!(ten.len(), 1);
+    for p in 0..3 {
+        let pst = ten[0].pst[p].expect("a Pst per phase");
+        eprintln!("L{} Pst {pst:.4} (IEC: 1.00 ± 5 %)", p + 1);
+        assert!((pst - 1.0).abs() <= 0.05, "{pst}");
+    }
 }

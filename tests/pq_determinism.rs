@@ -153,3 +153,30 @@ fn state_size_and_heap() {
     );
     assert!(own + pq.heap_bytes() <= 32 * 1024);
 }
+
+#[test]
+fn with_the_flickermeter_and_auto_nominal_nothing_is_allocated_after_construction() {
+    use smartmeter::dsp::pq::{PqConfig, PqFlicker};
+    let cfg = PqConfig::new(pq_scenario::RATE_HZ);
+    let mut pq =
+        Pq::<i32, PqFlicker>::with_flicker(cfg, PqFlicker::new(cfg.rate_hz).unwrap()).unwrap();
+    pq.set_calibration(
+        Calibration::default()
+            .with_front_end(FrontEnd {
+                volts_per_code: pq_scenario::VOLTS_PER_CODE,
+                amps_per_code: pq_scenario::AMPS_PER_CODE,
+            })
+            .unwrap(),
+    );
+    let mut signal = pq_scenario::Generator::new();
+    let mut codes = vec![0i32; 6 * pq_scenario::CHUNK_FRAMES];
+    let before = allocations();
+    for chunk in 0..pq_scenario::CHUNKS {
+        signal.fill(&mut codes);
+        pq.feed(&codes, pq_scenario::T0_US + chunk as i64 * 50_000, &mut ());
+    }
+    assert_eq!(allocations(), before);
+    // the nominal values were detected meanwhile (the meters follow them)
+    assert_eq!(pq.nominal().unwrap().voltage_v, 230.0);
+    assert!(pq.flicker().meter(0).unwrap().pinst().is_finite());
+}

@@ -14,7 +14,8 @@
 //! * **aggregation**: 150/180 cycles, 10 min aligned to the UTC clock, 2 h (see [`Interval`]);
 //! * **nominal values**: fixed, or detected from the first second with a voltage;
 //! * the **flicker hook**: the voltages, decimated with integer block sums, go to a
-//!   [`FlickerSink`] (see its docs for the rate), which returns Pst at each 10-min tick.
+//!   [`FlickerSink`] (see its docs for the rate), which returns Pst at each 10-min tick; the
+//!   IEC 61000-4-15 flickermeter itself is [`flicker`].
 //!
 //! # How the spectrum is made cheap enough for an FPU-less core
 //! Each channel is resampled onto a lattice of 128 points per line cycle that is phase-locked to the
@@ -40,6 +41,7 @@
 
 mod aggregate;
 pub mod events;
+pub mod flicker;
 mod lattice;
 mod spectrum;
 pub(crate) mod tables;
@@ -332,6 +334,81 @@ pub struct NoFlicker;
 
 impl FlickerSink for NoFlicker {
     fn push(&mut self, _phase: usize, _voltage_v: f32) {}
+}
+
+/// The IEC 61000-4-15 flickermeter ([`flicker`]) behind the [`FlickerSink`] hook: one
+/// [`Flickermeter`](flicker::Flickermeter) and one [`PstClassifier`](flicker::PstClassifier) per
+/// phase, (re)built with the lamp model and filters of the nominal values when they are decided.
+/// Use it as `Pq::with_flicker(config, PqFlicker::new(config.rate_hz))`.
+#[derive(Debug, Clone)]
+pub struct PqFlicker {
+    config: flicker::FlickerConfig,
+    /// Built at construction (the classifiers' counts are allocated once, here); the meters are
+    /// replaced when the nominal values are decided, which allocates nothing.
+    phases: [(flicker::Flickermeter, flicker::PstClassifier); 3],
+    /// The nominal values are known: before that nothing is pushed.
+    ready: bool,
+}
+
+impl PqFlicker {
+    /// A hook for a pipeline at `rate_hz` (it is fed at [`Pq::flicker_rate_hz`] of that rate).
+    /// `None` when the flickermeter rejects that rate.
+    pub fn new(rate_hz: u32) -> Option<Self> {
+        let config = flicker::FlickerConfig {
+            input_rate_hz: rate_hz / flicker_decimation(rate_hz),
+            nominal_hz: 50,
+            lamp: flicker::Lamp::V230,
+        };
+        let meter = flicker::Flickermeter::new(config).ok()?;
+        Some(Self {
+            config,
+            phases: core::array::from_fn(|_| (meter.clone(), flicker::PstClassifier::new())),
+            ready: false,
+        })
+    }
+
+    /// The meter of `phase` (0..3).
+    pub fn meter(&self, phase: usize) -> Option<&flicker::Flickermeter> {
+        self.phases.get(phase).map(|(m, _)| m)
+    }
+}
+
+impl FlickerSink for PqFlicker {
+    #[inline]
+    fn push(&mut self, phase: usize, voltage_v: f32) {
+        if !self.ready {
+            return;
+        }
+        if let Some((m, c)) = self.phases.get_mut(phase) {
+            m.push(voltage_v);
+            if let Some(p) = m.take_classifier_sample() {
+                c.add(p);
+            }
+        }
+    }
+
+    fn take_pst(&mut self, phase: usize) -> Option<f32> {
+        let (_, c) = self.phases.get_mut(phase)?;
+        let pst = c.pst();
+        c.reset();
+        pst
+    }
+
+    fn set_nominal(&mut self, nominal: &Nominal) {
+        let cfg = flicker::FlickerConfig {
+            nominal_hz: nominal.frequency_hz,
+            lamp: flicker::Lamp::for_nominal_voltage(nominal.voltage_v),
+            ..self.config
+        };
+        if let Ok(meter) = flicker::Flickermeter::new(cfg) {
+            for (m, c) in &mut self.phases {
+                *m = meter.clone();
+                c.reset();
+            }
+            self.config = cfg;
+            self.ready = true;
+        }
+    }
 }
 
 mod sealed {

@@ -13,6 +13,7 @@ use core::fmt::{self, Write};
 
 mod device;
 mod dsp;
+mod flicker;
 mod frame;
 mod platform;
 mod pq;
@@ -108,6 +109,7 @@ pub fn run_all<P: Platform>(platform: &mut P) -> bool {
     frame::run(&mut r);
     dsp::run(&mut r);
     pq::run(&mut r);
+    flicker::run(&mut r);
     device::run(&mut r);
     r.finish()
 }

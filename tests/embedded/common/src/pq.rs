@@ -7,7 +7,7 @@ use alloc::vec;
 use smartmeter::calibration::{Calibration, FrontEnd};
 use smartmeter::dsp::EstimatorConfig;
 use smartmeter::dsp::fixed::FixedEstimator;
-use smartmeter::dsp::pq::{Interval, Pq, PqRecord, PqSink};
+use smartmeter::dsp::pq::{Interval, Pq, PqFlicker, PqRecord, PqSink};
 
 use crate::pq_scenario::{
     AMPS_PER_CODE, CHUNK_FRAMES, CHUNKS, DIGEST_SEED, Generator, RATE_HZ, T0_US, VOLTS_PER_CODE,
@@ -138,6 +138,38 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
             }
             let pairs = (3 * 10 * CHUNK_FRAMES) as u64;
             r.line(format_args!("  {what}: {} per pair", cost / pairs));
+        }
+        // with the flickermeter on the hook (the device's whole PQ)
+        if let Some(Ok(mut pf)) =
+            PqFlicker::new(RATE_HZ).map(|h| Pq::<i32, PqFlicker>::with_flicker(pq_cfg, h))
+        {
+            pf.set_calibration(cal);
+            let mut g3 = Generator::new();
+            let mut cost = 0u64;
+            for chunk in 0..30 {
+                g3.fill(&mut codes);
+                let a = r.instret();
+                pf.feed(&codes, t0_us + chunk * 50_000, &mut ());
+                let b = r.instret();
+                if chunk >= 20
+                    && let (Some(a), Some(b)) = (a, b)
+                {
+                    cost += b - a;
+                }
+            }
+            let pairs = (3 * 10 * CHUNK_FRAMES) as u64;
+            let with = cost / pairs;
+            r.line(format_args!(
+                "with the flickermeter (PqFlicker, {} Hz): {with} per pair (estimator included; goal <= 250); state {} bytes + {} bytes allocated at construction",
+                pf.flicker_rate_hz(),
+                Pq::<i32, PqFlicker>::state_size_bytes(),
+                pf.heap_bytes() + 3 * 2048
+            ));
+            r.check(
+                "pq_with_flicker_within_250_per_pair",
+                with <= 250,
+                format_args!("{with}"),
+            );
         }
         r.check(
             "pq_within_250_per_pair",
