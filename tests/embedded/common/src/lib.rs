@@ -16,6 +16,8 @@ mod dsp;
 mod flicker;
 mod frame;
 mod platform;
+mod pq;
+pub mod pq_scenario;
 mod wire;
 
 /// What a runner provides.
@@ -106,6 +108,7 @@ pub fn run_all<P: Platform>(platform: &mut P) -> bool {
     wire::run(&mut r);
     frame::run(&mut r);
     dsp::run(&mut r);
+    pq::run(&mut r);
     flicker::run(&mut r);
     device::run(&mut r);
     r.finish()
