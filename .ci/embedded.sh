@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Embedded CI: the ESP32-C3 firmware (build, clippy, image size), the ADE9000 driver's host tests, and
-# the core's test vectors on emulated Cortex-M4F and RV32IMC cores (QEMU + semihosting).
+# Embedded CI: the ESP32-C3 firmware (build, clippy, image size), the host tests of its ADE9000 driver and
+# its connection glue, and the core's test vectors on emulated Cortex-M4F and RV32IMC cores (QEMU +
+# semihosting).
 # Idempotent; works on a fresh Debian machine that has only the Rust toolchain (root for apt-get).
 # Called by .ci/run; runnable alone: bash .ci/embedded.sh
 set -euo pipefail
@@ -65,6 +66,9 @@ llvm_size -A "$ELF" | awk '
 
 step "ade9000 driver: host tests"
 (cd examples/esp32c3/ade9000 && cargo test && cargo clippy --all-targets -- -D warnings)
+
+step "esp32c3 connection and log glue: host tests (the serial variant against a real engine)"
+(cd examples/esp32c3/glue && cargo test && cargo clippy --all-targets -- -D warnings)
 
 step "core on Cortex-M4F (qemu-system-arm mps2-an386)"
 (cd tests/embedded && cargo clippy --release --workspace --exclude vectors-rv32 --target thumbv7em-none-eabihf -- -D warnings)

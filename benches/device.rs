@@ -87,7 +87,8 @@ fn engine(c: &mut Criterion) {
             },
         );
         if let Some(cmd) = cmd {
-            dev.handle_input(conn, t, format!("{cmd}\n").as_bytes());
+            let line = format!("{cmd}\n");
+            assert_eq!(dev.handle_input(conn, t, line.as_bytes()), line.len());
         }
         g.bench_function(name, |b| {
             b.iter(|| one_second(&mut dev, conn, &mut t, black_box(&input)))

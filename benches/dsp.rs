@@ -103,6 +103,82 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    bench_pq(c, &buf, &codes, &decimated, vpc, apc);
+}
+
+/// The power-quality pipeline (basic intervals, harmonics, unbalance, events, aggregation; no
+/// flicker) on the same second, against the same ceiling and the peer's per-window processing
+/// (which includes its harmonics, interharmonics, flicker, events, RVC and unbalance).
+fn bench_pq(c: &mut Criterion, buf: &[f32], codes: &[i32], decimated: &[f32], vpc: f64, apc: f64) {
+    use smartmeter::dsp::pq::{Pq, PqConfig};
+    let mut g = c.benchmark_group("pq");
+    g.bench_function("baseline_sum_of_squares", |b| {
+        b.iter(|| black_box(baseline(black_box(buf))))
+    });
+    let cfg = PqConfig {
+        nominal_voltage_v: Some(230.0),
+        nominal_frequency_hz: Some(50),
+        ..PqConfig::new(RATE)
+    };
+    let mut pq = Pq::<f32>::new(cfg).unwrap();
+    let mut t_us = 1_700_000_000_000_000i64;
+    g.bench_function("pipeline_3phase_f32", |b| {
+        b.iter(|| {
+            pq.feed(black_box(buf), t_us, &mut ());
+            t_us += 1_000_000;
+            black_box(
+                pq.last(smartmeter::dsp::pq::Interval::Basic)
+                    .map(|r| r.voltage_v[0]),
+            )
+        })
+    });
+    let mut pqi = Pq::<i32>::new(cfg).unwrap();
+    pqi.set_calibration(
+        Calibration::default()
+            .with_front_end(FrontEnd {
+                volts_per_code: vpc,
+                amps_per_code: apc,
+            })
+            .unwrap(),
+    );
+    let mut t_us = 1_700_000_000_000_000i64;
+    g.bench_function("pipeline_3phase_i32", |b| {
+        b.iter(|| {
+            pqi.feed(black_box(codes), t_us, &mut ());
+            t_us += 1_000_000;
+            black_box(
+                pqi.last(smartmeter::dsp::pq::Interval::Basic)
+                    .map(|r| r.voltage_v[0]),
+            )
+        })
+    });
+    // a recording at 8 kHz (the `analyze --pq` case): 1 s of the same grid
+    let mut pq8 = Pq::<f32>::new(PqConfig {
+        rate_hz: 8000,
+        ..cfg
+    })
+    .unwrap();
+    let mut t_us = 1_700_000_000_000_000i64;
+    g.bench_function("pipeline_3phase_f32_8khz", |b| {
+        b.iter(|| {
+            pq8.feed(black_box(decimated), t_us, &mut ());
+            t_us += 1_000_000;
+            black_box(
+                pq8.last(smartmeter::dsp::pq::Interval::Basic)
+                    .map(|r| r.voltage_v[0]),
+            )
+        })
+    });
+    let mut pe = peer::Peer::new();
+    g.bench_function("peer_metrology_insight_pq", |b| {
+        b.iter(|| {
+            for w in black_box(decimated).chunks(6 * peer::PEER_WINDOW) {
+                pe.window(w);
+            }
+            black_box(pe.read(0).p_w)
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -364,6 +364,16 @@ where
         }
     }
 
+    /// Bytes read from a connection, stamped with the clock: [`Device::handle_input`] with its
+    /// back-pressure contract. Returns how many bytes the engine took; the binding keeps the rest,
+    /// does not read that socket meanwhile, and offers the rest again after its next
+    /// [`Driver::pump`] (or any other engine call). No complete line is ever dropped.
+    #[must_use = "bytes the engine did not take must be offered again (back-pressure)"]
+    pub fn handle_input(&mut self, conn: crate::device::ConnId, bytes: &[u8]) -> usize {
+        let now = self.now();
+        self.device.handle_input(conn, now, bytes)
+    }
+
     /// One round: samples in, due timeouts, events out. Returns the events the binding must move.
     pub fn pump(&mut self) -> Pumped {
         let now = self.now();

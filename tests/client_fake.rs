@@ -338,3 +338,136 @@ async fn keepalive_is_sent_when_quiet() {
     }
     panic!("no keepalive `!` was sent");
 }
+
+#[tokio::test]
+async fn the_token_is_sent_first_and_an_invalid_one_is_the_meters_refusal() {
+    let meter = || -> Handler {
+        Box::new(|line| {
+            if line.contains("\"auth\"") {
+                if line.contains("\"good\"") {
+                    b"Info:{\"error\":false,\"cmd\":\"auth\",\"msg\":\"Authenticated\"}\r\n"
+                        .to_vec()
+                } else {
+                    b"Info:{\"error\":true,\"cmd\":\"auth\",\"msg\":\"Invalid token\"}\r\n".to_vec()
+                }
+            } else {
+                b"Info:{\"error\":false,\"cmd\":\"mdns\",\"msg\":\"Set MDNS name to: x\",\"mdns_name\":\"x\"}\r\n".to_vec()
+            }
+        })
+    };
+    let with_token = |t: &str| ClientOptions {
+        token: Some(t.into()),
+        ..opts()
+    };
+    let (target, lines) = fake(INFO.to_vec(), meter(), false).await;
+    let c = Client::connect_with(&target, with_token("good"))
+        .await
+        .unwrap();
+    c.set_name("x").await.unwrap();
+    assert_eq!(
+        lines.lock().unwrap().clone(),
+        [
+            "{\"cmd\":\"auth\",\"token\":\"good\"}",
+            "{\"cmd\":\"mdns\",\"payload\":{\"name\":\"x\"}}"
+        ]
+    );
+    let (target, _) = fake(INFO.to_vec(), meter(), false).await;
+    let err = Client::connect_with(&target, with_token("bad"))
+        .await
+        .unwrap_err();
+    assert!(err.is_refusal());
+    assert_eq!(err.to_string(), "the meter refused `auth`: Invalid token");
+    // Firmware without access control does not know `auth`: nothing to unlock, not an error.
+    let (target, _) = fake(
+        INFO.to_vec(),
+        Box::new(|_| {
+            b"Info:{\"error\":true,\"cmd\":\"auth\",\"msg\":\"unknown command\"}\r\n".to_vec()
+        }),
+        false,
+    )
+    .await;
+    assert!(Client::connect_with(&target, with_token("t")).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_reply_naming_another_command_is_not_taken_as_the_answer() {
+    // A stale `info` (an earlier program's, left on a serial line) arrives before the real reply.
+    let handler: Handler = Box::new(|line| {
+        let mut out = INFO.to_vec();
+        if line.contains("getVoltage") {
+            out.extend_from_slice(b"Info:{\"error\":false,\"cmd\":\"getVoltage\",\"voltage\":[230.5,231,229.25],\"unit\":\"V\"}\r\n");
+        }
+        out
+    });
+    let (target, _) = fake(INFO.to_vec(), handler, true).await;
+    let c = Client::connect_with(&target, opts()).await.unwrap();
+    let mut notices = c.notices();
+    assert_eq!(
+        c.voltage_v().await.unwrap(),
+        [Some(230.5), Some(231.0), Some(229.25)]
+    );
+    let stale = notices.recv().await.unwrap();
+    assert!(
+        matches!(&stale, Notice::Reply(r) if r.cmd() == Some("info")),
+        "{stale:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_meter_that_goes_silent_is_a_lost_connection() {
+    // It answers nothing and never closes (a meter that lost power leaves a half-open socket).
+    let (target, lines) = fake(INFO.to_vec(), Box::new(|_| Vec::new()), false).await;
+    let c = Client::connect_with(
+        &target,
+        ClientOptions {
+            timeout: Duration::from_millis(300),
+            liveness: Some(Duration::from_millis(200)),
+            ..ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut notices = c.notices();
+    let err = tokio::time::timeout(Duration::from_secs(20), c.closed())
+        .await
+        .expect("the silence was never noticed");
+    assert!(matches!(err, ClientError::ConnectionLost { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("connection lost: no data from the meter"),
+        "{err}"
+    );
+    // It asked (`info` is answered in every state) before giving up.
+    assert!(
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l == "{\"cmd\":\"info\"}")
+    );
+    assert!(matches!(
+        notices.recv().await,
+        Err(tokio::sync::broadcast::error::RecvError::Closed)
+    ));
+    let err = c.power().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::Closed { .. } | ClientError::ConnectionLost { .. }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn notices_end_when_the_meter_closes() {
+    let (target, _) = fake(INFO.to_vec(), Box::new(|_| b"CLOSE".to_vec()), false).await;
+    let c = Client::connect_with(&target, opts()).await.unwrap();
+    let mut notices = c.notices();
+    let _ = c.power().await;
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(20), notices.recv()).await,
+        Ok(Err(tokio::sync::broadcast::error::RecvError::Closed))
+    ));
+    assert!(matches!(c.closed().await, ClientError::Closed { .. }));
+}

@@ -44,8 +44,7 @@ fn availability_keepalive_json_errors_unknown() {
         "Info:[W]03/02 10:39:35: Received unknown command\r\nInfo:{\"error\":true,\"cmd\":\"fly\",\"msg\":\"unknown command\"}\r\n"
     );
     // trailing \r and surrounding whitespace are ignored
-    b.dev
-        .handle_input(c, b.now, b"  {\"cmd\":\"log\",\"level\":\"error\"}  \r\n");
+    b.feed(c, b"  {\"cmd\":\"log\",\"level\":\"error\"}  \r\n");
     assert_eq!(
         b.take_text(c),
         "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: error\"}\r\n"
@@ -60,7 +59,7 @@ fn over_long_line_is_rejected_and_rest_discarded() {
     long.extend_from_slice(b"\n{\"cmd\":\"log\",\"level\":\"info\"}\n");
     // fed in small pieces: the engine never holds more than one line
     for piece in long.chunks(7) {
-        b.dev.handle_input(c, b.now, piece);
+        b.feed(c, piece);
     }
     assert_eq!(
         b.take_text(c),
@@ -335,9 +334,8 @@ fn ntp_replies_in_order() {
     b.drain_events();
     let c = b.tcp(1);
     // the reply waits for the NTP result; the next line's reply comes after it
-    b.dev.handle_input(
+    b.feed(
         c,
-        b.now,
         b"{\"cmd\":\"ntp\"}\n{\"cmd\":\"log\",\"level\":\"warning\"}\n",
     );
     assert_eq!(b.take_text(c), "");
@@ -360,7 +358,7 @@ fn ntp_replies_in_order() {
         b.dev.wall_time(b.now),
         Instant::from_millis(super_t0_ms() + 2_500)
     );
-    b.dev.handle_input(c, b.now, b"{\"cmd\":\"ntp\"}\n");
+    b.feed(c, b"{\"cmd\":\"ntp\"}\n");
     b.dev.handle_ntp(b.now, NtpResult::Failed);
     assert_eq!(
         b.take_text(c),
@@ -386,8 +384,7 @@ fn restart_replies_then_restarts_after_drain() {
         let c = b.tcp(1);
         reply(&mut b, c, r#"{"cmd":"mdns","payload":{"name":"keepme"}}"#);
         b.drain_events();
-        b.dev
-            .handle_input(c, b.now, format!("{{\"cmd\":\"{cmd}\"}}\n").as_bytes());
+        b.feed(c, format!("{{\"cmd\":\"{cmd}\"}}\n").as_bytes());
         // not before the reply has left
         let ev = b.drain_events();
         assert!(!ev.iter().any(|e| matches!(e, Event::Restart(_))), "{ev:?}");
@@ -516,9 +513,10 @@ fn access_token() {
     assert!(
         reply(&mut b, c, r#"{"cmd":"mdns","payload":{"name":"x"}}"#).contains("\"error\":false")
     );
-    // three wrong tokens close the connection
+    // three wrong tokens close the connection (each one after the device-wide delay, §10)
     let d = b.tcp(2);
-    for _ in 0..3 {
+    for k in 0..3 {
+        b.idle(100 << k);
         assert!(
             reply(&mut b, d, r#"{"cmd":"auth","token":"guess"}"#)
                 .ends_with("Info:{\"error\":true,\"cmd\":\"auth\",\"msg\":\"Invalid token\"}\r\n")
@@ -547,4 +545,62 @@ fn liveness_every_second_while_idle_only() {
     reply(&mut b, c, r#"{"cmd":"timezone","offset":60}"#);
     b.run(1000);
     assert_eq!(b.take_text(c), "Info:[I]03/02 11:39:39: \r\n");
+}
+
+/// `resetEnergy` only confirms what the integer registers hold: every accepted value reads back
+/// through getEnergy within 1e-9 relative; anything else is refused with `Invalid energy: …`.
+#[test]
+fn reset_energy_accepts_only_what_reads_back() {
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    let get = |b: &mut Bench| -> [f64; 3] {
+        let r = reply(b, c, r#"{"cmd":"getEnergy"}"#);
+        let v: serde_json::Value = serde_json::from_str(r.trim_start_matches("Info:")).unwrap();
+        let e = v["energy"].as_array().unwrap();
+        [0, 1, 2].map(|i| e[i].as_f64().unwrap())
+    };
+    for bad in [
+        "[1e13,1e14,5e14]",
+        "[1.7e308,0,0]",
+        "[0,-3e12,0]",
+        "[0,0,1e300]",
+    ] {
+        let r = reply(
+            &mut b,
+            c,
+            &format!(r#"{{"cmd":"resetEnergy","energy":{bad}}}"#),
+        );
+        assert!(
+            r.starts_with(
+                "Info:{\"error\":true,\"cmd\":\"resetEnergy\",\"msg\":\"Invalid energy: "
+            ),
+            "{bad}: {r}"
+        );
+        assert_eq!(get(&mut b), [0.0; 3], "{bad}: nothing changed");
+    }
+    let good: [[f64; 3]; 6] = [
+        [1.5, 2.0, -3.0],
+        [2.5e12, -2.5e12, 0.0],
+        [123_456_789.123_456_7, -0.001, 1e-300],
+        [9_999_999_999.999, 1e-6, -1e-9],
+        [-0.0, 4.2e11, 7.77e-3],
+        [1e12, 2e12, -1e12],
+    ];
+    for e in good {
+        let line = format!(
+            r#"{{"cmd":"resetEnergy","energy":[{},{},{}]}}"#,
+            serde_json::to_string(&e[0]).unwrap(),
+            serde_json::to_string(&e[1]).unwrap(),
+            serde_json::to_string(&e[2]).unwrap()
+        );
+        let r = reply(&mut b, c, &line);
+        assert!(r.starts_with("Info:{\"error\":false,"), "{line}: {r}");
+        let back = get(&mut b);
+        for (got, want) in back.iter().zip(e) {
+            assert!(
+                (got - want).abs() <= 1e-9 * want.abs(),
+                "{line}: reads back {back:?}"
+            );
+        }
+    }
 }

@@ -50,8 +50,7 @@ fn footprint_with_default_capacities() {
         .collect();
     for _ in 0..200 {
         for c in &conns {
-            b.dev
-                .handle_input(*c, b.now, b"{\"cmd\":\"junk\"}\n{\"cmd\":\"info\"}\n");
+            b.feed(*c, b"{\"cmd\":\"junk\"}\n{\"cmd\":\"info\"}\n");
         }
         b.run(10);
     }

@@ -237,42 +237,164 @@ fn access_token_over_mqtt() {
     };
     let required = r#"{"error":true,"cmd":"dailyRestart","msg":"Authentication required"}"#;
     let restart = r#"{"cmd":"dailyRestart","hour":3,"minute":0}"#;
+    let restart_with =
+        |t: &str| format!(r#"{{"cmd":"dailyRestart","hour":3,"minute":0,"token":"{t}"}}"#);
     assert_eq!(cmd(&mut b, restart), [required]);
     // reading stays open
     assert!(cmd(&mut b, r#"{"cmd":"getVoltage"}"#)[0].contains(r#""error":false"#));
-    assert_eq!(
-        cmd(&mut b, r#"{"cmd":"auth","token":"guess"}"#),
-        [r#"{"error":true,"cmd":"auth","msg":"Invalid token"}"#]
-    );
+    // MQTT has no sessions (§10): `auth` is refused, the token goes into each command
     assert_eq!(
         cmd(&mut b, r#"{"cmd":"auth","token":"s3cret"}"#),
-        [r#"{"error":false,"cmd":"auth","msg":"Authenticated"}"#]
+        [
+            r#"{"error":true,"cmd":"auth","msg":"Authentication over MQTT: put \"token\" in each command"}"#
+        ]
     );
-    assert!(cmd(&mut b, restart)[0].contains(r#""error":false"#));
-    // a new broker connection must authenticate again
+    assert_eq!(cmd(&mut b, restart), [required]);
+    assert_eq!(
+        cmd(&mut b, &restart_with("guess")),
+        [r#"{"error":true,"cmd":"dailyRestart","msg":"Invalid token"}"#]
+    );
+    b.idle(100);
+    assert!(cmd(&mut b, &restart_with("s3cret"))[0].contains(r#""error":false"#));
+    // a broker reconnect changes nothing
     b.dev.handle_mqtt_connected(b.now, false);
     b.dev.handle_mqtt_connected(b.now, true);
     b.drain_events();
     assert_eq!(cmd(&mut b, restart), [required]);
-    // three wrong tokens lock MQTT out until the broker reconnects, even with the right one
-    for _ in 0..3 {
-        cmd(&mut b, r#"{"cmd":"auth","token":"guess"}"#);
-    }
-    assert_eq!(
-        cmd(&mut b, r#"{"cmd":"auth","token":"s3cret"}"#),
-        [r#"{"error":true,"cmd":"auth","msg":"Invalid token"}"#]
-    );
-    b.dev.handle_mqtt_connected(b.now, false);
-    b.dev.handle_mqtt_connected(b.now, true);
-    b.drain_events();
-    assert!(cmd(&mut b, r#"{"cmd":"auth","token":"s3cret"}"#)[0].contains("Authenticated"));
-    // a new token (serial only) ends every other authentication, MQTT's and the TCP client's
+    assert!(cmd(&mut b, &restart_with("s3cret"))[0].contains(r#""error":false"#));
+    // a new token (serial only) ends every other authentication, and the old token is wrong
     let s = b.dev.handle_connected(b.now, ConnKind::Serial);
     b.take(s);
     b.cmd(s, r#"{"cmd":"setToken","token":"n3w"}"#);
-    assert_eq!(cmd(&mut b, restart), [required]);
+    assert_eq!(
+        cmd(&mut b, &restart_with("s3cret")),
+        [r#"{"error":true,"cmd":"dailyRestart","msg":"Invalid token"}"#]
+    );
     let r = b.cmd(c, r#"{"cmd":"mdns","payload":{"name":"x"}}"#);
     assert!(r.contains("Authentication required"), "{r}");
     let r = b.cmd(s, r#"{"cmd":"mdns","payload":{"name":"x"}}"#);
     assert!(r.contains(r#""error":false"#), "{r}");
+}
+
+#[test]
+fn offline_is_published_before_a_clean_shutdown_or_restart() {
+    let online = |p: &str| {
+        (
+            "powermeter/smartmeterX/state/online".to_string(),
+            p.to_string(),
+            true,
+        )
+    };
+    let mut b = with_broker();
+    b.dev.handle_shutdown(b.now);
+    let ev = b.drain_events();
+    assert!(publishes(&ev).contains(&online("offline")), "{ev:?}");
+    for cmd in ["restart", "factoryReset", "basicReset"] {
+        let mut b = with_broker();
+        let c = b.tcp(2);
+        b.cmd(c, &format!(r#"{{"cmd":"{cmd}"}}"#));
+        let mut ev = b.drain_events();
+        b.idle(2_100); // the restart waits for every output to drain (at most 2 s)
+        ev.extend(b.drain_events());
+        let offline = ev
+            .iter()
+            .position(|e| matches!(e, Event::Publish { payload, retain: true, .. } if payload == b"offline"))
+            .unwrap_or_else(|| panic!("{cmd}: no offline in {ev:?}"));
+        let restart = ev
+            .iter()
+            .position(|e| matches!(e, Event::Restart(_)))
+            .expect("restart");
+        assert!(offline < restart, "{cmd}: {ev:?}");
+        assert_eq!(publishes(&ev[offline..=offline]), [online("offline")]);
+    }
+}
+
+#[test]
+fn a_rename_clears_the_old_names_retained_topics() {
+    let mut b = with_broker();
+    let c = b.tcp(2);
+    b.cmd(c, r#"{"cmd":"mdns","payload":{"name":"m2"}}"#);
+    let ev = b.drain_events();
+    let clear = ev
+        .iter()
+        .position(|e| matches!(e, Event::Publish { topic, .. } if topic == "powermeter/smartmeterX/state/online"))
+        .unwrap_or_else(|| panic!("old topic not cleared: {ev:?}"));
+    assert_eq!(
+        publishes(&ev[clear..=clear]),
+        [(
+            "powermeter/smartmeterX/state/online".into(),
+            String::new(),
+            true
+        )]
+    );
+    // Cleared over the old session, before the client is reconfigured for the new name.
+    let configure = ev
+        .iter()
+        .position(|e| matches!(e, Event::MqttConfigure(Some(s)) if s.client_id == "m2"))
+        .expect("reconfigure");
+    assert!(clear < configure, "{ev:?}");
+    b.dev.handle_mqtt_connected(b.now, true);
+    assert_eq!(
+        publishes(&b.drain_events()),
+        [("powermeter/m2/state/online".into(), "online".into(), true)]
+    );
+    // Renamed while the broker is away: the old name is cleared on the next connection.
+    b.dev.handle_mqtt_connected(b.now, false);
+    b.cmd(c, r#"{"cmd":"mdns","payload":{"name":"m3"}}"#);
+    assert!(publishes(&b.drain_events()).is_empty());
+    b.dev.handle_mqtt_connected(b.now, true);
+    let p = publishes(&b.drain_events());
+    assert!(
+        p.contains(&("powermeter/m2/state/online".into(), String::new(), true)),
+        "{p:?}"
+    );
+    assert!(
+        p.contains(&("powermeter/m3/state/online".into(), "online".into(), true)),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn a_port_key_shows_in_the_reply_and_info_and_is_the_one_connected_to() {
+    for (payload, shown, port) in [
+        (
+            r#"{"server":"broker.lan","port":1884}"#,
+            "broker.lan:1884",
+            1884,
+        ),
+        // The `port` key wins over the address's port (and is what `info` then says).
+        (
+            r#"{"server":"broker.lan:1885","port":1886}"#,
+            "broker.lan:1886",
+            1886,
+        ),
+        (r#"{"server":"broker.lan:1885"}"#, "broker.lan:1885", 1885),
+        (
+            r#"{"server":"[fd00::1]","port":1887}"#,
+            "[fd00::1]:1887",
+            1887,
+        ),
+    ] {
+        let mut b = Bench::new();
+        let c = b.tcp(1);
+        let reply = b.cmd(c, &format!(r#"{{"cmd":"mqttServer","payload":{payload}}}"#));
+        assert!(
+            reply.contains(&format!(r#""mqtt_server":"{shown}""#)),
+            "{payload}: {reply}"
+        );
+        let cfg = b
+            .drain_events()
+            .iter()
+            .find_map(|e| match e {
+                Event::MqttConfigure(Some(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .expect("configure");
+        assert_eq!(cfg.port, port, "{payload}");
+        let info = b.cmd(c, r#"{"cmd":"info"}"#);
+        assert!(
+            info.contains(&format!(r#""mqtt_server":"{shown}""#)),
+            "{payload}: {info}"
+        );
+    }
 }

@@ -98,17 +98,17 @@ proptest! {
             match op {
                 Op::Line(c, l) => {
                     let line = format!("{}\n", LINES[l]);
-                    b.dev.handle_input(conns[c], b.now, line.as_bytes());
+                    b.feed(conns[c], line.as_bytes());
                     lines_sent[c] += 1;
                 }
                 Op::Bytes(c, bytes) => {
                     lines_sent[c] += bytes.iter().filter(|&&x| x == b'\n').count();
-                    b.dev.handle_input(conns[c], b.now, &bytes);
+                    b.feed(conns[c], &bytes);
                 }
                 Op::Long(c, n) => {
                     let mut l = vec![b'a'; n];
                     l.push(b'\n');
-                    b.dev.handle_input(conns[c], b.now, &l);
+                    b.feed(conns[c], &l);
                     lines_sent[c] += 1;
                 }
                 Op::Samples(ms) => b.run(ms),

@@ -119,9 +119,8 @@ fn flow_control_sends_exactly_n_samples_per_request() {
         "Info:{\"error\":true,\"cmd\":\"reqSamples\",\"msg\":\"Samples must be 10-2000\"}\r\n"
     );
     for (k, n) in [100usize, 10, 2000, 37].into_iter().enumerate() {
-        b.dev.handle_input(
+        b.feed(
             c,
-            b.now,
             format!("{{\"cmd\":\"reqSamples\",\"samples\":{n}}}\n{{\"cmd\":\"info\"}}\n")
                 .as_bytes(),
         );
@@ -181,9 +180,8 @@ fn stop_answers_a_pending_request_first() {
     );
     b.run(100); // ~80 samples buffered (the resampler has 20 ms latency at 1000 Hz)
     b.take(c);
-    b.dev.handle_input(
+    b.feed(
         c,
-        b.now,
         b"{\"cmd\":\"reqSamples\",\"samples\":2000}\n{\"cmd\":\"stop\"}\n",
     );
     let out = b.take(c);
@@ -300,13 +298,10 @@ fn slow_reader_gets_counted_drops_with_bounded_memory() {
     assert_eq!(taken, 40_000);
     let received: u64 = frames.iter().map(|(_, v)| v.len() as u64 / 6).sum();
     assert_eq!(sent, received);
-    let missed: u64 = lines
-        .iter()
-        .filter_map(|l| l.split("MISSED ").nth(1))
-        .map(|t| t.split(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum();
-    assert!(missed > 0);
-    assert!(missed <= taken - sent, "{missed} vs {}", taken - sent);
+    // A slow reader's losses are its gaps, not device errors (no `MISSED` line: that is for the
+    // session's own ring overflowing, §5).
+    assert!(taken > sent);
+    assert!(!lines.iter().any(|l| l.contains("MISSED")), "{lines:?}");
 }
 
 #[test]
@@ -486,10 +481,7 @@ fn ntp_confidence_before_start() {
     b.drain_events();
     b.dev.handle_ntp(b.now, NtpResult::Failed); // settle the boot-time request
     b.take(c);
-    b.dev.handle_input(
-        c,
-        b.now,
-        b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"rate\":100,\"ntpConf\":20}}\n{\"cmd\":\"log\",\"level\":\"error\"}\n",
+    b.feed(c, b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"rate\":100,\"ntpConf\":20}}\n{\"cmd\":\"log\",\"level\":\"error\"}\n",
     );
     assert!(b.dev.is_busy(), "busy while waiting for NTP confidence");
     assert_eq!(b.take_text(c), "");
@@ -531,9 +523,8 @@ fn ntp_confidence_before_start() {
     );
     b.cmd(c, r#"{"cmd":"stop"}"#);
     // never reached within 10 tries
-    b.dev.handle_input(
+    b.feed(
         c,
-        b.now,
         b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"ntpConf\":1}}\n",
     );
     for _ in 0..10 {

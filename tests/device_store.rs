@@ -165,7 +165,7 @@ fn logbook_is_written_at_most_once_a_minute_and_floods_collapse() {
     let mut log_writes = Vec::new();
     for _ in 0..300 {
         for _ in 0..20 {
-            b.dev.handle_input(c, b.now, b"{\"cmd\":\"junk\"}\n");
+            b.feed(c, b"{\"cmd\":\"junk\"}\n");
         }
         b.take(c);
         b.run(1000);
@@ -303,7 +303,8 @@ fn driver_wires_events_to_the_hal() {
     let c = d
         .device
         .handle_connected(now, smartmeter::device::ConnKind::Serial);
-    d.device.handle_input(c, now, b"{\"cmd\":\"restart\"}\n");
+    let line = b"{\"cmd\":\"restart\"}\n";
+    assert_eq!(d.handle_input(c, line), line.len());
     let mut buf = [0u8; 4096];
     while d.device.poll_output(c, &mut buf) > 0 {}
     let p = d.pump();
@@ -371,11 +372,8 @@ fn integer_codes_measure_like_float_codes_and_stream_in_volts() {
     let c = fx
         .device
         .handle_connected(now, smartmeter::device::ConnKind::Serial);
-    fx.device.handle_input(
-        c,
-        now,
-        b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"Serial\",\"rate\":8000}}\n",
-    );
+    let line = b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"Serial\",\"rate\":8000}}\n";
+    assert_eq!(fx.handle_input(c, line), line.len());
     let mut demux = Demux::new();
     let mut values: Vec<f32> = Vec::new();
     let mut buf = [0u8; 8192];

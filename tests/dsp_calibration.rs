@@ -239,7 +239,7 @@ fn energy_snapshot_round_trip_and_reset() {
     r.restore(&back);
     assert_eq!(r.net_wh(), m.net_wh());
     assert_eq!(r.reactive_lead_varh(), [0.0, 20.0, 0.0]);
-    r.reset_to([12.5, -3.0, 0.0]);
+    r.reset_to([12.5, -3.0, 0.0]).unwrap();
     assert_eq!(r.net_wh(), [12.5, -3.0, 0.0]);
     assert_eq!(r.export_wh(), [0.0, 3.0, 0.0]);
     // garbage never poisons the registers

@@ -17,6 +17,8 @@ mod measure;
 mod mqtt;
 #[path = "sim/net.rs"]
 mod net;
+#[path = "sim/options.rs"]
+mod options;
 #[path = "sim/persist.rs"]
 mod persist;
 #[path = "sim/robust.rs"]

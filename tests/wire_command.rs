@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use smartmeter::wire::command::{
-    Calibration, Command, CommandError, DailyRestart, EnergyReset, Measures, MqttServerSettings,
-    SampleRequest, ServerAddr, ServerKind, Slot, StreamType, WifiCredentials,
+    Calibration, Command, CommandError, DailyRestart, EnergyReset, Envelope, Measures,
+    MqttServerSettings, SampleRequest, ServerAddr, ServerKind, Slot, StreamType, WifiCredentials,
 };
 use smartmeter::wire::log::LogLevel;
 
@@ -857,6 +857,23 @@ proptest! {
         prop_assert_eq!(Command::parse(format!("{line}\r\n").as_bytes()), Ok(cmd));
     }
 
+    /// PROTOCOL.md §10: over MQTT a protected command carries `"token":T`; the envelope reads it,
+    /// and writes it back only when one is given (the command's own encoding never has one).
+    #[test]
+    fn envelope_round_trip(cmd in command(), token in proptest::option::of("[ -~]{0,64}")) {
+        let plain = Envelope { command: cmd.clone(), token: None };
+        prop_assert_eq!(plain.encode(), cmd.encode());
+        prop_assert_eq!(Envelope::parse(cmd.encode().as_bytes()), Ok(plain));
+        let own = matches!(
+            cmd,
+            Command::Auth { .. } | Command::SetToken { .. } | Command::Availability | Command::Keepalive
+        );
+        let e = Envelope { command: cmd.clone(), token: token.clone() };
+        let line = e.encode();
+        let want = Envelope { command: cmd, token: if own { None } else { token } };
+        prop_assert_eq!(Envelope::parse(line.as_bytes()), Ok(want));
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..700)) {
         if let Err(e) = Command::parse(&bytes) {
@@ -909,4 +926,44 @@ fn nesting_is_bounded() {
     );
     let brackets = "[".repeat(590);
     assert_eq!(Command::parse(brackets.as_bytes()), Err(CommandError::Json));
+}
+
+#[test]
+fn envelope_token_key() {
+    let e =
+        Envelope::parse(br#"{"cmd":"addWifi","token":"s3cret","payload":{"ssid":"x","pwd":"y"}}"#)
+            .unwrap();
+    assert_eq!(e.token.as_deref(), Some("s3cret"));
+    assert!(matches!(e.command, Command::AddWifi(_)));
+    // in the payload too (keys are accepted at either level), the top level wins
+    let e = Envelope::parse(br#"{"cmd":"delWifi","payload":{"ssid":"x","token":"p"}}"#).unwrap();
+    assert_eq!(e.token.as_deref(), Some("p"));
+    // the bare fast path and the seed's missing `}` both work
+    assert_eq!(
+        Envelope::parse(b"{\"cmd\":\"getLog\"}\r\n").unwrap().token,
+        None
+    );
+    let e = Envelope::parse(br#"{"cmd":"clearLog","token":"t""#).unwrap();
+    assert_eq!(
+        (e.command, e.token.as_deref()),
+        (Command::ClearLog, Some("t"))
+    );
+    // auth keeps its token as its argument
+    let e = Envelope::parse(br#"{"cmd":"auth","token":"t"}"#).unwrap();
+    assert_eq!(
+        (e.command, e.token),
+        (Command::Auth { token: "t".into() }, None)
+    );
+    // a token that is not a short string is a field error
+    let err = Envelope::parse(br#"{"cmd":"restart","token":5}"#).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Invalid token: expected a string of at most 64 bytes"
+    );
+    assert_eq!(err.cmd(), Some("restart"));
+    // Command::parse ignores the key, as before
+    assert_eq!(
+        Command::parse(br#"{"cmd":"restart","token":5}"#),
+        Ok(Command::Restart)
+    );
 }

@@ -1,4 +1,37 @@
 //! `analyze`: the DSP pipeline ([`crate::dsp::Estimator`]) over a recording file, window by window.
+//!
+//! # What is reported
+//! * **Waveform recordings** (`v,i` six channels, or one phase's `v,i`): one row per complete
+//!   cycle-synchronous window of 10 line cycles (12 at 60 Hz, IEC 61000-4-30), each with its true
+//!   start time, correct from the first window on:
+//!   - The estimator's crossing detector needs a few cycles to settle, and the samples before the
+//!     first zero crossing are no whole window. So the estimator is **primed**: it first runs over
+//!     a prefix of the recording that is a whole number of line cycles long (at the frequency
+//!     measured on the first second), then over the whole recording from sample 0. The prefix ends
+//!     where the recording starts, phase-matched to a fraction of a sample, and is chosen so that
+//!     a window edge falls on the recording's first zero crossing: the estimator arrives there
+//!     settled. Rows start at that crossing; the part of the first cycle before it is in no row.
+//!     (Window edges are the crossings as the detector's band-pass filters see them: at the
+//!     nominal frequency that is the true crossing, off it a constant fraction of a cycle later.)
+//!   - The nominal frequency (and so 10 or 12 cycles) is given, or decided from the first second
+//!     (the nearer of 50 and 60 Hz).
+//!   - Windows that are not cycle-synchronous (no voltage, synchronisation lost) are reported with
+//!     `cycles` 0 and no frequency; such a window shorter than the nominal length (it ends at a
+//!     re-synchronisation) is partial and left out.
+//!   - Recordings below 1000 Hz (which `record` writes at any rate from 1 Hz) are interpolated by
+//!     an integer factor to 1000 Hz or more first (the estimator needs 1000..=32000 Hz; the band
+//!     below the meter's anti-alias cut-off is what such a file holds). The interpolation filter
+//!     reaches 31 samples back, so rows start at the first crossing after the 31st sample.
+//!     Waveforms below 200 Hz do not hold a 50/60 Hz line cycle and are refused.
+//! * **`p,q` recordings** (`p_l1..p_l3,q_l1..q_l3`, already per-phase active and reactive power):
+//!   one row per whole second, the mean P and Q of that second's samples; S and PF stay empty
+//!   (the file does not hold them).
+//! * **`v,i_RMS` recordings** (`vrms_l1..3,irms_l1..3`): one row per whole second, V and I the
+//!   RMS aggregate of that second's values (IEC 61000-4-30 aggregation: root mean square) and
+//!   S = V·I per phase.
+//!
+//! Memory is bounded whatever the file size: blocks of [`AnalyzeOptions::block_frames`], plus the
+//! first [`HEAD_S`] seconds kept once for the priming.
 
 use std::path::Path;
 use std::string::{String, ToString};
@@ -8,13 +41,25 @@ use crate::dsp::estimator::{Estimator, EstimatorConfig, PhaseMode, Window};
 
 use super::recording::{ReadHints, RecordingError, RecordingMeta, RecordingReader};
 
+/// Seconds at the start of a waveform recording used to measure its frequency and prime the
+/// estimator.
+pub const HEAD_S: f64 = 1.5;
+/// Windows in the priming prefix (fewer when the recording is shorter).
+const PRIME_WINDOWS: f64 = 5.0;
+/// Lowest rate of a waveform recording that holds the line cycle (the meter's resampler is flat
+/// to 0.3 × its output rate: 60 Hz at 200 Hz).
+pub const MIN_WAVEFORM_RATE_HZ: u32 = 200;
+/// Lowest rate the estimator takes; slower recordings are interpolated up to a multiple of their
+/// rate at or above it.
+const MIN_ESTIMATOR_RATE_HZ: u32 = 1000;
+
 /// Settings of an analysis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalyzeOptions {
     /// For files that do not describe themselves (`.f32`, short `.csv`).
     pub hints: ReadHints,
-    /// Nominal line frequency, 50 or 60 Hz.
-    pub nominal_hz: u32,
+    /// Nominal line frequency, 50 or 60 Hz; `None` decides from the first second.
+    pub nominal_hz: Option<u32>,
     /// Frames read per block (bounded memory: `block_frames × channels × 8` bytes).
     pub block_frames: usize,
 }
@@ -23,7 +68,7 @@ impl Default for AnalyzeOptions {
     fn default() -> Self {
         AnalyzeOptions {
             hints: ReadHints::default(),
-            nominal_hz: 50,
+            nominal_hz: None,
             block_frames: 4096,
         }
     }
@@ -50,15 +95,39 @@ pub struct WindowResult {
     pub frequency_hz: [Option<f64>; 3],
     /// Window length, s.
     pub duration_s: f64,
+    /// Whole line cycles in the window; 0 for a window that is not cycle-synchronous (no voltage,
+    /// synchronisation lost) and for the one-second rows of `p,q` / `v,i_RMS` recordings.
+    pub cycles: u32,
 }
 
 impl WindowResult {
-    /// The `--json` form: keys `t`, `voltage`, `current`, `activePower`, `reactivePower`,
-    /// `apparentPower`, `frequency` (each a per-phase array, `null` where undefined), plus `powerFactor`.
+    fn empty(t_s: f64, duration_s: f64) -> WindowResult {
+        WindowResult {
+            t_s,
+            voltage_v: [None; 3],
+            current_ma: [None; 3],
+            active_w: [None; 3],
+            reactive_var: [None; 3],
+            apparent_va: [None; 3],
+            power_factor: [None; 3],
+            frequency_hz: [None; 3],
+            duration_s,
+            cycles: 0,
+        }
+    }
+
+    /// The `--json` form: keys `t`, `cycles`, `voltage`, `current`, `activePower`,
+    /// `reactivePower`, `apparentPower`, `frequency` (each a per-phase array, `null` where
+    /// undefined), plus `powerFactor`.
     pub fn to_json(&self) -> String {
         use core::fmt::Write as _;
         let mut o = String::with_capacity(400);
-        let _ = write!(o, "{{\"t\":{}", json_f64(self.t_s));
+        let _ = write!(
+            o,
+            "{{\"t\":{},\"cycles\":{}",
+            json_f64(self.t_s),
+            self.cycles
+        );
         for (key, a) in [
             ("voltage", &self.voltage_v),
             ("current", &self.current_ma),
@@ -88,7 +157,7 @@ impl WindowResult {
     }
 }
 
-/// A finite f64 as JSON (millisecond resolution is plenty for a window start), else `null`.
+/// A finite f64 as JSON (microsecond resolution is plenty for a window start), else `null`.
 fn json_f64(x: f64) -> String {
     if x.is_finite() {
         let r = (x * 1e6).round() / 1e6;
@@ -105,12 +174,13 @@ pub enum AnalyzeError {
     /// The file could not be read.
     #[error(transparent)]
     Recording(#[from] RecordingError),
-    /// The recording has no waveform channels the estimator can use.
+    /// The recording has no channels this analysis understands.
     #[error(
-        "cannot analyze channels [{0}]: need the waveforms v_l1,i_l1,v_l2,i_l2,v_l3,i_l3 or one phase's v,i"
+        "cannot analyze channels [{0}]: need the waveforms v_l1,i_l1,v_l2,i_l2,v_l3,i_l3, one phase's v,i, p,q (p_l1..q_l3) or v,i_RMS (vrms_l1..irms_l3)"
     )]
     Channels(String),
-    /// The estimator refused the rate (it needs 1000..=32000 Hz) or the nominal frequency.
+    /// The estimator refused the rate or the nominal frequency, or the rate is too low for
+    /// waveforms.
     #[error("cannot analyze: {0}")]
     Config(String),
 }
@@ -120,49 +190,78 @@ pub enum AnalyzeError {
 pub struct AnalyzeSummary {
     /// The file's metadata.
     pub meta: RecordingMeta,
-    /// Frames (samples per channel) processed.
+    /// Frames (samples per channel) read from the file.
     pub frames: u64,
-    /// Windows emitted.
+    /// Rows emitted (windows, or seconds for `p,q` / `v,i_RMS`).
     pub windows: u64,
+    /// What the rows are.
+    pub content: Content,
+    /// The nominal frequency the windows were built for (waveforms only).
+    pub nominal_hz: Option<u32>,
+    /// The rate the estimator ran at, when the recording was interpolated up to it.
+    pub interpolated_to_hz: Option<u32>,
 }
 
-/// The phase a two-channel recording belongs to (`v_l2,i_l2` → 1), or `None` for six channels.
-fn layout(meta: &RecordingMeta) -> Result<(PhaseMode, usize), AnalyzeError> {
+/// What a recording holds, by its channel names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// The six waveforms `v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` (or six unnamed channels).
+    ThreePhase,
+    /// One phase's `v,i` (index 0..=2), or two unnamed channels (L1).
+    SinglePhase(usize),
+    /// `p_l1,p_l2,p_l3,q_l1,q_l2,q_l3`.
+    PowerPq,
+    /// `vrms_l1,vrms_l2,vrms_l3,irms_l1,irms_l2,irms_l3`.
+    Rms,
+}
+
+/// Classifies a recording by its channel names.
+pub fn content(meta: &RecordingMeta) -> Result<Content, AnalyzeError> {
     let names: Vec<&str> = meta.channels.iter().map(String::as_str).collect();
     match names.as_slice() {
-        ["v_l1", "i_l1", "v_l2", "i_l2", "v_l3", "i_l3"] => Ok((PhaseMode::Three, 0)),
+        ["v_l1", "i_l1", "v_l2", "i_l2", "v_l3", "i_l3"] => Ok(Content::ThreePhase),
+        ["p_l1", "p_l2", "p_l3", "q_l1", "q_l2", "q_l3"] => Ok(Content::PowerPq),
+        [
+            "vrms_l1",
+            "vrms_l2",
+            "vrms_l3",
+            "irms_l1",
+            "irms_l2",
+            "irms_l3",
+        ] => Ok(Content::Rms),
         [v, i] if v.starts_with("v_l") && i.starts_with("i_l") && v.get(3..) == i.get(3..) => {
             let phase = match v.get(3..) {
                 Some("2") => 1,
                 Some("3") => 2,
                 _ => 0,
             };
-            Ok((PhaseMode::Single, phase))
+            Ok(Content::SinglePhase(phase))
         }
         // Files written by other tools (WAV without our INFO chunk): six or two unnamed channels.
-        [_, _, _, _, _, _] if names.iter().all(|n| n.starts_with("ch")) => {
-            Ok((PhaseMode::Three, 0))
-        }
-        [_, _] if names.iter().all(|n| n.starts_with("ch")) => Ok((PhaseMode::Single, 0)),
+        [_, _, _, _, _, _] if names.iter().all(|n| n.starts_with("ch")) => Ok(Content::ThreePhase),
+        [_, _] if names.iter().all(|n| n.starts_with("ch")) => Ok(Content::SinglePhase(0)),
         _ => Err(AnalyzeError::Channels(meta.channels.join(","))),
     }
 }
 
-/// Synchronised windows after (re)synchronisation whose frequency is still reported as unknown: the
-/// crossing detector's filters settle over the first two (the DSP accuracy suite skips them too), so
-/// a window's `frequency` is non-null only once its values are settled.
+/// Synchronised windows after a (re)synchronisation in the middle of a recording whose frequency
+/// is still reported as unknown: the crossing detector's filters settle over the first two (the
+/// DSP accuracy suite skips them too). At the start of a recording the priming takes care of it.
 const SETTLING_WINDOWS: u32 = 2;
+
+fn is_current(meta: &RecordingMeta, k: usize) -> bool {
+    meta.channels.get(k).map_or(k % 2 == 1, |n| {
+        n.starts_with("i_") || (n.starts_with("ch") && k % 2 == 1)
+    })
+}
 
 /// Scale applied to each channel to get volts and amps: current channels are in mA unless the
 /// file says `A`.
 fn scales(meta: &RecordingMeta) -> [f32; 6] {
     let mut s = [1.0f32; 6];
     for (k, slot) in s.iter_mut().enumerate() {
-        let is_current = meta.channels.get(k).map_or(k % 2 == 1, |n| {
-            n.starts_with("i_") || (n.starts_with("ch") && k % 2 == 1)
-        });
         let unit = meta.units.get(k).map(String::as_str).unwrap_or("mA");
-        if is_current && unit != "A" {
+        if is_current(meta, k) && unit != "A" {
             *slot = 1e-3;
         }
     }
@@ -174,23 +273,13 @@ fn scales(meta: &RecordingMeta) -> [f32; 6] {
 /// I, P, Q and S are rescaled here once per window instead of every sample being scaled).
 fn window_result(
     w: &Window,
+    t_s: f64,
     settled: bool,
     phase_of_single: Option<usize>,
-    t0: f64,
-    rate: f64,
     amps_per_unit: f64,
 ) -> WindowResult {
-    let mut r = WindowResult {
-        t_s: t0 + w.start_sample / rate,
-        voltage_v: [None; 3],
-        current_ma: [None; 3],
-        active_w: [None; 3],
-        reactive_var: [None; 3],
-        apparent_va: [None; 3],
-        power_factor: [None; 3],
-        frequency_hz: [None; 3],
-        duration_s: w.duration_s,
-    };
+    let mut r = WindowResult::empty(t_s, w.duration_s);
+    r.cycles = w.cycles;
     let freq = w.frequency_hz.filter(|_| settled).map(f64::from);
     for (k, m) in w.phases.iter().enumerate() {
         let dst = match phase_of_single {
@@ -224,22 +313,32 @@ fn window_result(
     r
 }
 
-/// An estimator set up for a recording with `meta`.
+/// An estimator set up for a waveform recording with `meta` at its own rate.
 pub fn estimator_for(
     meta: &RecordingMeta,
     nominal_hz: u32,
 ) -> Result<Estimator<f32>, AnalyzeError> {
-    estimator_with_current_unit(meta, nominal_hz, 1.0)
+    estimator(meta, meta.rate_hz, nominal_hz, 1.0)
 }
 
-/// An estimator fed currents in units of `amps_per_unit` amps (its current threshold is scaled).
-fn estimator_with_current_unit(
+/// An estimator at `rate_hz` fed currents in units of `amps_per_unit` amps (its current
+/// threshold is scaled).
+fn estimator(
     meta: &RecordingMeta,
+    rate_hz: u32,
     nominal_hz: u32,
     amps_per_unit: f32,
 ) -> Result<Estimator<f32>, AnalyzeError> {
-    let (mode, _) = layout(meta)?;
-    let mut cfg = EstimatorConfig::new(meta.rate_hz, nominal_hz);
+    let mode = match content(meta)? {
+        Content::ThreePhase => PhaseMode::Three,
+        Content::SinglePhase(_) => PhaseMode::Single,
+        Content::PowerPq | Content::Rms => {
+            return Err(AnalyzeError::Config(
+                "p,q and v,i_RMS recordings hold no waveforms".into(),
+            ));
+        }
+    };
+    let mut cfg = EstimatorConfig::new(rate_hz, nominal_hz);
     cfg.phases = mode;
     cfg.min_current_a /= amps_per_unit;
     Estimator::new(cfg).map_err(|e| AnalyzeError::Config(e.to_string()))
@@ -252,10 +351,7 @@ fn uniform_current_unit(meta: &RecordingMeta) -> Option<f32> {
     let n = meta.channels.len().min(6);
     let mut unit = None;
     for (k, f) in s.iter().take(n).enumerate() {
-        let is_current = meta.channels.get(k).map_or(k % 2 == 1, |c| {
-            c.starts_with("i_") || (c.starts_with("ch") && k % 2 == 1)
-        });
-        if is_current {
+        if is_current(meta, k) {
             match unit {
                 None => unit = Some(*f),
                 Some(u) if u == *f => {}
@@ -292,46 +388,125 @@ pub fn scale_block(block: &mut [f32], meta: &RecordingMeta) {
     }
 }
 
-/// Runs the estimator over the recording at `path`, calling `on_window` for each window in order.
-/// Memory is bounded by the block size whatever the file size.
+/// Runs the analysis over the recording at `path`, calling `on_window` for each row in order (see
+/// the module docs for what a row is). Memory is bounded whatever the file size.
 pub fn analyze_file(
     path: &Path,
     opts: &AnalyzeOptions,
     mut on_window: impl FnMut(&WindowResult),
 ) -> Result<AnalyzeSummary, AnalyzeError> {
-    let mut reader = RecordingReader::open(path, &opts.hints)?;
+    let reader = RecordingReader::open(path, &opts.hints)?;
     let meta = reader.meta().clone();
-    let (_, phase) = layout(&meta)?;
-    let single = (meta.channels.len() == 2).then_some(phase);
-    // Fed as stored when the units allow (one copy from the file, no per-sample work here).
-    let direct = uniform_current_unit(&meta);
-    let amps_per_unit = direct.unwrap_or(1.0);
-    let mut est = estimator_with_current_unit(&meta, opts.nominal_hz, amps_per_unit)?;
+    let kind = content(&meta)?;
     let t0 = meta.start_unix_us.map_or(0.0, |us| us as f64 * 1e-6);
-    let rate = f64::from(meta.rate_hz);
-    let scale = scales(&meta);
-    let amps_per_unit = f64::from(amps_per_unit);
+    let ch = meta.channels.len().max(1);
     let block_frames = opts.block_frames.max(1);
-    let mut frames = 0u64;
-    let mut windows = 0u64;
-    let mut in_row = 0u32;
-    // Reading and decoding run on a second thread, one block ahead of the estimator, so file
-    // handling overlaps the DSP instead of adding to it. Blocks are recycled (bounded memory:
-    // three blocks).
+    match kind {
+        Content::PowerPq | Content::Rms => {
+            let mut rows = PerSecond::new(kind, meta.rate_hz, t0);
+            let frames = pump(reader, None, block_frames, |block| {
+                rows.push(block, &mut on_window);
+                Ok(())
+            })?;
+            Ok(AnalyzeSummary {
+                meta,
+                frames,
+                windows: rows.rows,
+                content: kind,
+                nominal_hz: None,
+                interpolated_to_hz: None,
+            })
+        }
+        Content::ThreePhase | Content::SinglePhase(_) => {
+            if meta.rate_hz < MIN_WAVEFORM_RATE_HZ {
+                return Err(AnalyzeError::Config(std::format!(
+                    "a waveform recording at {} Hz does not hold the line cycle (need at least {MIN_WAVEFORM_RATE_HZ} Hz; record p,q or v,i_RMS for slow rates)",
+                    meta.rate_hz
+                )));
+            }
+            // Fed as stored when the units allow (one copy from the file, no per-sample work here).
+            let direct = uniform_current_unit(&meta);
+            let amps_per_unit = direct.unwrap_or(1.0);
+            let single = match kind {
+                Content::SinglePhase(p) => Some(p),
+                _ => None,
+            };
+            let (rate, upsampler) = if meta.rate_hz < MIN_ESTIMATOR_RATE_HZ {
+                let factor = MIN_ESTIMATOR_RATE_HZ.div_ceil(meta.rate_hz);
+                (
+                    meta.rate_hz * factor,
+                    Some(Upsampler::new(ch, meta.rate_hz, factor)),
+                )
+            } else {
+                (meta.rate_hz, None)
+            };
+            // The time of output frame 0 relative to the file's first sample.
+            let t_shift = upsampler.as_ref().map_or(0.0, Upsampler::time_of_first_s);
+            let mut w = Windows {
+                meta: meta.clone(),
+                rate,
+                nominal: opts.nominal_hz,
+                amps_per_unit,
+                single,
+                t_base: t0 + t_shift,
+                head: Vec::new(),
+                head_frames: (HEAD_S * f64::from(rate)).ceil() as usize,
+                ch,
+                run: None,
+                windows: 0,
+            };
+            let scale = if direct.is_some() {
+                None
+            } else {
+                Some(scales(&meta))
+            };
+            let mut upsampler = upsampler;
+            let mut up_buf: Vec<f32> = Vec::new();
+            let frames = pump(reader, scale, block_frames, |block| match &mut upsampler {
+                Some(u) => {
+                    u.process(block, &mut up_buf);
+                    w.push(&up_buf, &mut on_window)
+                }
+                None => w.push(block, &mut on_window),
+            })?;
+            w.finish(&mut on_window)?;
+            Ok(AnalyzeSummary {
+                meta,
+                frames,
+                windows: w.windows,
+                content: kind,
+                nominal_hz: w.run.as_ref().map(|r| r.nominal),
+                interpolated_to_hz: upsampler.map(|_| rate),
+            })
+        }
+    }
+}
+
+/// Reads the file on a second thread, one block ahead of `consume`, so file handling overlaps the
+/// DSP instead of adding to it. Blocks are recycled (bounded memory: three blocks). `scale`
+/// multiplies each channel while decoding; `None` reads the samples as stored. Returns the number
+/// of frames read.
+fn pump(
+    mut reader: RecordingReader,
+    scale: Option<[f32; 6]>,
+    block_frames: usize,
+    mut consume: impl FnMut(&[f32]) -> Result<(), AnalyzeError>,
+) -> Result<u64, AnalyzeError> {
+    let ch = reader.channels().max(1);
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Result<Vec<f32>, RecordingError>>(1);
     let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<f32>>();
     for _ in 0..3 {
-        let _ = empty_tx.send(Vec::with_capacity(block_frames * meta.channels.len()));
+        let _ = empty_tx.send(Vec::with_capacity(block_frames * ch));
     }
+    let mut frames = 0u64;
     std::thread::scope(|scope| {
         // Owned by this closure: an early return drops them, which ends the reader thread.
         let (empty_tx, full_rx) = (empty_tx, full_rx);
         scope.spawn(move || {
             while let Ok(mut block) = empty_rx.recv() {
-                let read = if direct.is_some() {
-                    reader.read_frames_direct(&mut block, block_frames)
-                } else {
-                    reader.read_frames_scaled(&mut block, block_frames, Some(&scale))
+                let read = match &scale {
+                    None => reader.read_frames_direct(&mut block, block_frames),
+                    Some(s) => reader.read_frames_scaled(&mut block, block_frames, Some(s)),
                 };
                 match read {
                     Ok(0) => return,
@@ -349,20 +524,352 @@ pub fn analyze_file(
         });
         while let Ok(block) = full_rx.recv() {
             let block = block?;
-            frames += (block.len() / meta.channels.len().max(1)) as u64;
-            windows += est.feed(&block, |w| {
-                in_row = if w.synchronised { in_row + 1 } else { 0 };
-                let settled = in_row > SETTLING_WINDOWS;
-                on_window(&window_result(w, settled, single, t0, rate, amps_per_unit))
-            }) as u64;
+            frames += (block.len() / ch) as u64;
+            consume(&block)?;
             // The reader may have finished already; then the block is simply dropped.
             let _ = empty_tx.send(block);
         }
         Ok::<(), AnalyzeError>(())
     })?;
-    Ok(AnalyzeSummary {
-        meta,
-        frames,
-        windows,
-    })
+    Ok(frames)
+}
+
+/// Half-width of the interpolation filter, input samples (64 taps per output phase).
+const INTERP_HALF_WIDTH: usize = 32;
+/// Kaiser window parameter of the interpolation filter (≈ 90 dB: passband ripple ≪ 0.01 %).
+const INTERP_KAISER_BETA: f64 = 9.0;
+
+fn bessel_i0(x: f64) -> f64 {
+    let (mut sum, mut term) = (1.0, 1.0);
+    let q = x * x / 4.0;
+    for k in 1..50 {
+        term *= q / f64::from(k * k);
+        sum += term;
+        if term < sum * 1e-17 {
+            break;
+        }
+    }
+    sum
+}
+
+/// Interpolates a slow recording by an integer factor up to the estimator's range: a
+/// Kaiser-windowed sinc (cut-off at the input's Nyquist frequency, flat far beyond the line
+/// frequency's harmonics that such a file can hold), one tap set per output phase.
+///
+/// Timing is exact by construction: output frame `q` is the signal at input time `q / factor`,
+/// and the first output passed on is the first whose filter support lies wholly inside the
+/// recording (input time `K − 1`), so [`Upsampler::time_of_first_s`] is the file time of the first
+/// frame fed to the estimator.
+struct Upsampler {
+    ch: usize,
+    in_rate_hz: u32,
+    /// `taps[p * 2K + j]`: weight of history sample `j` (oldest first) for output phase `p`.
+    taps: Vec<f32>,
+    /// The last `2K` input frames, oldest first, interleaved.
+    hist: Vec<f32>,
+    frames_in: usize,
+}
+
+impl Upsampler {
+    fn new(ch: usize, in_rate_hz: u32, factor: u32) -> Upsampler {
+        let k = INTERP_HALF_WIDTH;
+        let factor = factor.max(1) as usize;
+        let n = 2 * k;
+        let mut taps = Vec::with_capacity(factor * n);
+        for p in 0..factor {
+            let frac = p as f64 / factor as f64;
+            let row: Vec<f64> = (0..n)
+                .map(|j| {
+                    // distance from history sample j to the output time, input samples
+                    let t = (k - 1) as f64 - j as f64 + frac;
+                    let sinc = if t.abs() < 1e-12 {
+                        1.0
+                    } else {
+                        let x = core::f64::consts::PI * t;
+                        x.sin() / x
+                    };
+                    let r = t / k as f64;
+                    let w = if r.abs() >= 1.0 {
+                        0.0
+                    } else {
+                        bessel_i0(INTERP_KAISER_BETA * (1.0 - r * r).sqrt())
+                            / bessel_i0(INTERP_KAISER_BETA)
+                    };
+                    sinc * w
+                })
+                .collect();
+            let sum: f64 = row.iter().sum();
+            taps.extend(row.iter().map(|c| (c / sum) as f32));
+        }
+        Upsampler {
+            ch,
+            in_rate_hz,
+            taps,
+            hist: Vec::with_capacity(n * ch),
+            frames_in: 0,
+        }
+    }
+
+    /// File time of the first output frame passed on, seconds after the first input sample.
+    fn time_of_first_s(&self) -> f64 {
+        (INTERP_HALF_WIDTH - 1) as f64 / f64::from(self.in_rate_hz)
+    }
+
+    /// Replaces `out` with the output frames this block completes.
+    fn process(&mut self, block: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        let n = 2 * INTERP_HALF_WIDTH;
+        for frame in block.chunks_exact(self.ch) {
+            if self.hist.len() == n * self.ch {
+                self.hist.drain(..self.ch);
+            }
+            self.hist.extend_from_slice(frame);
+            self.frames_in += 1;
+            if self.frames_in < n {
+                continue;
+            }
+            for row in self.taps.chunks_exact(n) {
+                for c in 0..self.ch {
+                    let y: f32 = self
+                        .hist
+                        .iter()
+                        .skip(c)
+                        .step_by(self.ch)
+                        .zip(row)
+                        .map(|(x, k)| x * k)
+                        .sum();
+                    out.push(y);
+                }
+            }
+        }
+    }
+}
+
+/// The estimator's run after the head of the recording decided how to window it.
+struct Run {
+    est: Estimator<f32>,
+    nominal: u32,
+    /// Frames fed before the recording's frame 0 (the priming prefix).
+    offset: f64,
+    /// Nominal window length, frames (unsynchronised windows shorter than this are partial).
+    nominal_len: f64,
+    in_row: u32,
+}
+
+/// Windowing of a waveform recording (see the module docs).
+struct Windows {
+    meta: RecordingMeta,
+    rate: u32,
+    nominal: Option<u32>,
+    amps_per_unit: f32,
+    single: Option<usize>,
+    /// Unix (or file) time of frame 0 of what is fed.
+    t_base: f64,
+    head: Vec<f32>,
+    head_frames: usize,
+    ch: usize,
+    run: Option<Run>,
+    windows: u64,
+}
+
+impl Windows {
+    fn push(
+        &mut self,
+        block: &[f32],
+        on_window: &mut impl FnMut(&WindowResult),
+    ) -> Result<(), AnalyzeError> {
+        if self.run.is_none() {
+            self.head.extend_from_slice(block);
+            if self.head.len() / self.ch < self.head_frames {
+                return Ok(());
+            }
+            self.start(on_window)?;
+            return Ok(());
+        }
+        self.feed(block, on_window);
+        Ok(())
+    }
+
+    fn finish(&mut self, on_window: &mut impl FnMut(&WindowResult)) -> Result<(), AnalyzeError> {
+        if self.run.is_none() {
+            self.start(on_window)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a throw-away estimator over the head: the line frequency (of a settled synchronised
+    /// window) and where the estimator first synchronised (its first synchronised window's start).
+    fn probe(&self, nominal: u32) -> Result<(Option<f64>, Option<f64>), AnalyzeError> {
+        let mut est = estimator(&self.meta, self.rate, nominal, self.amps_per_unit)?;
+        let mut synced = 0u32;
+        let mut f_meas: Option<f64> = None;
+        let mut first_sync: Option<f64> = None;
+        est.feed(&self.head, |w| {
+            if w.synchronised {
+                synced += 1;
+                first_sync.get_or_insert(w.start_sample);
+                // The first synchronised window starts at a crossing found by unsettled filters.
+                if synced >= 2 || f_meas.is_none() {
+                    f_meas = w.frequency_hz.map(f64::from).or(f_meas);
+                }
+            } else {
+                synced = 0;
+            }
+        });
+        Ok((f_meas.filter(|f| f.is_finite() && *f > 0.0), first_sync))
+    }
+
+    /// Measures the head, primes the estimator, then feeds the head from frame 0.
+    ///
+    /// The estimator is deterministic: fed the prefix, it synchronises at the same crossing `c0` as
+    /// the probe and closes a window every `C` crossings after it. With `j` whole cycles between the
+    /// recording's first crossing and `c0`, a prefix of `(C·M + j)` periods puts the edge of the
+    /// window that closes after `M` windows exactly on the recording's first crossing once the
+    /// recording itself follows the prefix.
+    fn start(&mut self, on_window: &mut impl FnMut(&WindowResult)) -> Result<(), AnalyzeError> {
+        let rate = f64::from(self.rate);
+        let guess = self.nominal.unwrap_or(50);
+        let (f_meas, mut first_sync) = self.probe(guess)?;
+        let nominal = self.nominal.unwrap_or(match f_meas {
+            Some(f) if f >= 55.0 => 60,
+            _ => 50,
+        });
+        if nominal != guess {
+            first_sync = self.probe(nominal)?.1;
+        }
+        let mut est = estimator(&self.meta, self.rate, nominal, self.amps_per_unit)?;
+        let cycles = f64::from(est.config().cycles_per_window);
+        let nominal_len = cycles * rate / f64::from(nominal);
+        let head_frames = (self.head.len() / self.ch) as f64;
+        let mut offset = 0.0;
+        let mut in_row = 0u32;
+        if let (Some(f), Some(c0)) = (f_meas, first_sync) {
+            let period = rate / f;
+            let j = (c0 / period).floor();
+            let m = ((head_frames - j * period) / (cycles * period))
+                .floor()
+                .min(PRIME_WINDOWS);
+            if m >= 1.0 {
+                let prefix = ((cycles * m + j) * period).round() as usize;
+                if let Some(p) = self.head.get(..prefix * self.ch) {
+                    est.feed(p, |w| {
+                        in_row = if w.synchronised { in_row + 1 } else { 0 };
+                    });
+                    offset = prefix as f64;
+                }
+            }
+        }
+        self.run = Some(Run {
+            est,
+            nominal,
+            offset,
+            nominal_len,
+            in_row,
+        });
+        let head = core::mem::take(&mut self.head);
+        self.feed(&head, on_window);
+        Ok(())
+    }
+
+    fn feed(&mut self, block: &[f32], on_window: &mut impl FnMut(&WindowResult)) {
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        let rate = f64::from(self.rate);
+        let (t_base, single, apu) = (self.t_base, self.single, f64::from(self.amps_per_unit));
+        let (offset, nominal_len) = (run.offset, run.nominal_len);
+        let in_row = &mut run.in_row;
+        let windows = &mut self.windows;
+        run.est.feed(block, |w| {
+            *in_row = if w.synchronised { *in_row + 1 } else { 0 };
+            // The window that straddles the end of the priming prefix holds prefix samples (up
+            // to a sample's worth of tolerance for where the detector puts the edge).
+            if w.start_sample < offset - 1.0 {
+                return;
+            }
+            // A partial window: it ends at a (re)synchronisation.
+            if !w.synchronised && (w.end_sample - w.start_sample) < 0.9 * nominal_len {
+                return;
+            }
+            let settled = *in_row > SETTLING_WINDOWS;
+            let t = t_base + ((w.start_sample - offset) / rate).max(0.0);
+            *windows += 1;
+            on_window(&window_result(w, t, settled, single, apu));
+        });
+    }
+}
+
+/// One row per whole second of a `p,q` or `v,i_RMS` recording.
+struct PerSecond {
+    kind: Content,
+    rate: u32,
+    t0: f64,
+    /// Σ value (p,q) or Σ value² (RMS) per channel over the current second.
+    acc: [f64; 6],
+    n: u32,
+    second: u64,
+    rows: u64,
+}
+
+impl PerSecond {
+    fn new(kind: Content, rate: u32, t0: f64) -> PerSecond {
+        PerSecond {
+            kind,
+            rate: rate.max(1),
+            t0,
+            acc: [0.0; 6],
+            n: 0,
+            second: 0,
+            rows: 0,
+        }
+    }
+
+    fn push(&mut self, block: &[f32], on_window: &mut impl FnMut(&WindowResult)) {
+        let (frames, _) = block.as_chunks::<6>();
+        for f in frames {
+            for (a, x) in self.acc.iter_mut().zip(f) {
+                let x = f64::from(*x);
+                *a += if self.kind == Content::Rms { x * x } else { x };
+            }
+            self.n += 1;
+            if self.n == self.rate {
+                self.emit(on_window);
+            }
+        }
+    }
+
+    fn emit(&mut self, on_window: &mut impl FnMut(&WindowResult)) {
+        let n = f64::from(self.n);
+        let mut r = WindowResult::empty(self.t0 + self.second as f64, n / f64::from(self.rate));
+        for p in 0..3 {
+            let (a, b) = (
+                self.acc.get(p).copied().unwrap_or(0.0),
+                self.acc.get(p + 3).copied().unwrap_or(0.0),
+            );
+            let set = |arr: &mut [Option<f64>; 3], v: f64| {
+                if let Some(slot) = arr.get_mut(p)
+                    && v.is_finite()
+                {
+                    *slot = Some(v);
+                }
+            };
+            match self.kind {
+                Content::PowerPq => {
+                    set(&mut r.active_w, a / n);
+                    set(&mut r.reactive_var, b / n);
+                }
+                _ => {
+                    let (v, i_ma) = ((a / n).sqrt(), (b / n).sqrt());
+                    set(&mut r.voltage_v, v);
+                    set(&mut r.current_ma, i_ma);
+                    set(&mut r.apparent_va, v * i_ma * 1e-3);
+                }
+            }
+        }
+        on_window(&r);
+        self.rows += 1;
+        self.second += 1;
+        self.acc = [0.0; 6];
+        self.n = 0;
+    }
 }

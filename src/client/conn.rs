@@ -1,6 +1,11 @@
 //! The connection actor: one task owns the socket (or serial port), demultiplexes what the meter
 //! sends, matches JSON replies to requests in order, feeds data frames to the sampling stream,
-//! forwards log lines, and sends the keepalive `!` when the link has been quiet for 30 s.
+//! forwards log lines, sends the keepalive `!` when nothing was written for 30 s, and notices a
+//! meter that went away: after [`ClientOptions::liveness`] without a byte from it (a meter sends a
+//! log line every second at the default level) it is asked for `info`, and if nothing at all comes
+//! back within [`ClientOptions::timeout`] the connection is declared lost
+//! ([`ClientError::ConnectionLost`]) even though the socket never reported an error (a meter that
+//! lost power leaves a half-open TCP connection behind).
 
 use std::collections::VecDeque;
 use std::string::{String, ToString};
@@ -9,7 +14,7 @@ use std::vec::Vec;
 use std::{format, vec};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::sample::{SampleMsg, SampleStream, SessionInfo};
@@ -32,6 +37,13 @@ pub struct ClientOptions {
     /// Data frames buffered between the connection and a slow [`SampleStream`] reader before the
     /// connection stops reading (TCP back-pressure; the meter then drops frames, seen as gaps).
     pub frame_buffer: usize,
+    /// Quiet time (nothing received) after which the meter is asked for `info` to check it is still
+    /// there; if nothing arrives within `timeout` after that, the connection is lost (default 5 s;
+    /// `None` never probes).
+    pub liveness: Option<Duration>,
+    /// Access token: sent as `{"cmd":"auth","token":T}` right after connecting, so commands that
+    /// change settings work on a protected meter. `None` (or empty) sends nothing.
+    pub token: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -42,6 +54,8 @@ impl Default for ClientOptions {
             keepalive: Duration::from_secs(30),
             baud_rate: 115_200,
             frame_buffer: 512,
+            liveness: Some(Duration::from_secs(5)),
+            token: None,
         }
     }
 }
@@ -87,6 +101,28 @@ impl Expect {
     }
 }
 
+/// Why the connection ended (what the actor tells everyone still waiting).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum End {
+    /// The meter closed it (or reading failed); its last unprompted error text, if any.
+    Closed(Option<String>),
+    /// Nothing came back from the meter in time.
+    Lost(String),
+}
+
+impl End {
+    fn error(&self) -> ClientError {
+        match self {
+            End::Closed(reason) => ClientError::Closed {
+                reason: reason.clone(),
+            },
+            End::Lost(reason) => ClientError::ConnectionLost {
+                reason: reason.clone(),
+            },
+        }
+    }
+}
+
 /// A reply with what came with it.
 #[derive(Debug)]
 pub(crate) struct Answer {
@@ -124,7 +160,10 @@ struct Pending {
 #[derive(Debug)]
 pub struct Client {
     tx: mpsc::UnboundedSender<ToActor>,
-    notices: broadcast::Sender<Notice>,
+    /// Only the actor holds the sender: when the connection ends, every notice receiver sees
+    /// `Closed` (after the notices still queued).
+    notices: broadcast::Receiver<Notice>,
+    end: watch::Receiver<Option<End>>,
     info: Option<Response>,
     opts: ClientOptions,
     peer: String,
@@ -139,7 +178,10 @@ impl Client {
 
     /// Connects to `target`: TCP (names are resolved by DNS, then by mDNS as `<name>.local` or a
     /// `_elec._tcp` instance name) or a serial device. Over TCP it waits for the `info` the meter
-    /// sends on connect; over serial (or if it does not come) it asks for it.
+    /// sends on connect; over serial (or if it does not come) it asks for it. A serial device's
+    /// input is discarded when it is opened: whatever is pending there (log lines, replies to an
+    /// earlier program's requests) belongs to nobody. With [`ClientOptions::token`] it then
+    /// authenticates (an `Invalid token` reply is [`ClientError::Refused`]).
     pub async fn connect_with(target: &Target, opts: ClientOptions) -> Result<Client, ClientError> {
         match target {
             Target::Tcp { host, port } => {
@@ -174,6 +216,15 @@ impl Client {
                         addr: peer.clone(),
                         source: std::io::Error::other(e.to_string()),
                     })?;
+                {
+                    use tokio_serial::SerialPort;
+                    port.clear(tokio_serial::ClearBuffer::Input).map_err(|e| {
+                        ClientError::Connect {
+                            addr: peer.clone(),
+                            source: std::io::Error::other(e.to_string()),
+                        }
+                    })?;
+                }
                 let (rd, wr) = tokio::io::split(port);
                 Client::from_stream(rd, wr, peer, true, opts).await
             }
@@ -194,27 +245,44 @@ impl Client {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (tx, rx) = mpsc::unbounded_channel();
-        let (notices, _) = broadcast::channel(1024);
+        let (notices, notice_rx) = broadcast::channel(1024);
+        let (end_tx, end_rx) = watch::channel(None);
         let (first_tx, first_rx) = oneshot::channel();
         let actor = Actor {
             rx,
-            notices: notices.clone(),
+            notices,
             first: if serial { None } else { Some(first_tx) },
             pending: VecDeque::new(),
             sink: None,
             keepalive: opts.keepalive,
+            liveness: opts.liveness,
+            probe_timeout: opts.timeout,
             frame_buffer: opts.frame_buffer.max(1),
             last_reason: None,
+            end: end_tx,
         };
         tokio::spawn(actor.run(rd, wr));
         let mut client = Client {
             tx,
-            notices,
+            notices: notice_rx,
+            end: end_rx,
             info: None,
             opts,
             peer,
             serial,
         };
+        client.handshake(serial, first_rx).await?;
+        client.authenticate().await?;
+        Ok(client)
+    }
+
+    /// Gets the `info` of the connection: the unprompted one (TCP), else asks for it.
+    async fn handshake(
+        &mut self,
+        serial: bool,
+        first_rx: oneshot::Receiver<Result<Response, ClientError>>,
+    ) -> Result<(), ClientError> {
+        let client = self;
         if !serial {
             match tokio::time::timeout(client.opts.connect_timeout, first_rx).await {
                 Ok(Ok(Ok(info))) => {
@@ -225,7 +293,7 @@ impl Client {
                         });
                     }
                     client.info = Some(info);
-                    return Ok(client);
+                    return Ok(());
                 }
                 Ok(Ok(Err(e))) => return Err(e),
                 Ok(Err(_)) => return Err(ClientError::Closed { reason: None }),
@@ -234,7 +302,24 @@ impl Client {
         }
         let info = client.request(&Command::Info).await?;
         client.info = Some(info);
-        Ok(client)
+        Ok(())
+    }
+
+    /// Sends `auth` with the configured token (nothing without one). A meter that does not know
+    /// `auth` (firmware without access control) answers `unknown command`: it has nothing to
+    /// unlock, so that is not an error.
+    async fn authenticate(&self) -> Result<(), ClientError> {
+        let Some(token) = self.opts.token.as_deref().filter(|t| !t.is_empty()) else {
+            return Ok(());
+        };
+        let cmd = Command::Auth {
+            token: token.to_string(),
+        };
+        match self.request(&cmd).await {
+            Ok(_) => Ok(()),
+            Err(ClientError::Refused { msg, .. }) if msg == "unknown command" => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The `info` reply received when connecting.
@@ -253,8 +338,22 @@ impl Client {
     }
 
     /// Log lines and unsolicited messages, from now on (a lagging receiver loses the oldest).
+    /// When the connection ends, the receiver reports `Closed` (see [`Client::closed`] for why).
     pub fn notices(&self) -> broadcast::Receiver<Notice> {
-        self.notices.subscribe()
+        self.notices.resubscribe()
+    }
+
+    /// Resolves when the connection has ended, with the reason: [`ClientError::Closed`] (the meter
+    /// closed it, or reading failed) or [`ClientError::ConnectionLost`] (the meter stopped
+    /// answering).
+    pub async fn closed(&self) -> ClientError {
+        let mut end = self.end.clone();
+        match end.wait_for(Option::is_some).await {
+            Ok(e) => e
+                .as_ref()
+                .map_or(ClientError::Closed { reason: None }, End::error),
+            Err(_) => ClientError::Closed { reason: None },
+        }
     }
 
     /// Sends a typed command and waits for its reply; an `"error":true` reply is an `Err`
@@ -380,9 +479,12 @@ struct Actor {
     pending: VecDeque<Pending>,
     sink: Option<mpsc::Sender<SampleMsg>>,
     keepalive: Duration,
+    liveness: Option<Duration>,
+    probe_timeout: Duration,
     frame_buffer: usize,
     /// The last error text the meter sent unprompted (e.g. `Too many clients`), for `Closed`.
     last_reason: Option<String>,
+    end: watch::Sender<Option<End>>,
 }
 
 /// An owned copy of a demultiplexer event.
@@ -408,14 +510,25 @@ impl Actor {
         let mut buf = vec![0u8; 64 * 1024];
         let mut items: Vec<Item> = Vec::new();
         let mut last_write = Instant::now();
-        let end_error = loop {
+        let mut last_read = Instant::now();
+        // When the liveness probe was sent (nothing has arrived since).
+        let mut probed: Option<Instant> = None;
+        let far = Duration::from_secs(86_400 * 365);
+        let end = loop {
+            let liveness_at = match (probed, self.liveness) {
+                (Some(at), _) => at + self.probe_timeout,
+                (None, Some(quiet)) => last_read + quiet,
+                (None, None) => last_read + far,
+            };
             tokio::select! {
                 read = rd.read(&mut buf) => {
                     let n = match read {
-                        Ok(0) => break None,
+                        Ok(0) => break End::Closed(self.last_reason.take()),
                         Ok(n) => n,
-                        Err(e) => break Some(e),
+                        Err(e) => break End::Closed(Some(e.to_string())),
                     };
+                    last_read = Instant::now();
+                    probed = None;
                     demux.push(buf.get(..n).unwrap_or_default(), |ev| items.push(match ev {
                         Ok(Event::Reply(b)) => Item::Reply(b.to_vec()),
                         Ok(Event::Log(b)) => Item::Log(b.to_vec()),
@@ -456,22 +569,42 @@ impl Actor {
                     }
                 }
                 () = tokio::time::sleep_until(last_write + self.keepalive) => {
-                    if wr.write_all(b"!\n").await.is_err() {
-                        break None;
+                    if let Err(e) = wr.write_all(b"!\n").await {
+                        break End::Closed(Some(e.to_string()));
                     }
                     let _ = wr.flush().await;
                     last_write = Instant::now();
                 }
+                () = tokio::time::sleep_until(liveness_at) => {
+                    if probed.is_some() {
+                        let quiet = last_read.elapsed();
+                        break End::Lost(format!(
+                            "no data from the meter for {:.0} s",
+                            quiet.as_secs_f64()
+                        ));
+                    }
+                    // `info` is answered in every state (busy, unauthenticated) and changes nothing;
+                    // its reply is matched in order like any other and dropped.
+                    let probe = Command::Info;
+                    let mut bytes = probe.encode().into_bytes();
+                    bytes.push(b'\n');
+                    if let Err(e) = wr.write_all(&bytes).await {
+                        break End::Closed(Some(e.to_string()));
+                    }
+                    let _ = wr.flush().await;
+                    last_write = Instant::now();
+                    probed = Some(Instant::now());
+                    self.pending.push_back(Pending {
+                        cmd: probe.name().to_string(),
+                        expect: Expect::Json,
+                        reply: None,
+                        preludes: Vec::new(),
+                    });
+                }
             }
         };
         // The connection is gone: fail everything that waits.
-        let reason = match end_error {
-            Some(e) => Some(e.to_string()),
-            None => self.last_reason.take(),
-        };
-        let closed = || ClientError::Closed {
-            reason: reason.clone(),
-        };
+        let closed = || end.error();
         if let Some(first) = self.first.take() {
             let _ = first.send(Err(closed()));
         }
@@ -483,6 +616,7 @@ impl Actor {
         if let Some(sink) = self.sink.take() {
             let _ = sink.send(SampleMsg::End(Some(closed()))).await;
         }
+        let _ = self.end.send(Some(end));
     }
 
     async fn dispatch(&mut self, item: Item, demux: &mut Demux) {
@@ -555,6 +689,19 @@ impl Actor {
                         p.preludes.push(r.clone());
                         return;
                     }
+                    // Replies come in request order and name their command. One that names
+                    // another command answers nobody here: a stale reply on a serial line (to an
+                    // earlier program's request), an unprompted `info`. It must not be taken as
+                    // the answer to the waiting request (old firmware omits `cmd`: those still
+                    // match in order).
+                    if let Ok(r) = &parsed
+                        && let Some(got) = r.cmd()
+                        && !p.cmd.is_empty()
+                        && got != p.cmd
+                    {
+                        let _ = self.notices.send(Notice::Reply(r.clone()));
+                        return;
+                    }
                 } else {
                     match parsed {
                         Ok(r) => {
@@ -587,18 +734,6 @@ impl Actor {
                     }
                     (Ok(r), Expect::Stop) if !r.is_error() => self.end_session(None).await,
                     _ => {}
-                }
-                // Replies come in request order; a `cmd` that names another command means the
-                // peer broke that promise. Deliver anyway (old firmware omits `cmd`), but say so.
-                if let Ok(r) = &parsed
-                    && let Some(got) = r.cmd()
-                    && !p.cmd.is_empty()
-                    && got != p.cmd
-                {
-                    let _ = self.notices.send(Notice::Text(format!(
-                        "(reply `{got}` answered request `{}`)",
-                        p.cmd
-                    )));
                 }
                 if let Some(reply) = p.reply {
                     let _ = reply.send(parsed.map(|response| Answer {

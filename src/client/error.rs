@@ -43,6 +43,13 @@ pub enum ClientError {
         /// The last `Info:` text or error the meter sent before closing, if any.
         reason: Option<String>,
     },
+    /// The meter stopped answering (no byte within the liveness time and the probe's timeout): it
+    /// lost power or network, while the socket itself reported nothing.
+    #[error("connection lost: {reason}")]
+    ConnectionLost {
+        /// What was observed.
+        reason: String,
+    },
     /// No answer within the request timeout.
     #[error("no reply to `{what}` within {after:?}")]
     Timeout {

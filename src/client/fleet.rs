@@ -8,6 +8,7 @@ use std::vec::Vec;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use super::ClientError;
+use crate::wire::mqtt::{self, StateLeaf, StateTopic};
 
 /// What the broker told about one meter.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -46,19 +47,9 @@ impl Fleet {
 
     /// Applies one MQTT message; topics outside `powermeter/<name>/state/<x>` are ignored.
     pub fn apply(&mut self, topic: &str, payload: &[u8]) {
-        let mut parts = topic.split('/');
-        let (Some("powermeter"), Some(name), Some("state"), Some(leaf), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some(StateTopic { meter: name, leaf }) = mqtt::parse_state_topic(topic) else {
             return;
         };
-        if name.is_empty() {
-            return;
-        }
         let m = self
             .meters
             .entry(name.to_string())
@@ -70,8 +61,8 @@ impl Fleet {
         let text = String::from_utf8_lossy(payload);
         let text = text.trim();
         match leaf {
-            "online" => m.online = Some(text == "online"),
-            "sample" => match text {
+            StateLeaf::Online => m.online = Some(text == "online"),
+            StateLeaf::Sample => match text {
                 "on" => m.sampling = Some(true),
                 "off" => m.sampling = Some(false),
                 _ => {
@@ -96,7 +87,7 @@ impl Fleet {
                     }
                 }
             },
-            "info" => {
+            StateLeaf::Info => {
                 if let Ok(serde_json::Value::Object(o)) =
                     serde_json::from_str::<serde_json::Value>(text)
                 {
@@ -118,19 +109,38 @@ impl Fleet {
     }
 }
 
-/// Connects to `broker` (`host` or `host:port`, default 1883), asks every meter for its state
-/// (`powermeter/state`), listens for `wait` (status messages come every 5 s) and returns what it saw.
-pub async fn fleet_snapshot(broker: &str, wait: Duration) -> Result<Vec<MeterStatus>, ClientError> {
+/// Splits a broker address `host`, `host:port` or `[v6]:port` (default port 1883).
+pub(crate) fn broker_addr(broker: &str) -> Result<(String, u16), ClientError> {
+    let bad = |reason: &str| ClientError::Mqtt {
+        broker: broker.to_string(),
+        reason: reason.into(),
+    };
     let (host, port) = match broker.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') || h.starts_with('[') => (
             h.trim_start_matches('[').trim_end_matches(']').to_string(),
-            p.parse::<u16>().map_err(|_| ClientError::Mqtt {
-                broker: broker.to_string(),
-                reason: "port must be 1-65535".into(),
-            })?,
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad("port must be 1-65535"))?,
         ),
-        _ => (broker.to_string(), 1883),
+        _ => (
+            broker
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            1883,
+        ),
     };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    Ok((host, port))
+}
+
+/// Connects to `broker` (`host` or `host:port`, default 1883), asks every meter for its state
+/// (`powermeter/state`), listens for `wait` (status messages come every 5 s) and returns what it saw.
+pub async fn fleet_snapshot(broker: &str, wait: Duration) -> Result<Vec<MeterStatus>, ClientError> {
+    let (host, port) = broker_addr(broker)?;
     let id = std::format!("smartmeter-fleet-{}", std::process::id());
     let mut opts = MqttOptions::new(id, host, port);
     opts.set_keep_alive(Duration::from_secs(10));
@@ -140,7 +150,7 @@ pub async fn fleet_snapshot(broker: &str, wait: Duration) -> Result<Vec<MeterSta
         reason,
     };
     client
-        .subscribe("powermeter/+/state/#", QoS::AtMostOnce)
+        .subscribe(mqtt::STATE_FILTER, QoS::AtMostOnce)
         .await
         .map_err(|e| err(e.to_string()))?;
     let mut fleet = Fleet::new();
@@ -171,6 +181,17 @@ pub async fn fleet_snapshot(broker: &str, wait: Duration) -> Result<Vec<MeterSta
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broker_addresses() {
+        assert_eq!(broker_addr("h").unwrap(), ("h".to_string(), 1883));
+        assert_eq!(broker_addr("h:1884").unwrap(), ("h".to_string(), 1884));
+        assert_eq!(broker_addr("[::1]:9").unwrap(), ("::1".to_string(), 9));
+        assert_eq!(broker_addr("::1").unwrap(), ("::1".to_string(), 1883));
+        for bad in ["h:0", "h:x", "h:70000", "", ":1883"] {
+            assert!(broker_addr(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn applies_protocol_topics() {

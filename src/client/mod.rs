@@ -38,6 +38,8 @@ mod udp;
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "collect")]
+pub mod collect;
 
 pub use conn::{Client, ClientOptions, Notice};
 pub use discover::{Discovered, SERVICE_TYPE, discover, resolve};

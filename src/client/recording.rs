@@ -542,7 +542,8 @@ const KSDATAFORMAT_SUBTYPE_IEEE_FLOAT: [u8; 16] = [
 /// second row to derive the rate from).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReadHints {
-    /// Sample rate; `.f32` default 8000.
+    /// Sample rate; required for `.f32` (the file does not say it, and a guess would silently
+    /// shift every frequency and time).
     pub rate_hz: Option<u32>,
     /// Channel names; `.f32` default the six waveforms `v_l1,i_l1,...`.
     pub channels: Option<Vec<String>>,
@@ -600,7 +601,10 @@ impl RecordingReader {
                     .channels
                     .clone()
                     .unwrap_or_else(|| channel_names("").unwrap_or_default());
-                let rate_hz = hints.rate_hz.unwrap_or(8000);
+                let rate_hz = hints.rate_hz.ok_or(RecordingError::Invalid {
+                    field: "rate",
+                    reason: "a .f32 file does not record its sample rate; it must be given".into(),
+                })?;
                 if channels.is_empty() || rate_hz == 0 {
                     return Err(RecordingError::Invalid {
                         field: "channels/rate",
@@ -1135,7 +1139,15 @@ mod tests {
         w.write(&s).unwrap();
         w.finish(Status::Interrupted).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 33 * 24);
-        let mut r = RecordingReader::open(&path, &ReadHints::default()).unwrap();
+        assert!(matches!(
+            RecordingReader::open(&path, &ReadHints::default()),
+            Err(RecordingError::Invalid { field: "rate", .. })
+        ));
+        let hints = ReadHints {
+            rate_hz: Some(8000),
+            channels: None,
+        };
+        let mut r = RecordingReader::open(&path, &hints).unwrap();
         assert_eq!(r.read_all().unwrap(), s);
     }
 

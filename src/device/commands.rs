@@ -5,13 +5,15 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 
-use super::engine::{Device, MqttAuth, PendingSample, Sink};
+use super::access::{HeldCheck, ct_eq};
+use super::engine::{Device, PendingSample, Sink};
 use super::sampling::{self, Destination, Measures, Sampling, SamplingParams};
 use super::session::Wait;
 use super::time::LongTime;
 use super::{ConnKind, Instant, LogLevel, Measurements, RestartKind};
 use crate::wire::command::{
-    Command, CommandError, DailyRestart, SampleRequest, ServerAddr, ServerKind, StreamType,
+    Command, CommandError, DailyRestart, Envelope, SampleRequest, ServerAddr, ServerKind,
+    StreamType,
 };
 use crate::wire::reply::{self, Phases, QualityReply, Reply};
 
@@ -41,7 +43,11 @@ fn busy_guarded(cmd: &Command) -> bool {
     )
 }
 
-/// Whether a command changes state and so needs `auth` when a token is configured (§10).
+/// The reply to `auth` over MQTT (PROTOCOL.md §10: MQTT has no sessions).
+const MQTT_AUTH: &str = "Authentication over MQTT: put \"token\" in each command";
+
+/// Whether a command changes state and so needs `auth` when a token is configured (§10: all but
+/// info, get*, getQuality, log, `?`, `!`, sample, reqSamples, cts, stop).
 fn needs_auth(cmd: &Command) -> bool {
     !matches!(
         cmd,
@@ -52,6 +58,7 @@ fn needs_auth(cmd: &Command) -> bool {
             | Command::GetEnergy
             | Command::GetPeriod
             | Command::GetPhaseAngle
+            | Command::GetLog
             | Command::GetQuality
             | Command::Log { .. }
             | Command::Availability
@@ -75,26 +82,55 @@ impl Device {
         self.reply(sink, &Reply::error(Some(cmd), msg));
     }
 
-    fn authenticated(&self, sink: Sink) -> bool {
-        if self.config.token.is_none() {
-            return true;
-        }
-        match sink {
-            Sink::Conn(c) => self.session(c).is_some_and(|s| s.authenticated),
-            Sink::Mqtt => self.mqtt_auth.authenticated,
-        }
-    }
-
     /// One command line (not `?`/`!`, already trimmed).
     pub(crate) fn command(&mut self, sink: Sink, now: Instant, line: &[u8]) {
-        let cmd = match Command::parse(line) {
-            Ok(c) => c,
-            Err(e) => return self.command_error(sink, now, &e),
+        let (cmd, token) = match sink {
+            // Over MQTT the token travels in each command (PROTOCOL.md §10).
+            Sink::Mqtt => match Envelope::parse(line) {
+                Ok(e) => (e.command, e.token),
+                Err(e) => return self.command_error(sink, now, &e),
+            },
+            Sink::Conn(_) => match Command::parse(line) {
+                Ok(c) => (c, None),
+                Err(e) => return self.command_error(sink, now, &e),
+            },
         };
         let name = cmd.name();
-        if needs_auth(&cmd) && !self.authenticated(sink) {
-            return self.error_reply(sink, name, "Authentication required");
+        if self.config.token.is_some() && needs_auth(&cmd) {
+            match sink {
+                Sink::Conn(c) => {
+                    if !self.session(c).is_some_and(|s| s.authenticated) {
+                        return self.error_reply(sink, name, "Authentication required");
+                    }
+                }
+                Sink::Mqtt => {
+                    let Some(token) = token else {
+                        return self.error_reply(sink, name, "Authentication required");
+                    };
+                    if self.throttle.ready(now) && !self.throttle.has_held() {
+                        return self.check_mqtt_command(now, cmd, &token);
+                    }
+                    let held = HeldCheck::Mqtt {
+                        command: cmd,
+                        token,
+                    };
+                    if self.throttle.hold(held).is_err() {
+                        self.error_reply(
+                            sink,
+                            name,
+                            "Invalid token: too many attempts, retry later",
+                        );
+                    }
+                    return;
+                }
+            }
         }
+        self.guarded_execute(sink, now, cmd);
+    }
+
+    /// The busy guard, then the command.
+    fn guarded_execute(&mut self, sink: Sink, now: Instant, cmd: Command) {
+        let name = cmd.name();
         let ffmpeg_reconfigure = matches!(
             &cmd,
             Command::Sample(r) if r.stream == StreamType::Ffmpeg
@@ -103,6 +139,53 @@ impl Device {
             return self.reply(sink, &Reply::busy(name));
         }
         self.execute(sink, now, cmd);
+    }
+
+    /// Whether `token` is the configured one; a wrong token is logged and counts in the throttle.
+    fn token_ok(&mut self, now: Instant, token: &str) -> bool {
+        let ok = self
+            .config
+            .token
+            .as_ref()
+            .is_none_or(|t| ct_eq(t.as_bytes(), token.as_bytes()));
+        if ok {
+            self.throttle.succeeded(now);
+        } else {
+            self.throttle.failed(now);
+            self.log(now, LogLevel::Warning, "Authentication failed");
+        }
+        ok
+    }
+
+    /// A protected command from MQTT, its token checked now (the throttle allows it).
+    pub(crate) fn check_mqtt_command(&mut self, now: Instant, cmd: Command, token: &str) {
+        if self.token_ok(now, token) {
+            self.guarded_execute(Sink::Mqtt, now, cmd);
+        } else {
+            self.error_reply(Sink::Mqtt, cmd.name(), "Invalid token");
+        }
+    }
+
+    /// An `auth` of `conn`, checked now (the throttle allows it): authenticated, or one more
+    /// failure (closed after the third).
+    pub(crate) fn check_auth(&mut self, conn: super::ConnId, now: Instant, token: &str) {
+        let sink = Sink::Conn(conn);
+        if self.token_ok(now, token) {
+            if let Some(s) = self.session_mut(conn) {
+                s.authenticated = true;
+                s.auth_failures = 0;
+            }
+            self.reply(sink, &Reply::Auth);
+            return;
+        }
+        let failures = self.session_mut(conn).map_or(0, |s| {
+            s.auth_failures = s.auth_failures.saturating_add(1);
+            s.auth_failures
+        });
+        self.error_reply(sink, "auth", "Invalid token");
+        if failures >= 3 {
+            self.close(conn);
+        }
     }
 
     fn command_error(&mut self, sink: Sink, now: Instant, e: &CommandError) {
@@ -163,10 +246,13 @@ impl Device {
             }
             Command::Mdns { name: n } => {
                 self.log(now, LogLevel::Info, &format!("MDNS Name: {n}"));
-                self.config.name.clone_from(&n);
+                let old = core::mem::replace(&mut self.config.name, n.clone());
                 self.persist_settings();
                 self.reply(sink, &Reply::Mdns { name: n.clone() });
                 self.push_event(super::Event::Announce { name: n });
+                // The old name's retained topics go (over the old session) before the client is
+                // reconfigured for the new name.
+                self.forget_mqtt_name(old);
                 self.configure_mqtt();
             }
             Command::AddWifi(c) => {
@@ -203,18 +289,20 @@ impl Device {
                 self.reply(sink, &Reply::Calibration { factors: f });
             }
             Command::Restart | Command::FactoryReset | Command::BasicReset => {
+                // Under the name the broker session uses, before a reset may change it.
+                self.announce_offline();
                 let (kind, wire_kind) = match cmd {
                     Command::FactoryReset => {
                         self.config.factory_reset();
                         self.config.token.clone_from(&self.opts.token);
-                        self.meter.reset_energy([0.0; 3], wall);
+                        self.meter.clear_energy(wall);
                         self.persist_settings();
                         (RestartKind::FactoryReset, reply::RestartKind::FactoryReset)
                     }
                     Command::BasicReset => {
                         self.config.basic_reset();
                         self.config.token.clone_from(&self.opts.token);
-                        self.meter.reset_energy([0.0; 3], wall);
+                        self.meter.clear_energy(wall);
                         self.persist_settings();
                         (RestartKind::BasicReset, reply::RestartKind::BasicReset)
                     }
@@ -237,7 +325,9 @@ impl Device {
             Command::ResetEnergy(r) => {
                 let e = r.energy_wh.unwrap_or([0.0; 3]);
                 let start = r.start_ts_s.map_or(wall, Instant::from_secs_f64);
-                self.meter.reset_energy(e, start);
+                if let Err(why) = self.meter.reset_energy(e, start) {
+                    return self.error_reply(sink, name, &format!("Invalid energy: {why}"));
+                }
                 self.persist_energy();
                 let at = LongTime(start, self.zone()).to_string();
                 self.reply(sink, &Reply::ResetEnergy { energy_wh: e, at });
@@ -305,7 +395,18 @@ impl Device {
                 self.reply(sink, &Reply::GetLogDone);
             }
             Command::MqttServer(m) => {
-                let text = m.server.to_string();
+                // A `port` key wins over the address's port: keep it in the stored address, so the
+                // reply, `info` and the broker connection all show and use the same port.
+                let server = match (&m.server, m.port) {
+                    (crate::wire::command::ServerAddr::Host { host, .. }, Some(port)) => {
+                        crate::wire::command::ServerAddr::Host {
+                            host: host.clone(),
+                            port: Some(port),
+                        }
+                    }
+                    (other, _) => other.clone(),
+                };
+                let text = server.to_string();
                 self.config.mqtt_server.clone_from(&text);
                 self.config.mqtt_user = m.user.clone();
                 self.config.mqtt_pwd = m.pwd.clone();
@@ -345,49 +446,23 @@ impl Device {
                 self.persist_settings();
                 self.reply(sink, &Reply::Timezone { offset_min });
             }
-            Command::Auth { token } => {
-                let locked = sink == Sink::Mqtt && self.mqtt_auth.failures >= 3;
-                let ok = !locked
-                    && self
-                        .config
-                        .token
-                        .as_ref()
-                        .is_none_or(|t| ct_eq(t.as_bytes(), token.as_bytes()));
-                if ok {
-                    match sink {
-                        Sink::Conn(c) => {
-                            if let Some(s) = self.session_mut(c) {
-                                s.authenticated = true;
-                                s.auth_failures = 0;
-                            }
-                        }
-                        Sink::Mqtt => {
-                            self.mqtt_auth = MqttAuth {
-                                authenticated: true,
-                                failures: 0,
-                            };
-                        }
-                    }
-                    self.reply(sink, &Reply::Auth);
-                } else {
-                    let failures = match sink {
-                        Sink::Conn(c) => self.session_mut(c).map_or(0, |s| {
-                            s.auth_failures = s.auth_failures.saturating_add(1);
-                            s.auth_failures
-                        }),
-                        Sink::Mqtt => {
-                            let a = &mut self.mqtt_auth;
-                            a.failures = a.failures.saturating_add(1);
-                            a.failures
-                        }
-                    };
-                    self.log(now, LogLevel::Warning, "Authentication failed");
-                    self.error_reply(sink, name, "Invalid token");
-                    if let (Sink::Conn(c), 3..) = (sink, failures) {
-                        self.close(c);
+            Command::Auth { token } => match sink {
+                Sink::Mqtt => self.error_reply(sink, name, MQTT_AUTH),
+                Sink::Conn(_) if self.config.token.is_none() => self.reply(sink, &Reply::Auth),
+                Sink::Conn(c) => {
+                    // Device-wide throttle: checked now if due and nobody is queued, else held
+                    // (this connection's later lines wait behind it, others carry on).
+                    if self.throttle.ready(now) && !self.throttle.has_held() {
+                        self.check_auth(c, now, &token);
+                    } else if self
+                        .throttle
+                        .hold(HeldCheck::Auth { conn: c, token })
+                        .is_ok()
+                    {
+                        self.set_wait(c, Wait::Auth);
                     }
                 }
-            }
+            },
             Command::SetToken { token } => {
                 let serial = matches!(sink, Sink::Conn(c) if self.session(c).is_some_and(|s| s.kind == ConnKind::Serial));
                 if !serial {
@@ -404,7 +479,6 @@ impl Device {
                 for s in &mut self.sessions {
                     s.authenticated = Sink::Conn(s.id) == sink;
                 }
-                self.mqtt_auth = MqttAuth::default();
                 self.reply(sink, &Reply::SetToken { removed });
             }
         }
@@ -550,12 +624,4 @@ impl Device {
         }
         self.begin_sampling(now, Some(sink), session, None);
     }
-}
-
-/// Constant-time comparison of tokens (no early exit on the first differing byte).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -7,10 +7,11 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+use super::access::{HeldCheck, Throttle};
 use super::logbook::Logbook;
 use super::measure::Meter;
 use super::sampling::{Destination, OutFrame, Sampling};
-use super::session::{Line, MAX_DEFERRED, MAX_DEFERRED_BYTES, Session, Wait};
+use super::session::{Deferred, Line, Session, Wait};
 use super::store::record::Pick;
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::{
@@ -68,14 +69,25 @@ const NTP_PERIOD: Duration = Duration::from_secs(3600);
 const NTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most NTP tries for `ntpConf`.
 const NTP_TRIES: u8 = 10;
+/// An evicted idle client is closed after this even if it never reads its last line.
+const EVICT_GRACE: Duration = Duration::from_secs(2);
+/// Shortest time between two informational lines about frames dropped for slow readers.
+const DROP_REPORT_PERIOD: Duration = Duration::from_secs(10);
+/// Most old device names whose retained MQTT topics wait for the next broker connection to be
+/// cleared.
+const MAX_STALE_NAMES: usize = 4;
 
-/// Authentication state of the MQTT command topics (see [`Device::handle_mqtt`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct MqttAuth {
-    pub(crate) authenticated: bool,
-    /// Wrong tokens on this broker connection; at 3, `auth` over MQTT is refused until it reconnects
-    /// (a broker cannot be closed the way a socket is).
-    pub(crate) failures: u8,
+/// The engine's view of the MQTT client it configures with [`Event::MqttConfigure`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MqttLink {
+    /// The settings last sent (`None` inside: disabled); `None`: nothing sent yet.
+    sent: Option<Option<MqttSettings>>,
+    /// A broker session was up when the engine replaced or dropped it: the binding may still report
+    /// its end, which is no failure (PROTOCOL.md §4: errors in the log must be errors).
+    expect_down: bool,
+    /// Names this meter had whose retained topics are still to be cleared (renamed while the
+    /// broker was away).
+    stale_names: Vec<String>,
 }
 
 /// The meter: one sans-IO state machine serving every connection (see the [module docs](super)).
@@ -105,9 +117,13 @@ pub struct Device {
     next_ntp: Instant,
     stream_conn: Option<ConnId>,
     pub(crate) mqtt_connected: bool,
-    /// Access control of the MQTT command topics: the broker connection counts as one connection
-    /// (authenticated by an `auth` on `…/cmd`, until the broker connection ends or the token changes).
-    pub(crate) mqtt_auth: MqttAuth,
+    pub(crate) mqtt: MqttLink,
+    /// The device-wide token-check throttle (PROTOCOL.md §10) and the checks it holds.
+    pub(crate) throttle: Throttle,
+    /// Samples in frames refused by slow readers, not yet mentioned in an informational line.
+    dropped_unreported: u64,
+    /// Earliest time of the next such line.
+    next_drop_report: Instant,
     /// Pending restart: kind, drain deadline, and whether the deadline has passed.
     pub(crate) restart: Option<(RestartKind, Instant, bool)>,
     pub(crate) link: LinkInfo,
@@ -181,7 +197,10 @@ impl Device {
             next_ntp: now,
             stream_conn: None,
             mqtt_connected: false,
-            mqtt_auth: MqttAuth::default(),
+            mqtt: MqttLink::default(),
+            throttle: Throttle::default(),
+            dropped_unreported: 0,
+            next_drop_report: now,
             restart: None,
             link: LinkInfo::default(),
             last_local_minute: None,
@@ -256,8 +275,10 @@ impl Device {
         self.sessions.iter().map(|s| (s.id, s.kind))
     }
 
-    /// A new connection. Command connections beyond `max_clients`, and a second port-54322 reader
-    /// while busy, get their error (if any) and are closed.
+    /// A new connection. When every command slot is taken, the connection idle longest (no complete
+    /// line for [`DeviceOptions::idle_timeout`], and no sampling session) is evicted with
+    /// `Idle connection closed` to make room (PROTOCOL.md §1); with none to evict, the newcomer gets
+    /// `Too many clients` and is closed. A second port-54322 reader while busy is closed at once.
     pub fn handle_connected(&mut self, now: Instant, kind: ConnKind) -> ConnId {
         self.last_now = now;
         let id = ConnId(self.next_conn);
@@ -267,13 +288,17 @@ impl Device {
             kind,
             self.opts.out_queue_bytes,
             self.opts.text_slack_bytes,
+            now,
         );
         s.authenticated = self.config.token.is_none();
-        let clients = self
-            .sessions
-            .iter()
-            .filter(|s| matches!(s.kind, ConnKind::Command { .. }) && !s.close_after_drain)
-            .count();
+        let mut clients = self.command_clients();
+        if matches!(kind, ConnKind::Command { .. })
+            && clients >= self.opts.max_clients
+            && let Some(victim) = self.idle_victim(now)
+        {
+            self.evict(victim, now);
+            clients = self.command_clients();
+        }
         match kind {
             ConnKind::Command { .. } if clients >= self.opts.max_clients => {
                 let line = Reply::error(None, "Too many clients").to_line();
@@ -303,36 +328,62 @@ impl Device {
         id
     }
 
-    /// Bytes from a connection. Lines are processed in order; nothing is buffered beyond the
-    /// 600-byte line limit and a bounded number of lines held behind a pending `reqSamples`/`ntp`.
-    pub fn handle_input(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) {
+    /// Bytes from a connection; returns how many of them the engine took.
+    ///
+    /// Lines are processed in order and none is ever dropped. While an answer of this connection is
+    /// pending (`reqSamples`, `ntp`, `sample` with `ntpConf`, a throttled `auth`), the lines behind
+    /// it are held, at most [`MAX_DEFERRED`](super::session::MAX_DEFERRED) lines /
+    /// [`MAX_DEFERRED_BYTES`](super::session::MAX_DEFERRED_BYTES) bytes; beyond that the engine takes
+    /// no more bytes (back-pressure, PROTOCOL.md §1).
+    ///
+    /// **Contract**: the binding keeps `bytes[n..]` (`n` = the return value), stops reading that
+    /// connection's socket while it holds such bytes, and offers them again (followed by newer bytes)
+    /// after its next call of any `handle_*` or `poll_output` (a pending answer is released by
+    /// samples, timeouts, NTP results or drained output). Bytes of a connection that takes no
+    /// commands (a raw reader, one being closed, an unknown id) are all taken and discarded.
+    #[must_use = "bytes the engine did not take must be offered again (back-pressure)"]
+    pub fn handle_input(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) -> usize {
         self.last_now = now;
-        let mut lines: Vec<Option<Vec<u8>>> = Vec::new();
-        {
-            let Some(s) = self.session_mut(conn) else {
-                return;
-            };
-            if !s.takes_commands() || s.close_after_drain {
-                return;
-            }
-            s.lines.push(bytes, |l| match l {
-                Line::Complete(b) => lines.push(Some(b.to_vec())),
-                Line::TooLong => lines.push(None),
-            });
-        }
-        for line in lines {
-            match line {
-                None => {
-                    if self.waiting(conn).is_some() {
-                        self.defer(conn, now, b"\x00toolong".to_vec());
-                    } else {
-                        self.line_too_long(conn);
-                    }
-                }
-                Some(l) => self.dispatch_line(conn, now, l),
-            }
-        }
+        self.run_held_checks(now);
+        let taken = self.take_lines(conn, now, bytes);
         self.pump_sampling(now);
+        taken
+    }
+
+    /// Reads lines of `conn` (a held one first, then from `bytes`) while it can take them; returns
+    /// the bytes taken (all of them for a connection that takes no commands).
+    fn take_lines(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) -> usize {
+        let mut taken = 0;
+        loop {
+            let Some(s) = self.session_mut(conn) else {
+                return bytes.len();
+            };
+            if !s.takes_commands() {
+                return bytes.len();
+            }
+            let rest = bytes.get(taken..).unwrap_or_default();
+            if rest.is_empty() && !s.lines.is_held() {
+                break;
+            }
+            let (n, line) = s.lines.feed(rest);
+            taken += n;
+            let work = match line {
+                None => break,
+                Some(Line::Complete(l)) => Deferred::Line(l.to_vec()),
+                Some(Line::TooLong) => Deferred::TooLong,
+            };
+            if n > 0 {
+                // a line completed now (a held one completed earlier)
+                s.last_line_at = now;
+            }
+            if !s.can_take(work.len()) {
+                // No room behind the pending answer: the line waits where it is.
+                s.lines.hold();
+                break;
+            }
+            self.dispatch(conn, now, work);
+        }
+        taken
     }
 
     /// A connection went away (peer closed, error, or after [`Event::Close`]). A sampling session it
@@ -343,6 +394,7 @@ impl Device {
             return;
         };
         self.sessions.remove(pos);
+        self.throttle.forget(conn);
         if self.stream_conn == Some(conn) {
             self.stream_conn = None;
             self.schedule_stream_server(now);
@@ -436,6 +488,7 @@ impl Device {
     /// Runs due timers: liveness/rate lines, MQTT status, persistence, daily restart, reconnects.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
+        self.run_held_checks(now);
         if now >= self.next_tick {
             self.next_tick = now.max(self.next_tick) + Duration::from_secs(1);
             if self.next_tick <= now {
@@ -542,13 +595,12 @@ impl Device {
 
     /// An MQTT message on a subscribed topic.
     ///
-    /// With an access token configured (PROTOCOL.md §10), the broker connection counts as one
-    /// connection: state-changing commands on `…/cmd` need an `auth` sent there first, which holds
-    /// until the broker connection ends ([`handle_mqtt_connected`](Self::handle_mqtt_connected)) or
-    /// the token changes; after three wrong tokens `auth` over MQTT is refused until the broker
-    /// reconnects.
+    /// MQTT has no sessions (PROTOCOL.md §10): the broker relays every publisher, so with an access
+    /// token configured a state-changing command on `…/cmd` must carry `"token":T` in its own JSON
+    /// object (checked through the device-wide throttle, like `auth`), and `auth` is refused there.
     pub fn handle_mqtt(&mut self, now: Instant, topic: &str, payload: &[u8]) {
         self.last_now = now;
+        self.run_held_checks(now);
         let Some(action) = mqtt::parse_topic(topic, &self.config.name) else {
             return;
         };
@@ -574,13 +626,18 @@ impl Device {
         self.pump_sampling(now);
     }
 
-    /// The MQTT client connected (publishes `online`, retained) or lost the broker.
+    /// The MQTT client configured by the last [`Event::MqttConfigure`] connected (publishes
+    /// `online`, retained, and clears the retained topics of names this meter had before) or failed
+    /// to connect / lost the broker (an `[E]` log line; a flood of them collapses in the logbook).
+    ///
+    /// The end of a session the engine itself replaced or dropped (a rename, a new `mqttServer`) is
+    /// no failure: a binding may report it with `connected = false` right after the
+    /// `MqttConfigure`, or not at all.
     pub fn handle_mqtt_connected(&mut self, now: Instant, connected: bool) {
         self.last_now = now;
         self.mqtt_connected = connected;
-        // a new broker connection is a new connection: authenticate again
-        self.mqtt_auth = MqttAuth::default();
         if connected {
+            self.mqtt.expect_down = false;
             let server = self.config.mqtt_server.clone();
             self.log(
                 now,
@@ -592,6 +649,11 @@ impl Device {
                 b"online".to_vec(),
                 true,
             );
+            for old in core::mem::take(&mut self.mqtt.stale_names) {
+                self.publish(mqtt::online_topic(&old), Vec::new(), true);
+            }
+        } else if core::mem::take(&mut self.mqtt.expect_down) {
+            // the end of the session we asked the binding to replace
         } else if self.config.mqtt_server != "-" {
             let server = self.config.mqtt_server.clone();
             self.log(
@@ -602,12 +664,39 @@ impl Device {
         }
     }
 
-    /// Clean shutdown (SIGTERM, power-fail interrupt): persists energy and the logbook now.
+    /// Clean shutdown (SIGTERM, power-fail interrupt): publishes `offline` (retained) on
+    /// `powermeter/<name>/state/online` (a clean MQTT disconnect sends no last will, so the binding
+    /// delivers this publish before it disconnects), and persists energy and the logbook now.
     pub fn handle_shutdown(&mut self, now: Instant) {
         self.last_now = now;
+        self.announce_offline();
         self.persist_energy();
         if self.logbook.write_due(now).is_some() {
             self.persist_logbook(now);
+        }
+    }
+
+    /// Publishes `offline` (retained) before the meter goes away on purpose (shutdown, restart).
+    pub(crate) fn announce_offline(&mut self) {
+        let topic = mqtt::online_topic(&self.config.name);
+        self.publish(topic, b"offline".to_vec(), true);
+    }
+
+    /// The meter was called `old`: its retained topics are cleared (an empty retained payload) now
+    /// over the current broker session, or on the next one.
+    pub(crate) fn forget_mqtt_name(&mut self, old: String) {
+        let new = self.config.name.clone();
+        self.mqtt.stale_names.retain(|n| *n != new && *n != old);
+        if old == new {
+            return;
+        }
+        if self.mqtt_connected {
+            self.publish(mqtt::online_topic(&old), Vec::new(), true);
+        } else if self.config.mqtt_server != "-" {
+            if self.mqtt.stale_names.len() >= MAX_STALE_NAMES {
+                self.mqtt.stale_names.remove(0);
+            }
+            self.mqtt.stale_names.push(old);
         }
     }
 
@@ -629,8 +718,10 @@ impl Device {
     pub fn poll_event(&mut self) -> Option<Event> {
         // Connections to close once drained.
         let mut closes = Vec::new();
+        let now = self.last_now;
         for s in &mut self.sessions {
-            if s.close_after_drain && !s.closing && s.out.is_empty() {
+            let overdue = s.close_by.is_some_and(|t| now >= t);
+            if s.close_after_drain && !s.closing && (s.out.is_empty() || overdue) {
                 s.closing = true;
                 s.lines = Default::default();
                 s.deferred.clear();
@@ -672,6 +763,17 @@ impl Device {
         if let Some(d) = self.ntp_deadline {
             t = t.min(d);
         }
+        if let Some(d) = self.throttle.deadline() {
+            t = t.min(d);
+        }
+        for s in &self.sessions {
+            // Past it, the close is `poll_event`'s to report, not a timer.
+            if let (Some(d), false) = (s.close_by, s.closing)
+                && d > self.last_now
+            {
+                t = t.min(d);
+            }
+        }
         Some(t)
     }
 
@@ -695,66 +797,113 @@ impl Device {
         }
     }
 
-    fn defer(&mut self, conn: ConnId, now: Instant, line: Vec<u8>) {
-        let full = match self.session_mut(conn) {
-            Some(s)
-                if s.deferred.len() < MAX_DEFERRED
-                    && s.deferred.iter().map(Vec::len).sum::<usize>() + line.len()
-                        <= MAX_DEFERRED_BYTES =>
-            {
-                s.deferred.push_back(line);
-                false
-            }
-            Some(_) => true,
-            None => false,
-        };
-        if full {
-            self.log(
-                now,
-                LogLevel::Warning,
-                "Too many pending commands, line dropped",
-            );
-        }
-    }
-
-    /// Clears a wait of `conn` and processes the lines held behind it.
+    /// Clears a wait of `conn` and processes the work held behind it (until the next wait).
     pub(crate) fn release(&mut self, conn: ConnId, wait: Wait, now: Instant) {
         match self.session_mut(conn) {
             Some(s) if s.waiting == Some(wait) => s.waiting = None,
             _ => return,
         }
         while self.waiting(conn).is_none() {
-            let Some(line) = self.session_mut(conn).and_then(|s| s.deferred.pop_front()) else {
+            let Some(work) = self.session_mut(conn).and_then(|s| s.deferred.pop_front()) else {
                 break;
             };
-            if line == b"\x00toolong" {
-                self.line_too_long(conn);
-            } else {
-                self.process_line(Sink::Conn(conn), now, &line);
+            self.run_work(conn, now, work);
+        }
+        // A line held for lack of room may fit now (its bytes were already taken).
+        let _ = self.take_lines(conn, now, &[]);
+    }
+
+    fn run_work(&mut self, conn: ConnId, now: Instant, work: Deferred) {
+        match work {
+            Deferred::Line(line) => self.process_line(Sink::Conn(conn), now, &line),
+            Deferred::TooLong => {
+                let line = Reply::from_command_error(&CommandError::LineTooLong).to_line();
+                self.send_line(conn, &line);
             }
         }
     }
 
-    fn line_too_long(&mut self, conn: ConnId) {
-        let line = Reply::from_command_error(&CommandError::LineTooLong).to_line();
-        self.send_line(conn, &line);
+    /// One line (or over-long line) read from `conn`: processed now, or held behind a pending
+    /// answer (the caller checked [`Session::can_take`]).
+    fn dispatch(&mut self, conn: ConnId, now: Instant, work: Deferred) {
+        let Some(wait) = self.waiting(conn) else {
+            return self.run_work(conn, now, work);
+        };
+        let is_stop = match &work {
+            Deferred::Line(line) => {
+                let t = trim(line);
+                t.first() == Some(&b'?') || is_stop_cmd(t)
+            }
+            Deferred::TooLong => false,
+        };
+        if let Some(s) = self.session_mut(conn) {
+            s.defer(work);
+        }
+        if is_stop && wait == Wait::ReqSamples {
+            // stop / ? answer the pending reqSamples with what is buffered first (in order).
+            self.answer_pending_request(now);
+            self.release(conn, Wait::ReqSamples, now);
+        }
     }
 
-    fn dispatch_line(&mut self, conn: ConnId, now: Instant, line: Vec<u8>) {
-        if let Some(wait) = self.waiting(conn) {
-            let t = trim(&line);
-            let is_stop = t.first() == Some(&b'?') || is_stop_cmd(t);
-            if is_stop && wait == Wait::ReqSamples {
-                // stop / ? answer the pending reqSamples with what is buffered first (in order).
-                self.defer(conn, now, line);
-                self.answer_pending_request(now);
-                self.release(conn, Wait::ReqSamples, now);
-                return;
-            }
-            self.defer(conn, now, line);
-            return;
+    /// Command connections that count against `max_clients`.
+    fn command_clients(&self) -> usize {
+        self.sessions
+            .iter()
+            .filter(|s| matches!(s.kind, ConnKind::Command { .. }) && !s.close_after_drain)
+            .count()
+    }
+
+    /// Whether `conn` owns the sampling session (or the one waiting for NTP confidence).
+    fn owns_sampling(&self, conn: ConnId) -> bool {
+        self.sampling
+            .as_ref()
+            .is_some_and(|s| s.owner == Some(conn) || s.dest.conn() == Some(conn))
+            || self
+                .pending_sample
+                .as_ref()
+                .is_some_and(|p| p.sink == Sink::Conn(conn))
+    }
+
+    /// The command connection whose last complete line (or connect) is the oldest, if that is at
+    /// least [`DeviceOptions::idle_timeout`] ago and it owns no sampling session.
+    fn idle_victim(&self, now: Instant) -> Option<ConnId> {
+        self.sessions
+            .iter()
+            .filter(|s| matches!(s.kind, ConnKind::Command { .. }) && s.takes_commands())
+            .filter(|s| now.saturating_since(s.last_line_at) >= self.opts.idle_timeout)
+            .filter(|s| !self.owns_sampling(s.id))
+            .min_by_key(|s| (s.last_line_at, s.id))
+            .map(|s| s.id)
+    }
+
+    /// Closes an idle client to make room: `Idle connection closed`, then closed once that line has
+    /// left, or after [`EVICT_GRACE`] if it never reads.
+    fn evict(&mut self, conn: ConnId, now: Instant) {
+        let line = Reply::error(None, "Idle connection closed").to_line();
+        if let Some(s) = self.session_mut(conn) {
+            s.out.push_final_text(line.as_bytes());
+            s.close_after_drain = true;
+            s.close_by = Some(now + EVICT_GRACE);
         }
-        self.process_line(Sink::Conn(conn), now, &line);
+        self.throttle.forget(conn);
+    }
+
+    /// Answers the token checks that are due (PROTOCOL.md §10 throttle), oldest first.
+    pub(crate) fn run_held_checks(&mut self, now: Instant) {
+        while let Some(check) = self.throttle.next_due(now) {
+            match check {
+                HeldCheck::Auth { conn, token } => {
+                    if self.session(conn).is_some_and(Session::takes_commands) {
+                        self.check_auth(conn, now, &token);
+                        self.release(conn, Wait::Auth, now);
+                    }
+                }
+                HeldCheck::Mqtt { command, token } => {
+                    self.check_mqtt_command(now, command, &token);
+                }
+            }
+        }
     }
 
     /// One command line from `sink` (already split, without line ending).
@@ -803,8 +952,9 @@ impl Device {
     }
 
     /// A log line to every command connection whose level admits it; warnings and errors also go to
-    /// the logbook.
-    pub(crate) fn log(&mut self, now: Instant, level: LogLevel, text: &str) {
+    /// the logbook. Public so a binding's own diagnostics (the ESP32-C3 firmware's `log` records)
+    /// travel as the protocol's `Info:[L]` lines instead of needing a second console.
+    pub fn log(&mut self, now: Instant, level: LogLevel, text: &str) {
         let wall = self.wall_time(now);
         let zone = self.zone();
         let mut escaped = String::with_capacity(text.len());
@@ -928,18 +1078,37 @@ impl Device {
         } else if self.pending_sample.is_none() {
             self.log(now, LogLevel::Info, "");
         }
+        self.report_drops(now);
         self.check_daily_restart(now);
     }
 
+    /// `MISSED <k> SAMPLES` (an error, kept in the logbook): the session's ring overflowed (§5).
     fn report_missed(&mut self, now: Instant) {
-        let k = self
+        let (k, dropped) = self
             .sampling
             .as_mut()
-            .map(Sampling::take_missed)
-            .unwrap_or(0);
+            .map(|s| (s.take_missed(), s.take_dropped()))
+            .unwrap_or((0, 0));
+        self.dropped_unreported = self.dropped_unreported.saturating_add(dropped);
         if k > 0 {
             self.log(now, LogLevel::Error, &alloc::format!("MISSED {k} SAMPLES"));
         }
+    }
+
+    /// Frames refused by a slow reader are no error: the reader sees them as packet-number gaps
+    /// (§3). An informational line (never kept in the logbook) says so at most every
+    /// [`DROP_REPORT_PERIOD`].
+    fn report_drops(&mut self, now: Instant) {
+        if self.dropped_unreported == 0 || now < self.next_drop_report {
+            return;
+        }
+        let k = core::mem::take(&mut self.dropped_unreported);
+        self.next_drop_report = now + DROP_REPORT_PERIOD;
+        self.log(
+            now,
+            LogLevel::Info,
+            &alloc::format!("Reader too slow, {k} samples not sent"),
+        );
     }
 
     fn check_daily_restart(&mut self, now: Instant) {
@@ -956,10 +1125,13 @@ impl Device {
         let target = u64::from(h) * 60 + u64::from(m);
         if local_min % 1440 == target && self.restart.is_none() {
             self.log(now, LogLevel::Info, "Daily restart");
+            self.announce_offline();
             self.begin_restart(now, RestartKind::Daily);
         }
     }
 
+    /// Stops sampling, persists, and restarts once the output drained (the caller announced
+    /// `offline` first, under the name the broker session uses).
     pub(crate) fn begin_restart(&mut self, now: Instant, kind: RestartKind) {
         if self.sampling.is_some() {
             self.stop_sampling(now, None);
@@ -1015,9 +1187,14 @@ impl Device {
             will_topic: mqtt::online_topic(&self.config.name),
             will_payload: b"offline".to_vec(),
         });
-        if settings.is_none() {
-            self.mqtt_connected = false;
+        if self.mqtt.sent.as_ref() == Some(&settings) {
+            // Nothing changed: the running client stays (the binding would keep it anyway).
+            return;
         }
+        // The engine replaces (or drops) the broker session: its end is no failure.
+        self.mqtt.expect_down = self.mqtt_connected;
+        self.mqtt_connected = false;
+        self.mqtt.sent = Some(settings.clone());
         self.push_event(Event::MqttConfigure(settings));
     }
 
@@ -1112,8 +1289,13 @@ impl Device {
         };
         self.meter.end_session();
         let wall = self.wall_time(now);
-        for f in s.flush() {
-            self.route_frame(&mut s, f, now);
+        // A reader that went away ends its session: what it would have got is simply not sent.
+        let gone = s.dest.conn().is_some_and(|c| self.session(c).is_none());
+        let tail = s.flush();
+        if !gone {
+            for f in tail {
+                self.route_frame(&mut s, f, now);
+            }
         }
         if let Some(owner) = s.owner {
             self.release(owner, Wait::ReqSamples, now);
@@ -1121,6 +1303,9 @@ impl Device {
         let k = s.take_missed();
         if k > 0 {
             self.log(now, LogLevel::Error, &alloc::format!("MISSED {k} SAMPLES"));
+        }
+        if !gone {
+            self.dropped_unreported = self.dropped_unreported.saturating_add(s.take_dropped());
         }
         if let Some(sink) = reply_to {
             let st = s.stats(wall);
@@ -1335,15 +1520,12 @@ impl Device {
     pub fn heap_bytes(&self) -> usize {
         self.sessions
             .iter()
-            .map(|s| {
-                s.out.heap_bytes()
-                    + s.lines.pending()
-                    + s.deferred.iter().map(Vec::len).sum::<usize>()
-            })
+            .map(|s| s.out.heap_bytes() + s.lines.heap_bytes() + s.deferred_bytes())
             .sum::<usize>()
             + self.sessions.capacity() * core::mem::size_of::<Session>()
             + self.sampling.as_ref().map_or(0, Sampling::heap_bytes)
             + self.logbook.heap_bytes()
+            + self.throttle.heap_bytes()
             + self.scratch.capacity() * 4
             + self.code_values.capacity() * 4
             + self.meter.heap_bytes()

@@ -312,9 +312,22 @@ impl Meter {
         self.energy_start
     }
 
-    pub(crate) fn reset_energy(&mut self, net_wh: [f64; 3], start: Instant) {
+    /// `resetEnergy`: refused (nothing changes) when the registers cannot hold a value.
+    pub(crate) fn reset_energy(
+        &mut self,
+        net_wh: [f64; 3],
+        start: Instant,
+    ) -> Result<(), crate::dsp::energy::EnergyError> {
+        let mut energy = EnergyMeter::new();
+        energy.reset_to(net_wh)?;
+        self.energy = energy;
+        self.energy_start = start;
+        Ok(())
+    }
+
+    /// Every energy register zero, counting from `start` (factory / basic reset).
+    pub(crate) fn clear_energy(&mut self, start: Instant) {
         self.energy = EnergyMeter::new();
-        self.energy.reset_to(net_wh);
         self.energy_start = start;
     }
 

@@ -10,7 +10,7 @@
 //! ```text
 //! Device::new(options: DeviceOptions, restored: Restored, now: Instant) -> Device
 //! Device::handle_connected(&mut self, now: Instant, kind: ConnKind) -> ConnId
-//! Device::handle_input(&mut self, conn: ConnId, now: Instant, bytes: &[u8])
+//! Device::handle_input(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) -> usize  // bytes taken
 //! Device::handle_closed(&mut self, conn: ConnId, now: Instant)
 //! Device::handle_samples(&mut self, now: Instant, block: &SampleBlock<'_>)
 //! Device::handle_timeout(&mut self, now: Instant)
@@ -25,6 +25,9 @@
 //! Device::config(&self) -> &Config                       // name, servers, ... (for mDNS, MQTT bridge)
 //! ```
 //!
+//! - [`Device::handle_input`] applies back-pressure: it returns how many bytes it took; the binding
+//!   keeps the rest, stops reading that socket meanwhile, and offers the rest again after its next
+//!   `handle_*` / `poll_output` call. No complete line is ever dropped.
 //! - [`Instant`] is the binding's clock in microseconds since the Unix epoch. The engine never reads a
 //!   clock; it corrects `now` by the NTP offset it was given ([`Device::wall_time`]).
 //! - [`Event`] carries what the binding must do: `Persist(Record)` (write [`Record::bytes`] to
@@ -32,7 +35,8 @@
 //!   connection has drained), `Publish { topic, payload, retain }`, `SendDatagram { addr, bytes }`,
 //!   `Connect { host, port }` (stream server; the binding resolves the name and reports with
 //!   `handle_connected(ConnKind::StreamServer ..)`), `Close(ConnId)`, `MqttConfigure(Option<MqttSettings>)`
-//!   (connect/reconnect the broker or disconnect), `Announce { name }` (mDNS name changed).
+//!   (connect/reconnect the broker or disconnect; the binding first delivers the publishes queued
+//!   before it, then disconnects the old session cleanly), `Announce { name }` (mDNS name changed).
 //! - [`ConnKind`]: `Command { peer }` (TCP 54321), `Serial`, `RawStream { peer }` (TCP 54322 reader: raw
 //!   f32le, no commands), `StreamServer { peer }` (outgoing to port 54322 of the configured server,
 //!   treated like a command connection).
@@ -41,7 +45,8 @@
 //! - [`Restored`]: what the binding loaded from its store at boot (`Restored::default()` = nothing
 //!   stored); [`Record`]: a versioned, checksummed record the binding hands to its store.
 //! - [`DeviceOptions`]: build-time facts (version, compiled, ip, has_serial, psram/rtc flags, buffer
-//!   size, max_clients, intervals for status / persist / reconnect, an access token, capacities).
+//!   size, max_clients, idle_timeout, intervals for status / persist / reconnect, an access token,
+//!   capacities).
 //!
 //! Guarantees: no input panics the engine; every buffer is bounded by [`DeviceOptions`] capacities;
 //! each command line gets at most one reply, in arrival order (PROTOCOL.md §1).
@@ -51,7 +56,8 @@
 //! | module | what |
 //! |---|---|
 //! | [`config`] | persistent settings with the §7 factory defaults, `factoryReset` / `basicReset` |
-//! | [`session`] | per connection: 600-byte line assembly (rest of an over-long line discarded), bounded output queue (frames all-or-nothing), log level, auth |
+//! | [`session`] | per connection: 600-byte line assembly (rest of an over-long line discarded), bounded output queue (frames all-or-nothing), deferred work behind a pending answer, log level, auth, idle clock |
+//! | [`access`] | the device-wide throttle of token checks (`auth`, MQTT commands with `"token"`) |
 //! | [`sampling`] | §5 sessions: channel sets, chunking, packet numbers from 0, cts / reqSamples credit, slots, scheduled start, bounded ring with `MISSED <k> SAMPLES` |
 //! | [`logbook`] | warning/error ring for getLog: floods collapse into one row with a count, written at most once per 60 s |
 //! | [`store`] | versioned, sequence-numbered, CRC-32 records in two alternating slots per kind (settings, energy, logbook) |
@@ -65,10 +71,11 @@
 //! Time: `now` is the binding's clock; wall time (`now` + NTP offset) stamps log lines, `startTs`,
 //! slots, energy start and the daily restart, shown in the configured zone (§10 `timezone`).
 //!
-//! Ordering: a `reqSamples`, `ntp` or `sample` with `ntpConf` answers later; lines that arrive on the
-//! same connection meanwhile are held (at most [`session::MAX_DEFERRED`] lines /
-//! [`session::MAX_DEFERRED_BYTES`] bytes) and answered after it. A `stop` or `?` behind a pending
-//! `reqSamples` first answers it with the samples buffered so far.
+//! Ordering: a `reqSamples`, `ntp`, `sample` with `ntpConf` or a throttled `auth` answers later;
+//! lines that arrive on the same connection meanwhile are held (at most [`session::MAX_DEFERRED`]
+//! lines / [`session::MAX_DEFERRED_BYTES`] bytes, then the engine stops taking input from it) and
+//! answered after it. A `stop` or `?` behind a pending `reqSamples` first answers it with the
+//! samples buffered so far.
 //!
 //! ```
 //! use smartmeter::device::{ConnKind, Device, DeviceOptions, Instant, Restored};
@@ -78,11 +85,13 @@
 //! let mut buf = [0u8; 4096];
 //! let n = dev.poll_output(conn, &mut buf); // the unprompted info reply
 //! assert!(buf[..n].starts_with(b"Info:{\"cmd\":\"info\",\"type\":\"smartmeter\""));
-//! dev.handle_input(conn, now, b"{\"cmd\":\"log\",\"level\":\"warning\"}\n");
+//! let line = b"{\"cmd\":\"log\",\"level\":\"warning\"}\n";
+//! assert_eq!(dev.handle_input(conn, now, line), line.len());
 //! let n = dev.poll_output(conn, &mut buf);
 //! assert_eq!(&buf[..n], b"Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: warning\"}\r\n");
 //! ```
 
+pub mod access;
 pub mod config;
 pub mod logbook;
 pub mod sampling;
@@ -287,6 +296,9 @@ pub struct DeviceOptions {
     pub buffer_size: u32,
     /// Most command clients at once (TCP 54321).
     pub max_clients: usize,
+    /// A command client whose last complete line (or connect) is at least this old, and that owns
+    /// no sampling session, is evicted when a new client needs its slot (PROTOCOL.md §1: 60 s).
+    pub idle_timeout: Duration,
     /// MQTT status period (default 5 s).
     pub status_interval: Duration,
     /// Energy persistence period (default 10 s).
@@ -320,6 +332,7 @@ impl Default for DeviceOptions {
             rtc: false,
             buffer_size: 65_536,
             max_clients: 8,
+            idle_timeout: Duration::from_secs(60),
             status_interval: Duration::from_secs(5),
             persist_interval: Duration::from_secs(10),
             reconnect_interval: Duration::from_secs(30),

@@ -6,7 +6,8 @@
 //! (cts, slot second, reqSamples credit). Everything it holds is bounded: the sample ring by
 //! `ring_values`; when it is full new samples are dropped and counted, and reported as
 //! `MISSED <k> SAMPLES`. Packet numbers are assigned when a frame is formed, so a frame the destination
-//! refuses (slow reader) leaves a gap the receiver can see.
+//! refuses (slow reader) leaves a gap the receiver can see; such drops are counted apart
+//! ([`Sampling::take_dropped`]): they are the reader's business, not a device error.
 //!
 //! Time: sample `k` describes the wall time `started + k/rate` (the centre of its resampling filter,
 //! see `device::measure`). `startTs` of the reply is that of the first sample for an immediate start
@@ -236,6 +237,7 @@ pub struct Sampling {
     taken: u64,
     sent: u64,
     missed_unreported: u64,
+    dropped_unreported: u64,
     /// Samples lost in total (ring overflow or refused frames).
     pub missed_total: u64,
     /// Frames refused by their destination.
@@ -277,6 +279,7 @@ impl Sampling {
             taken: 0,
             sent: 0,
             missed_unreported: 0,
+            dropped_unreported: 0,
             missed_total: 0,
             dropped_frames: 0,
             pending_req: None,
@@ -352,17 +355,30 @@ impl Sampling {
         self.missed_total = self.missed_total.saturating_add(samples);
     }
 
-    /// A frame formed earlier was refused by the destination: its samples are lost.
+    /// A frame formed earlier was refused by the destination (slow reader): its samples are lost,
+    /// visible to the reader as a packet-number gap.
     pub fn frame_dropped(&mut self, frame: &OutFrame) {
         let n = (frame.values.len() / self.channels()) as u64;
         self.sent = self.sent.saturating_sub(n);
         self.dropped_frames = self.dropped_frames.saturating_add(1);
-        self.missed(n);
+        self.dropped(n);
     }
 
-    /// Lost samples not yet reported (for the `MISSED <k> SAMPLES` line); resets the count.
+    fn dropped(&mut self, samples: u64) {
+        self.dropped_unreported = self.dropped_unreported.saturating_add(samples);
+        self.missed_total = self.missed_total.saturating_add(samples);
+    }
+
+    /// Samples lost to ring overflow not yet reported (for the `MISSED <k> SAMPLES` line); resets
+    /// the count.
     pub fn take_missed(&mut self) -> u64 {
         core::mem::take(&mut self.missed_unreported)
+    }
+
+    /// Samples a slow destination refused (frames or MQTT publishes) not yet reported; resets the
+    /// count.
+    pub fn take_dropped(&mut self) -> u64 {
+        core::mem::take(&mut self.dropped_unreported)
     }
 
     /// Grants a `reqSamples` credit of `n` samples. Returns false if one is already pending.
@@ -383,7 +399,7 @@ impl Sampling {
         if sent {
             self.sent = self.sent.saturating_add(1);
         } else {
-            self.missed(1);
+            self.dropped(1);
         }
     }
 

@@ -15,7 +15,7 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use super::{ConnId, ConnKind};
+use super::{ConnId, ConnKind, Instant};
 use crate::device::LogLevel;
 
 /// Longest accepted command line in bytes (without the line ending).
@@ -31,10 +31,20 @@ pub enum Line<'a> {
 }
 
 /// Assembles lines from arbitrary byte splits with bounded memory.
+///
+/// [`LineBuffer::feed`] stops after each line, so its caller decides whether it can take that line
+/// now; if not, [`LineBuffer::hold`] keeps it (in the buffer it was assembled in) and the next
+/// `feed` returns it again before taking any byte (back-pressure: the rest of the bytes stay with
+/// the caller). [`LineBuffer::push`] takes everything.
 #[derive(Debug, Clone, Default)]
 pub struct LineBuffer {
     buf: Vec<u8>,
     discarding: bool,
+    /// What the last `feed` returned: `Some(true)` a complete line (in `buf`), `Some(false)` an
+    /// over-long one; cleared by the next call unless held.
+    last: Option<bool>,
+    /// The caller could not take the last line: return it again.
+    held: bool,
 }
 
 impl LineBuffer {
@@ -43,21 +53,32 @@ impl LineBuffer {
         Self::default()
     }
 
-    /// Feeds bytes; calls `f` for every finished line (and once per over-long line).
-    pub fn push(&mut self, bytes: &[u8], mut f: impl FnMut(Line<'_>)) {
+    /// Takes bytes up to and including the end of the first line that finishes in them (or all of
+    /// them if none does). Returns how many bytes it took and the line, if one finished (an
+    /// over-long line is reported once, when it passes [`MAX_LINE`]; the rest of it up to its `\n`
+    /// is discarded by later calls).
+    pub fn feed(&mut self, bytes: &[u8]) -> (usize, Option<Line<'_>>) {
+        if core::mem::take(&mut self.held) {
+            match self.last {
+                Some(true) => return (0, Some(Line::Complete(self.line()))),
+                Some(false) => return (0, Some(Line::TooLong)),
+                None => {}
+            }
+        }
+        if self.last.take() == Some(true) {
+            self.buf.clear();
+        }
+        let mut taken = 0;
         for &b in bytes {
+            taken += 1;
             if b == b'\n' {
                 if self.discarding {
                     self.discarding = false;
-                } else {
-                    let line = match self.buf.split_last() {
-                        Some((b'\r', rest)) => rest,
-                        _ => &self.buf[..],
-                    };
-                    f(Line::Complete(line));
+                    self.buf.clear();
+                    continue;
                 }
-                self.buf.clear();
-                continue;
+                self.last = Some(true);
+                return (taken, Some(Line::Complete(self.line())));
             }
             if self.discarding {
                 continue;
@@ -67,16 +88,55 @@ impl LineBuffer {
                 self.buf.clear();
                 self.buf.shrink_to(MAX_LINE + 1);
                 self.discarding = true;
-                f(Line::TooLong);
-                continue;
+                self.last = Some(false);
+                return (taken, Some(Line::TooLong));
             }
             self.buf.push(b);
+        }
+        (taken, None)
+    }
+
+    /// The line in `buf` without its `\r`.
+    fn line(&self) -> &[u8] {
+        match self.buf.split_last() {
+            Some((b'\r', rest)) => rest,
+            _ => &self.buf[..],
+        }
+    }
+
+    /// Keeps the line the last [`feed`](Self::feed) returned: the next `feed` returns it again
+    /// (taking no bytes).
+    pub fn hold(&mut self) {
+        self.held = self.last.is_some();
+    }
+
+    /// Whether a held line waits.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Feeds all bytes; calls `f` for every finished line (and once per over-long line).
+    pub fn push(&mut self, mut bytes: &[u8], mut f: impl FnMut(Line<'_>)) {
+        while !bytes.is_empty() {
+            let (n, line) = self.feed(bytes);
+            if let Some(line) = line {
+                f(line);
+            }
+            bytes = bytes.get(n..).unwrap_or_default();
         }
     }
 
     /// Bytes of an unfinished line held.
     pub fn pending(&self) -> usize {
-        self.buf.len()
+        match self.last {
+            Some(true) if !self.held => 0,
+            _ => self.buf.len(),
+        }
+    }
+
+    /// Heap bytes reserved.
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
     }
 }
 
@@ -165,6 +225,13 @@ impl OutQueue {
         n
     }
 
+    /// Queues the last text line a connection gets before it is closed (`Idle connection closed`),
+    /// whether or not it fits: at most one such line per connection, so the queue stays bounded.
+    pub fn push_final_text(&mut self, bytes: &[u8]) {
+        self.q.extend(bytes);
+        self.peak = self.peak.max(self.q.len());
+    }
+
     /// Queued bytes.
     pub fn len(&self) -> usize {
         self.q.len()
@@ -191,12 +258,41 @@ pub enum Wait {
     Ntp,
     /// NTP confidence before a sampling session starts (`ntpConf`).
     SampleNtp,
+    /// The device-wide `auth` throttle (PROTOCOL.md §10): the `auth` is answered when it is due.
+    Auth,
 }
 
-/// Most command lines held back while an earlier `reqSamples` of the same connection waits for its
-/// samples (to keep the one-reply-per-line ordering promise).
+/// Work held behind a pending answer, in arrival order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deferred {
+    /// A complete command line (without its line end).
+    Line(Vec<u8>),
+    /// A line that exceeded [`MAX_LINE`]: answered with `Line too long` in its turn.
+    TooLong,
+}
+
+impl Deferred {
+    /// Bytes it holds.
+    pub fn len(&self) -> usize {
+        match self {
+            Deferred::Line(l) => l.len(),
+            Deferred::TooLong => 0,
+        }
+    }
+
+    /// Holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Most command lines held back while an earlier answer of the same connection is pending (to keep
+/// the one-reply-per-line ordering promise). A line beyond it stays in the connection's
+/// [`LineBuffer`] ([`LineBuffer::hold`]) and the engine takes no more input from that connection
+/// until there is room (back-pressure, see
+/// [`Device::handle_input`](crate::device::Device::handle_input)): no line is ever dropped.
 pub const MAX_DEFERRED: usize = 8;
-/// Most bytes of command lines held back per connection.
+/// Most bytes of command lines held back per connection (see [`MAX_DEFERRED`]).
 pub const MAX_DEFERRED_BYTES: usize = 600;
 
 /// One connection as the engine sees it.
@@ -218,17 +314,29 @@ pub struct Session {
     pub auth_failures: u8,
     /// Close once the output drained (restart replies, 3 auth failures, too many clients).
     pub close_after_drain: bool,
-    /// Lines waiting behind a pending answer.
-    pub deferred: VecDeque<Vec<u8>>,
+    /// Close at this time even if the output has not drained (an evicted idle client that does not
+    /// read).
+    pub close_by: Option<Instant>,
+    /// Work waiting behind a pending answer.
+    pub deferred: VecDeque<Deferred>,
     /// What the connection waits for, if anything.
     pub waiting: Option<Wait>,
     /// The engine asked the binding to close it ([`Event::Close`](crate::device::Event::Close) sent).
     pub closing: bool,
+    /// When its last complete line arrived (its connect time before the first): the idle clock of
+    /// §1's eviction rule. Bytes that do not complete a line do not count.
+    pub last_line_at: Instant,
 }
 
 impl Session {
-    /// A fresh session.
-    pub fn new(id: ConnId, kind: ConnKind, out_cap: usize, text_slack: usize) -> Self {
+    /// A fresh session, connected at `now`.
+    pub fn new(
+        id: ConnId,
+        kind: ConnKind,
+        out_cap: usize,
+        text_slack: usize,
+        now: Instant,
+    ) -> Self {
         Session {
             id,
             kind,
@@ -238,15 +346,35 @@ impl Session {
             authenticated: false,
             auth_failures: 0,
             close_after_drain: false,
+            close_by: None,
             deferred: VecDeque::new(),
             waiting: None,
             closing: false,
+            last_line_at: now,
         }
     }
 
     /// Whether this connection takes commands (everything but the raw 54322 reader).
     pub fn takes_commands(&self) -> bool {
         !matches!(self.kind, ConnKind::RawStream { .. }) && !self.closing && !self.close_after_drain
+    }
+
+    /// Bytes of deferred lines held.
+    pub fn deferred_bytes(&self) -> usize {
+        self.deferred.iter().map(Deferred::len).sum()
+    }
+
+    /// Whether a line of `len` bytes can be taken now: processed at once (nothing pending) or held
+    /// behind the pending answer within [`MAX_DEFERRED`] / [`MAX_DEFERRED_BYTES`].
+    pub fn can_take(&self, len: usize) -> bool {
+        self.waiting.is_none()
+            || (self.deferred.len() < MAX_DEFERRED
+                && self.deferred_bytes() + len <= MAX_DEFERRED_BYTES)
+    }
+
+    /// Queues deferred work (the caller checked [`Session::can_take`]).
+    pub fn defer(&mut self, work: Deferred) {
+        self.deferred.push_back(work);
     }
 }
 
@@ -277,6 +405,29 @@ mod tests {
         long.extend_from_slice(b"xyz\nnext\n");
         assert_eq!(collect(&mut lb, &long), ["<long>", "next"]);
         assert!(lb.buf.capacity() <= MAX_LINE + 1);
+    }
+
+    #[test]
+    fn feed_stops_after_each_line() {
+        let mut lb = LineBuffer::new();
+        let input = b"ab\r\ncd\nef";
+        let (n, line) = lb.feed(input);
+        assert_eq!((n, line), (4, Some(Line::Complete(&b"ab"[..]))));
+        let (n2, line) = lb.feed(&input[4..]);
+        assert_eq!((n2, line), (3, Some(Line::Complete(&b"cd"[..]))));
+        assert_eq!(lb.feed(&input[7..]), (2, None));
+        assert_eq!(lb.pending(), 2);
+        let long = alloc::vec![b'x'; 700];
+        let (n, line) = lb.feed(&long);
+        assert_eq!((n, line), (599, Some(Line::TooLong)));
+        assert_eq!(lb.feed(&long[599..]), (101, None));
+        assert_eq!(lb.feed(b"z\nok\n"), (5, Some(Line::Complete(&b"ok"[..]))));
+        assert_eq!(lb.pending(), 0);
+        // a held line comes back first, taking no bytes
+        lb.hold();
+        assert_eq!(lb.pending(), 2);
+        assert_eq!(lb.feed(b"next\n"), (0, Some(Line::Complete(&b"ok"[..]))));
+        assert_eq!(lb.feed(b"next\n"), (5, Some(Line::Complete(&b"next"[..]))));
     }
 
     #[test]

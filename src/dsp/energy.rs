@@ -21,6 +21,25 @@ use serde::{Deserialize, Serialize};
 
 const MJ_PER_WH: f64 = 3_600_000.0;
 
+/// Why [`EnergyMeter::reset_to`] refused a value: its `Display` is the `<reason>` of the
+/// protocol's `Invalid energy: <reason>` reply.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnergyError {
+    /// Not a finite number.
+    #[error("{value_wh} is not a finite number")]
+    NotFinite {
+        /// The value as given, Wh.
+        value_wh: f64,
+    },
+    /// Beyond what the 64-bit millijoule registers hold (±[`EnergyMeter::MAX_RESET_WH`]).
+    #[error("{value_wh} Wh is out of range (at most 2.5e12 Wh in magnitude)")]
+    OutOfRange {
+        /// The value as given, Wh.
+        value_wh: f64,
+    },
+}
+
 /// One integer register with a carried fractional remainder.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Register {
@@ -173,17 +192,34 @@ impl EnergyMeter {
         self.lead = snapshot.reactive_lead_mj.map(reg);
     }
 
+    /// Largest magnitude [`EnergyMeter::reset_to`] accepts, Wh: the `i64` millijoule registers hold
+    /// ±2.56·10¹² Wh; 2.5·10¹² leaves 60 GWh of headroom to count on. Every value within it reads
+    /// back through [`EnergyMeter::net_wh`] within a few ULP (the registers keep the
+    /// sub-millijoule remainder too).
+    pub const MAX_RESET_WH: f64 = 2.5e12;
+
     /// `resetEnergy`: sets the net active energy per phase (positive values go to import, negative to
-    /// export) and clears everything else. Non-finite values count as 0.
-    pub fn reset_to(&mut self, net_wh: [f64; 3]) {
+    /// export) and clears everything else. A value that is not finite or beyond
+    /// ±[`MAX_RESET_WH`](Self::MAX_RESET_WH) is refused and nothing changes, so what is confirmed
+    /// is what [`net_wh`](Self::net_wh) reads back.
+    pub fn reset_to(&mut self, net_wh: [f64; 3]) -> Result<(), EnergyError> {
+        for &value_wh in &net_wh {
+            if !value_wh.is_finite() {
+                return Err(EnergyError::NotFinite { value_wh });
+            }
+            if value_wh.abs() > Self::MAX_RESET_WH {
+                return Err(EnergyError::OutOfRange { value_wh });
+            }
+        }
         *self = Self::default();
         for ((wh, imp), exp) in net_wh.iter().zip(&mut self.import).zip(&mut self.export) {
-            let mj = if wh.is_finite() { wh * MJ_PER_WH } else { 0.0 };
+            let mj = wh * MJ_PER_WH;
             if mj >= 0.0 {
                 imp.add_mj(mj);
             } else {
                 exp.add_mj(-mj);
             }
         }
+        Ok(())
     }
 }

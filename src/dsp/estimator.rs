@@ -69,11 +69,7 @@ pub trait Sample: sealed::Sealed + Copy + Default + core::fmt::Debug + 'static {
     fn to_f64(self) -> f64;
     /// Runs whole blocks of frames through this type's per-block path.
     #[doc(hidden)]
-    fn process_blocks<F: FnMut(&Window)>(
-        est: &mut Estimator<Self>,
-        frames: &[[Self; 6]],
-        cb: &mut F,
-    );
+    fn process_blocks<F: Observer>(est: &mut Estimator<Self>, frames: &[[Self; 6]], cb: &mut F);
     /// Called before the front-end scaling changes, and after it changed.
     #[doc(hidden)]
     fn rescale(_est: &mut Estimator<Self>, _before: bool) {}
@@ -88,11 +84,7 @@ impl Sample for f32 {
         f64::from(self)
     }
     #[inline(always)]
-    fn process_blocks<F: FnMut(&Window)>(
-        est: &mut Estimator<f32>,
-        frames: &[[f32; 6]],
-        cb: &mut F,
-    ) {
+    fn process_blocks<F: Observer>(est: &mut Estimator<f32>, frames: &[[f32; 6]], cb: &mut F) {
         est.process_blocks_float(frames, cb);
     }
 }
@@ -106,11 +98,7 @@ impl Sample for i32 {
         f64::from(self)
     }
     #[inline(always)]
-    fn process_blocks<F: FnMut(&Window)>(
-        est: &mut Estimator<i32>,
-        frames: &[[i32; 6]],
-        cb: &mut F,
-    ) {
+    fn process_blocks<F: Observer>(est: &mut Estimator<i32>, frames: &[[i32; 6]], cb: &mut F) {
         est.process_blocks_int(frames, cb);
     }
     fn rescale(est: &mut Estimator<i32>, before: bool) {
@@ -126,6 +114,32 @@ pub enum PhaseMode {
     Three,
     /// `v,i`; results in phase 0, the others stay zero.
     Single,
+}
+
+/// Receives what the estimator finds while it is fed ([`Estimator::feed_observed`]).
+///
+/// Every closure `FnMut(&Window)` is an observer that only looks at windows. The other hooks run
+/// inside the per-block event handling, so they must be cheap; they never see samples.
+pub trait Observer {
+    /// A window completed (the same windows, in the same order, as [`Estimator::feed`] reports).
+    fn window(&mut self, window: &Window);
+    /// A positive-going L1 crossing of the fundamental at `frame` (frames since the start, between
+    /// samples); `consecutive` is false for the crossing that (re)acquires synchronisation, so the
+    /// interval to the previous crossing is one line cycle exactly when it is true.
+    fn rising_crossing(&mut self, _frame: f64, _consecutive: bool) {}
+    /// A window opened at `start_frame`; the line period is about `period_frames`. `Some(k)` ends it
+    /// after `k` cycles (clamped to `1..=cycles_per_window`) instead of the configured count; it is
+    /// asked once per window, also for windows that open unsynchronised (where it applies only if
+    /// synchronisation is acquired at a later window).
+    fn next_window_cycles(&mut self, _start_frame: f64, _period_frames: f64) -> Option<u32> {
+        None
+    }
+}
+
+impl<F: FnMut(&Window)> Observer for F {
+    fn window(&mut self, window: &Window) {
+        self(window)
+    }
 }
 
 /// Estimator settings; check them with [`EstimatorConfig::validate`] (done by [`Estimator::new`]).
@@ -497,6 +511,9 @@ pub struct Estimator<S: Sample = f32> {
     // synchronisation
     synced: bool,
     cycles: u32,
+    /// Cycles that close the window in progress (the configured count unless an observer asked
+    /// for fewer).
+    win_cycles: u32,
     win_start: f64,
     win_timeout: f64,
     last_rise: f64,
@@ -558,6 +575,7 @@ impl<S: Sample> Estimator<S> {
             h_min: 0.5 * SQRT_2 * f64::from(config.min_voltage_v),
             synced: false,
             cycles: 0,
+            win_cycles: config.cycles_per_window,
             win_start: 0.0,
             win_timeout: nominal_len,
             last_rise: 0.0,
@@ -619,7 +637,55 @@ impl<S: Sample> Estimator<S> {
         est.nominal_len =
             f64::from(cycles_per_window) * f64::from(cfg.rate_hz) / f64::from(cfg.nominal_hz);
         est.win_timeout = est.win_timeout.min(est.win_start + est.nominal_len);
+        // the window in progress closes at the next edge that completes the new count
+        est.win_cycles = est.win_cycles.min(cycles_per_window);
         Ok(est)
+    }
+
+    /// Changes the nominal frequency (50 or 60 Hz) without a gap in the windows: the detector's
+    /// filters are re-tuned (their state is kept), the nominal window length and the loss-of-sync
+    /// limit follow, and when `cycles_per_window` is the default of the old nominal (10 at 50 Hz,
+    /// 12 at 60 Hz) it becomes the default of the new one. The window in progress keeps its cycle
+    /// count; the change shapes the windows after it. Used when the nominal frequency is detected
+    /// from the signal (IEC 61000-4-30 auto mode). On error nothing changes.
+    pub fn set_nominal_hz(&mut self, nominal_hz: u32) -> Result<(), ConfigError> {
+        let old = self.cfg;
+        let mut cfg = old;
+        cfg.nominal_hz = nominal_hz;
+        if old.cycles_per_window
+            == EstimatorConfig::new(old.rate_hz, old.nominal_hz).cycles_per_window
+        {
+            cfg.cycles_per_window = EstimatorConfig::new(old.rate_hz, nominal_hz).cycles_per_window;
+        }
+        cfg.validate()?;
+        if cfg == old {
+            return Ok(());
+        }
+        S::rescale(self, true);
+        self.cfg = cfg;
+        let rate = f64::from(cfg.rate_hz);
+        let f0 = f64::from(nominal_hz);
+        let fs_d = rate / self.d as f64;
+        for f in &mut self.filt {
+            let state = (f.z1, f.z2);
+            *f = Biquad::bandpass(f0, fs_d, 1.0);
+            (f.z1, f.z2) = state;
+        }
+        self.int.retune(&self.filt);
+        self.nominal_len = f64::from(cfg.cycles_per_window) * rate / f0;
+        self.lost_limit = 2.0 * rate / (0.7 * f0);
+        if !self.synced {
+            self.win_timeout = self.win_start + self.nominal_len;
+            self.set_period(rate / f0);
+        }
+        S::rescale(self, false);
+        Ok(())
+    }
+
+    /// Frames the detector has processed: every window edge before this frame has been reported
+    /// (frames of an unfinished block wait in the estimator; see [`frames_consumed`](Self::frames_consumed)).
+    pub fn frames_processed(&self) -> u64 {
+        self.next_frame
     }
 
     /// Block (decimation) length in frames.
@@ -663,6 +729,13 @@ impl<S: Sample> Estimator<S> {
     /// even inside a frame. `on_window` is called for every window completed by this block, in order.
     /// Returns the number of windows completed.
     pub fn feed<F: FnMut(&Window)>(&mut self, samples: &[S], mut on_window: F) -> usize {
+        self.feed_observed(samples, &mut on_window)
+    }
+
+    /// [`feed`](Self::feed) with an [`Observer`] that also sees every rising L1 crossing and may
+    /// shorten the next window (the power-quality pipeline re-synchronises its basic intervals on
+    /// the 10-min clock tick this way).
+    pub fn feed_observed<O: Observer>(&mut self, samples: &[S], on_window: &mut O) -> usize {
         let before = self.windows;
         let ch = match self.cfg.phases {
             PhaseMode::Three => 6,
@@ -681,12 +754,12 @@ impl<S: Sample> Estimator<S> {
             if self.partial_len == ch {
                 self.partial_len = 0;
                 let f = self.frame_from(&self.partial);
-                self.push_frames(&[f], &mut on_window);
+                self.push_frames(&[f], on_window);
             }
         }
         let tail = if ch == 6 {
             let (frames, tail) = rest.as_chunks::<6>();
-            self.push_frames(frames, &mut on_window);
+            self.push_frames(frames, on_window);
             tail
         } else {
             let (pairs, tail) = rest.as_chunks::<2>();
@@ -703,7 +776,7 @@ impl<S: Sample> Estimator<S> {
                     ];
                 }
                 if let Some(frames) = buf.get(..chunk.len()) {
-                    self.push_frames(frames, &mut on_window);
+                    self.push_frames(frames, on_window);
                 }
             }
             tail
@@ -731,7 +804,7 @@ impl<S: Sample> Estimator<S> {
         }
     }
 
-    fn push_frames<F: FnMut(&Window)>(&mut self, mut frames: &[[S; 6]], cb: &mut F) {
+    fn push_frames<F: Observer>(&mut self, mut frames: &[[S; 6]], cb: &mut F) {
         let d = self.d;
         if self.pending_len > 0 {
             while self.pending_len < d {
@@ -765,7 +838,7 @@ impl<S: Sample> Estimator<S> {
 
     /// `frames.len()` is a multiple of `d`.
     #[inline]
-    fn process_blocks<F: FnMut(&Window)>(&mut self, frames: &[[S; 6]], cb: &mut F) {
+    fn process_blocks<F: Observer>(&mut self, frames: &[[S; 6]], cb: &mut F) {
         S::process_blocks(self, frames, cb);
     }
 
@@ -899,10 +972,11 @@ impl<S: Sample> Estimator<S> {
         self.inv_g = if g > 0.0 { 1.0 / g } else { 1.0 };
     }
 
-    fn handle_event<F: FnMut(&Window)>(&mut self, ev: Event, t: f64, cb: &mut F) {
+    fn handle_event<F: Observer>(&mut self, ev: Event, t: f64, cb: &mut F) {
         let rate = f64::from(self.cfg.rate_hz);
         match ev {
             Event::Rising if !self.synced => {
+                cb.rising_crossing(t, false);
                 self.close_window(t, None, 0, false, cb);
                 self.synced = true;
                 self.cycles = 0;
@@ -914,6 +988,7 @@ impl<S: Sample> Estimator<S> {
                 self.f10_cycles = 0;
             }
             Event::Rising => {
+                cb.rising_crossing(t, true);
                 let period = t - self.last_rise;
                 let nominal = rate / f64::from(self.cfg.nominal_hz);
                 if period > 0.5 * nominal && period < 2.0 * nominal {
@@ -937,7 +1012,7 @@ impl<S: Sample> Estimator<S> {
                         self.f10_cycles = 0;
                     }
                 }
-                if self.cycles >= self.cfg.cycles_per_window {
+                if self.cycles >= self.win_cycles {
                     let len = t - self.win_start;
                     let freq = (len > 0.0).then(|| (f64::from(self.cycles) * rate / len) as f32);
                     let cycles = self.cycles;
@@ -1024,7 +1099,7 @@ impl<S: Sample> Estimator<S> {
         self.half = Sums::default();
     }
 
-    fn close_window<F: FnMut(&Window)>(
+    fn close_window<F: Observer>(
         &mut self,
         t_end: f64,
         frequency_hz: Option<f32>,
@@ -1039,6 +1114,10 @@ impl<S: Sample> Estimator<S> {
         self.win_start = t_end;
         let sums = self.win;
         self.win = Sums::default();
+        let full = self.cfg.cycles_per_window;
+        self.win_cycles = cb
+            .next_window_cycles(t_end, self.period_est)
+            .map_or(full, |k| k.clamp(1, full));
         if sums.w <= 0.0 || t_end <= start {
             return;
         }
@@ -1061,7 +1140,7 @@ impl<S: Sample> Estimator<S> {
         w.sequence = self.windows;
         self.windows += 1;
         self.last = Some(w);
-        cb(&w);
+        cb.window(&w);
     }
 
     fn measure(&self, s: &Sums, f_hz: f64) -> Window {
@@ -1157,7 +1236,7 @@ impl<S: Sample> Estimator<S> {
 /// The `f32` per-block path: vectorised `f32` lanes, detector and phasor in `f64`.
 impl Estimator<f32> {
     /// `frames.len()` is a multiple of `d`.
-    fn process_blocks_float<F: FnMut(&Window)>(&mut self, frames: &[[f32; 6]], cb: &mut F) {
+    fn process_blocks_float<F: Observer>(&mut self, frames: &[[f32; 6]], cb: &mut F) {
         match self.d {
             8 => self.process_blocks_d::<8, F>(frames, cb),
             4 => self.process_blocks_d::<4, F>(frames, cb),
@@ -1167,11 +1246,7 @@ impl Estimator<f32> {
         }
     }
 
-    fn process_blocks_d<const D: usize, F: FnMut(&Window)>(
-        &mut self,
-        frames: &[[f32; 6]],
-        cb: &mut F,
-    ) {
+    fn process_blocks_d<const D: usize, F: Observer>(&mut self, frames: &[[f32; 6]], cb: &mut F) {
         let (blocks, _) = frames.as_chunks::<D>();
         let mut run = self.run;
         // the detector's filter state lives in registers across blocks
@@ -1184,7 +1259,7 @@ impl Estimator<f32> {
         self.run = run;
     }
 
-    fn process_blocks_any<F: FnMut(&Window)>(&mut self, frames: &[[f32; 6]], cb: &mut F) {
+    fn process_blocks_any<F: Observer>(&mut self, frames: &[[f32; 6]], cb: &mut F) {
         let mut run = self.run;
         let mut filt = self.filt;
         for blk in frames.chunks_exact(self.d) {
@@ -1197,7 +1272,7 @@ impl Estimator<f32> {
 
     /// Per-block work after the per-frame sums: crossing detection, phasor, events.
     #[inline(always)]
-    fn after_kernel<F: FnMut(&Window)>(
+    fn after_kernel<F: Observer>(
         &mut self,
         blk: &[[f32; 6]],
         b1: &[f32; LANES],
@@ -1264,7 +1339,7 @@ impl Estimator<f32> {
     /// `0 ≤ u ≤ d`). The window edge cuts the piecewise-linear interpolant of the samples (the
     /// trapezoid rule with interpolated end points), so a sample next to the edge is shared between
     /// both sides with weights `1 − (1−β)²/2` and `β²/2`, β the edge's fraction past the sample.
-    fn split_block<F: FnMut(&Window)>(
+    fn split_block<F: Observer>(
         &mut self,
         blk: &[[f32; 6]],
         ev: Event,

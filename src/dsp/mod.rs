@@ -9,6 +9,7 @@
 //! | [`resample`] | anti-aliased rate conversion for the `sample` streams (any rate 1..=32000 Hz) |
 //! | [`synth`] | a deterministic 3-phase signal generator for the simulator and the tests |
 //! | [`fixed`] | the integer (i32 code, i64 sum) variant of the per-sample kernel for FPU-less MCUs |
+//! | [`pq`] | power quality (IEC 61000-4-30): basic intervals, harmonic subgroups, unbalance, Urms(½) events, 10-s frequency, 3 s / 10 min / 2 h aggregation, flickermeter |
 //!
 //! # Why cycle-synchronous windows
 //! An RMS or mean over a window that is not a whole number of line cycles carries a ripple term
@@ -50,12 +51,14 @@
 pub mod energy;
 pub mod estimator;
 pub mod fixed;
+pub mod pq;
 pub mod resample;
 pub mod synth;
 
 pub use energy::{EnergyMeter, EnergySnapshot};
 pub use estimator::{
-    ConfigError, Estimator, EstimatorConfig, HalfCycleRms, Measurement, PhaseMode, Sample, Window,
+    ConfigError, Estimator, EstimatorConfig, HalfCycleRms, Measurement, Observer, PhaseMode,
+    Sample, Window,
 };
 pub use resample::{Resampler, ResamplerError};
 pub use synth::{Grid, GridConfig, Harmonic, PhaseSignal};

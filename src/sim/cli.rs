@@ -1,4 +1,5 @@
-//! The simulator's command line (issue 5: exactly these options; tests and other tools rely on them).
+//! The simulator's command line. Every value is checked here, so a bad option is a usage error
+//! (exit status 2, clap's message naming the option) before anything is bound or written.
 
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;
@@ -29,7 +30,36 @@ pub enum CliError {
     /// An interval was not a positive number of seconds.
     #[error("invalid interval: expected seconds > 0, got `{0}`")]
     Interval(String),
+    /// A number outside its range (or not a finite number).
+    #[error("invalid {field}: expected {expected}, got `{value}`")]
+    Range {
+        /// The option name.
+        field: &'static str,
+        /// The accepted range, in words.
+        expected: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// `--name` is not a valid mDNS name.
+    #[error(
+        "invalid name: expected 1-24 characters of A-Z a-z 0-9 - (an mDNS host label), got `{0}`"
+    )]
+    Name(String),
+    /// `--token` is longer than the protocol allows.
+    #[error("invalid token: at most 64 bytes")]
+    Token,
+    /// `--state` names an existing file.
+    #[error("invalid state directory `{0}`: it exists and is not a directory")]
+    StateNotDir(String),
 }
+
+/// Line frequencies the simulated grid can have, Hz (50/60 Hz grids with a wide margin; the
+/// metering windows lock onto 0.5-2× the nominal frequency).
+pub const FREQUENCY_RANGE_HZ: core::ops::RangeInclusive<f32> = 40.0..=70.0;
+/// RMS voltages the simulated grid can have, V (0 simulates an outage).
+pub const VOLTAGE_RANGE_V: core::ops::RangeInclusive<f32> = 0.0..=1000.0;
+/// Command connections the simulator can be asked to serve at once.
+pub const MAX_CLIENTS_RANGE: core::ops::RangeInclusive<usize> = 1..=1024;
 
 /// Three per-phase values `[L1, L2, L3]`.
 pub type PerPhase = [f32; 3];
@@ -68,7 +98,12 @@ impl std::fmt::Display for HostPort {
 
 /// `smartmeter-sim`: a virtual 3-phase SmartMeter on real sockets, fed by a synthetic grid.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "smartmeter-sim", version)]
+#[command(
+    name = "smartmeter-sim",
+    version,
+    about = "A virtual 3-phase SmartMeter on real sockets (TCP, UDP, MQTT, mDNS, a serial pty), fed by a synthetic grid.",
+    max_term_width = 100
+)]
 pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -79,20 +114,23 @@ pub struct Args {
     /// Raw stream port (0 = any free port; the real one is printed).
     #[arg(long = "stream-port", default_value_t = 54322)]
     pub stream_port: u16,
-    /// Most command connections served at once.
-    #[arg(long = "max-clients", default_value_t = 8)]
+    /// Most command connections served at once (1-1024).
+    #[arg(long = "max-clients", default_value_t = 8, allow_hyphen_values = true,
+          value_parser = parse_max_clients)]
     pub max_clients: usize,
-    /// Device name (overrides the stored name).
-    #[arg(long)]
+    /// Device name (overrides and replaces the stored name): 1-24 of A-Z a-z 0-9 -.
+    #[arg(long, value_parser = parse_name)]
     pub name: Option<String>,
-    /// Directory of the persistent state.
-    #[arg(long, default_value = "./smartmeter-state")]
+    /// Directory of the persistent state (created if missing; its files are owner-only).
+    #[arg(long, default_value = "./smartmeter-state", value_parser = parse_state)]
     pub state: PathBuf,
-    /// RMS line-to-neutral voltage in volts.
-    #[arg(long = "voltage", default_value_t = 230.0)]
+    /// RMS line-to-neutral voltage in volts, 0-1000.
+    #[arg(long = "voltage", default_value_t = 230.0, allow_hyphen_values = true,
+          value_parser = parse_voltage)]
     pub voltage_v: f32,
-    /// Line frequency in hertz.
-    #[arg(long = "frequency", default_value_t = 50.0)]
+    /// Line frequency in hertz, 40-70.
+    #[arg(long = "frequency", default_value_t = 50.0, allow_hyphen_values = true,
+          value_parser = parse_frequency)]
     pub frequency_hz: f32,
     /// RMS amps of the fundamental current per phase: A1,A2,A3.
     #[arg(long = "current", default_value = "5,3,1", value_parser = parse_current)]
@@ -104,8 +142,9 @@ pub struct Args {
     /// Current harmonic K with amplitude REL of the fundamental (repeatable): K:REL.
     #[arg(long = "harmonic", value_parser = parse_harmonic)]
     pub harmonics: Vec<Harmonic>,
-    /// Gaussian noise, relative to the amplitudes (seeded).
-    #[arg(long = "noise", default_value_t = 0.0)]
+    /// Gaussian noise, relative to the amplitudes (seeded), 0-1.
+    #[arg(long = "noise", default_value_t = 0.0, allow_hyphen_values = true,
+          value_parser = parse_noise)]
     pub noise_rel: f32,
     /// Seed of the noise generator.
     #[arg(long, default_value_t = 0)]
@@ -119,8 +158,12 @@ pub struct Args {
     /// Open a pseudo-terminal that speaks the serial variant and print its path.
     #[arg(long)]
     pub serial: bool,
-    /// Access token (PROTOCOL.md §10).
-    #[arg(long)]
+    /// Access token (at most 64 bytes). While one is set, commands that change settings are refused
+    /// ("Authentication required") until the connection sends {"cmd":"auth","token":TOKEN}; reading
+    /// (info, get*, sampling) stays open. Also read from SMARTMETER_TOKEN (--token wins), so it need
+    /// not show in the process list. The token is stored with the settings: a later start without
+    /// --token keeps it; --token '' (or SMARTMETER_TOKEN=) removes it.
+    #[arg(long, env = "SMARTMETER_TOKEN", hide_env_values = true, value_parser = parse_token)]
     pub token: Option<String>,
     /// Seconds between MQTT status messages.
     #[arg(long = "status-interval", default_value = "5", value_parser = parse_secs)]
@@ -131,6 +174,10 @@ pub struct Args {
     /// Seconds between stream-server / MQTT reconnect attempts.
     #[arg(long = "reconnect-interval", default_value = "30", value_parser = parse_secs)]
     pub reconnect_interval: Duration,
+    /// Seconds without a complete line after which a client may be evicted for a newcomer
+    /// (PROTOCOL.md §1: 60; for tests).
+    #[arg(long = "idle-timeout", default_value = "60", value_parser = parse_secs, hide = true)]
+    pub idle_timeout: Duration,
 }
 
 fn parse_three(field: &'static str, s: &str) -> Result<PerPhase, CliError> {
@@ -219,6 +266,90 @@ pub fn parse_host_port(s: &str) -> Result<HostPort, CliError> {
             host: s.to_string(),
             port: None,
         }),
+    }
+}
+
+fn finite(field: &'static str, expected: &'static str, s: &str) -> Result<f32, CliError> {
+    let err = || CliError::Range {
+        field,
+        expected,
+        value: s.to_string(),
+    };
+    let v: f32 = s.trim().parse().map_err(|_| err())?;
+    if v.is_finite() { Ok(v) } else { Err(err()) }
+}
+
+fn in_range(
+    field: &'static str,
+    expected: &'static str,
+    range: core::ops::RangeInclusive<f32>,
+    s: &str,
+) -> Result<f32, CliError> {
+    let v = finite(field, expected, s)?;
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(CliError::Range {
+            field,
+            expected,
+            value: s.to_string(),
+        })
+    }
+}
+
+/// Parses `--voltage` (finite, 0-1000 V).
+pub fn parse_voltage(s: &str) -> Result<f32, CliError> {
+    in_range("voltage", "0-1000 V", VOLTAGE_RANGE_V, s)
+}
+
+/// Parses `--frequency` (40-70 Hz).
+pub fn parse_frequency(s: &str) -> Result<f32, CliError> {
+    in_range("frequency", "40-70 Hz", FREQUENCY_RANGE_HZ, s)
+}
+
+/// Parses `--noise` (0-1, relative).
+pub fn parse_noise(s: &str) -> Result<f32, CliError> {
+    in_range("noise", "a relative level 0-1", 0.0..=1.0, s)
+}
+
+/// Parses `--max-clients` (1-1024).
+pub fn parse_max_clients(s: &str) -> Result<usize, CliError> {
+    let err = || CliError::Range {
+        field: "max-clients",
+        expected: "1-1024",
+        value: s.to_string(),
+    };
+    let n: usize = s.trim().parse().map_err(|_| err())?;
+    if MAX_CLIENTS_RANGE.contains(&n) {
+        Ok(n)
+    } else {
+        Err(err())
+    }
+}
+
+/// Parses `--name` (the mDNS name rule: 1-24 of `[A-Za-z0-9-]`).
+pub fn parse_name(s: &str) -> Result<String, CliError> {
+    if crate::wire::command::is_valid_mdns_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(CliError::Name(s.to_string()))
+    }
+}
+
+/// Parses `--token` (at most 64 bytes; empty = remove the stored token).
+pub fn parse_token(s: &str) -> Result<String, CliError> {
+    if s.len() > crate::wire::command::MAX_TOKEN_BYTES {
+        return Err(CliError::Token);
+    }
+    Ok(s.to_string())
+}
+
+/// Parses `--state`: any path but an existing non-directory.
+pub fn parse_state(s: &str) -> Result<PathBuf, CliError> {
+    let p = PathBuf::from(s);
+    match std::fs::metadata(&p) {
+        Ok(m) if !m.is_dir() => Err(CliError::StateNotDir(s.to_string())),
+        _ => Ok(p),
     }
 }
 

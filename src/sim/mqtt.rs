@@ -4,22 +4,36 @@
 //! (`powermeter/+`, `powermeter/<name>/+`) and the last will (`powermeter/<name>/state/online` =
 //! `offline`, retained) in [`MqttSettings`]; this bridge only connects, subscribes, reports connection
 //! changes and hands incoming publishes to the engine.
+//!
+//! Going away on purpose (a rename, a new broker, a restart, SIGTERM) is a clean MQTT disconnect,
+//! which sends no last will: so [`Bridge::stop`] queues the `DISCONNECT` behind every publish queued
+//! before it (the engine's `offline`, or the empty payload that clears a retained topic of an old
+//! name), and the bridge ends only once the broker has read them and closed the connection. The
+//! next bridge waits for that ([`Bridge::start`]'s `after`), so two sessions never overlap. A
+//! stopping bridge reports nothing to the engine: the end of a session the engine replaced is no
+//! failure.
 
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 
 use crate::device::MqttSettings;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
+
+/// After its `DISCONNECT` is written, how long a stopping bridge waits for the broker to close.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// What the bridge reports to the simulator's engine task.
 #[derive(Debug)]
 pub enum BridgeEvent {
-    /// The broker accepted (true) or the connection was lost (false).
+    /// The broker accepted (true), or a connection attempt failed or the connection was lost
+    /// (false; reported for every failed attempt, the engine's logbook collapses the flood).
     Connected(bool),
     /// A publish arrived on a subscribed topic.
     Message {
@@ -30,21 +44,46 @@ pub enum BridgeEvent {
     },
 }
 
-/// A running bridge; dropping it disconnects.
+/// A running bridge; stop it with [`Bridge::stop`].
 #[derive(Debug)]
 pub struct Bridge {
     client: AsyncClient,
     task: JoinHandle<()>,
+    stopping: Arc<AtomicBool>,
+    wake: Arc<Notify>,
     /// The configuration it runs with (to skip needless reconnects).
     pub config: MqttSettings,
 }
 
+/// Bridges that were stopped and are finishing their clean disconnect.
+#[derive(Debug, Default)]
+pub struct Stopped(Vec<JoinHandle<()>>);
+
+impl Stopped {
+    /// Adds the bridges of `other`.
+    pub fn merge(&mut self, other: Stopped) {
+        self.0.extend(other.0);
+    }
+
+    /// Waits until every bridge has disconnected (its queued publishes delivered), at most `limit`
+    /// each; a bridge that takes longer is aborted.
+    pub async fn wait(self, limit: Duration) {
+        for mut task in self.0 {
+            if tokio::time::timeout(limit, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
+    }
+}
+
 impl Bridge {
-    /// Starts connecting in the background; retries every `retry` while the broker is unreachable.
+    /// Starts connecting in the background, once the bridges in `after` have finished (so their
+    /// last publishes precede this session); retries every `retry` while the broker is unreachable.
     pub fn start(
         config: MqttSettings,
         retry: Duration,
         events: mpsc::Sender<BridgeEvent>,
+        after: Option<Stopped>,
     ) -> Bridge {
         let mut opts = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
         opts.set_keep_alive(Duration::from_secs(15));
@@ -62,20 +101,32 @@ impl Bridge {
         let (client, mut eventloop) = AsyncClient::new(opts, 256);
         let sub = client.clone();
         let filters = config.subscriptions.clone();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(Notify::new());
+        let (stop_flag, stop_wake) = (stopping.clone(), wake.clone());
         let task = tokio::spawn(async move {
-            let mut connected = false;
+            if let Some(previous) = after {
+                previous.wait(LINGER * 2).await;
+            }
+            let stopped = || stop_flag.load(Ordering::SeqCst);
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if stopped() {
+                            // Connected only to deliver what was queued; the DISCONNECT follows.
+                            continue;
+                        }
                         for f in &filters {
                             let _ = sub.try_subscribe(f.clone(), QoS::AtMostOnce);
                         }
-                        connected = true;
                         if events.send(BridgeEvent::Connected(true)).await.is_err() {
                             return;
                         }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if stopped() {
+                            continue;
+                        }
                         let msg = BridgeEvent::Message {
                             topic: p.topic.clone(),
                             payload: p.payload.to_vec(),
@@ -84,16 +135,31 @@ impl Bridge {
                             return;
                         }
                     }
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                        // Every request queued before it is written and flushed; read until the
+                        // broker closes, so it has processed them (no reset on unread input).
+                        let _ = tokio::time::timeout(LINGER, async {
+                            while eventloop.poll().await.is_ok() {}
+                        })
+                        .await;
+                        return;
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         tracing::debug!("mqtt: {e}");
-                        if connected {
-                            connected = false;
-                            if events.send(BridgeEvent::Connected(false)).await.is_err() {
-                                return;
-                            }
+                        if stopped() {
+                            return;
                         }
-                        tokio::time::sleep(retry).await;
+                        if events.send(BridgeEvent::Connected(false)).await.is_err() {
+                            return;
+                        }
+                        // Retry after `retry`, unless the bridge is stopped meanwhile.
+                        if tokio::time::timeout(retry, stop_wake.notified())
+                            .await
+                            .is_ok()
+                        {
+                            return;
+                        }
                     }
                 }
             }
@@ -101,28 +167,38 @@ impl Bridge {
         Bridge {
             client,
             task,
+            stopping,
+            wake,
             config,
         }
     }
 
-    /// Queues a publish (QoS 0); dropped when the client's queue is full or the broker is away.
+    /// Queues a publish; dropped when the client's queue is full or the broker is away. Retained
+    /// messages (`online`/`offline`, clearing an old name) go with QoS 1, like the last will.
     pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) {
+        let qos = if retain {
+            QoS::AtLeastOnce
+        } else {
+            QoS::AtMostOnce
+        };
         if self
             .client
-            .try_publish(topic, QoS::AtMostOnce, retain, payload)
+            .try_publish(topic, qos, retain, payload)
             .is_err()
         {
             tracing::debug!("mqtt: publish dropped");
         }
     }
 
-    /// Disconnects cleanly (no last will) and stops the task.
-    pub fn stop(self) {
-        let _ = self.client.try_disconnect();
-        let task = self.task;
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            task.abort();
-        });
+    /// Disconnects cleanly (no last will) after every publish queued so far; the returned handle
+    /// completes when the broker has them (or the bridge gave up).
+    pub fn stop(self) -> Stopped {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        if self.client.try_disconnect().is_err() {
+            // The request queue is full or gone: nothing more will be delivered.
+            self.task.abort();
+        }
+        Stopped(vec![self.task])
     }
 }

@@ -22,10 +22,12 @@ pub fn from_args(args: &Args, local: SocketAddr) -> DeviceOptions {
         ip: local.ip().to_string(),
         has_serial: args.serial,
         max_clients: args.max_clients,
+        idle_timeout: args.idle_timeout,
         status_interval: args.status_interval,
         persist_interval: args.persist_interval,
         reconnect_interval: args.reconnect_interval,
-        token: args.token.clone(),
+        // `--token ''` removes the stored token (see `apply_overrides`): no token to impose.
+        token: args.token.clone().filter(|t| !t.is_empty()),
         source_rate_hz: SOURCE_RATE_HZ,
         // A host has memory to spare: 1/8 s of a full-rate stream per connection, 1/2 s of samples.
         out_queue_bytes: 96 * 1024,
@@ -35,10 +37,20 @@ pub fn from_args(args: &Args, local: SocketAddr) -> DeviceOptions {
     }
 }
 
-/// Writes `--name` / `--mqtt` into the stored settings (a new record, as the engine would), so they
-/// override what was stored and persist like a command would.
+/// The firmware version the simulated meter reports (`info`'s `version`) and announces in its mDNS
+/// TXT record: the device's, not this crate's.
+pub fn firmware_version() -> String {
+    DeviceOptions::default().version.to_string()
+}
+
+/// Writes `--name` / `--mqtt` / `--token` into the stored settings (a new record, as the engine
+/// would), so they override what was stored and persist like a command would.
+///
+/// The token is persisted at start, not only when a later command happens to save the settings, so
+/// that what a restart without `--token` does is the same every time: it keeps the token. `--token ''`
+/// removes it from the store.
 pub fn apply_overrides(args: &Args, store: &mut FileStore) -> Result<(), String> {
-    if args.name.is_none() && args.mqtt.is_none() {
+    if args.name.is_none() && args.mqtt.is_none() && args.token.is_none() {
         return Ok(());
     }
     let restored = crate::hal::restore(store);
@@ -55,6 +67,9 @@ pub fn apply_overrides(args: &Args, store: &mut FileStore) -> Result<(), String>
     if let Some(m) = &args.mqtt {
         config.mqtt_server = m.to_string();
         config.mqtt_port = None;
+    }
+    if let Some(t) = &args.token {
+        config.token = (!t.is_empty()).then(|| t.clone());
     }
     let payload = serde_json::to_vec(&config).map_err(|e| e.to_string())?;
     let rec = Record::new(RecordKind::Settings, seq, payload).map_err(|e| e.to_string())?;

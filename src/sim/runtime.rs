@@ -10,9 +10,12 @@
 //!  SNTP results ─┘ (samples, timers)  │                Announce → mDNS, Restart → rebuild in place
 //! ```
 //!
-//! Back-pressure: output is pulled from the engine only while a connection's writer queue has room, so a
-//! reader that stops reading costs at most that queue plus the engine's own bounded per-connection
-//! queue; the engine drops (and numbers) what does not fit.
+//! Back-pressure, both ways: output is pulled from the engine only while a connection's writer queue
+//! has room, so a reader that stops reading costs at most that queue plus the engine's own bounded
+//! per-connection queue (the engine drops, and numbers, what does not fit). Input follows
+//! [`Device::handle_input`]'s contract: a reader task sends one chunk and reads its socket again only
+//! once the engine has taken all of it; bytes the engine does not take yet (its command queue is
+//! full) stay here and are offered again after every round, so no line is ever dropped.
 
 use std::string::ToString as _;
 use std::vec;
@@ -21,11 +24,12 @@ use std::vec::Vec;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::device::{ConnId, ConnKind, Device, DeviceOptions, Event, Instant, SampleBlock};
@@ -33,7 +37,7 @@ use crate::hal::Store as _;
 use crate::sim::cli::Args;
 use crate::sim::grid::GridSource;
 use crate::sim::mdns::Announcer;
-use crate::sim::mqtt::{Bridge, BridgeEvent};
+use crate::sim::mqtt::{Bridge, BridgeEvent, Stopped};
 use crate::sim::store::FileStore;
 use crate::sim::{SimError, ntp, pty};
 
@@ -53,6 +57,11 @@ const NTP_TIMEOUT: Duration = Duration::from_secs(2);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for the first settled measurement window before listening.
 const BOOT_MAX: Duration = Duration::from_secs(2);
+/// How long a dropped connection's writer may take to put its last bytes on the wire (a peer that
+/// never reads cannot hold a task and a socket forever).
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long SIGTERM waits for the MQTT bridge to deliver `offline` and disconnect.
+const MQTT_GOODBYE: Duration = Duration::from_secs(3);
 
 /// The host clock as the engine's [`Instant`].
 pub fn host_now() -> Instant {
@@ -96,6 +105,21 @@ enum Msg {
 struct Conn {
     out: mpsc::Sender<Vec<u8>>,
     reader: Option<AbortHandle>,
+    writer: AbortHandle,
+    /// Bytes read that the engine has not taken yet (its reader waits meanwhile).
+    pending: Vec<u8>,
+    /// Lets the reader read again once `pending` is empty.
+    resume: Arc<Notify>,
+}
+
+/// Input of one connection that the engine takes at its own pace ([`Device::handle_input`]).
+/// Returns true when everything was taken (the reader may read again).
+fn offer(device: &mut Device, conn: ConnId, pending: &mut Vec<u8>) -> bool {
+    if !pending.is_empty() {
+        let n = device.handle_input(conn, host_now(), pending);
+        pending.drain(..n.min(pending.len()));
+    }
+    pending.is_empty()
 }
 
 /// The engine task's state.
@@ -108,9 +132,13 @@ struct Engine {
     conns: HashMap<ConnId, Conn>,
     serial_out: Option<mpsc::Sender<Vec<u8>>>,
     serial_conn: Option<ConnId>,
+    serial_pending: Vec<u8>,
+    serial_resume: Arc<Notify>,
     tx: mpsc::Sender<Msg>,
     udp: Option<UdpSocket>,
     bridge: Option<Bridge>,
+    /// Bridges stopped and still delivering their last publishes; the next bridge waits for them.
+    retired: Stopped,
     bridge_tx: mpsc::Sender<BridgeEvent>,
     announcer: Option<Announcer>,
     source: GridSource,
@@ -152,7 +180,7 @@ impl Engine {
         let conn = self.register(kind);
         let (mut rd, mut wr) = tokio::io::split(stream);
         let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(WRITER_QUEUE);
-        tokio::spawn(async move {
+        let writer = tokio::spawn(async move {
             while let Some(chunk) = out_rx.recv().await {
                 if wr.write_all(&chunk).await.is_err() {
                     return;
@@ -162,6 +190,8 @@ impl Engine {
         });
         let tx = self.tx.clone();
         let epoch = self.epoch;
+        let resume = Arc::new(Notify::new());
+        let taken = resume.clone();
         let reader = tokio::spawn(async move {
             let mut buf = vec![0u8; READ_CHUNK];
             loop {
@@ -172,6 +202,8 @@ impl Engine {
                         if tx.send(Msg::Input { epoch, conn, bytes }).await.is_err() {
                             return;
                         }
+                        // Back-pressure: no more reading until the engine took all of it.
+                        taken.notified().await;
                     }
                 }
             }
@@ -182,6 +214,9 @@ impl Engine {
             Conn {
                 out: out_tx,
                 reader: Some(reader.abort_handle()),
+                writer: writer.abort_handle(),
+                pending: Vec::new(),
+                resume,
             },
         );
     }
@@ -196,12 +231,33 @@ impl Engine {
         self.spawn_conn(stream, kind);
     }
 
-    /// Forgets a connection: its writer drains what is queued, then shuts the socket down.
+    /// Forgets a connection: its writer drains what is queued (for at most [`CLOSE_GRACE`]), then
+    /// shuts the socket down.
     fn drop_conn(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn)
-            && let Some(r) = c.reader
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(r) = c.reader {
+                r.abort();
+            }
+            let writer = c.writer;
+            tokio::spawn(async move {
+                tokio::time::sleep(CLOSE_GRACE).await;
+                writer.abort();
+            });
+        }
+    }
+
+    /// Offers every connection's held input to the engine again (after each round).
+    fn offer_input(&mut self) {
+        for (&id, c) in &mut self.conns {
+            if !c.pending.is_empty() && offer(&mut self.device, id, &mut c.pending) {
+                c.resume.notify_one();
+            }
+        }
+        if let Some(id) = self.serial_conn
+            && !self.serial_pending.is_empty()
+            && offer(&mut self.device, id, &mut self.serial_pending)
         {
-            r.abort();
+            self.serial_resume.notify_one();
         }
     }
 
@@ -360,19 +416,23 @@ impl Engine {
         }
     }
 
+    /// Follows `Event::MqttConfigure`: the old session (if any) delivers what was published on it,
+    /// then disconnects cleanly; the new one connects after that.
     fn configure_mqtt(&mut self, settings: Option<crate::device::MqttSettings>) {
         let wanted = settings;
         if self.bridge.as_ref().map(|b| &b.config) == wanted.as_ref() {
             return;
         }
         if let Some(b) = self.bridge.take() {
-            b.stop();
+            self.retired.merge(b.stop());
         }
         if let Some(cfg) = wanted {
+            let after = std::mem::take(&mut self.retired);
             self.bridge = Some(Bridge::start(
                 cfg,
                 self.args.reconnect_interval,
                 self.bridge_tx.clone(),
+                Some(after),
             ));
         }
     }
@@ -384,9 +444,13 @@ impl Engine {
             self.flush_one(id);
             self.drop_conn(id);
         }
-        // Like a rebooting meter, the new engine connects to its broker afresh (it starts disconnected).
+        // Input of the old engine's serial session is void; let the pty forwarder go on.
+        self.serial_pending.clear();
+        self.serial_resume.notify_one();
+        // Like a rebooting meter, the new engine connects to its broker afresh (it starts
+        // disconnected), after the old session delivered its `offline`.
         if let Some(b) = self.bridge.take() {
-            b.stop();
+            self.retired.merge(b.stop());
         }
         self.epoch = self.epoch.wrapping_add(1);
         self.device = Engine::boot(&self.args, &mut self.store, self.local);
@@ -413,15 +477,25 @@ impl Engine {
         match msg {
             Msg::Accepted { stream, peer, role } => self.accept(stream, peer, role),
             Msg::Input { epoch, conn, bytes } if epoch == self.epoch => {
-                let now = self.now();
-                self.device.handle_input(conn, now, &bytes);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending.extend_from_slice(&bytes);
+                    if offer(&mut self.device, conn, &mut c.pending) {
+                        c.resume.notify_one();
+                    }
+                }
             }
             Msg::Closed { epoch, conn } if epoch == self.epoch => self.closed_by_peer(conn),
             Msg::Input { .. } | Msg::Closed { .. } => {}
             Msg::SerialInput(bytes) => {
-                if let Some(id) = self.serial_conn {
-                    let now = self.now();
-                    self.device.handle_input(id, now, &bytes);
+                let taken = match self.serial_conn {
+                    Some(id) => {
+                        self.serial_pending.extend_from_slice(&bytes);
+                        offer(&mut self.device, id, &mut self.serial_pending)
+                    }
+                    None => true,
+                };
+                if taken {
+                    self.serial_resume.notify_one();
                 }
             }
             Msg::Ntp(r) => {
@@ -442,7 +516,7 @@ impl Engine {
         }
     }
 
-    /// One round after anything happened: timers, events (maybe restart), output.
+    /// One round after anything happened: timers, events (maybe restart), output, held input.
     fn settle(&mut self) {
         self.timers();
         if self.events() {
@@ -450,19 +524,23 @@ impl Engine {
             let _ = self.events();
         }
         self.flush();
+        self.offer_input();
     }
 
-    fn shutdown(&mut self) {
+    /// SIGTERM: the engine persists and publishes `offline`; returns the bridges to wait for (they
+    /// deliver it, then disconnect cleanly).
+    fn shutdown(&mut self) -> Stopped {
         let now = self.now();
         self.device.handle_shutdown(now);
         let _ = self.events();
         self.flush();
         if let Some(b) = self.bridge.take() {
-            b.stop();
+            self.retired.merge(b.stop());
         }
         if let Some(a) = self.announcer.take() {
             a.shutdown();
         }
+        std::mem::take(&mut self.retired)
     }
 }
 
@@ -508,7 +586,7 @@ pub async fn run(args: Args) -> Result<(), SimError> {
                 args.bind,
                 local.port(),
                 stream_local.port(),
-                env!("CARGO_PKG_VERSION"),
+                &crate::sim::options::firmware_version(),
             )
             .map_err(|e| SimError::Mdns(e.to_string()))?,
         )
@@ -525,9 +603,12 @@ pub async fn run(args: Args) -> Result<(), SimError> {
         conns: HashMap::new(),
         serial_out: None,
         serial_conn: None,
+        serial_pending: Vec::new(),
+        serial_resume: Arc::new(Notify::new()),
         tx: tx.clone(),
         udp,
         bridge: None,
+        retired: Stopped::default(),
         bridge_tx,
         announcer,
         source,
@@ -562,11 +643,14 @@ pub async fn run(args: Args) -> Result<(), SimError> {
         let now = host_now();
         engine.serial_conn = Some(engine.device.handle_connected(now, ConnKind::Serial));
         let stx = tx.clone();
+        let taken = engine.serial_resume.clone();
         tokio::spawn(async move {
             while let Some(b) = from_host.recv().await {
                 if stx.send(Msg::SerialInput(b)).await.is_err() {
                     return;
                 }
+                // Back-pressure: the pty is read again once the engine took this chunk.
+                taken.notified().await;
             }
         });
     }
@@ -604,8 +688,10 @@ pub async fn run(args: Args) -> Result<(), SimError> {
         }
         engine.settle();
     }
-    engine.shutdown();
+    let goodbye = engine.shutdown();
     let _ = engine.stream_local;
+    // `offline` reaches the broker before the clean disconnect (which sends no last will).
+    goodbye.wait(MQTT_GOODBYE).await;
     // Give the writers a moment to put the last bytes on the wire.
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())

@@ -3,6 +3,11 @@
 //! Each slot is replaced atomically (write a temporary file, fsync, rename, fsync the directory), so a
 //! `kill -9` at any instant leaves either the old or the new content of that slot; on top of that the
 //! engine alternates between two slots per record kind and checksums every record.
+//!
+//! The settings record holds secrets (the access token, Wi-Fi and MQTT passwords), so on Unix every
+//! slot file is owner-only (`0600`) from the moment it exists: the temporary file is created (or
+//! re-used after a crash) with that mode before a byte is written, and the rename replaces the old
+//! file whatever its mode was. A directory the store creates is `0700`.
 
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;
@@ -21,9 +26,19 @@ pub struct FileStore {
 }
 
 impl FileStore {
-    /// Uses (and creates) `dir`.
+    /// Uses (and creates, owner-only) `dir`. A path that exists but is not a directory is refused
+    /// with an error that says so (`--state` names a directory).
     pub fn open(dir: &Path) -> std::io::Result<Self> {
-        fs::create_dir_all(dir)?;
+        match fs::metadata(dir) {
+            Ok(m) if !m.is_dir() => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "exists and is not a directory (--state names a directory to keep the state in)",
+                ));
+            }
+            Ok(_) => {}
+            Err(_) => create_private_dir(dir)?,
+        }
         Ok(FileStore {
             dir: dir.to_path_buf(),
         })
@@ -38,7 +53,7 @@ impl FileStore {
         let path = self.path(slot);
         let tmp = self.dir.join(format!(".{}.tmp", slot.name()));
         {
-            let mut f = fs::File::create(&tmp)?;
+            let mut f = create_private_file(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
         }
@@ -49,6 +64,37 @@ impl FileStore {
         }
         Ok(())
     }
+}
+
+/// Creates `dir` (and its parents); on Unix the directories created are `0700`.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+/// Opens `path` for writing, truncated, owner-only: a new file is created `0600`, and an existing one
+/// (a temporary file left by a crash) is set to `0600` before anything is written to it.
+fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let f = o.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(f)
 }
 
 impl ErrorType for FileStore {
@@ -96,5 +142,42 @@ mod tests {
         assert_eq!(s.load(slot, &mut buf).unwrap(), 2);
         assert_eq!(s.load(SlotId::ALL[3], &mut buf).unwrap(), 0);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn slot_files_are_owner_only_also_when_replacing_a_world_readable_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let mut s = FileStore::open(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        let slot = SlotId::ALL[0];
+        s.save(slot, b"{\"token\":\"t\"}").unwrap();
+        assert_eq!(mode(&s.path(slot)), 0o600);
+        // A file written by an older version (0644), and a stale temporary file left by a crash.
+        fs::set_permissions(s.path(slot), fs::Permissions::from_mode(0o644)).unwrap();
+        let stale = dir.join(format!(".{}.tmp", slot.name()));
+        fs::write(&stale, b"old").unwrap();
+        fs::set_permissions(&stale, fs::Permissions::from_mode(0o644)).unwrap();
+        s.save(slot, b"{\"token\":\"u\"}").unwrap();
+        assert_eq!(mode(&s.path(slot)), 0o600);
+        assert_eq!(fs::read(s.path(slot)).unwrap(), b"{\"token\":\"u\"}");
+        assert!(!stale.exists());
+    }
+
+    #[test]
+    fn a_state_path_that_is_a_file_is_refused_with_a_message() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        let e = FileStore::open(&file).unwrap_err();
+        assert!(e.to_string().contains("not a directory"), "{e}");
     }
 }

@@ -884,12 +884,7 @@ impl Command {
     /// inline); the heap is only used for escaped strings, other arrays and the typed result's
     /// strings.
     pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.len() > MAX_LINE_BYTES {
-            return Err(CommandError::LineTooLong);
-        }
-        let line = line.trim_ascii();
+        let line = Command::strip_line(line)?;
         match line.first() {
             None => Err(CommandError::Empty),
             Some(b'?') => Ok(Command::Availability),
@@ -901,10 +896,22 @@ impl Command {
         }
     }
 
+    /// The line without its `\n` / `\r\n` and surrounding whitespace, once its length is checked.
+    #[inline(always)]
+    fn strip_line(line: &[u8]) -> Result<&[u8], CommandError> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > MAX_LINE_BYTES {
+            return Err(CommandError::LineTooLong);
+        }
+        Ok(line.trim_ascii())
+    }
+
     /// The canonical line of a command without arguments (`{"cmd":"getPower"}`, what host tools poll
     /// with), recognised by comparing bytes. Any other spelling (spaces, more keys, escapes) is left
     /// to [`parse_json`](Self::parse_json), which gives the same command for these lines (a unit test
-    /// holds the two together).
+    /// holds the two together). Always inlined: it is the whole cost of those lines.
+    #[inline(always)]
     fn bare(line: &[u8]) -> Option<Command> {
         let name = line.strip_prefix(b"{\"cmd\":\"")?.strip_suffix(b"\"}")?;
         Some(match name {
@@ -931,12 +938,31 @@ impl Command {
     /// scanner. Not inlined: its large stack frame would otherwise be set up for the bare lines too.
     #[inline(never)]
     fn parse_json(line: &[u8]) -> Result<Command, CommandError> {
+        Command::scan_json(line, Command::from_fields)
+    }
+
+    /// [`Command::parse_json`], also reading the command's `token` key (see [`Envelope`]).
+    #[inline(never)]
+    fn parse_json_token(line: &[u8]) -> Result<(Command, Option<String>), CommandError> {
+        Command::scan_json(line, |f| {
+            let command = Command::from_fields(f)?;
+            let token = access_token(f, &command)?;
+            Ok((command, token))
+        })
+    }
+
+    /// Scans a JSON line and hands its fields to `typed`.
+    #[inline(always)]
+    fn scan_json<T>(
+        line: &[u8],
+        typed: impl Fn(&Fields<'_, '_>) -> Result<T, CommandError>,
+    ) -> Result<T, CommandError> {
         // At most two ~1.8 KB structs on the stack; no heap use for a well-formed command.
         let mut raw = RawCommand::default();
         let mut payload = None;
         match raw.fill_split_from_json(&mut payload, line) {
             Ok(owns_heap) => {
-                let command = Command::from_fields(&Fields {
+                let result = typed(&Fields {
                     top: &raw,
                     payload: payload.as_ref(),
                 });
@@ -946,14 +972,18 @@ impl Command {
                     core::mem::forget(raw);
                     core::mem::forget(payload);
                 }
-                command
+                result
             }
             // The seed's own calibration example lacks its final `}`: retry once with it.
             Err(scan::ScanError::Eof) => {
                 let mut fixed = alloc::vec::Vec::with_capacity(line.len() + 1);
                 fixed.extend_from_slice(line);
                 fixed.push(b'}');
-                Command::try_from(&RawCommand::from_json(&fixed)?)
+                let raw = RawCommand::from_json(&fixed)?;
+                typed(&Fields {
+                    top: &raw,
+                    payload: raw.payload(),
+                })
             }
             Err(_) => Err(CommandError::Json),
         }
@@ -1126,6 +1156,103 @@ impl fmt::Display for Command {
     /// The canonical line ([`Command::encode`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.encode())
+    }
+}
+
+/// A command together with the access token carried in its own JSON object (`"token":T`,
+/// PROTOCOL.md §10).
+///
+/// MQTT has no sessions (the broker relays every publisher), so a protected command sent there must
+/// carry the token itself; [`Envelope::parse`] reads it next to the command at the cost of one field
+/// lookup (the canonical argument-less lines keep [`Command::parse`]'s byte-compare fast path and
+/// carry no token). For `auth` and `setToken` the token is the command's own argument, never the
+/// envelope's. [`Envelope::encode`] writes the token only when one is given, so
+/// [`Command::encode`] stays token-free.
+///
+/// ```
+/// use smartmeter::wire::command::{Command, Envelope};
+/// let e = Envelope::parse(br#"{"cmd":"delWifi","payload":{"ssid":"lab"},"token":"s3cret"}"#)?;
+/// assert_eq!(e.token.as_deref(), Some("s3cret"));
+/// assert_eq!(e.command, Command::DelWifi { ssid: "lab".into() });
+/// assert_eq!(e.encode(), r#"{"cmd":"delWifi","payload":{"ssid":"lab"},"token":"s3cret"}"#);
+/// assert_eq!(Envelope::parse(br#"{"cmd":"getPower"}"#)?.token, None);
+/// # Ok::<(), smartmeter::wire::command::CommandError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// The command.
+    pub command: Command,
+    /// The `token` key of the command's object (a string of at most [`MAX_TOKEN_BYTES`]); `None`
+    /// when absent, and always for `auth` / `setToken`.
+    pub token: Option<String>,
+}
+
+impl Envelope {
+    /// Parses one line like [`Command::parse`] and also reads its `token` key. A `token` that is not
+    /// a string of at most 64 bytes is `Invalid token: …` (for `auth` / `setToken` as before).
+    pub fn parse(line: &[u8]) -> Result<Envelope, CommandError> {
+        // The steps of `Command::parse`, with the token-reading scan (a proptest holds the two
+        // together; written out so the plain parse stays exactly as fast).
+        let line = Command::strip_line(line)?;
+        let plain = |command| Envelope {
+            command,
+            token: None,
+        };
+        match line.first() {
+            None => Err(CommandError::Empty),
+            Some(b'?') => Ok(plain(Command::Availability)),
+            Some(b'!') => Ok(plain(Command::Keepalive)),
+            Some(_) => match Command::bare(line) {
+                Some(command) => Ok(plain(command)),
+                None => {
+                    let (command, token) = Command::parse_json_token(line)?;
+                    Ok(Envelope { command, token })
+                }
+            },
+        }
+    }
+
+    /// The canonical line: [`Command::encode`] with `"token":T` appended when a token is given (not
+    /// for `?` / `!`, which are not JSON, nor for `auth` / `setToken`, which carry their own).
+    pub fn encode(&self) -> String {
+        let mut line = self.command.encode();
+        let own = matches!(
+            self.command,
+            Command::Availability
+                | Command::Keepalive
+                | Command::Auth { .. }
+                | Command::SetToken { .. }
+        );
+        if let (Some(t), false) = (&self.token, own)
+            && line.ends_with('}')
+        {
+            line.pop();
+            let mut o = Obj::new();
+            o.str("token", t);
+            let tail = o.finish();
+            // `tail` is `{"token":…}`: append its members to the command's object.
+            line.push(',');
+            line.push_str(tail.get(1..).unwrap_or("}"));
+        }
+        line
+    }
+}
+
+/// The access token of a command (the `token` key, top level first), for [`Envelope`].
+fn access_token(f: &Fields<'_, '_>, command: &Command) -> Result<Option<String>, CommandError> {
+    if matches!(command, Command::Auth { .. } | Command::SetToken { .. }) {
+        return Ok(None);
+    }
+    match f.at_top(|r| &r.token) {
+        None => Ok(None),
+        Some(v) => match v.as_str() {
+            Some(t) if t.len() <= MAX_TOKEN_BYTES => Ok(Some(String::from(t))),
+            _ => Err(invalid(
+                command.name(),
+                "token",
+                "expected a string of at most 64 bytes",
+            )),
+        },
     }
 }
 

@@ -7,4 +7,5 @@ pub mod command;
 pub mod frame;
 pub mod log;
 pub mod mqtt;
+pub mod pq;
 pub mod reply;

@@ -17,8 +17,144 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::wire::command::json::{Obj, push_f64};
+use crate::wire::command::raw::Loose;
+use crate::wire::pq::{PqError, read};
+use crate::wire::reply::Phases;
+
 /// Topic base of every meter (also the 3-phase one).
 pub const BASE: &str = "powermeter";
+
+/// The filter matching every topic a meter publishes on (`powermeter/+/state/#`).
+pub const STATE_FILTER: &str = "powermeter/+/state/#";
+
+/// Why a payload, topic or filter of this module was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MqttError {
+    /// Not one JSON object of the expected shape.
+    #[error("Invalid JSON: expected one JSON object")]
+    Json,
+    /// A key the payload needs is absent.
+    #[error("Missing {field}")]
+    Missing {
+        /// The wire key.
+        field: &'static str,
+    },
+    /// A key has the wrong type or an unreadable value.
+    #[error("Invalid {field}: {reason}")]
+    Invalid {
+        /// The wire key.
+        field: &'static str,
+        /// What was expected.
+        reason: &'static str,
+    },
+    /// A shared-subscription group name that MQTT does not allow.
+    #[error("Invalid group `{0}`: expected a non-empty name without `/`, `+` or `#`")]
+    Group(String),
+}
+
+impl From<PqError> for MqttError {
+    fn from(e: PqError) -> MqttError {
+        match e {
+            PqError::Json => MqttError::Json,
+            PqError::Missing { field } => MqttError::Missing { field },
+            PqError::Invalid { field, reason } => MqttError::Invalid { field, reason },
+        }
+    }
+}
+
+/// `$share/<group>/powermeter/+/state/#`: the MQTT 5 / mosquitto 2 shared subscription, so that the
+/// broker hands each message to one subscriber of the group only.
+///
+/// ```
+/// use smartmeter::wire::mqtt;
+/// assert_eq!(mqtt::shared_state_filter("archive").unwrap(), "$share/archive/powermeter/+/state/#");
+/// assert!(mqtt::shared_state_filter("a/b").is_err());
+/// ```
+pub fn shared_state_filter(group: &str) -> Result<String, MqttError> {
+    if group.is_empty() || group.contains(['/', '+', '#']) || group.contains(char::is_control) {
+        return Err(MqttError::Group(String::from(group)));
+    }
+    Ok(format!("$share/{group}/{STATE_FILTER}"))
+}
+
+/// What a meter publishes on: the last segment of `powermeter/<name>/state/<leaf>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateLeaf<'a> {
+    /// `info`: command replies, one-shot readings, MQTT sampling.
+    Info,
+    /// `sample`: the classic 5-s status, `on`/`off`.
+    Sample,
+    /// `online`: `online` / `offline` (last will).
+    Online,
+    /// `status`: the per-phase status of §12 ([`Status`]).
+    Status,
+    /// `pq`: a completed 10-min aggregate ([`crate::wire::pq::PqAggregate`]).
+    Pq,
+    /// `event`: an ended power-quality event ([`crate::wire::pq::PqEvent`]).
+    Event,
+    /// Any other leaf (a newer firmware's).
+    Other(&'a str),
+}
+
+impl<'a> StateLeaf<'a> {
+    /// The topic segment.
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            StateLeaf::Info => "info",
+            StateLeaf::Sample => "sample",
+            StateLeaf::Online => "online",
+            StateLeaf::Status => "status",
+            StateLeaf::Pq => "pq",
+            StateLeaf::Event => "event",
+            StateLeaf::Other(s) => s,
+        }
+    }
+}
+
+/// A parsed `powermeter/<name>/state/<leaf>` topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateTopic<'a> {
+    /// The meter's name (the second segment).
+    pub meter: &'a str,
+    /// The last segment.
+    pub leaf: StateLeaf<'a>,
+}
+
+/// Reads a topic a meter publishes on: exactly `powermeter/<name>/state/<leaf>` with a non-empty
+/// name and leaf; anything else (commands, broadcasts, deeper topics) is `None`.
+///
+/// ```
+/// use smartmeter::wire::mqtt::{self, StateLeaf, StateTopic};
+/// assert_eq!(
+///     mqtt::parse_state_topic("powermeter/m1/state/status"),
+///     Some(StateTopic { meter: "m1", leaf: StateLeaf::Status })
+/// );
+/// assert_eq!(mqtt::parse_state_topic("powermeter/m1/cmd"), None);
+/// ```
+pub fn parse_state_topic(topic: &str) -> Option<StateTopic<'_>> {
+    let rest = topic.strip_prefix(BASE)?.strip_prefix('/')?;
+    let (meter, rest) = rest.split_once('/')?;
+    let leaf = rest.strip_prefix("state/")?;
+    if meter.is_empty() || leaf.is_empty() || leaf.contains('/') {
+        return None;
+    }
+    let leaf = match leaf {
+        "info" => StateLeaf::Info,
+        "sample" => StateLeaf::Sample,
+        "online" => StateLeaf::Online,
+        "status" => StateLeaf::Status,
+        "pq" => StateLeaf::Pq,
+        "event" => StateLeaf::Event,
+        other => StateLeaf::Other(other),
+    };
+    Some(StateTopic { meter, leaf })
+}
+
+/// `powermeter/<name>/state/<leaf>`: the builder [`parse_state_topic`] inverts.
+pub fn state_topic(name: &str, leaf: StateLeaf<'_>) -> String {
+    format!("{BASE}/{name}/state/{}", leaf.as_str())
+}
 
 /// What an inbound message asks for (the last topic segment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +185,21 @@ pub fn sample_topic(name: &str) -> String {
 /// `powermeter/<name>/state/online`: last will `offline` (retained), `online` on connect.
 pub fn online_topic(name: &str) -> String {
     format!("{BASE}/{name}/state/online")
+}
+
+/// `powermeter/<name>/state/status`: the per-phase status of §12.
+pub fn status_topic(name: &str) -> String {
+    format!("{BASE}/{name}/state/status")
+}
+
+/// `powermeter/<name>/state/pq`: each completed 10-min power-quality aggregate.
+pub fn pq_topic(name: &str) -> String {
+    format!("{BASE}/{name}/state/pq")
+}
+
+/// `powermeter/<name>/state/event`: each ended power-quality event (QoS 1, not retained).
+pub fn event_topic(name: &str) -> String {
+    format!("{BASE}/{name}/state/event")
 }
 
 /// Classifies an inbound topic for the meter called `name`: `powermeter/<x>` (broadcast) or
@@ -188,6 +339,135 @@ pub fn sample_values(unit: &str, ts_unix_ms: &str, values: &[f32]) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The per-phase status of PROTOCOL.md §12, published every status interval on
+/// `powermeter/<name>/state/status`. `None` is an undefined value (`null`).
+///
+/// ```
+/// use smartmeter::wire::mqtt::Status;
+/// let s = Status {
+///     ts_s: Some(1_700_000_000.5),
+///     voltage_v: [Some(230.5), Some(231.0), None],
+///     frequency_hz: Some(50.0),
+///     energy_import_kwh: [Some(1.25), Some(0.0), None],
+///     ..Status::default()
+/// };
+/// let json = s.to_json();
+/// assert_eq!(
+///     json,
+///     r#"{"ts":1700000000.5,"voltage":[230.5,231.0,null],"current":[null,null,null],"activePower":[null,null,null],"reactivePower":[null,null,null],"apparentPower":[null,null,null],"powerFactor":[null,null,null],"frequency":50.0,"energyImport":[1.25,0.0,null],"energyExport":[null,null,null]}"#
+/// );
+/// assert_eq!(Status::parse(json.as_bytes()), Ok(s));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Status {
+    /// When the values were taken, Unix seconds (`None` while the meter has no time).
+    pub ts_s: Option<f64>,
+    /// RMS voltage per phase (L-N), V.
+    pub voltage_v: Phases,
+    /// RMS current per phase, A.
+    pub current_a: Phases,
+    /// Active power per phase, W.
+    pub active_power_w: Phases,
+    /// Reactive power per phase, var.
+    pub reactive_power_var: Phases,
+    /// Apparent power per phase, VA.
+    pub apparent_power_va: Phases,
+    /// Power factor per phase.
+    pub power_factor: Phases,
+    /// Line frequency, Hz.
+    pub frequency_hz: Option<f32>,
+    /// Imported energy per phase, kWh.
+    pub energy_import_kwh: [Option<f64>; 3],
+    /// Exported energy per phase, kWh.
+    pub energy_export_kwh: [Option<f64>; 3],
+}
+
+impl Status {
+    /// The canonical payload: keys `ts,voltage,current,activePower,reactivePower,apparentPower,
+    /// powerFactor,frequency,energyImport,energyExport`, serde_json's shortest floats, `null` for
+    /// undefined (and for a non-finite value).
+    pub fn to_json(&self) -> String {
+        let mut o = Obj::new();
+        opt_f64(o.key("ts"), self.ts_s);
+        o.opt_f32s("voltage", &self.voltage_v)
+            .opt_f32s("current", &self.current_a)
+            .opt_f32s("activePower", &self.active_power_w)
+            .opt_f32s("reactivePower", &self.reactive_power_var)
+            .opt_f32s("apparentPower", &self.apparent_power_va)
+            .opt_f32s("powerFactor", &self.power_factor);
+        match self.frequency_hz {
+            Some(f) => o.f32("frequency", f),
+            None => o.raw("frequency", "null"),
+        };
+        opt_f64s(o.key("energyImport"), &self.energy_import_kwh);
+        opt_f64s(o.key("energyExport"), &self.energy_export_kwh);
+        o.finish()
+    }
+
+    /// Reads a status payload tolerantly: keys in any order, numbers as strings, unknown keys
+    /// ignored, a missing key undefined. Only a payload that is not a JSON object, or a key of the
+    /// wrong shape (`voltage` not 3 numbers or nulls), is refused.
+    pub fn parse(json: &[u8]) -> Result<Status, MqttError> {
+        let raw: RawStatus<'_> =
+            serde_json::from_slice(json.trim_ascii()).map_err(|_| MqttError::Json)?;
+        Ok(Status {
+            ts_s: read::f64_opt(&raw.ts, "ts")?,
+            voltage_v: read::phases(&raw.voltage, "voltage")?,
+            current_a: read::phases(&raw.current, "current")?,
+            active_power_w: read::phases(&raw.active_power, "activePower")?,
+            reactive_power_var: read::phases(&raw.reactive_power, "reactivePower")?,
+            apparent_power_va: read::phases(&raw.apparent_power, "apparentPower")?,
+            power_factor: read::phases(&raw.power_factor, "powerFactor")?,
+            frequency_hz: read::f32_opt(&raw.frequency, "frequency")?,
+            energy_import_kwh: read::phases_f64(&raw.energy_import, "energyImport")?,
+            energy_export_kwh: read::phases_f64(&raw.energy_export, "energyExport")?,
+        })
+    }
+}
+
+fn opt_f64(out: &mut String, v: Option<f64>) {
+    match v {
+        Some(v) => push_f64(out, v),
+        None => out.push_str("null"),
+    }
+}
+
+fn opt_f64s(out: &mut String, vs: &[Option<f64>; 3]) {
+    out.push('[');
+    for (i, v) in vs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        opt_f64(out, *v);
+    }
+    out.push(']');
+}
+
+/// The loose form of a status payload. A key given twice is an error.
+#[derive(Debug, Default, serde::Deserialize)]
+struct RawStatus<'a> {
+    #[serde(borrow)]
+    ts: Option<Loose<'a>>,
+    #[serde(borrow)]
+    voltage: Option<Loose<'a>>,
+    #[serde(borrow)]
+    current: Option<Loose<'a>>,
+    #[serde(borrow, rename = "activePower")]
+    active_power: Option<Loose<'a>>,
+    #[serde(borrow, rename = "reactivePower")]
+    reactive_power: Option<Loose<'a>>,
+    #[serde(borrow, rename = "apparentPower")]
+    apparent_power: Option<Loose<'a>>,
+    #[serde(borrow, rename = "powerFactor")]
+    power_factor: Option<Loose<'a>>,
+    #[serde(borrow)]
+    frequency: Option<Loose<'a>>,
+    #[serde(borrow, rename = "energyImport")]
+    energy_import: Option<Loose<'a>>,
+    #[serde(borrow, rename = "energyExport")]
+    energy_export: Option<Loose<'a>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +482,41 @@ mod tests {
         assert_eq!(parse_topic("powermeter/cmd", "a"), Some(Inbound::Cmd));
         assert_eq!(parse_topic("smartmeter/a/cmd", "a"), None);
         assert_eq!(parse_topic("powermeter", "a"), None);
+    }
+
+    #[test]
+    fn state_topics_both_ways() {
+        for leaf in [
+            StateLeaf::Info,
+            StateLeaf::Sample,
+            StateLeaf::Online,
+            StateLeaf::Status,
+            StateLeaf::Pq,
+            StateLeaf::Event,
+            StateLeaf::Other("later"),
+        ] {
+            let t = state_topic("m-1", leaf);
+            assert_eq!(
+                parse_state_topic(&t),
+                Some(StateTopic { meter: "m-1", leaf })
+            );
+        }
+        assert_eq!(status_topic("a"), "powermeter/a/state/status");
+        assert_eq!(pq_topic("a"), "powermeter/a/state/pq");
+        assert_eq!(event_topic("a"), "powermeter/a/state/event");
+        for bad in [
+            "powermeter//state/status",
+            "powermeter/a/state/",
+            "powermeter/a/state",
+            "powermeter/a/state/x/y",
+            "powermeter/a/cmd",
+            "powermeter/state",
+            "powermeterx/a/state/status",
+            "other/a/state/status",
+            "",
+        ] {
+            assert_eq!(parse_state_topic(bad), None, "{bad}");
+        }
     }
 
     #[test]

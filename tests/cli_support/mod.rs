@@ -18,18 +18,16 @@ pub struct Sim {
 impl Sim {
     pub fn start(extra: &[&str]) -> Sim {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smartmeter-sim"))
-            .args([
-                "--port",
-                "0",
-                "--stream-port",
-                "0",
-                "--name",
-                "simtest",
-                "--state",
-            ])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartmeter-sim"));
+        cmd.args(["--port", "0", "--stream-port", "0"]);
+        if !extra.contains(&"--name") {
+            cmd.args(["--name", "simtest"]);
+        }
+        let mut child = cmd
+            .arg("--state")
             .arg(dir.path().join("state"))
             .args(extra)
+            .env_remove("SMARTMETER_TOKEN")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -76,20 +74,123 @@ impl Sim {
     }
 }
 
+impl Sim {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal to the simulator (`STOP`, `CONT`, `KILL`, ...).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+}
+
 impl Drop for Sim {
     fn drop(&mut self) {
+        // A stopped process is killed too (SIGKILL works on stopped processes).
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// Runs `smartmeter ARGS` to completion.
+/// Runs `smartmeter ARGS` to completion (without the caller's `SMARTMETER_TOKEN`).
 pub fn cli(args: &[&str]) -> Output {
+    cli_env(args, &[])
+}
+
+/// Runs `smartmeter ARGS` to completion with these environment variables.
+pub fn cli_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_smartmeter"))
         .args(args)
+        .env_remove("SMARTMETER_TOKEN")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run smartmeter")
+}
+
+/// `smartmeter ARGS` running in the background, its stdout lines arriving on a channel.
+pub struct Running {
+    pub child: Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Running {
+    pub fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smartmeter"))
+            .args(args)
+            .env_remove("SMARTMETER_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn smartmeter");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines() {
+                let Ok(l) = l else { return };
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// The next stdout line satisfying `pred` (panics after `within`).
+    pub fn wait_line(&self, within: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if pred(&l) => return l,
+                Ok(_) => {}
+                Err(e) => panic!("no matching line within {within:?}: {e}"),
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// Waits for the exit (panics after `within`); returns the status and stderr.
+    pub fn finish(mut self, within: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                return (st, err);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("smartmeter did not exit within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -79,6 +79,12 @@ impl Sim {
 
     /// Starts with a given state directory.
     pub fn start_in(state: PathBuf, args: &[&str]) -> Sim {
+        Sim::start_with_env(state, args, &[])
+    }
+
+    /// Starts with a given state directory and environment variables (the ambient
+    /// `SMARTMETER_TOKEN` is never passed on, so tests do not depend on the developer's shell).
+    pub fn start_with_env(state: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Sim {
         let mut all: Vec<String> = vec![
             "--port".into(),
             "0".into(),
@@ -90,6 +96,8 @@ impl Sim {
         all.extend(args.iter().map(|s| s.to_string()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_smartmeter-sim"))
             .args(&all)
+            .env_remove("SMARTMETER_TOKEN")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

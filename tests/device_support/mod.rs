@@ -9,6 +9,7 @@ use smartmeter::device::{
     CodeBlock, ConnId, ConnKind, Device, DeviceOptions, Event, Instant, Restored, SampleBlock,
 };
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
+use std::collections::BTreeMap;
 
 /// 03/02/2021 10:39:35 UTC (the seed README's day).
 pub const T0_S: u64 = 1_614_681_575;
@@ -81,6 +82,8 @@ pub struct Bench {
     /// Deliver blocks of this many frames instead of `block_ms`, stamped as the simulator does: the
     /// instant of frame `n` truncated to the µs (so block stamps are not evenly spaced).
     pub block_frames: Option<u64>,
+    /// Bytes offered with [`Bench::feed`] the engine has not taken yet, per connection.
+    pub pending: BTreeMap<ConnId, Vec<u8>>,
 }
 
 impl Bench {
@@ -104,6 +107,7 @@ impl Bench {
             block_ms: 10,
             codes: None,
             block_frames: None,
+            pending: BTreeMap::new(),
         }
     }
 
@@ -140,6 +144,7 @@ impl Bench {
                 break;
             }
             out.extend_from_slice(&buf[..n]);
+            self.offer();
         }
         out
     }
@@ -148,18 +153,87 @@ impl Bench {
         String::from_utf8_lossy(&self.take(conn)).into_owned()
     }
 
+    /// Offers bytes from `conn` like a binding: whatever the engine does not take now (back-pressure)
+    /// is kept and offered again after every later engine call of this bench.
+    pub fn feed(&mut self, conn: ConnId, bytes: &[u8]) {
+        self.pending
+            .entry(conn)
+            .or_default()
+            .extend_from_slice(bytes);
+        self.offer();
+    }
+
+    /// Offers every connection's kept bytes again.
+    pub fn offer(&mut self) {
+        for (conn, bytes) in self.pending.iter_mut() {
+            if bytes.is_empty() {
+                continue;
+            }
+            let n = self.dev.handle_input(*conn, self.now, bytes);
+            bytes.drain(..n);
+        }
+    }
+
+    /// Bytes of `conn` the engine has not taken yet.
+    pub fn unconsumed(&self, conn: ConnId) -> usize {
+        self.pending.get(&conn).map_or(0, Vec::len)
+    }
+
     /// Sends one line and returns everything the connection got.
     pub fn cmd(&mut self, conn: ConnId, line: &str) -> String {
-        self.dev
-            .handle_input(conn, self.now, format!("{line}\n").as_bytes());
+        self.feed(conn, format!("{line}\n").as_bytes());
         self.take_text(conn)
     }
 
     /// Sends one line and returns the raw bytes the connection got (frames included).
     pub fn cmd_bytes(&mut self, conn: ConnId, line: &str) -> Vec<u8> {
-        self.dev
-            .handle_input(conn, self.now, format!("{line}\n").as_bytes());
+        self.feed(conn, format!("{line}\n").as_bytes());
         self.take(conn)
+    }
+
+    /// Advances the clock by `ms` without samples, running every timer when it is due (cheap: it
+    /// jumps from deadline to deadline).
+    pub fn idle(&mut self, ms: u64) {
+        let end = self.now + Duration::from_millis(ms);
+        loop {
+            let next = self.dev.poll_timeout().unwrap_or(end).min(end);
+            if next > self.now {
+                self.now = next;
+            }
+            let mut spins = 0;
+            while self.dev.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.dev.handle_timeout(self.now);
+                spins += 1;
+                assert!(spins < 100, "poll_timeout does not advance");
+            }
+            self.offer();
+            if self.now >= end {
+                break;
+            }
+        }
+    }
+
+    /// The getLog rows, read over a fresh connection that is closed again.
+    pub fn log_rows(&mut self) -> Vec<String> {
+        let c = self
+            .dev
+            .handle_connected(self.now, ConnKind::Command { peer: peer(65_000) });
+        self.take(c);
+        let out = self.cmd(c, r#"{"cmd":"getLog"}"#);
+        self.dev.handle_closed(c, self.now);
+        let dump = out
+            .split("\r\n")
+            .find(|l| l.starts_with("Info:{\"cmd\":\"log\""))
+            .unwrap_or_else(|| panic!("no getLog dump in {out:?}"))
+            .to_string();
+        let v: serde_json::Value = serde_json::from_str(dump.trim_start_matches("Info:")).unwrap();
+        v["msg"]
+            .as_str()
+            .unwrap()
+            .split("//n")
+            .filter(|r| !r.contains("*** LOGFile ***") && !r.is_empty())
+            .map(String::from)
+            .collect()
     }
 
     pub fn drain_events(&mut self) -> Vec<Event> {
@@ -232,6 +306,7 @@ impl Bench {
                     self.dev.poll_timeout()
                 );
             }
+            self.offer();
         }
     }
 }

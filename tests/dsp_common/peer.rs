@@ -66,3 +66,28 @@ impl Peer {
         }
     }
 }
+
+/// The peer's power-quality readings (its `process_and_update_metrics` computes them every window).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerPq {
+    /// Voltage harmonics H1..H50 in percent of H1 (its one-cycle, single-bin method).
+    pub harmonics_v_pct: [f32; 50],
+    pub thd_v_pct: f32,
+    pub u2_pct: f32,
+    pub u0_pct: f32,
+    pub freq_10s_hz: f32,
+}
+
+impl Peer {
+    pub fn pq(&self, p: usize) -> PeerPq {
+        let ph = &self.mi.socket.phases[p];
+        let u = &self.mi.socket.unbalance_metrics;
+        PeerPq {
+            harmonics_v_pct: ph.voltage.harmonics,
+            thd_v_pct: ph.voltage.thd,
+            u2_pct: u.u2_neg_ratio_pct,
+            u0_pct: u.u0_zero_ratio_pct,
+            freq_10s_hz: ph.voltage.pll_state.freq_10s,
+        }
+    }
+}

@@ -156,3 +156,110 @@ fn mqtt_status_commands_sampling_broadcast_and_last_will() {
         b"offline"
     );
 }
+
+/// Whether a fresh subscriber to `powermeter/#` gets a retained message on `topic`, and which.
+/// Retained messages arrive right after the subscription, before a message the subscriber itself
+/// publishes afterwards, so the sentinel marks "everything retained has been seen".
+fn retained(port: u16, id: &str, topic: &str) -> Option<Vec<u8>> {
+    let w = Watcher::start(port, id);
+    let sentinel = format!("powermeter/{id}-sentinel");
+    w.publish(&sentinel, "x");
+    let deadline = Instant::now() + SOON;
+    let mut found = None;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match w.rx.recv_timeout(left) {
+            Ok((t, _, _)) if t == sentinel => return found,
+            Ok((t, p, true)) if t == topic => found = Some(p),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("sentinel never came back");
+}
+
+/// PROTOCOL.md §8: a meter stopped on purpose shows as offline, and a rename leaves no retained
+/// topic of the old name behind (a clean disconnect sends no last will, so the simulator publishes
+/// these itself and waits for the broker to have them before disconnecting).
+#[test]
+fn sigterm_publishes_offline_and_a_rename_clears_the_old_name() {
+    if !peer("mosquitto") {
+        return;
+    }
+    let broker = Mosquitto::start();
+    let w = Watcher::start(broker.port, "e2e-watcher-6");
+    let server = format!("127.0.0.1:{}", broker.port);
+    let sim = Sim::start(&[
+        "--mqtt",
+        &server,
+        "--name",
+        "mq6",
+        "--reconnect-interval",
+        "1",
+    ]);
+    w.wait("powermeter/mq6/state/online", |p| p == b"online");
+    assert_eq!(
+        retained(broker.port, "fresh-a", "powermeter/mq6/state/online").as_deref(),
+        Some(&b"online"[..])
+    );
+    // Rename: the new name comes online, the old one's retained message is gone.
+    let (mut c, _) = sim.connect();
+    assert_ok(&c.cmd(json!({"cmd":"mdns","payload":{"name":"mq7"}})));
+    w.wait("powermeter/mq7/state/online", |p| p == b"online");
+    assert_eq!(
+        retained(broker.port, "fresh-b", "powermeter/mq6/state/online"),
+        None
+    );
+    // No false error on the way (§4: errors in the log must be errors).
+    let log = c.cmd(json!({"cmd":"getLog"}));
+    let dump = c
+        .seen_lines()
+        .into_iter()
+        .find(|l| l.contains("LOGFile"))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert_ok(&log);
+    assert!(!dump.contains("[E]"), "{dump}");
+    // SIGTERM: clean exit, and a fresh subscriber reads `offline`.
+    let (status, _) = sim.terminate();
+    assert!(status.success());
+    assert_eq!(
+        retained(broker.port, "fresh-c", "powermeter/mq7/state/online").as_deref(),
+        Some(&b"offline"[..])
+    );
+}
+
+/// PROTOCOL.md §10 over a real broker: `auth` unlocks nobody; each protected command carries its
+/// token.
+#[test]
+fn mqtt_commands_carry_their_token() {
+    if !peer("mosquitto") {
+        return;
+    }
+    let broker = Mosquitto::start();
+    let w = Watcher::start(broker.port, "e2e-watcher-1");
+    let server = format!("127.0.0.1:{}", broker.port);
+    let _sim = Sim::start(&["--mqtt", &server, "--name", "mq1t", "--token", "s3cret"]);
+    w.wait("powermeter/mq1t/state/online", |p| p == b"online");
+    let info = "powermeter/mq1t/state/info";
+    w.publish("powermeter/mq1t/cmd", r#"{"cmd":"auth","token":"s3cret"}"#);
+    let v = w.json(info, |v| v["cmd"] == "auth");
+    assert_eq!(
+        v["msg"],
+        "Authentication over MQTT: put \"token\" in each command"
+    );
+    // Another publisher's command without the token is refused.
+    let other = Watcher::start(broker.port, "e2e-other");
+    other.publish(
+        "powermeter/mq1t/cmd",
+        r#"{"cmd":"addWifi","payload":{"ssid":"evil","pwd":"x"}}"#,
+    );
+    let v = w.json(info, |v| v["cmd"] == "addWifi");
+    assert_eq!(v["msg"], "Authentication required");
+    other.publish(
+        "powermeter/mq1t/cmd",
+        r#"{"cmd":"addWifi","payload":{"ssid":"lab","pwd":"x"},"token":"s3cret"}"#,
+    );
+    let v = w.json(info, |v| v["cmd"] == "addWifi");
+    assert_eq!(v["error"], false, "{v}");
+    assert_eq!(v["ssid"], "lab");
+}

@@ -190,3 +190,42 @@ fn a_client_over_the_limit_gets_too_many_clients_and_is_closed() {
         "Info:{\"error\":true,\"msg\":\"Too many clients\"}\r\n"
     );
 }
+
+/// PROTOCOL.md §1: half-open or byte-trickling clients cannot lock the others out. Every slot is
+/// taken by a client that sends bytes but never a whole line and reads nothing; once the idle
+/// threshold (here 1 s via the hidden `--idle-timeout`, 60 s by default) has passed, a newcomer is
+/// served and the oldest trickler gets `Idle connection closed` and is closed.
+#[test]
+fn trickling_clients_are_evicted_for_a_newcomer() {
+    let sim = Sim::start(&["--idle-timeout", "1"]);
+    let mut tricklers: Vec<TcpStream> = Vec::new();
+    for _ in 0..8 {
+        let mut s = TcpStream::connect(sim.addr).unwrap();
+        s.write_all(b"{").unwrap();
+        tricklers.push(s);
+        // accepted in this order (ids, hence ages, follow it)
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        for s in &mut tricklers {
+            s.write_all(b"\"").unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (mut c, info) = sim.connect();
+    assert_eq!(info["type"], "smartmeter");
+    assert_eq!(c.cmd(json!({"cmd":"getVoltage"}))["cmd"], "getVoltage");
+    // The oldest trickler: its last line is the eviction notice, then the connection closes.
+    let got = drain_until(&mut tricklers[0], Instant::now() + SOON, |_| false);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.ends_with("Info:{\"error\":true,\"msg\":\"Idle connection closed\"}\r\n"),
+        "{text:?}"
+    );
+    // The others keep their slots.
+    for s in &mut tricklers[1..] {
+        let got = drain_until(s, Instant::now() + Duration::from_millis(300), |_| false);
+        assert!(!String::from_utf8_lossy(&got).contains("Idle connection closed"));
+    }
+}

@@ -419,3 +419,50 @@ fn sigint_also_persists_and_exits_zero() {
     let st = sim.signal_and_wait("-INT");
     assert!(st.success(), "{st:?}");
 }
+
+/// PROTOCOL.md §1: pipelined lines are never dropped. With flow control, 20 and then 200
+/// `reqSamples` in one write each get their frame and their reply, in order, with consecutive
+/// packet numbers (the simulator stops reading the socket while the engine's queue is full).
+#[test]
+fn pipelined_req_samples_are_all_answered_in_order() {
+    let sim = Sim::start(&[]);
+    let (mut c, _) = sim.connect();
+    assert_ok(&c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","rate":8000,"flowCtr":true}})));
+    let mut next_packet = 0;
+    for n in [20usize, 200] {
+        c.send(
+            "{\"cmd\":\"reqSamples\",\"samples\":10}\n"
+                .repeat(n)
+                .as_bytes(),
+        );
+        let mut replies = 0;
+        let mut expect_reply = false;
+        while replies < n {
+            match c.next_item() {
+                Some(Item::Frame { number, payload }) => {
+                    assert!(!expect_reply, "frame {number} before the previous reply");
+                    assert_eq!((number, payload.len()), (next_packet, 10 * 24));
+                    next_packet += 1;
+                    expect_reply = true;
+                }
+                Some(Item::Line(l)) if l.contains("\"cmd\":\"reqSamples\"") => {
+                    assert_eq!(l, r#"{"error":false,"cmd":"reqSamples"}"#);
+                    assert!(expect_reply, "reply without frame");
+                    expect_reply = false;
+                    replies += 1;
+                }
+                Some(Item::Line(l)) => assert!(!l.contains("dropped"), "{l}"),
+                None => panic!("stream ended after {replies} of {n} replies"),
+            }
+        }
+    }
+    assert_eq!(next_packet, 220);
+    assert_ok(&c.cmd(json!({"cmd":"stop"})));
+    let log = c.cmd(json!({"cmd":"getLog"}));
+    assert_ok(&log);
+    assert!(
+        !c.seen_lines().iter().any(|l| l.contains("dropped")),
+        "{:?}",
+        c.seen_lines()
+    );
+}

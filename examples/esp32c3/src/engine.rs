@@ -1,13 +1,14 @@
 //! The glue between the core's engine and the network: one task pumps the [`Driver`] (samples in,
-//! timeouts, persistence, restart), others move bytes between sockets and the engine and carry out
-//! the engine's network events. Nothing here looks inside a command or a frame.
+//! timeouts, persistence, restart, the firmware's own log lines), others move bytes between sockets
+//! (and the USB serial port, `crate::serial`) and the engine and carry out the engine's network
+//! events. Byte streams are served by `smartmeter_glue::Link` (host-tested against a real engine);
+//! nothing here looks inside a command or a frame.
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use embassy_futures::select::{Either, select};
 use embassy_net::tcp::TcpSocket;
 use embassy_net::udp::{PacketMetadata, UdpSocket};
 use embassy_net::{IpAddress, IpEndpoint, Stack};
@@ -15,10 +16,10 @@ use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use embassy_sync::channel::Channel;
 use embassy_time::{Duration, Ticker, Timer};
-use embedded_io_async::Write;
 use log::{info, warn};
-use smartmeter::device::{ConnId, ConnKind, Device, Event, MqttSettings, NtpResult};
+use smartmeter::device::{ConnId, ConnKind, Device, Event, Instant, MqttSettings, NtpResult};
 use smartmeter::hal::Driver;
+use smartmeter_glue::{Ended, Host, Link, Logger};
 
 use crate::hal_impl::{Esp, Meter, RtcClock};
 use crate::store::FlashStore;
@@ -36,8 +37,15 @@ pub const COMMAND_PORT: u16 = 54321;
 pub const RAW_PORT: u16 = 54322;
 /// How often the engine is pumped: the ADE9000 fills a half buffer every 16 ms at 8 kSPS.
 const PUMP_PERIOD: Duration = Duration::from_millis(4);
-/// How often an idle connection looks for output.
+/// How often an idle connection looks for output (and offers held-back input again).
 const OUTPUT_POLL: Duration = Duration::from_millis(5);
+/// Log records queued between two pump rounds (4 ms) before further ones are counted as dropped.
+const LOG_LINES: usize = 16;
+
+/// The `log` crate's logger: records are queued and the pump moves them into the engine's log, so
+/// they reach every connection (the USB serial port included) as `Info:[L]` lines and warnings and
+/// errors reach the persistent logbook (PROTOCOL.md §4), like the original device's log.
+pub static LOGGER: Logger<LOG_LINES> = Logger::new();
 
 static CLOSING: Mutex<CriticalSectionRawMutex, RefCell<Vec<ConnId>>> =
     Mutex::new(RefCell::new(Vec::new()));
@@ -46,8 +54,34 @@ static NTP_RESULTS: Channel<CriticalSectionRawMutex, NtpResult, 2> = Channel::ne
 static DATAGRAMS: Channel<CriticalSectionRawMutex, (SocketAddr, Vec<u8>), 16> = Channel::new();
 static STREAM_SERVER: Channel<CriticalSectionRawMutex, (String, u16), 1> = Channel::new();
 
-fn now(engine: &mut Engine) -> smartmeter::device::Instant {
+fn now(engine: &mut Engine) -> Instant {
     engine.now()
+}
+
+/// The shared engine as the glue's [`Host`]: what a served connection needs from this board.
+#[derive(Clone, Copy)]
+pub struct Board(pub &'static Shared);
+
+impl Host for Board {
+    fn with_device<R>(&self, f: impl FnOnce(&mut Device, Instant) -> R) -> R {
+        self.0.lock(|e| {
+            let mut e = e.borrow_mut();
+            let t = now(&mut e);
+            f(&mut e.device, t)
+        })
+    }
+
+    fn take_close(&self, conn: ConnId) -> bool {
+        CLOSING.lock(|c| {
+            let mut c = c.borrow_mut();
+            let pos = c.iter().position(|&x| x == conn);
+            pos.map(|p| c.swap_remove(p)).is_some()
+        })
+    }
+
+    fn idle(&self) -> impl core::future::Future<Output = ()> {
+        Timer::after(OUTPUT_POLL)
+    }
 }
 
 /// Publishes the core's Wi-Fi list and name to the radio and mDNS tasks when they changed.
@@ -148,6 +182,7 @@ pub async fn pump(engine: &'static Shared, stack: Stack<'static>, ap_stack: Stac
         let events = engine.lock(|e| {
             let mut e = e.borrow_mut();
             let t = now(&mut e);
+            LOGGER.drain_into(&mut e.device, t);
             while let Ok(result) = NTP_RESULTS.try_receive() {
                 e.device.handle_ntp(t, result);
             }
@@ -192,52 +227,36 @@ pub async fn pump(engine: &'static Shared, stack: Stack<'static>, ap_stack: Stac
     }
 }
 
-/// Serves one connection until the peer or the engine closes it.
-async fn serve(engine: &'static Shared, socket: &mut TcpSocket<'_>, kind: ConnKind) {
-    let id = engine.lock(|e| {
-        let mut e = e.borrow_mut();
-        let t = now(&mut e);
-        e.device.handle_connected(t, kind)
-    });
-    let mut out = [0u8; 1460];
-    let mut input = [0u8; 512];
-    'conn: loop {
-        loop {
-            let n = engine.lock(|e| e.borrow_mut().device.poll_output(id, &mut out));
-            if n == 0 {
-                break;
-            }
-            if socket.write_all(&out[..n]).await.is_err() {
-                break 'conn;
-            }
-        }
-        let closing = CLOSING.lock(|c| {
-            let mut c = c.borrow_mut();
-            let pos = c.iter().position(|&x| x == id);
-            pos.map(|p| c.swap_remove(p)).is_some()
-        });
-        if closing {
-            let _ = socket.flush().await;
-            break;
-        }
-        match select(socket.read(&mut input), Timer::after(OUTPUT_POLL)).await {
-            Either::First(Ok(0)) | Either::First(Err(_)) => break,
-            Either::First(Ok(n)) => engine.lock(|e| {
-                let mut e = e.borrow_mut();
-                let t = now(&mut e);
-                e.device.handle_input(id, t, &input[..n]);
-            }),
-            Either::Second(()) => {}
-        }
-    }
+/// Serves one TCP connection until the peer or the engine closes it, then closes the socket.
+async fn serve(
+    engine: &'static Shared,
+    socket: &mut TcpSocket<'_>,
+    kind: ConnKind,
+    bufs: &mut ConnBuffers,
+) {
+    let (rx, tx) = socket.split();
+    // However it ended (peer, engine, error), the engine has been told and the socket goes.
+    let _: Ended = Link::new(rx, tx, &mut bufs.input, &mut bufs.output)
+        .serve(&Board(engine), kind)
+        .await;
     socket.close();
     let _ = socket.flush().await;
     socket.abort();
-    engine.lock(|e| {
-        let mut e = e.borrow_mut();
-        let t = now(&mut e);
-        e.device.handle_closed(id, t);
-    });
+}
+
+/// Per-connection buffers of a TCP task: input the engine has not taken yet, one `poll_output`.
+struct ConnBuffers {
+    input: [u8; 512],
+    output: [u8; 1460],
+}
+
+impl ConnBuffers {
+    const fn new() -> Self {
+        Self {
+            input: [0; 512],
+            output: [0; 1460],
+        }
+    }
 }
 
 fn peer(socket: &TcpSocket<'_>) -> SocketAddr {
@@ -256,6 +275,7 @@ fn peer(socket: &TcpSocket<'_>) -> SocketAddr {
 pub async fn listener(engine: &'static Shared, stack: Stack<'static>, port: u16) {
     let mut rx = [0u8; 512];
     let mut tx = [0u8; 2048];
+    let mut bufs = ConnBuffers::new();
     loop {
         let mut socket = TcpSocket::new(stack, &mut rx, &mut tx);
         socket.set_timeout(Some(Duration::from_secs(120)));
@@ -269,7 +289,7 @@ pub async fn listener(engine: &'static Shared, stack: Stack<'static>, port: u16)
         } else {
             ConnKind::Command { peer }
         };
-        serve(engine, &mut socket, kind).await;
+        serve(engine, &mut socket, kind, &mut bufs).await;
     }
 }
 
@@ -278,6 +298,7 @@ pub async fn listener(engine: &'static Shared, stack: Stack<'static>, port: u16)
 pub async fn stream_server(engine: &'static Shared, stack: Stack<'static>) {
     let mut rx = [0u8; 1024];
     let mut tx = [0u8; 4096];
+    let mut bufs = ConnBuffers::new();
     loop {
         let (host, port) = STREAM_SERVER.receive().await;
         let addr: Option<IpAddress> = match host.parse() {
@@ -299,7 +320,13 @@ pub async fn stream_server(engine: &'static Shared, stack: Stack<'static>) {
             continue;
         }
         let peer = peer(&socket);
-        serve(engine, &mut socket, ConnKind::StreamServer { peer }).await;
+        serve(
+            engine,
+            &mut socket,
+            ConnKind::StreamServer { peer },
+            &mut bufs,
+        )
+        .await;
     }
 }
 

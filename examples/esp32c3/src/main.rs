@@ -1,10 +1,12 @@
-//! SmartMeter firmware for the ESP32-C3: the `smartmeter` core served over Wi-Fi.
+//! SmartMeter firmware for the ESP32-C3: the `smartmeter` core served over Wi-Fi and USB serial.
 //!
-//! This binary only moves bytes: sockets ↔ the core's sans-IO engine, the metering front end → the
-//! engine, the engine's events → flash, SNTP, MQTT, mDNS and the radio. Commands, replies, frames and
-//! every protocol rule live in the core.
+//! This binary only moves bytes: sockets and the USB-Serial-JTAG port ↔ the core's sans-IO engine, the
+//! metering front end → the engine, the engine's events → flash, SNTP, MQTT, mDNS and the radio.
+//! Commands, replies, frames, log lines and every protocol rule live in the core.
 #![no_std]
 #![no_main]
+// One `unsafe` block: installing the `log` logger on a core without atomic instructions.
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -14,6 +16,7 @@ mod hal_impl;
 mod mdns;
 mod mqtt;
 mod sampler;
+mod serial;
 mod sntp;
 mod store;
 mod wifi;
@@ -29,6 +32,7 @@ use esp_backtrace as _;
 use esp_hal::clock::CpuClock;
 use esp_hal::rtc_cntl::Rtc;
 use esp_hal::timer::timg::TimerGroup;
+use esp_hal::usb::usb_serial_jtag::UsbSerialJtag;
 use esp_radio::wifi::{ControllerConfig, Interface, WifiController};
 use smartmeter::device::DeviceOptions;
 use smartmeter::hal::Driver;
@@ -58,9 +62,25 @@ macro_rules! spawn {
     };
 }
 
+/// Installs [`engine::LOGGER`] as the `log` crate's logger, at the level named by `ESP_LOG` at build
+/// time (`error`, `warn`, `info`, `debug`, `trace`, `off`; default and fallback `info`).
+#[allow(unsafe_code)]
+fn init_logger() {
+    let level = option_env!("ESP_LOG")
+        .and_then(|s| s.parse::<log::LevelFilter>().ok())
+        .unwrap_or(log::LevelFilter::Info);
+    // SAFETY: the rv32imc core has no atomic read-modify-write, so `log` only offers the racy setters;
+    // they must not race with another call or with a log record being emitted. This runs first in
+    // `main`, on the only core, before `esp_hal::init` enables interrupts and before any task exists.
+    unsafe {
+        let _ = log::set_logger_racy(&engine::LOGGER);
+        log::set_max_level_racy(level);
+    }
+}
+
 #[esp_rtos::main]
 async fn main(spawner: Spawner) -> ! {
-    esp_println::logger::init_logger_from_env();
+    init_logger();
     let peripherals = esp_hal::init(esp_hal::Config::default().with_cpu_clock(CpuClock::max()));
     esp_alloc::heap_allocator!(#[esp_hal::ram(reclaimed)] size: 64 * 1024);
     esp_alloc::heap_allocator!(size: 72 * 1024);
@@ -136,19 +156,14 @@ async fn main(spawner: Spawner) -> ! {
         let i_pin = cfg.enable_pin(peripherals.GPIO1, Attenuation::_11dB);
         let adc = Adc::new(peripherals.ADC1, cfg);
         spawn!(spawner, sampler::adc::sample_task(adc, v_pin, i_pin));
-        sampler::adc::AdcSource::new(sampler::adc::AdcFrontEnd {
-            // 230 V rms mains through a 9 V AC transformer and a 1:11 divider: ≈ 280 V per pin volt.
-            divider_ratio: 280.0,
-            // SCT-013-000: 100 A : 50 mA, on a 33 Ω burden.
-            ct_ratio: 2000.0,
-            burden_ohm: 33.0,
-        })
+        sampler::adc::AdcSource::new(sampler::adc::BOARD)
     };
     let source = hal_impl::Meter(source);
     let options = DeviceOptions {
         version: String::from(env!("CARGO_PKG_VERSION")),
         compiled: String::from(concat!("esp32c3 ", env!("CARGO_PKG_VERSION"))),
-        has_serial: false,
+        // The USB-Serial-JTAG port serves the protocol's serial variant (`serial::task`).
+        has_serial: true,
         rtc: true,
         max_clients: MAX_CLIENTS,
         source_rate_hz: sampler::RATE_HZ,
@@ -168,6 +183,10 @@ async fn main(spawner: Spawner) -> ! {
     let engine: &'static engine::Shared =
         mk_static!(engine::Shared, Mutex::new(RefCell::new(driver)));
 
+    // The serial connection opens on the task's first poll; the pump's first round, one period later,
+    // moves the log lines queued during boot into the engine, so the port gets them too.
+    let usb = UsbSerialJtag::new(peripherals.USB_DEVICE).into_async();
+    spawn!(spawner, serial::task(engine, usb));
     spawn!(spawner, engine::pump(engine, sta_stack, ap_stack));
     for _ in 0..=MAX_CLIENTS {
         spawn!(

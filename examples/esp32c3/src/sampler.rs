@@ -191,6 +191,18 @@ pub mod adc {
         pub burden_ohm: f32,
     }
 
+    /// The analog front end the ADC variant is built for. Documented here only: the README refers
+    /// here.
+    ///
+    /// - voltage: 230 V rms mains through a 9 V AC transformer and a 1:11 divider, ≈ 280 mains volts
+    ///   per volt at the pin (after the mid-rail bias is removed);
+    /// - current: an SCT-013-000 clamp (100 A : 50 mA, turns ratio 2000) on a 33 Ω burden.
+    pub const BOARD: AdcFrontEnd = AdcFrontEnd {
+        divider_ratio: 280.0,
+        ct_ratio: 2000.0,
+        burden_ohm: 33.0,
+    };
+
     struct Ring {
         samples: Deque<(i16, i16), RING>,
         first_us: u64,

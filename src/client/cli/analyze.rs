@@ -7,12 +7,34 @@ use std::string::ToString;
 use std::vec::Vec;
 use std::{format, vec};
 
-use super::output::{num, table};
-use super::{Cli, CliError, Command};
-use crate::client::analyze::{AnalyzeError, AnalyzeOptions, WindowResult, analyze_file};
-use crate::client::recording::{ReadHints, Status};
+use super::output::{Out, num, table};
+use super::{Cli, CliError, Command, Nominal};
+use crate::client::analyze::{AnalyzeError, AnalyzeOptions, Content, WindowResult, analyze_file};
+use crate::client::recording::{Format, ReadHints, RecordingError, Status};
 
-pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
+/// Checks what can be checked without reading the file: a known extension, and the hints only
+/// for the formats that need them (a `.f32` file does not say its rate: `--rate` is required).
+fn check_args(
+    file: &std::path::Path,
+    rate: Option<u32>,
+    channels: Option<&Vec<String>>,
+) -> Result<(), CliError> {
+    let shown = file.display();
+    match Format::from_path(file) {
+        None => Err(CliError::Usage(format!(
+            "{shown}: unknown recording format (use .wav, .csv or .f32)"
+        ))),
+        Some(Format::F32) if rate.is_none() => Err(CliError::Usage(format!(
+            "{shown}: a .f32 file does not record its sample rate: give it with --rate (and --channels unless it holds the six waveforms v_l1,i_l1,v_l2,i_l2,v_l3,i_l3)"
+        ))),
+        Some(Format::Wav) if rate.is_some() || channels.is_some() => Err(CliError::Usage(format!(
+            "{shown}: a WAV file states its rate and channels; --rate and --channels are for .f32 and .csv files"
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+pub(crate) fn analyze(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError> {
     let Command::Analyze {
         file,
         csv,
@@ -20,16 +42,28 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
         rate,
         channels,
         nominal,
+        ..
     } = &cli.command
     else {
         return Err(CliError::Usage("not an analyze command".into()));
     };
+    check_args(file, *rate, channels.as_ref())?;
+    // A plot that cannot be written is found before the analysis, with the system's reason.
+    if let Some(png) = plot {
+        super::plot::check_writable(png).map_err(|source| CliError::File {
+            path: png.display().to_string(),
+            source,
+        })?;
+    }
     let opts = AnalyzeOptions {
         hints: ReadHints {
             rate_hz: *rate,
             channels: channels.clone(),
         },
-        nominal_hz: *nominal,
+        nominal_hz: match nominal {
+            Nominal::Auto => None,
+            Nominal::Hz(f) => Some(*f),
+        },
         ..AnalyzeOptions::default()
     };
     let stdout = std::io::stdout();
@@ -37,7 +71,7 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
     let mut io_err: Option<std::io::Error> = None;
     let mut keep: Vec<WindowResult> = Vec::new();
     let mut rows: Vec<Vec<String>> = Vec::new();
-    let json = cli.json;
+    let json = printer.json;
     let want_plot = plot.is_some();
     if *csv {
         let mut h = String::from("t");
@@ -46,7 +80,7 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
                 h.push_str(&format!(",{q}_l{l}"));
             }
         }
-        h.push('\n');
+        h.push_str(",cycles\n");
         out.write_all(h.as_bytes())?;
     }
     let summary = analyze_file(file, &opts, |w| {
@@ -73,10 +107,12 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
                     }
                 }
             }
-            writeln!(out, "{line}")
+            writeln!(out, "{line},{}", w.cycles)
         } else {
             for (k, name) in ["L1", "L2", "L3"].iter().enumerate() {
-                if w.voltage_v.get(k).copied().flatten().is_none() {
+                if w.voltage_v.get(k).copied().flatten().is_none()
+                    && w.active_w.get(k).copied().flatten().is_none()
+                {
                     continue;
                 }
                 let g = |a: &[Option<f64>; 3], d| num(a.get(k).copied().flatten(), d);
@@ -102,6 +138,10 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
         }
     })
     .map_err(|e| match e {
+        AnalyzeError::Recording(RecordingError::UnknownFormat) => CliError::Usage(format!(
+            "{}: unknown recording format (use .wav, .csv or .f32)",
+            file.display()
+        )),
         AnalyzeError::Recording(source) => CliError::File {
             path: file.display().to_string(),
             source,
@@ -122,14 +162,28 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
             )
             .as_bytes(),
         )?;
-        writeln!(
-            out,
-            "{} windows over {} samples × {} channels at {} Hz",
+        let what = match summary.content {
+            Content::PowerPq | Content::Rms => "one-second rows",
+            Content::ThreePhase | Content::SinglePhase(_) => "windows",
+        };
+        let mut line = format!(
+            "{} {what} over {} samples × {} channels at {} Hz",
             summary.windows,
             summary.frames,
             summary.meta.channels.len(),
             summary.meta.rate_hz
-        )?;
+        );
+        if let Some(n) = summary.nominal_hz {
+            line.push_str(&format!(
+                " ({} cycles at {n} Hz nominal",
+                if n == 60 { 12 } else { 10 }
+            ));
+            if let Some(up) = summary.interpolated_to_hz {
+                line.push_str(&format!(", interpolated to {up} Hz"));
+            }
+            line.push(')');
+        }
+        writeln!(out, "{line}")?;
     }
     out.flush()?;
     drop(out);
@@ -149,7 +203,7 @@ pub(crate) fn analyze(cli: &Cli) -> Result<ExitCode, CliError> {
         );
     }
     if let Some(png) = plot {
-        super::plot::plot(file, &opts, &keep, png).map_err(|e| CliError::File {
+        super::plot::plot(file, &opts, &summary, &keep, png).map_err(|e| CliError::File {
             path: png.display().to_string(),
             source: e,
         })?;

@@ -1,15 +1,19 @@
 //! The `smartmeter` command-line tool (feature `cli`): argument parsing (clap), human and `--json`
 //! output, and one function per subcommand. The binary `src/bin/smartmeter.rs` only calls [`main`].
 //!
-//! Exit codes: 0 success; 1 an error (unreachable host, connection lost, unreadable or unwritable
-//! file); 2 bad arguments; 3 the meter refused the command (its `msg` is printed) or is busy;
-//! 4 a recording lost packets (the file is complete, zero-filled, and says so); 130 a recording
-//! stopped by Ctrl-C (the file is finalised).
+//! Exit codes: 0 success (also when stdout is closed early, e.g. piped into `head`); 1 an error
+//! (unreachable host, connection lost, unreadable or unwritable file); 2 bad arguments (checked
+//! before the meter is contacted wherever the tool can tell, with the same rules the meter
+//! applies); 3 the meter refused the command (its `msg` is printed) or is busy; 4 a recording lost
+//! packets (the file is complete, zero-filled, and says so); 130 / 143 a recording stopped by
+//! Ctrl-C / SIGTERM (the meter is stopped and the file finalised).
 
 mod analyze;
+mod collect;
 mod output;
 mod plot;
 mod record;
+mod signal;
 
 use std::format;
 use std::path::PathBuf;
@@ -22,78 +26,127 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use super::recording::RecordingError;
 use super::{Client, ClientError, ClientOptions, Target, parse_duration};
-use crate::wire::command::{Calibration, DailyRestart, MqttServerSettings, ServerAddr};
+use crate::wire::command::{
+    Calibration, Command as WireCommand, CommandError, DailyRestart, MAX_TOKEN_BYTES,
+    MqttServerSettings, ServerAddr, WifiCredentials,
+};
 use crate::wire::log::LogLevel;
 
-/// Discover, command, record and analyse SmartMeter devices.
+/// Command-line tool for SmartMeter energy meters: find them, read and change their settings,
+/// record their waveforms and analyse the recordings.
 #[derive(Debug, Parser)]
-#[command(name = "smartmeter", version, about, max_term_width = 100)]
+#[command(
+    name = "smartmeter",
+    version,
+    about = "Command-line tool for SmartMeter energy meters: find them, read and change their settings, record their waveforms and analyse the recordings.",
+    long_about = None,
+    max_term_width = 100
+)]
 pub struct Cli {
-    /// Print the meter's JSON reply objects (and one JSON object per window for `analyze`).
-    #[arg(long, global = true)]
+    /// Accepted before the subcommand too (`smartmeter --json info HOST`); see each subcommand's
+    /// `--json`.
+    #[arg(long, hide = true)]
     pub json: bool,
-    /// How long to wait for a reply (90, 3s, 2m, 1h).
-    #[arg(long, global = true, default_value = "5s", value_parser = duration_arg)]
-    pub timeout: Duration,
-    /// Baud rate when HOST is a serial device.
-    #[arg(long, global = true, default_value_t = 115_200)]
-    pub baud: u32,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The meter a subcommand talks to, and how.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Meter {
+    /// The meter: `host[:port]` (default port 54321), a meter name (resolved over mDNS), or a
+    /// serial device (/dev/ttyACM0, COM3).
+    #[arg(value_name = "HOST")]
+    pub host: Target,
+    /// Access token of a protected meter, sent as {"cmd":"auth"} first on the connection. Prefer
+    /// the environment variable: a command line shows in the process list.
+    #[arg(long, env = "SMARTMETER_TOKEN", hide_env_values = true, value_parser = token_arg)]
+    pub token: Option<String>,
+    /// How long to wait for a reply (90, 3s, 2m, 1h).
+    #[arg(long, default_value = "5s", value_parser = duration_arg)]
+    pub timeout: Duration,
+    /// Baud rate when HOST is a serial device.
+    #[arg(long, default_value_t = 115_200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub baud: u32,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List meters on the local network (mDNS `_elec._tcp`): name, address, version.
+    /// List meters on the local network (mDNS `_elec._tcp`): name, address, firmware version.
     Discover {
         /// How long to listen.
         #[arg(long, default_value = "3s", value_parser = duration_arg)]
         wait: Duration,
+        /// One JSON object per meter instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the meter's info.
     Info {
-        /// `host[:port]` (default port 54321), a meter name (mDNS), or a serial device.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
+        /// Print the meter's reply object as it was sent.
+        #[arg(long)]
+        json: bool,
     },
     /// Read a measurement (a table per phase, with units).
     Get {
         /// What to read.
         what: Quantity,
-        /// `host[:port]`, a meter name, or a serial device.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
+        /// Print the meter's reply object as it was sent.
+        #[arg(long)]
+        json: bool,
     },
-    /// Send a raw command line (a JSON object, `?` or `!`) and print the reply.
+    /// Send a raw command line (a JSON object, `?` or `!`) and print the reply objects.
     Cmd {
-        /// `host[:port]`, a meter name, or a serial device.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
         /// The command, e.g. '{"cmd":"getEnergy"}'.
         #[arg(value_name = "JSON")]
         line: String,
+        /// Print `?`'s `Setup done` as a JSON object too.
+        #[arg(long)]
+        json: bool,
     },
     /// Change a setting.
     Set {
         /// The setting.
         #[command(subcommand)]
         what: SetCommand,
+        /// Print the meter's reply object instead of its message.
+        #[arg(long, global = true)]
+        json: bool,
     },
-    /// Print the meter's persistent log (warnings and errors), one row per line.
+    /// Print the meter's persistent log (warnings and errors), one row per line; with --follow
+    /// then its live log lines.
     Log {
-        /// `host[:port]`, a meter name, or a serial device.
-        host: Target,
-        /// Then keep printing live log lines until Ctrl-C.
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
+        /// Then keep printing live log lines until Ctrl-C (or the connection is lost: exit 1).
         #[arg(long, short)]
         follow: bool,
-        /// Level of the live lines with --follow.
-        #[arg(long, default_value = "info")]
+        /// Level of the live lines (the meter keeps it per connection, so it only applies to this
+        /// --follow connection).
+        #[arg(long, default_value = "info", requires = "follow")]
         level: Level,
+        /// Print each row as a JSON string.
+        #[arg(long)]
+        json: bool,
     },
     /// Record waveforms to a file (.wav, .csv or .f32, chosen by the extension).
     Record {
-        /// `host[:port]`, a meter name, or a serial device.
-        host: Target,
-        /// Samples per second, 1-32000.
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
+        /// Samples per second: 1-32000 (1-50 for p,q and v,i_RMS).
         #[arg(long, short, default_value_t = 8000)]
         rate: u32,
         /// Channels: v,i (all six waveforms), v,i_L1, v,i_L2, v,i_L3, p,q or v,i_RMS.
@@ -106,43 +159,59 @@ pub enum Command {
         #[arg(long, short)]
         out: PathBuf,
         /// Receive over UDP on this local port instead of the TCP connection.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         udp: Option<u16>,
         /// Do not insert zeros for lost packets (timestamps after a loss are then shifted).
         #[arg(long)]
         no_zero_fill: bool,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
-    /// A live per-phase table of V, I, P, Q, S, PF and f, refreshed every second.
+    /// A live per-phase table of V, I, P, Q, S, PF and f, refreshed every second, until Ctrl-C.
+    /// While another client samples (the meter is busy) it keeps the last table and retries.
     Watch {
-        /// `host[:port]`, a meter name, or a serial device.
-        host: Target,
-        /// Refresh period.
-        #[arg(long, default_value = "1s", value_parser = duration_arg)]
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
+        /// Refresh period (at least 100ms).
+        #[arg(long, default_value = "1s", value_parser = interval_arg)]
         interval: Duration,
         /// Stop after this many refreshes (default: until Ctrl-C).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
+        /// One JSON object per refresh instead of the table.
+        #[arg(long)]
+        json: bool,
     },
-    /// Run the metering DSP over a recording and print per-window results.
+    /// Run the metering DSP over a recording: one row per 10-cycle window (12 at 60 Hz) for
+    /// waveforms, one row per second for p,q and v,i_RMS recordings.
     Analyze {
         /// A recording (.wav, .csv, .f32).
         file: PathBuf,
         /// CSV output (one row per window).
         #[arg(long, conflicts_with = "json")]
         csv: bool,
-        /// Draw voltage/current waveforms and power over time into this PNG.
+        /// One JSON object per window (keys t, cycles, voltage, current, activePower,
+        /// reactivePower, apparentPower, frequency, powerFactor).
+        #[arg(long)]
+        json: bool,
+        /// Draw waveforms and power over time into this PNG.
         #[arg(long)]
         plot: Option<PathBuf>,
-        /// Sample rate of a .f32 file (default 8000).
-        #[arg(long)]
+        /// Sample rate of a .f32 file (required: the file does not say), or of a one-row .csv.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=32000))]
         rate: Option<u32>,
         /// Channel names of a .f32 file (default v_l1,i_l1,v_l2,i_l2,v_l3,i_l3).
         #[arg(long, value_delimiter = ',')]
         channels: Option<Vec<String>>,
-        /// Nominal line frequency.
-        #[arg(long, default_value_t = 50, value_parser = nominal_arg)]
-        nominal: u32,
+        /// Nominal line frequency: 50, 60, or auto (the nearer one to the first second's).
+        #[arg(long, default_value = "auto", value_parser = nominal_arg)]
+        nominal: Nominal,
     },
+    /// Store what every meter publishes on an MQTT broker in Parquet files and/or PostgreSQL, with
+    /// a Prometheus endpoint; runs until SIGINT/SIGTERM, then flushes and exits 0.
+    Collect(collect::CollectArgs),
     /// Status of every meter publishing on an MQTT broker.
     Fleet {
         /// Broker `host[:port]` (default port 1883).
@@ -150,7 +219,38 @@ pub enum Command {
         /// How long to listen (meters publish their status every 5 s).
         #[arg(long, default_value = "6s", value_parser = duration_arg)]
         wait: Duration,
+        /// One JSON object per meter instead of the table.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+impl Command {
+    /// The subcommand's `--json`.
+    fn json(&self) -> bool {
+        match self {
+            Command::Discover { json, .. }
+            | Command::Info { json, .. }
+            | Command::Get { json, .. }
+            | Command::Cmd { json, .. }
+            | Command::Set { json, .. }
+            | Command::Log { json, .. }
+            | Command::Record { json, .. }
+            | Command::Watch { json, .. }
+            | Command::Analyze { json, .. }
+            | Command::Fleet { json, .. } => *json,
+            Command::Collect(args) => args.json,
+        }
+    }
+}
+
+/// `analyze --nominal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nominal {
+    /// Decided from the recording's first second.
+    Auto,
+    /// 50 or 60 Hz.
+    Hz(u32),
 }
 
 /// `get` quantities.
@@ -168,6 +268,22 @@ pub enum Quantity {
     Frequency,
     /// getPhaseAngle: degrees per phase.
     Phase,
+    /// getQuality: THD, power factor, nonactive power, half-cycle RMS extremes, 10-s frequency.
+    Quality,
+}
+
+impl Quantity {
+    fn command(self) -> WireCommand {
+        match self {
+            Quantity::Power => WireCommand::GetPower,
+            Quantity::Voltage => WireCommand::GetVoltage,
+            Quantity::Current => WireCommand::GetCurrent,
+            Quantity::Energy => WireCommand::GetEnergy,
+            Quantity::Frequency => WireCommand::GetPeriod,
+            Quantity::Phase => WireCommand::GetPhaseAngle,
+            Quantity::Quality => WireCommand::GetQuality,
+        }
+    }
 }
 
 /// Log levels.
@@ -202,8 +318,9 @@ impl From<Level> for LogLevel {
 pub enum SetCommand {
     /// The meter's name (mDNS name, AP name): 1-24 of A-Z a-z 0-9 -.
     Name {
-        /// The meter.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
         /// The new name.
         name: String,
     },
@@ -215,55 +332,53 @@ pub enum SetCommand {
     },
     /// The MQTT broker (`-` disables).
     Mqtt {
-        /// The meter.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
         /// `host`, `host:port`, `[v6]:port` or `-`.
         server: String,
-        /// Broker user.
+        /// Broker user (≤ 64 bytes).
         #[arg(long)]
         user: Option<String>,
-        /// Broker password.
+        /// Broker password (≤ 64 bytes).
         #[arg(long)]
         pwd: Option<String>,
-        /// Broker port (default 1883).
-        #[arg(long)]
+        /// Broker port (default: the address's, else 1883).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         port: Option<u16>,
     },
     /// The stream server the meter connects out to on port 54322 (`-` disables).
     Stream {
-        /// The meter.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
         /// `host`, `host:port`, `[v6]:port` or `-`.
         server: String,
     },
     /// The NTP server (`-` disables).
     TimeServer {
-        /// The meter.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
         /// `host`, `host:port`, `[v6]:port` or `-`.
         server: String,
     },
     /// Calibration factors (each 0.5-2.0): six `vL1 iL1 vL2 iL2 vL3 iL3`, or two `v i` for all phases.
     Calibration {
-        /// The meter.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
         /// The factors.
-        #[arg(num_args = 2..=6, allow_negative_numbers = true)]
+        #[arg(num_args = 1.., allow_negative_numbers = true)]
         factors: Vec<f32>,
     },
     /// Restart every day at HH:MM (device time), or `off`.
     DailyRestart {
-        /// The meter.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
         /// `HH:MM` or `off`.
         at: String,
-    },
-    /// The log level of this connection (the meter keeps it per connection).
-    LogLevel {
-        /// The meter.
-        host: Target,
-        /// The level.
-        level: Level,
     },
 }
 
@@ -272,9 +387,10 @@ pub enum SetCommand {
 pub enum WifiAction {
     /// Add an access point (at most 5).
     Add {
-        /// The meter.
-        host: Target,
-        /// SSID (≤ 32 bytes).
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
+        /// SSID (1-32 bytes).
         ssid: String,
         /// Password (≤ 64 bytes; empty for an open network).
         #[arg(default_value = "")]
@@ -282,23 +398,40 @@ pub enum WifiAction {
     },
     /// Remove an access point.
     Del {
-        /// The meter.
-        host: Target,
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: Meter,
         /// SSID.
         ssid: String,
     },
 }
 
-fn nominal_arg(s: &str) -> Result<u32, String> {
+fn nominal_arg(s: &str) -> Result<Nominal, String> {
     match s {
-        "50" => Ok(50),
-        "60" => Ok(60),
-        _ => Err("the nominal line frequency is 50 or 60".into()),
+        "auto" => Ok(Nominal::Auto),
+        "50" => Ok(Nominal::Hz(50)),
+        "60" => Ok(Nominal::Hz(60)),
+        _ => Err("the nominal line frequency is 50, 60 or auto".into()),
     }
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn interval_arg(s: &str) -> Result<Duration, String> {
+    let d = duration_arg(s)?;
+    if d < Duration::from_millis(100) {
+        return Err("the interval is at least 100ms".into());
+    }
+    Ok(d)
+}
+
+fn token_arg(s: &str) -> Result<String, String> {
+    if s.len() > MAX_TOKEN_BYTES {
+        return Err(format!("a token is at most {MAX_TOKEN_BYTES} bytes"));
+    }
+    Ok(s.to_string())
 }
 
 /// Everything a subcommand can fail with; `Display` is the one line printed after `smartmeter: error: `.
@@ -324,6 +457,9 @@ pub enum CliError {
     /// Analysis failed.
     #[error(transparent)]
     Analyze(#[from] super::analyze::AnalyzeError),
+    /// The collector could not start.
+    #[error(transparent)]
+    Collect(#[from] super::collect::CollectError),
     /// Writing to stdout failed (closed pipe).
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
@@ -334,10 +470,16 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Client(e) if e.is_refusal() => 3,
-            CliError::Usage(_) => 2,
+            CliError::Client(ClientError::InvalidHost { .. } | ClientError::InvalidCommand(_)) => 2,
+            CliError::Usage(_) | CliError::Collect(super::collect::CollectError::Usage(_)) => 2,
             CliError::DataLoss(_) => 4,
             _ => 1,
         }
+    }
+
+    /// Stdout was closed by its reader (`smartmeter log … | head`): not worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
 
@@ -360,6 +502,7 @@ pub fn main() -> ExitCode {
     rt.shutdown_timeout(Duration::from_millis(100));
     match result {
         Ok(code) => code,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => {
             std::eprintln!("smartmeter: error: {e}");
             ExitCode::from(e.exit_code())
@@ -367,51 +510,82 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub(crate) async fn connect(cli: &Cli, host: &Target) -> Result<Client, CliError> {
+/// Connects to the meter (and authenticates when a token is given).
+pub(crate) async fn connect(m: &Meter) -> Result<Client, CliError> {
     let opts = ClientOptions {
-        timeout: cli.timeout,
-        connect_timeout: cli.timeout,
-        baud_rate: cli.baud,
+        timeout: m.timeout,
+        connect_timeout: m.timeout,
+        baud_rate: m.baud,
+        token: m.token.clone().filter(|t| !t.is_empty()),
         ..ClientOptions::default()
     };
-    Ok(Client::connect_with(host, opts).await?)
+    Ok(Client::connect_with(&m.host, opts).await?)
 }
 
 fn server_arg(s: &str) -> Result<ServerAddr, CliError> {
-    ServerAddr::parse(s).map_err(|e| CliError::Usage(std::format!("invalid server `{s}`: {e}")))
+    ServerAddr::parse(s).map_err(|e| CliError::Usage(format!("invalid server `{s}`: {e}")))
+}
+
+/// Checks a typed command with the parser the meter itself runs, so that an argument the meter
+/// would refuse is a usage error (exit 2) found before connecting, with the meter's own words.
+fn checked(cmd: WireCommand) -> Result<WireCommand, CliError> {
+    match WireCommand::parse(cmd.encode().as_bytes()) {
+        Ok(_) => Ok(cmd),
+        Err(e) => Err(CliError::Usage(e.to_string())),
+    }
+}
+
+/// The raw `cmd` line: one line of at most 600 bytes holding a JSON object with a string `cmd`,
+/// `?` or `!`. Whether the meter knows the command and accepts its values is the meter's to say.
+fn check_raw_line(line: &str) -> Result<(), CliError> {
+    if line.contains(['\n', '\r']) {
+        return Err(CliError::Usage("a command is one line".into()));
+    }
+    match WireCommand::parse(line.as_bytes()) {
+        Ok(WireCommand::Sample(_)) => Err(CliError::Usage(
+            "use `smartmeter record` to sample (its data needs a receiver)".into(),
+        )),
+        Ok(_) => Ok(()),
+        Err(e @ (CommandError::LineTooLong | CommandError::Empty | CommandError::Json)) => {
+            let what = match e {
+                CommandError::LineTooLong => "a command line is at most 600 bytes".to_string(),
+                _ => "expected a JSON object with a string \"cmd\" (e.g. '{\"cmd\":\"info\"}'), `?` or `!`".to_string(),
+            };
+            Err(CliError::Usage(format!("invalid command `{line}`: {what}")))
+        }
+        Err(CommandError::UnknownCommand { cmd }) if cmd == "sample" => Err(CliError::Usage(
+            "use `smartmeter record` to sample (its data needs a receiver)".into(),
+        )),
+        // Known shape, refused values (or a command this tool does not know): the meter decides.
+        Err(_) => Ok(()),
+    }
 }
 
 /// Runs one parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     use output::Out;
-    let out = Out::new(cli.json);
+    let out = Out::new(cli.json || cli.command.json());
     match &cli.command {
-        Command::Discover { wait } => {
+        Command::Discover { wait, .. } => {
             let found = super::discover(*wait).await?;
             out.discovered(&found)?;
         }
-        Command::Info { host } => {
-            let c = connect(&cli, host).await?;
+        Command::Info { meter, .. } => {
+            let c = connect(meter).await?;
             let r = c.info().await?;
             out.response(&r)?;
         }
-        Command::Get { what, host } => {
-            let c = connect(&cli, host).await?;
-            let cmd = match what {
-                Quantity::Power => crate::wire::command::Command::GetPower,
-                Quantity::Voltage => crate::wire::command::Command::GetVoltage,
-                Quantity::Current => crate::wire::command::Command::GetCurrent,
-                Quantity::Energy => crate::wire::command::Command::GetEnergy,
-                Quantity::Frequency => crate::wire::command::Command::GetPeriod,
-                Quantity::Phase => crate::wire::command::Command::GetPhaseAngle,
-            };
-            let r = c.request(&cmd).await?;
+        Command::Get { what, meter, .. } => {
+            let c = connect(meter).await?;
+            let r = c.request(&what.command()).await?;
             out.quantity(*what, &r)?;
         }
-        Command::Cmd { host, line } => {
-            let c = connect(&cli, host).await?;
+        Command::Cmd { meter, line, .. } => {
+            let line = line.trim();
+            check_raw_line(line)?;
+            let c = connect(meter).await?;
             let replies = c.request_raw(line).await?;
-            if line.trim_start().starts_with('?') && !cli.json {
+            if line.starts_with('?') && !out.json {
                 out.print("Setup done\n")?;
             } else {
                 for r in &replies {
@@ -423,45 +597,31 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 last.clone().check(&sent)?;
             }
         }
-        Command::Set { what } => {
-            let r = set(&cli, what).await?;
+        Command::Set { what, .. } => {
+            let r = set(what).await?;
             out.confirmation(&r)?;
         }
         Command::Log {
-            host,
+            meter,
             follow,
             level,
-        } => {
-            let c = connect(&cli, host).await?;
-            let rows = c.get_log().await?;
-            out.log_rows(&rows)?;
-            if *follow {
-                c.set_log_level((*level).into()).await?;
-                let mut notices = c.notices();
-                loop {
-                    tokio::select! {
-                        n = notices.recv() => match n {
-                            Ok(super::Notice::Log(line)) => out.log_line(&line)?,
-                            Ok(_) => {}
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                            Err(_) => return Err(ClientError::Closed { reason: None }.into()),
-                        },
-                        _ = tokio::signal::ctrl_c() => break,
-                    }
-                }
-            }
-        }
-        Command::Record { .. } => return record::record(&cli).await,
+            ..
+        } => return log(meter, *follow, *level, &out).await,
+        Command::Record { .. } => return record::record(&cli, &out).await,
         Command::Watch {
-            host,
+            meter,
             interval,
             count,
+            ..
         } => {
-            let c = connect(&cli, host).await?;
-            output::watch(&c, &out, *interval, *count).await?;
+            let mut signals = signal::Signals::install()?;
+            let c = connect(meter).await?;
+            output::watch(&c, &out, *interval, *count, &mut signals).await?;
         }
-        Command::Analyze { .. } => return analyze::analyze(&cli),
-        Command::Fleet { broker, wait } => {
+        Command::Analyze { .. } => return analyze::analyze(&cli, &out),
+        Command::Collect(args) => return collect::collect(&cli, args).await,
+        Command::Fleet { broker, wait, .. } => {
+            check_broker(broker)?;
             let meters = super::fleet_snapshot(broker, *wait).await?;
             out.fleet(&meters)?;
         }
@@ -469,39 +629,105 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn set(cli: &Cli, what: &SetCommand) -> Result<super::Response, CliError> {
-    Ok(match what {
-        SetCommand::Name { host, name } => connect(cli, host).await?.set_name(name).await?,
-        SetCommand::Wifi { action } => match action {
-            WifiAction::Add { host, ssid, pwd } => {
-                connect(cli, host).await?.add_wifi(ssid, pwd).await?
+fn check_broker(broker: &str) -> Result<(), CliError> {
+    match ServerAddr::parse(broker) {
+        Ok(ServerAddr::Host { .. }) => Ok(()),
+        Ok(ServerAddr::Disabled) => Err(CliError::Usage(format!(
+            "invalid broker `{broker}`: expected host[:port]"
+        ))),
+        Err(e) => Err(CliError::Usage(format!("invalid broker `{broker}`: {e}"))),
+    }
+}
+
+/// `log`: the persistent log, then with `--follow` the live lines until Ctrl-C / SIGTERM (exit 0)
+/// or until the connection is lost (exit 1, "connection lost").
+async fn log(
+    meter: &Meter,
+    follow: bool,
+    level: Level,
+    out: &output::Out,
+) -> Result<ExitCode, CliError> {
+    let mut signals = if follow {
+        Some(signal::Signals::install()?)
+    } else {
+        None
+    };
+    let c = connect(meter).await?;
+    // Subscribed before anything is asked, so no live line is missed.
+    let mut notices = c.notices();
+    let rows = c.get_log().await?;
+    out.log_rows(&rows)?;
+    let Some(signals) = signals.as_mut() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    c.request(&WireCommand::Log {
+        level: level.into(),
+    })
+    .await?;
+    let lost = |e: ClientError| -> CliError {
+        match e {
+            e @ ClientError::ConnectionLost { .. } => e.into(),
+            other => ClientError::ConnectionLost {
+                reason: other.to_string(),
             }
-            WifiAction::Del { host, ssid } => connect(cli, host).await?.del_wifi(ssid).await?,
+            .into(),
+        }
+    };
+    loop {
+        tokio::select! {
+            n = notices.recv() => match n {
+                // The idle heartbeat (an empty line every second) is not worth printing.
+                Ok(super::Notice::Log(line)) if !line.text.is_empty() => out.log_line(&line)?,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Err(lost(c.closed().await)),
+            },
+            _ = signals.recv() => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
+
+async fn set(what: &SetCommand) -> Result<super::Response, CliError> {
+    // Build and check the command first: bad arguments never reach (or wait for) the meter.
+    let (meter, cmd) = match what {
+        SetCommand::Name { meter, name } => (meter, WireCommand::Mdns { name: name.clone() }),
+        SetCommand::Wifi { action } => match action {
+            WifiAction::Add { meter, ssid, pwd } => (
+                meter,
+                WireCommand::AddWifi(WifiCredentials {
+                    ssid: ssid.clone(),
+                    pwd: pwd.clone(),
+                }),
+            ),
+            WifiAction::Del { meter, ssid } => (meter, WireCommand::DelWifi { ssid: ssid.clone() }),
         },
         SetCommand::Mqtt {
-            host,
+            meter,
             server,
             user,
             pwd,
             port,
-        } => {
-            let settings = MqttServerSettings {
+        } => (
+            meter,
+            WireCommand::MqttServer(MqttServerSettings {
                 server: server_arg(server)?,
                 user: user.clone(),
                 pwd: pwd.clone(),
                 port: *port,
-            };
-            connect(cli, host).await?.set_mqtt_server(settings).await?
-        }
-        SetCommand::Stream { host, server } => {
-            let s = server_arg(server)?;
-            connect(cli, host).await?.set_stream_server(s).await?
-        }
-        SetCommand::TimeServer { host, server } => {
-            let s = server_arg(server)?;
-            connect(cli, host).await?.set_time_server(s).await?
-        }
-        SetCommand::Calibration { host, factors } => {
+            }),
+        ),
+        SetCommand::Stream { meter, server } => (
+            meter,
+            WireCommand::StreamServer {
+                server: server_arg(server)?,
+            },
+        ),
+        SetCommand::TimeServer { meter, server } => (
+            meter,
+            WireCommand::TimeServer {
+                server: server_arg(server)?,
+            },
+        ),
+        SetCommand::Calibration { meter, factors } => {
             let cal = match factors.as_slice() {
                 [v, i] => Calibration::Uniform { v: *v, i: *i },
                 [a, b, c, d, e, f] => Calibration::Factors([*a, *b, *c, *d, *e, *f]),
@@ -511,30 +737,27 @@ async fn set(cli: &Cli, what: &SetCommand) -> Result<super::Response, CliError> 
                     ));
                 }
             };
-            connect(cli, host).await?.set_calibration(cal).await?
+            if let Some(bad) = factors.iter().find(|f| !f.is_finite()) {
+                return Err(CliError::Usage(format!(
+                    "calibration factor {bad} is not a number in 0.5-2.0"
+                )));
+            }
+            (meter, WireCommand::Calibration(cal))
         }
-        SetCommand::DailyRestart { host, at } => {
-            let when = parse_daily(at)?;
-            connect(cli, host).await?.set_daily_restart(when).await?
+        SetCommand::DailyRestart { meter, at } => {
+            (meter, WireCommand::DailyRestart(parse_daily(at)?))
         }
-        SetCommand::LogLevel { host, level } => {
-            connect(cli, host)
-                .await?
-                .set_log_level((*level).into())
-                .await?
-        }
-    })
+    };
+    let cmd = checked(cmd)?;
+    let c = connect(meter).await?;
+    Ok(c.request(&cmd).await?)
 }
 
 fn parse_daily(at: &str) -> Result<DailyRestart, CliError> {
     if matches!(at, "off" | "none" | "-") {
         return Ok(DailyRestart::Disabled);
     }
-    let bad = || {
-        CliError::Usage(std::format!(
-            "invalid time `{at}`: expected HH:MM (24 h) or off"
-        ))
-    };
+    let bad = || CliError::Usage(format!("invalid time `{at}`: expected HH:MM (24 h) or off"));
     let (h, m) = at.split_once(':').ok_or_else(bad)?;
     let hour: u8 = h.parse().map_err(|_| bad())?;
     let minute: u8 = m.parse().map_err(|_| bad())?;
@@ -560,8 +783,10 @@ mod tests {
             Cli::try_parse_from(["smartmeter", "--json", "get", "power", "10.0.0.7:5000"]).unwrap();
         assert!(c.json);
         assert!(
-            matches!(c.command, Command::Get { what: Quantity::Power, host: Target::Tcp { ref host, port: 5000 } } if host == "10.0.0.7")
+            matches!(c.command, Command::Get { what: Quantity::Power, meter: Meter { host: Target::Tcp { ref host, port: 5000 }, .. }, .. } if host == "10.0.0.7")
         );
+        let c = Cli::try_parse_from(["smartmeter", "get", "quality", "h", "--json"]).unwrap();
+        assert!(c.command.json());
         let c = Cli::try_parse_from([
             "smartmeter",
             "record",
@@ -591,11 +816,17 @@ mod tests {
         let c =
             Cli::try_parse_from(["smartmeter", "set", "calibration", "m", "1.0", "0.98"]).unwrap();
         assert!(
-            matches!(c.command, Command::Set { what: SetCommand::Calibration { ref factors, .. } } if factors == &[1.0, 0.98])
+            matches!(c.command, Command::Set { what: SetCommand::Calibration { ref factors, .. }, .. } if factors == &[1.0, 0.98])
         );
+        let c = Cli::try_parse_from(["smartmeter", "set", "name", "m", "n", "--json"]).unwrap();
+        assert!(c.command.json());
         let c = Cli::try_parse_from(["smartmeter", "--json", "cmd", "h", "{\"cmd\":\"info\"}"])
             .unwrap();
         assert!(matches!(c.command, Command::Cmd { ref line, .. } if line == "{\"cmd\":\"info\"}"));
+        let c = Cli::try_parse_from(["smartmeter", "info", "h", "--token", "t"]).unwrap();
+        assert!(
+            matches!(c.command, Command::Info { ref meter, .. } if meter.token.as_deref() == Some("t"))
+        );
         assert!(Cli::try_parse_from(["smartmeter", "get", "power"]).is_err());
         assert!(Cli::try_parse_from(["smartmeter", "get", "watts", "h"]).is_err());
         assert!(
@@ -611,6 +842,11 @@ mod tests {
             .is_err()
         );
         assert!(Cli::try_parse_from(["smartmeter", "info", "a:99999"]).is_err());
+        // Options only where they mean something.
+        assert!(Cli::try_parse_from(["smartmeter", "analyze", "f.wav", "--baud", "9600"]).is_err());
+        assert!(Cli::try_parse_from(["smartmeter", "discover", "--timeout", "1s"]).is_err());
+        assert!(Cli::try_parse_from(["smartmeter", "log", "h", "--level", "debug"]).is_err());
+        assert!(Cli::try_parse_from(["smartmeter", "set", "log-level", "h", "debug"]).is_err());
     }
 
     #[test]
@@ -625,5 +861,30 @@ mod tests {
         );
         assert!(parse_daily("24:00").is_err());
         assert!(parse_daily("3").is_err());
+    }
+
+    #[test]
+    fn raw_lines_are_checked_for_shape_only() {
+        for ok in [
+            "{\"cmd\":\"info\"}",
+            "?",
+            "!",
+            "{\"cmd\":\"bogus\"}",
+            "{\"cmd\":\"mdns\",\"payload\":{\"name\":\"bad name\"}}",
+        ] {
+            assert!(check_raw_line(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "not json",
+            "{\"cmd\":5}",
+            "[1]",
+            "{}",
+            "{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\"}}",
+        ] {
+            assert!(
+                matches!(check_raw_line(bad), Err(CliError::Usage(_))),
+                "{bad}"
+            );
+        }
     }
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use std::vec::Vec;
 use std::{format, vec};
 
+use super::signal::Signals;
 use super::{CliError, Quantity};
-use crate::client::{Client, Discovered, MeterStatus, Phases, Response};
+use crate::client::{Client, ClientError, Discovered, MeterStatus, Phases, Response};
 use crate::wire::log::LogLine;
 
 /// Where output goes and in which form.
@@ -15,18 +16,40 @@ pub(crate) struct Out {
     pub(crate) json: bool,
 }
 
-/// `1116.89`, `-` for undefined.
+/// `1116.89`, `-` for undefined; a value that rounds to zero prints without a sign (`0.00`, not
+/// `-0.00`).
 pub(crate) fn num(v: Option<f64>, decimals: usize) -> String {
     match v {
-        Some(x) if x.is_finite() => format!("{x:.decimals$}"),
+        Some(x) if x.is_finite() => {
+            let s = format!("{x:.decimals$}");
+            match s.strip_prefix('-') {
+                Some(rest) if rest.bytes().all(|b| b == b'0' || b == b'.') => rest.to_string(),
+                _ => s,
+            }
+        }
         _ => "-".to_string(),
     }
 }
 
-fn value_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
+/// A reply value for people: strings without quotes, arrays as `a, b, c`, and energies (f64
+/// accumulators with 17 significant digits on the wire) to the milliwatt-hour.
+fn value_text(key: &str, v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if key.starts_with("energy") => n
+            .as_f64()
+            .map_or_else(|| n.to_string(), |x| format!("{x:.3}")),
         other => other.to_string(),
+    };
+    let unit = if key.starts_with("energy") { " Wh" } else { "" };
+    match v {
+        Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(scalar).collect();
+            format!("{}{unit}", items.join(", "))
+        }
+        Value::Number(_) => format!("{}{unit}", scalar(v)),
+        other => scalar(other),
     }
 }
 
@@ -113,10 +136,17 @@ impl Out {
         {
             return self.print(&format!("{msg}\n"));
         }
-        let width = keys.iter().map(|k| k.len()).max().unwrap_or(0);
+        // `error` and `cmd` say nothing a person asked for (a refusal never gets here).
+        let shown = |k: &str| !matches!(k, "error" | "cmd");
+        let width = keys
+            .iter()
+            .filter(|k| shown(k))
+            .map(|k| k.len())
+            .max()
+            .unwrap_or(0);
         let mut s = String::new();
-        for (k, v) in entries.iter().filter(|(k, _)| k != "error") {
-            s.push_str(&format!("{k:<width$}  {}\n", value_text(v)));
+        for (k, v) in entries.iter().filter(|(k, _)| shown(k)) {
+            s.push_str(&format!("{k:<width$}  {}\n", value_text(k, v)));
         }
         self.print(&s)
     }
@@ -149,6 +179,31 @@ impl Out {
             Quantity::Current => per_phase(&[("I (mA)", ph("current"), 1)]),
             Quantity::Frequency => per_phase(&[("f (Hz)", ph("period"), 3)]),
             Quantity::Phase => per_phase(&[("phi (deg)", ph("phase"), 2)]),
+            Quantity::Quality => {
+                let mut t = per_phase(&[
+                    ("THD V (%)", ph("thd_v"), 2),
+                    ("THD I (%)", ph("thd_i"), 2),
+                    ("PF", ph("powerFactor"), 3),
+                    ("Q1 (var)", ph("fundamentalReactivePower"), 2),
+                    ("N (VA)", ph("nonactivePower"), 2),
+                    ("V min (V)", ph("vrmsHalfCycleMin"), 2),
+                    ("V max (V)", ph("vrmsHalfCycleMax"), 2),
+                    ("E+ (Wh)", ph("energyImport"), 3),
+                    ("E- (Wh)", ph("energyExport"), 3),
+                ]);
+                let ll = ph("lineVoltage");
+                t.push_str(&format!(
+                    "line voltage L1-L2 {} V, L2-L3 {} V, L3-L1 {} V\n",
+                    num(ll[0], 2),
+                    num(ll[1], 2),
+                    num(ll[2], 2)
+                ));
+                t.push_str(&format!(
+                    "frequency (10 s) {} Hz; V min/max: half-cycle RMS since the last getQuality\n",
+                    num(r.f64("frequency10s"), 3)
+                ));
+                t
+            }
             Quantity::Energy => {
                 let mut t = per_phase(&[("E (Wh)", ph("energy"), 3)]);
                 if let Some(start) = r.str("start") {
@@ -178,6 +233,9 @@ impl Out {
     }
 
     pub(crate) fn log_line(&self, l: &LogLine) -> Result<(), CliError> {
+        if self.json {
+            return self.print(&format!("{}\n", serde_json::Value::String(l.to_string())));
+        }
         self.print(&format!("{l}\n"))
     }
 
@@ -261,62 +319,127 @@ impl Out {
     }
 }
 
+/// One refresh of `watch`.
+struct Reading {
+    v: Phases,
+    i: Phases,
+    p: crate::client::Power,
+    f: Phases,
+}
+
+async fn read(c: &Client) -> Result<Reading, ClientError> {
+    Ok(Reading {
+        p: c.power().await?,
+        v: c.voltage_v().await?,
+        i: c.current_ma().await?,
+        f: c.frequency_hz().await?,
+    })
+}
+
 /// `watch`: one table per `interval` (redrawn in place on a terminal), or one JSON object per
-/// refresh with `--json`.
+/// refresh with `--json`, until Ctrl-C / SIGTERM (or `count` refreshes).
+///
+/// While another client samples, the meter refuses measurements (`busy`): the last table stays on
+/// screen with a line saying so (`{"state":"busy"}` with `--json`) and the next refresh tries again.
+/// Only a lost connection ends it with an error.
 pub(crate) async fn watch(
     c: &Client,
     out: &Out,
     interval: Duration,
     count: Option<u64>,
+    signals: &mut Signals,
 ) -> Result<(), CliError> {
     use std::io::IsTerminal;
     let tty = std::io::stdout().is_terminal() && !out.json;
-    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(100)));
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n = 0u64;
+    let mut last_table: Option<String> = None;
+    let mut busy_said = false;
+    let lost = |e: ClientError| -> CliError {
+        match e {
+            ClientError::Closed { .. } | ClientError::Timeout { .. } => {
+                ClientError::ConnectionLost {
+                    reason: e.to_string(),
+                }
+                .into()
+            }
+            other => other.into(),
+        }
+    };
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = signals.recv() => return Ok(()),
+            e = c.closed() => return Err(lost(e)),
         }
-        let p = c.power().await?;
-        let v = c.voltage_v().await?;
-        let i = c.current_ma().await?;
-        let f = c.frequency_hz().await?;
-        let pf: Phases = core::array::from_fn(|k| {
-            match (
-                p.active_w.get(k).copied().flatten(),
-                p.apparent_va.get(k).copied().flatten(),
-            ) {
-                (Some(pw), Some(s)) if s > 0.0 => Some(pw / s),
-                _ => None,
+        let reading = tokio::select! {
+            r = read(c) => r,
+            _ = signals.recv() => return Ok(()),
+        };
+        match reading {
+            Ok(r) => {
+                busy_said = false;
+                let pf: Phases = core::array::from_fn(|k| {
+                    match (
+                        r.p.active_w.get(k).copied().flatten(),
+                        r.p.apparent_va.get(k).copied().flatten(),
+                    ) {
+                        (Some(pw), Some(s)) if s > 0.0 => Some(pw / s),
+                        _ => None,
+                    }
+                });
+                if out.json {
+                    let arr = |a: &Phases| serde_json::json!(a.to_vec());
+                    let o = serde_json::json!({
+                        "state": "idle",
+                        "voltage": arr(&r.v), "current": arr(&r.i), "activePower": arr(&r.p.active_w),
+                        "reactivePower": arr(&r.p.reactive_var), "apparentPower": arr(&r.p.apparent_va),
+                        "powerFactor": arr(&pf), "frequency": arr(&r.f),
+                    });
+                    out.print(&format!("{o}\n"))?;
+                } else {
+                    let table = per_phase(&[
+                        ("V (V)", r.v, 2),
+                        ("I (mA)", r.i, 1),
+                        ("P (W)", r.p.active_w, 2),
+                        ("Q (var)", r.p.reactive_var, 2),
+                        ("S (VA)", r.p.apparent_va, 2),
+                        ("PF", pf, 3),
+                        ("f (Hz)", r.f, 3),
+                    ]);
+                    let mut s = String::new();
+                    if tty {
+                        s.push_str("\x1b[H\x1b[2J");
+                    }
+                    s.push_str(&table);
+                    if !tty {
+                        s.push('\n');
+                    }
+                    out.print(&s)?;
+                    last_table = Some(table);
+                }
             }
-        });
-        if out.json {
-            let arr = |a: &Phases| serde_json::json!(a.to_vec());
-            let o = serde_json::json!({
-                "voltage": arr(&v), "current": arr(&i), "activePower": arr(&p.active_w),
-                "reactivePower": arr(&p.reactive_var), "apparentPower": arr(&p.apparent_va),
-                "powerFactor": arr(&pf), "frequency": arr(&f),
-            });
-            out.print(&format!("{o}\n"))?;
-        } else {
-            let mut s = String::new();
-            if tty {
-                s.push_str("\x1b[H\x1b[2J");
+            Err(ClientError::Busy { .. }) => {
+                let note =
+                    format!("meter busy: another client is sampling; retrying every {interval:?}");
+                if out.json {
+                    out.print("{\"state\":\"busy\"}\n")?;
+                } else if tty {
+                    let mut s = String::from("\x1b[H\x1b[2J");
+                    if let Some(t) = &last_table {
+                        s.push_str(t);
+                        s.push_str("(last values)\n");
+                    }
+                    s.push_str(&note);
+                    s.push('\n');
+                    out.print(&s)?;
+                } else if !busy_said {
+                    out.print(&format!("{note}\n\n"))?;
+                }
+                busy_said = true;
             }
-            s.push_str(&per_phase(&[
-                ("V (V)", v, 2),
-                ("I (mA)", i, 1),
-                ("P (W)", p.active_w, 2),
-                ("Q (var)", p.reactive_var, 2),
-                ("S (VA)", p.apparent_va, 2),
-                ("PF", pf, 3),
-                ("f (Hz)", f, 3),
-            ]));
-            if !tty {
-                s.push('\n');
-            }
-            out.print(&s)?;
+            Err(e) => return Err(lost(e)),
         }
         n += 1;
         if count.is_some_and(|c| n >= c) {
@@ -328,6 +451,23 @@ pub(crate) async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_for_people() {
+        assert_eq!(num(Some(-0.0001), 2), "0.00");
+        assert_eq!(num(Some(-1.5), 1), "-1.5");
+        assert_eq!(num(None, 2), "-");
+        use serde_json::json;
+        assert_eq!(
+            value_text(
+                "energy",
+                &json!([0.2599394280260208, 0.13427009054042174, 12.0])
+            ),
+            "0.260, 0.134, 12.000 Wh"
+        );
+        assert_eq!(value_text("calibration", &json!([1.0, 0.98])), "1.0, 0.98");
+        assert_eq!(value_text("name", &json!("kitchen")), "kitchen");
+    }
 
     #[test]
     fn per_phase_table_golden() {

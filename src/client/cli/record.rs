@@ -1,52 +1,31 @@
 //! `record`: a sampling session into a file, with a progress bar, Ctrl-C handling and a summary.
 
+use std::format;
 use std::process::ExitCode;
 use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
-use std::{format, println};
 
+use super::output::Out;
+use super::signal::{Signals, Stop};
 use super::{Cli, CliError, Command, connect};
-use crate::client::recording::{PendingRecording, RecordingMeta, Status};
+use crate::client::recording::{Format, PendingRecording, RecordingMeta, Status};
 use crate::client::{ClientError, SampleStream};
 use crate::wire::command::{Measures, SampleRequest, StreamType};
 
-/// Resolves when the user presses Ctrl-C (SIGINT). The handler is installed when this is called,
-/// so a SIGINT after that point can never kill the process before the file is finalised.
-struct Interrupt {
-    #[cfg(unix)]
-    sig: tokio::signal::unix::Signal,
-}
-
-impl Interrupt {
-    fn install() -> Result<Interrupt, CliError> {
-        Ok(Interrupt {
-            #[cfg(unix)]
-            sig: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?,
-        })
-    }
-
-    async fn wait(&mut self) {
-        #[cfg(unix)]
-        {
-            self.sig.recv().await;
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
+/// `record`: checks every argument and creates `FILE.part` before the meter is contacted; then
+/// samples until rate × duration samples are written, Ctrl-C or SIGTERM (the meter is stopped and
+/// the file finalised either way), or an error (the file stays `.part`, status `incomplete`).
+pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError> {
     let Command::Record {
-        host,
+        meter,
         rate,
         measures,
         duration,
         out,
         udp,
         no_zero_fill,
+        ..
     } = &cli.command
     else {
         return Err(CliError::Usage("not a record command".into()));
@@ -72,6 +51,12 @@ pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
             "rate × duration is less than one sample".into(),
         ));
     }
+    if Format::from_path(out).is_none() {
+        return Err(CliError::Usage(format!(
+            "{}: unknown recording format (use .wav, .csv or .f32)",
+            out.display()
+        )));
+    }
     let path_text = out.display().to_string();
     let file_err = |source| CliError::File {
         path: path_text.clone(),
@@ -79,10 +64,16 @@ pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
     };
     // Fail on an unwritable destination before the meter starts sampling.
     let pending = PendingRecording::create(out).map_err(file_err)?;
-    let mut interrupt = Interrupt::install()?;
+    let mut signals = match Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            pending.discard();
+            return Err(e.into());
+        }
+    };
 
     let started = async {
-        let client = connect(cli, host).await?;
+        let client = connect(meter).await?;
         let mut req = SampleRequest::new(StreamType::Tcp);
         req.measures = measures;
         req.rate_hz = *rate;
@@ -119,17 +110,22 @@ pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
     );
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} samples  {per_sec}  {msg}",
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} samples  {rate}  {msg}",
         )
+        .map(|s| s.with_key("rate", rate_key))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar.set_message("lost packets: 0");
 
     let mut failure: Option<CliError> = None;
+    let mut stopped_by: Option<Stop> = None;
     let mut last_checkpoint = tokio::time::Instant::now();
     let status = loop {
         tokio::select! {
-            () = interrupt.wait() => break Status::Interrupted,
+            stop = signals.recv() => {
+                stopped_by = Some(stop);
+                break Status::Interrupted;
+            }
             block = stream.next() => match block {
                 None => {
                     failure = Some(ClientError::Closed { reason: Some("the session was stopped by someone else".into()) }.into());
@@ -201,7 +197,7 @@ pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
             s.f64("avg_rate").map_or("-".into(), |v| format!("{v:.2}")),
         ));
     }
-    if cli.json {
+    if printer.json {
         let o = serde_json::json!({
             "file": path.display().to_string(),
             "status": status.as_str(),
@@ -214,11 +210,9 @@ pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
             "zeroFilled": stats.zero_filled,
             "stop": stop.as_ref().map(|s| s.object().clone()),
         });
-        println!("{o}");
+        printer.print(&format!("{o}\n"))?;
     } else {
-        for l in &summary {
-            println!("{l}");
-        }
+        printer.print(&format!("{}\n", summary.join("\n")))?;
     }
     if let Some(e) = failure {
         return Err(e);
@@ -229,12 +223,36 @@ pub(crate) async fn record(cli: &Cli) -> Result<ExitCode, CliError> {
             stats.lost_packets, stats.zero_filled
         )));
     }
-    Ok(match status {
-        Status::Interrupted => ExitCode::from(130),
-        _ => ExitCode::SUCCESS,
+    Ok(match stopped_by {
+        Some(stop) => stop.exit_code(),
+        None => ExitCode::SUCCESS,
     })
+}
+
+/// The progress bar's rate: samples per second with one decimal and no digit grouping
+/// (`1204.8/s`; indicatif's own `{per_sec}` prints `1,204.8255/s`).
+fn rate_key(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{}", rate_text(state.per_sec()));
+}
+
+fn rate_text(per_sec: f64) -> String {
+    if per_sec.is_finite() {
+        format!("{per_sec:.1}/s")
+    } else {
+        "-/s".into()
+    }
 }
 
 async fn stop_quietly(stream: SampleStream) -> Option<crate::client::Response> {
     stream.stop().await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_print_plainly() {
+        assert_eq!(super::rate_text(1204.8255), "1204.8/s");
+        assert_eq!(super::rate_text(0.0), "0.0/s");
+        assert_eq!(super::rate_text(f64::NAN), "-/s");
+    }
 }

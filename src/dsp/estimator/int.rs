@@ -21,7 +21,7 @@
 //! through the `f64` fields the shared event code uses (`peak`, `zc`/`zs`). The arithmetic wraps
 //! rather than panics for codes beyond 24 bits (the results are then meaningless, not undefined).
 
-use super::{Biquad, Estimator, Event, MAX_DECIMATION, Run, Window, pre_weight};
+use super::{Biquad, Estimator, Event, MAX_DECIMATION, Observer, Run, pre_weight};
 #[allow(unused_imports)] // inherent f64 methods shadow it with `std`
 use num_traits::Float;
 
@@ -144,6 +144,18 @@ impl IntPath {
                 IntBiquad::from_float(&filt[1]),
             ],
             ..Self::default()
+        }
+    }
+}
+
+impl IntPath {
+    /// New filter coefficients (nominal frequency changed), the filter state kept.
+    pub(super) fn retune(&mut self, filt: &[Biquad; 2]) {
+        for (i, f) in self.filt.iter_mut().zip(filt) {
+            let n = IntBiquad::from_float(f);
+            i.b0 = n.b0;
+            i.a1 = n.a1;
+            i.a2 = n.a2;
         }
     }
 }
@@ -360,11 +372,7 @@ impl Estimator<i32> {
     }
 
     /// `frames.len()` is a multiple of `d`.
-    pub(super) fn process_blocks_int<F: FnMut(&Window)>(
-        &mut self,
-        frames: &[[i32; 6]],
-        cb: &mut F,
-    ) {
+    pub(super) fn process_blocks_int<F: Observer>(&mut self, frames: &[[i32; 6]], cb: &mut F) {
         if !self.int.ready {
             self.float_to_int();
         }
@@ -383,7 +391,7 @@ impl Estimator<i32> {
         }
     }
 
-    fn blocks_int<const D: usize, F: FnMut(&Window)>(&mut self, frames: &[[i32; 6]], cb: &mut F) {
+    fn blocks_int<const D: usize, F: Observer>(&mut self, frames: &[[i32; 6]], cb: &mut F) {
         let (blocks, _) = frames.as_chunks::<D>();
         let mut run = self.run;
         for blk in blocks {
@@ -393,12 +401,7 @@ impl Estimator<i32> {
     }
 
     #[inline(always)]
-    fn block_int<F: FnMut(&Window)>(
-        &mut self,
-        blk: &[[i32; 6]],
-        run: &mut Run<i64, i64>,
-        cb: &mut F,
-    ) {
+    fn block_int<F: Observer>(&mut self, blk: &[[i32; 6]], run: &mut Run<i64, i64>, cb: &mut F) {
         let d = blk.len();
         let sums = BlockSums::of(blk);
         let s = self.next_frame;
@@ -435,7 +438,7 @@ impl Estimator<i32> {
 
     /// The integer twin of the `f32` path's `split_block`: the same trapezoid weights, applied in
     /// integers (frames of weight 1 exactly, the edge frames with Q12 weights), and one fold.
-    fn split_int<F: FnMut(&Window)>(
+    fn split_int<F: Observer>(
         &mut self,
         blk: &[[i32; 6]],
         ev: Event,

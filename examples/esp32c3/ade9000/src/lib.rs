@@ -307,7 +307,13 @@ pub struct FrontEnd {
 }
 
 impl FrontEnd {
-    /// The original SmartMeter board and the gains its firmware programs.
+    /// The original SmartMeter board and the gains its firmware programs: a 994.7:1 voltage divider,
+    /// 2000:1 current transformers on a 15.74 Ω burden, PGA ×2 on the voltage and ×4 on the current
+    /// channels.
+    ///
+    /// This is the one place these constants are documented (the firmware's README refers here; a
+    /// test in `tests/front_end_docs.rs` fails if this sentence or the README disagrees with the
+    /// values below).
     ///
     /// The original firmware's ADE9000 library (`voelkerb/ADE9000:src/ADE9000.h`, used by
     /// `voelkerb/smartmeter:Firmware/Version_2_0`) converts codes with `FULL_SCALE_VOLTAGE_V 994.7` V and

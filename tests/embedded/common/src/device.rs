@@ -71,8 +71,10 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
         ),
     ];
     for (name, line, reply) in transcript {
-        dev.handle_input(conn, now, line);
-        r.eq(name, take(&mut dev, conn).as_str(), reply);
+        // Every byte is taken at once (nothing pending: no back-pressure).
+        let taken = dev.handle_input(conn, now, line);
+        let got = take(&mut dev, conn);
+        r.eq(name, (taken, got.as_str()), (line.len(), reply));
     }
     // One second of a 230 V grid through the engine, 100 ms blocks.
     let mut grid = Grid::new(GridConfig::default());
@@ -91,11 +93,12 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
         dev.handle_timeout(now);
     }
     let _ = take(&mut dev, conn);
-    dev.handle_input(conn, now, b"{\"cmd\":\"getVoltage\"}\n");
+    let line = b"{\"cmd\":\"getVoltage\"}\n";
+    let taken = dev.handle_input(conn, now, line);
     let reply = take(&mut dev, conn);
     r.check(
         "voltage_from_samples",
-        reads_230_v(&reply),
+        taken == line.len() && reads_230_v(&reply),
         format_args!("{reply:?}"),
     );
     while dev.poll_event().is_some() {}
@@ -172,11 +175,12 @@ fn engine_cost<P: Platform>(r: &mut Runner<'_, P>) {
     }
     let conn = by_codes.handle_connected(now, ConnKind::Serial);
     let _ = take(&mut by_codes, conn);
-    by_codes.handle_input(conn, now, b"{\"cmd\":\"getVoltage\"}\n");
+    let line = b"{\"cmd\":\"getVoltage\"}\n";
+    let taken = by_codes.handle_input(conn, now, line);
     let reply = take(&mut by_codes, conn);
     r.check(
         "voltage_from_codes",
-        reads_230_v(&reply),
+        taken == line.len() && reads_230_v(&reply),
         format_args!("{reply:?}"),
     );
 }

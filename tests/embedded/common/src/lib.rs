@@ -13,8 +13,11 @@ use core::fmt::{self, Write};
 
 mod device;
 mod dsp;
+mod flicker;
 mod frame;
 mod platform;
+mod pq;
+pub mod pq_scenario;
 mod wire;
 
 /// What a runner provides.
@@ -105,6 +108,8 @@ pub fn run_all<P: Platform>(platform: &mut P) -> bool {
     wire::run(&mut r);
     frame::run(&mut r);
     dsp::run(&mut r);
+    pq::run(&mut r);
+    flicker::run(&mut r);
     device::run(&mut r);
     r.finish()
 }

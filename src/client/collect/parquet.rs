@@ -1,0 +1,898 @@
+//! The Parquet sink: `DIR/<table>/date=YYYY-MM-DD/<table>-<UTC start>-<instance>-<n>.parquet`.
+//!
+//! Each file is written as `.<name>.part` next to its final name and renamed when complete (footer
+//! written, synced), so a reader globbing `*.parquet` (DuckDB, Polars) or scanning the directory
+//! (pyarrow/pandas skip names starting with `.`) never sees a half-written file. The date is the UTC
+//! date of each row's `time` (a Hive partition: DuckDB's `hive_partitioning` and pyarrow datasets add
+//! it as a `date` column). Files are closed after `rotate` (at most an hour), after
+//! [`MAX_FILE_ROWS`], and when the collector stops. Rows are written in row groups of
+//! [`ROW_GROUP_ROWS`].
+//!
+//! Written with the low-level column writer of the `parquet` crate (no arrow), Snappy-compressed:
+//! timestamps are `INT64 TIMESTAMP(MICROS, UTC)`, names `BYTE_ARRAY STRING`, phases
+//! `INT32 INTEGER(16, signed)`, measurements `FLOAT`/`DOUBLE` (optional: undefined = null), lists
+//! the standard three-level `LIST`.
+//!
+//! A row that is in a file still open when the process is killed (not stopped) is lost with that
+//! file: the `.part` file has no footer. Stopping with SIGINT/SIGTERM closes every file.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use parquet::basic::Compression;
+use parquet::data_type::ByteArray;
+use parquet::errors::ParquetError;
+use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
+use parquet::schema::parser::parse_message_type;
+use parquet::schema::types::Type;
+
+use super::metrics::SinkStats;
+use super::rows::{Batch, PqEventRow, PqIntervalRow, Reading};
+use crate::wire::log::DateTime;
+
+/// Rows per row group: DuckDB's own row-group size, a few MB of memory per table.
+pub const ROW_GROUP_ROWS: usize = 122_880;
+
+/// A file is closed once it holds this many rows, whatever `rotate` says.
+pub const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
+
+/// Why a Parquet file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ParquetSinkError {
+    /// The file system refused.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The Parquet writer refused.
+    #[error("{path}: {source}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// Why.
+        source: ParquetError,
+    },
+    /// A column of the schema had another type than the code writes (a bug).
+    #[error("{path}: column {column} has an unexpected type")]
+    Column {
+        /// The file.
+        path: String,
+        /// The column index.
+        column: usize,
+    },
+}
+
+/// A completed file, reported to the progress log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// The final path.
+    pub path: PathBuf,
+    /// The table.
+    pub table: &'static str,
+    /// Rows in the file.
+    pub rows: u64,
+}
+
+/// A table the sink can write: its name, schema and columns.
+trait Table: Sized + Clone {
+    const NAME: &'static str;
+    const INDEX: usize;
+    const SCHEMA: &'static str;
+    fn time_us(&self) -> i64;
+    fn write(rows: &[Self], cols: &mut Columns<'_, '_>) -> Result<(), ParquetError>;
+}
+
+const READINGS_SCHEMA: &str = "message readings {
+  required int64 time (TIMESTAMP(MICROS,true));
+  required binary meter (STRING);
+  required int32 phase (INTEGER(16,true));
+  optional float voltage;
+  optional float current;
+  optional float active_power;
+  optional float reactive_power;
+  optional float apparent_power;
+  optional float power_factor;
+  optional float frequency;
+  optional double energy_import;
+  optional double energy_export;
+}";
+
+const INTERVALS_SCHEMA: &str = "message pq_intervals {
+  required int64 time (TIMESTAMP(MICROS,true));
+  required int64 end_time (TIMESTAMP(MICROS,true));
+  required binary meter (STRING);
+  required binary interval (STRING);
+  required int32 phase (INTEGER(16,true));
+  required boolean flagged;
+  required float nominal_voltage;
+  required float nominal_frequency;
+  optional float voltage;
+  optional float voltage_min;
+  optional float voltage_max;
+  optional float frequency;
+  optional float u0;
+  optional float u2;
+  optional float thd_v;
+  optional float thd_i;
+  required group harmonics_v (LIST) {
+    repeated group list {
+      optional float element;
+    }
+  }
+  required group harmonics_i (LIST) {
+    repeated group list {
+      optional float element;
+    }
+  }
+  optional float pst;
+  optional float plt;
+}";
+
+const EVENTS_SCHEMA: &str = "message pq_events {
+  required int64 time (TIMESTAMP(MICROS,true));
+  required binary meter (STRING);
+  required int64 id;
+  required binary type (STRING);
+  required group phases (LIST) {
+    repeated group list {
+      required int32 element (INTEGER(16,true));
+    }
+  }
+  required double duration;
+  required float extreme;
+  required float reference;
+  optional float delta_max;
+  optional float delta_steady;
+}";
+
+impl Table for Reading {
+    const NAME: &'static str = "readings";
+    const INDEX: usize = 0;
+    const SCHEMA: &'static str = READINGS_SCHEMA;
+    fn time_us(&self) -> i64 {
+        self.time_us
+    }
+    fn write(rows: &[Self], c: &mut Columns<'_, '_>) -> Result<(), ParquetError> {
+        c.i64(rows.iter().map(|r| r.time_us))?;
+        c.str(rows.iter().map(|r| &*r.meter))?;
+        c.i32(rows.iter().map(|r| i32::from(r.phase)))?;
+        c.opt_f32(rows.iter().map(|r| r.voltage))?;
+        c.opt_f32(rows.iter().map(|r| r.current))?;
+        c.opt_f32(rows.iter().map(|r| r.active_power))?;
+        c.opt_f32(rows.iter().map(|r| r.reactive_power))?;
+        c.opt_f32(rows.iter().map(|r| r.apparent_power))?;
+        c.opt_f32(rows.iter().map(|r| r.power_factor))?;
+        c.opt_f32(rows.iter().map(|r| r.frequency))?;
+        c.opt_f64(rows.iter().map(|r| r.energy_import))?;
+        c.opt_f64(rows.iter().map(|r| r.energy_export))
+    }
+}
+
+impl Table for PqIntervalRow {
+    const NAME: &'static str = "pq_intervals";
+    const INDEX: usize = 1;
+    const SCHEMA: &'static str = INTERVALS_SCHEMA;
+    fn time_us(&self) -> i64 {
+        self.time_us
+    }
+    fn write(rows: &[Self], c: &mut Columns<'_, '_>) -> Result<(), ParquetError> {
+        c.i64(rows.iter().map(|r| r.time_us))?;
+        c.i64(rows.iter().map(|r| r.end_time_us))?;
+        c.str(rows.iter().map(|r| &*r.meter))?;
+        c.str(rows.iter().map(|r| r.interval.as_str()))?;
+        c.i32(rows.iter().map(|r| i32::from(r.phase)))?;
+        c.bool(rows.iter().map(|r| r.flagged))?;
+        c.f32(rows.iter().map(|r| r.nominal_voltage))?;
+        c.f32(rows.iter().map(|r| r.nominal_frequency))?;
+        c.opt_f32(rows.iter().map(|r| r.voltage))?;
+        c.opt_f32(rows.iter().map(|r| r.voltage_min))?;
+        c.opt_f32(rows.iter().map(|r| r.voltage_max))?;
+        c.opt_f32(rows.iter().map(|r| r.frequency))?;
+        c.opt_f32(rows.iter().map(|r| r.u0))?;
+        c.opt_f32(rows.iter().map(|r| r.u2))?;
+        c.opt_f32(rows.iter().map(|r| r.thd_v))?;
+        c.opt_f32(rows.iter().map(|r| r.thd_i))?;
+        c.list_opt_f32(rows.iter().map(|r| r.harmonics_v.as_slice()))?;
+        c.list_opt_f32(rows.iter().map(|r| r.harmonics_i.as_slice()))?;
+        c.opt_f32(rows.iter().map(|r| r.pst))?;
+        c.opt_f32(rows.iter().map(|r| r.plt))
+    }
+}
+
+impl Table for PqEventRow {
+    const NAME: &'static str = "pq_events";
+    const INDEX: usize = 2;
+    const SCHEMA: &'static str = EVENTS_SCHEMA;
+    fn time_us(&self) -> i64 {
+        self.time_us
+    }
+    fn write(rows: &[Self], c: &mut Columns<'_, '_>) -> Result<(), ParquetError> {
+        c.i64(rows.iter().map(|r| r.time_us))?;
+        c.str(rows.iter().map(|r| &*r.meter))?;
+        c.i64(rows.iter().map(|r| r.id))?;
+        c.str(rows.iter().map(|r| r.kind.as_str()))?;
+        c.list_i32(rows.iter().map(|r| r.phases.as_slice()))?;
+        c.f64(rows.iter().map(|r| r.duration))?;
+        c.f32(rows.iter().map(|r| r.extreme))?;
+        c.f32(rows.iter().map(|r| r.reference))?;
+        c.opt_f32(rows.iter().map(|r| r.delta_max))?;
+        c.opt_f32(rows.iter().map(|r| r.delta_steady))
+    }
+}
+
+/// Writes the columns of one row group in schema order.
+struct Columns<'g, 'w> {
+    rg: &'g mut SerializedRowGroupWriter<'w, BufWriter<File>>,
+    index: usize,
+}
+
+fn wrong_type(index: usize) -> ParquetError {
+    ParquetError::General(std::format!("column {index} has an unexpected type"))
+}
+
+use parquet::column::writer::ColumnWriter as CW;
+
+impl Columns<'_, '_> {
+    /// Runs `f` on the next column writer, then closes the column.
+    fn next(
+        &mut self,
+        f: impl FnOnce(&mut CW<'_>, usize) -> Result<(), ParquetError>,
+    ) -> Result<(), ParquetError> {
+        let index = self.index;
+        let mut col = self
+            .rg
+            .next_column()?
+            .ok_or_else(|| ParquetError::General(std::format!("schema has no column {index}")))?;
+        f(col.untyped(), index)?;
+        col.close()?;
+        self.index += 1;
+        Ok(())
+    }
+
+    fn i64(&mut self, v: impl Iterator<Item = i64>) -> Result<(), ParquetError> {
+        let values: Vec<i64> = v.collect();
+        self.next(|w, i| match w {
+            CW::Int64ColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+
+    fn i32(&mut self, v: impl Iterator<Item = i32>) -> Result<(), ParquetError> {
+        let values: Vec<i32> = v.collect();
+        self.next(|w, i| match w {
+            CW::Int32ColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+
+    fn bool(&mut self, v: impl Iterator<Item = bool>) -> Result<(), ParquetError> {
+        let values: Vec<bool> = v.collect();
+        self.next(|w, i| match w {
+            CW::BoolColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+
+    fn f32(&mut self, v: impl Iterator<Item = f32>) -> Result<(), ParquetError> {
+        let values: Vec<f32> = v.collect();
+        self.next(|w, i| match w {
+            CW::FloatColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+
+    fn f64(&mut self, v: impl Iterator<Item = f64>) -> Result<(), ParquetError> {
+        let values: Vec<f64> = v.collect();
+        self.next(|w, i| match w {
+            CW::DoubleColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+
+    fn str<'s>(&mut self, v: impl Iterator<Item = &'s str>) -> Result<(), ParquetError> {
+        let values: Vec<ByteArray> = v.map(ByteArray::from).collect();
+        self.next(|w, i| match w {
+            CW::ByteArrayColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+
+    fn opt_f32(&mut self, v: impl Iterator<Item = Option<f32>>) -> Result<(), ParquetError> {
+        let (values, defs) = levels(v);
+        self.next(|w, i| match w {
+            CW::FloatColumnWriter(w) => w.write_batch(&values, Some(&defs), None).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+
+    fn opt_f64(&mut self, v: impl Iterator<Item = Option<f64>>) -> Result<(), ParquetError> {
+        let (values, defs) = levels(v);
+        self.next(|w, i| match w {
+            CW::DoubleColumnWriter(w) => w.write_batch(&values, Some(&defs), None).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+
+    /// `required group (LIST) { repeated group list { optional float element } }`: definition level
+    /// 0 = empty list, 1 = null element, 2 = element; repetition 0 starts a row.
+    fn list_opt_f32<'s>(
+        &mut self,
+        v: impl Iterator<Item = &'s [Option<f32>]>,
+    ) -> Result<(), ParquetError> {
+        let (mut values, mut defs, mut reps) = (Vec::new(), Vec::new(), Vec::new());
+        for list in v {
+            if list.is_empty() {
+                defs.push(0);
+                reps.push(0);
+            }
+            for (k, x) in list.iter().enumerate() {
+                reps.push(i16::from(k > 0));
+                match x {
+                    Some(x) => {
+                        values.push(*x);
+                        defs.push(2);
+                    }
+                    None => defs.push(1),
+                }
+            }
+        }
+        self.next(|w, i| match w {
+            CW::FloatColumnWriter(w) => w.write_batch(&values, Some(&defs), Some(&reps)).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+
+    /// `required group (LIST) { repeated group list { required int32 element } }`.
+    fn list_i32<'s>(&mut self, v: impl Iterator<Item = &'s [i16]>) -> Result<(), ParquetError> {
+        let (mut values, mut defs, mut reps) = (Vec::new(), Vec::new(), Vec::new());
+        for list in v {
+            if list.is_empty() {
+                defs.push(0);
+                reps.push(0);
+            }
+            for (k, x) in list.iter().enumerate() {
+                reps.push(i16::from(k > 0));
+                values.push(i32::from(*x));
+                defs.push(1);
+            }
+        }
+        self.next(|w, i| match w {
+            CW::Int32ColumnWriter(w) => w.write_batch(&values, Some(&defs), Some(&reps)).map(drop),
+            _ => Err(wrong_type(i)),
+        })
+    }
+}
+
+/// Present values and definition levels (1 = present, 0 = null) of an optional column.
+fn levels<T>(v: impl Iterator<Item = Option<T>>) -> (Vec<T>, Vec<i16>) {
+    let (mut values, mut defs) = (Vec::new(), Vec::new());
+    for x in v {
+        match x {
+            Some(x) => {
+                values.push(x);
+                defs.push(1);
+            }
+            None => defs.push(0),
+        }
+    }
+    (values, defs)
+}
+
+/// One file being written.
+struct OpenFile<R> {
+    writer: SerializedFileWriter<BufWriter<File>>,
+    part: PathBuf,
+    path: PathBuf,
+    pending: Vec<R>,
+    rows: u64,
+    opened: Instant,
+}
+
+/// The open files of one table, by date partition (UTC days since the epoch).
+struct TableFiles<R> {
+    schema: Arc<Type>,
+    files: BTreeMap<i64, OpenFile<R>>,
+}
+
+impl<R: Table> TableFiles<R> {
+    fn new() -> Result<Self, ParquetError> {
+        Ok(TableFiles {
+            schema: Arc::new(parse_message_type(R::SCHEMA)?),
+            files: BTreeMap::new(),
+        })
+    }
+}
+
+/// The Parquet sink's state: open files of every table, rotation, counters.
+pub struct ParquetSink {
+    root: PathBuf,
+    rotate: Duration,
+    instance: String,
+    seq: u64,
+    props: Arc<WriterProperties>,
+    readings: TableFiles<Reading>,
+    intervals: TableFiles<PqIntervalRow>,
+    events: TableFiles<PqEventRow>,
+    stats: Arc<super::metrics::Stats>,
+}
+
+impl ParquetSink {
+    /// A sink writing under `root` (created if absent); `instance` makes file names unique per
+    /// collector (several may share a directory).
+    pub fn new(
+        root: &Path,
+        rotate: Duration,
+        instance: &str,
+        stats: Arc<super::metrics::Stats>,
+    ) -> Result<ParquetSink, ParquetSinkError> {
+        std::fs::create_dir_all(root).map_err(|source| ParquetSinkError::Io {
+            path: root.display().to_string(),
+            source,
+        })?;
+        let schema_err = |source| ParquetSinkError::Parquet {
+            path: root.display().to_string(),
+            source,
+        };
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_writer_version(WriterVersion::PARQUET_1_0)
+            .set_created_by(std::format!(
+                "smartmeter collect {}",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        Ok(ParquetSink {
+            root: root.to_path_buf(),
+            rotate,
+            instance: instance.to_string(),
+            seq: 0,
+            props: Arc::new(props),
+            readings: TableFiles::new().map_err(schema_err)?,
+            intervals: TableFiles::new().map_err(schema_err)?,
+            events: TableFiles::new().map_err(schema_err)?,
+            stats,
+        })
+    }
+
+    fn sink_stats(&self) -> &SinkStats {
+        &self.stats.parquet
+    }
+
+    /// Takes the rows of a batch: appended to their date's open file, written out a row group at a
+    /// time. Errors are counted and returned (the rows of a failed file are lost and counted).
+    pub fn push(&mut self, batch: &Batch) -> Vec<Result<Written, ParquetSinkError>> {
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let ctx = Ctx {
+            root: &self.root,
+            instance: &self.instance,
+            props: &self.props,
+            stats: &self.stats.parquet,
+        };
+        push_rows(
+            &ctx,
+            &mut self.seq,
+            &mut self.readings,
+            &batch.readings,
+            now,
+            &mut out,
+        );
+        push_rows(
+            &ctx,
+            &mut self.seq,
+            &mut self.intervals,
+            &batch.intervals,
+            now,
+            &mut out,
+        );
+        push_rows(
+            &ctx,
+            &mut self.seq,
+            &mut self.events,
+            &batch.events,
+            now,
+            &mut out,
+        );
+        self.update_buffered();
+        out
+    }
+
+    /// Closes the files that are due (open for `rotate` or longer).
+    pub fn tick(&mut self) -> Vec<Result<Written, ParquetSinkError>> {
+        let rotate = self.rotate;
+        let now = Instant::now();
+        let due = |f: &Instant| now.duration_since(*f) >= rotate;
+        let mut out = Vec::new();
+        close_where(&mut self.readings, &self.stats.parquet, &due, &mut out);
+        close_where(&mut self.intervals, &self.stats.parquet, &due, &mut out);
+        close_where(&mut self.events, &self.stats.parquet, &due, &mut out);
+        self.update_buffered();
+        out
+    }
+
+    /// Closes every file (on shutdown).
+    pub fn close_all(&mut self) -> Vec<Result<Written, ParquetSinkError>> {
+        let mut out = Vec::new();
+        let all = |_: &Instant| true;
+        close_where(&mut self.readings, &self.stats.parquet, &all, &mut out);
+        close_where(&mut self.intervals, &self.stats.parquet, &all, &mut out);
+        close_where(&mut self.events, &self.stats.parquet, &all, &mut out);
+        self.update_buffered();
+        out
+    }
+
+    fn update_buffered(&self) {
+        let pending = self
+            .readings
+            .files
+            .values()
+            .map(|f| f.pending.len())
+            .sum::<usize>()
+            + self
+                .intervals
+                .files
+                .values()
+                .map(|f| f.pending.len())
+                .sum::<usize>()
+            + self
+                .events
+                .files
+                .values()
+                .map(|f| f.pending.len())
+                .sum::<usize>();
+        self.sink_stats().rows_buffered.set(pending as u64);
+    }
+}
+
+struct Ctx<'a> {
+    root: &'a Path,
+    instance: &'a str,
+    props: &'a Arc<WriterProperties>,
+    stats: &'a SinkStats,
+}
+
+const US_PER_DAY: i64 = 86_400_000_000;
+
+/// `YYYY-MM-DD` (UTC) of a time in µs.
+pub fn date_of(time_us: i64) -> String {
+    let d = DateTime::from_unix_millis(time_us.div_euclid(1000));
+    std::format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
+}
+
+fn stamp() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let d = DateTime::from_unix_millis(ms);
+    std::format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        d.year,
+        d.month,
+        d.day,
+        d.hour,
+        d.minute,
+        d.second
+    )
+}
+
+fn push_rows<R: Table>(
+    ctx: &Ctx<'_>,
+    seq: &mut u64,
+    t: &mut TableFiles<R>,
+    rows: &[R],
+    now: Instant,
+    out: &mut Vec<Result<Written, ParquetSinkError>>,
+) {
+    for row in rows {
+        let day = row.time_us().div_euclid(US_PER_DAY);
+        if !t.files.contains_key(&day) {
+            match open::<R>(ctx, seq, &t.schema, &date_of(row.time_us()), now) {
+                Ok(f) => {
+                    t.files.insert(day, f);
+                }
+                Err(e) => {
+                    ctx.stats.write_errors.add(1);
+                    ctx.stats.rows_lost.add(1);
+                    out.push(Err(e));
+                    continue;
+                }
+            }
+        }
+        let Some(f) = t.files.get_mut(&day) else {
+            continue;
+        };
+        f.pending.push(row.clone());
+        if f.pending.len() >= ROW_GROUP_ROWS {
+            let full = f.rows + f.pending.len() as u64 >= MAX_FILE_ROWS;
+            if let Err(e) = flush(f) {
+                fail(t, day, ctx.stats, e, out);
+            } else if full && let Some(f) = t.files.remove(&day) {
+                out.push(finish(f, ctx.stats));
+            }
+        }
+    }
+}
+
+/// Drops a failed file: its `.part` is removed, its rows counted as lost.
+fn fail<R: Table>(
+    t: &mut TableFiles<R>,
+    day: i64,
+    stats: &SinkStats,
+    e: ParquetSinkError,
+    out: &mut Vec<Result<Written, ParquetSinkError>>,
+) {
+    stats.write_errors.add(1);
+    if let Some(f) = t.files.remove(&day) {
+        stats.rows_lost.add(f.rows + f.pending.len() as u64);
+        let _ = std::fs::remove_file(&f.part);
+    }
+    out.push(Err(e));
+}
+
+fn open<R: Table>(
+    ctx: &Ctx<'_>,
+    seq: &mut u64,
+    schema: &Arc<Type>,
+    date: &str,
+    now: Instant,
+) -> Result<OpenFile<R>, ParquetSinkError> {
+    let dir = ctx.root.join(R::NAME).join(std::format!("date={date}"));
+    std::fs::create_dir_all(&dir).map_err(|source| ParquetSinkError::Io {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    *seq += 1;
+    let name = std::format!("{}-{}-{}-{}.parquet", R::NAME, stamp(), ctx.instance, seq);
+    let path = dir.join(&name);
+    let part = dir.join(std::format!(".{name}.part"));
+    let file = File::create(&part).map_err(|source| ParquetSinkError::Io {
+        path: part.display().to_string(),
+        source,
+    })?;
+    let writer = SerializedFileWriter::new(
+        BufWriter::with_capacity(1 << 20, file),
+        schema.clone(),
+        ctx.props.clone(),
+    )
+    .map_err(|source| ParquetSinkError::Parquet {
+        path: part.display().to_string(),
+        source,
+    })?;
+    Ok(OpenFile {
+        writer,
+        part,
+        path,
+        pending: Vec::new(),
+        rows: 0,
+        opened: now,
+    })
+}
+
+/// Writes the pending rows as one row group.
+fn flush<R: Table>(f: &mut OpenFile<R>) -> Result<(), ParquetSinkError> {
+    if f.pending.is_empty() {
+        return Ok(());
+    }
+    let err = |source| ParquetSinkError::Parquet {
+        path: f.part.display().to_string(),
+        source,
+    };
+    let mut rg = f.writer.next_row_group().map_err(err)?;
+    let mut cols = Columns {
+        rg: &mut rg,
+        index: 0,
+    };
+    R::write(&f.pending, &mut cols).map_err(err)?;
+    rg.close().map_err(err)?;
+    f.rows += f.pending.len() as u64;
+    f.pending.clear();
+    Ok(())
+}
+
+/// Writes the last row group and the footer, syncs, renames `.part` to the final name.
+fn finish<R: Table>(mut f: OpenFile<R>, stats: &SinkStats) -> Result<Written, ParquetSinkError> {
+    let flushed = flush(&mut f);
+    let OpenFile {
+        writer,
+        part,
+        path,
+        pending,
+        rows,
+        ..
+    } = f;
+    let result = flushed.and_then(|()| {
+        let buf = writer
+            .into_inner()
+            .map_err(|source| ParquetSinkError::Parquet {
+                path: part.display().to_string(),
+                source,
+            })?;
+        let io = |source| ParquetSinkError::Io {
+            path: part.display().to_string(),
+            source,
+        };
+        let file = buf.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&part, &path).map_err(io)?;
+        Ok(Written {
+            path,
+            table: R::NAME,
+            rows,
+        })
+    });
+    match &result {
+        Ok(w) => {
+            if let Some(c) = stats.rows_written.get(R::INDEX) {
+                c.add(w.rows);
+            }
+        }
+        Err(_) => {
+            stats.write_errors.add(1);
+            stats.rows_lost.add(rows + pending.len() as u64);
+            let _ = std::fs::remove_file(&part);
+        }
+    }
+    result
+}
+
+fn close_where<R: Table>(
+    t: &mut TableFiles<R>,
+    stats: &SinkStats,
+    due: &dyn Fn(&Instant) -> bool,
+    out: &mut Vec<Result<Written, ParquetSinkError>>,
+) {
+    let dates: Vec<i64> = t
+        .files
+        .iter()
+        .filter(|(_, f)| due(&f.opened))
+        .map(|(d, _)| *d)
+        .collect();
+    for d in dates {
+        if let Some(f) = t.files.remove(&d) {
+            if f.rows == 0 && f.pending.is_empty() {
+                let _ = std::fs::remove_file(&f.part);
+                continue;
+            }
+            out.push(finish(f, stats));
+        }
+    }
+}
+
+/// Leftover `.part` files under `root` (from a collector that was killed): their rows are lost,
+/// the files are left for inspection. Returns their paths.
+pub fn stale_parts(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for table in super::metrics::TABLES {
+        let Ok(dates) = std::fs::read_dir(root.join(table)) else {
+            continue;
+        };
+        for d in dates.flatten() {
+            let Ok(files) = std::fs::read_dir(d.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let name = f.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".part") {
+                    found.push(f.path());
+                }
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+
+    #[test]
+    fn dates_are_utc() {
+        assert_eq!(date_of(0), "1970-01-01");
+        assert_eq!(date_of(-1), "1969-12-31");
+        assert_eq!(date_of(1_700_000_000_000_000), "2023-11-14");
+    }
+
+    #[test]
+    fn schemas_parse() {
+        for s in [READINGS_SCHEMA, INTERVALS_SCHEMA, EVENTS_SCHEMA] {
+            parse_message_type(s).unwrap();
+        }
+    }
+
+    fn reading(t: i64, meter: &str, phase: i16) -> Reading {
+        Reading {
+            time_us: t,
+            meter: Arc::from(meter),
+            phase,
+            voltage: Some(230.0 + f32::from(phase)),
+            current: None,
+            active_power: Some(1.5),
+            reactive_power: None,
+            apparent_power: None,
+            power_factor: Some(-0.5),
+            frequency: Some(50.0),
+            energy_import: Some(1.25),
+            energy_export: None,
+        }
+    }
+
+    #[test]
+    fn writes_partitioned_files_read_back_by_the_parquet_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = Arc::new(super::super::metrics::Stats::default());
+        let mut sink =
+            ParquetSink::new(dir.path(), Duration::from_secs(3600), "t1", stats.clone()).unwrap();
+        let day = 86_400_000_000;
+        let mut b = Batch {
+            readings: std::vec![
+                reading(day - 1, "a", 1),
+                reading(day, "b", 2),
+                reading(day + 5, "a", 3)
+            ],
+            ..Batch::default()
+        };
+        b.events.push(PqEventRow {
+            time_us: day,
+            meter: Arc::from("a"),
+            id: 4,
+            kind: "rvc".into(),
+            phases: std::vec![1, 3],
+            duration: 0.5,
+            extreme: 240.0,
+            reference: 230.0,
+            delta_max: Some(10.0),
+            delta_steady: None,
+        });
+        assert!(sink.push(&b).is_empty());
+        // Nothing visible before closing: only hidden .part files.
+        assert_eq!(stale_parts(dir.path()).len(), 3);
+        let written: Vec<Written> = sink.close_all().into_iter().map(Result::unwrap).collect();
+        assert_eq!(written.len(), 3);
+        assert!(stale_parts(dir.path()).is_empty());
+        assert_eq!(stats.parquet.rows_written[0].get(), 3);
+        assert_eq!(stats.parquet.rows_written[2].get(), 1);
+        let day2: Vec<&Written> = written
+            .iter()
+            .filter(|w| {
+                w.table == "readings" && w.path.to_string_lossy().contains("date=1970-01-02")
+            })
+            .collect();
+        assert_eq!(day2.len(), 1);
+        assert_eq!(day2[0].rows, 2);
+        let r = SerializedFileReader::new(File::open(&day2[0].path).unwrap()).unwrap();
+        let rows: Vec<_> = r.get_row_iter(None).unwrap().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        let cols: Vec<(String, Field)> = rows[1]
+            .get_column_iter()
+            .map(|(n, f)| (n.clone(), f.clone()))
+            .collect();
+        assert_eq!(cols[0], ("time".into(), Field::TimestampMicros(day + 5)));
+        assert_eq!(cols[1], ("meter".into(), Field::Str("a".into())));
+        assert_eq!(cols[2], ("phase".into(), Field::Short(3)));
+        assert_eq!(cols[3], ("voltage".into(), Field::Float(233.0)));
+        assert_eq!(cols[4], ("current".into(), Field::Null));
+        assert_eq!(cols[10], ("energy_import".into(), Field::Double(1.25)));
+        let ev = written.iter().find(|w| w.table == "pq_events").unwrap();
+        let r = SerializedFileReader::new(File::open(&ev.path).unwrap()).unwrap();
+        let row = r.get_row_iter(None).unwrap().next().unwrap().unwrap();
+        let text = std::format!("{row}");
+        assert!(text.contains("phases: [1, 3]"), "{text}");
+        assert!(text.contains("type: \"rvc\""), "{text}");
+        assert!(text.contains("delta_steady: null"), "{text}");
+    }
+}

@@ -1,0 +1,391 @@
+//! The synchronous lattice: every channel resampled at `M` points per line cycle, phase-locked to
+//! the estimator's L1 crossings, in integers.
+//!
+//! A window of `C` cycles gets exactly `C·M` points, evenly spaced over the window length predicted
+//! from the last measured period (`C · period`), starting where the estimator's window starts. The
+//! next window starts where the points end and re-aims at the next predicted end, so the lattice
+//! stays within a fraction of a point of the estimator's windows without ever going back in time
+//! (it needs only a few frames of history, whatever the window length).
+//!
+//! Each point costs one fractional-delay interpolation per channel (6-tap Lagrange from a constant
+//! table at rates ≥ 24 kHz: magnitude error < 0.02 % up to 3.5 kHz at 32 kHz; a 32-tap Kaiser
+//! sinc below), one add into `y₀` and two `mulh` into the modulated sums of the spectrum, and for
+//! the voltages the squares of the half-cycle RMS. Per-point arithmetic is `i32` with `mulh`
+//! products and `i64` squares; nothing per point is floating point.
+
+use super::spectrum::{Fold, mulh};
+use super::tables::{CYCLE_TWIDDLE, LAGRANGE, LAGRANGE_PHASES, LAGRANGE_TAPS, M, windowed_sinc};
+use alloc::vec::Vec;
+#[allow(unused_imports)] // inherent f64 methods shadow it with `std`
+use num_traits::Float;
+
+/// The interpolation kernel.
+#[derive(Debug, Clone)]
+pub(super) enum Kernel {
+    /// 6 taps, constant table (no RAM).
+    Lagrange,
+    /// `taps` weights per phase, `phases + 1` rows.
+    Sinc {
+        taps: usize,
+        phase_bits: u32,
+        table: Vec<i32>,
+    },
+}
+
+impl Kernel {
+    pub(super) fn for_rate(rate_hz: u32) -> Self {
+        if rate_hz >= 24_000 {
+            Self::Lagrange
+        } else {
+            let taps = 32;
+            let phase_bits = 8;
+            Self::Sinc {
+                taps,
+                phase_bits,
+                table: windowed_sinc(taps, 1 << phase_bits, 8.0),
+            }
+        }
+    }
+
+    pub(super) fn taps(&self) -> usize {
+        match self {
+            Self::Lagrange => LAGRANGE_TAPS,
+            Self::Sinc { taps, .. } => *taps,
+        }
+    }
+
+    /// Bytes of heap used by the table.
+    pub(super) fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Lagrange => 0,
+            Self::Sinc { table, .. } => table.len() * 4,
+        }
+    }
+}
+
+/// The frames the lattice reads: the tail of earlier blocks (`hist`, starting at frame
+/// `hist_origin`) and the block being processed (`cur`, right after it).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Source<'a> {
+    pub hist: &'a [[i32; 6]],
+    pub hist_origin: u64,
+    pub cur: &'a [[i32; 6]],
+}
+
+impl Source<'_> {
+    pub(super) fn cur_origin(&self) -> u64 {
+        self.hist_origin + self.hist.len() as u64
+    }
+    pub(super) fn end(&self) -> u64 {
+        self.cur_origin() + self.cur.len() as u64
+    }
+}
+
+/// Recent input frames in lattice units (`i32`), oldest first: what the lattice still needs of
+/// earlier blocks.
+#[derive(Debug, Clone)]
+pub(super) struct Frames {
+    pub data: Vec<[i32; 6]>,
+    /// Frame index of `data[0]`.
+    pub origin: u64,
+    cap: usize,
+}
+
+impl Frames {
+    pub(super) fn new(cap: usize) -> Self {
+        Self {
+            data: Vec::with_capacity(cap),
+            origin: 0,
+            cap,
+        }
+    }
+
+    /// Frames it can hold.
+    pub(super) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// After a block: keep the frames from `keep` on of history + block (at most the capacity,
+    /// the newest).
+    pub(super) fn retain(&mut self, keep: u64, cur: &[[i32; 6]]) {
+        let cur_origin = self.origin + self.data.len() as u64;
+        let end = cur_origin + cur.len() as u64;
+        let keep = keep.max(end.saturating_sub(self.cap as u64)).min(end);
+        if keep >= cur_origin {
+            self.data.clear();
+            let from = (keep - cur_origin) as usize;
+            self.data.extend_from_slice(cur.get(from..).unwrap_or(&[]));
+        } else {
+            let k = (keep - self.origin) as usize;
+            self.data.drain(..k.min(self.data.len()));
+            let room = self.cap - self.data.len();
+            let take = cur.len().min(room);
+            self.data.extend_from_slice(cur.get(..take).unwrap_or(&[]));
+        }
+        self.origin = keep;
+    }
+}
+
+/// Half-cycle sums of the voltages (`Σx`, `Σx²` per phase in lattice units).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct HalfSums {
+    pub s1: [i64; 3],
+    pub s2: [i64; 3],
+    /// Points summed (`M/2` except for a half cut short by an abandoned window).
+    pub n: u32,
+}
+
+/// Position and bookkeeping of the lattice.
+#[derive(Debug, Clone)]
+pub(super) struct Lattice {
+    /// Next point at `frame + frac/2³²` frames.
+    pub frame: u64,
+    pub frac: u32,
+    /// Point spacing, frames in Q32.
+    pub step: u64,
+    /// A window is in progress.
+    pub active: bool,
+    /// Points done in the window, points it has, cycles it has.
+    pub n: u32,
+    pub total: u32,
+    pub cycles: u32,
+    /// Point within the cycle, cycle within the window.
+    pub q: u32,
+    pub r: u32,
+    /// `e^{−j2πr/C}` of the current cycle.
+    pub cr: (i32, i32),
+    /// The window's start (frames) as the estimator reported it, or the lattice position for a
+    /// window started without a report.
+    pub start: f64,
+    /// The period the window was predicted with, frames.
+    pub period: f64,
+    /// A dip, swell or interruption was in progress during the window.
+    pub flagged: bool,
+    /// Start of the half cycle in progress, frames.
+    pub half_start: f64,
+    pub half: HalfSums,
+    /// Points in `half`.
+    pub half_points: u32,
+    pub prev_half: Option<HalfSums>,
+    pub folds: [Fold; 6],
+}
+
+impl Lattice {
+    pub(super) fn new() -> Self {
+        Self {
+            frame: 0,
+            frac: 0,
+            step: 0,
+            active: false,
+            n: 0,
+            total: 0,
+            cycles: 0,
+            q: 0,
+            r: 0,
+            cr: (i32::MAX, 0),
+            start: 0.0,
+            period: 0.0,
+            flagged: false,
+            half_start: 0.0,
+            half: HalfSums::default(),
+            half_points: 0,
+            prev_half: None,
+            folds: Default::default(),
+        }
+    }
+
+    /// Position of the next point, frames.
+    pub(super) fn position(&self) -> f64 {
+        self.frame as f64 + f64::from(self.frac) / 4_294_967_296.0
+    }
+
+    /// Opens a window of `cycles` cycles at the current position, aimed to end at `end` (frames).
+    pub(super) fn open(&mut self, start: f64, cycles: u32, period: f64, end: f64) {
+        let c = cycles.clamp(1, super::tables::MAX_CYCLES as u32);
+        let pos = self.position();
+        let pts = f64::from(c) * M as f64;
+        let nominal = period / M as f64;
+        let spacing = ((end - pos) / pts).clamp(0.5 * nominal, 2.0 * nominal);
+        self.step = (spacing * 4_294_967_296.0) as u64;
+        self.active = true;
+        self.n = 0;
+        self.total = c * M as u32;
+        self.cycles = c;
+        self.q = 0;
+        self.r = 0;
+        self.cr = cycle_twiddle(c, 0);
+        self.start = start;
+        self.period = period;
+        self.flagged = false;
+        self.half_points = 0;
+        self.half_start = pos;
+        for f in &mut self.folds {
+            f.clear();
+        }
+    }
+
+    /// Moves to `frame` (only forwards), keeping the window state.
+    pub(super) fn seek(&mut self, frame: f64) {
+        if frame > self.position() {
+            let i = frame.floor();
+            self.frame = i as u64;
+            self.frac = ((frame - i) * 4_294_967_296.0) as u32;
+            self.half_start = frame;
+        }
+    }
+}
+
+#[inline]
+pub(super) fn cycle_twiddle(c: u32, r: u32) -> (i32, i32) {
+    CYCLE_TWIDDLE
+        .get(c as usize)
+        .and_then(|t| t.get(r as usize))
+        .copied()
+        .unwrap_or((i32::MAX, 0))
+}
+
+/// What one call of [`advance`] stopped at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// Needs more input frames.
+    Input,
+    /// A half cycle ended (the lattice's `half_start` is already the next one's).
+    Half,
+    /// The next point would lie at or after the limit.
+    Limit,
+}
+
+/// Interpolates and folds points until the input runs out or a half cycle ends. `nv` voltage
+/// channels (phases) get half-cycle sums.
+/// `limit` is a position `(frame, fraction Q32)` the lattice must not reach.
+pub(super) fn advance(
+    lat: &mut Lattice,
+    frames: &Source<'_>,
+    kernel: &Kernel,
+    nv: usize,
+    limit: (u64, u32),
+) -> Stop {
+    match kernel {
+        Kernel::Lagrange => {
+            let bits = LAGRANGE_PHASES.trailing_zeros();
+            run::<LAGRANGE_TAPS>(lat, frames, &LAGRANGE, bits, nv, limit)
+        }
+        Kernel::Sinc {
+            table, phase_bits, ..
+        } => {
+            let (rows, _) = table.as_chunks::<32>();
+            run::<32>(lat, frames, rows, *phase_bits, nv, limit)
+        }
+    }
+}
+
+#[inline(always)]
+fn run<const K: usize>(
+    lat: &mut Lattice,
+    src: &Source<'_>,
+    table: &[[i32; K]],
+    phase_bits: u32,
+    _nv: usize,
+    limit: (u64, u32),
+) -> Stop {
+    if !lat.active {
+        return Stop::Input;
+    }
+    let half_m = M / 2;
+    let round = 1u64 << (31 - phase_bits);
+    let cur_origin = src.cur_origin();
+    let mut tmp = [[0i32; 6]; K];
+    // the hot state in locals, written back on every exit
+    let (mut frame, mut frac) = (lat.frame, lat.frac);
+    let (step_int, step_frac) = (lat.step >> 32, lat.step as u32);
+    let mut q = (lat.q as usize) & (M - 1);
+    let mut done = 0u32;
+    let (cr, ci) = lat.cr;
+    let mut hs = lat.half;
+    let stop = loop {
+        if (frame, frac) >= limit {
+            break Stop::Limit;
+        }
+        // taps floor(τ) − (K/2 − 1) ..= floor(τ) + K/2
+        let first = frame.wrapping_sub(K as u64 / 2 - 1);
+        let taps: &[[i32; 6]; K] = if first >= cur_origin {
+            let off = (first - cur_origin) as usize;
+            match src
+                .cur
+                .get(off..off + K)
+                .and_then(|t| <&[[i32; 6]; K]>::try_from(t).ok())
+            {
+                Some(t) => t,
+                None => break Stop::Input,
+            }
+        } else if first >= src.hist_origin && first + K as u64 <= src.end() {
+            // straddles the history and the block (or lies in the history)
+            for (k, t) in tmp.iter_mut().enumerate() {
+                let i = first + k as u64;
+                *t = if i >= cur_origin {
+                    src.cur.get((i - cur_origin) as usize).copied()
+                } else {
+                    src.hist.get((i - src.hist_origin) as usize).copied()
+                }
+                .unwrap_or_default();
+            }
+            &tmp
+        } else if first + K as u64 > src.end() {
+            break Stop::Input;
+        } else {
+            // the point lies before the frames held (the history overflowed): skip ahead
+            frame = src.hist_origin + K as u64;
+            continue;
+        };
+        let ph = ((u64::from(frac) + round) >> (32 - phase_bits)) as usize;
+        let Some(w) = table.get(ph) else {
+            break Stop::Input;
+        };
+        let mut x = [0i32; 6];
+        for (f, &wk) in taps.iter().zip(w) {
+            for (acc, &v) in x.iter_mut().zip(f) {
+                *acc = acc.wrapping_add(mulh(v, wk));
+            }
+        }
+        for (fold, &v) in lat.folds.iter_mut().zip(&x) {
+            // q < M: in bounds by the mask above and the wrap below
+            #[allow(clippy::indexing_slicing)]
+            {
+                fold.y0[q] = fold.y0[q].wrapping_add(v);
+                let v5 = v.wrapping_shl(5);
+                fold.ur[q] = fold.ur[q].wrapping_add(mulh(v5, cr));
+                fold.ui[q] = fold.ui[q].wrapping_add(mulh(v5, ci));
+            }
+        }
+        for (p, (s1, s2)) in hs.s1.iter_mut().zip(hs.s2.iter_mut()).enumerate() {
+            let v = i64::from(x.get(2 * p).copied().unwrap_or(0));
+            *s1 = s1.wrapping_add(v);
+            *s2 = s2.wrapping_add(v.wrapping_mul(v));
+        }
+        // next point
+        let (f, carry) = frac.overflowing_add(step_frac);
+        frac = f;
+        frame += step_int + u64::from(carry);
+        done += 1;
+        q += 1;
+        if q == half_m || q == M {
+            break Stop::Half;
+        }
+    };
+    lat.frame = frame;
+    lat.frac = frac;
+    lat.n += done;
+    lat.half = hs;
+    if stop == Stop::Half {
+        lat.half_points = 0;
+        if q == M {
+            q = 0;
+            lat.r += 1;
+            lat.cr = cycle_twiddle(lat.cycles, lat.r);
+        }
+    } else {
+        lat.half_points += done;
+    }
+    lat.q = q as u32;
+    stop
+}

@@ -1,0 +1,250 @@
+//! Constant tables of the lattice (interpolation kernels, folding and FFT twiddles), evaluated at
+//! compile time from a deterministic series so that every target gets bit-identical coefficients
+//! (no platform `sin`), and the device keeps them in flash rather than RAM.
+
+use core::f64::consts::PI;
+
+/// Lattice points per line cycle (the synchronous resampling rate is `M · f₁`).
+pub(super) const M: usize = 128;
+/// Largest cycles per basic window (12 at 60 Hz).
+pub(super) const MAX_CYCLES: usize = 12;
+/// Phases of the Lagrange table (fraction of a frame resolved to 1/(2·P)).
+pub(super) const LAGRANGE_PHASES: usize = 512;
+/// Taps of the Lagrange interpolator.
+pub(super) const LAGRANGE_TAPS: usize = 6;
+
+/// `sin x` and `cos x` for any finite `x`, to within a few ulp, in `const` context.
+pub(crate) const fn sin_cos(x: f64) -> (f64, f64) {
+    // reduce to [-π, π]
+    let two_pi = 2.0 * PI;
+    let k = (x / two_pi) as i64;
+    let mut r = x - (k as f64) * two_pi;
+    if r > PI {
+        r -= two_pi;
+    } else if r < -PI {
+        r += two_pi;
+    }
+    // reduce to [-π/2, π/2]: sin(π − r) = sin r, cos(π − r) = −cos r
+    let mut sign_c = 1.0;
+    if r > PI / 2.0 {
+        r = PI - r;
+        sign_c = -1.0;
+    } else if r < -PI / 2.0 {
+        r = -PI - r;
+        sign_c = -1.0;
+    }
+    let r2 = r * r;
+    // Taylor series to x^27: the remainder is below 1e-19 on [-π/2, π/2]
+    let mut s = 0.0;
+    let mut c = 0.0;
+    let mut term_s = r;
+    let mut term_c = 1.0;
+    let mut n = 0;
+    while n < 14 {
+        s += term_s;
+        c += term_c;
+        let a = (2 * n + 2) as f64;
+        let b = (2 * n + 3) as f64;
+        term_s = -term_s * r2 / (a * b);
+        term_c = -term_c * r2 / ((2 * n + 1) as f64 * a);
+        n += 1;
+    }
+    (s, sign_c * c)
+}
+
+/// `round(x · 2³¹)` saturated to `i32`.
+pub(super) const fn q31(x: f64) -> i32 {
+    let v = x * 2_147_483_648.0;
+    let v = if v < 0.0 { v - 0.5 } else { v + 0.5 };
+    if v >= 2_147_483_647.0 {
+        i32::MAX
+    } else if v <= -2_147_483_648.0 {
+        i32::MIN
+    } else {
+        v as i32
+    }
+}
+
+// Indices in the `const` builders below are loop counters bounded by the array lengths; they are
+// evaluated at compile time, where an out-of-bounds index would fail the build.
+/// 6-tap Lagrange weights for nodes −2..=3 around `floor(τ)` at fraction `mu`.
+#[allow(clippy::indexing_slicing)]
+const fn lagrange6(mu: f64) -> [f64; LAGRANGE_TAPS] {
+    let mut out = [0.0; LAGRANGE_TAPS];
+    let mut k = 0;
+    while k < LAGRANGE_TAPS {
+        let xk = k as f64 - 2.0;
+        let mut w = 1.0;
+        let mut j = 0;
+        while j < LAGRANGE_TAPS {
+            if j != k {
+                let xj = j as f64 - 2.0;
+                w *= (mu - xj) / (xk - xj);
+            }
+            j += 1;
+        }
+        out[k] = w;
+        k += 1;
+    }
+    out
+}
+
+/// `LAGRANGE[p]` are the Q31 weights of taps `floor(τ)−2 ..= floor(τ)+3` for a fraction `p/P`
+/// (`P + 1` rows, so that a fraction that rounds up to 1 needs no carry).
+#[allow(clippy::indexing_slicing)]
+pub(super) static LAGRANGE: [[i32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1] = {
+    let mut t = [[0i32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1];
+    let mut p = 0;
+    while p <= LAGRANGE_PHASES {
+        let w = lagrange6(p as f64 / LAGRANGE_PHASES as f64);
+        let mut k = 0;
+        while k < LAGRANGE_TAPS {
+            t[p][k] = q31(w[k]);
+            k += 1;
+        }
+        p += 1;
+    }
+    t
+};
+
+/// `FFT_TWIDDLE[k] = e^{−j2πk/M}` (Q31), `k < M/2`.
+#[allow(clippy::indexing_slicing)]
+pub(super) static FFT_TWIDDLE: [(i32, i32); M / 2] = {
+    let mut t = [(0i32, 0i32); M / 2];
+    let mut k = 0;
+    while k < M / 2 {
+        let (s, c) = sin_cos(-2.0 * PI * k as f64 / M as f64);
+        t[k] = (q31(c), q31(s));
+        k += 1;
+    }
+    t
+};
+
+/// `CYCLE_TWIDDLE[C][r] = e^{−j2πr/C}` (Q31): the per-cycle modulation that folds the bins
+/// `C·h ± 1` of a `C`-cycle window.
+#[allow(clippy::indexing_slicing)]
+pub(super) static CYCLE_TWIDDLE: [[(i32, i32); MAX_CYCLES]; MAX_CYCLES + 1] = {
+    let mut t = [[(0i32, 0i32); MAX_CYCLES]; MAX_CYCLES + 1];
+    let mut c = 1;
+    while c <= MAX_CYCLES {
+        let mut r = 0;
+        while r < c {
+            let (s, co) = sin_cos(-2.0 * PI * r as f64 / c as f64);
+            t[c][r] = (q31(co), q31(s));
+            r += 1;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// `POINT_TWIDDLE[C][q] = e^{−j2πq/(C·M)}` (Q31): the per-point factor of the `C·h + 1` bins.
+#[allow(clippy::indexing_slicing)]
+pub(super) static POINT_TWIDDLE: [[(i32, i32); M]; MAX_CYCLES + 1] = {
+    let mut t = [[(0i32, 0i32); M]; MAX_CYCLES + 1];
+    let mut c = 1;
+    while c <= MAX_CYCLES {
+        let mut q = 0;
+        while q < M {
+            let (s, co) = sin_cos(-2.0 * PI * q as f64 / (c * M) as f64);
+            t[c][q] = (q31(co), q31(s));
+            q += 1;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// Kaiser-windowed sinc interpolator for input rates too low for the 6-tap Lagrange kernel: `taps`
+/// weights per phase, `phases + 1` rows, Q31, each row normalised to a DC gain of 1. Built once at
+/// construction (host rates; the device's 32 kHz uses [`LAGRANGE`]).
+pub(super) fn windowed_sinc(taps: usize, phases: usize, beta: f64) -> alloc::vec::Vec<i32> {
+    let half = (taps / 2) as f64;
+    let i0_beta = bessel_i0(beta);
+    let mut out = alloc::vec::Vec::with_capacity((phases + 1) * taps);
+    for p in 0..=phases {
+        let mu = p as f64 / phases as f64;
+        let mut row = [0.0f64; 64];
+        let mut sum = 0.0;
+        for (k, w) in row.iter_mut().enumerate().take(taps) {
+            // node k sits at floor(τ) + k − (taps/2 − 1); t is its distance from τ
+            let t = k as f64 - (half - 1.0) - mu;
+            let x = t / half;
+            let win = if x.abs() >= 1.0 {
+                0.0
+            } else {
+                bessel_i0(beta * sqrt_newton(1.0 - x * x)) / i0_beta
+            };
+            let sinc = if t.abs() < 1e-12 {
+                1.0
+            } else {
+                sin_cos(PI * t).0 / (PI * t)
+            };
+            *w = sinc * win;
+            sum += *w;
+        }
+        for w in row.iter().take(taps) {
+            out.push(q31(w / sum));
+        }
+    }
+    out
+}
+
+/// Modified Bessel function of the first kind, order 0 (power series).
+fn bessel_i0(x: f64) -> f64 {
+    let mut sum = 1.0;
+    let mut term = 1.0;
+    let q = x * x / 4.0;
+    let mut k = 1.0;
+    while term > 1e-17 * sum {
+        term *= q / (k * k);
+        sum += term;
+        k += 1.0;
+    }
+    sum
+}
+
+/// `√x` by Newton's method (IEEE `sqrt` is exact too; this keeps the table code `libm`-free).
+fn sqrt_newton(x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    let mut r = if x > 1.0 { x } else { 1.0 };
+    for _ in 0..60 {
+        let n = 0.5 * (r + x / r);
+        if n == r {
+            break;
+        }
+        r = n;
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_matches_std() {
+        for k in -2000..2000 {
+            let x = k as f64 * 0.0123;
+            let (s, c) = sin_cos(x);
+            assert!((s - x.sin()).abs() < 1e-14, "{x}");
+            assert!((c - x.cos()).abs() < 1e-14, "{x}");
+        }
+    }
+
+    #[test]
+    fn kernels_have_unit_dc_gain() {
+        for row in LAGRANGE.iter() {
+            let s: i64 = row.iter().map(|&w| i64::from(w)).sum();
+            assert!((s - (1i64 << 31)).abs() < 8, "{s}");
+        }
+        assert_eq!(LAGRANGE[0], [0, 0, i32::MAX, 0, 0, 0]);
+        let t = windowed_sinc(32, 64, 8.0);
+        for row in t.chunks(32) {
+            let s: i64 = row.iter().map(|&w| i64::from(w)).sum();
+            assert!((s - (1i64 << 31)).abs() < 64, "{s}");
+        }
+    }
+}
