@@ -623,6 +623,25 @@ impl<S: Sample> Estimator<S> {
         S::rescale(self, false);
     }
 
+    /// A copy that continues from this estimator's state with `cycles_per_window` line cycles per
+    /// window (e.g. a one-cycle view of a running 10-cycle estimator, for the derived `sample`
+    /// streams). Its crossing detector, frequency tracking and reference phasor are those of the
+    /// running estimator, so — if that one is settled — the copy's windows are settled from the first
+    /// on; the first one closes at the next window edge and spans the window in progress.
+    pub fn fork_with_cycles_per_window(&self, cycles_per_window: u32) -> Result<Self, ConfigError> {
+        let mut cfg = self.cfg;
+        cfg.cycles_per_window = cycles_per_window;
+        cfg.validate()?;
+        let mut est = self.clone();
+        est.cfg = cfg;
+        est.nominal_len =
+            f64::from(cycles_per_window) * f64::from(cfg.rate_hz) / f64::from(cfg.nominal_hz);
+        est.win_timeout = est.win_timeout.min(est.win_start + est.nominal_len);
+        // the window in progress closes at the next edge that completes the new count
+        est.win_cycles = est.win_cycles.min(cycles_per_window);
+        Ok(est)
+    }
+
     /// Changes the nominal frequency (50 or 60 Hz) without a gap in the windows: the detector's
     /// filters are re-tuned (their state is kept), the nominal window length and the loss-of-sync
     /// limit follow, and when `cycles_per_window` is the default of the old nominal (10 at 50 Hz,
