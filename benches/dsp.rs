@@ -10,8 +10,8 @@
 //! Callgrind mode (load-independent instruction counts, no criterion):
 //! `SMARTMETER_PQ_PROFILE=i32_32k|f32_32k|f32_8k[,noflicker] valgrind --tool=callgrind
 //! --collect-atstart=no --toggle-collect='*pq_profile_run*' target/release/deps/dsp-<hash>`
-//! feeds 1 s of warm-up outside the collection, then 10 s inside it, and prints the per-second
-//! count's denominator.
+//! feeds 2 s of warm-up outside the collection, then `SMARTMETER_PQ_SECONDS` (10) inside it, and
+//! prints the count's denominator (and the wall time, for `perf record`).
 use criterion::{Criterion, criterion_group};
 use std::hint::black_box;
 
@@ -231,8 +231,16 @@ fn pq_profile<S: PqSample, F: smartmeter::dsp::pq::FlickerSink>(mut pq: Pq<S, F>
         pq.feed(second, t_us, &mut ());
         t_us += 1_000_000;
     }
-    pq_profile_run(&mut pq, second, &mut t_us, 10);
-    println!("collected: 10 s of signal (divide the instruction count by 10)");
+    let seconds = std::env::var("SMARTMETER_PQ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let t = std::time::Instant::now();
+    pq_profile_run(&mut pq, second, &mut t_us, seconds);
+    println!(
+        "collected: {seconds} s of signal (divide the instruction count by {seconds}); {:.1} µs per second of signal",
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(seconds)
+    );
 }
 
 fn profile(spec: &str) {

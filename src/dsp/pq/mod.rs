@@ -83,10 +83,10 @@ pub const DECLARED_VOLTAGES_V: [f32; 11] = [
 
 /// Block-sum decimator of the voltages for the flickermeter.
 #[derive(Debug, Clone, Copy)]
-struct FlickerDecimator {
+struct FlickerDecimator<T> {
     factor: u32,
     count: u32,
-    sums: [i32; 3],
+    sums: [T; 3],
 }
 
 /// The power-quality pipeline; `S` is the sample type, `F` the flickermeter.
@@ -111,8 +111,8 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
     cfg: PqConfig,
     est: Estimator<S>,
     hooks: Hooks,
-    kernel: Kernel,
-    frames: Frames,
+    kernel: Kernel<S::W>,
+    frames: Frames<S>,
     lat: Lattice,
     scratch: [C32; M],
     spectrum: Option<Spectrum>,
@@ -129,16 +129,16 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
     events: heapless::Deque<PqEvent, 16>,
     events_dropped: u32,
     flicker: F,
-    fdec: FlickerDecimator,
+    fdec: FlickerDecimator<S::FlickerSum>,
     partial: [S; 6],
     partial_len: usize,
     frames_in: u64,
     warmup: u32,
     /// Frames per processing piece (50 ms).
     piece: usize,
-    /// Conversion buffer for inputs that are not six-channel codes (allocated at construction,
+    /// Six-channel expansion of the other layouts for the lattice (allocated at construction,
     /// empty for the device's layout).
-    conv: Vec<[i32; 6]>,
+    conv: Vec<[S; 6]>,
     /// Six-channel expansion of voltage-only input for the estimator.
     expand: Vec<[S; 6]>,
     profile_mask: u8,
@@ -166,15 +166,13 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         }
         let est = Estimator::<S>::new(ec)?;
         let rate = f64::from(config.rate_hz);
-        let kernel = Kernel::for_rate(config.rate_hz);
+        let kernel = Kernel::for_rate::<S>(config.rate_hz);
         let k = kernel.taps();
         // input slice + taps + what the lattice may wait for at a window start (0.1 cycle at
         // 42.5 Hz) + two estimator blocks
         let piece = (config.rate_hz as usize / 20).max(1);
         let cap = k + (0.1 * rate / 42.5).ceil() as usize + 2 * est.decimation() + 16;
-        let direct =
-            S::as_units(&[S::default(); 6]).is_some() && config.layout == Layout::ThreePhase;
-        let conv = if direct {
+        let conv = if config.layout == Layout::ThreePhase {
             Vec::new()
         } else {
             Vec::with_capacity(piece)
@@ -242,7 +240,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             fdec: FlickerDecimator {
                 factor,
                 count: 0,
-                sums: [0; 3],
+                sums: Default::default(),
             },
             partial: [S::default(); 6],
             partial_len: 0,
@@ -335,9 +333,9 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
 
     /// Bytes allocated at construction (frame history, and the interpolation table below 24 kHz).
     pub fn heap_bytes(&self) -> usize {
-        self.frames.data.capacity() * core::mem::size_of::<[i32; 6]>()
+        self.frames.data.capacity() * core::mem::size_of::<[S; 6]>()
             + self.kernel.heap_bytes()
-            + self.conv.capacity() * core::mem::size_of::<[i32; 6]>()
+            + self.conv.capacity() * core::mem::size_of::<[S; 6]>()
             + self.expand.capacity() * core::mem::size_of::<[S; 6]>()
     }
 
@@ -406,56 +404,24 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         while let Some(w) = self.hooks.sink_windows.pop_front() {
             sink.window(&w);
         }
-        // 2. the piece in lattice units: in place for six-channel codes, else converted
-        let direct = if self.cfg.layout == Layout::ThreePhase {
-            S::as_units(samples)
-        } else {
-            None
-        };
+        // 2. the piece as six-channel frames: in place for the six-channel layout
         let mut conv = core::mem::take(&mut self.conv);
-        let cur: &[[i32; 6]] = match direct {
-            Some(c) => c,
-            None => {
-                conv.clear();
-                for s in samples.chunks_exact(ch).take(conv.capacity()) {
-                    conv.push(match (self.cfg.layout, s) {
-                        (Layout::ThreePhase, [a, b, c, e, g, h]) => [
-                            a.units(false),
-                            b.units(true),
-                            c.units(false),
-                            e.units(true),
-                            g.units(false),
-                            h.units(true),
-                        ],
-                        (Layout::ThreePhaseVoltage, [a, c, e]) => {
-                            [a.units(false), 0, c.units(false), 0, e.units(false), 0]
-                        }
-                        (Layout::SinglePhase, [a, b]) => {
-                            [a.units(false), b.units(true), 0, 0, 0, 0]
-                        }
-                        _ => [0; 6],
-                    });
-                }
-                &conv
+        let cur: &[[S; 6]] = if self.cfg.layout == Layout::ThreePhase {
+            samples.as_chunks::<6>().0
+        } else {
+            conv.clear();
+            let z = S::default();
+            for s in samples.chunks_exact(ch).take(conv.capacity()) {
+                conv.push(match *s {
+                    [a, c, e] => [a, z, c, z, e, z],
+                    [a, b] => [a, b, z, z, z, z],
+                    _ => [z; 6],
+                });
             }
+            &conv
         };
-        // 3. the flicker decimation (integer block sums of the voltages)
-        let mut fsum = self.fdec.sums;
-        let mut fcount = self.fdec.count;
-        let fk = self.fdec.factor;
-        for f in cur {
-            fsum[0] = fsum[0].wrapping_add(f[0]);
-            fsum[1] = fsum[1].wrapping_add(f[2]);
-            fsum[2] = fsum[2].wrapping_add(f[4]);
-            fcount += 1;
-            if fcount == fk {
-                fcount = 0;
-                self.flicker_out(&fsum);
-                fsum = [0; 3];
-            }
-        }
-        self.fdec.sums = fsum;
-        self.fdec.count = fcount;
+        // 3. the flicker decimation (block sums of the voltages)
+        self.flicker_decimate(cur);
         self.frames_in += n as u64;
         // 4. the lattice over history + piece, then keep what it still needs
         self.run_lattice(cur, sink);
@@ -467,12 +433,44 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         self.conv = conv;
     }
 
-    fn flicker_out(&mut self, sums: &[i32; 3]) {
+    /// Block sums of the voltages, one flicker sample per `fdec.factor` frames.
+    fn flicker_decimate(&mut self, cur: &[[S; 6]]) {
+        let fk = self.fdec.factor as usize;
+        let mut rest = cur;
+        let mut fsum = self.fdec.sums;
+        while !rest.is_empty() {
+            let take = (fk - self.fdec.count as usize).min(rest.len());
+            let (now, later) = rest.split_at(take);
+            for f in now {
+                fsum[0] += f[0].flicker_term();
+                fsum[1] += f[2].flicker_term();
+                fsum[2] += f[4].flicker_term();
+            }
+            rest = later;
+            self.fdec.count += take as u32;
+            if self.fdec.count as usize == fk {
+                self.fdec.count = 0;
+                self.flicker_out(&fsum);
+                fsum = Default::default();
+            }
+        }
+        self.fdec.sums = fsum;
+    }
+
+    fn flicker_out(&mut self, sums: &[S::FlickerSum; 3]) {
         let nph = self.cfg.layout.phases();
         let k = self.fdec.factor as f32;
+        let cal = self.est.calibration();
+        // codes: the front end's volts per code; f32 input: the sums are volts
+        let base = if S::UNIT.is_some() {
+            1.0
+        } else {
+            cal.front_end().volts_per_code
+        };
         for (p, s) in sums.iter().enumerate().take(nph) {
-            let scale = self.volts_per_unit(p) as f32;
-            self.flicker.push(p, *s as f32 * (scale / k));
+            let g = cal.phases().get(p).map_or(1.0, |c| c.voltage_gain);
+            let scale = (base * f64::from(g)) as f32;
+            self.flicker.push(p, S::flicker_f32(*s) * (scale / k));
         }
     }
 
@@ -490,5 +488,4 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         let g = cal.phases().get(p).map_or(1.0, |c| c.current_gain);
         base * f64::from(g)
     }
-
 }

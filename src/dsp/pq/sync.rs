@@ -21,7 +21,7 @@ pub(super) struct Spectrum {
 
 impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// Advances the lattice as far as the input allows.
-    pub(super) fn run_lattice(&mut self, cur: &[[i32; 6]], sink: &mut impl PqSink) {
+    pub(super) fn run_lattice(&mut self, cur: &[[S; 6]], sink: &mut impl PqSink) {
         if self.profile_mask & 4 != 0 {
             return;
         }
