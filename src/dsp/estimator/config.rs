@@ -10,7 +10,6 @@ pub enum PhaseMode {
     Single,
 }
 
-
 /// Estimator settings; check them with [`EstimatorConfig::validate`] (done by [`Estimator::new`]).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EstimatorConfig {

@@ -57,7 +57,6 @@ pub(super) enum Event {
     LostSync,
 }
 
-
 impl<S: Sample> Estimator<S> {
     /// Where between two decimated points (`y0 < 0 <= y1`) a sinusoid at the estimated frequency
     /// through both crosses zero, as a fraction of the decimated step. Exact for a pure tone (linear

@@ -199,7 +199,6 @@ impl<S: Sample> Estimator<S> {
         }
         out
     }
-
 }
 
 /// RMS phasor of the fundamental from the DFT sum `X = re + j·im` (DC removed): solves

@@ -209,7 +209,6 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             self.acc2h_slot = None;
         }
     }
-
 }
 
 /// `(u0, u2)` in percent from the three fundamental phasors.
@@ -253,4 +252,3 @@ mod tests {
         assert_eq!(unbalance(&[(0.0, 0.0); 3]), (None, None));
     }
 }
-
