@@ -10,7 +10,7 @@ pub enum PhaseMode {
     Single,
 }
 
-/// Estimator settings; check them with [`EstimatorConfig::validate`] (done by [`Estimator::new`]).
+/// Estimator settings; check them with [`EstimatorConfig::validate`] (done by [`Estimator::new`](super::Estimator::new)).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EstimatorConfig {
     /// Sample rate of the input, Hz, `1000..=32000`.

@@ -4,6 +4,8 @@
 use super::detector::Event;
 use super::sums::Sums;
 use super::{Estimator, Observer, PhaseMode, Sample};
+#[allow(unused_imports)] // inherent float methods shadow it with `std`
+use num_traits::Float;
 
 impl<S: Sample> Estimator<S> {
     pub(super) fn handle_event<F: Observer>(&mut self, ev: Event, t: f64, cb: &mut F) {

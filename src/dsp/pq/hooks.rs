@@ -2,6 +2,8 @@
 //! frames, the windows it closes and opens, and the IEC 10-s frequency over its crossings.
 
 use crate::dsp::estimator::{Observer, Window};
+#[allow(unused_imports)] // inherent float methods shadow it with `std`
+use num_traits::Float;
 
 /// Crossings after (re)synchronisation that the 10-s frequency ignores (detector settling).
 const F10_SETTLE: u32 = 5;

@@ -7,6 +7,8 @@ use super::record::{Interval, MIN_FUNDAMENTAL_A, MIN_FUNDAMENTAL_V, PqRecord, th
 use super::sinks::{FlickerSink, PqSink};
 use super::sync::Spectrum;
 use super::{Pq, PqSample, WARMUP_WINDOWS, events};
+#[allow(unused_imports)] // inherent float methods shadow it with `std`
+use num_traits::Float;
 
 impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// Pairs estimator windows with lattice spectra into basic intervals.

@@ -23,6 +23,8 @@ use super::tables::{
     CYCLE_TWIDDLE, LAGRANGE, LAGRANGE_F32, LAGRANGE_PHASES, LAGRANGE_TAPS, M, windowed_sinc,
 };
 use alloc::vec::Vec;
+#[allow(unused_imports)] // inherent float methods shadow it with `std`
+use num_traits::Float;
 
 /// Lattice units per volt and per amp of `f32` input (±2048 V, ±512 A in 24 bits).
 pub(super) const F32_UNITS_PER_V: f32 = 4096.0;
@@ -95,7 +97,7 @@ impl Tap for f32 {
         w: &[f32; K],
         dither: &mut u32,
     ) -> [i32; 6] {
-        const { assert!(K % 2 == 0) };
+        const { assert!(K.is_multiple_of(2)) };
         let (mut a, mut b, mut c) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 4]);
         let (quads, _) = taps.as_flattened().as_chunks::<4>();
         let (wp, _) = w.as_chunks::<2>();
@@ -127,6 +129,8 @@ impl Tap for f32 {
             let d = ((r >> (5 * ch)) & 31) as f32 * (1.0 / 32.0) - (31.0 / 64.0);
             // round(y + d) within ±2²² half-units (±2048 V, ±512 A; NaN goes to the low end):
             // adding 1.5·2²³ leaves the integer in the low mantissa bits
+            // (`clamp` would keep NaN)
+            #[allow(clippy::manual_clamp)]
             let y = (a * k + d).max(-4_194_303.0).min(4_194_303.0);
             *o = ((y + 12_582_912.0).to_bits() as i32).wrapping_sub(0x4B40_0000);
         }

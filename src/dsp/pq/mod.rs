@@ -19,11 +19,12 @@
 //!
 //! # How the spectrum is made cheap enough for an FPU-less core
 //! Each channel is resampled onto a lattice of 128 points per line cycle that is phase-locked to the
-//! estimator's crossings ([`lattice`]); a window of `C` cycles then has `C·128` points and its
+//! estimator's crossings (module `lattice`); a window of `C` cycles then has `C·128` points and its
 //! DFT bins `C·h` and `C·h ± 1` follow from two 128-point FFTs of sums folded over the cycles
-//! ([`spectrum`]). Per input sample there is no work but copying it; per lattice point (6,400/s
-//! at 50 Hz) one 6-tap interpolation, one add and two `mulh` per channel; per window nine
-//! fixed-point 128-point FFTs. Urms(½) is the RMS of the last 128 lattice points of a voltage, so
+//! (module `spectrum`). Per input sample there is no work but copying it (and, for the
+//! flickermeter, three adds); per lattice point (6,400/s at 50 Hz) one 6-tap interpolation
+//! (integer `mulh` for codes, `f32` for `f32` input), one add and two `mulh` per channel; per
+//! window nine fixed-point 128-point FFTs. Urms(½) is the RMS of the last 128 lattice points of a voltage, so
 //! it spans exactly one (predicted) period even while the crossing detector settles after a step.
 //!
 //! # Units and time
@@ -69,6 +70,8 @@ use alloc::vec::Vec;
 use hooks::{Clock, Freq10, Hooks, Opened};
 use lattice::{Frames, Kernel, Lattice};
 use nominal::NominalState;
+#[allow(unused_imports)] // inherent float methods shadow it with `std`
+use num_traits::Float;
 use sinks::flicker_decimation;
 use spectrum::C32;
 use sync::Spectrum;

@@ -2,6 +2,8 @@
 
 use super::events::EventKind;
 use super::spectrum::HARMONICS;
+#[allow(unused_imports)] // inherent float methods shadow it with `std`
+use num_traits::Float;
 
 /// Below this fundamental, a voltage THD is undefined, volts.
 pub(crate) const MIN_FUNDAMENTAL_V: f32 = 1.0;
@@ -92,7 +94,7 @@ pub struct PqRecord {
     pub harmonics_v: [[f32; HARMONICS]; 3],
     /// Harmonic subgroups of the currents, amps RMS.
     pub harmonics_i_a: [[f32; HARMONICS]; 3],
-    /// Short-term flicker severity (10-min records, when a [`FlickerSink`] provides it).
+    /// Short-term flicker severity (10-min records, when a [`FlickerSink`](super::FlickerSink) provides it).
     pub pst: [Option<f32>; 3],
     /// Long-term flicker severity (2-h records, from twelve Pst).
     pub plt: [Option<f32>; 3],

@@ -20,12 +20,21 @@ pub trait PqSink {
 impl PqSink for () {}
 
 /// Where the flickermeter plugs in: the pipeline pushes each phase's voltage decimated to
-/// [`Pq::flicker_rate_hz`] (block means of whole input frames: integer sums, one `f32` per output
-/// sample) and asks for Pst at every 10-min clock tick. IEC 61000-4-15 needs nothing above
-/// ~100 Hz of the input beyond the carrier, so the rate is chosen in 800..=1600 Hz where the input
-/// rate allows.
+/// [`Pq::flicker_rate_hz`](super::Pq::flicker_rate_hz) and asks for Pst at every 10-min clock
+/// tick. IEC 61000-4-15 needs nothing above ~100 Hz of the input beyond the carrier, so the rate
+/// is chosen in 800..=1600 Hz where the input rate allows.
+///
+/// The decimation is the mean of each block of whole input frames (integer sums for codes, `f32`
+/// for volts; one `f32` per output sample). That mean is the anti-alias filter: a boxcar of
+/// `D` frames has its nulls on every multiple of the output rate, exactly where the components
+/// that would fold onto the flicker band (carrier ± modulation, mirrored) sit, so the unfiltered
+/// sidebands of rectangular modulation alias only through the boxcar's small response next to
+/// its nulls. Table 5 of IEC 61000-4-15 through the pipeline, with rectangular modulation
+/// generated at the input rate (tests/pq_flicker_pipeline.rs): within 0.8 % (230 V/50 Hz) and
+/// 1.7 % (120 V/60 Hz) at 32 kHz and 8 kHz, against ±5 %.
 pub trait FlickerSink {
-    /// One voltage sample of `phase` (0..3), volts, at [`Pq::flicker_rate_hz`].
+    /// One voltage sample of `phase` (0..3), volts, at
+    /// [`Pq::flicker_rate_hz`](super::Pq::flicker_rate_hz).
     fn push(&mut self, phase: usize, voltage_v: f32);
     /// The Pst of the 10-min interval that just ended for `phase`, and start the next one.
     fn take_pst(&mut self, _phase: usize) -> Option<f32> {
@@ -59,7 +68,8 @@ pub struct PqFlicker {
 }
 
 impl PqFlicker {
-    /// A hook for a pipeline at `rate_hz` (it is fed at [`Pq::flicker_rate_hz`] of that rate).
+    /// A hook for a pipeline at `rate_hz` (it is fed at
+    /// [`Pq::flicker_rate_hz`](super::Pq::flicker_rate_hz) of that rate).
     /// `None` when the flickermeter rejects that rate.
     pub fn new(rate_hz: u32) -> Option<Self> {
         let config = flicker::FlickerConfig {

@@ -7,6 +7,8 @@ use super::sinks::{FlickerSink, PqSink};
 use super::spectrum::{self, Channel};
 use super::tables::{self, M};
 use super::{Pq, PqSample, events};
+#[allow(unused_imports)] // inherent float methods shadow it with `std`
+use num_traits::Float;
 
 /// A lattice window's spectrum waiting for its estimator window.
 #[derive(Debug, Clone)]
