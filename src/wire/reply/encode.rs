@@ -29,14 +29,7 @@ impl Reply {
                 return o.finish();
             }
             Reply::GetLogDump { rows } => {
-                let mut msg = String::from(LOG_MARK);
-                for row in rows {
-                    msg.push_str("//n");
-                    let _ = crate::wire::log::write_escaped_text(&mut msg, row);
-                }
-                msg.push_str("//n");
-                msg.push_str(LOG_MARK);
-                o.str("cmd", "log").str("msg", &msg);
+                o.str("cmd", "log").str("msg", &log_dump_text(rows));
                 return o.finish();
             }
             Reply::Error { cmd, msg, state } => {
@@ -56,6 +49,7 @@ impl Reply {
         if let Some(c) = self.cmd() {
             o.str("cmd", c);
         }
+        let msg = self.message().unwrap_or_default();
         match self {
             Reply::Power {
                 active_w,
@@ -110,70 +104,38 @@ impl Reply {
                     None => o.raw("frequency10s", "null"),
                 };
             }
-            Reply::LogLevelSet { level } => {
-                o.str("msg", &alloc::format!("Log Level set to: {level}"));
+            Reply::LogLevelSet { .. }
+            | Reply::ResetEnergy { .. }
+            | Reply::DailyRestart(_)
+            | Reply::Restarting { .. }
+            | Reply::Timezone { .. }
+            | Reply::Auth
+            | Reply::SetToken { .. } => {
+                o.str("msg", &msg);
             }
             Reply::Mdns { name } => {
-                o.str("msg", &alloc::format!("Set MDNS name to: {name}"))
-                    .str("mdns_name", name);
+                o.str("msg", &msg).str("mdns_name", name);
             }
             Reply::AddWifi { ssid, ssids } => {
                 o.str("ssid", ssid)
-                    .str("msg", &alloc::format!("New Ap, SSID: {ssid}"))
+                    .str("msg", &msg)
                     .str("ssids", &ssid_list(ssids));
             }
-            Reply::DelWifi { ssid, ssids } => {
-                o.str("msg", &alloc::format!("Removed SSID: {ssid}"))
-                    .str("ssids", &ssid_list(ssids));
+            Reply::DelWifi { ssids, .. } => {
+                o.str("msg", &msg).str("ssids", &ssid_list(ssids));
             }
             Reply::Calibration { factors } => {
-                let mut msg = String::from("Calibration set: [");
-                for (i, f) in factors.iter().enumerate() {
-                    if i > 0 {
-                        msg.push_str(", ");
-                    }
-                    push_f32(&mut msg, *f);
-                }
-                msg.push(']');
                 o.str("msg", &msg).f32s("calibration", factors);
             }
-            Reply::ResetEnergy { energy_wh, at } => {
-                let mut msg = String::from("Energy reset to [");
-                for (i, e) in energy_wh.iter().enumerate() {
-                    if i > 0 {
-                        msg.push_str(", ");
-                    }
-                    push_f64(&mut msg, *e);
-                }
-                let _ = write!(msg, "], @{at}");
-                o.str("msg", &msg);
-            }
             Reply::Ntp { current_time } => {
-                o.str("msg", "Time synced")
-                    .str("current_time", current_time);
+                o.str("msg", &msg).str("current_time", current_time);
             }
             Reply::ServerSet { kind, server } => {
-                o.str(
-                    "msg",
-                    &alloc::format!("Set {} address to: {server}", kind.label()),
-                )
-                .str(kind.key(), server);
-            }
-            Reply::DailyRestart(DailyRestart::Disabled) => {
-                o.str("msg", "Disabled daily restart");
-            }
-            Reply::DailyRestart(DailyRestart::At { hour, minute }) => {
-                o.str(
-                    "msg",
-                    &alloc::format!("Set daily restart to: {hour:02}:{minute:02}:00"),
-                );
-            }
-            Reply::Restarting { .. } => {
-                o.str("msg", "Restarting");
+                o.str("msg", &msg).str(kind.key(), server);
             }
             Reply::SampleStarted(s) => encode_sample_started(&mut o, s),
             Reply::Stopped(s) => {
-                o.str("msg", "Received stop command")
+                o.str("msg", &msg)
                     .int("sample_duration", s.sample_duration_ms)
                     .int("samples", s.samples)
                     .int("sent_samples", s.sent_samples)
@@ -185,23 +147,91 @@ impl Reply {
             Reply::Cts { value } => {
                 o.bool("value", *value);
             }
-            Reply::Timezone { offset_min } => {
-                o.str(
-                    "msg",
-                    &alloc::format!("Set time zone offset to: {}", format_offset(*offset_min)),
-                );
-            }
-            Reply::Auth => {
-                o.str("msg", "Authenticated");
-            }
-            Reply::SetToken { removed } => {
-                o.str("msg", if *removed { TOKEN_REMOVED } else { "Token set" });
-            }
             Reply::ClearLog | Reply::GetLogDone | Reply::ReqSamplesDone | Reply::Ack { .. } => {}
             Reply::Info(_) | Reply::GetLogDump { .. } | Reply::Error { .. } | Reply::SetupDone => {}
         }
         o.finish()
     }
+
+    /// The `msg` text of this reply as the device writes it (`Set MDNS name to: kitchen`, the error
+    /// text, `Setup done`); `None` for replies without a `msg` (measurements, `info`, `sample`,
+    /// `cts`, `clearLog`, …). Host tools print it for people; [`Reply::to_json`] writes the same text.
+    pub fn message(&self) -> Option<String> {
+        Some(match self {
+            Reply::SetupDone => String::from(SETUP_DONE),
+            Reply::Error { msg, .. } => msg.clone(),
+            Reply::GetLogDump { rows } => log_dump_text(rows),
+            Reply::LogLevelSet { level } => alloc::format!("Log Level set to: {level}"),
+            Reply::Mdns { name } => alloc::format!("Set MDNS name to: {name}"),
+            Reply::AddWifi { ssid, .. } => alloc::format!("New Ap, SSID: {ssid}"),
+            Reply::DelWifi { ssid, .. } => alloc::format!("Removed SSID: {ssid}"),
+            Reply::Calibration { factors } => {
+                let mut msg = String::from("Calibration set: [");
+                for (i, f) in factors.iter().enumerate() {
+                    if i > 0 {
+                        msg.push_str(", ");
+                    }
+                    push_f32(&mut msg, *f);
+                }
+                msg.push(']');
+                msg
+            }
+            Reply::ResetEnergy { energy_wh, at } => {
+                let mut msg = String::from("Energy reset to [");
+                for (i, e) in energy_wh.iter().enumerate() {
+                    if i > 0 {
+                        msg.push_str(", ");
+                    }
+                    push_f64(&mut msg, *e);
+                }
+                let _ = write!(msg, "], @{at}");
+                msg
+            }
+            Reply::Ntp { .. } => String::from("Time synced"),
+            Reply::ServerSet { kind, server } => {
+                alloc::format!("Set {} address to: {server}", kind.label())
+            }
+            Reply::DailyRestart(DailyRestart::Disabled) => String::from("Disabled daily restart"),
+            Reply::DailyRestart(DailyRestart::At { hour, minute }) => {
+                alloc::format!("Set daily restart to: {hour:02}:{minute:02}:00")
+            }
+            Reply::Restarting { .. } => String::from("Restarting"),
+            Reply::Stopped(_) => String::from("Received stop command"),
+            Reply::Timezone { offset_min } => {
+                alloc::format!("Set time zone offset to: {}", format_offset(*offset_min))
+            }
+            Reply::Auth => String::from("Authenticated"),
+            Reply::SetToken { removed } => {
+                String::from(if *removed { TOKEN_REMOVED } else { "Token set" })
+            }
+            Reply::Info(_)
+            | Reply::Power { .. }
+            | Reply::Voltage { .. }
+            | Reply::Current { .. }
+            | Reply::Energy { .. }
+            | Reply::Period { .. }
+            | Reply::PhaseAngle { .. }
+            | Reply::Quality(_)
+            | Reply::ClearLog
+            | Reply::GetLogDone
+            | Reply::SampleStarted(_)
+            | Reply::ReqSamplesDone
+            | Reply::Cts { .. }
+            | Reply::Ack { .. } => return None,
+        })
+    }
+}
+
+/// The getLog dump's `msg`: the marker, every row after `//n`, `//n` and the marker again.
+fn log_dump_text(rows: &[String]) -> String {
+    let mut msg = String::from(LOG_MARK);
+    for row in rows {
+        msg.push_str("//n");
+        let _ = crate::wire::log::write_escaped_text(&mut msg, row);
+    }
+    msg.push_str("//n");
+    msg.push_str(LOG_MARK);
+    msg
 }
 
 impl core::fmt::Display for Reply {
@@ -247,7 +277,7 @@ fn encode_sample_started(o: &mut Obj, s: &SampleStarted) {
         .int("chunksize", s.chunk_size_bytes)
         .int("samplingrate", s.rate_hz)
         .str("conn_type", s.stream.as_str())
-        .int("measurements", s.measures.count())
+        .int("measurements", s.channel_count())
         .bool("prefix", s.prefix)
         .bool("flowCtr", s.flow_control)
         .str("unit", s.measures.unit())

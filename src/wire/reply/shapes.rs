@@ -215,11 +215,25 @@ pub(super) fn sample_started(raw: &RawReply<'_>) -> Result<SampleStarted, ReplyE
             _ => return Err(bad_slot()),
         },
     };
+    let measurements = match present(&raw.measurements) {
+        None => None,
+        Some(_) => {
+            let n: u8 = int(&raw.measurements, "measurements")?;
+            if n == 0 {
+                return Err(ReplyError::Invalid {
+                    field: "measurements",
+                    reason: "expected 1 or more values per sample",
+                });
+            }
+            (usize::from(n) != measures.count()).then_some(n)
+        }
+    };
     let start = string(&raw.start_ts_camel, "startTs")?;
     Ok(SampleStarted {
         stream,
         slot,
         measures,
+        measurements,
         chunk_size_bytes: int(&raw.chunksize, "chunksize")?,
         rate_hz: int(&raw.samplingrate, "samplingrate")?,
         prefix: match present(&raw.prefix) {

@@ -114,8 +114,14 @@ pub struct SampleStarted {
     pub stream: StreamType,
     /// `slot`, if time-slotted.
     pub slot: Option<Slot>,
-    /// `measures` (the `measurements` count and `unit` follow from it).
+    /// `measures` (the `unit`, and unless [`measurements`](Self::measurements) says otherwise the
+    /// `measurements` count, follow from it).
     pub measures: Measures,
+    /// `measurements` when it disagrees with `measures`: the original firmware answered `v,i` with
+    /// `"measurements":2` (one phase; PROTOCOL.md §A). `None` when the count is the one `measures`
+    /// implies, as this crate's device always sends it, or absent. The count in force is
+    /// [`SampleStarted::channel_count`].
+    pub measurements: Option<u8>,
     /// `chunksize`: payload bytes per frame.
     pub chunk_size_bytes: u32,
     /// `samplingrate`.
@@ -128,6 +134,15 @@ pub struct SampleStarted {
     pub start_ts_ms: i64,
     /// `ntpConfidence`, present when the request had `ntpConf`.
     pub ntp_confidence_ms: Option<u32>,
+}
+
+impl SampleStarted {
+    /// Values per sample in the session's frames: [`measurements`](Self::measurements) when the reply
+    /// stated its own count, else the count of `measures`. A host splits frames by this number and
+    /// takes channel names from `measures` only when `measurements` is `None` (PROTOCOL.md §A).
+    pub fn channel_count(&self) -> usize {
+        self.measurements.map_or(self.measures.count(), usize::from)
+    }
 }
 
 /// The success reply of `stop` (PROTOCOL.md §5).
