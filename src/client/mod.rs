@@ -25,12 +25,14 @@
 
 pub mod analyze;
 mod conn;
+pub mod connection;
 mod discover;
 mod duration;
 mod error;
 mod fleet;
 mod helpers;
 mod host;
+mod options;
 pub mod recording;
 mod response;
 mod sample;
@@ -41,13 +43,14 @@ pub mod cli;
 #[cfg(feature = "collect")]
 pub mod collect;
 
-pub use conn::{Client, ClientOptions, Notice};
+pub use conn::{Client, Notice};
 pub use discover::{Discovered, SERVICE_TYPE, discover, resolve};
 pub use duration::{DurationError, parse_duration};
 pub use error::ClientError;
 pub use fleet::{Fleet, MeterStatus, fleet_snapshot};
 pub use helpers::{Energy, Phases, Power, log_rows};
 pub use host::{DEFAULT_PORT, DEFAULT_UDP_PORT, STREAM_PORT, Target};
+pub use options::ClientOptions;
 pub use response::Response;
 pub use sample::{SampleBlock, SampleStats, SampleStream, SessionInfo};
 pub use udp::PacketCounter;
