@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use smartmeter::client::{Client, ClientError, ClientOptions, Notice, Target};
 use smartmeter::wire::command::{SampleRequest, StreamType};
+use smartmeter::wire::reply::{Reply, StopStats};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -97,7 +98,7 @@ async fn replies_match_requests_while_logs_and_frames_flow() {
     });
     let (target, lines) = fake(INFO.to_vec(), handler, true).await;
     let c = Client::connect_with(&target, opts()).await.unwrap();
-    assert_eq!(c.connect_info().unwrap().str("name"), Some("fake"));
+    assert_eq!(c.connect_info().name, "fake");
     let mut notices = c.notices();
     let p = c.power().await.unwrap();
     assert_eq!(p.active_w, [Some(1116.89), None, Some(3.5)]);
@@ -115,7 +116,10 @@ async fn replies_match_requests_while_logs_and_frames_flow() {
         .request_raw("{\"cmd\":\"mdns\",\"payload\":{\"name\":\"x\"}}")
         .await
         .unwrap();
-    assert_eq!(refused.last().unwrap().msg(), Some("Invalid name: nope"));
+    assert_eq!(
+        refused.last().unwrap().reply().message().as_deref(),
+        Some("Invalid name: nope")
+    );
     assert_eq!(
         refused.last().unwrap().json(),
         "{\"error\":true,\"cmd\":\"mdns\",\"msg\":\"Invalid name: nope\"}"
@@ -156,7 +160,10 @@ async fn get_log_takes_the_dump_line_first() {
         .set_log_level(smartmeter::wire::log::LogLevel::Warning)
         .await
         .unwrap();
-    assert_eq!(r.msg(), Some("Log Level set to: warning"));
+    assert_eq!(
+        r.reply().message().as_deref(),
+        Some("Log Level set to: warning")
+    );
 }
 
 #[tokio::test]
@@ -215,7 +222,10 @@ async fn sampling_stream_counts_gaps_zero_fills_and_stops() {
         (3, 2, 5, 4)
     );
     let summary = s.stop().await.unwrap();
-    assert_eq!(summary.f64("samples"), Some(7.0));
+    assert!(matches!(
+        summary.reply(),
+        Reply::Stopped(StopStats { samples: 7, .. })
+    ));
     assert_eq!(
         lines.lock().unwrap().first().unwrap(),
         "{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"measures\":\"v,i_L1\",\"rate\":100,\"prefix\":true,\"flowCtr\":false}}"

@@ -24,8 +24,9 @@
 //! With feature `cli` it also holds the `smartmeter` command-line tool ([`cli`]).
 
 pub mod analyze;
+mod channel;
 mod conn;
-pub mod connection;
+mod connection;
 mod discover;
 mod duration;
 mod error;
@@ -34,7 +35,6 @@ mod helpers;
 mod host;
 mod options;
 pub mod recording;
-mod response;
 mod sample;
 mod udp;
 
@@ -43,14 +43,16 @@ pub mod cli;
 #[cfg(feature = "collect")]
 pub mod collect;
 
-pub use conn::{Client, Notice};
+pub use conn::Client;
+pub use connection::{
+    Answer, Connection, ConnectionEvent, FrameSamples, Greeting, Notice, Request, RequestId,
+    Response, SampleStats, SampleTracker, SamplingInfo,
+};
 pub use discover::{Discovered, SERVICE_TYPE, discover, resolve};
 pub use duration::{DurationError, parse_duration};
 pub use error::ClientError;
 pub use fleet::{Fleet, MeterStatus, fleet_snapshot};
-pub use helpers::{Energy, Phases, Power, log_rows};
+pub use helpers::{Energy, Power};
 pub use host::{DEFAULT_PORT, DEFAULT_UDP_PORT, STREAM_PORT, Target};
 pub use options::ClientOptions;
-pub use response::Response;
-pub use sample::{SampleBlock, SampleStats, SampleStream, SessionInfo};
-pub use udp::PacketCounter;
+pub use sample::SampleStream;

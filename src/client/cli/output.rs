@@ -8,7 +8,10 @@ use std::{format, vec};
 
 use super::signal::Signals;
 use super::{CliError, Quantity};
-use crate::client::{Client, ClientError, Discovered, MeterStatus, Phases, Response};
+use crate::client::{Client, ClientError, Discovered, MeterStatus, Response};
+
+/// A value per phase, as the tables print them.
+pub(crate) type Phases = [Option<f64>; 3];
 use crate::wire::log::LogLine;
 
 /// Where output goes and in which form.
@@ -128,10 +131,11 @@ impl Out {
         if self.json {
             return self.print(&format!("{}\n", r.json()));
         }
-        let entries = r.entries();
+        let raw = Raw::of(r);
+        let entries = raw.entries();
         // A reply that only confirms: print its message.
         let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
-        if let Some(msg) = r.msg()
+        if let Some(msg) = raw.msg()
             && keys.iter().all(|k| matches!(*k, "error" | "cmd" | "msg"))
         {
             return self.print(&format!("{msg}\n"));
@@ -153,7 +157,7 @@ impl Out {
 
     /// The reply of `set`: the meter's `msg` (the whole object with `--json`).
     pub(crate) fn confirmation(&self, r: &Response) -> Result<(), CliError> {
-        match r.msg() {
+        match Raw::of(r).msg() {
             Some(msg) if !self.json => self.print(&format!("{msg}\n")),
             _ => self.response(r),
         }
@@ -168,7 +172,8 @@ impl Out {
         if self.json {
             return self.print(&format!("{}\n", r.json()));
         }
-        let ph = |k: &str| r.phases(k).unwrap_or([None; 3]);
+        let raw = Raw::of(r);
+        let ph = |k: &str| raw.phases(k).unwrap_or([None; 3]);
         let text = match what {
             Quantity::Power => per_phase(&[
                 ("P (W)", ph("activePower"), 2),
@@ -200,15 +205,15 @@ impl Out {
                 ));
                 t.push_str(&format!(
                     "frequency (10 s) {} Hz; V min/max: half-cycle RMS since the last getQuality\n",
-                    num(r.f64("frequency10s"), 3)
+                    num(raw.f64("frequency10s"), 3)
                 ));
                 t
             }
             Quantity::Energy => {
                 let mut t = per_phase(&[("E (Wh)", ph("energy"), 3)]);
-                if let Some(start) = r.str("start") {
+                if let Some(start) = raw.str("start") {
                     t.push_str(&format!("since {start}"));
-                    if let Some(days) = r.f64("days") {
+                    if let Some(days) = raw.f64("days") {
                         t.push_str(&format!(" ({days} days)"));
                     }
                     t.push('\n');
@@ -319,20 +324,112 @@ impl Out {
     }
 }
 
+/// The reply object as untyped JSON (what the CLI read before the typed replies; replaced next).
+pub(crate) struct Raw(serde_json::Map<String, serde_json::Value>, String);
+
+impl Raw {
+    pub(crate) fn of(r: &Response) -> Raw {
+        let map = match serde_json::from_str(r.json()) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        Raw(map, r.json().to_string())
+    }
+    pub(crate) fn get(&self, k: &str) -> Option<&serde_json::Value> {
+        self.0.get(k)
+    }
+    pub(crate) fn object(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0
+    }
+    pub(crate) fn str(&self, k: &str) -> Option<&str> {
+        self.get(k).and_then(serde_json::Value::as_str)
+    }
+    pub(crate) fn msg(&self) -> Option<&str> {
+        self.str("msg")
+    }
+    pub(crate) fn f64(&self, k: &str) -> Option<f64> {
+        self.get(k).and_then(raw_number)
+    }
+    pub(crate) fn phases(&self, k: &str) -> Option<[Option<f64>; 3]> {
+        match self.get(k)? {
+            serde_json::Value::Array(a) => {
+                let mut out = [None; 3];
+                for (slot, v) in out.iter_mut().zip(a) {
+                    *slot = raw_number(v);
+                }
+                Some(out)
+            }
+            v => raw_number(v).map(|x| [Some(x), None, None]),
+        }
+    }
+    pub(crate) fn entries(&self) -> Vec<(String, serde_json::Value)> {
+        use serde::Deserialize;
+        struct Ordered(Vec<(String, serde_json::Value)>);
+        impl<'de> Deserialize<'de> for Ordered {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Ordered;
+                    fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut m: A,
+                    ) -> Result<Ordered, A::Error> {
+                        let mut out = Vec::new();
+                        while let Some((k, v)) = m.next_entry::<String, serde_json::Value>()? {
+                            out.push((k, v));
+                        }
+                        Ok(Ordered(out))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        serde_json::from_str::<Ordered>(&self.1)
+            .map(|o| o.0)
+            .unwrap_or_default()
+    }
+}
+
+fn raw_number(v: &serde_json::Value) -> Option<f64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 /// One refresh of `watch`.
 struct Reading {
     v: Phases,
     i: Phases,
-    p: crate::client::Power,
+    p: Power64,
     f: Phases,
 }
 
+struct Power64 {
+    active_w: Phases,
+    reactive_var: Phases,
+    apparent_va: Phases,
+}
+
+fn wide(p: crate::wire::reply::Phases) -> Phases {
+    p.map(|x| x.map(f64::from))
+}
+
 async fn read(c: &Client) -> Result<Reading, ClientError> {
+    let p = c.power().await?;
     Ok(Reading {
-        p: c.power().await?,
-        v: c.voltage_v().await?,
-        i: c.current_ma().await?,
-        f: c.frequency_hz().await?,
+        p: Power64 {
+            active_w: wide(p.active_w),
+            reactive_var: wide(p.reactive_var),
+            apparent_va: wide(p.apparent_va),
+        },
+        v: wide(c.voltage_v().await?),
+        i: wide(c.current_ma().await?),
+        f: wide(c.frequency_hz().await?),
     })
 }
 

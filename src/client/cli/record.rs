@@ -97,10 +97,7 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
     let info = stream.info().clone();
     let mut meta = RecordingMeta::new(info.rate_hz, info.channels.clone(), info.units.clone());
     meta.start_unix_us = info.start_unix_us;
-    meta.name = client
-        .connect_info()
-        .and_then(|i| i.str("name"))
-        .map(str::to_string);
+    meta.name = Some(client.connect_info().name.clone()).filter(|n| !n.is_empty());
     let mut writer = pending.start(meta).map_err(file_err)?;
     let ch = info.channel_count();
 
@@ -189,6 +186,7 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
         "packets: {} received, {} lost ({} samples zero-filled)",
         stats.packets, stats.lost_packets, stats.zero_filled
     ));
+    let stop = stop.as_ref().map(super::output::Raw::of);
     if let Some(s) = &stop {
         summary.push(format!(
             "meter: {} samples taken, {} sent, average rate {} Hz",
@@ -204,7 +202,7 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
             "samples": frames,
             "channels": info.channels,
             "rate": info.rate_hz,
-            "startTs": info.response.get("startTs"),
+            "startTs": super::output::Raw::of(&info.response).get("startTs"),
             "packets": stats.packets,
             "lostPackets": stats.lost_packets,
             "zeroFilled": stats.zero_filled,

@@ -41,7 +41,7 @@ use std::vec::Vec;
 
 pub use requests::{Request, RequestId};
 pub use response::Response;
-pub use sampling::{FrameSamples, PacketCounter, SampleStats, SampleTracker, SamplingInfo};
+pub use sampling::{FrameSamples, SampleStats, SampleTracker, SamplingInfo};
 
 use super::{ClientError, ClientOptions};
 use crate::wire::command::Command;
