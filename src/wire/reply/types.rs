@@ -80,6 +80,13 @@ pub struct InfoReply {
     pub bssid: String,
 }
 
+impl InfoReply {
+    /// `ssids` as the reply writes it: `"[a, b]"`.
+    pub fn ssids_text(&self) -> String {
+        super::text::ssid_list(&self.ssids)
+    }
+}
+
 /// The `getQuality` reply (extension, PROTOCOL.md §10), in key order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QualityReply {
