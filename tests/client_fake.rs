@@ -234,6 +234,38 @@ async fn sampling_stream_counts_gaps_zero_fills_and_stops() {
     assert!(lines.lock().unwrap().last().unwrap().contains("stop"));
 }
 
+/// The original firmware answers `"measures":"v,i"` with `"measurements":2` (one phase; the seed
+/// README's example, PROTOCOL.md §A): the client follows the reply's channel count.
+#[tokio::test]
+async fn samples_from_the_original_firmware() {
+    let handler: Handler = Box::new(|line| {
+        if line.contains("\"sample\"") {
+            let mut out = b"Info:{\"error\":false,\"measures\":\"v,i\",\"chunksize\":8,\"samplingrate\":1,\"conn_type\":\"TCP\",\"measurements\":2,\"prefix\":true,\"flowCtr\":false,\"cmd\":\"sample\",\"unit\":\"V,mA\",\"startTs\":\"1614697441.119\"}\r\n".to_vec();
+            out.extend(frame(0, &[230.5, 512.25]));
+            out.extend(frame(1, &[229.5, 511.0]));
+            out
+        } else {
+            b"Info:{\"msg\":\"Received stop command\",\"sample_duration\":2000,\"samples\":2,\"sent_samples\":2,\"start_ts\":\"1614697441.119\",\"stop_ts\":\"1614697443.119\",\"ip\":\"192.168.0.138\",\"avg_rate\":1.0,\"cmd\":\"stop\"}\r\n".to_vec()
+        }
+    });
+    let (target, _) = fake(INFO.to_vec(), handler, true).await;
+    let c = Client::connect_with(&target, opts()).await.unwrap();
+    let mut req = SampleRequest::new(StreamType::Tcp);
+    req.rate_hz = 1;
+    let mut s = c.sample(req).await.unwrap();
+    assert_eq!(s.info().channel_count(), 2);
+    let b0 = s.next().await.unwrap().unwrap();
+    let b1 = s.next().await.unwrap().unwrap();
+    assert_eq!(
+        (b0.samples, b1.samples),
+        (vec![230.5, 512.25], vec![229.5, 511.0])
+    );
+    assert!(matches!(
+        s.stop().await.unwrap().reply(),
+        Reply::Stopped(StopStats { samples: 2, .. })
+    ));
+}
+
 #[tokio::test]
 async fn dropping_the_stream_sends_stop() {
     let handler: Handler = Box::new(|line| {

@@ -790,3 +790,38 @@ fn a_frame_that_does_not_fit_the_session_is_an_error_item() {
     let events = m.events();
     assert!(events.iter().any(|e| matches!(e, ConnectionEvent::Samples(Err(ClientError::Protocol(m))) if m.contains("6-channel"))));
 }
+
+/// The original firmware answers `v,i` with one phase (`"measurements":2`, the seed README's
+/// example, PROTOCOL.md §A): the channel count is the reply's, the channels are unnamed, and its
+/// 8-byte frames are whole samples.
+#[test]
+fn the_original_firmwares_sample_reply_is_followed() {
+    let mut m = Meter::connected();
+    let mut req = SampleRequest::new(StreamType::Tcp);
+    req.rate_hz = 1;
+    let id = m.send(Command::Sample(req));
+    let mut bytes = line(
+        r#"{"error":false,"measures":"v,i","chunksize":8,"samplingrate":1,"conn_type":"TCP","measurements":2,"prefix":true,"flowCtr":false,"cmd":"sample","unit":"V,mA","startTs":"1614697441.119"}"#,
+    );
+    bytes.extend(frame(0, &[230.5, 512.25]));
+    bytes.extend(frame(2, &[229.5, 511.0]));
+    m.input(&bytes);
+    let events = m.events();
+    let info = Meter::answer(&events, id)
+        .as_ref()
+        .unwrap()
+        .sampling
+        .clone()
+        .unwrap();
+    assert_eq!((info.channel_count(), info.frames_per_packet()), (2, 1));
+    assert_eq!(info.channels, ["ch1", "ch2"]);
+    assert_eq!(info.units, ["", ""]);
+    assert_eq!(info.measures, Measures::VoltCurrent3);
+    let b = blocks(&events);
+    assert_eq!(b.len(), 2, "{events:?}");
+    assert_eq!(b[0].samples, [230.5, 512.25]);
+    assert_eq!(
+        (b[1].lost_packets, b[1].gap_frames, b[1].frames()),
+        (1, 1, 1)
+    );
+}
