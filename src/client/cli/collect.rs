@@ -15,7 +15,7 @@ use crate::client::collect::{self, CollectConfig, DEFAULT_OUT};
 
 /// Arguments of `smartmeter collect`.
 #[derive(Debug, Clone, Args)]
-pub struct CollectArgs {
+pub(crate) struct CollectArgs {
     /// Broker `host[:port]` (default port 1883).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub mqtt: String,
@@ -80,7 +80,7 @@ fn rotate_arg(s: &str) -> Result<Duration, String> {
 
 impl CollectArgs {
     /// The library configuration these arguments ask for.
-    pub fn config(&self, connect_timeout: Duration) -> CollectConfig {
+    pub(crate) fn config(&self, connect_timeout: Duration) -> CollectConfig {
         let mut cfg = CollectConfig::new(&self.mqtt);
         cfg.credentials = self.user.clone().zip(self.password.clone());
         cfg.group = self.group.clone();
@@ -126,7 +126,7 @@ async fn stop_signal() {
 }
 
 /// Runs the collector until SIGINT/SIGTERM; exit 0 after flushing.
-pub async fn collect(cli: &Cli, args: &CollectArgs) -> Result<ExitCode, CliError> {
+pub(crate) async fn collect(cli: &Cli, args: &CollectArgs) -> Result<ExitCode, CliError> {
     let log = Arc::new(Log::new(cli.json || args.json));
     collect::run(args.config(args.timeout), log, stop_signal()).await?;
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,11 @@
 //! The `smartmeter` command-line tool (feature `cli`): argument parsing (clap), human and `--json`
 //! output, and one function per subcommand. The binary `src/bin/smartmeter.rs` only calls [`main`].
 //!
+//! Not library API: the module is hidden and [`main`] is its only public item. The tool is built on
+//! crate-private parts of the client (the connection task's requests, recording internals), so
+//! moving it into the binary would make those public; one hidden entry point keeps the library's
+//! surface what a host-tool author needs.
+//!
 //! Exit codes: 0 success (also when stdout is closed early, e.g. piped into `head`); 1 an error
 //! (unreachable host, connection lost, unreadable or unwritable file); 2 bad arguments (checked
 //! before the meter is contacted wherever the tool can tell, with the same rules the meter
@@ -42,7 +47,7 @@ use crate::wire::log::LogLevel;
     long_about = None,
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Accepted before the subcommand too (`smartmeter --json info HOST`); see each subcommand's
     /// `--json`.
     #[arg(long, hide = true)]
@@ -54,7 +59,7 @@ pub struct Cli {
 
 /// The meter a subcommand talks to, and how.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Meter {
+pub(crate) struct Meter {
     /// The meter: `host[:port]` (default port 54321), a meter name (resolved over mDNS), or a
     /// serial device (/dev/ttyACM0, COM3).
     #[arg(value_name = "HOST")]
@@ -73,7 +78,7 @@ pub struct Meter {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// List meters on the local network (mDNS `_elec._tcp`): name, address, firmware version.
     Discover {
         /// How long to listen.
@@ -246,7 +251,7 @@ impl Command {
 
 /// `analyze --nominal`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nominal {
+pub(crate) enum Nominal {
     /// Decided from the recording's first second.
     Auto,
     /// 50 or 60 Hz.
@@ -255,7 +260,7 @@ pub enum Nominal {
 
 /// `get` quantities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Quantity {
+pub(crate) enum Quantity {
     /// getPower: P, Q, S per phase.
     Power,
     /// getVoltage: RMS V per phase.
@@ -288,7 +293,7 @@ impl Quantity {
 
 /// Log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Level {
+pub(crate) enum Level {
     /// Everything.
     All,
     /// Debug and above.
@@ -315,7 +320,7 @@ impl From<Level> for LogLevel {
 
 /// `set` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum SetCommand {
+pub(crate) enum SetCommand {
     /// The meter's name (mDNS name, AP name): 1-24 of A-Z a-z 0-9 -.
     Name {
         /// The meter and how to reach it.
@@ -384,7 +389,7 @@ pub enum SetCommand {
 
 /// `set wifi` actions.
 #[derive(Debug, Subcommand)]
-pub enum WifiAction {
+pub(crate) enum WifiAction {
     /// Add an access point (at most 5).
     Add {
         /// The meter and how to reach it.
@@ -436,7 +441,7 @@ fn token_arg(s: &str) -> Result<String, String> {
 
 /// Everything a subcommand can fail with; `Display` is the one line printed after `smartmeter: error: `.
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// Talking to the meter failed or the meter refused.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -467,7 +472,7 @@ pub enum CliError {
 
 impl CliError {
     /// The process exit code for this error.
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Client(e) if e.is_refusal() => 3,
             CliError::Client(ClientError::InvalidHost { .. } | ClientError::InvalidCommand(_)) => 2,
@@ -478,7 +483,7 @@ impl CliError {
     }
 
     /// Stdout was closed by its reader (`smartmeter log … | head`): not worth a message.
-    pub fn is_broken_pipe(&self) -> bool {
+    pub(crate) fn is_broken_pipe(&self) -> bool {
         matches!(self, CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
@@ -562,7 +567,7 @@ fn check_raw_line(line: &str) -> Result<(), CliError> {
 }
 
 /// Runs one parsed command line.
-pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     use output::Out;
     let out = Out::new(cli.json || cli.command.json());
     match &cli.command {

@@ -29,7 +29,7 @@ use super::types::Command;
 pub struct Envelope {
     /// The command.
     pub command: Command,
-    /// The `token` key of the command's object (a string of at most [`MAX_TOKEN_BYTES`]); `None`
+    /// The `token` key of the command's object (a string of at most [`MAX_TOKEN_BYTES`](super::MAX_TOKEN_BYTES)); `None`
     /// when absent, and always for `auth` / `setToken`.
     pub token: Option<String>,
 }

@@ -10,7 +10,7 @@ use super::server::ServerKind;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError {
-    /// The line exceeds [`MAX_LINE_BYTES`].
+    /// The line exceeds [`MAX_LINE_BYTES`](super::MAX_LINE_BYTES).
     #[error("Line too long (max 600 bytes)")]
     LineTooLong,
     /// The line is empty or only whitespace (the engine may ignore it instead of replying).
