@@ -6,8 +6,9 @@ use std::time::Duration;
 use std::vec::Vec;
 use std::{format, vec};
 
+use super::args::Quantity;
+use super::error::CliError;
 use super::signal::Signals;
-use super::{CliError, Quantity};
 use crate::client::{Client, ClientError, Discovered, MeterStatus, Response};
 use crate::wire::command::json::push_f32;
 use crate::wire::reply::{InfoReply, Reply};

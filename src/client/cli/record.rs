@@ -6,9 +6,10 @@ use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
+use super::args::{Cli, Command};
+use super::error::CliError;
 use super::output::Out;
 use super::signal::{Signals, Stop};
-use super::{Cli, CliError, Command, connect};
 use crate::client::recording::{Format, PendingRecording, RecordingMeta, Status};
 use crate::client::{ClientError, Response, SampleStream};
 use crate::wire::command::{Measures, SampleRequest, StreamType};
@@ -75,7 +76,7 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
     };
 
     let started = async {
-        let client = connect(meter).await?;
+        let client = meter.connect().await?;
         let mut req = SampleRequest::new(StreamType::Tcp);
         req.measures = measures;
         req.rate_hz = *rate;
