@@ -3,8 +3,8 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::ClientError;
 use super::connection::{Answer, FrameSamples, Request};
+use super::error::ClientError;
 
 /// What the stream of one sampling session receives.
 pub(crate) enum SampleMsg {

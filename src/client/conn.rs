@@ -15,8 +15,10 @@ use super::channel::{AnswerTx, Delivered, SampleMsg, ToActor};
 use super::connection::{
     Connection, ConnectionEvent, Greeting, Notice, Request, RequestId, Response,
 };
+use super::error::ClientError;
+use super::host::Target;
+use super::options::ClientOptions;
 use super::sample::SampleStream;
-use super::{ClientError, ClientOptions, Target};
 use crate::wire::command::{Command, SampleRequest, StreamType};
 use crate::wire::reply::{InfoReply, Reply};
 

@@ -7,7 +7,7 @@ use std::vec::Vec;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use super::ClientError;
+use super::error::ClientError;
 use crate::wire::mqtt::{self, StateLeaf, StateTopic};
 
 /// What the broker told about one meter.

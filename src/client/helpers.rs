@@ -3,9 +3,9 @@
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use super::ClientError;
 use super::conn::Client;
 use super::connection::{Request, Response};
+use super::error::ClientError;
 use crate::wire::command::{
     Calibration, Command, DailyRestart, EnergyReset, MqttServerSettings, ServerAddr,
     WifiCredentials,

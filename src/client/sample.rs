@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::ClientError;
 use super::channel::{SampleMsg, ToActor};
 use super::connection::{FrameSamples, Request, Response, SampleStats, SamplingInfo};
+use super::error::ClientError;
 use crate::wire::command::Command;
 
 /// The data of one sampling session. Read it with [`SampleStream::next`] (or as a

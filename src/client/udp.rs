@@ -11,8 +11,9 @@ use tokio::sync::mpsc;
 use super::channel::SampleMsg;
 use super::conn::Client;
 use super::connection::{Request, SampleTracker, SamplingInfo};
+use super::error::ClientError;
+use super::host::DEFAULT_UDP_PORT;
 use super::sample::SampleStream;
-use super::{ClientError, DEFAULT_UDP_PORT};
 use crate::wire::command::{Command, SampleRequest, StreamType};
 
 impl Client {

@@ -43,7 +43,8 @@ pub use requests::{Request, RequestId};
 pub use response::Response;
 pub use sampling::{FrameSamples, SampleStats, SampleTracker, SamplingInfo};
 
-use super::{ClientError, ClientOptions};
+use super::error::ClientError;
+use super::options::ClientOptions;
 use crate::wire::command::Command;
 use crate::wire::frame::{Demux, DemuxError, Event as StreamItem};
 use crate::wire::log::LogLine;

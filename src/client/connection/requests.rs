@@ -5,7 +5,7 @@ use std::time::Instant;
 use std::vec::Vec;
 
 use super::response::Response;
-use crate::client::ClientError;
+use crate::client::error::ClientError;
 use crate::wire::command::{Command, MAX_LINE_BYTES, SampleRequest, StreamType};
 
 /// A request's id, unique within its [`Connection`](super::Connection).

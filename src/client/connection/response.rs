@@ -2,7 +2,7 @@
 
 use std::string::{String, ToString};
 
-use crate::client::ClientError;
+use crate::client::error::ClientError;
 use crate::wire::reply::{Reply, ReplyError};
 
 /// One reply of the meter: the typed [`Reply`] (what programs look at) and the JSON object as the

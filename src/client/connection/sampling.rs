@@ -8,7 +8,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use super::response::Response;
-use crate::client::ClientError;
+use crate::client::error::ClientError;
 use crate::wire::command::{Measures, SampleRequest, StreamType};
 use crate::wire::frame::Frame;
 use crate::wire::reply::{Reply, SampleStarted};
