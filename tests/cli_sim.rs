@@ -1100,3 +1100,108 @@ fn help_texts_describe_the_tool_and_scope_the_options() {
         assert!(!h.contains("PROTOCOL"), "{sub}: {h}");
     }
 }
+
+/// Issue: a derived recording started with the meter's unsettled one-cycle windows (first P L1 232.6 W,
+/// settling after ~4 samples; `v,i_RMS` sample 3 at 228.45 V). Every sample is settled now.
+#[test]
+fn derived_recordings_are_settled_from_the_first_sample() {
+    let sim = Sim::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let q = |k: usize| V * I_MA[k] / 1000.0 * PHI_DEG[k].to_radians().sin();
+    let s = |k: usize| V * I_MA[k] / 1000.0;
+    let cases = [
+        (
+            "p,q",
+            [p_w(0), p_w(1), p_w(2), q(0), q(1), q(2)],
+            [s(0), s(1), s(2), s(0), s(1), s(2)],
+        ),
+        (
+            "v,i_RMS",
+            [V, V, V, I_MA[0], I_MA[1], I_MA[2]],
+            [V, V, V, I_MA[0], I_MA[1], I_MA[2]],
+        ),
+    ];
+    for (measures, want, scale) in cases {
+        let csv = dir
+            .path()
+            .join(format!("{}.csv", measures.replace(',', "_")));
+        let o = cli(&[
+            "record",
+            &sim.host(),
+            "--rate",
+            "50",
+            "--measures",
+            measures,
+            "--duration",
+            "1",
+            "--out",
+            csv.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let rows: Vec<Vec<f64>> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').skip(1).map(|x| x.parse().unwrap()).collect())
+            .collect();
+        assert_eq!(rows.len(), 50, "{measures}");
+        for (n, row) in rows.iter().take(10).enumerate() {
+            for k in 0..6 {
+                assert!(
+                    (row[k] - want[k]).abs() <= 1e-3 * scale[k],
+                    "{measures}: sample {n} channel {k}: {} vs {}",
+                    row[k],
+                    want[k]
+                );
+            }
+        }
+    }
+}
+
+/// Issue: `record --rate 10 --duration 1s` took 13.6 s, and the `startTs` of a 1 Hz stream lay 56 s in
+/// the future. A low-rate recording now starts at once: its `startTs` (the instant its first sample
+/// describes, which `stop` reports too) lies within one output period plus ½ s of the request, and
+/// it carries no line-frequency waveform (the simulator's grid has no DC: the samples are ≈ 0).
+#[test]
+fn low_rate_recording_starts_at_once_and_carries_the_slow_part_only() {
+    let sim = Sim::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("slow.wav");
+    let before_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let o = cli(&[
+        "--json",
+        "record",
+        &sim.host(),
+        "--rate",
+        "5",
+        "--measures",
+        "v,i_L1",
+        "--duration",
+        "2s",
+        "--out",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(summary["samples"], 10);
+    let mut r = RecordingReader::open(&wav, &ReadHints::default()).unwrap();
+    let start_us = r.meta().start_unix_us.unwrap();
+    let stop_start = summary["stop"]["start_ts"].as_str().unwrap();
+    let (s, ms) = stop_start.split_once('.').unwrap();
+    let stop_start_us = s.parse::<i64>().unwrap() * 1_000_000 + ms.parse::<i64>().unwrap() * 1000;
+    assert_eq!(start_us, stop_start_us, "startTs = start_ts");
+    // not a timing assertion: before the fix it was ~14 s ahead, whatever the host's load
+    assert!(
+        start_us >= before_us - 1000 && start_us <= before_us + 10_000_000,
+        "startTs {} s after the request",
+        (start_us - before_us) as f64 * 1e-6
+    );
+    let samples = r.read_all().unwrap();
+    assert_eq!(samples.len(), 20);
+    for (k, x) in samples.chunks_exact(2).enumerate() {
+        assert!(x[0].abs() < 0.5 && x[1].abs() < 10.0, "sample {k}: {x:?}");
+    }
+}

@@ -424,7 +424,7 @@ impl Device {
         }
         self.source_rate_hz = block.rate_hz;
         self.meter.feed(now, block);
-        self.sessions_take(now, block);
+        self.sessions_take(now, block, None);
     }
 
     /// ADC codes from the front end: the same as [`handle_samples`](Self::handle_samples), but the
@@ -456,7 +456,7 @@ impl Device {
                 samples: &values,
                 start: block.start,
             };
-            self.sessions_take(now, &physical);
+            self.sessions_take(now, &physical, block.codes.get(..whole));
             self.code_values = values;
         } else {
             if let Some(c) = block.codes.chunks_exact(6).last().and_then(|c| c.first()) {
@@ -466,13 +466,14 @@ impl Device {
         }
     }
 
-    /// The sampling session's share of a block (in volts and amps).
-    fn sessions_take(&mut self, now: Instant, block: &SampleBlock<'_>) {
+    /// The sampling session's share of a block (in volts and amps; `codes`: the same frames as ADC
+    /// codes when the binding delivered codes).
+    fn sessions_take(&mut self, now: Instant, block: &SampleBlock<'_>, codes: Option<&[i32]>) {
         let wall_start = self.wall_time(block.start);
         if self.sampling.is_some() {
             let mut sampling = self.sampling.take();
             if let Some(s) = sampling.as_mut() {
-                self.ingest(s, wall_start, block);
+                self.ingest(s, wall_start, block, codes);
             }
             if self.sampling.is_none() {
                 self.sampling = sampling;
@@ -1247,15 +1248,16 @@ impl Device {
     ) {
         let wall = self.wall_time(now);
         session.created = wall;
-        if session.params.start_at.is_none()
-            && let Some(warm) = self
-                .meter
-                .warmup(session.params.measures, session.params.rate_hz)
-        {
-            session.params.start_at = Some(wall + warm);
+        session.crossing_us = None;
+        let lead = self
+            .meter
+            .begin_session(&session, self.source_rate_hz.max(1));
+        if session.params.start_at.is_none() {
+            // An immediate start: its first sample describes the instant `startTs` announces, the
+            // earliest one whose filter input the session still gets (see `Meter::begin_session`).
+            session.params.start_at = Some(first_instant(wall + lead, self.source_rate_hz));
             session.align_start = false;
         }
-        self.meter.end_session();
         if let Some(sink) = reply_to {
             let start_ts = session.params.start_at.unwrap_or(wall);
             let p = &session.params;
@@ -1340,66 +1342,54 @@ impl Device {
         self.sampling = Some(s);
     }
 
-    /// Feeds one block into the session: scheduled start (pre-rolling the filters while waiting),
-    /// resampling / derivation, ring.
-    fn ingest(&mut self, s: &mut Sampling, wall_start: Instant, block: &SampleBlock<'_>) {
-        let rate = block.rate_hz;
-        let n = block.samples.len() / 6;
-        let mut first = 0usize;
-        if s.waiting() {
-            let Some(at) = s.params.start_at else {
-                s.start(wall_start);
-                return self.ingest_range(s, block, 0..n, true);
-            };
-            let dt_us = 1e6 / f64::from(rate);
-            let mut prev = self.zc_prev;
-            let mut found = None;
-            for k in 0..n {
-                let v = block.samples.get(k * 6).copied().unwrap_or(0.0);
-                let t = wall_start + Duration::from_micros((k as f64 * dt_us) as u64);
-                if t >= at && (!s.align_start || (prev < 0.0 && v >= 0.0)) {
-                    found = Some((k, t));
-                    break;
-                }
-                prev = v;
-            }
-            match found {
-                Some((k, t)) => {
-                    self.ingest_range(s, block, 0..k, false);
-                    s.start(t);
-                    first = k;
-                }
-                None => return self.ingest_range(s, block, 0..n, false),
-            }
-        }
-        self.ingest_range(s, block, first..n, true);
-    }
-
-    fn ingest_range(
+    /// Feeds one block into the session: the start (the announced instant of an immediate start, or
+    /// the first positive-going L1 zero crossing at or after a scheduled one; earlier input only warms
+    /// the filters), resampling / derivation, then the ring or the MQTT publishes.
+    fn ingest(
         &mut self,
         s: &mut Sampling,
+        wall_start: Instant,
         block: &SampleBlock<'_>,
-        range: core::ops::Range<usize>,
-        emit: bool,
+        codes: Option<&[i32]>,
     ) {
+        let n = block.samples.len() / 6;
+        let block_t0 = self.meter.session_clock(s, block.rate_hz, wall_start);
+        let emit_from = if !s.waiting() {
+            Some(f64::NEG_INFINITY)
+        } else {
+            match s.params.start_at {
+                None => Some(f64::NEG_INFINITY),
+                Some(at) if !s.align_start => Some(s.micros_since_created(at)),
+                Some(at) => {
+                    if s.crossing_us.is_none() {
+                        s.crossing_us = rising_crossing(
+                            self.zc_prev,
+                            s.micros_since_created(at),
+                            block_t0,
+                            block,
+                        );
+                    }
+                    s.crossing_us
+                }
+            }
+        };
         let mut values = core::mem::take(&mut self.scratch);
         values.clear();
-        let wall_start = self.wall_time(block.start);
-        let produced =
+        let (produced, first) =
             self.meter
-                .derive_for(s, block, range.clone(), wall_start, &mut values, emit);
+                .derive_for(s, block, codes, 0..n, wall_start, &mut values, emit_from);
+        if s.waiting()
+            && let Some(t) = first
+        {
+            s.start(s.instant_after_created(t));
+        }
         let ch = s.channels();
         let mqtt_dest = s.dest == Destination::Mqtt;
-        let dt = if s.params.rate_hz > 0 {
-            1e6 / f64::from(s.params.rate_hz)
-        } else {
-            0.0
-        };
-        for (k, sample) in values.chunks_exact(ch).enumerate().take(produced) {
+        for sample in values.chunks_exact(ch).take(produced) {
             if !mqtt_dest {
                 s.push(sample);
             } else {
-                let t = wall_start + Duration::from_micros((k as f64 * dt) as u64);
+                let t = s.sample_instant(s.taken());
                 let body = mqtt::sample_values(
                     s.params.measures.wire().unit(),
                     &UnixMillis(t).to_string(),
@@ -1541,6 +1531,43 @@ impl Device {
             + self.code_values.capacity() * 4
             + self.meter.heap_bytes()
     }
+}
+
+/// The first instant at or after `t` that an immediate session can start at so that its first
+/// sample — which lands on the next input sample when there is no fractional resampling stage, up to
+/// one source period later — still lies in the same millisecond as `t`: `startTs` (ms) then names it.
+fn first_instant(t: Instant, source_rate_hz: u32) -> Instant {
+    let period_us = 1_000_000u64.div_ceil(u64::from(source_rate_hz.max(1)));
+    let us = t.as_micros();
+    let into_ms = us % 1000;
+    if period_us < 1000 && into_ms + period_us > 1000 {
+        Instant::from_micros(us - into_ms + 1000)
+    } else {
+        t
+    }
+}
+
+/// The first positive-going zero crossing of L1 at or after `at_us` in `block` (frame 0 at `t0_us`;
+/// `prev`: the last L1 voltage of the block before), located between two samples by linear
+/// interpolation; times in µs on any common origin.
+fn rising_crossing(prev: f32, at_us: f64, t0_us: f64, block: &SampleBlock<'_>) -> Option<f64> {
+    let dt_us = 1e6 / f64::from(block.rate_hz.max(1));
+    let t0 = t0_us;
+    let mut prev = prev;
+    for (k, row) in block.samples.chunks_exact(6).enumerate() {
+        let v = row.first().copied().unwrap_or(0.0);
+        if prev < 0.0 && v >= 0.0 {
+            let frac = f64::from(-prev) / f64::from(v - prev);
+            // never after the sample that is ≥ 0 (rounding), so that sample is the first one at or
+            // after the crossing
+            let t = (t0 + (k as f64 - 1.0 + frac) * dt_us).min(t0 + k as f64 * dt_us);
+            if t >= at_us {
+                return Some(t);
+            }
+        }
+        prev = v;
+    }
+    None
 }
 
 /// Unix milliseconds of `t` for the wire (saturating; `Instant` cannot be negative).

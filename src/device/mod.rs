@@ -64,8 +64,9 @@
 //!
 //! Measurements come from [`dsp::Estimator`](crate::dsp::Estimator) (calibration applied inside) over
 //! every [`SampleBlock`]; its windows feed the integer energy registers. Streams are resampled with
-//! [`dsp::Resampler`](crate::dsp::Resampler) (any rate 1..=32000; linear phase, so low output rates
-//! start after the filter's group delay), derived sets come from a one-cycle estimator.
+//! [`dsp::Resampler`](crate::dsp::Resampler) (any rate 1..=32000; linear phase, group delay at most
+//! half an output period + ¼ s), derived sets come from a one-cycle estimator forked from the running
+//! one (settled from the first sample). `startTs` names the instant the first sample describes.
 //!
 //! Time: `now` is the binding's clock; wall time (`now` + NTP offset) stamps log lines, `startTs`,
 //! slots, energy start and the daily restart, shown in the configured zone (§10 `timezone`).

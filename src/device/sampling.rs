@@ -9,6 +9,12 @@
 //! refuses (slow reader) leaves a gap the receiver can see; such drops are counted apart
 //! ([`Sampling::take_dropped`]): they are the reader's business, not a device error.
 //!
+//! Time: sample `k` describes the wall time `started + k/rate` (the centre of its resampling filter,
+//! see `device::measure`). `startTs` of the reply is that of the first sample for an immediate start
+//! (the engine announces it in [`SamplingParams::start_at`]); a scheduled start's reply names the
+//! requested `time`, and its first sample — the first within one output period after L1's
+//! positive-going zero crossing at or after it — is what `stop` reports as `start_ts`.
+//!
 //! ```
 //! use smartmeter::device::sampling::{Measures, Sampling, SamplingParams, Destination};
 //! use smartmeter::device::{ConnId, Instant};
@@ -27,6 +33,8 @@
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
+#[allow(unused_imports)] // inherent f64 methods shadow it with `std`
+use num_traits::Float;
 
 use super::{ConnId, Instant};
 use crate::wire::command::{Measures as WireMeasures, StreamType};
@@ -135,7 +143,8 @@ pub struct SamplingParams {
     /// `[s, n]`: frames only while `unix_seconds % n == s`.
     pub slot: Option<(u32, u32)>,
     /// Scheduled start (wall time); the session starts at the first positive-going L1 zero crossing at
-    /// or after it.
+    /// or after it. For an immediate start the engine sets it to the instant the first sample will
+    /// describe (what the reply's `startTs` names).
     pub start_at: Option<Instant>,
     /// Payload bytes per frame (from the chunk-size rule).
     pub chunk_bytes: usize,
@@ -210,13 +219,18 @@ pub struct Sampling {
     pub params: SamplingParams,
     /// Clear-to-send (`cts`); starts true unless flow control is on.
     pub cts: bool,
-    /// Wall time of the first sample (set when the session starts taking samples).
+    /// Wall time the first sample describes (set when the session takes it); sample `k` describes
+    /// `started + k/rate`.
     pub started: Option<Instant>,
     /// When the reply was sent.
     pub created: Instant,
     /// Whether a scheduled start waits for the first positive-going L1 zero crossing at or after
-    /// `params.start_at` (true for a client's `time`); false for the engine's own warm-up start.
+    /// `params.start_at` (true for a client's `time`); false for an immediate start, whose first sample
+    /// describes `params.start_at` itself.
     pub align_start: bool,
+    /// A scheduled start's zero crossing, once found: µs after `created` (sub-µs, so that the first
+    /// sample at or after it is exactly the one within one sample period after the crossing).
+    pub crossing_us: Option<f64>,
     ring: VecDeque<f32>,
     ring_values: usize,
     packet: u32,
@@ -258,6 +272,7 @@ impl Sampling {
             started: None,
             created,
             align_start: true,
+            crossing_us: None,
             ring: VecDeque::new(),
             ring_values,
             packet: 0,
@@ -289,7 +304,33 @@ impl Sampling {
         self.started.is_none()
     }
 
-    /// Marks the session as started at wall time `at`.
+    /// Wall time `t` as µs after the session's creation (negative before it), exact to well below a
+    /// µs for any time within months of it.
+    pub fn micros_since_created(&self, t: Instant) -> f64 {
+        (t.as_micros() as i64).wrapping_sub(self.created.as_micros() as i64) as f64
+    }
+
+    /// The wall time `micros` µs after the session's creation (the inverse of
+    /// [`micros_since_created`](Self::micros_since_created), truncated to the µs).
+    pub fn instant_after_created(&self, micros: f64) -> Instant {
+        let us = self.created.as_micros() as i64 + micros.floor() as i64;
+        Instant::from_micros(u64::try_from(us).unwrap_or(0))
+    }
+
+    /// Samples taken so far (the index of the next one).
+    pub fn taken(&self) -> u64 {
+        self.taken
+    }
+
+    /// The wall time sample `k` describes: `k` output periods after the first sample.
+    pub fn sample_instant(&self, k: u64) -> Instant {
+        let start = self.started.unwrap_or(self.created);
+        let rate = u64::from(self.params.rate_hz.max(1));
+        let us = k / rate * 1_000_000 + k % rate * 1_000_000 / rate;
+        Instant::from_micros(start.as_micros().saturating_add(us))
+    }
+
+    /// Marks the session as started: its first sample describes wall time `at`.
     pub fn start(&mut self, at: Instant) {
         self.started = Some(at);
         self.rate_mark = Some((at, 0));

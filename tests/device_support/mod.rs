@@ -4,8 +4,9 @@
 
 use core::net::SocketAddr;
 use core::time::Duration;
+use smartmeter::calibration::FrontEnd;
 use smartmeter::device::{
-    ConnId, ConnKind, Device, DeviceOptions, Event, Instant, Restored, SampleBlock,
+    CodeBlock, ConnId, ConnKind, Device, DeviceOptions, Event, Instant, Restored, SampleBlock,
 };
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 use std::collections::BTreeMap;
@@ -25,6 +26,12 @@ pub fn peer(port: u16) -> SocketAddr {
 pub struct Source {
     pub rate_hz: u32,
     pub grid: Grid,
+    /// Added to `v_l1`: a ramp of this many volts per second, zero at the source's first sample (a
+    /// timing probe: a linear-phase filter passes a ramp unchanged, so a resampled value names the
+    /// instant it describes).
+    pub ramp_v_per_s: f64,
+    /// Frames generated so far.
+    pub sent: u64,
 }
 
 impl Source {
@@ -43,12 +50,21 @@ impl Source {
         Source {
             rate_hz,
             grid: Grid::new(cfg),
+            ramp_v_per_s: 0.0,
+            sent: 0,
         }
     }
 
     pub fn block(&mut self, n: usize) -> Vec<f32> {
         let mut v = vec![0.0; n * 6];
         self.grid.fill(&mut v);
+        if self.ramp_v_per_s != 0.0 {
+            for (k, frame) in v.chunks_exact_mut(6).enumerate() {
+                let t = (self.sent + k as u64) as f64 / f64::from(self.rate_hz);
+                frame[0] += (self.ramp_v_per_s * t) as f32;
+            }
+        }
+        self.sent += n as u64;
         v
     }
 }
@@ -60,6 +76,12 @@ pub struct Bench {
     pub events: Vec<Event>,
     /// Sample blocks are this long (ms).
     pub block_ms: u64,
+    /// Deliver the samples as ADC codes of this front end (`handle_codes`, as the firmware does)
+    /// instead of volts and amps.
+    pub codes: Option<FrontEnd>,
+    /// Deliver blocks of this many frames instead of `block_ms`, stamped as the simulator does: the
+    /// instant of frame `n` truncated to the µs (so block stamps are not evenly spaced).
+    pub block_frames: Option<u64>,
     /// Bytes offered with [`Bench::feed`] the engine has not taken yet, per connection.
     pub pending: BTreeMap<ConnId, Vec<u8>>,
 }
@@ -83,8 +105,19 @@ impl Bench {
             src: Source::new(rate),
             events,
             block_ms: 10,
+            codes: None,
+            block_frames: None,
             pending: BTreeMap::new(),
         }
+    }
+
+    /// A bench whose front end samples at `rate_hz`.
+    pub fn at_rate(rate_hz: u32) -> Self {
+        let opts = DeviceOptions {
+            source_rate_hz: rate_hz,
+            ..DeviceOptions::default()
+        };
+        Self::with(opts, Restored::default())
     }
 
     /// Connects a TCP command client and drains its unprompted `info` line.
@@ -216,18 +249,53 @@ impl Bench {
     pub fn run(&mut self, ms: u64) {
         let end = self.now + Duration::from_millis(ms);
         while self.now < end {
-            let n = (u64::from(self.src.rate_hz) * self.block_ms / 1000) as usize;
-            let samples = self.src.block(n);
+            let rate = u64::from(self.src.rate_hz);
             let start = self.now;
-            self.now = self.now + Duration::from_millis(self.block_ms);
-            self.dev.handle_samples(
-                self.now,
-                &SampleBlock {
-                    rate_hz: self.src.rate_hz,
-                    samples: &samples,
-                    start,
-                },
-            );
+            let n = match self.block_frames {
+                Some(n) => {
+                    let us = |k: u64| k * 1_000_000 / rate;
+                    let sent = self.src.sent;
+                    self.now = self.now + Duration::from_micros(us(sent + n) - us(sent));
+                    n as usize
+                }
+                None => {
+                    self.now = self.now + Duration::from_millis(self.block_ms);
+                    (rate * self.block_ms / 1000) as usize
+                }
+            };
+            let samples = self.src.block(n);
+            if let Some(fe) = self.codes {
+                let codes: Vec<i32> = samples
+                    .iter()
+                    .enumerate()
+                    .map(|(k, x)| {
+                        let per = if k % 2 == 0 {
+                            fe.volts_per_code
+                        } else {
+                            fe.amps_per_code
+                        };
+                        (f64::from(*x) / per).round() as i32
+                    })
+                    .collect();
+                self.dev.handle_codes(
+                    self.now,
+                    &CodeBlock {
+                        rate_hz: self.src.rate_hz,
+                        codes: &codes,
+                        front_end: fe,
+                        start,
+                    },
+                );
+            } else {
+                self.dev.handle_samples(
+                    self.now,
+                    &SampleBlock {
+                        rate_hz: self.src.rate_hz,
+                        samples: &samples,
+                        start,
+                    },
+                );
+            }
             let mut spins = 0;
             while self.dev.poll_timeout().is_some_and(|t| t <= self.now) {
                 self.dev.handle_timeout(self.now);
@@ -241,6 +309,12 @@ impl Bench {
             self.offer();
         }
     }
+}
+
+/// A `"<unix>.<mmm>"` timestamp (startTs, start_ts) in µs.
+pub fn ts_us(ts: &str) -> i64 {
+    let (s, ms) = ts.split_once('.').expect("<unix>.<mmm>");
+    s.parse::<i64>().expect("seconds") * 1_000_000 + ms.parse::<i64>().expect("ms") * 1000
 }
 
 /// Splits a connection's byte stream into text lines and `Data:` frames `(packet, values)`.

@@ -216,3 +216,77 @@ fn udp_sampling_sends_one_frame_per_datagram_to_the_requester() {
     assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
     assert_ok(&c.cmd(json!({"cmd":"stop"})));
 }
+
+fn unix_now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// `"<unix>.<mmm>"` as seconds.
+fn ts_s(v: &Value) -> f64 {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// A scheduled start (`time`) begins with the first sample within one output period after L1's
+/// positive-going zero crossing at or after `time` (PROTOCOL.md §5): its value lies in
+/// [0, V·sin(2π·f/rate)] on a rising edge, and `stop` reports its instant. (It read 19–22 V at 8 kHz,
+/// 1.5–1.7 samples late, in two runs of three.)
+#[test]
+fn scheduled_start_begins_within_one_sample_after_the_crossing() {
+    let vp = 230.0 * std::f64::consts::SQRT_2;
+    for (args, f, rates) in [
+        (&[][..], 50.0, &[32_000u32, 8000, 4000, 1000][..]),
+        (&["--frequency", "49.5"][..], 49.5, &[8000, 1000][..]),
+    ] {
+        let sim = Sim::start(args);
+        let (mut c, _) = sim.connect();
+        for &rate in rates {
+            let at = unix_now_s() + 1.2;
+            let v = c.cmd(json!({"cmd":"sample","payload":{
+                "type":"TCP","measures":"v,i_L1","rate":rate,"time":at}}));
+            assert_ok(&v);
+            let (values, _) = c.frames(2, 2);
+            let stop = c.cmd(json!({"cmd":"stop"}));
+            let what = format!("{f} Hz grid at {rate} Hz");
+            let max = vp * (2.0 * std::f64::consts::PI * f / f64::from(rate)).sin();
+            let v0 = f64::from(values[0]);
+            assert!(
+                v0 >= -0.05 && v0 <= max + 0.05,
+                "{what}: v0 {v0} (max {max})"
+            );
+            assert!(values[2] > values[0], "{what}: rising");
+            let start = ts_s(&stop["start_ts"]);
+            assert!(
+                start >= (at * 1000.0).floor() / 1000.0
+                    && start <= at + 1.0 / f + 1.0 / f64::from(rate) + 0.001,
+                "{what}: start_ts {start} for time {at}"
+            );
+        }
+    }
+}
+
+/// A 1 Hz stream starts at once (its `startTs` lay 56 s ahead, the first frame came after ~85 s),
+/// names the instant of its first sample in `startTs` and `start_ts`, and carries the grid's slow
+/// part: the simulator's grid has no DC, so ≈ 0 V and 0 mA.
+#[test]
+fn a_one_hertz_stream_starts_at_once() {
+    let sim = Sim::start(&[]);
+    let (mut c, _) = sim.connect();
+    let requested = unix_now_s();
+    let v = c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","measures":"v,i_L1","rate":1}}));
+    assert_ok(&v);
+    let start = ts_s(&v["startTs"]);
+    // not a timing assertion: the defect put it 56 s ahead
+    assert!(
+        start >= requested - 0.001 && start < requested + 10.0,
+        "startTs {start} for a request at {requested}"
+    );
+    let (values, _) = c.frames(2, 2);
+    let stop = c.cmd(json!({"cmd":"stop"}));
+    assert_eq!(stop["start_ts"], v["startTs"]);
+    for x in values.chunks_exact(2) {
+        assert!(x[0].abs() < 0.5 && x[1].abs() < 10.0, "{x:?}");
+    }
+}

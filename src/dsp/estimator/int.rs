@@ -21,14 +21,17 @@
 //! through the `f64` fields the shared event code uses (`peak`, `zc`/`zs`). The arithmetic wraps
 //! rather than panics for codes beyond 24 bits (the results are then meaningless, not undefined).
 
-use super::{Biquad, Estimator, Event, MAX_DECIMATION, Observer, Run, pre_weight};
+use super::detector::{Biquad, Event};
+use super::sums::{Run, pre_weight};
+use super::{Estimator, MAX_DECIMATION, Observer};
 #[allow(unused_imports)] // inherent f64 methods shadow it with `std`
 use num_traits::Float;
 
 /// Fixed-point scale of the reference phasor: 1.0 is 2³⁰.
 const ZQ: u32 = 30;
-/// Value of one unit of the integer DFT sums.
-pub(super) const DFT_UNIT: f64 = 1.0 / (1u64 << ZQ) as f64;
+/// Value of one unit of the integer DFT sums (what `Sample::DFT_UNIT` of `i32` says).
+const DFT_UNIT: f64 = 1.0 / (1u64 << ZQ) as f64;
+const _: () = assert!(DFT_UNIT == <i32 as super::Sample>::DFT_UNIT);
 /// Fixed-point scale of the detector's filter coefficients: 1.0 is 2²⁸.
 const CQ: u32 = 28;
 /// The detector works on block sums in quarter codes (two fractional bits).

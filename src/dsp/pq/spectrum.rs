@@ -12,7 +12,7 @@
 //! multiplications); here the voltage and current `y₀` of a phase share one complex FFT, each `y₁`
 //! gets its own, in block floating point (inputs shifted to `[2²⁷, 2²⁸)`, each stage halves).
 
-use super::tables::{FFT_TWIDDLE, M, POINT_TWIDDLE};
+use super::tables::{BIT_REVERSE_SWAPS, M, POINT_TWIDDLE, STAGE_TWIDDLE};
 
 /// Largest harmonic order reported.
 pub const HARMONICS: usize = 50;
@@ -27,23 +27,20 @@ pub(super) fn mulh(a: i32, b: i32) -> i32 {
 }
 
 /// In-place radix-2 DIT FFT of `M` points, each stage scaled by ½ (the result is `DFT/M`).
+///
+/// The twiddles of each stage are a contiguous slice ([`STAGE_TWIDDLE`]) and the bit reversal a
+/// list of swaps, so the butterfly loops carry no index arithmetic or bounds checks; the
+/// arithmetic (and so every bit of the result) is that of the textbook loop.
 fn fft(x: &mut [C32; M]) {
-    // bit-reversal permutation (M = 2⁷)
-    for i in 0..M {
-        let j = (i as u32).reverse_bits() >> (32 - 7);
-        let j = j as usize;
-        if j > i {
-            x.swap(i, j);
-        }
+    for &(i, j) in BIT_REVERSE_SWAPS.iter() {
+        x.swap(usize::from(i), usize::from(j));
     }
-    let mut len = 2;
-    while len <= M {
-        let half = len / 2;
-        let step = M / len;
-        for block in x.chunks_exact_mut(len) {
+    let mut half = 1;
+    while half < M {
+        let tw = STAGE_TWIDDLE.get(half - 1..2 * half - 1).unwrap_or(&[]);
+        for block in x.chunks_exact_mut(2 * half) {
             let (lo, hi) = block.split_at_mut(half);
-            for (k, (a, b)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
-                let w = FFT_TWIDDLE.get(k * step).copied().unwrap_or((i32::MAX, 0));
+            for ((a, b), w) in lo.iter_mut().zip(hi.iter_mut()).zip(tw) {
                 // t = b·w/2 (Q31 mulh), a/2
                 let tr = mulh(b.0, w.0).wrapping_sub(mulh(b.1, w.1));
                 let ti = mulh(b.0, w.1).wrapping_add(mulh(b.1, w.0));
@@ -52,7 +49,7 @@ fn fft(x: &mut [C32; M]) {
                 *b = (ar.wrapping_sub(tr), ai.wrapping_sub(ti));
             }
         }
-        len *= 2;
+        half *= 2;
     }
 }
 

@@ -107,9 +107,26 @@ pub(super) static LAGRANGE: [[i32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1] = {
     t
 };
 
+/// [`LAGRANGE`] as `f32` weights (for `f32` input).
+#[allow(clippy::indexing_slicing)]
+pub(super) static LAGRANGE_F32: [[f32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1] = {
+    let mut t = [[0.0f32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1];
+    let mut p = 0;
+    while p <= LAGRANGE_PHASES {
+        let w = lagrange6(p as f64 / LAGRANGE_PHASES as f64);
+        let mut k = 0;
+        while k < LAGRANGE_TAPS {
+            t[p][k] = w[k] as f32;
+            k += 1;
+        }
+        p += 1;
+    }
+    t
+};
+
 /// `FFT_TWIDDLE[k] = e^{−j2πk/M}` (Q31), `k < M/2`.
 #[allow(clippy::indexing_slicing)]
-pub(super) static FFT_TWIDDLE: [(i32, i32); M / 2] = {
+const FFT_TWIDDLE: [(i32, i32); M / 2] = {
     let mut t = [(0i32, 0i32); M / 2];
     let mut k = 0;
     while k < M / 2 {
@@ -117,6 +134,41 @@ pub(super) static FFT_TWIDDLE: [(i32, i32); M / 2] = {
         t[k] = (q31(c), q31(s));
         k += 1;
     }
+    t
+};
+
+/// The twiddles of every FFT stage, stage after stage: the stage of butterflies `half` apart uses
+/// `STAGE_TWIDDLE[half − 1 .. 2·half − 1]`, i.e. `FFT_TWIDDLE[k · M/(2·half)]` for `k < half`.
+#[allow(clippy::indexing_slicing)]
+pub(super) static STAGE_TWIDDLE: [(i32, i32); M - 1] = {
+    let mut t = [(0i32, 0i32); M - 1];
+    let mut half = 1;
+    while half < M {
+        let mut k = 0;
+        while k < half {
+            t[half - 1 + k] = FFT_TWIDDLE[k * (M / (2 * half))];
+            k += 1;
+        }
+        half *= 2;
+    }
+    t
+};
+
+/// The swaps of the `M`-point bit-reversal permutation (`i < j`).
+#[allow(clippy::indexing_slicing)]
+pub(super) static BIT_REVERSE_SWAPS: [(u8, u8); 56] = {
+    let mut t = [(0u8, 0u8); 56];
+    let mut n = 0;
+    let mut i = 0;
+    while i < M {
+        let j = (i as u32).reverse_bits() >> (32 - 7);
+        if j as usize > i {
+            t[n] = (i as u8, j as u8);
+            n += 1;
+        }
+        i += 1;
+    }
+    assert!(n == 56);
     t
 };
 

@@ -107,7 +107,11 @@ impl Biquad {
     #[inline(always)]
     pub fn run(&mut self, x: i32) -> i32 {
         let [x1, x2, y1, y2] = self.s;
-        let y = output(dot(self.c, [x, x1, x2, y1, y2]));
+        let [c0, c1, c2, c3, c4] = self.c;
+        // the terms of the past first, the new input last: the section then adds only one
+        // multiply and one add to the latency of the chain (integer sums: the same bits)
+        let past = dot([c1, c2, c3, c4], [x1, x2, y1, y2]);
+        let y = output(past.wrapping_add(i64::from(c0).wrapping_mul(i64::from(x))));
         self.s = [x, x1, y, y1];
         y
     }
@@ -140,7 +144,9 @@ impl FirstOrder {
     #[inline(always)]
     pub fn run(&mut self, x: i32) -> i32 {
         let [x1, y1] = self.s;
-        let y = output(dot(self.c, [x, x1, y1]));
+        let [c0, c1, c2] = self.c;
+        let past = dot([c1, c2], [x1, y1]);
+        let y = output(past.wrapping_add(i64::from(c0).wrapping_mul(i64::from(x))));
         self.s = [x, y];
         y
     }

@@ -1,0 +1,94 @@
+//! Nominal values: fixed, or detected from the first second with a voltage.
+
+use super::hooks::EstWin;
+use super::record::Nominal;
+use super::sinks::FlickerSink;
+use super::{DECLARED_VOLTAGES_V, Pq, PqSample, WARMUP_WINDOWS, events};
+
+/// Nominal values: decided, or being measured over the first second.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NominalState {
+    pub(super) decided: Option<Nominal>,
+    pub(super) auto_v: bool,
+    pub(super) auto_f: bool,
+    pub(super) fixed_v: f32,
+    pub(super) fixed_f: u32,
+    // first-second measurement
+    pub(super) seconds: f64,
+    pub(super) cycles: f64,
+    pub(super) sync_seconds: f64,
+    pub(super) v_sum: f64,
+    pub(super) v_n: u32,
+}
+
+impl<S: PqSample, F: FlickerSink> Pq<S, F> {
+    /// Measures the first second for auto nominal values.
+    pub(super) fn measure_nominal(&mut self, w: &EstWin, duration_s: f64) {
+        let n = &mut self.nominal;
+        n.seconds += duration_s;
+        if w.synchronised {
+            n.cycles += f64::from(w.cycles);
+            n.sync_seconds += duration_s;
+            n.v_sum += f64::from(w.vrms_v.first().copied().unwrap_or(0.0));
+            n.v_n += 1;
+        }
+        if n.seconds < 1.0 {
+            return;
+        }
+        let v = if n.v_n > 0 {
+            n.v_sum / f64::from(n.v_n)
+        } else {
+            0.0
+        };
+        if n.sync_seconds >= 0.5 && v >= 40.0 {
+            let f = n.cycles / n.sync_seconds;
+            let freq = if n.auto_f {
+                if f >= 55.0 { 60 } else { 50 }
+            } else {
+                n.fixed_f
+            };
+            let volts = if n.auto_v {
+                DECLARED_VOLTAGES_V.iter().copied().fold(0.0f32, |best, c| {
+                    if (f64::from(c) - v).abs() < (f64::from(best) - v).abs() {
+                        c
+                    } else {
+                        best
+                    }
+                })
+            } else {
+                n.fixed_v
+            };
+            self.decide(volts, freq);
+        } else {
+            // no voltage this second: try the next one
+            *n = NominalState {
+                seconds: 0.0,
+                cycles: 0.0,
+                sync_seconds: 0.0,
+                v_sum: 0.0,
+                v_n: 0,
+                ..*n
+            };
+        }
+    }
+
+    pub(super) fn decide(&mut self, volts: f32, freq: u32) {
+        let nominal = Nominal {
+            voltage_v: volts,
+            frequency_hz: freq,
+            voltage_auto: self.nominal.auto_v,
+            frequency_auto: self.nominal.auto_f,
+        };
+        self.nominal.decided = Some(nominal);
+        self.nominal.fixed_f = freq;
+        if self.est.config().nominal_hz != freq {
+            let _ = self.est.set_nominal_hz(freq);
+        }
+        self.hooks.cycles_per_window = self.est.config().cycles_per_window;
+        // events are detected once the crossing detector has settled
+        if self.warmup >= WARMUP_WINDOWS {
+            self.detector = Some(events::Detector::new(self.cfg.layout.phases(), volts, freq));
+        }
+        self.flicker.set_nominal(&nominal);
+    }
+}

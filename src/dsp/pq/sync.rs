@@ -1,0 +1,244 @@
+//! Driving the lattice along the estimator: opening its windows where the estimator opens
+//! them, half cycles (Urms(½) and the events), and the spectrum of each completed window.
+
+use super::lattice::{self, Source, Stop};
+use super::record::PqEvent;
+use super::sinks::{FlickerSink, PqSink};
+use super::spectrum::{self, Channel};
+use super::tables::{self, M};
+use super::{Pq, PqSample, events};
+#[allow(unused_imports)] // inherent float methods shadow it with `std`
+use num_traits::Float;
+
+/// A lattice window's spectrum waiting for its estimator window.
+#[derive(Debug, Clone)]
+pub(super) struct Spectrum {
+    pub(super) start: f64,
+    pub(super) tolerance: f64,
+    pub(super) flagged: bool,
+    pub(super) v: [Channel; 3],
+    pub(super) i: [Channel; 3],
+    pub(super) cycles: u32,
+}
+
+impl<S: PqSample, F: FlickerSink> Pq<S, F> {
+    /// Advances the lattice as far as the input allows.
+    pub(super) fn run_lattice(&mut self, cur: &[[S; 6]], sink: &mut impl PqSink) {
+        if self.profile_mask & 4 != 0 {
+            return;
+        }
+        let nv = self.cfg.layout.phases();
+        loop {
+            let data_end = self.frames.origin + (self.frames.data.len() + cur.len()) as u64;
+            if !self.lat.active && !self.start_window(data_end) {
+                break;
+            }
+            // a window the estimator opens ahead ends the lattice's window there (unless only a
+            // point or two are missing: it then completes just past the edge)
+            let limit = match self.hooks.opened.front() {
+                Some(o) if self.lat.total - self.lat.n > 2 => {
+                    let f = o.start.max(0.0);
+                    let i = f.floor();
+                    (i as u64, ((f - i) * 4_294_967_296.0) as u32)
+                }
+                _ => (u64::MAX, 0),
+            };
+            let stop = {
+                let src = Source {
+                    hist: &self.frames.data,
+                    hist_origin: self.frames.origin,
+                    cur,
+                };
+                lattice::advance(&mut self.lat, &src, &self.kernel, nv, limit)
+            };
+            match stop {
+                Stop::Input => break,
+                Stop::Limit => {
+                    // abandon the window (its spectrum would mix two estimator windows); the half
+                    // cycle in progress ends here, shorter, so that Urms(½) keeps its cadence
+                    self.lat.active = false;
+                    if self.lat.half_points > 0 {
+                        self.half_cycle(sink);
+                        self.lat.half_points = 0;
+                    }
+                }
+                Stop::Half => {
+                    if self.profile_mask & 2 == 0 {
+                        self.half_cycle(sink);
+                    }
+                    if self.lat.n >= self.lat.total {
+                        self.window_done();
+                        self.lat.active = false;
+                    }
+                }
+            }
+            self.pair(sink);
+        }
+        self.pair(sink);
+    }
+
+    /// Opens the next lattice window; false to wait for the estimator.
+    pub(super) fn start_window(&mut self, data_end: u64) -> bool {
+        let taps = self.kernel.taps() as f64;
+        if self.lat.step == 0 {
+            // very first window: at the first frame the taps can reach
+            self.lat.seek(taps);
+        }
+        let pos = self.lat.position();
+        let horizon = self.est.frames_processed() as f64;
+        let tol = 0.1
+            * if self.lat.period > 0.0 {
+                self.lat.period
+            } else {
+                f64::from(self.cfg.rate_hz) / 50.0
+            };
+        // drop reports of windows the lattice has passed
+        while let Some(o) = self.hooks.opened.front() {
+            if o.start < pos - tol {
+                self.hooks.opened.pop_front();
+            } else {
+                break;
+            }
+        }
+        let period = if self.lat.period > 0.0 {
+            self.lat.period
+        } else {
+            f64::from(self.cfg.rate_hz) / f64::from(self.nominal.fixed_f)
+        };
+        match self.hooks.opened.front().copied() {
+            Some(o) if o.start <= pos + tol => {
+                // the estimator opened a window here: adopt it
+                self.hooks.opened.pop_front();
+                self.lat.seek(o.start);
+                self.lat.open(
+                    o.start,
+                    o.cycles,
+                    o.period,
+                    o.start + f64::from(o.cycles) * o.period,
+                );
+                true
+            }
+            Some(o) => {
+                // the next window opens later: fill the gap with whole cycles aimed at it (or
+                // jump when it is less than half a cycle away)
+                let k = ((o.start - pos) / period).round();
+                if k < 1.0 {
+                    self.hooks.opened.pop_front();
+                    self.lat.seek(o.start);
+                    self.lat.open(
+                        o.start,
+                        o.cycles,
+                        o.period,
+                        o.start + f64::from(o.cycles) * o.period,
+                    );
+                } else {
+                    let k = k.min(tables::MAX_CYCLES as f64);
+                    let end = o.start.min(pos + k * period);
+                    self.lat.open(pos, k as u32, period, end);
+                }
+                true
+            }
+            None if horizon > pos + tol + self.est.decimation() as f64
+                || data_end as f64 > pos + 0.5 * self.frames.capacity() as f64 =>
+            {
+                // nothing reported near here: the estimator's window is longer than predicted
+                // (or it lost synchronisation); go on one cycle at a time
+                self.lat.open(pos, 1, period, pos + period);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A half cycle of the lattice ended: Urms(½), events, flags.
+    pub(super) fn half_cycle(&mut self, _sink: &mut impl PqSink) {
+        let nv = self.cfg.layout.phases();
+        let mut cur = self.lat.half;
+        cur.n = if self.lat.half_points > 0 {
+            self.lat.half_points
+        } else {
+            (M / 2) as u32
+        };
+        self.lat.half = lattice::HalfSums::default();
+        let start = self.lat.half_start;
+        let now = self.lat.position();
+        self.lat.half_start = now;
+        let prev = self.lat.prev_half.replace(cur);
+        let (Some(prev), Some(det)) = (prev, self.detector.as_mut()) else {
+            return;
+        };
+        let mut urms = [0.0f32; 3];
+        let cal = *self.est.calibration();
+        for (p, u) in urms.iter_mut().enumerate().take(nv) {
+            let s1 =
+                (prev.s1.get(p).copied().unwrap_or(0) + cur.s1.get(p).copied().unwrap_or(0)) as f32;
+            let s2 =
+                (prev.s2.get(p).copied().unwrap_or(0) + cur.s2.get(p).copied().unwrap_or(0)) as f32;
+            let base = S::UNIT.map_or(cal.front_end().volts_per_code, |u| u.0) as f32;
+            // lattice values are half units
+            let k = 2.0 * base;
+            let ph = cal.phases().get(p).copied().unwrap_or_default();
+            let o = ph.voltage_offset_v;
+            let n = (prev.n + cur.n).max(1) as f32;
+            let ms = (k * k * s2 - 2.0 * o * k * s1) / n + o * o;
+            *u = ph.voltage_gain * ms.max(0.0).sqrt();
+        }
+        let half_frames = now - start;
+        let mut out = heapless::Vec::<events::RawEvent, 4>::new();
+        det.push(start, half_frames, &urms, &mut |e| {
+            let _ = out.push(e);
+        });
+        self.lat.flagged |= det.in_progress();
+        let nominal_v = self.nominal.decided.map_or(0.0, |n| n.voltage_v);
+        for e in out {
+            let ev = PqEvent {
+                kind: e.kind,
+                phases: [0, 1, 2].map(|p| e.phases & (1 << p) != 0),
+                start_unix_s: self.hooks.clock.us_at(e.start_frame) * 1e-6,
+                duration_s: (e.end_frame - e.start_frame) / f64::from(self.cfg.rate_hz),
+                extreme_v: e.extreme_v,
+                reference_v: nominal_v,
+                delta_max_v: e.delta_max_v,
+                delta_steady_v: e.delta_steady_v,
+            };
+            _sink.event(&ev);
+            if self.events.is_full() {
+                self.events.pop_front();
+                self.events_dropped += 1;
+            }
+            let _ = self.events.push_back(ev);
+        }
+    }
+
+    /// The lattice completed a window: its spectrum, waiting for the estimator's window.
+    pub(super) fn window_done(&mut self) {
+        if self.profile_mask & 1 != 0 {
+            self.spectrum = None;
+            return;
+        }
+        let nph = self.cfg.layout.phases();
+        let currents = self.cfg.layout.currents();
+        let c = self.lat.cycles as usize;
+        let mut v = [Channel::default(); 3];
+        let mut i = [Channel::default(); 3];
+        for p in 0..nph {
+            let (Some(fv), Some(fi)) = (self.lat.folds.get(2 * p), self.lat.folds.get(2 * p + 1))
+            else {
+                continue;
+            };
+            let (a, b) = spectrum::phase(fv, currents.then_some(fi), c, &mut self.scratch);
+            if let (Some(x), Some(y)) = (v.get_mut(p), i.get_mut(p)) {
+                *x = a;
+                *y = b;
+            }
+        }
+        self.spectrum = Some(Spectrum {
+            start: self.lat.start,
+            tolerance: 0.1 * self.lat.period,
+            flagged: self.lat.flagged,
+            v,
+            i,
+            cycles: self.lat.cycles,
+        });
+    }
+}
