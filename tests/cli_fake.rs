@@ -23,6 +23,15 @@ fn frame(packet: u32, values: &[f32]) -> Vec<u8> {
 /// Serves one connection: info, then the sample reply followed by `frames`; if `close_after_frames`
 /// the connection is closed right after them, else `stop` is answered.
 fn fake_meter(frames: Vec<Vec<u8>>, close_after_frames: bool) -> u16 {
+    fake_meter_with(SAMPLE_OK, frames, close_after_frames)
+}
+
+/// [`fake_meter`] answering `sample` with `sample_reply`.
+fn fake_meter_with(
+    sample_reply: &'static [u8],
+    frames: Vec<Vec<u8>>,
+    close_after_frames: bool,
+) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -31,7 +40,7 @@ fn fake_meter(frames: Vec<Vec<u8>>, close_after_frames: bool) -> u16 {
         let mut lines = BufReader::new(s.try_clone().unwrap()).lines();
         while let Some(Ok(line)) = lines.next() {
             if line.contains("\"sample\"") {
-                s.write_all(SAMPLE_OK).unwrap();
+                s.write_all(sample_reply).unwrap();
                 for f in &frames {
                     s.write_all(f).unwrap();
                 }
@@ -126,4 +135,36 @@ fn a_lost_connection_leaves_a_flagged_part_file() {
     let mut r = RecordingReader::open(&part_path(&wav), &ReadHints::default()).unwrap();
     assert_eq!(r.meta().status, Status::Incomplete);
     assert_eq!(r.read_all().unwrap(), [1.0, 10.0, 2.0, 20.0]);
+}
+
+/// The original firmware answers `"measures":"v,i"` with `"measurements":2` (one phase, PROTOCOL.md
+/// §A): `record` follows the reply's channel count and names the channels it cannot name `ch1,ch2`.
+#[test]
+fn records_from_the_original_firmware() {
+    const SEED_SAMPLE: &[u8] = b"Info:{\"error\":false,\"measures\":\"v,i\",\"chunksize\":8,\"samplingrate\":1,\"conn_type\":\"TCP\",\"measurements\":2,\"prefix\":true,\"flowCtr\":false,\"cmd\":\"sample\",\"unit\":\"V,mA\",\"startTs\":\"1614697441.119\"}\r\n";
+    let port = fake_meter_with(
+        SEED_SAMPLE,
+        vec![frame(0, &[230.5, 512.25]), frame(1, &[229.5, 511.0])],
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("seed.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_smartmeter"))
+        .args([
+            "record",
+            &format!("127.0.0.1:{port}"),
+            "--rate",
+            "1",
+            "--duration",
+            "2s",
+            "--out",
+        ])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        "t,ch1,ch2\n1614697441.119000,230.5,512.25\n1614697442.119000,229.5,511\n"
+    );
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use smartmeter::client::{Client, ClientError, ClientOptions, Notice, Target};
 use smartmeter::wire::command::{SampleRequest, StreamType};
+use smartmeter::wire::reply::{Reply, StopStats};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -97,7 +98,7 @@ async fn replies_match_requests_while_logs_and_frames_flow() {
     });
     let (target, lines) = fake(INFO.to_vec(), handler, true).await;
     let c = Client::connect_with(&target, opts()).await.unwrap();
-    assert_eq!(c.connect_info().unwrap().str("name"), Some("fake"));
+    assert_eq!(c.connect_info().name, "fake");
     let mut notices = c.notices();
     let p = c.power().await.unwrap();
     assert_eq!(p.active_w, [Some(1116.89), None, Some(3.5)]);
@@ -115,7 +116,10 @@ async fn replies_match_requests_while_logs_and_frames_flow() {
         .request_raw("{\"cmd\":\"mdns\",\"payload\":{\"name\":\"x\"}}")
         .await
         .unwrap();
-    assert_eq!(refused.last().unwrap().msg(), Some("Invalid name: nope"));
+    assert_eq!(
+        refused.last().unwrap().reply().message().as_deref(),
+        Some("Invalid name: nope")
+    );
     assert_eq!(
         refused.last().unwrap().json(),
         "{\"error\":true,\"cmd\":\"mdns\",\"msg\":\"Invalid name: nope\"}"
@@ -156,7 +160,10 @@ async fn get_log_takes_the_dump_line_first() {
         .set_log_level(smartmeter::wire::log::LogLevel::Warning)
         .await
         .unwrap();
-    assert_eq!(r.msg(), Some("Log Level set to: warning"));
+    assert_eq!(
+        r.reply().message().as_deref(),
+        Some("Log Level set to: warning")
+    );
 }
 
 #[tokio::test]
@@ -215,13 +222,48 @@ async fn sampling_stream_counts_gaps_zero_fills_and_stops() {
         (3, 2, 5, 4)
     );
     let summary = s.stop().await.unwrap();
-    assert_eq!(summary.f64("samples"), Some(7.0));
+    assert!(matches!(
+        summary.reply(),
+        Reply::Stopped(StopStats { samples: 7, .. })
+    ));
     assert_eq!(
         lines.lock().unwrap().first().unwrap(),
         "{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"measures\":\"v,i_L1\",\"rate\":100,\"prefix\":true,\"flowCtr\":false}}"
     );
     // The connection still works after the session.
     assert!(lines.lock().unwrap().last().unwrap().contains("stop"));
+}
+
+/// The original firmware answers `"measures":"v,i"` with `"measurements":2` (one phase; the seed
+/// README's example, PROTOCOL.md §A): the client follows the reply's channel count.
+#[tokio::test]
+async fn samples_from_the_original_firmware() {
+    let handler: Handler = Box::new(|line| {
+        if line.contains("\"sample\"") {
+            let mut out = b"Info:{\"error\":false,\"measures\":\"v,i\",\"chunksize\":8,\"samplingrate\":1,\"conn_type\":\"TCP\",\"measurements\":2,\"prefix\":true,\"flowCtr\":false,\"cmd\":\"sample\",\"unit\":\"V,mA\",\"startTs\":\"1614697441.119\"}\r\n".to_vec();
+            out.extend(frame(0, &[230.5, 512.25]));
+            out.extend(frame(1, &[229.5, 511.0]));
+            out
+        } else {
+            b"Info:{\"msg\":\"Received stop command\",\"sample_duration\":2000,\"samples\":2,\"sent_samples\":2,\"start_ts\":\"1614697441.119\",\"stop_ts\":\"1614697443.119\",\"ip\":\"192.168.0.138\",\"avg_rate\":1.0,\"cmd\":\"stop\"}\r\n".to_vec()
+        }
+    });
+    let (target, _) = fake(INFO.to_vec(), handler, true).await;
+    let c = Client::connect_with(&target, opts()).await.unwrap();
+    let mut req = SampleRequest::new(StreamType::Tcp);
+    req.rate_hz = 1;
+    let mut s = c.sample(req).await.unwrap();
+    assert_eq!(s.info().channel_count(), 2);
+    let b0 = s.next().await.unwrap().unwrap();
+    let b1 = s.next().await.unwrap().unwrap();
+    assert_eq!(
+        (b0.samples, b1.samples),
+        (vec![230.5, 512.25], vec![229.5, 511.0])
+    );
+    assert!(matches!(
+        s.stop().await.unwrap().reply(),
+        Reply::Stopped(StopStats { samples: 2, .. })
+    ));
 }
 
 #[tokio::test]

@@ -296,6 +296,8 @@ fn seed_replies() {
                 stream: StreamType::Tcp,
                 slot: None,
                 measures: Measures::VoltCurrent3,
+                // The original firmware sent one phase for `v,i` (PROTOCOL.md §A).
+                measurements: Some(2),
                 chunk_size_bytes: 8,
                 rate_hz: 1,
                 prefix: true,

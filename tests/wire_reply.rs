@@ -53,6 +53,7 @@ fn sample_tcp() -> SampleStarted {
         stream: StreamType::Tcp,
         slot: None,
         measures: Measures::VoltCurrent3,
+        measurements: None,
         chunk_size_bytes: 1024,
         rate_hz: 8000,
         prefix: true,
@@ -194,6 +195,7 @@ fn typed(name: &str) -> Reply {
             stream: StreamType::Udp { port: 54323 },
             slot: Some(Slot { slot: 0, slots: 3 }),
             measures: Measures::PowerPQ,
+            measurements: None,
             chunk_size_bytes: 120,
             rate_hz: 50,
             flow_control: true,
@@ -203,6 +205,7 @@ fn typed(name: &str) -> Reply {
         "sample_l1" => Reply::SampleStarted(SampleStarted {
             stream: StreamType::Serial,
             measures: Measures::VoltCurrentL1,
+            measurements: None,
             chunk_size_bytes: 8,
             rate_hz: 1,
             start_ts_ms: 1_614_697_441_000,
@@ -211,6 +214,7 @@ fn typed(name: &str) -> Reply {
         "sample_rms" => Reply::SampleStarted(SampleStarted {
             stream: StreamType::Mqtt,
             measures: Measures::Rms,
+            measurements: None,
             chunk_size_bytes: 24,
             rate_hz: 10,
             prefix: false,
@@ -269,6 +273,43 @@ fn golden_replies_both_ways() {
             "parse line {name}"
         );
     }
+}
+
+/// `Reply::message` is the `msg` the canonical form carries (what host tools print for people), and
+/// `None` exactly for the replies without one.
+#[test]
+fn message_is_the_msg_of_the_canonical_form() {
+    for (name, text) in golden() {
+        let reply = typed(name);
+        let want = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => v.get("msg").and_then(|m| m.as_str()).map(String::from),
+            Err(_) => Some(text.to_string()), // `Setup done`
+        };
+        assert_eq!(reply.message(), want, "{name}");
+    }
+}
+
+/// The original firmware's sample reply names `v,i` but carries one phase: the channel count is the
+/// reply's `measurements`, and the canonical encoder writes that count back.
+#[test]
+fn sample_reply_channel_count_follows_measurements() {
+    let seed = br#"{"error":false,"measures":"v,i","chunksize":8,"samplingrate":1,"conn_type":"TCP","measurements":2,"prefix":true,"flowCtr":false,"cmd":"sample","unit":"V,mA","startTs":"1614697441.119"}"#;
+    let Ok(Reply::SampleStarted(s)) = Reply::parse(seed) else {
+        panic!("the seed's sample reply parses")
+    };
+    assert_eq!(
+        (s.measures, s.measurements, s.channel_count()),
+        (Measures::VoltCurrent3, Some(2), 2)
+    );
+    assert!(
+        Reply::SampleStarted(s)
+            .to_json()
+            .contains(r#""measurements":2,"#)
+    );
+    let agree = sample_tcp();
+    assert_eq!((agree.measurements, agree.channel_count()), (None, 6));
+    let zero = br#"{"error":false,"cmd":"sample","measures":"v,i","chunksize":8,"samplingrate":1,"conn_type":"TCP","measurements":0,"startTs":"1.000"}"#;
+    assert!(Reply::parse(zero).is_err());
 }
 
 #[test]
@@ -528,6 +569,7 @@ fn sample_started() -> impl Strategy<Value = SampleStarted> {
                 stream,
                 slot,
                 measures,
+                measurements: None,
                 chunk_size_bytes: cs,
                 rate_hz: rate,
                 prefix,

@@ -1,155 +1,26 @@
-//! The connection actor: one task owns the socket (or serial port), demultiplexes what the meter
-//! sends, matches JSON replies to requests in order, feeds data frames to the sampling stream,
-//! forwards log lines, sends the keepalive `!` when nothing was written for 30 s, and notices a
-//! meter that went away: after [`ClientOptions::liveness`] without a byte from it (a meter sends a
-//! log line every second at the default level) it is asked for `info`, and if nothing at all comes
-//! back within [`ClientOptions::timeout`] the connection is declared lost
-//! ([`ClientError::ConnectionLost`]) even though the socket never reported an error (a meter that
-//! lost power leaves a half-open TCP connection behind).
+//! The tokio [`Client`]: one task moves bytes between the socket (or serial port) and a sans-IO
+//! [`Connection`], which holds every protocol rule (reply matching, handshake, timeouts, keepalive,
+//! liveness, sampling). The task turns the connection's events into answers for the waiting
+//! callers, blocks for the [`SampleStream`], and [`Notice`]s.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::string::{String, ToString};
 use std::time::Duration;
-use std::vec::Vec;
-use std::{format, vec};
+use std::vec;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::time::Instant;
 
-use super::sample::{SampleMsg, SampleStream, SessionInfo};
-use super::{ClientError, Response, Target};
-use crate::wire::command::{Command, MAX_LINE_BYTES, SampleRequest, StreamType};
-use crate::wire::frame::{Demux, Event};
-use crate::wire::log::LogLine;
-
-/// Tunables of a [`Client`].
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    /// How long a request waits for its reply (default 5 s).
-    pub timeout: Duration,
-    /// How long connecting (and waiting for the unsolicited `info`) may take (default 5 s).
-    pub connect_timeout: Duration,
-    /// Quiet time after which `!` is sent (default 30 s).
-    pub keepalive: Duration,
-    /// Serial baud rate (default 115200).
-    pub baud_rate: u32,
-    /// Data frames buffered between the connection and a slow [`SampleStream`] reader before the
-    /// connection stops reading (TCP back-pressure; the meter then drops frames, seen as gaps).
-    pub frame_buffer: usize,
-    /// Quiet time (nothing received) after which the meter is asked for `info` to check it is still
-    /// there; if nothing arrives within `timeout` after that, the connection is lost (default 5 s;
-    /// `None` never probes).
-    pub liveness: Option<Duration>,
-    /// Access token: sent as `{"cmd":"auth","token":T}` right after connecting, so commands that
-    /// change settings work on a protected meter. `None` (or empty) sends nothing.
-    pub token: Option<String>,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        ClientOptions {
-            timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            keepalive: Duration::from_secs(30),
-            baud_rate: 115_200,
-            frame_buffer: 512,
-            liveness: Some(Duration::from_secs(5)),
-            token: None,
-        }
-    }
-}
-
-/// Something the meter sent that is not the reply to a request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Notice {
-    /// A log line (`Info:[I]...`).
-    Log(LogLine),
-    /// A JSON reply nobody asked for (e.g. an `info` after a reconnect of the meter's side).
-    Reply(Response),
-    /// Any other text line.
-    Text(String),
-}
-
-/// What a request expects back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Expect {
-    /// Nothing (`!`).
-    Nothing,
-    /// One JSON reply.
-    Json,
-    /// The `Setup done` text (`?`); also ends this connection's sampling session.
-    SetupDone,
-    /// getLog: a `{"cmd":"log",...}` line, then the reply.
-    GetLog,
-    /// sample over this connection: on success, frames go to a new stream.
-    Sample,
-    /// stop: the reply ends the stream.
-    Stop,
-}
-
-impl Expect {
-    pub(crate) fn for_cmd(cmd: &str, sample_here: bool) -> Expect {
-        match cmd {
-            "!" => Expect::Nothing,
-            "?" => Expect::SetupDone,
-            "getLog" => Expect::GetLog,
-            "sample" if sample_here => Expect::Sample,
-            "stop" => Expect::Stop,
-            _ => Expect::Json,
-        }
-    }
-}
-
-/// Why the connection ended (what the actor tells everyone still waiting).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum End {
-    /// The meter closed it (or reading failed); its last unprompted error text, if any.
-    Closed(Option<String>),
-    /// Nothing came back from the meter in time.
-    Lost(String),
-}
-
-impl End {
-    fn error(&self) -> ClientError {
-        match self {
-            End::Closed(reason) => ClientError::Closed {
-                reason: reason.clone(),
-            },
-            End::Lost(reason) => ClientError::ConnectionLost {
-                reason: reason.clone(),
-            },
-        }
-    }
-}
-
-/// A reply with what came with it.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    pub(crate) response: Response,
-    /// Lines that belong to the reply and came before it (getLog's `{"cmd":"log",...}`).
-    pub(crate) preludes: Vec<Response>,
-    /// The frames of a sampling session this reply started.
-    pub(crate) frames: Option<mpsc::Receiver<SampleMsg>>,
-}
-
-type AnswerTx = oneshot::Sender<Result<Answer, ClientError>>;
-
-pub(crate) enum ToActor {
-    Line {
-        line: String,
-        cmd: String,
-        expect: Expect,
-        reply: Option<AnswerTx>,
-    },
-}
-
-struct Pending {
-    cmd: String,
-    expect: Expect,
-    reply: Option<AnswerTx>,
-    preludes: Vec<Response>,
-}
+use super::channel::{AnswerTx, Delivered, SampleMsg, ToActor};
+use super::connection::{
+    Connection, ConnectionEvent, Greeting, Notice, Request, RequestId, Response,
+};
+use super::error::ClientError;
+use super::host::Target;
+use super::options::ClientOptions;
+use super::sample::SampleStream;
+use crate::wire::command::{Command, SampleRequest, StreamType};
+use crate::wire::reply::{InfoReply, Reply};
 
 /// A connection to one meter. Cheap to share behind an `Arc`; every method takes `&self`.
 ///
@@ -160,11 +31,11 @@ struct Pending {
 #[derive(Debug)]
 pub struct Client {
     tx: mpsc::UnboundedSender<ToActor>,
-    /// Only the actor holds the sender: when the connection ends, every notice receiver sees
+    /// Only the task holds the sender: when the connection ends, every notice receiver sees
     /// `Closed` (after the notices still queued).
     notices: broadcast::Receiver<Notice>,
-    end: watch::Receiver<Option<End>>,
-    info: Option<Response>,
+    end: watch::Receiver<Option<ClientError>>,
+    info: InfoReply,
     opts: ClientOptions,
     peer: String,
     serial: bool,
@@ -247,84 +118,47 @@ impl Client {
         let (tx, rx) = mpsc::unbounded_channel();
         let (notices, notice_rx) = broadcast::channel(1024);
         let (end_tx, end_rx) = watch::channel(None);
-        let (first_tx, first_rx) = oneshot::channel();
+        let (connected_tx, connected_rx) = oneshot::channel();
+        let greeting = if serial {
+            Greeting::Ask
+        } else {
+            Greeting::Unprompted
+        };
         let actor = Actor {
+            conn: Connection::new(std::time::Instant::now(), opts.clone(), greeting),
             rx,
             notices,
-            first: if serial { None } else { Some(first_tx) },
-            pending: VecDeque::new(),
-            sink: None,
-            keepalive: opts.keepalive,
-            liveness: opts.liveness,
-            probe_timeout: opts.timeout,
-            frame_buffer: opts.frame_buffer.max(1),
-            last_reason: None,
             end: end_tx,
+            connected: Some(connected_tx),
+            waiters: HashMap::new(),
+            sink: None,
+            frame_buffer: opts.frame_buffer.max(1),
         };
         tokio::spawn(actor.run(rd, wr));
-        let mut client = Client {
+        let info = match connected_rx.await {
+            Ok(Ok(info)) => info,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(ClientError::Closed { reason: None }),
+        };
+        let Reply::Info(info) = info.into_reply() else {
+            return Err(ClientError::Protocol(
+                "the meter's greeting is no info".into(),
+            ));
+        };
+        Ok(Client {
             tx,
             notices: notice_rx,
             end: end_rx,
-            info: None,
+            info: *info,
             opts,
             peer,
             serial,
-        };
-        client.handshake(serial, first_rx).await?;
-        client.authenticate().await?;
-        Ok(client)
+        })
     }
 
-    /// Gets the `info` of the connection: the unprompted one (TCP), else asks for it.
-    async fn handshake(
-        &mut self,
-        serial: bool,
-        first_rx: oneshot::Receiver<Result<Response, ClientError>>,
-    ) -> Result<(), ClientError> {
-        let client = self;
-        if !serial {
-            match tokio::time::timeout(client.opts.connect_timeout, first_rx).await {
-                Ok(Ok(Ok(info))) => {
-                    if info.is_error() {
-                        return Err(ClientError::Refused {
-                            cmd: "connect".into(),
-                            msg: info.msg().unwrap_or("(no message)").to_string(),
-                        });
-                    }
-                    client.info = Some(info);
-                    return Ok(());
-                }
-                Ok(Ok(Err(e))) => return Err(e),
-                Ok(Err(_)) => return Err(ClientError::Closed { reason: None }),
-                Err(_) => {}
-            }
-        }
-        let info = client.request(&Command::Info).await?;
-        client.info = Some(info);
-        Ok(())
-    }
-
-    /// Sends `auth` with the configured token (nothing without one). A meter that does not know
-    /// `auth` (firmware without access control) answers `unknown command`: it has nothing to
-    /// unlock, so that is not an error.
-    async fn authenticate(&self) -> Result<(), ClientError> {
-        let Some(token) = self.opts.token.as_deref().filter(|t| !t.is_empty()) else {
-            return Ok(());
-        };
-        let cmd = Command::Auth {
-            token: token.to_string(),
-        };
-        match self.request(&cmd).await {
-            Ok(_) => Ok(()),
-            Err(ClientError::Refused { msg, .. }) if msg == "unknown command" => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The `info` reply received when connecting.
-    pub fn connect_info(&self) -> Option<&Response> {
-        self.info.as_ref()
+    /// The `info` the meter sent (or was asked for) when connecting.
+    pub fn connect_info(&self) -> &InfoReply {
+        &self.info
     }
 
     /// The peer address (or device path).
@@ -351,7 +185,7 @@ impl Client {
         match end.wait_for(Option::is_some).await {
             Ok(e) => e
                 .as_ref()
-                .map_or(ClientError::Closed { reason: None }, End::error),
+                .map_or(ClientError::Closed { reason: None }, ClientError::duplicate),
             Err(_) => ClientError::Closed { reason: None },
         }
     }
@@ -359,73 +193,52 @@ impl Client {
     /// Sends a typed command and waits for its reply; an `"error":true` reply is an `Err`
     /// ([`ClientError::Refused`] with the meter's `msg`, or [`ClientError::Busy`]).
     ///
-    /// `sample` is refused here (use [`Client::sample`], which returns the data stream).
+    /// `sample` is refused here (use [`Client::sample`], which returns the data stream), and so is
+    /// `!`, which has no reply ([`Client::request_raw`] sends it).
     pub async fn request(&self, cmd: &Command) -> Result<Response, ClientError> {
-        if matches!(cmd, Command::Sample(_)) {
-            return Err(ClientError::InvalidCommand(
-                "use Client::sample to start sampling".into(),
-            ));
+        match cmd {
+            Command::Sample(_) => {
+                return Err(ClientError::InvalidCommand(
+                    "use Client::sample to start sampling".into(),
+                ));
+            }
+            Command::Keepalive => {
+                return Err(ClientError::InvalidCommand(
+                    "`!` has no reply (send it with Client::request_raw)".into(),
+                ));
+            }
+            _ => {}
         }
         let name = cmd.name();
-        let answer = self
-            .send(cmd.encode(), name.to_string(), Expect::for_cmd(name, false))
-            .await?;
-        answer.response.check(name)
+        let d = self.send(Request::Command(cmd.clone()), name).await?;
+        d.answer
+            .replies
+            .into_iter()
+            .last()
+            .ok_or_else(|| ClientError::Protocol(std::format!("no reply to `{name}`")))?
+            .check(name)
     }
 
     /// Sends a command line as given (one JSON object, `?` or `!`) and returns the reply whatever
     /// its `error` value, with the lines that came with it (getLog's log dump) first.
     /// `!` has no reply: the result is empty.
-    pub async fn request_raw(&self, line: &str) -> Result<Vec<Response>, ClientError> {
-        let line = line.trim();
-        if line.contains(['\n', '\r']) {
-            return Err(ClientError::InvalidCommand("a command is one line".into()));
-        }
-        if line.len() > MAX_LINE_BYTES {
-            return Err(ClientError::InvalidCommand(format!(
-                "line longer than {MAX_LINE_BYTES} bytes"
-            )));
-        }
-        let cmd = match line.as_bytes().first() {
-            Some(b'?') => "?".to_string(),
-            Some(b'!') => "!".to_string(),
-            Some(b'{') => serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("cmd").and_then(|c| c.as_str()).map(str::to_string))
-                .unwrap_or_default(),
-            _ => {
-                return Err(ClientError::InvalidCommand(
-                    "expected a JSON object, `?` or `!`".into(),
-                ));
-            }
-        };
-        if cmd == "sample" {
-            return Err(ClientError::InvalidCommand(
-                "use `record` (or Client::sample) to sample".into(),
-            ));
-        }
-        let expect = Expect::for_cmd(&cmd, false);
-        let answer = self.send(line.to_string(), cmd, expect).await?;
-        let mut all = answer.preludes;
-        if expect != Expect::Nothing {
-            all.push(answer.response);
-        }
-        Ok(all)
+    pub async fn request_raw(&self, line: &str) -> Result<std::vec::Vec<Response>, ClientError> {
+        let what = line.trim().to_string();
+        let d = self.send(Request::Line(line.to_string()), &what).await?;
+        Ok(d.answer.replies)
     }
 
+    /// Sends `request` and waits for its answer (at most [`ClientOptions::timeout`], also when the
+    /// connection task is held up by a sample reader that does not read).
     pub(crate) async fn send(
         &self,
-        line: String,
-        cmd: String,
-        expect: Expect,
-    ) -> Result<Answer, ClientError> {
+        request: Request,
+        what: &str,
+    ) -> Result<Delivered, ClientError> {
         let (tx, rx) = oneshot::channel();
-        let what = cmd.clone();
         self.tx
-            .send(ToActor::Line {
-                line,
-                cmd,
-                expect,
+            .send(ToActor::Send {
+                request,
                 reply: Some(tx),
             })
             .map_err(|_| ClientError::Closed { reason: None })?;
@@ -433,7 +246,7 @@ impl Client {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(ClientError::Closed { reason: None }),
             Err(_) => Err(ClientError::Timeout {
-                what,
+                what: what.to_string(),
                 after: self.opts.timeout,
             }),
         }
@@ -453,51 +266,38 @@ impl Client {
             StreamType::Tcp
         };
         req.prefix = true;
-        let cmd = Command::Sample(req);
-        let answer = self
-            .send(cmd.encode(), "sample".into(), Expect::Sample)
+        let d = self
+            .send(Request::Command(Command::Sample(req)), "sample")
             .await?;
-        let response = answer.response.check("sample")?;
-        let frames = answer
-            .frames
-            .ok_or_else(|| ClientError::Protocol("sample reply without a session".into()))?;
-        let info = SessionInfo::from_response(response, &req)?;
+        let Delivered { answer, blocks } = d;
+        if let Some(r) = answer.replies.last() {
+            r.clone().check("sample")?;
+        }
+        let (Some(info), Some(blocks)) = (answer.sampling, blocks) else {
+            return Err(ClientError::Protocol(
+                "sample reply without a session".into(),
+            ));
+        };
         Ok(SampleStream::new(
             info,
-            frames,
+            blocks,
             self.actor(),
             self.opts.timeout,
-            req.flow_control,
+            true,
         ))
     }
 }
 
+/// The task that owns the transport and the [`Connection`].
 struct Actor {
+    conn: Connection,
     rx: mpsc::UnboundedReceiver<ToActor>,
     notices: broadcast::Sender<Notice>,
-    first: Option<oneshot::Sender<Result<Response, ClientError>>>,
-    pending: VecDeque<Pending>,
+    end: watch::Sender<Option<ClientError>>,
+    connected: Option<oneshot::Sender<Result<Response, ClientError>>>,
+    waiters: HashMap<RequestId, AnswerTx>,
     sink: Option<mpsc::Sender<SampleMsg>>,
-    keepalive: Duration,
-    liveness: Option<Duration>,
-    probe_timeout: Duration,
     frame_buffer: usize,
-    /// The last error text the meter sent unprompted (e.g. `Too many clients`), for `Closed`.
-    last_reason: Option<String>,
-    end: watch::Sender<Option<End>>,
-}
-
-/// An owned copy of a demultiplexer event.
-enum Item {
-    Reply(Vec<u8>),
-    Log(Vec<u8>),
-    Text(Vec<u8>),
-    Frame {
-        packet: u32,
-        gap: u32,
-        payload: Vec<u8>,
-    },
-    Garbage(String),
 }
 
 impl Actor {
@@ -506,249 +306,123 @@ impl Actor {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let mut demux = Demux::new();
         let mut buf = vec![0u8; 64 * 1024];
-        let mut items: Vec<Item> = Vec::new();
-        let mut last_write = Instant::now();
-        let mut last_read = Instant::now();
-        // When the liveness probe was sent (nothing has arrived since).
-        let mut probed: Option<Instant> = None;
         let far = Duration::from_secs(86_400 * 365);
-        let end = loop {
-            let liveness_at = match (probed, self.liveness) {
-                (Some(at), _) => at + self.probe_timeout,
-                (None, Some(quiet)) => last_read + quiet,
-                (None, None) => last_read + far,
-            };
+        loop {
+            self.flush(&mut wr).await;
+            while let Some(ev) = self.conn.poll_event() {
+                self.deliver(ev).await;
+            }
+            if self.conn.is_closed() {
+                break;
+            }
+            let deadline = self
+                .conn
+                .poll_timeout()
+                .unwrap_or_else(|| std::time::Instant::now() + far);
             tokio::select! {
                 read = rd.read(&mut buf) => {
-                    let n = match read {
-                        Ok(0) => break End::Closed(self.last_reason.take()),
-                        Ok(n) => n,
-                        Err(e) => break End::Closed(Some(e.to_string())),
-                    };
-                    last_read = Instant::now();
-                    probed = None;
-                    demux.push(buf.get(..n).unwrap_or_default(), |ev| items.push(match ev {
-                        Ok(Event::Reply(b)) => Item::Reply(b.to_vec()),
-                        Ok(Event::Log(b)) => Item::Log(b.to_vec()),
-                        Ok(Event::Text(b)) => Item::Text(b.to_vec()),
-                        Ok(Event::Frame(f)) => Item::Frame { packet: f.packet, gap: f.gap, payload: f.payload.to_vec() },
-                        Err(e) => Item::Garbage(e.to_string()),
-                    }));
-                    for item in items.drain(..) {
-                        self.dispatch(item, &mut demux).await;
+                    let now = std::time::Instant::now();
+                    match read {
+                        Ok(0) => self.conn.handle_closed(None),
+                        Ok(n) => self.conn.handle_input(now, buf.get(..n).unwrap_or_default()),
+                        Err(e) => self.conn.handle_closed(Some(e.to_string())),
                     }
                 }
-                msg = self.rx.recv() => {
-                    let Some(ToActor::Line { line, cmd, expect, reply }) = msg else {
+                msg = self.rx.recv() => match msg {
+                    Some(msg) => self.command(msg),
+                    // The client and every stream are gone: close the connection.
+                    None => {
                         let _ = wr.shutdown().await;
                         return;
-                    };
-                    let mut bytes = line.into_bytes();
-                    bytes.push(b'\n');
-                    if let Err(e) = wr.write_all(&bytes).await {
-                        if let Some(r) = reply {
-                            let _ = r.send(Err(ClientError::Io(e)));
-                        }
-                        continue;
                     }
-                    let _ = wr.flush().await;
-                    last_write = Instant::now();
-                    match expect {
-                        Expect::Nothing => {
-                            if let Some(r) = reply {
-                                let _ = r.send(Ok(Answer {
-                                    response: Response::empty(),
-                                    preludes: Vec::new(),
-                                    frames: None,
-                                }));
-                            }
-                        }
-                        _ => self.pending.push_back(Pending { cmd, expect, reply, preludes: Vec::new() }),
-                    }
-                }
-                () = tokio::time::sleep_until(last_write + self.keepalive) => {
-                    if let Err(e) = wr.write_all(b"!\n").await {
-                        break End::Closed(Some(e.to_string()));
-                    }
-                    let _ = wr.flush().await;
-                    last_write = Instant::now();
-                }
-                () = tokio::time::sleep_until(liveness_at) => {
-                    if probed.is_some() {
-                        let quiet = last_read.elapsed();
-                        break End::Lost(format!(
-                            "no data from the meter for {:.0} s",
-                            quiet.as_secs_f64()
-                        ));
-                    }
-                    // `info` is answered in every state (busy, unauthenticated) and changes nothing;
-                    // its reply is matched in order like any other and dropped.
-                    let probe = Command::Info;
-                    let mut bytes = probe.encode().into_bytes();
-                    bytes.push(b'\n');
-                    if let Err(e) = wr.write_all(&bytes).await {
-                        break End::Closed(Some(e.to_string()));
-                    }
-                    let _ = wr.flush().await;
-                    last_write = Instant::now();
-                    probed = Some(Instant::now());
-                    self.pending.push_back(Pending {
-                        cmd: probe.name().to_string(),
-                        expect: Expect::Json,
-                        reply: None,
-                        preludes: Vec::new(),
-                    });
+                },
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
+                    self.conn.handle_timeout(std::time::Instant::now());
                 }
             }
-        };
-        // The connection is gone: fail everything that waits.
-        let closed = || end.error();
-        if let Some(first) = self.first.take() {
-            let _ = first.send(Err(closed()));
         }
-        for p in self.pending.drain(..) {
-            if let Some(r) = p.reply {
-                let _ = r.send(Err(closed()));
-            }
-        }
-        if let Some(sink) = self.sink.take() {
-            let _ = sink.send(SampleMsg::End(Some(closed()))).await;
-        }
-        let _ = self.end.send(Some(end));
+        let _ = wr.shutdown().await;
     }
 
-    async fn dispatch(&mut self, item: Item, demux: &mut Demux) {
-        match item {
-            Item::Frame {
-                packet,
-                gap,
-                payload,
-            } => {
+    /// Writes what the connection has to send.
+    async fn flush<W: AsyncWrite + Unpin>(&mut self, wr: &mut W) {
+        let mut wrote = false;
+        while let Some(bytes) = self.conn.poll_transmit(std::time::Instant::now()) {
+            if let Err(e) = wr.write_all(&bytes).await {
+                self.conn.handle_closed(Some(e.to_string()));
+                return;
+            }
+            wrote = true;
+        }
+        if wrote && let Err(e) = wr.flush().await {
+            self.conn.handle_closed(Some(e.to_string()));
+        }
+    }
+
+    fn command(&mut self, msg: ToActor) {
+        let now = std::time::Instant::now();
+        match msg {
+            ToActor::Send { request, reply } => match self.conn.send(now, request) {
+                Ok(id) => {
+                    if let Some(reply) = reply {
+                        self.waiters.insert(id, reply);
+                    }
+                }
+                Err(e) => {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            },
+            ToActor::WantSamples => self.conn.want_samples(now),
+            ToActor::FlowCredit(n) => self.conn.set_flow_credit(n),
+        }
+    }
+
+    async fn deliver(&mut self, ev: ConnectionEvent) {
+        match ev {
+            ConnectionEvent::Connected { info } => {
+                if let Some(c) = self.connected.take() {
+                    let _ = c.send(Ok(info));
+                }
+            }
+            ConnectionEvent::Answered { id, result } => {
+                let delivered = result.map(|answer| {
+                    let blocks = answer.sampling.is_some().then(|| {
+                        let (tx, rx) = mpsc::channel(self.frame_buffer);
+                        self.sink = Some(tx);
+                        rx
+                    });
+                    Delivered { answer, blocks }
+                });
+                if let Some(w) = self.waiters.remove(&id) {
+                    let _ = w.send(delivered);
+                }
+            }
+            ConnectionEvent::Samples(block) => {
+                // Waiting here when the reader is slow is the back-pressure: nothing more is read
+                // from the socket until the reader catches up.
                 if let Some(sink) = &self.sink
-                    && sink
-                        .send(SampleMsg::Frame {
-                            packet,
-                            gap,
-                            payload,
-                        })
-                        .await
-                        .is_err()
+                    && sink.send(SampleMsg::Block(block)).await.is_err()
                 {
                     self.sink = None;
                 }
             }
-            Item::Log(bytes) => {
-                if let Ok(line) = LogLine::parse(&bytes) {
-                    let _ = self.notices.send(Notice::Log(line));
-                } else {
-                    let _ = self
-                        .notices
-                        .send(Notice::Text(String::from_utf8_lossy(&bytes).into_owned()));
+            ConnectionEvent::SamplingEnded { error } => {
+                if let Some(sink) = self.sink.take() {
+                    let _ = sink.send(SampleMsg::End(error)).await;
                 }
             }
-            Item::Text(bytes) => {
-                let text = String::from_utf8_lossy(&bytes).trim().to_string();
-                if text == "Setup done"
-                    && self
-                        .pending
-                        .front()
-                        .is_some_and(|p| p.expect == Expect::SetupDone)
-                {
-                    self.end_session(None).await;
-                    if let Some(p) = self.pending.pop_front()
-                        && let Some(r) = p.reply
-                    {
-                        let mut obj = serde_json::Map::new();
-                        obj.insert("msg".into(), serde_json::Value::String(text));
-                        let _ = r.send(Ok(Answer {
-                            response: Response::from_object(obj),
-                            preludes: p.preludes,
-                            frames: None,
-                        }));
-                    }
-                } else {
-                    let _ = self.notices.send(Notice::Text(text));
-                }
+            ConnectionEvent::Notice(n) => {
+                let _ = self.notices.send(n);
             }
-            Item::Garbage(e) => {
-                let _ = self
-                    .notices
-                    .send(Notice::Text(format!("(stream error: {e})")));
+            ConnectionEvent::Closed { error } => {
+                if let Some(c) = self.connected.take() {
+                    let _ = c.send(Err(error.duplicate()));
+                }
+                let _ = self.end.send(Some(error));
             }
-            Item::Reply(bytes) => {
-                let parsed = Response::parse(&bytes);
-                if let Some(p) = self.pending.front_mut() {
-                    // getLog: the dump line comes first and belongs to the request.
-                    if p.expect == Expect::GetLog
-                        && let Ok(r) = &parsed
-                        && r.cmd() == Some("log")
-                        && r.get("error").is_none()
-                    {
-                        p.preludes.push(r.clone());
-                        return;
-                    }
-                    // Replies come in request order and name their command. One that names
-                    // another command answers nobody here: a stale reply on a serial line (to an
-                    // earlier program's request), an unprompted `info`. It must not be taken as
-                    // the answer to the waiting request (old firmware omits `cmd`: those still
-                    // match in order).
-                    if let Ok(r) = &parsed
-                        && let Some(got) = r.cmd()
-                        && !p.cmd.is_empty()
-                        && got != p.cmd
-                    {
-                        let _ = self.notices.send(Notice::Reply(r.clone()));
-                        return;
-                    }
-                } else {
-                    match parsed {
-                        Ok(r) => {
-                            if let Some(first) = self.first.take() {
-                                let _ = first.send(Ok(r));
-                            } else {
-                                if r.is_error() {
-                                    self.last_reason = r.msg().map(str::to_string);
-                                }
-                                let _ = self.notices.send(Notice::Reply(r));
-                            }
-                        }
-                        Err(e) => {
-                            let _ = self.notices.send(Notice::Text(e.to_string()));
-                        }
-                    }
-                    return;
-                }
-                let Some(p) = self.pending.pop_front() else {
-                    return;
-                };
-                let mut frames = None;
-                match (&parsed, p.expect) {
-                    (Ok(r), Expect::Sample) if !r.is_error() => {
-                        let (tx, rx) = mpsc::channel(self.frame_buffer);
-                        self.end_session(None).await;
-                        demux.reset_packet_numbering();
-                        self.sink = Some(tx);
-                        frames = Some(rx);
-                    }
-                    (Ok(r), Expect::Stop) if !r.is_error() => self.end_session(None).await,
-                    _ => {}
-                }
-                if let Some(reply) = p.reply {
-                    let _ = reply.send(parsed.map(|response| Answer {
-                        response,
-                        preludes: p.preludes,
-                        frames,
-                    }));
-                }
-            }
-        }
-    }
-
-    async fn end_session(&mut self, error: Option<ClientError>) {
-        if let Some(sink) = self.sink.take() {
-            let _ = sink.send(SampleMsg::End(error)).await;
         }
     }
 }

@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use mdns_sd::{HostnameResolutionEvent, ServiceDaemon, ServiceEvent};
 
-use super::ClientError;
+use super::error::ClientError;
 
 /// The meters' mDNS service type.
 pub const SERVICE_TYPE: &str = "_elec._tcp.local.";
@@ -127,7 +127,7 @@ async fn mdns_lookup(
             ev = by_host.recv_async(), if host_open => match ev {
                 Ok(HostnameResolutionEvent::AddressesFound(_, addrs)) => {
                     if let Some(ip) = first(addrs.iter().map(|a| a.to_ip_addr()).collect()) {
-                        if port != super::DEFAULT_PORT {
+                        if port != super::host::DEFAULT_PORT {
                             return Some(SocketAddr::new(ip, port));
                         }
                         by_name.get_or_insert(ip);
@@ -142,7 +142,7 @@ async fn mdns_lookup(
                     if svc.fullname.eq_ignore_ascii_case(&instance)
                         || svc.host.eq_ignore_ascii_case(&hostname) =>
                 {
-                    let p = if port == super::DEFAULT_PORT { svc.port } else { port };
+                    let p = if port == super::host::DEFAULT_PORT { svc.port } else { port };
                     if let Some(ip) = first(svc.addresses.iter().map(|a| a.to_ip_addr()).collect()) {
                         return Some(SocketAddr::new(ip, p));
                     }

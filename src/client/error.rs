@@ -1,6 +1,6 @@
 //! The client's error type: one enum, each variant a situation a person can act on.
 
-use std::string::String;
+use std::string::{String, ToString};
 use std::time::Duration;
 
 /// Everything that can go wrong talking to a meter.
@@ -98,5 +98,50 @@ impl ClientError {
     /// True when the meter itself said no (refused command or busy); false for transport problems.
     pub fn is_refusal(&self) -> bool {
         matches!(self, ClientError::Refused { .. } | ClientError::Busy { .. })
+    }
+}
+
+impl ClientError {
+    /// The same error again, for telling everyone who waits (an I/O error keeps its kind and
+    /// text, not its source chain).
+    pub(crate) fn duplicate(&self) -> ClientError {
+        use ClientError as E;
+        match self {
+            E::InvalidHost { host, reason } => E::InvalidHost {
+                host: host.clone(),
+                reason,
+            },
+            E::Resolve { host, reason } => E::Resolve {
+                host: host.clone(),
+                reason: reason.clone(),
+            },
+            E::Connect { addr, source } => E::Connect {
+                addr: addr.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            E::Io(e) => E::Io(std::io::Error::new(e.kind(), e.to_string())),
+            E::Closed { reason } => E::Closed {
+                reason: reason.clone(),
+            },
+            E::ConnectionLost { reason } => E::ConnectionLost {
+                reason: reason.clone(),
+            },
+            E::Timeout { what, after } => E::Timeout {
+                what: what.clone(),
+                after: *after,
+            },
+            E::Refused { cmd, msg } => E::Refused {
+                cmd: cmd.clone(),
+                msg: msg.clone(),
+            },
+            E::Busy { cmd } => E::Busy { cmd: cmd.clone() },
+            E::Protocol(m) => E::Protocol(m.clone()),
+            E::InvalidCommand(m) => E::InvalidCommand(m.clone()),
+            E::Mdns(m) => E::Mdns(m.clone()),
+            E::Mqtt { broker, reason } => E::Mqtt {
+                broker: broker.clone(),
+                reason: reason.clone(),
+            },
+        }
     }
 }

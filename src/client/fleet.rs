@@ -7,7 +7,7 @@ use std::vec::Vec;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use super::ClientError;
+use super::error::ClientError;
 use crate::wire::mqtt::{self, StateLeaf, StateTopic};
 
 /// What the broker told about one meter.
@@ -66,19 +66,13 @@ impl Fleet {
                 "on" => m.sampling = Some(true),
                 "off" => m.sampling = Some(false),
                 _ => {
-                    if let Ok(serde_json::Value::Object(o)) =
-                        serde_json::from_str::<serde_json::Value>(text)
-                    {
-                        let num = |k: &str| {
-                            o.get(k)
-                                .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
-                        };
-                        m.power_w = num("power").or(m.power_w);
-                        m.energy_kwh = num("energy").or(m.energy_kwh);
-                        m.current_a = num("current").or(m.current_a);
-                        m.voltage_v = num("volt").or(m.voltage_v);
-                        if let Some(ts) = o.get("ts") {
-                            m.ts = Some(ts.as_str().map_or_else(|| ts.to_string(), str::to_string));
+                    if let Ok(st) = serde_json::from_str::<LegacyStatus>(text) {
+                        m.power_w = st.power.and_then(Loose::number).or(m.power_w);
+                        m.energy_kwh = st.energy.and_then(Loose::number).or(m.energy_kwh);
+                        m.current_a = st.current.and_then(Loose::number).or(m.current_a);
+                        m.voltage_v = st.volt.and_then(Loose::number).or(m.voltage_v);
+                        if let Some(ts) = st.ts {
+                            m.ts = Some(ts.text());
                         }
                         m.online.get_or_insert(true);
                         if m.sampling.is_none() {
@@ -88,10 +82,8 @@ impl Fleet {
                 }
             },
             StateLeaf::Info => {
-                if let Ok(serde_json::Value::Object(o)) =
-                    serde_json::from_str::<serde_json::Value>(text)
-                {
-                    match o.get("sampleState").and_then(|v| v.as_str()) {
+                if let Ok(st) = serde_json::from_str::<SampleState>(text) {
+                    match st.sample_state.as_ref().and_then(Loose::text_ref) {
                         Some("sampling") => m.sampling = Some(true),
                         Some("idle") => m.sampling = Some(false),
                         _ => {}
@@ -106,6 +98,59 @@ impl Fleet {
     /// Every meter seen, sorted by name.
     pub fn meters(&self) -> Vec<MeterStatus> {
         self.meters.values().cloned().collect()
+    }
+}
+
+/// The 5-s status on `state/sample` (`wire::mqtt::status`), read tolerantly: numbers or numeric
+/// strings, unknown keys ignored.
+#[derive(serde::Deserialize)]
+struct LegacyStatus {
+    power: Option<Loose>,
+    energy: Option<Loose>,
+    current: Option<Loose>,
+    volt: Option<Loose>,
+    ts: Option<Loose>,
+}
+
+/// The `state/info` answer to `powermeter/state` (`wire::mqtt::state_reply`).
+#[derive(serde::Deserialize)]
+struct SampleState {
+    #[serde(rename = "sampleState")]
+    sample_state: Option<Loose>,
+}
+
+/// A value of any JSON type (only numbers and strings mean something here).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Number(serde_json::Number),
+    Text(String),
+    Other(serde::de::IgnoredAny),
+}
+
+impl Loose {
+    fn number(self) -> Option<f64> {
+        match self {
+            Loose::Number(n) => n.as_f64(),
+            Loose::Text(s) => s.parse().ok(),
+            Loose::Other(_) => None,
+        }
+    }
+
+    fn text_ref(&self) -> Option<&str> {
+        match self {
+            Loose::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as text: a string as is, a number as JSON writes it.
+    fn text(self) -> String {
+        match self {
+            Loose::Number(n) => n.to_string(),
+            Loose::Text(s) => s,
+            Loose::Other(_) => String::new(),
+        }
     }
 }
 

@@ -3,16 +3,15 @@
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use super::conn::{Client, Expect};
-use super::{ClientError, Response};
+use super::conn::Client;
+use super::connection::{Request, Response};
+use super::error::ClientError;
 use crate::wire::command::{
     Calibration, Command, DailyRestart, EnergyReset, MqttServerSettings, ServerAddr,
     WifiCredentials,
 };
 use crate::wire::log::LogLevel;
-
-/// A value per phase `[L1, L2, L3]`; `None` where the meter reports `null` (undefined).
-pub type Phases = [Option<f64>; 3];
+use crate::wire::reply::{Phases, Reply};
 
 /// `getPower`.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,22 +28,18 @@ pub struct Power {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Energy {
     /// Net active energy per phase since the reset, Wh.
-    pub energy_wh: Phases,
-    /// When the count started, Unix seconds.
-    pub start_unix_s: Option<f64>,
+    pub energy_wh: [f64; 3],
+    /// When the count started, whole Unix seconds.
+    pub start_unix_s: i64,
     /// The same, as the meter's text `MM/DD/YYYY HH:MM:SS.mmm`.
-    pub start: Option<String>,
+    pub start: String,
     /// Whole days since then.
-    pub days: Option<f64>,
+    pub days: u32,
 }
 
-fn phases(r: &Response, key: &str) -> Result<Phases, ClientError> {
-    r.phases(key).ok_or_else(|| {
-        ClientError::Protocol(std::format!(
-            "reply to `{}` lacks `{key}`",
-            r.cmd().unwrap_or("?")
-        ))
-    })
+/// A reply of another shape than the command's.
+fn unexpected(cmd: &str, r: &Response) -> ClientError {
+    ClientError::Protocol(std::format!("unexpected reply to `{cmd}`: {}", r.json()))
 }
 
 impl Client {
@@ -56,42 +51,75 @@ impl Client {
     /// `getPower`.
     pub async fn power(&self) -> Result<Power, ClientError> {
         let r = self.request(&Command::GetPower).await?;
-        Ok(Power {
-            active_w: phases(&r, "activePower")?,
-            reactive_var: phases(&r, "reactivePower")?,
-            apparent_va: phases(&r, "apparentPower")?,
-        })
+        match r.reply() {
+            Reply::Power {
+                active_w,
+                reactive_var,
+                apparent_va,
+            } => Ok(Power {
+                active_w: *active_w,
+                reactive_var: *reactive_var,
+                apparent_va: *apparent_va,
+            }),
+            _ => Err(unexpected("getPower", &r)),
+        }
     }
 
     /// `getVoltage`: RMS voltage per phase, V.
     pub async fn voltage_v(&self) -> Result<Phases, ClientError> {
-        phases(&self.request(&Command::GetVoltage).await?, "voltage")
+        let r = self.request(&Command::GetVoltage).await?;
+        match r.reply() {
+            Reply::Voltage { voltage_v } => Ok(*voltage_v),
+            _ => Err(unexpected("getVoltage", &r)),
+        }
     }
 
     /// `getCurrent`: RMS current per phase, mA.
     pub async fn current_ma(&self) -> Result<Phases, ClientError> {
-        phases(&self.request(&Command::GetCurrent).await?, "current")
+        let r = self.request(&Command::GetCurrent).await?;
+        match r.reply() {
+            Reply::Current { current_ma } => Ok(*current_ma),
+            _ => Err(unexpected("getCurrent", &r)),
+        }
     }
 
     /// `getEnergy`.
     pub async fn energy(&self) -> Result<Energy, ClientError> {
         let r = self.request(&Command::GetEnergy).await?;
-        Ok(Energy {
-            energy_wh: phases(&r, "energy")?,
-            start_unix_s: r.f64("startTs"),
-            start: r.str("start").map(str::to_string),
-            days: r.f64("days"),
-        })
+        match r.into_reply() {
+            Reply::Energy {
+                energy_wh,
+                start_ts_s,
+                start,
+                days,
+            } => Ok(Energy {
+                energy_wh,
+                start_unix_s: start_ts_s,
+                start,
+                days,
+            }),
+            other => Err(ClientError::Protocol(std::format!(
+                "unexpected reply to `getEnergy`: {other}"
+            ))),
+        }
     }
 
     /// `getPeriod`: line frequency per phase, Hz (despite the command's name).
     pub async fn frequency_hz(&self) -> Result<Phases, ClientError> {
-        phases(&self.request(&Command::GetPeriod).await?, "period")
+        let r = self.request(&Command::GetPeriod).await?;
+        match r.reply() {
+            Reply::Period { frequency_hz } => Ok(*frequency_hz),
+            _ => Err(unexpected("getPeriod", &r)),
+        }
     }
 
     /// `getPhaseAngle`: φ per phase, degrees, positive when the current lags.
     pub async fn phase_angle_deg(&self) -> Result<Phases, ClientError> {
-        phases(&self.request(&Command::GetPhaseAngle).await?, "phase")
+        let r = self.request(&Command::GetPhaseAngle).await?;
+        match r.reply() {
+            Reply::PhaseAngle { phase_deg } => Ok(*phase_deg),
+            _ => Err(unexpected("getPhaseAngle", &r)),
+        }
     }
 
     /// `mdns`: renames the meter (1-24 of `[A-Za-z0-9-]`).
@@ -175,53 +203,27 @@ impl Client {
     /// `getLog`: the persistent log's rows, oldest first (the `*** LOGFile ***` markers removed,
     /// `//n` separators split).
     pub async fn get_log(&self) -> Result<Vec<String>, ClientError> {
-        let answer = self
-            .send(Command::GetLog.encode(), "getLog".into(), Expect::GetLog)
+        let d = self
+            .send(Request::Command(Command::GetLog), "getLog")
             .await?;
-        answer.response.check("getLog")?;
+        let mut replies = d.answer.replies;
+        replies
+            .pop()
+            .ok_or_else(|| ClientError::Protocol("no reply to `getLog`".into()))?
+            .check("getLog")?;
         let mut rows = Vec::new();
-        for dump in &answer.preludes {
-            rows.extend(log_rows(dump.msg().unwrap_or_default()));
+        for r in replies {
+            if let Reply::GetLogDump { rows: dump } = r.into_reply() {
+                rows.extend(dump);
+            }
         }
         Ok(rows)
     }
 
     /// `?`: answers `Setup done` and stops this connection's sampling session.
     pub async fn ping(&self) -> Result<(), ClientError> {
-        self.send("?".into(), "?".into(), Expect::SetupDone)
+        self.send(Request::Command(Command::Availability), "?")
             .await
             .map(|_| ())
-    }
-}
-
-/// Splits a getLog dump (`*** LOGFile *** row//nrow//n*** LOGFile *** `) into rows.
-pub fn log_rows(dump: &str) -> Vec<String> {
-    dump.split("//n")
-        .flat_map(|s| s.split('\n'))
-        .map(|s| s.replace("*** LOGFile ***", ""))
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_dump_rows() {
-        assert_eq!(
-            log_rows(
-                "*** LOGFile *** [E]03/02 11:26:20: Cannot connect to MQTT Server -//n*** LOGFile *** "
-            ),
-            ["[E]03/02 11:26:20: Cannot connect to MQTT Server -"]
-        );
-        assert_eq!(
-            log_rows(
-                "*** LOGFile *** //n[W]01/01 00:00:01: a//n[E]01/01 00:00:02: b//n*** LOGFile *** "
-            ),
-            ["[W]01/01 00:00:01: a", "[E]01/01 00:00:02: b"]
-        );
-        assert!(log_rows("*** LOGFile *** *** LOGFile *** ").is_empty());
     }
 }

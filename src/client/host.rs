@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::string::{String, ToString};
 
-use super::ClientError;
+use super::error::ClientError;
 
 /// The meter's TCP command port.
 pub const DEFAULT_PORT: u16 = 54321;

@@ -1,6 +1,16 @@
-//! Host client for SmartMeter devices (feature `client`): a tokio connection that matches replies to
-//! requests while log lines and `Data:` frames flow on the same socket, a sampling stream with
-//! packet-gap accounting, UDP reception, mDNS discovery, an MQTT fleet view, and recording files.
+//! Host client for SmartMeter devices (feature `client`), in two layers:
+//!
+//! - [`Connection`]: the protocol of one command connection, sans I/O (quinn-proto style): requests
+//!   in, bytes out; bytes in, typed [`Response`]s, [`FrameSamples`] and [`Notice`]s out; timeouts,
+//!   keepalive and liveness from the caller's clock. Every rule of PROTOCOL.md §1 (one reply per
+//!   line, in order; `?`, `!`, getLog, restarts, `auth` first) and the sampling bookkeeping
+//!   ([`SampleTracker`]: packet gaps, zero-fill, `reqSamples` credit) live here, so blocking code
+//!   and other languages can drive it too.
+//! - [`Client`]: the tokio binding. One task moves bytes and time between the socket (or serial
+//!   port) and a `Connection`; [`SampleStream`] carries the blocks of a session; UDP sessions feed
+//!   their datagrams to a `SampleTracker`.
+//!
+//! Around them: mDNS discovery, an MQTT fleet view, recording files and their analysis.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), smartmeter::client::ClientError> {
@@ -21,33 +31,40 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With feature `cli` it also holds the `smartmeter` command-line tool ([`cli`]).
+//! With feature `cli` it also holds the `smartmeter` command-line tool (not library API: a hidden
+//! module whose only public item is the binary's `main`).
 
 pub mod analyze;
+mod channel;
 mod conn;
+mod connection;
 mod discover;
 mod duration;
 mod error;
 mod fleet;
 mod helpers;
 mod host;
+mod options;
 pub mod recording;
-mod response;
 mod sample;
 mod udp;
 
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
 #[cfg(feature = "collect")]
 pub mod collect;
 
-pub use conn::{Client, ClientOptions, Notice};
+pub use conn::Client;
+pub use connection::{
+    Answer, Connection, ConnectionEvent, FrameSamples, Greeting, Notice, Request, RequestId,
+    Response, SampleStats, SampleTracker, SamplingInfo,
+};
 pub use discover::{Discovered, SERVICE_TYPE, discover, resolve};
 pub use duration::{DurationError, parse_duration};
 pub use error::ClientError;
 pub use fleet::{Fleet, MeterStatus, fleet_snapshot};
-pub use helpers::{Energy, Phases, Power, log_rows};
+pub use helpers::{Energy, Power};
 pub use host::{DEFAULT_PORT, DEFAULT_UDP_PORT, STREAM_PORT, Target};
-pub use response::Response;
-pub use sample::{SampleBlock, SampleStats, SampleStream, SessionInfo};
-pub use udp::PacketCounter;
+pub use options::ClientOptions;
+pub use sample::SampleStream;

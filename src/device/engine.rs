@@ -1265,6 +1265,7 @@ impl Device {
                 stream: session.dest.stream_type(),
                 slot: p.slot.map(|(slot, slots)| Slot { slot, slots }),
                 measures: p.measures.wire(),
+                measurements: None,
                 chunk_size_bytes: u32::try_from(p.chunk_bytes).unwrap_or(u32::MAX),
                 rate_hz: p.rate_hz,
                 prefix: p.prefix,

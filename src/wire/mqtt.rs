@@ -284,8 +284,19 @@ fn quoted(s: &str) -> String {
 }
 
 /// `{"value":"v1,v2,v3","unit":…,"ts":"MM/DD/YYYY HH:MM:SS.mmm"}` (undefined values print `null`).
+///
+/// `v`, `i`, `p`, `q` and `s` are f32 measurements (the caller may pass them widened): they print
+/// in the f32's shortest round-trip form (`228.43`, as every reply does, PROTOCOL.md §2.2), never
+/// as the widened f64 (`228.42999267578125`). Energy (`e`, kWh) is an f64 and prints as one.
 pub fn sample_reply(values: &[f64; 3], q: Quantity, ts_long: &str) -> Vec<u8> {
-    let v: Vec<String> = values.iter().map(|x| num(*x)).collect();
+    let v: Vec<String> = values
+        .iter()
+        .map(|x| match q {
+            Quantity::Energy => num(*x),
+            // Exact for a widened f32; a wider value is rounded to the f32 the reading is.
+            _ => num32(*x as f32),
+        })
+        .collect();
     format!(
         "{{\"value\":{},\"unit\":{},\"ts\":{}}}",
         quoted(&v.join(",")),
@@ -527,5 +538,26 @@ mod tests {
         );
         let b = sample_reply(&[f64::NAN, 1.0, 2.5], Quantity::Energy, "t");
         assert_eq!(b, br#"{"value":"null,1.0,2.5","unit":"kWh","ts":"t"}"#);
+    }
+
+    /// One-shot readings are f32 measurements: they print as the f32's shortest round-trip text
+    /// (`228.43`), not as the f64 they were widened to (`228.42999267578125`); energy is an f64.
+    #[test]
+    fn one_shot_readings_print_their_f32_text() {
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        let v = [228.43f32, 230.00003, 0.1].map(f64::from);
+        assert_eq!(
+            text(sample_reply(&v, Quantity::Voltage, "t")),
+            r#"{"value":"228.43,230.00003,0.1","unit":"V","ts":"t"}"#
+        );
+        let p = [995.9293f32, -12.25, f32::NAN].map(f64::from);
+        assert_eq!(
+            text(sample_reply(&p, Quantity::ActivePower, "t")),
+            r#"{"value":"995.9293,-12.25,null","unit":"W","ts":"t"}"#
+        );
+        assert_eq!(
+            text(sample_reply(&[0.1, 1.0 / 3.0, 2.5], Quantity::Energy, "t")),
+            r#"{"value":"0.1,0.3333333333333333,2.5","unit":"kWh","ts":"t"}"#
+        );
     }
 }

@@ -7,8 +7,9 @@ use std::string::ToString;
 use std::vec::Vec;
 use std::{format, vec};
 
+use super::args::{Cli, Command, Nominal};
+use super::error::CliError;
 use super::output::{Out, num, table};
-use super::{Cli, CliError, Command, Nominal};
 use crate::client::analyze::{AnalyzeError, AnalyzeOptions, Content, WindowResult, analyze_file};
 use crate::client::recording::{Format, ReadHints, RecordingError, Status};
 

@@ -6,9 +6,26 @@ use std::time::Duration;
 use std::vec::Vec;
 use std::{format, vec};
 
+use super::args::Quantity;
+use super::error::CliError;
 use super::signal::Signals;
-use super::{CliError, Quantity};
-use crate::client::{Client, ClientError, Discovered, MeterStatus, Phases, Response};
+use crate::client::{Client, ClientError, Discovered, MeterStatus, Response};
+use crate::wire::command::json::push_f32;
+use crate::wire::reply::{InfoReply, Reply};
+
+/// A value per phase, as the tables print them.
+pub(crate) type Phases = [Option<f64>; 3];
+
+/// The value of an `f32` reading as its shortest decimal text says (what the meter wrote and a
+/// person reads: `228.43`, not the `f32`'s binary `228.4299926…`).
+pub(crate) fn decimal(x: f32) -> f64 {
+    std::format!("{x}").parse().unwrap_or(f64::from(x))
+}
+
+/// A reading of the meter for the tables.
+pub(crate) fn phases(p: &crate::wire::reply::Phases) -> Phases {
+    p.map(|x| x.map(decimal))
+}
 use crate::wire::log::LogLine;
 
 /// Where output goes and in which form.
@@ -31,26 +48,56 @@ pub(crate) fn num(v: Option<f64>, decimals: usize) -> String {
     }
 }
 
-/// A reply value for people: strings without quotes, arrays as `a, b, c`, and energies (f64
-/// accumulators with 17 significant digits on the wire) to the milliwatt-hour.
-fn value_text(key: &str, v: &serde_json::Value) -> String {
-    use serde_json::Value;
-    let scalar = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) if key.starts_with("energy") => n
-            .as_f64()
-            .map_or_else(|| n.to_string(), |x| format!("{x:.3}")),
-        other => other.to_string(),
-    };
-    let unit = if key.starts_with("energy") { " Wh" } else { "" };
-    match v {
-        Value::Array(a) => {
-            let items: Vec<String> = a.iter().map(scalar).collect();
-            format!("{}{unit}", items.join(", "))
+/// Readings as the meter writes them (`1.0, 0.98`).
+fn f32_list(values: &[f32]) -> String {
+    let mut s = String::new();
+    for (k, v) in values.iter().enumerate() {
+        if k > 0 {
+            s.push_str(", ");
         }
-        Value::Number(_) => format!("{}{unit}", scalar(v)),
-        other => scalar(other),
+        push_f32(&mut s, *v);
     }
+    s
+}
+
+/// Energies (f64 accumulators with 17 significant digits on the wire) to the milliwatt-hour.
+fn energy_text(wh: &[f64]) -> String {
+    let items: Vec<String> = wh.iter().map(|x| format!("{x:.3}")).collect();
+    format!("{} Wh", items.join(", "))
+}
+
+/// The `info` reply for people: `key  value` lines in the reply's key order.
+fn info_text(i: &InfoReply) -> String {
+    let yes = |b: bool| if b { "true" } else { "false" }.to_string();
+    let rows: [(&str, String); 21] = [
+        ("type", "smartmeter".into()),
+        ("version", i.version.clone()),
+        ("compiled", i.compiled.clone()),
+        ("sys_time", i.sys_time.clone()),
+        ("name", i.name.clone()),
+        ("ip", i.ip.clone()),
+        ("mqtt_server", i.mqtt_server.clone()),
+        ("stream_server", i.stream_server.clone()),
+        ("time_server", i.time_server.clone()),
+        ("sampling_rate", i.sampling_rate_hz.to_string()),
+        ("buffer_size", i.buffer_size_bytes.to_string()),
+        ("psram", yes(i.psram)),
+        ("rtc", yes(i.rtc)),
+        ("state", if i.busy { "busy" } else { "idle" }.into()),
+        ("energy", energy_text(&i.energy_wh)),
+        ("dailyReset", i.daily_reset.info_text()),
+        ("calibration", f32_list(&i.calibration)),
+        ("ssids", i.ssids_text()),
+        ("ssid", i.ssid.clone()),
+        ("rssi", i.rssi_dbm.to_string()),
+        ("bssid", i.bssid.clone()),
+    ];
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut s = String::new();
+    for (k, v) in &rows {
+        s.push_str(&format!("{k:<width$}  {v}\n"));
+    }
+    s
 }
 
 /// A table: a header row and rows, columns right-aligned except the first.
@@ -123,40 +170,22 @@ impl Out {
         Ok(())
     }
 
-    /// Exactly the meter's object with `--json`; else `key: value` lines in the meter's order.
+    /// Exactly the meter's object with `--json`; for people `info` as `key  value` lines, any other
+    /// reply as its message (or its JSON when it has none).
     pub(crate) fn response(&self, r: &Response) -> Result<(), CliError> {
         if self.json {
             return self.print(&format!("{}\n", r.json()));
         }
-        let entries = r.entries();
-        // A reply that only confirms: print its message.
-        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
-        if let Some(msg) = r.msg()
-            && keys.iter().all(|k| matches!(*k, "error" | "cmd" | "msg"))
-        {
-            return self.print(&format!("{msg}\n"));
+        match (r.reply(), r.reply().message()) {
+            (Reply::Info(i), _) => self.print(&info_text(i)),
+            (_, Some(msg)) => self.print(&format!("{msg}\n")),
+            (_, None) => self.print(&format!("{}\n", r.json())),
         }
-        // `error` and `cmd` say nothing a person asked for (a refusal never gets here).
-        let shown = |k: &str| !matches!(k, "error" | "cmd");
-        let width = keys
-            .iter()
-            .filter(|k| shown(k))
-            .map(|k| k.len())
-            .max()
-            .unwrap_or(0);
-        let mut s = String::new();
-        for (k, v) in entries.iter().filter(|(k, _)| shown(k)) {
-            s.push_str(&format!("{k:<width$}  {}\n", value_text(k, v)));
-        }
-        self.print(&s)
     }
 
     /// The reply of `set`: the meter's `msg` (the whole object with `--json`).
     pub(crate) fn confirmation(&self, r: &Response) -> Result<(), CliError> {
-        match r.msg() {
-            Some(msg) if !self.json => self.print(&format!("{msg}\n")),
-            _ => self.response(r),
-        }
+        self.response(r)
     }
 
     /// The raw reply of `cmd`: always the JSON object, one per line.
@@ -168,30 +197,45 @@ impl Out {
         if self.json {
             return self.print(&format!("{}\n", r.json()));
         }
-        let ph = |k: &str| r.phases(k).unwrap_or([None; 3]);
-        let text = match what {
-            Quantity::Power => per_phase(&[
-                ("P (W)", ph("activePower"), 2),
-                ("Q (var)", ph("reactivePower"), 2),
-                ("S (VA)", ph("apparentPower"), 2),
+        let text = match (what, r.reply()) {
+            (
+                Quantity::Power,
+                Reply::Power {
+                    active_w,
+                    reactive_var,
+                    apparent_va,
+                },
+            ) => per_phase(&[
+                ("P (W)", phases(active_w), 2),
+                ("Q (var)", phases(reactive_var), 2),
+                ("S (VA)", phases(apparent_va), 2),
             ]),
-            Quantity::Voltage => per_phase(&[("V (V)", ph("voltage"), 2)]),
-            Quantity::Current => per_phase(&[("I (mA)", ph("current"), 1)]),
-            Quantity::Frequency => per_phase(&[("f (Hz)", ph("period"), 3)]),
-            Quantity::Phase => per_phase(&[("phi (deg)", ph("phase"), 2)]),
-            Quantity::Quality => {
+            (Quantity::Voltage, Reply::Voltage { voltage_v }) => {
+                per_phase(&[("V (V)", phases(voltage_v), 2)])
+            }
+            (Quantity::Current, Reply::Current { current_ma }) => {
+                per_phase(&[("I (mA)", phases(current_ma), 1)])
+            }
+            (Quantity::Frequency, Reply::Period { frequency_hz }) => {
+                per_phase(&[("f (Hz)", phases(frequency_hz), 3)])
+            }
+            (Quantity::Phase, Reply::PhaseAngle { phase_deg }) => {
+                per_phase(&[("phi (deg)", phases(phase_deg), 2)])
+            }
+            (Quantity::Quality, Reply::Quality(q)) => {
+                let some = |e: &[f64; 3]| e.map(Some);
                 let mut t = per_phase(&[
-                    ("THD V (%)", ph("thd_v"), 2),
-                    ("THD I (%)", ph("thd_i"), 2),
-                    ("PF", ph("powerFactor"), 3),
-                    ("Q1 (var)", ph("fundamentalReactivePower"), 2),
-                    ("N (VA)", ph("nonactivePower"), 2),
-                    ("V min (V)", ph("vrmsHalfCycleMin"), 2),
-                    ("V max (V)", ph("vrmsHalfCycleMax"), 2),
-                    ("E+ (Wh)", ph("energyImport"), 3),
-                    ("E- (Wh)", ph("energyExport"), 3),
+                    ("THD V (%)", phases(&q.thd_v_pct), 2),
+                    ("THD I (%)", phases(&q.thd_i_pct), 2),
+                    ("PF", phases(&q.power_factor), 3),
+                    ("Q1 (var)", phases(&q.fundamental_reactive_power_var), 2),
+                    ("N (VA)", phases(&q.nonactive_power_va), 2),
+                    ("V min (V)", phases(&q.vrms_half_cycle_min_v), 2),
+                    ("V max (V)", phases(&q.vrms_half_cycle_max_v), 2),
+                    ("E+ (Wh)", some(&q.energy_import_wh), 3),
+                    ("E- (Wh)", some(&q.energy_export_wh), 3),
                 ]);
-                let ll = ph("lineVoltage");
+                let ll = phases(&q.line_voltage_v);
                 t.push_str(&format!(
                     "line voltage L1-L2 {} V, L2-L3 {} V, L3-L1 {} V\n",
                     num(ll[0], 2),
@@ -200,20 +244,32 @@ impl Out {
                 ));
                 t.push_str(&format!(
                     "frequency (10 s) {} Hz; V min/max: half-cycle RMS since the last getQuality\n",
-                    num(r.f64("frequency10s"), 3)
+                    num(q.frequency_10s_hz.map(decimal), 3)
                 ));
                 t
             }
-            Quantity::Energy => {
-                let mut t = per_phase(&[("E (Wh)", ph("energy"), 3)]);
-                if let Some(start) = r.str("start") {
-                    t.push_str(&format!("since {start}"));
-                    if let Some(days) = r.f64("days") {
-                        t.push_str(&format!(" ({days} days)"));
-                    }
-                    t.push('\n');
+            (
+                Quantity::Energy,
+                Reply::Energy {
+                    energy_wh,
+                    start,
+                    days,
+                    ..
+                },
+            ) => {
+                let mut t = per_phase(&[("E (Wh)", energy_wh.map(Some), 3)]);
+                if !start.is_empty() {
+                    t.push_str(&format!("since {start} ({days} days)\n"));
                 }
                 t
+            }
+            _ => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected reply to `{}`: {}",
+                    what.command().name(),
+                    r.json()
+                ))
+                .into());
             }
         };
         self.print(&text)
@@ -323,16 +379,28 @@ impl Out {
 struct Reading {
     v: Phases,
     i: Phases,
-    p: crate::client::Power,
+    p: Power64,
     f: Phases,
 }
 
+/// `getPower` as the tables print it.
+struct Power64 {
+    active_w: Phases,
+    reactive_var: Phases,
+    apparent_va: Phases,
+}
+
 async fn read(c: &Client) -> Result<Reading, ClientError> {
+    let p = c.power().await?;
     Ok(Reading {
-        p: c.power().await?,
-        v: c.voltage_v().await?,
-        i: c.current_ma().await?,
-        f: c.frequency_hz().await?,
+        p: Power64 {
+            active_w: phases(&p.active_w),
+            reactive_var: phases(&p.reactive_var),
+            apparent_va: phases(&p.apparent_va),
+        },
+        v: phases(&c.voltage_v().await?),
+        i: phases(&c.current_ma().await?),
+        f: phases(&c.frequency_hz().await?),
     })
 }
 
@@ -457,16 +525,12 @@ mod tests {
         assert_eq!(num(Some(-0.0001), 2), "0.00");
         assert_eq!(num(Some(-1.5), 1), "-1.5");
         assert_eq!(num(None, 2), "-");
-        use serde_json::json;
         assert_eq!(
-            value_text(
-                "energy",
-                &json!([0.2599394280260208, 0.13427009054042174, 12.0])
-            ),
+            energy_text(&[0.2599394280260208, 0.13427009054042174, 12.0]),
             "0.260, 0.134, 12.000 Wh"
         );
-        assert_eq!(value_text("calibration", &json!([1.0, 0.98])), "1.0, 0.98");
-        assert_eq!(value_text("name", &json!("kitchen")), "kitchen");
+        assert_eq!(f32_list(&[1.0, 0.98]), "1.0, 0.98");
+        assert_eq!(decimal(228.43), 228.43);
     }
 
     #[test]

@@ -6,12 +6,15 @@ use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
+use super::args::{Cli, Command};
+use super::error::CliError;
 use super::output::Out;
 use super::signal::{Signals, Stop};
-use super::{Cli, CliError, Command, connect};
 use crate::client::recording::{Format, PendingRecording, RecordingMeta, Status};
-use crate::client::{ClientError, SampleStream};
+use crate::client::{ClientError, Response, SampleStream};
 use crate::wire::command::{Measures, SampleRequest, StreamType};
+use crate::wire::log::format_unix_millis;
+use crate::wire::reply::Reply;
 
 /// `record`: checks every argument and creates `FILE.part` before the meter is contacted; then
 /// samples until rate × duration samples are written, Ctrl-C or SIGTERM (the meter is stopped and
@@ -73,7 +76,7 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
     };
 
     let started = async {
-        let client = connect(meter).await?;
+        let client = meter.connect().await?;
         let mut req = SampleRequest::new(StreamType::Tcp);
         req.measures = measures;
         req.rate_hz = *rate;
@@ -97,10 +100,7 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
     let info = stream.info().clone();
     let mut meta = RecordingMeta::new(info.rate_hz, info.channels.clone(), info.units.clone());
     meta.start_unix_us = info.start_unix_us;
-    meta.name = client
-        .connect_info()
-        .and_then(|i| i.str("name"))
-        .map(str::to_string);
+    meta.name = Some(client.connect_info().name.clone()).filter(|n| !n.is_empty());
     let mut writer = pending.start(meta).map_err(file_err)?;
     let ch = info.channel_count();
 
@@ -189,12 +189,10 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
         "packets: {} received, {} lost ({} samples zero-filled)",
         stats.packets, stats.lost_packets, stats.zero_filled
     ));
-    if let Some(s) = &stop {
+    if let Some(Reply::Stopped(s)) = stop.as_ref().map(Response::reply) {
         summary.push(format!(
-            "meter: {} samples taken, {} sent, average rate {} Hz",
-            s.f64("samples").map_or("-".into(), |v| v.to_string()),
-            s.f64("sent_samples").map_or("-".into(), |v| v.to_string()),
-            s.f64("avg_rate").map_or("-".into(), |v| format!("{v:.2}")),
+            "meter: {} samples taken, {} sent, average rate {:.2} Hz",
+            s.samples, s.sent_samples, s.avg_rate_hz,
         ));
     }
     if printer.json {
@@ -204,11 +202,15 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
             "samples": frames,
             "channels": info.channels,
             "rate": info.rate_hz,
-            "startTs": info.response.get("startTs"),
+            "startTs": match info.response.reply() {
+                Reply::SampleStarted(s) => Some(format_unix_millis(s.start_ts_ms)),
+                _ => None,
+            },
             "packets": stats.packets,
             "lostPackets": stats.lost_packets,
             "zeroFilled": stats.zero_filled,
-            "stop": stop.as_ref().map(|s| s.object().clone()),
+            // The meter's own stop reply object, as it sent it.
+            "stop": stop.as_ref().and_then(|s| serde_json::from_str::<serde_json::Value>(s.json()).ok()),
         });
         printer.print(&format!("{o}\n"))?;
     } else {
@@ -243,7 +245,7 @@ fn rate_text(per_sec: f64) -> String {
     }
 }
 
-async fn stop_quietly(stream: SampleStream) -> Option<crate::client::Response> {
+async fn stop_quietly(stream: SampleStream) -> Option<Response> {
     stream.stop().await.ok()
 }
 

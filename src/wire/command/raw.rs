@@ -722,34 +722,6 @@ fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
 }
 
 impl<'a> RawCommand<'a> {
-    /// Reads one JSON object (no line handling: see [`Command::parse`](super::Command::parse)).
-    /// Invalid JSON, a non-object, or a key given twice is [`CommandError::Json`](super::CommandError::Json).
-    pub fn from_json(json: &'a [u8]) -> Result<RawCommand<'a>, super::CommandError> {
-        let mut raw = RawCommand::default();
-        raw.fill_from_json(json)
-            .map_err(|_| super::CommandError::Json)?;
-        Ok(raw)
-    }
-
-    /// Parses `json` into `self` (which should be empty), without moving the large struct around.
-    pub(crate) fn fill_from_json(&mut self, json: &'a [u8]) -> Result<(), super::scan::ScanError> {
-        super::scan::fill(self, None, json).map(|_| ())
-    }
-
-    /// Like [`RawCommand::fill_from_json`], but an object `payload` is read into `payload` (set
-    /// only when there is one, so commands without payload pay nothing for it) instead of a heap box.
-    pub(crate) fn fill_split_from_json(
-        &mut self,
-        payload: &mut Option<RawCommand<'a>>,
-        json: &'a [u8],
-    ) -> Result<bool, super::scan::ScanError> {
-        let owns_heap = super::scan::fill(self, Some(payload), json)?;
-        if !matches!(self.payload, Some(Loose::Null)) {
-            *payload = None;
-        }
-        Ok(owns_heap)
-    }
-
     /// The storage of a known key (`Key::Other` has none and maps to `cmd`, never asked for).
     pub(crate) fn slot(&mut self, key: Key) -> &mut Option<Loose<'a>> {
         match key {

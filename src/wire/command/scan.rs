@@ -15,7 +15,9 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::raw::{Key, Loose, MAX_DEPTH, Num, Nums, RawCommand};
+use super::number::{number_value, short_number};
+use super::raw::{Key, Loose, MAX_DEPTH, Nums, RawCommand};
+use super::types::known_name;
 
 /// Deepest nesting of an unknown (skipped) value.
 pub(crate) const MAX_SKIP_DEPTH: usize = 1024;
@@ -64,141 +66,6 @@ pub(crate) fn fill<'a>(
     }
 }
 
-/// A plain decimal (`-?digits.digits`, no exponent) with at most 15 significant digits and at most
-/// 22 fraction digits, converted exactly: the digits form an integer below 2^53 and `10^k` is exact,
-/// so one IEEE division is correctly rounded: the same value `str::parse::<f64>` gives. `None`
-/// for every other form (the caller then takes the general path).
-fn fast_decimal(tok: &[u8]) -> Option<f64> {
-    let (neg, digits) = match tok.split_first() {
-        Some((b'-', d)) => (true, d),
-        _ => (false, tok),
-    };
-    let mut mantissa = 0u64;
-    let mut n_digits = 0u32;
-    let mut frac_digits: Option<usize> = None;
-    for &b in digits {
-        match b {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                n_digits += 1;
-                if n_digits > 15 {
-                    return None;
-                }
-                if let Some(k) = frac_digits.as_mut() {
-                    *k += 1;
-                }
-            }
-            b'.' if frac_digits.is_none() => frac_digits = Some(0),
-            _ => return None,
-        }
-    }
-    let scale = POW10.get(frac_digits?)?;
-    let v = mantissa as f64 / scale;
-    Some(if neg { -v } else { v })
-}
-
-/// One pass over the common number forms: `-?int(.frac)?` with at most 15 digits in all and no
-/// exponent, grammar checked and converted together, with the bytes it spans. The value is what
-/// [`number_value`] gives for the same token: an integer below 10^15 fits `i64` (`-0` is a float),
-/// and the decimal is [`fast_decimal`]'s exact division. `None` for every other form and for
-/// every grammar error, so the general path decides those.
-#[inline]
-fn short_number(s: &[u8]) -> Option<(Num, usize)> {
-    let neg = s.first() == Some(&b'-');
-    let mut mantissa = 0u64;
-    let mut n_digits = 0u32;
-    let mut i = digits(s, usize::from(neg), &mut mantissa, &mut n_digits)?;
-    // No digit, or a leading zero followed by more digits (`01`, an error).
-    if n_digits == 0 || (n_digits > 1 && s.get(usize::from(neg)) == Some(&b'0')) {
-        return None;
-    }
-    let mut frac = 0usize;
-    if s.get(i) == Some(&b'.') {
-        let end = digits(s, i + 1, &mut mantissa, &mut n_digits)?;
-        frac = end - (i + 1);
-        i = end;
-        if frac == 0 {
-            return None;
-        }
-    }
-    if matches!(s.get(i), Some(b'e' | b'E')) {
-        return None;
-    }
-    let v = if frac == 0 && !(neg && mantissa == 0) {
-        // Below 10^15: fits i64 either way.
-        let m = mantissa as i64;
-        Num::Int(if neg { -m } else { m })
-    } else {
-        let v = mantissa as f64 / POW10.get(frac)?;
-        Num::Float(if neg { -v } else { v })
-    };
-    Some((v, i))
-}
-
-/// Appends the decimal digits of `s` from `i` on to `mantissa`, counting them in `n_digits`; returns
-/// the index after the last digit, or `None` past 15 digits in all.
-#[inline(always)]
-fn digits(s: &[u8], mut i: usize, mantissa: &mut u64, n_digits: &mut u32) -> Option<usize> {
-    while let Some(&b) = s.get(i) {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            break;
-        }
-        *mantissa = *mantissa * 10 + u64::from(d);
-        *n_digits += 1;
-        i += 1;
-        if *n_digits > 15 {
-            return None;
-        }
-    }
-    Some(i)
-}
-
-/// The value of a number token (see [`Scanner::number`]).
-fn number_value(tok: &[u8], integer: bool) -> Scan<Loose<'static>> {
-    if integer {
-        let (neg, digits) = match tok.split_first() {
-            Some((b'-', d)) => (true, d),
-            _ => (false, tok),
-        };
-        let mut sig = 0u64;
-        let mut fits = true;
-        for &d in digits {
-            match sig
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            {
-                Some(v) => sig = v,
-                None => {
-                    fits = false;
-                    break;
-                }
-            }
-        }
-        if fits {
-            return Ok(if !neg {
-                i64::try_from(sig).map_or(Loose::Float(sig as f64), Loose::Int)
-            } else {
-                let n = (sig as i64).wrapping_neg();
-                if n >= 0 {
-                    Loose::Float(-(sig as f64))
-                } else {
-                    Loose::Int(n)
-                }
-            });
-        }
-    }
-    if let Some(f) = fast_decimal(tok) {
-        return Ok(Loose::Float(f));
-    }
-    let f = core::str::from_utf8(tok)
-        .ok()
-        .and_then(|t| t.parse::<f64>().ok())
-        .filter(|f| f.is_finite())
-        .ok_or(ScanError::Syntax)?;
-    Ok(Loose::Float(f))
-}
-
 struct Scanner<'a> {
     rest: &'a [u8],
     /// A stored value owns heap memory.
@@ -225,12 +92,6 @@ static STR_SPECIAL: [bool; 256] = {
 fn is_str_special(b: u8) -> bool {
     STR_SPECIAL.get(usize::from(b)).copied().unwrap_or(true)
 }
-
-/// `10^k` for the exact fast path of [`Scanner::number`]: every entry is exactly representable.
-const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
-    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-];
 
 fn hex4(s: &[u8]) -> Option<u16> {
     let mut n = 0u16;
@@ -520,7 +381,7 @@ impl<'a> Scanner<'a> {
             return Ok(v.into());
         }
         let (tok, integer) = self.number_token()?;
-        number_value(tok, integer)
+        number_value(tok, integer).ok_or(ScanError::Syntax)
     }
 
     /// A value of a known key at nesting `depth`.
@@ -596,7 +457,7 @@ impl<'a> Scanner<'a> {
                 if key == Key::Cmd {
                     let start = self.rest;
                     let head = self.plain_run();
-                    if let ([b'"', tail @ ..], Some(name)) = (self.rest, super::known_name(head)) {
+                    if let ([b'"', tail @ ..], Some(name)) = (self.rest, known_name(head)) {
                         self.rest = tail;
                         *slot = Some(Loose::Str(Cow::Borrowed(name)));
                         return Ok(());
@@ -862,60 +723,6 @@ mod tests {
         r#"{"cal":[1,-0,0.5,2.25,-7,123456789012345],"energy":[],"slot":[1,2,3,4,5,6,7],"calV":[1,"2"],"calI":[[1],2],"ts":[1e2,1234567890123456,0.1234567890123456]}"#,
         r#"{"measures":-0.0,"measurez":1,"measuresX":2,"cm":3,"cmdd":4,"ntpConf":-0,"rate":999999999999999,"café":5,"é":[-1.5,0]}"#,
     ];
-
-    /// The exact decimal fast path gives the correctly rounded value `str::parse` gives, and
-    /// declines every form it does not handle.
-    #[test]
-    fn fast_decimal_matches_str_parse() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut taken = 0;
-        for _ in 0..200_000 {
-            let int_digits = (next() % 12) as usize;
-            let frac_digits = (next() % 24) as usize;
-            let mut t = alloc::string::String::new();
-            if next() % 3 == 0 {
-                t.push('-');
-            }
-            for i in 0..int_digits.max(1) {
-                let d = if i == 0 && int_digits > 1 {
-                    next() % 9 + 1
-                } else {
-                    next() % 10
-                };
-                t.push(char::from(b'0' + d as u8));
-            }
-            if int_digits == 0 || next() % 4 != 0 {
-                t.push('.');
-                for _ in 0..frac_digits.max(1) {
-                    t.push(char::from(b'0' + (next() % 10) as u8));
-                }
-            }
-            let want: f64 = t.parse().unwrap();
-            if let Some(got) = fast_decimal(t.as_bytes()) {
-                taken += 1;
-                assert_eq!(got.to_bits(), want.to_bits(), "{t}");
-            }
-        }
-        assert!(taken > 50_000, "fast path taken only {taken} times");
-        for declined in [
-            &b"1e5"[..],
-            b"1.5E-3",
-            b"1234567890123456.5",
-            b"0.12345678901234567",
-        ] {
-            assert_eq!(fast_decimal(declined), None);
-        }
-        assert_eq!(
-            fast_decimal(b"-0.0").map(f64::to_bits),
-            Some((-0.0f64).to_bits())
-        );
-    }
 
     #[test]
     fn agrees_with_serde_json_on_seeds_and_mutations() {

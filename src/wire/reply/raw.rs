@@ -116,6 +116,8 @@ pub(crate) struct RawReply<'a> {
     #[serde(borrow)]
     pub(crate) conn_type: Option<Loose<'a>>,
     #[serde(borrow)]
+    pub(crate) measurements: Option<Loose<'a>>,
+    #[serde(borrow)]
     pub(crate) prefix: Option<Loose<'a>>,
     #[serde(borrow, rename = "flowCtr")]
     pub(crate) flow_ctr: Option<Loose<'a>>,
