@@ -438,7 +438,7 @@ pub(crate) struct CollectArgs {
     /// Broker `host[:port]` (default port 1883).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub mqtt: String,
-    /// Write Parquet files under DIR/<table>/date=YYYY-MM-DD/ (the default, into ./smartmeter-data,
+    /// Write Parquet files under DIR/TABLE/date=YYYY-MM-DD/ (the default, into ./smartmeter-data,
     /// when --postgres is not given).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

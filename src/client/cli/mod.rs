@@ -16,7 +16,7 @@
 //! | file | what |
 //! |---|---|
 //! | `args` | the command line (clap) and the checks of its values |
-//! | `error` | [`CliError`](error::CliError) and the exit codes |
+//! | `error` | `CliError` and the exit codes |
 //! | `run` | the dispatch, and the subcommands that talk to one meter (`info`, `get`, `cmd`, `set`, `log`) |
 //! | `record`, `analyze`, `collect` | the subcommands with files, signals or a broker |
 //! | `output`, `plot`, `signal` | human and `--json` output, PNG plots, Ctrl-C / SIGTERM |

@@ -3,7 +3,7 @@
 //! away.
 //!
 //! While the database is unreachable (or a write fails), rows wait in memory up to a bound; past it
-//! the memory is spilled to the [`Spool`](super::spool::Spool) on disk. When the database is back,
+//! the memory is spilled to the [`Spool`] on disk. When the database is back,
 //! the spool is written first (oldest first), then memory. On shutdown the sink keeps writing for
 //! a grace period; whatever is still unwritten then goes to the spool, which the next run writes.
 //!

@@ -149,7 +149,7 @@ struct Held {
     expect: Expect,
 }
 
-/// The sans-IO state of one command connection to a meter. See the [module docs](self).
+/// The sans-IO state of one command connection to a meter. The caller moves the bytes; see the two layers in [`client`](crate::client).
 #[derive(Debug)]
 pub struct Connection {
     /// Splits the byte stream into replies, log lines and frames.

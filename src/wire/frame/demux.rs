@@ -25,7 +25,7 @@ pub enum DemuxError {
     /// An `Info:` line grew past the line bound without a `\n`; the rest of it is skipped.
     #[error("text line: longer than {max} bytes without a line end")]
     LineTooLong {
-        /// The bound in force ([`MAX_LINE_LEN`] by default).
+        /// The bound in force (64 KiB by default).
         max: usize,
     },
     /// A `Data:` header announced a payload length that is not a multiple of 4 or exceeds 48,000.
@@ -162,7 +162,7 @@ impl Default for Demux {
 }
 
 impl Demux {
-    /// A demultiplexer with the default line bound ([`MAX_LINE_LEN`], 64 KiB); allocates its buffer
+    /// A demultiplexer with the default line bound (64 KiB); allocates its buffer
     /// (64 KiB) once.
     pub fn new() -> Demux {
         Demux::with_max_line_len(MAX_LINE_LEN)
