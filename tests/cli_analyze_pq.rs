@@ -74,7 +74,10 @@ fn run(path: &Path, opts: &PqAnalyzeOptions) -> Vec<Value> {
 }
 
 fn aggregates(items: &[Value]) -> Vec<&Value> {
-    items.iter().filter(|v| v.get("interval").is_some()).collect()
+    items
+        .iter()
+        .filter(|v| v.get("interval").is_some())
+        .collect()
 }
 
 fn events(items: &[Value]) -> Vec<&Value> {
@@ -283,19 +286,29 @@ fn voltage_only_f32_times_from_the_first_sample() {
     let aggs = aggregates(&items);
     assert!(!aggs.is_empty());
     for a in &aggs {
-        assert!(a["start"].as_f64().unwrap() < 8.0, "seconds from the first sample: {a}");
+        assert!(
+            a["start"].as_f64().unwrap() < 8.0,
+            "seconds from the first sample: {a}"
+        );
         if a["flagged"] == true {
             continue;
         }
         assert!((f(a, "voltage", 0) - 230.0).abs() / 230.0 < 5e-4, "{a}");
-        assert!(a["voltage"][1].is_null() && a["voltage"][2].is_null(), "{a}");
+        assert!(
+            a["voltage"][1].is_null() && a["voltage"][2].is_null(),
+            "{a}"
+        );
         assert!(a["thdI"][0].is_null() && a["harmonicsI"][0][0].is_null());
         assert!(a["u2"].is_null());
     }
     let ev = events(&items);
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0]["phases"], serde_json::json!([1]));
-    assert!((ev[0]["start"].as_f64().unwrap() - 5.5).abs() <= 0.02, "{}", ev[0]);
+    assert!(
+        (ev[0]["start"].as_f64().unwrap() - 5.5).abs() <= 0.02,
+        "{}",
+        ev[0]
+    );
 
     // three voltages: unbalance from the phasors, the dip on all three phases
     let three = file(&d, "v3.f32");
@@ -305,7 +318,10 @@ fn voltage_only_f32_times_from_the_first_sample() {
         ..o
     };
     let items = run(&three, &o);
-    for a in aggregates(&items).into_iter().filter(|a| a["flagged"] == false) {
+    for a in aggregates(&items)
+        .into_iter()
+        .filter(|a| a["flagged"] == false)
+    {
         assert!(a["u2"].as_f64().unwrap() < 0.02, "{a}");
         assert!((f(a, "voltage", 2) - 230.0).abs() / 230.0 < 5e-4, "{a}");
         assert!(a["harmonicsI"][2][0].is_null());
@@ -313,4 +329,130 @@ fn voltage_only_f32_times_from_the_first_sample() {
     let ev = events(&items);
     assert_eq!(ev.len(), 1, "{ev:?}");
     assert_eq!(ev[0]["phases"], serde_json::json!([1, 2, 3]));
+}
+
+/// `smartmeter analyze FILE --pq ARGS`: its stdout.
+fn cli_pq(path: &Path, args: &[&str]) -> String {
+    let mut all = vec!["analyze", path.to_str().unwrap(), "--pq"];
+    all.extend_from_slice(args);
+    let o = cli_support::cli(&all);
+    assert!(o.status.success(), "{args:?}: {}", cli_support::stderr(&o));
+    cli_support::stdout(&o)
+}
+
+#[test]
+fn the_cli_prints_the_same_objects_and_a_table() {
+    let d = dir();
+    let path = file(&d, "dip.f32");
+    let mut sig = Signal::new(RATE, 50.0, 230.0);
+    sig.steps = vec![
+        Step {
+            at_s: 5.0,
+            phases: [false, true, false],
+            factor: 0.6,
+        },
+        Step {
+            at_s: 5.1,
+            phases: [false, true, false],
+            factor: 1.0,
+        },
+    ];
+    write(
+        &path,
+        &sig,
+        8.0,
+        &["v_l1", "v_l2", "v_l3", "i_l1", "i_l2", "i_l3"],
+        None,
+    );
+    let args = [
+        "--rate",
+        "8000",
+        "--channels",
+        "v_l1,v_l2,v_l3,i_l1,i_l2,i_l3",
+        "--interval",
+        "3s",
+        "--udin",
+        "230",
+        "--nominal",
+        "50",
+    ];
+    let mut all = vec!["--json"];
+    all.extend_from_slice(&args);
+    let json = cli_pq(&path, &all);
+    let o = PqAnalyzeOptions {
+        hints: ReadHints {
+            rate_hz: Some(RATE),
+            channels: Some(SIX.iter().map(|c| c.to_string()).collect()),
+        },
+        interval: PqInterval::ThreeSeconds,
+        udin_v: Some(230.0),
+        nominal_hz: Some(50),
+        ..PqAnalyzeOptions::default()
+    };
+    // the library over the same samples in the six-channel order of the device
+    let six = file(&d, "dip6.f32");
+    write(&six, &sig, 8.0, &SIX, None);
+    let mut lib = String::new();
+    analyze_pq_file(&six, &o, |item| {
+        lib.push_str(&item.to_json());
+        lib.push('\n');
+    })
+    .unwrap();
+    assert_eq!(json, lib);
+    let items: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ev = events(&items);
+    assert_eq!(ev.len(), 1, "{json}");
+    assert_eq!(ev[0]["phases"], serde_json::json!([2]));
+    assert!(aggregates(&items).len() >= 2);
+
+    let text = cli_pq(&path, &args);
+    assert!(
+        text.contains("Vmin (V)") && text.contains("THD V (%)"),
+        "{text}"
+    );
+    assert!(text.contains("dip") && text.contains("L2"), "{text}");
+    assert!(text.contains("3s intervals and 1 events"), "{text}");
+
+    // the default interval is 10 min: none in 8 s, the event still reported
+    let json = cli_pq(
+        &path,
+        &[
+            "--json",
+            "--rate",
+            "8000",
+            "--channels",
+            "v_l1,v_l2,v_l3,i_l1,i_l2,i_l3",
+        ],
+    );
+    assert_eq!(json.lines().count(), 1, "{json}");
+
+    for bad in [
+        vec!["--interval", "5s"],
+        vec!["--udin", "20"],
+        vec!["--csv"],
+        vec!["--channels", "v_l1,v_l2"],
+    ] {
+        let mut all = vec!["analyze", path.to_str().unwrap(), "--pq", "--rate", "8000"];
+        all.extend_from_slice(&bad);
+        let o = cli_support::cli(&all);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            cli_support::stderr(&o)
+        );
+    }
+    // --interval belongs to --pq
+    let o = cli_support::cli(&[
+        "analyze",
+        path.to_str().unwrap(),
+        "--rate",
+        "8000",
+        "--interval",
+        "3s",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -535,17 +535,28 @@ mod tests {
         let m = ChannelMap::of(&meta("v_l1,v_l2,v_l3,i_l1,i_l2,i_l3", "")).unwrap();
         assert_eq!(m.layout, Layout::ThreePhase);
         let order: Vec<_> = m.src.iter().map(|s| s.0).collect();
-        assert_eq!(order, [Some(0), Some(3), Some(1), Some(4), Some(2), Some(5)]);
+        assert_eq!(
+            order,
+            [Some(0), Some(3), Some(1), Some(4), Some(2), Some(5)]
+        );
         let m = ChannelMap::of(&meta("v_l3,v_l1,v_l2", "")).unwrap();
         assert_eq!(m.layout, Layout::ThreePhaseVoltage);
         assert_eq!(m.currents, [false; 3]);
         let m = ChannelMap::of(&meta("v_l2", "")).unwrap();
         assert_eq!((m.layout, m.phase), (Layout::SinglePhase, 1));
         assert_eq!(m.phase_bits([true, false, false]), 0b010);
-        assert_eq!(m.phase_values(&[1.0, 0.0, 0.0], m.phases), [None, Some(1.0), None]);
+        assert_eq!(
+            m.phase_values(&[1.0, 0.0, 0.0], m.phases),
+            [None, Some(1.0), None]
+        );
         let m = ChannelMap::of(&meta("ch0,ch1,ch2", "")).unwrap();
         assert_eq!(m.layout, Layout::ThreePhaseVoltage);
-        for bad in ["v_l1,v_l2", "p_l1,p_l2,p_l3,q_l1,q_l2,q_l3", "i_l1", "ch0,ch1,ch2,ch3"] {
+        for bad in [
+            "v_l1,v_l2",
+            "p_l1,p_l2,p_l3,q_l1,q_l2,q_l3",
+            "i_l1",
+            "ch0,ch1,ch2,ch3",
+        ] {
             assert!(
                 matches!(
                     ChannelMap::of(&meta(bad, "")),

@@ -14,6 +14,7 @@
 //! Ctrl-C / SIGTERM (the meter is stopped and the file finalised).
 
 mod analyze;
+mod analyze_pq;
 mod collect;
 mod output;
 mod plot;
@@ -36,6 +37,7 @@ use crate::wire::command::{
     MqttServerSettings, ServerAddr, WifiCredentials,
 };
 use crate::wire::log::LogLevel;
+use crate::wire::pq::PqInterval;
 
 /// Command-line tool for SmartMeter energy meters: find them, read and change their settings,
 /// record their waveforms and analyse the recordings.
@@ -213,6 +215,17 @@ pub(crate) enum Command {
         /// Nominal line frequency: 50, 60, or auto (the nearer one to the first second's).
         #[arg(long, default_value = "auto", value_parser = nominal_arg)]
         nominal: Nominal,
+        /// Power quality (PROTOCOL.md §11) instead of the classic rows: every completed interval
+        /// of --interval and every voltage event; with --json one object per line (the getPQ
+        /// object without error/cmd, or the getEvents event object).
+        #[arg(long, conflicts_with_all = ["csv", "plot"])]
+        pq: bool,
+        /// --pq aggregation interval: 200ms, 3s, 10min or 2h.
+        #[arg(long, default_value = "10min", value_parser = pq_interval_arg, requires = "pq")]
+        interval: PqInterval,
+        /// --pq declared voltage Udin in V (50..=1000); default auto from the first second.
+        #[arg(long, value_parser = udin_arg, requires = "pq")]
+        udin: Option<f32>,
     },
     /// Store what every meter publishes on an MQTT broker in Parquet files and/or PostgreSQL, with
     /// a Prometheus endpoint; runs until SIGINT/SIGTERM, then flushes and exits 0.
@@ -409,6 +422,17 @@ pub(crate) enum WifiAction {
         /// SSID.
         ssid: String,
     },
+}
+
+fn pq_interval_arg(s: &str) -> Result<PqInterval, String> {
+    PqInterval::parse(s).ok_or_else(|| format!("{s:?}: expected 200ms, 3s, 10min or 2h"))
+}
+
+fn udin_arg(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (50.0..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: expected a declared voltage of 50..=1000 V")),
+    }
 }
 
 fn nominal_arg(s: &str) -> Result<Nominal, String> {
