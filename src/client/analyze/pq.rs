@@ -212,12 +212,17 @@ impl ChannelMap {
         };
         let volts = |k: Option<usize>| (k, 1.0f32);
         let phases = v.map(|k| k.is_some());
-        let currents = [0, 1, 2].map(|p| v[p].is_some() && i[p].is_some());
+        let vi: Vec<(Option<usize>, Option<usize>)> = v.iter().copied().zip(i).collect();
+        let mut currents = [false; 3];
+        for (c, (a, b)) in currents.iter_mut().zip(&vi) {
+            *c = a.is_some() && b.is_some();
+        }
         let count = phases.iter().filter(|x| **x).count();
         let (layout, src, phase) = if count == 3 {
             if currents.iter().any(|c| *c) {
-                let src = (0..3)
-                    .flat_map(|p| [volts(v[p]), amps(i[p])])
+                let src = vi
+                    .iter()
+                    .flat_map(|(a, b)| [volts(*a), amps(*b)])
                     .collect::<Vec<_>>();
                 (Layout::ThreePhase, src, 0)
             } else {
@@ -225,7 +230,8 @@ impl ChannelMap {
             }
         } else if count == 1 {
             let p = phases.iter().position(|x| *x).unwrap_or(0);
-            (Layout::SinglePhase, vec![volts(v[p]), amps(i[p])], p)
+            let (a, b) = vi.get(p).copied().unwrap_or((None, None));
+            (Layout::SinglePhase, vec![volts(a), amps(b)], p)
         } else {
             return Err(PqAnalyzeError::Channels(names.join(",")));
         };
