@@ -32,6 +32,10 @@
 //!
 //! Memory is bounded whatever the file size: blocks of [`AnalyzeOptions::block_frames`], plus the
 //! first [`HEAD_S`] seconds kept once for the priming.
+//!
+//! [`pq`] is `analyze --pq`: the power-quality core over a recording.
+
+pub mod pq;
 
 mod upsample;
 

@@ -43,11 +43,15 @@ pub(crate) fn analyze(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError> {
         rate,
         channels,
         nominal,
+        pq,
         ..
     } = &cli.command
     else {
         return Err(CliError::Usage("not an analyze command".into()));
     };
+    if *pq {
+        return super::analyze_pq::analyze_pq(cli, printer);
+    }
     check_args(file, *rate, channels.as_ref())?;
     // A plot that cannot be written is found before the analysis, with the system's reason.
     if let Some(png) = plot {

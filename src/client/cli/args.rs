@@ -15,6 +15,7 @@ use crate::client::collect::{CollectConfig, DEFAULT_OUT};
 use crate::client::{Client, ClientOptions, Target, parse_duration};
 use crate::wire::command::{Command as WireCommand, MAX_TOKEN_BYTES};
 use crate::wire::log::LogLevel;
+use crate::wire::pq::PqInterval;
 
 /// Command-line tool for SmartMeter energy meters: find them, read and change their settings,
 /// record their waveforms and analyse the recordings.
@@ -192,6 +193,17 @@ pub(crate) enum Command {
         /// Nominal line frequency: 50, 60, or auto (the nearer one to the first second's).
         #[arg(long, default_value = "auto", value_parser = nominal_arg)]
         nominal: Nominal,
+        /// Power quality (docs/protocol.md §11) instead of the classic rows: every completed
+        /// interval of --interval and every voltage event; with --json one object per line (the
+        /// getPQ object without error/cmd, or the getEvents event object).
+        #[arg(long, conflicts_with_all = ["csv", "plot"])]
+        pq: bool,
+        /// --pq aggregation interval: 200ms, 3s, 10min or 2h.
+        #[arg(long, default_value = "10min", value_parser = pq_interval_arg, requires = "pq")]
+        interval: PqInterval,
+        /// --pq declared voltage Udin in V (50..=1000); default auto from the first second.
+        #[arg(long, value_parser = udin_arg, requires = "pq")]
+        udin: Option<f32>,
     },
     /// Store what every meter publishes on an MQTT broker in Parquet files and/or PostgreSQL, with
     /// a Prometheus endpoint; runs until SIGINT/SIGTERM, then flushes and exits 0.
@@ -388,6 +400,17 @@ pub(crate) enum WifiAction {
         /// SSID.
         ssid: String,
     },
+}
+
+fn pq_interval_arg(s: &str) -> Result<PqInterval, String> {
+    PqInterval::parse(s).ok_or_else(|| format!("{s:?}: expected 200ms, 3s, 10min or 2h"))
+}
+
+fn udin_arg(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (50.0..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: expected a declared voltage of 50..=1000 V")),
+    }
 }
 
 fn nominal_arg(s: &str) -> Result<Nominal, String> {

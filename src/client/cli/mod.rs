@@ -22,6 +22,7 @@
 //! | `output`, `plot`, `signal` | human and `--json` output, PNG plots, Ctrl-C / SIGTERM |
 
 mod analyze;
+mod analyze_pq;
 mod args;
 mod collect;
 mod error;

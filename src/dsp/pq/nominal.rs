@@ -83,6 +83,10 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         self.nominal.fixed_f = freq;
         if self.est.config().nominal_hz != freq {
             let _ = self.est.set_nominal_hz(freq);
+            // the crossing detector re-tunes and every window opened so far has the old cycle
+            // count (10 on a 60 Hz grid, with no spectrum): settle again as after the start
+            self.warmup = 0;
+            self.detector = None;
         }
         self.hooks.cycles_per_window = self.est.config().cycles_per_window;
         // events are detected once the crossing detector has settled
