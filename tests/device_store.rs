@@ -5,10 +5,10 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
+use smartmeter::device::driver::{self, Driver};
 use smartmeter::device::{DeviceOptions, Event, Instant, Record, RecordKind, Restored, SlotId};
 use smartmeter::hal::{
-    self, Clock, Driver, ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource, SourceSample,
-    Store, System,
+    Clock, ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource, SourceSample, Store, System,
 };
 use smartmeter::wire::frame::{Demux, Event as DemuxEvent};
 use std::collections::HashMap;
@@ -311,7 +311,7 @@ fn driver_wires_events_to_the_hal() {
     assert!(p.restarted);
     assert_eq!(d.system.0, 1);
     // what the store holds boots a new engine
-    let r = hal::restore(&mut d.store);
+    let r = driver::restore(&mut d.store);
     let _ = smartmeter::device::Device::new(DeviceOptions::default(), r, now);
     let _ = Record::decode(&[]);
 }

@@ -16,7 +16,7 @@ use super::store::record::Pick;
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::{
     CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
-    NtpResult, Record, RecordKind, RestartKind, Restored, SampleBlock,
+    NtpResult, PhysicalBlock, Record, RecordKind, RestartKind, Restored,
 };
 use crate::wire::command::{CommandError, Slot};
 use crate::wire::frame::{Framing, encode_frame};
@@ -417,7 +417,7 @@ impl Device {
     }
 
     /// Samples from the front end: measurements, energy and the running sampling session.
-    pub fn handle_samples(&mut self, now: Instant, block: &SampleBlock<'_>) {
+    pub fn handle_samples(&mut self, now: Instant, block: &PhysicalBlock<'_>) {
         self.last_now = now;
         if block.rate_hz == 0 {
             return;
@@ -437,8 +437,7 @@ impl Device {
         }
         self.source_rate_hz = block.rate_hz;
         self.meter.feed_codes(now, block);
-        let fe = block.front_end;
-        let (vpc, apc) = (fe.volts_per_code as f32, fe.amps_per_code as f32);
+        let (vpc, apc) = (block.volts_per_code as f32, block.amps_per_code as f32);
         if self.sampling.is_some() {
             let mut values = core::mem::take(&mut self.code_values);
             values.clear();
@@ -451,7 +450,7 @@ impl Device {
                     .enumerate()
                     .map(|(k, c)| *c as f32 * if k.is_multiple_of(2) { vpc } else { apc }),
             );
-            let physical = SampleBlock {
+            let physical = PhysicalBlock {
                 rate_hz: block.rate_hz,
                 samples: &values,
                 start: block.start,
@@ -468,7 +467,7 @@ impl Device {
 
     /// The sampling session's share of a block (in volts and amps; `codes`: the same frames as ADC
     /// codes when the binding delivered codes).
-    fn sessions_take(&mut self, now: Instant, block: &SampleBlock<'_>, codes: Option<&[i32]>) {
+    fn sessions_take(&mut self, now: Instant, block: &PhysicalBlock<'_>, codes: Option<&[i32]>) {
         let wall_start = self.wall_time(block.start);
         if self.sampling.is_some() {
             let mut sampling = self.sampling.take();
@@ -1348,7 +1347,7 @@ impl Device {
         &mut self,
         s: &mut Sampling,
         wall_start: Instant,
-        block: &SampleBlock<'_>,
+        block: &PhysicalBlock<'_>,
         codes: Option<&[i32]>,
     ) {
         let n = block.samples.len() / 6;
@@ -1549,7 +1548,7 @@ fn first_instant(t: Instant, source_rate_hz: u32) -> Instant {
 /// The first positive-going zero crossing of L1 at or after `at_us` in `block` (frame 0 at `t0_us`;
 /// `prev`: the last L1 voltage of the block before), located between two samples by linear
 /// interpolation; times in µs on any common origin.
-fn rising_crossing(prev: f32, at_us: f64, t0_us: f64, block: &SampleBlock<'_>) -> Option<f64> {
+fn rising_crossing(prev: f32, at_us: f64, t0_us: f64, block: &PhysicalBlock<'_>) -> Option<f64> {
     let dt_us = 1e6 / f64::from(block.rate_hz.max(1));
     let t0 = t0_us;
     let mut prev = prev;

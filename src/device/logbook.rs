@@ -18,7 +18,8 @@ use alloc::vec::Vec;
 use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::time::{Instant, ShortTime};
+use super::Instant;
+use super::time::ShortTime;
 
 /// Longest text kept per entry, in bytes (longer texts are cut at a char boundary).
 pub const MAX_TEXT: usize = 120;

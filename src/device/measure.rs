@@ -22,7 +22,7 @@ use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
 use super::sampling::{Measures, Sampling};
-use super::{CodeBlock, Instant, SampleBlock};
+use super::{CodeBlock, Instant, PhysicalBlock};
 use crate::calibration::{Calibration, FrontEnd};
 use crate::dsp::estimator::Sample;
 use crate::dsp::{
@@ -349,7 +349,7 @@ impl Meter {
     }
 
     /// Feeds a block: windows update the measurements and the energy registers.
-    pub(crate) fn feed(&mut self, now: Instant, block: &SampleBlock<'_>) {
+    pub(crate) fn feed(&mut self, now: Instant, block: &PhysicalBlock<'_>) {
         if self.est_rate != block.rate_hz || !matches!(self.est, Some(Est::Float(_))) {
             let est = Estimator::new(EstimatorConfig::new(block.rate_hz, NOMINAL_HZ)).ok();
             self.start(block.rate_hz, est.map(Est::Float));
@@ -365,7 +365,10 @@ impl Meter {
 
     /// Feeds a block of codes through the integer path of the estimator.
     pub(crate) fn feed_codes(&mut self, now: Instant, block: &CodeBlock<'_>) {
-        let fe = block.front_end;
+        let fe = FrontEnd {
+            volts_per_code: block.volts_per_code,
+            amps_per_code: block.amps_per_code,
+        };
         match self.est.as_mut() {
             Some(Est::Codes(e, current)) if self.est_rate == block.rate_hz => {
                 if *current != fe {
@@ -514,7 +517,7 @@ impl Meter {
     pub(crate) fn derive_for(
         &mut self,
         s: &mut Sampling,
-        block: &SampleBlock<'_>,
+        block: &PhysicalBlock<'_>,
         codes: Option<&[i32]>,
         range: core::ops::Range<usize>,
         wall_start: Instant,
@@ -676,7 +679,7 @@ impl SessionDsp {
     fn feed_fast(
         &mut self,
         measures: Measures,
-        block: &SampleBlock<'_>,
+        block: &PhysicalBlock<'_>,
         codes: Option<&[i32]>,
         range: core::ops::Range<usize>,
     ) {

@@ -12,7 +12,8 @@
 //! Device::handle_connected(&mut self, now: Instant, kind: ConnKind) -> ConnId
 //! Device::handle_input(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) -> usize  // bytes taken
 //! Device::handle_closed(&mut self, conn: ConnId, now: Instant)
-//! Device::handle_samples(&mut self, now: Instant, block: &SampleBlock<'_>)
+//! Device::handle_samples(&mut self, now: Instant, block: &PhysicalBlock<'_>)
+//! Device::handle_codes(&mut self, now: Instant, block: &CodeBlock<'_>)
 //! Device::handle_timeout(&mut self, now: Instant)
 //! Device::handle_ntp(&mut self, now: Instant, result: NtpResult)
 //! Device::handle_mqtt(&mut self, now: Instant, topic: &str, payload: &[u8])
@@ -40,8 +41,9 @@
 //! - [`ConnKind`]: `Command { peer }` (TCP 54321), `Serial`, `RawStream { peer }` (TCP 54322 reader: raw
 //!   f32le, no commands), `StreamServer { peer }` (outgoing to port 54322 of the configured server,
 //!   treated like a command connection).
-//! - [`SampleBlock`]: interleaved six-channel samples in volts and amps (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`),
-//!   `rate_hz`, `samples`, taken at `start`.
+//! - [`PhysicalBlock`]: interleaved six-channel samples in volts and amps (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`),
+//!   `rate_hz`, `samples`, taken at `start`; [`CodeBlock`]: the same as ADC codes with their scale
+//!   (the estimator's integer path). Both are [`hal`](crate::hal) types.
 //! - [`Restored`]: what the binding loaded from its store at boot (`Restored::default()` = nothing
 //!   stored); [`Record`]: a versioned, checksummed record the binding hands to its store.
 //! - [`DeviceOptions`]: build-time facts (version, compiled, ip, has_serial, psram/rtc flags, buffer
@@ -63,7 +65,7 @@
 //! | [`store`] | versioned, sequence-numbered, CRC-32 records in two alternating slots per kind (settings, energy, logbook) |
 //!
 //! Measurements come from [`dsp::Estimator`](crate::dsp::Estimator) (calibration applied inside) over
-//! every [`SampleBlock`]; its windows feed the integer energy registers. Streams are resampled with
+//! every block; its windows feed the integer energy registers. Streams are resampled with
 //! [`dsp::Resampler`](crate::dsp::Resampler) (any rate 1..=32000; linear phase, group delay at most
 //! half an output period + ¼ s), derived sets come from a one-cycle estimator forked from the running
 //! one (settled from the first sample). `startTs` names the instant the first sample describes.
@@ -93,6 +95,7 @@
 
 pub mod access;
 pub mod config;
+pub mod driver;
 pub mod logbook;
 pub mod sampling;
 pub mod session;
@@ -108,11 +111,11 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+pub use crate::hal::{CodeBlock, Instant, PhysicalBlock};
 pub use config::Config;
 pub use engine::{Device, LinkInfo};
 pub use measure::Measurements;
 pub use store::{Record, RecordError, RecordKind, Restored, SlotId};
-pub use time::{Civil, Instant, LongTime, ShortTime, UnixMillis};
 
 pub use crate::wire::log::LogLevel;
 
@@ -152,34 +155,6 @@ impl ConnKind {
             ConnKind::Serial => None,
         }
     }
-}
-
-/// A block of samples from the metering front end: interleaved `v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` in volts
-/// and amps (before calibration), taken at `rate_hz` starting at `start` (binding clock).
-#[derive(Debug, Clone, Copy)]
-pub struct SampleBlock<'a> {
-    /// Samples per second per channel.
-    pub rate_hz: u32,
-    /// Interleaved values; a trailing partial sample is ignored.
-    pub samples: &'a [f32],
-    /// When the first sample was taken.
-    pub start: Instant,
-}
-
-/// A block of raw ADC codes from the metering front end (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`), with the
-/// front end that turns them into volts and amps. Measurements of such blocks run on the estimator's
-/// integer path ([`Estimator<i32>`](crate::dsp::Estimator)), which is what a core without an FPU wants:
-/// no per-sample float work unless a sampling session needs the values in volts and amps.
-#[derive(Debug, Clone, Copy)]
-pub struct CodeBlock<'a> {
-    /// Samples per second per channel.
-    pub rate_hz: u32,
-    /// Interleaved signed codes (up to 24 bits); a trailing partial sample is ignored.
-    pub codes: &'a [i32],
-    /// Volts and amps per code (before calibration).
-    pub front_end: crate::calibration::FrontEnd,
-    /// When the first sample was taken.
-    pub start: Instant,
 }
 
 /// The outcome of an NTP exchange the engine asked for with [`Event::NtpRequest`].

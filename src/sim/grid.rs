@@ -3,8 +3,8 @@
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;
 
-use crate::device::Instant;
 use crate::dsp::synth::{Grid, GridConfig, Harmonic, MAX_HARMONICS, PhaseSignal};
+use crate::hal::Instant;
 use crate::sim::cli::Args;
 
 /// The rate of the simulated metering front end (the ADE9000's waveform rate).

@@ -32,7 +32,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use crate::device::{ConnId, ConnKind, Device, DeviceOptions, Event, Instant, SampleBlock};
+use crate::device::{ConnId, ConnKind, Device, DeviceOptions, Event, Instant, PhysicalBlock};
 use crate::hal::Store as _;
 use crate::sim::cli::Args;
 use crate::sim::grid::GridSource;
@@ -155,7 +155,7 @@ pub fn device_options(args: &Args, local: SocketAddr) -> DeviceOptions {
 
 /// Loads every stored record slot.
 fn restore(store: &mut FileStore) -> crate::device::Restored {
-    crate::hal::restore(store)
+    crate::device::driver::restore(store)
 }
 
 impl Engine {
@@ -308,7 +308,7 @@ impl Engine {
     fn pump_samples(&mut self) {
         let now = self.now();
         while let Some(start) = self.source.next_block(now, &mut self.samples) {
-            let block = SampleBlock {
+            let block = PhysicalBlock {
                 rate_hz: self.source.rate_hz(),
                 samples: &self.samples,
                 start,

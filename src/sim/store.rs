@@ -16,7 +16,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::device::SlotId;
+use crate::hal::SlotId;
 use crate::hal::{ErrorKind, ErrorType, MAX_RECORD_BYTES, Store};
 
 /// Record slots as files `<dir>/<slot>.rec`.

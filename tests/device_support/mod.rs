@@ -6,7 +6,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use smartmeter::calibration::FrontEnd;
 use smartmeter::device::{
-    CodeBlock, ConnId, ConnKind, Device, DeviceOptions, Event, Instant, Restored, SampleBlock,
+    CodeBlock, ConnId, ConnKind, Device, DeviceOptions, Event, Instant, PhysicalBlock, Restored,
 };
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 use std::collections::BTreeMap;
@@ -282,14 +282,15 @@ impl Bench {
                     &CodeBlock {
                         rate_hz: self.src.rate_hz,
                         codes: &codes,
-                        front_end: fe,
+                        volts_per_code: fe.volts_per_code,
+                        amps_per_code: fe.amps_per_code,
                         start,
                     },
                 );
             } else {
                 self.dev.handle_samples(
                     self.now,
-                    &SampleBlock {
+                    &PhysicalBlock {
                         rate_hz: self.src.rate_hz,
                         samples: &samples,
                         start,

@@ -17,8 +17,8 @@ use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use embassy_sync::channel::Channel;
 use embassy_time::{Duration, Ticker, Timer};
 use log::{info, warn};
+use smartmeter::device::driver::Driver;
 use smartmeter::device::{ConnId, ConnKind, Device, Event, Instant, MqttSettings, NtpResult};
-use smartmeter::hal::Driver;
 use smartmeter_glue::{Ended, Host, Link, Logger};
 
 use crate::hal_impl::{Esp, Meter, RtcClock};
