@@ -36,6 +36,7 @@ use std::prelude::rust_2024::*;
 
 pub mod cli;
 pub mod grid;
+mod hal;
 pub mod mdns;
 pub mod mqtt;
 pub mod ntp;

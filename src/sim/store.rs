@@ -118,8 +118,10 @@ impl Store for FileStore {
     }
 
     fn save(&mut self, slot: SlotId, bytes: &[u8]) -> Result<(), ErrorKind> {
-        self.write_atomic(slot, bytes)
-            .map_err(|_| ErrorKind::Storage)
+        self.write_atomic(slot, bytes).map_err(|_| {
+            tracing::warn!("state: cannot write {}", self.path(slot).display());
+            ErrorKind::Storage
+        })
     }
 }
 
