@@ -121,6 +121,7 @@ impl Device {
                             "Invalid token: too many attempts, retry later",
                         );
                     }
+                    self.arm_throttle();
                     return;
                 }
             }
@@ -154,6 +155,7 @@ impl Device {
             self.throttle.failed(now);
             self.log(now, LogLevel::Warning, "Authentication failed");
         }
+        self.arm_throttle();
         ok
     }
 
@@ -387,6 +389,7 @@ impl Device {
             }
             Command::ClearLog => {
                 self.logbook.clear();
+                self.arm_logbook_write(now);
                 self.reply(sink, &Reply::ClearLog);
             }
             Command::GetLog => {
@@ -460,6 +463,7 @@ impl Device {
                         .is_ok()
                     {
                         self.set_wait(c, Wait::Auth);
+                        self.arm_throttle();
                     }
                 }
             },

@@ -13,6 +13,7 @@ use super::measure::Meter;
 use super::sampling::{Destination, OutFrame, Sampling};
 use super::session::{Deferred, Line, Session, Wait};
 use super::store::record::Pick;
+use super::timers::{Timer, TimerTable};
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::{
     CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
@@ -110,11 +111,8 @@ pub struct Device {
     pub(crate) sampling: Option<Sampling>,
     pub(crate) meter: Meter,
     boot: Instant,
-    next_tick: Instant,
-    next_status: Instant,
-    next_persist: Instant,
-    next_reconnect: Option<Instant>,
-    next_ntp: Instant,
+    /// Every deadline the engine waits for.
+    pub(crate) timers: TimerTable,
     stream_conn: Option<ConnId>,
     pub(crate) mqtt_connected: bool,
     pub(crate) mqtt: MqttLink,
@@ -134,7 +132,6 @@ pub struct Device {
     code_values: Vec<f32>,
     last_now: Instant,
     zc_prev: f32,
-    ntp_deadline: Option<Instant>,
 }
 
 impl Device {
@@ -190,11 +187,7 @@ impl Device {
             sampling: None,
             meter,
             boot: now,
-            next_tick: now + Duration::from_secs(1),
-            next_status: now + options.status_interval,
-            next_persist: now + options.persist_interval,
-            next_reconnect: None,
-            next_ntp: now,
+            timers: TimerTable::default(),
             stream_conn: None,
             mqtt_connected: false,
             mqtt: MqttLink::default(),
@@ -208,11 +201,16 @@ impl Device {
             code_values: Vec::new(),
             last_now: now,
             zc_prev: 0.0,
-            ntp_deadline: None,
             seq,
             config,
             opts: options,
         };
+        dev.timers.set(Timer::Tick, now + Duration::from_secs(1));
+        dev.timers
+            .set(Timer::Status, now + dev.opts.status_interval);
+        dev.timers
+            .set(Timer::PersistEnergy, now + dev.opts.persist_interval);
+        dev.timers.set(Timer::NtpSync, now);
         for (kind, why) in corrupt {
             let what = match kind {
                 RecordKind::Settings => "settings",
@@ -318,7 +316,7 @@ impl Device {
             }
             ConnKind::StreamServer { .. } => {
                 self.stream_conn = Some(id);
-                self.next_reconnect = None;
+                self.timers.stop(Timer::Reconnect);
             }
             _ => {}
         }
@@ -395,6 +393,8 @@ impl Device {
         };
         self.sessions.remove(pos);
         self.throttle.forget(conn);
+        self.arm_throttle();
+        self.arm_forced_close();
         if self.stream_conn == Some(conn) {
             self.stream_conn = None;
             self.schedule_stream_server(now);
@@ -488,47 +488,48 @@ impl Device {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
         self.run_held_checks(now);
-        if now >= self.next_tick {
-            self.next_tick = now.max(self.next_tick) + Duration::from_secs(1);
-            if self.next_tick <= now {
-                self.next_tick = now + Duration::from_secs(1);
-            }
+        if self.timers.take_expired(Timer::Tick, now) {
+            self.timers.set(Timer::Tick, now + Duration::from_secs(1));
             self.tick(now);
         }
-        if now >= self.next_persist {
-            self.next_persist = now + self.opts.persist_interval;
+        if self.timers.take_expired(Timer::PersistEnergy, now) {
+            self.timers
+                .set(Timer::PersistEnergy, now + self.opts.persist_interval);
             self.persist_energy();
         }
-        if now >= self.next_status {
-            self.next_status = now + self.opts.status_interval;
+        if self.timers.take_expired(Timer::Status, now) {
+            self.timers
+                .set(Timer::Status, now + self.opts.status_interval);
             if self.mqtt_connected && !self.is_busy() {
                 self.publish_status(now);
             }
         }
-        if self.logbook.write_due(now).is_some_and(|t| t <= now) {
+        if self.timers.take_expired(Timer::LogbookWrite, now) {
             self.persist_logbook(now);
         }
-        if self.next_reconnect.is_some_and(|t| t <= now) {
-            self.next_reconnect = Some(now + self.opts.reconnect_interval);
+        if self.timers.take_expired(Timer::Reconnect, now) {
             if let Some((host, port)) =
                 super::config::split_server(&self.config.stream_server, super::config::STREAM_PORT)
             {
+                self.timers
+                    .set(Timer::Reconnect, now + self.opts.reconnect_interval);
                 self.push_event(Event::Connect { host, port });
-            } else {
-                self.next_reconnect = None;
             }
         }
-        if let Some((_, d, due)) = self.restart.as_mut()
-            && *d <= now
+        if self.timers.take_expired(Timer::RestartDrain, now)
+            && let Some((_, _, due)) = self.restart.as_mut()
         {
             *due = true;
         }
-        if self.ntp_deadline.is_some_and(|d| d <= now) {
+        if self.timers.take_expired(Timer::NtpTimeout, now) {
             self.handle_ntp(now, NtpResult::Failed);
         }
-        if now >= self.next_ntp {
-            self.next_ntp = now + NTP_PERIOD;
+        if self.timers.take_expired(Timer::NtpSync, now) {
+            self.timers.set(Timer::NtpSync, now + NTP_PERIOD);
             self.request_ntp();
+        }
+        if self.timers.take_expired(Timer::ForcedClose, now) {
+            self.arm_forced_close();
         }
         self.pump_sampling(now);
     }
@@ -537,7 +538,7 @@ impl Device {
     pub fn handle_ntp(&mut self, now: Instant, result: NtpResult) {
         self.last_now = now;
         self.ntp_inflight = false;
-        self.ntp_deadline = None;
+        self.timers.stop(Timer::NtpTimeout);
         let conf_ms = match result {
             NtpResult::Synced {
                 offset_us,
@@ -727,6 +728,9 @@ impl Device {
                 closes.push(s.id);
             }
         }
+        if !closes.is_empty() {
+            self.arm_forced_close();
+        }
         for c in closes {
             self.events.push_back(Event::Close(c));
         }
@@ -746,34 +750,34 @@ impl Device {
     /// The next instant `handle_timeout` must be called at (never `None` in practice: the liveness
     /// tick runs every second).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.next_tick.min(self.next_persist).min(self.next_ntp);
-        if self.mqtt_connected {
-            t = t.min(self.next_status);
-        }
-        if let Some(r) = self.next_reconnect {
-            t = t.min(r);
-        }
-        if let Some(l) = self.logbook.write_due(self.last_now) {
-            t = t.min(l);
-        }
-        if let Some((_, d, false)) = self.restart {
-            t = t.min(d);
-        }
-        if let Some(d) = self.ntp_deadline {
-            t = t.min(d);
-        }
-        if let Some(d) = self.throttle.deadline() {
-            t = t.min(d);
-        }
-        for s in &self.sessions {
-            // Past it, the close is `poll_event`'s to report, not a timer.
-            if let (Some(d), false) = (s.close_by, s.closing)
-                && d > self.last_now
-            {
-                t = t.min(d);
-            }
-        }
-        Some(t)
+        let mqtt = self.mqtt_connected;
+        self.timers.next_timeout(|t| t.reported(mqtt))
+    }
+
+    /// Arms [`Timer::AuthThrottle`] for the oldest held token check (stopped while none is held).
+    pub(crate) fn arm_throttle(&mut self) {
+        self.timers
+            .set_opt(Timer::AuthThrottle, self.throttle.deadline());
+    }
+
+    /// Arms [`Timer::ForcedClose`] for the earliest forced close still ahead (past it, the close is
+    /// `poll_event`'s to report, not a timer).
+    fn arm_forced_close(&mut self) {
+        let now = self.last_now;
+        let next = self
+            .sessions
+            .iter()
+            .filter(|s| !s.closing)
+            .filter_map(|s| s.close_by)
+            .filter(|d| *d > now)
+            .min();
+        self.timers.set_opt(Timer::ForcedClose, next);
+    }
+
+    /// Arms [`Timer::LogbookWrite`] after the logbook changed.
+    pub(crate) fn arm_logbook_write(&mut self, now: Instant) {
+        self.timers
+            .set_opt(Timer::LogbookWrite, self.logbook.write_due(now));
     }
 
     // ----- internals: sessions and lines -----------------------------------------------------
@@ -886,6 +890,8 @@ impl Device {
             s.close_by = Some(now + EVICT_GRACE);
         }
         self.throttle.forget(conn);
+        self.arm_throttle();
+        self.arm_forced_close();
     }
 
     /// Answers the token checks that are due (PROTOCOL.md §10 throttle), oldest first.
@@ -903,6 +909,7 @@ impl Device {
                 }
             }
         }
+        self.arm_throttle();
     }
 
     /// One command line from `sink` (already split, without line ending).
@@ -972,6 +979,7 @@ impl Device {
         if level >= LogLevel::Warning {
             self.logbook
                 .push(level.letter(), wall, &escaped, self.config.zone_offset_min);
+            self.arm_logbook_write(now);
         }
     }
 
@@ -1049,6 +1057,7 @@ impl Device {
 
     fn persist_logbook(&mut self, now: Instant) {
         let rows = self.logbook.take_snapshot(now);
+        self.timers.stop(Timer::LogbookWrite);
         if let Ok(p) = serde_json::to_vec(&rows) {
             self.persist(RecordKind::Logbook, p);
         }
@@ -1140,6 +1149,7 @@ impl Device {
             self.persist_logbook(now);
         }
         self.restart = Some((kind, now + RESTART_DRAIN, false));
+        self.timers.set(Timer::RestartDrain, now + RESTART_DRAIN);
     }
 
     fn publish_status(&mut self, now: Instant) {
@@ -1164,7 +1174,8 @@ impl Device {
         }
         if !self.ntp_inflight {
             self.ntp_inflight = true;
-            self.ntp_deadline = Some(self.last_now + NTP_TIMEOUT);
+            self.timers
+                .set(Timer::NtpTimeout, self.last_now + NTP_TIMEOUT);
             self.push_event(Event::NtpRequest {
                 server: self.config.time_server.clone(),
             });
@@ -1200,7 +1211,7 @@ impl Device {
     /// Asks for the stream-server connection now (if configured and not connected) and every
     /// reconnect interval until it is reported connected.
     pub(crate) fn schedule_stream_server(&mut self, now: Instant) {
-        self.next_reconnect = None;
+        self.timers.stop(Timer::Reconnect);
         if self.stream_conn.is_some() {
             return;
         }
@@ -1208,7 +1219,8 @@ impl Device {
             super::config::split_server(&self.config.stream_server, super::config::STREAM_PORT)
         {
             self.push_event(Event::Connect { host, port });
-            self.next_reconnect = Some(now + self.opts.reconnect_interval);
+            self.timers
+                .set(Timer::Reconnect, now + self.opts.reconnect_interval);
         }
     }
 

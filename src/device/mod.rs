@@ -101,6 +101,7 @@ pub mod sampling;
 pub mod session;
 pub mod store;
 mod time;
+mod timers;
 
 mod commands;
 mod engine;
