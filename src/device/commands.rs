@@ -438,7 +438,7 @@ impl Device {
                 if self.config.time_server == "-" {
                     return self.error_reply(sink, name, "Error syncing time");
                 }
-                self.ntp_waiters.push(sink);
+                self.ntp.wait(sink);
                 if let Sink::Conn(c) = sink {
                     self.set_wait(c, Wait::Ntp);
                 }

@@ -10,11 +10,12 @@ use core::time::Duration;
 use super::access::{HeldCheck, Throttle};
 use super::logbook::Logbook;
 use super::measure::Meter;
+use super::ntp::Ntp;
 use super::sampling::{Destination, OutFrame, Sampling};
 use super::session::{Deferred, Line, Session, Wait};
 use super::store::record::Pick;
-use super::timers::{Timer, TimerTable};
 use super::time::{LongTime, ShortTime, UnixMillis};
+use super::timers::{Timer, TimerTable};
 use super::{
     CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
     NtpResult, PhysicalBlock, Record, RecordKind, RestartKind, Restored,
@@ -32,13 +33,38 @@ pub(crate) enum Sink {
     Mqtt,
 }
 
-/// A `sample` request waiting for NTP confidence (`ntpConf`).
+/// A `sample` request waiting for NTP confidence (`ntpConf`, PROTOCOL.md §5.7).
 #[derive(Debug, Clone)]
 pub(crate) struct PendingSample {
     pub(crate) sink: Sink,
     pub(crate) session: Sampling,
     pub(crate) conf_ms: u32,
     pub(crate) tries: u8,
+}
+
+/// What an NTP outcome means for a [`PendingSample`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NtpGate {
+    /// The confidence (ms) is reached: the session starts.
+    Reached(u64),
+    /// Not yet: ask again.
+    Retry,
+    /// Not reached within [`NTP_TRIES`] exchanges.
+    GiveUp,
+}
+
+impl PendingSample {
+    /// Counts one NTP outcome (`conf_ms`: the confidence it reached, `None` for a failure).
+    pub(crate) fn on_sync(&mut self, conf_ms: Option<u64>) -> NtpGate {
+        match conf_ms {
+            Some(c) if c <= u64::from(self.conf_ms) => NtpGate::Reached(c),
+            _ if self.tries < NTP_TRIES => {
+                self.tries += 1;
+                NtpGate::Retry
+            }
+            _ => NtpGate::GiveUp,
+        }
+    }
 }
 
 /// Wi-Fi link facts for `info` (the binding updates them with [`Device::set_link`]).
@@ -64,10 +90,6 @@ impl Default for LinkInfo {
 
 /// Time the engine waits for output to drain before restarting anyway.
 const RESTART_DRAIN: Duration = Duration::from_secs(2);
-/// Period of the background NTP sync.
-const NTP_PERIOD: Duration = Duration::from_secs(3600);
-/// An NTP request the binding never answers counts as failed after this.
-const NTP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most NTP tries for `ntpConf`.
 const NTP_TRIES: u8 = 10;
 /// An evicted idle client is closed after this even if it never reads its last line.
@@ -103,10 +125,8 @@ pub struct Device {
     /// Datagrams/publishes dropped because the event queue was full.
     pub(crate) dropped_events: u64,
     pub(crate) logbook: Logbook,
-    pub(crate) ntp_offset_us: i64,
-    pub(crate) ntp_synced: bool,
-    pub(crate) ntp_waiters: Vec<Sink>,
-    ntp_inflight: bool,
+    /// Time synchronisation.
+    pub(crate) ntp: Ntp,
     pub(crate) pending_sample: Option<PendingSample>,
     pub(crate) sampling: Option<Sampling>,
     pub(crate) meter: Meter,
@@ -179,10 +199,7 @@ impl Device {
             sessions: Vec::new(),
             next_conn: 0,
             logbook,
-            ntp_offset_us: 0,
-            ntp_synced: false,
-            ntp_waiters: Vec::new(),
-            ntp_inflight: false,
+            ntp: Ntp::default(),
             pending_sample: None,
             sampling: None,
             meter,
@@ -242,7 +259,7 @@ impl Device {
 
     /// `now` corrected by the last NTP sync (the device's wall clock).
     pub fn wall_time(&self, now: Instant) -> Instant {
-        now.offset_by(self.ntp_offset_us)
+        self.ntp.wall_time(now)
     }
 
     /// Updates the Wi-Fi facts reported by `info` (`ssid`, `rssi`, `bssid`) and the device IP.
@@ -399,7 +416,7 @@ impl Device {
             self.stream_conn = None;
             self.schedule_stream_server(now);
         }
-        self.ntp_waiters.retain(|w| *w != Sink::Conn(conn));
+        self.ntp.forget(conn);
         if self
             .pending_sample
             .as_ref()
@@ -525,7 +542,7 @@ impl Device {
             self.handle_ntp(now, NtpResult::Failed);
         }
         if self.timers.take_expired(Timer::NtpSync, now) {
-            self.timers.set(Timer::NtpSync, now + NTP_PERIOD);
+            self.ntp.schedule_next(now, &mut self.timers);
             self.request_ntp();
         }
         if self.timers.take_expired(Timer::ForcedClose, now) {
@@ -537,29 +554,16 @@ impl Device {
     /// The result of the NTP exchange asked for by [`Event::NtpRequest`].
     pub fn handle_ntp(&mut self, now: Instant, result: NtpResult) {
         self.last_now = now;
-        self.ntp_inflight = false;
-        self.timers.stop(Timer::NtpTimeout);
-        let conf_ms = match result {
-            NtpResult::Synced {
-                offset_us,
-                round_trip_us,
-            } => {
-                self.ntp_offset_us = offset_us;
-                self.ntp_synced = true;
-                let conf = round_trip_us / 2 / 1000;
-                self.log(
-                    now,
-                    LogLevel::Info,
-                    &alloc::format!("NTP synced with conf: {conf}"),
-                );
-                Some(conf)
-            }
-            NtpResult::Failed => {
-                self.log(now, LogLevel::Warning, "NTP sync failed");
-                None
-            }
-        };
-        for sink in core::mem::take(&mut self.ntp_waiters) {
+        let (conf_ms, waiters) = self.ntp.on_result(result, &mut self.timers);
+        match conf_ms {
+            Some(conf) => self.log(
+                now,
+                LogLevel::Info,
+                &alloc::format!("NTP synced with conf: {conf}"),
+            ),
+            None => self.log(now, LogLevel::Warning, "NTP sync failed"),
+        }
+        for sink in waiters {
             let r = match conf_ms {
                 Some(_) => Reply::Ntp {
                     current_time: LongTime(self.wall_time(now), self.zone()).to_string(),
@@ -572,22 +576,23 @@ impl Device {
             }
         }
         if let Some(mut p) = self.pending_sample.take() {
-            let reached = conf_ms.is_some_and(|c| c <= u64::from(p.conf_ms));
-            if reached {
-                let conf = conf_ms.unwrap_or(0);
-                self.begin_sampling(now, Some(p.sink), p.session, Some(conf));
-                if let Sink::Conn(c) = p.sink {
-                    self.release(c, Wait::SampleNtp, now);
+            match p.on_sync(conf_ms) {
+                NtpGate::Reached(conf) => {
+                    self.begin_sampling(now, Some(p.sink), p.session, Some(conf));
+                    if let Sink::Conn(c) = p.sink {
+                        self.release(c, Wait::SampleNtp, now);
+                    }
                 }
-            } else if p.tries < NTP_TRIES {
-                p.tries += 1;
-                self.pending_sample = Some(p);
-                self.request_ntp();
-            } else {
-                let msg = alloc::format!("Cannot reach NTP confidence of {} ms", p.conf_ms);
-                self.error_reply(p.sink, "sample", &msg);
-                if let Sink::Conn(c) = p.sink {
-                    self.release(c, Wait::SampleNtp, now);
+                NtpGate::Retry => {
+                    self.pending_sample = Some(p);
+                    self.request_ntp();
+                }
+                NtpGate::GiveUp => {
+                    let msg = alloc::format!("Cannot reach NTP confidence of {} ms", p.conf_ms);
+                    self.error_reply(p.sink, "sample", &msg);
+                    if let Sink::Conn(c) = p.sink {
+                        self.release(c, Wait::SampleNtp, now);
+                    }
                 }
             }
         }
@@ -1167,18 +1172,15 @@ impl Device {
         self.publish(mqtt::sample_topic(&self.config.name), body, false);
     }
 
+    /// Asks the binding for an NTP exchange, unless one is in flight (its outcome answers every
+    /// waiter) or no server is configured.
     pub(crate) fn request_ntp(&mut self) {
-        if self.config.time_server == "-" || self.config.time_server.is_empty() {
-            // Nothing to ask: fail waiters right away.
-            return;
-        }
-        if !self.ntp_inflight {
-            self.ntp_inflight = true;
-            self.timers
-                .set(Timer::NtpTimeout, self.last_now + NTP_TIMEOUT);
-            self.push_event(Event::NtpRequest {
-                server: self.config.time_server.clone(),
-            });
+        let now = self.last_now;
+        if let Some(server) = self
+            .ntp
+            .request(&self.config.time_server, now, &mut self.timers)
+        {
+            self.push_event(Event::NtpRequest { server });
         }
     }
 

@@ -97,6 +97,7 @@ pub mod access;
 pub mod config;
 pub mod driver;
 pub mod logbook;
+mod ntp;
 pub mod sampling;
 pub mod session;
 pub mod store;
