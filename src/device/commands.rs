@@ -388,12 +388,11 @@ impl Device {
                 self.reply(sink, &Reply::LogLevelSet { level });
             }
             Command::ClearLog => {
-                self.logbook.clear();
-                self.arm_logbook_write(now);
+                self.persist.clear_log(now, &mut self.timers);
                 self.reply(sink, &Reply::ClearLog);
             }
             Command::GetLog => {
-                let rows = self.logbook.rows().collect();
+                let rows = self.persist.logbook.rows().collect();
                 self.reply(sink, &Reply::GetLogDump { rows });
                 self.reply(sink, &Reply::GetLogDone);
             }

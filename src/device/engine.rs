@@ -1,24 +1,23 @@
 //! The [`Device`] state machine: connections, logging, timers, persistence and sample routing.
 //! Command semantics live in `commands.rs`.
 
-use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
 use super::access::{HeldCheck, Throttle};
-use super::logbook::Logbook;
 use super::measure::Meter;
 use super::ntp::Ntp;
+use super::outbox::Outbox;
+use super::persist::Persistence;
 use super::sampling::{Destination, OutFrame, Sampling};
 use super::session::{Deferred, Line, Session, Wait};
-use super::store::record::Pick;
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::timers::{Timer, TimerTable};
 use super::{
     CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
-    NtpResult, PhysicalBlock, Record, RecordKind, RestartKind, Restored,
+    NtpResult, PhysicalBlock, RecordKind, RestartKind, Restored,
 };
 use crate::wire::command::{CommandError, Slot};
 use crate::wire::frame::{Framing, encode_frame};
@@ -118,13 +117,12 @@ pub(crate) struct MqttLink {
 pub struct Device {
     pub(crate) opts: DeviceOptions,
     pub(crate) config: Config,
-    seq: [u32; 3],
     pub(crate) sessions: Vec<Session>,
     next_conn: u32,
-    events: VecDeque<Event>,
-    /// Datagrams/publishes dropped because the event queue was full.
-    pub(crate) dropped_events: u64,
-    pub(crate) logbook: Logbook,
+    /// Actions for the binding.
+    pub(crate) outbox: Outbox,
+    /// Record sequences and the logbook.
+    pub(crate) persist: Persistence,
     /// Time synchronisation.
     pub(crate) ntp: Ntp,
     pub(crate) pending_sample: Option<PendingSample>,
@@ -158,47 +156,20 @@ impl Device {
     /// Builds the engine from its options and whatever the store held. Corrupt records fall back to
     /// the defaults with an `[E]` log line (kept in the logbook); nothing here can panic.
     pub fn new(options: DeviceOptions, restored: Restored, now: Instant) -> Device {
-        let mut corrupt: Vec<(RecordKind, String)> = Vec::new();
-        let mut seq = [0u32; 3];
-        let mut config = Config::default();
-        let mut logbook = Logbook::new(options.logbook_rows);
-        let mut meter = Meter::new(&config.calibration, now);
-        for (k, kind) in RecordKind::ALL.into_iter().enumerate() {
-            match restored.pick(kind) {
-                Pick::Empty => {}
-                Pick::Corrupt(e) => corrupt.push((kind, e.to_string())),
-                Pick::Found(rec) => {
-                    if let Some(s) = seq.get_mut(k) {
-                        *s = rec.seq().wrapping_add(1);
-                    }
-                    let ok = match kind {
-                        RecordKind::Settings => serde_json::from_slice::<Config>(rec.payload())
-                            .map(|c| config = c)
-                            .is_ok(),
-                        RecordKind::Energy => meter.restore(rec.payload()),
-                        RecordKind::Logbook => {
-                            serde_json::from_slice::<Vec<super::logbook::Entry>>(rec.payload())
-                                .map(|rows| logbook.restore(rows))
-                                .is_ok()
-                        }
-                    };
-                    if !ok {
-                        corrupt.push((kind, "record payload invalid".into()));
-                    }
-                }
-            }
-        }
+        let mut meter = Meter::new(&Config::default().calibration, now);
+        let (persist, boot) =
+            Persistence::boot(&restored, options.logbook_rows, |p| meter.restore(p));
+        let mut config = boot.config.unwrap_or_default();
         if options.token.is_some() {
             config.token.clone_from(&options.token);
         }
         meter.set_calibration(&config.calibration);
         let mut dev = Device {
             source_rate_hz: options.source_rate_hz,
-            events: VecDeque::new(),
-            dropped_events: 0,
+            outbox: Outbox::new(options.max_events),
             sessions: Vec::new(),
             next_conn: 0,
-            logbook,
+            persist,
             ntp: Ntp::default(),
             pending_sample: None,
             sampling: None,
@@ -218,7 +189,6 @@ impl Device {
             code_values: Vec::new(),
             last_now: now,
             zc_prev: 0.0,
-            seq,
             config,
             opts: options,
         };
@@ -228,7 +198,7 @@ impl Device {
         dev.timers
             .set(Timer::PersistEnergy, now + dev.opts.persist_interval);
         dev.timers.set(Timer::NtpSync, now);
-        for (kind, why) in corrupt {
+        for (kind, why) in boot.corrupt {
             let what = match kind {
                 RecordKind::Settings => "settings",
                 RecordKind::Energy => "energy",
@@ -522,7 +492,8 @@ impl Device {
             }
         }
         if self.timers.take_expired(Timer::LogbookWrite, now) {
-            self.persist_logbook(now);
+            self.persist
+                .save_logbook(now, &mut self.outbox, &mut self.timers);
         }
         if self.timers.take_expired(Timer::Reconnect, now) {
             if let Some((host, port)) =
@@ -676,9 +647,8 @@ impl Device {
         self.last_now = now;
         self.announce_offline();
         self.persist_energy();
-        if self.logbook.write_due(now).is_some() {
-            self.persist_logbook(now);
-        }
+        self.persist
+            .save_logbook_if_changed(now, &mut self.outbox, &mut self.timers);
     }
 
     /// Publishes `offline` (retained) before the meter goes away on purpose (shutdown, restart).
@@ -737,9 +707,9 @@ impl Device {
             self.arm_forced_close();
         }
         for c in closes {
-            self.events.push_back(Event::Close(c));
+            self.outbox.push(Event::Close(c));
         }
-        if let Some(ev) = self.events.pop_front() {
+        if let Some(ev) = self.outbox.pop() {
             return Some(ev);
         }
         if let Some((kind, deadline, due)) = self.restart {
@@ -777,12 +747,6 @@ impl Device {
             .filter(|d| *d > now)
             .min();
         self.timers.set_opt(Timer::ForcedClose, next);
-    }
-
-    /// Arms [`Timer::LogbookWrite`] after the logbook changed.
-    pub(crate) fn arm_logbook_write(&mut self, now: Instant) {
-        self.timers
-            .set_opt(Timer::LogbookWrite, self.logbook.write_due(now));
     }
 
     // ----- internals: sessions and lines -----------------------------------------------------
@@ -982,19 +946,19 @@ impl Device {
             }
         }
         if level >= LogLevel::Warning {
-            self.logbook
-                .push(level.letter(), wall, &escaped, self.config.zone_offset_min);
-            self.arm_logbook_write(now);
+            self.persist.log(
+                level.letter(),
+                wall,
+                &escaped,
+                self.config.zone_offset_min,
+                now,
+                &mut self.timers,
+            );
         }
     }
 
     pub(crate) fn push_event(&mut self, ev: Event) {
-        let droppable = matches!(ev, Event::Publish { .. } | Event::SendDatagram { .. });
-        if droppable && self.events.len() >= self.opts.max_events {
-            self.dropped_events = self.dropped_events.saturating_add(1);
-            return;
-        }
-        self.events.push_back(ev);
+        self.outbox.push(ev);
     }
 
     pub(crate) fn publish(&mut self, topic: String, payload: Vec<u8>, retain: bool) {
@@ -1016,56 +980,13 @@ impl Device {
 
     // ----- internals: persistence ------------------------------------------------------------
 
-    fn next_seq(&mut self, kind: RecordKind) -> u32 {
-        let k = match kind {
-            RecordKind::Settings => 0,
-            RecordKind::Energy => 1,
-            RecordKind::Logbook => 2,
-        };
-        let s = self.seq.get(k).copied().unwrap_or(0);
-        if let Some(x) = self.seq.get_mut(k) {
-            *x = s.wrapping_add(1);
-        }
-        s
-    }
-
-    /// Queues a record write. A write of the same kind still waiting in the queue is replaced (same
-    /// sequence number, same slot), so a burst of changes costs one flash write, and the queue stays
-    /// bounded however fast commands arrive.
-    fn persist(&mut self, kind: RecordKind, payload: Vec<u8>) {
-        let queued = self.events.iter_mut().find_map(|e| match e {
-            Event::Persist(r) if r.kind() == kind => Some(r),
-            _ => None,
-        });
-        if let Some(r) = queued {
-            if let Ok(rec) = Record::new(kind, r.seq(), payload) {
-                *r = rec;
-            }
-            return;
-        }
-        let seq = self.next_seq(kind);
-        if let Ok(rec) = Record::new(kind, seq, payload) {
-            self.events.push_back(Event::Persist(rec));
-        }
-    }
-
     pub(crate) fn persist_settings(&mut self) {
-        if let Ok(p) = serde_json::to_vec(&self.config) {
-            self.persist(RecordKind::Settings, p);
-        }
+        self.persist.save_settings(&self.config, &mut self.outbox);
     }
 
     pub(crate) fn persist_energy(&mut self) {
         let p = self.meter.snapshot();
-        self.persist(RecordKind::Energy, p);
-    }
-
-    fn persist_logbook(&mut self, now: Instant) {
-        let rows = self.logbook.take_snapshot(now);
-        self.timers.stop(Timer::LogbookWrite);
-        if let Ok(p) = serde_json::to_vec(&rows) {
-            self.persist(RecordKind::Logbook, p);
-        }
+        self.persist.save(RecordKind::Energy, p, &mut self.outbox);
     }
 
     // ----- internals: timers -----------------------------------------------------------------
@@ -1150,9 +1071,8 @@ impl Device {
             self.stop_sampling(now, None);
         }
         self.persist_energy();
-        if self.logbook.write_due(now).is_some() {
-            self.persist_logbook(now);
-        }
+        self.persist
+            .save_logbook_if_changed(now, &mut self.outbox, &mut self.timers);
         self.restart = Some((kind, now + RESTART_DRAIN, false));
         self.timers.set(Timer::RestartDrain, now + RESTART_DRAIN);
     }
@@ -1407,7 +1327,7 @@ impl Device {
                     &UnixMillis(t).to_string(),
                     sample,
                 );
-                let ok = self.mqtt_connected && self.events.len() < self.opts.max_events;
+                let ok = self.mqtt_connected && self.outbox.has_room();
                 if ok {
                     let topic = mqtt::info_topic(&self.config.name);
                     self.push_event(Event::Publish {
@@ -1470,9 +1390,8 @@ impl Device {
                 })
             }
             Destination::Udp(addr) => {
-                if self.events.len() < self.opts.max_events {
-                    self.events
-                        .push_back(Event::SendDatagram { addr, bytes: buf });
+                if self.outbox.has_room() {
+                    self.outbox.push(Event::SendDatagram { addr, bytes: buf });
                     true
                 } else {
                     false
@@ -1537,7 +1456,7 @@ impl Device {
             .sum::<usize>()
             + self.sessions.capacity() * core::mem::size_of::<Session>()
             + self.sampling.as_ref().map_or(0, Sampling::heap_bytes)
-            + self.logbook.heap_bytes()
+            + self.persist.logbook.heap_bytes()
             + self.throttle.heap_bytes()
             + self.scratch.capacity() * 4
             + self.code_values.capacity() * 4

@@ -98,6 +98,8 @@ pub mod config;
 pub mod driver;
 pub mod logbook;
 mod ntp;
+mod outbox;
+mod persist;
 pub mod sampling;
 pub mod session;
 pub mod store;
