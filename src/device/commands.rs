@@ -5,72 +5,17 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 
-use super::access::{HeldCheck, ct_eq};
-use super::engine::{Device, PendingSample, Sink};
+use super::conns::Sink;
+use super::engine::{Device, PendingSample};
+use super::request::MQTT_AUTH;
 use super::sampling::{self, Destination, Measures, Sampling, SamplingParams};
 use super::session::Wait;
 use super::time::LongTime;
 use super::{ConnKind, Instant, LogLevel, Measurements, RestartKind};
 use crate::wire::command::{
-    Command, CommandError, DailyRestart, Envelope, SampleRequest, ServerAddr, ServerKind,
-    StreamType,
+    Command, DailyRestart, SampleRequest, ServerAddr, ServerKind, StreamType,
 };
 use crate::wire::reply::{self, Phases, QualityReply, Reply};
-
-/// Whether a command is refused while sampling (PROTOCOL.md §2 busy guard).
-fn busy_guarded(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Sample(_)
-            | Command::GetPower
-            | Command::GetVoltage
-            | Command::GetCurrent
-            | Command::GetEnergy
-            | Command::GetPeriod
-            | Command::GetPhaseAngle
-            | Command::GetQuality
-            | Command::Mdns { .. }
-            | Command::MqttServer(_)
-            | Command::StreamServer { .. }
-            | Command::TimeServer { .. }
-            | Command::AddWifi(_)
-            | Command::DelWifi { .. }
-            | Command::Calibration(_)
-            | Command::ResetEnergy(_)
-            | Command::ClearLog
-            | Command::GetLog
-            | Command::DailyRestart(_)
-    )
-}
-
-/// The reply to `auth` over MQTT (PROTOCOL.md §10: MQTT has no sessions).
-const MQTT_AUTH: &str = "Authentication over MQTT: put \"token\" in each command";
-
-/// Whether a command changes state and so needs `auth` when a token is configured (§10: all but
-/// info, get*, getQuality, log, `?`, `!`, sample, reqSamples, cts, stop).
-fn needs_auth(cmd: &Command) -> bool {
-    !matches!(
-        cmd,
-        Command::Info
-            | Command::GetPower
-            | Command::GetVoltage
-            | Command::GetCurrent
-            | Command::GetEnergy
-            | Command::GetPeriod
-            | Command::GetPhaseAngle
-            | Command::GetLog
-            | Command::GetQuality
-            | Command::Log { .. }
-            | Command::Availability
-            | Command::Keepalive
-            | Command::Sample(_)
-            | Command::ReqSamples { .. }
-            | Command::Cts { .. }
-            | Command::Stop
-            | Command::Auth { .. }
-            | Command::SetToken { .. }
-    )
-}
 
 /// A measurement as the wire reports it: NaN / ∞ (undefined, PROTOCOL.md §2) become `None` (`null`).
 fn phases(v: [f32; 3]) -> Phases {
@@ -78,146 +23,34 @@ fn phases(v: [f32; 3]) -> Phases {
 }
 
 impl Device {
-    pub(crate) fn error_reply(&mut self, sink: Sink, cmd: &str, msg: &str) {
-        self.reply(sink, &Reply::error(Some(cmd), msg));
-    }
-
-    /// One command line (not `?`/`!`, already trimmed).
-    pub(crate) fn command(&mut self, sink: Sink, now: Instant, line: &[u8]) {
-        let (cmd, token) = match sink {
-            // Over MQTT the token travels in each command (PROTOCOL.md §10).
-            Sink::Mqtt => match Envelope::parse(line) {
-                Ok(e) => (e.command, e.token),
-                Err(e) => return self.command_error(sink, now, &e),
-            },
-            Sink::Conn(_) => match Command::parse(line) {
-                Ok(c) => (c, None),
-                Err(e) => return self.command_error(sink, now, &e),
-            },
-        };
-        let name = cmd.name();
-        if self.config.token.is_some() && needs_auth(&cmd) {
-            match sink {
-                Sink::Conn(c) => {
-                    if !self.session(c).is_some_and(|s| s.authenticated) {
-                        return self.error_reply(sink, name, "Authentication required");
-                    }
-                }
-                Sink::Mqtt => {
-                    let Some(token) = token else {
-                        return self.error_reply(sink, name, "Authentication required");
-                    };
-                    if self.throttle.ready(now) && !self.throttle.has_held() {
-                        return self.check_mqtt_command(now, cmd, &token);
-                    }
-                    let held = HeldCheck::Mqtt {
-                        command: cmd,
-                        token,
-                    };
-                    if self.throttle.hold(held).is_err() {
-                        self.error_reply(
-                            sink,
-                            name,
-                            "Invalid token: too many attempts, retry later",
-                        );
-                    }
-                    self.arm_throttle();
-                    return;
-                }
-            }
-        }
-        self.guarded_execute(sink, now, cmd);
-    }
-
-    /// The busy guard, then the command.
-    fn guarded_execute(&mut self, sink: Sink, now: Instant, cmd: Command) {
-        let name = cmd.name();
-        let ffmpeg_reconfigure = matches!(
-            &cmd,
-            Command::Sample(r) if r.stream == StreamType::Ffmpeg
-        ) && self.raw_stream_conn().is_some();
-        if self.is_busy() && busy_guarded(&cmd) && !ffmpeg_reconfigure {
-            return self.reply(sink, &Reply::busy(name));
-        }
-        self.execute(sink, now, cmd);
-    }
-
-    /// Whether `token` is the configured one; a wrong token is logged and counts in the throttle.
-    fn token_ok(&mut self, now: Instant, token: &str) -> bool {
-        let ok = self
-            .config
-            .token
+    /// `?` from `conn` (§1.4): its own sampling session stops (no `stop` reply), and a `sample` of
+    /// its own waiting for NTP confidence is dropped.
+    pub(crate) fn availability(&mut self, conn: super::ConnId, now: Instant) {
+        if self
+            .sampling
             .as_ref()
-            .is_none_or(|t| ct_eq(t.as_bytes(), token.as_bytes()));
-        if ok {
-            self.throttle.succeeded(now);
-        } else {
-            self.throttle.failed(now);
-            self.log(now, LogLevel::Warning, "Authentication failed");
+            .is_some_and(|s| s.owner == Some(conn))
+        {
+            self.stop_sampling(now, None);
         }
-        self.arm_throttle();
-        ok
-    }
-
-    /// A protected command from MQTT, its token checked now (the throttle allows it).
-    pub(crate) fn check_mqtt_command(&mut self, now: Instant, cmd: Command, token: &str) {
-        if self.token_ok(now, token) {
-            self.guarded_execute(Sink::Mqtt, now, cmd);
-        } else {
-            self.error_reply(Sink::Mqtt, cmd.name(), "Invalid token");
+        if self
+            .pending_sample
+            .as_ref()
+            .is_some_and(|p| p.sink == Sink::Conn(conn))
+        {
+            self.pending_sample = None;
         }
     }
 
-    /// An `auth` of `conn`, checked now (the throttle allows it): authenticated, or one more
-    /// failure (closed after the third).
-    pub(crate) fn check_auth(&mut self, conn: super::ConnId, now: Instant, token: &str) {
-        let sink = Sink::Conn(conn);
-        if self.token_ok(now, token) {
-            if let Some(s) = self.session_mut(conn) {
-                s.authenticated = true;
-                s.auth_failures = 0;
-            }
-            self.reply(sink, &Reply::Auth);
-            return;
-        }
-        let failures = self.session_mut(conn).map_or(0, |s| {
-            s.auth_failures = s.auth_failures.saturating_add(1);
-            s.auth_failures
-        });
-        self.error_reply(sink, "auth", "Invalid token");
-        if failures >= 3 {
-            self.close(conn);
-        }
-    }
-
-    fn command_error(&mut self, sink: Sink, now: Instant, e: &CommandError) {
-        match e {
-            CommandError::Empty => {}
-            _ => {
-                if let CommandError::UnknownCommand { .. } = e {
-                    self.log(now, LogLevel::Warning, "Received unknown command");
-                }
-                self.reply(sink, &Reply::from_command_error(e));
-            }
-        }
-    }
-
-    fn raw_stream_conn(&self) -> Option<super::ConnId> {
+    pub(crate) fn raw_stream_conn(&self) -> Option<super::ConnId> {
         match self.sampling.as_ref().map(|s| s.dest) {
             Some(Destination::Raw(c)) => Some(c),
             _ => None,
         }
     }
 
-    fn serial_conn(&self) -> Option<super::ConnId> {
-        self.sessions
-            .iter()
-            .find(|s| s.kind == ConnKind::Serial && s.takes_commands())
-            .map(|s| s.id)
-    }
-
     #[allow(clippy::too_many_lines)]
-    fn execute(&mut self, sink: Sink, now: Instant, cmd: Command) {
+    pub(crate) fn execute(&mut self, sink: Sink, now: Instant, cmd: Command) {
         let name = cmd.name();
         let wall = self.wall_time(now);
         match cmd {
@@ -312,7 +145,7 @@ impl Device {
                 };
                 self.reply(sink, &Reply::Restarting { kind: wire_kind });
                 if let Sink::Conn(c) = sink {
-                    self.close(c);
+                    self.conns.close(c);
                 }
                 self.begin_restart(now, kind);
             }
@@ -352,7 +185,7 @@ impl Device {
                 if let Some(s) = self.sampling.as_mut() {
                     s.request(usize::from(samples));
                 }
-                self.set_wait(c, Wait::ReqSamples);
+                self.conns.set_wait(c, Wait::ReqSamples);
                 self.pump_sampling(now);
             }
             Command::Cts { value } => {
@@ -381,7 +214,7 @@ impl Device {
             }
             Command::Log { level } => {
                 if let Sink::Conn(c) = sink
-                    && let Some(s) = self.session_mut(c)
+                    && let Some(s) = self.conns.get_mut(c)
                 {
                     s.level = level;
                 }
@@ -439,7 +272,7 @@ impl Device {
                 }
                 self.ntp.wait(sink);
                 if let Sink::Conn(c) = sink {
-                    self.set_wait(c, Wait::Ntp);
+                    self.conns.set_wait(c, Wait::Ntp);
                 }
                 self.request_ntp();
             }
@@ -451,23 +284,11 @@ impl Device {
             Command::Auth { token } => match sink {
                 Sink::Mqtt => self.error_reply(sink, name, MQTT_AUTH),
                 Sink::Conn(_) if self.config.token.is_none() => self.reply(sink, &Reply::Auth),
-                Sink::Conn(c) => {
-                    // Device-wide throttle: checked now if due and nobody is queued, else held
-                    // (this connection's later lines wait behind it, others carry on).
-                    if self.throttle.ready(now) && !self.throttle.has_held() {
-                        self.check_auth(c, now, &token);
-                    } else if self
-                        .throttle
-                        .hold(HeldCheck::Auth { conn: c, token })
-                        .is_ok()
-                    {
-                        self.set_wait(c, Wait::Auth);
-                        self.arm_throttle();
-                    }
-                }
+                Sink::Conn(c) => self.auth(c, now, token),
             },
             Command::SetToken { token } => {
-                let serial = matches!(sink, Sink::Conn(c) if self.session(c).is_some_and(|s| s.kind == ConnKind::Serial));
+                let serial =
+                    matches!(sink, Sink::Conn(c) if self.conns.kind(c) == Some(ConnKind::Serial));
                 if !serial {
                     return self.error_reply(
                         sink,
@@ -479,9 +300,10 @@ impl Device {
                 self.config.token = (!removed).then_some(token);
                 self.persist_settings();
                 // a new token ends every other authentication (old token holders must log in again)
-                for s in &mut self.sessions {
-                    s.authenticated = Sink::Conn(s.id) == sink;
-                }
+                self.conns.authenticate_only(match sink {
+                    Sink::Conn(c) => Some(c),
+                    Sink::Mqtt => None,
+                });
                 self.reply(sink, &Reply::SetToken { removed });
             }
         }
@@ -545,11 +367,11 @@ impl Device {
         let wall = self.wall_time(now);
         let unsupported = |t: &str| format!("Unsupported sampling type: {t}");
         let conn_kind = match sink {
-            Sink::Conn(c) => self.session(c).map(|s| s.kind),
+            Sink::Conn(c) => self.conns.kind(c),
             Sink::Mqtt => None,
         };
         let dest = match req.stream {
-            StreamType::Serial => match self.serial_conn() {
+            StreamType::Serial => match self.conns.serial() {
                 Some(c) if self.opts.has_serial => Destination::Serial(c),
                 _ => return self.error_reply(sink, "sample", &unsupported("Serial")),
             },
@@ -559,7 +381,7 @@ impl Device {
                 }
                 _ => return self.error_reply(sink, "sample", &unsupported("TCP")),
             },
-            StreamType::Udp { port } => match self.peer_of(sink) {
+            StreamType::Udp { port } => match self.conns.peer_of(sink) {
                 Some(peer) => Destination::Udp(core::net::SocketAddr::new(peer.ip(), port)),
                 None => return self.error_reply(sink, "sample", &unsupported("UDP")),
             },
@@ -620,7 +442,7 @@ impl Device {
                 tries: 1,
             });
             if let Sink::Conn(c) = sink {
-                self.set_wait(c, Wait::SampleNtp);
+                self.conns.set_wait(c, Wait::SampleNtp);
             }
             self.request_ntp();
             return;

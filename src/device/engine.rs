@@ -3,34 +3,25 @@
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::net::SocketAddr;
 use core::time::Duration;
 
-use super::access::{HeldCheck, Throttle};
+use super::conns::{Connections, Sink};
 use super::measure::Meter;
 use super::ntp::Ntp;
 use super::outbox::Outbox;
 use super::persist::Persistence;
 use super::sampling::{Destination, OutFrame, Sampling};
-use super::session::{Deferred, Line, Session, Wait};
+use super::session::Wait;
 use super::time::{LongTime, ShortTime, UnixMillis};
 use super::timers::{Timer, TimerTable};
 use super::{
     CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
     NtpResult, PhysicalBlock, RecordKind, RestartKind, Restored,
 };
-use crate::wire::command::{CommandError, Slot};
+use crate::wire::command::Slot;
 use crate::wire::frame::{Framing, encode_frame};
 use crate::wire::mqtt;
 use crate::wire::reply::{InfoReply, Reply, SampleStarted, StopStats};
-
-/// Where a reply goes: a connection (as an `Info:` line) or the MQTT bridge (published on
-/// `powermeter/<name>/state/info`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sink {
-    Conn(ConnId),
-    Mqtt,
-}
 
 /// A `sample` request waiting for NTP confidence (`ntpConf`, PROTOCOL.md §5.7).
 #[derive(Debug, Clone)]
@@ -91,8 +82,6 @@ impl Default for LinkInfo {
 const RESTART_DRAIN: Duration = Duration::from_secs(2);
 /// Most NTP tries for `ntpConf`.
 const NTP_TRIES: u8 = 10;
-/// An evicted idle client is closed after this even if it never reads its last line.
-const EVICT_GRACE: Duration = Duration::from_secs(2);
 /// Shortest time between two informational lines about frames dropped for slow readers.
 const DROP_REPORT_PERIOD: Duration = Duration::from_secs(10);
 /// Most old device names whose retained MQTT topics wait for the next broker connection to be
@@ -117,8 +106,8 @@ pub(crate) struct MqttLink {
 pub struct Device {
     pub(crate) opts: DeviceOptions,
     pub(crate) config: Config,
-    pub(crate) sessions: Vec<Session>,
-    next_conn: u32,
+    /// Every open connection, and the token-check throttle.
+    pub(crate) conns: Connections,
     /// Actions for the binding.
     pub(crate) outbox: Outbox,
     /// Record sequences and the logbook.
@@ -134,8 +123,6 @@ pub struct Device {
     stream_conn: Option<ConnId>,
     pub(crate) mqtt_connected: bool,
     pub(crate) mqtt: MqttLink,
-    /// The device-wide token-check throttle (PROTOCOL.md §10) and the checks it holds.
-    pub(crate) throttle: Throttle,
     /// Samples in frames refused by slow readers, not yet mentioned in an informational line.
     dropped_unreported: u64,
     /// Earliest time of the next such line.
@@ -167,8 +154,7 @@ impl Device {
         let mut dev = Device {
             source_rate_hz: options.source_rate_hz,
             outbox: Outbox::new(options.max_events),
-            sessions: Vec::new(),
-            next_conn: 0,
+            conns: Connections::new(&options),
             persist,
             ntp: Ntp::default(),
             pending_sample: None,
@@ -179,7 +165,6 @@ impl Device {
             stream_conn: None,
             mqtt_connected: false,
             mqtt: MqttLink::default(),
-            throttle: Throttle::default(),
             dropped_unreported: 0,
             next_drop_report: now,
             restart: None,
@@ -257,7 +242,7 @@ impl Device {
 
     /// Open connections.
     pub fn connections(&self) -> impl Iterator<Item = (ConnId, ConnKind)> + '_ {
-        self.sessions.iter().map(|s| (s.id, s.kind))
+        self.conns.iter().map(|s| (s.id, s.kind))
     }
 
     /// A new connection. When every command slot is taken, the connection idle longest (no complete
@@ -266,36 +251,27 @@ impl Device {
     /// `Too many clients` and is closed. A second port-54322 reader while busy is closed at once.
     pub fn handle_connected(&mut self, now: Instant, kind: ConnKind) -> ConnId {
         self.last_now = now;
-        let id = ConnId(self.next_conn);
-        self.next_conn = self.next_conn.wrapping_add(1);
-        let mut s = Session::new(
-            id,
-            kind,
-            self.opts.out_queue_bytes,
-            self.opts.text_slack_bytes,
-            now,
-        );
-        s.authenticated = self.config.token.is_none();
-        let mut clients = self.command_clients();
-        if matches!(kind, ConnKind::Command { .. })
-            && clients >= self.opts.max_clients
-            && let Some(victim) = self.idle_victim(now)
+        let command = matches!(kind, ConnKind::Command { .. });
+        if command
+            && self.conns.is_full()
+            && let Some(victim) = self.conns.idle_victim(now, |c| self.owns_sampling(c))
         {
-            self.evict(victim, now);
-            clients = self.command_clients();
+            let line = Reply::error(None, "Idle connection closed").to_line();
+            self.conns
+                .evict(victim, line.as_bytes(), now, &mut self.timers);
         }
+        let full = command && self.conns.is_full();
+        let id = self.conns.open(kind, now, self.config.token.is_none());
         match kind {
-            ConnKind::Command { .. } if clients >= self.opts.max_clients => {
+            _ if full => {
                 let line = Reply::error(None, "Too many clients").to_line();
-                s.out.push_text(line.as_bytes());
-                s.close_after_drain = true;
-                self.sessions.push(s);
+                self.send_line(id, &line);
+                self.conns.close(id);
                 return id;
             }
             ConnKind::RawStream { .. } => {
-                self.sessions.push(s);
                 if self.is_busy() {
-                    self.close(id);
+                    self.conns.close(id);
                 } else {
                     self.start_raw_stream(now, id);
                 }
@@ -307,7 +283,6 @@ impl Device {
             }
             _ => {}
         }
-        self.sessions.push(s);
         let info = self.info_reply(now).to_line();
         self.send_line(id, &info);
         id
@@ -330,44 +305,8 @@ impl Device {
     pub fn handle_input(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) -> usize {
         self.last_now = now;
         self.run_held_checks(now);
-        let taken = self.take_lines(conn, now, bytes);
+        let taken = self.read_lines(conn, now, bytes);
         self.pump_sampling(now);
-        taken
-    }
-
-    /// Reads lines of `conn` (a held one first, then from `bytes`) while it can take them; returns
-    /// the bytes taken (all of them for a connection that takes no commands).
-    fn take_lines(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) -> usize {
-        let mut taken = 0;
-        loop {
-            let Some(s) = self.session_mut(conn) else {
-                return bytes.len();
-            };
-            if !s.takes_commands() {
-                return bytes.len();
-            }
-            let rest = bytes.get(taken..).unwrap_or_default();
-            if rest.is_empty() && !s.lines.is_held() {
-                break;
-            }
-            let (n, line) = s.lines.feed(rest);
-            taken += n;
-            let work = match line {
-                None => break,
-                Some(Line::Complete(l)) => Deferred::Line(l.to_vec()),
-                Some(Line::TooLong) => Deferred::TooLong,
-            };
-            if n > 0 {
-                // a line completed now (a held one completed earlier)
-                s.last_line_at = now;
-            }
-            if !s.can_take(work.len()) {
-                // No room behind the pending answer: the line waits where it is.
-                s.lines.hold();
-                break;
-            }
-            self.dispatch(conn, now, work);
-        }
         taken
     }
 
@@ -375,13 +314,10 @@ impl Device {
     /// owns stops; its queued output is discarded.
     pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
         self.last_now = now;
-        let Some(pos) = self.sessions.iter().position(|s| s.id == conn) else {
+        if !self.conns.remove(conn, &mut self.timers) {
             return;
-        };
-        self.sessions.remove(pos);
-        self.throttle.forget(conn);
-        self.arm_throttle();
-        self.arm_forced_close();
+        }
+        self.conns.arm_forced_close(now, &mut self.timers);
         if self.stream_conn == Some(conn) {
             self.stream_conn = None;
             self.schedule_stream_server(now);
@@ -517,7 +453,7 @@ impl Device {
             self.request_ntp();
         }
         if self.timers.take_expired(Timer::ForcedClose, now) {
-            self.arm_forced_close();
+            self.conns.arm_forced_close(now, &mut self.timers);
         }
         self.pump_sampling(now);
     }
@@ -677,10 +613,7 @@ impl Device {
 
     /// Moves up to `buf.len()` queued bytes for `conn` into `buf`; 0 = nothing to send.
     pub fn poll_output(&mut self, conn: ConnId, buf: &mut [u8]) -> usize {
-        let n = self
-            .session_mut(conn)
-            .map(|s| s.out.pop_into(buf))
-            .unwrap_or(0);
+        let n = self.conns.poll_output(conn, buf);
         if n > 0 {
             // Space freed: frames waiting in the ring may fit now.
             let now = self.last_now;
@@ -692,28 +625,14 @@ impl Device {
     /// The next thing the binding must do.
     pub fn poll_event(&mut self) -> Option<Event> {
         // Connections to close once drained.
-        let mut closes = Vec::new();
-        let now = self.last_now;
-        for s in &mut self.sessions {
-            let overdue = s.close_by.is_some_and(|t| now >= t);
-            if s.close_after_drain && !s.closing && (s.out.is_empty() || overdue) {
-                s.closing = true;
-                s.lines = Default::default();
-                s.deferred.clear();
-                closes.push(s.id);
-            }
-        }
-        if !closes.is_empty() {
-            self.arm_forced_close();
-        }
-        for c in closes {
+        for c in self.conns.take_closes(self.last_now, &mut self.timers) {
             self.outbox.push(Event::Close(c));
         }
         if let Some(ev) = self.outbox.pop() {
             return Some(ev);
         }
         if let Some((kind, deadline, due)) = self.restart {
-            let drained = self.sessions.iter().all(|s| s.out.is_empty());
+            let drained = self.conns.drained();
             if drained || due || self.last_now >= deadline {
                 self.restart = None;
                 return Some(Event::Restart(kind));
@@ -729,103 +648,6 @@ impl Device {
         self.timers.next_timeout(|t| t.reported(mqtt))
     }
 
-    /// Arms [`Timer::AuthThrottle`] for the oldest held token check (stopped while none is held).
-    pub(crate) fn arm_throttle(&mut self) {
-        self.timers
-            .set_opt(Timer::AuthThrottle, self.throttle.deadline());
-    }
-
-    /// Arms [`Timer::ForcedClose`] for the earliest forced close still ahead (past it, the close is
-    /// `poll_event`'s to report, not a timer).
-    fn arm_forced_close(&mut self) {
-        let now = self.last_now;
-        let next = self
-            .sessions
-            .iter()
-            .filter(|s| !s.closing)
-            .filter_map(|s| s.close_by)
-            .filter(|d| *d > now)
-            .min();
-        self.timers.set_opt(Timer::ForcedClose, next);
-    }
-
-    // ----- internals: sessions and lines -----------------------------------------------------
-
-    pub(crate) fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
-        self.sessions.iter_mut().find(|s| s.id == conn)
-    }
-
-    pub(crate) fn session(&self, conn: ConnId) -> Option<&Session> {
-        self.sessions.iter().find(|s| s.id == conn)
-    }
-
-    fn waiting(&self, conn: ConnId) -> Option<Wait> {
-        self.session(conn).and_then(|s| s.waiting)
-    }
-
-    pub(crate) fn set_wait(&mut self, conn: ConnId, wait: Wait) {
-        if let Some(s) = self.session_mut(conn) {
-            s.waiting = Some(wait);
-        }
-    }
-
-    /// Clears a wait of `conn` and processes the work held behind it (until the next wait).
-    pub(crate) fn release(&mut self, conn: ConnId, wait: Wait, now: Instant) {
-        match self.session_mut(conn) {
-            Some(s) if s.waiting == Some(wait) => s.waiting = None,
-            _ => return,
-        }
-        while self.waiting(conn).is_none() {
-            let Some(work) = self.session_mut(conn).and_then(|s| s.deferred.pop_front()) else {
-                break;
-            };
-            self.run_work(conn, now, work);
-        }
-        // A line held for lack of room may fit now (its bytes were already taken).
-        let _ = self.take_lines(conn, now, &[]);
-    }
-
-    fn run_work(&mut self, conn: ConnId, now: Instant, work: Deferred) {
-        match work {
-            Deferred::Line(line) => self.process_line(Sink::Conn(conn), now, &line),
-            Deferred::TooLong => {
-                let line = Reply::from_command_error(&CommandError::LineTooLong).to_line();
-                self.send_line(conn, &line);
-            }
-        }
-    }
-
-    /// One line (or over-long line) read from `conn`: processed now, or held behind a pending
-    /// answer (the caller checked [`Session::can_take`]).
-    fn dispatch(&mut self, conn: ConnId, now: Instant, work: Deferred) {
-        let Some(wait) = self.waiting(conn) else {
-            return self.run_work(conn, now, work);
-        };
-        let is_stop = match &work {
-            Deferred::Line(line) => {
-                let t = trim(line);
-                t.first() == Some(&b'?') || is_stop_cmd(t)
-            }
-            Deferred::TooLong => false,
-        };
-        if let Some(s) = self.session_mut(conn) {
-            s.defer(work);
-        }
-        if is_stop && wait == Wait::ReqSamples {
-            // stop / ? answer the pending reqSamples with what is buffered first (in order).
-            self.answer_pending_request(now);
-            self.release(conn, Wait::ReqSamples, now);
-        }
-    }
-
-    /// Command connections that count against `max_clients`.
-    fn command_clients(&self) -> usize {
-        self.sessions
-            .iter()
-            .filter(|s| matches!(s.kind, ConnKind::Command { .. }) && !s.close_after_drain)
-            .count()
-    }
-
     /// Whether `conn` owns the sampling session (or the one waiting for NTP confidence).
     fn owns_sampling(&self, conn: ConnId) -> bool {
         self.sampling
@@ -837,90 +659,7 @@ impl Device {
                 .is_some_and(|p| p.sink == Sink::Conn(conn))
     }
 
-    /// The command connection whose last complete line (or connect) is the oldest, if that is at
-    /// least [`DeviceOptions::idle_timeout`] ago and it owns no sampling session.
-    fn idle_victim(&self, now: Instant) -> Option<ConnId> {
-        self.sessions
-            .iter()
-            .filter(|s| matches!(s.kind, ConnKind::Command { .. }) && s.takes_commands())
-            .filter(|s| now.saturating_since(s.last_line_at) >= self.opts.idle_timeout)
-            .filter(|s| !self.owns_sampling(s.id))
-            .min_by_key(|s| (s.last_line_at, s.id))
-            .map(|s| s.id)
-    }
-
-    /// Closes an idle client to make room: `Idle connection closed`, then closed once that line has
-    /// left, or after [`EVICT_GRACE`] if it never reads.
-    fn evict(&mut self, conn: ConnId, now: Instant) {
-        let line = Reply::error(None, "Idle connection closed").to_line();
-        if let Some(s) = self.session_mut(conn) {
-            s.out.push_final_text(line.as_bytes());
-            s.close_after_drain = true;
-            s.close_by = Some(now + EVICT_GRACE);
-        }
-        self.throttle.forget(conn);
-        self.arm_throttle();
-        self.arm_forced_close();
-    }
-
-    /// Answers the token checks that are due (PROTOCOL.md §10 throttle), oldest first.
-    pub(crate) fn run_held_checks(&mut self, now: Instant) {
-        while let Some(check) = self.throttle.next_due(now) {
-            match check {
-                HeldCheck::Auth { conn, token } => {
-                    if self.session(conn).is_some_and(Session::takes_commands) {
-                        self.check_auth(conn, now, &token);
-                        self.release(conn, Wait::Auth, now);
-                    }
-                }
-                HeldCheck::Mqtt { command, token } => {
-                    self.check_mqtt_command(now, command, &token);
-                }
-            }
-        }
-        self.arm_throttle();
-    }
-
-    /// One command line from `sink` (already split, without line ending).
-    pub(crate) fn process_line(&mut self, sink: Sink, now: Instant, line: &[u8]) {
-        let t = trim(line);
-        match t.first() {
-            None => {}
-            Some(b'!') => {}
-            Some(b'?') => {
-                if let Sink::Conn(c) = sink {
-                    if self.sampling.as_ref().is_some_and(|s| s.owner == Some(c)) {
-                        self.stop_sampling(now, None);
-                    }
-                    if self.pending_sample.as_ref().is_some_and(|p| p.sink == sink) {
-                        self.pending_sample = None;
-                    }
-                    self.send_line(c, &Reply::SetupDone.to_line());
-                }
-            }
-            Some(_) => self.command(sink, now, t),
-        }
-    }
-
     // ----- internals: output -----------------------------------------------------------------
-
-    pub(crate) fn send_line(&mut self, conn: ConnId, line: &str) {
-        if let Some(s) = self.session_mut(conn) {
-            s.out.push_text(line.as_bytes());
-        }
-    }
-
-    /// Sends a reply JSON to its sink.
-    /// Sends a reply: an `Info:` line on a connection, the bare JSON on MQTT.
-    pub(crate) fn reply(&mut self, sink: Sink, reply: &Reply) {
-        match sink {
-            Sink::Conn(c) => self.send_line(c, &reply.to_line()),
-            Sink::Mqtt => {
-                let topic = mqtt::info_topic(&self.config.name);
-                self.publish(topic, reply.to_json().into_bytes(), false);
-            }
-        }
-    }
 
     pub(crate) fn zone(&self) -> i32 {
         i32::from(self.config.zone_offset_min)
@@ -940,11 +679,7 @@ impl Device {
             ShortTime(wall, zone),
             escaped
         );
-        for s in &mut self.sessions {
-            if s.takes_commands() && level >= s.level {
-                s.out.push_text(line.as_bytes());
-            }
-        }
+        self.conns.broadcast_log(level, line.as_bytes());
         if level >= LogLevel::Warning {
             self.persist.log(
                 level.letter(),
@@ -970,12 +705,6 @@ impl Device {
             payload,
             retain,
         });
-    }
-
-    pub(crate) fn close(&mut self, conn: ConnId) {
-        if let Some(s) = self.session_mut(conn) {
-            s.close_after_drain = true;
-        }
     }
 
     // ----- internals: persistence ------------------------------------------------------------
@@ -1149,7 +878,7 @@ impl Device {
     /// The stream-server connection (if any) is dropped because the address changed.
     pub(crate) fn drop_stream_server(&mut self, now: Instant) {
         if let Some(c) = self.stream_conn.take() {
-            self.close(c);
+            self.conns.close(c);
         }
         self.schedule_stream_server(now);
     }
@@ -1223,7 +952,7 @@ impl Device {
         self.meter.end_session();
         let wall = self.wall_time(now);
         // A reader that went away ends its session: what it would have got is simply not sent.
-        let gone = s.dest.conn().is_some_and(|c| self.session(c).is_none());
+        let gone = s.dest.conn().is_some_and(|c| self.conns.get(c).is_none());
         let tail = s.flush();
         if !gone {
             for f in tail {
@@ -1254,7 +983,7 @@ impl Device {
             self.reply(sink, &r);
         }
         if let Destination::Raw(c) = s.dest {
-            self.close(c);
+            self.conns.close(c);
         }
         if self.mqtt_connected {
             let t = mqtt::sample_topic(&self.config.name);
@@ -1264,7 +993,7 @@ impl Device {
     }
 
     /// Answers the pending reqSamples with what is buffered now (before a `stop`/`?` of its owner).
-    fn answer_pending_request(&mut self, now: Instant) {
+    pub(crate) fn answer_pending_request(&mut self, now: Instant) {
         let Some(mut s) = self.sampling.take() else {
             return;
         };
@@ -1381,7 +1110,7 @@ impl Device {
         buf.truncate(n);
         let ok = match s.dest {
             Destination::Tcp(c) | Destination::Serial(c) | Destination::Raw(c) => {
-                self.session_mut(c).is_some_and(|x| {
+                self.conns.get_mut(c).is_some_and(|x| {
                     if f.answers_request {
                         x.out.push_big_frame(&buf)
                     } else {
@@ -1437,27 +1166,11 @@ impl Device {
         }))
     }
 
-    /// The UDP destination for a requester.
-    pub(crate) fn peer_of(&self, sink: Sink) -> Option<SocketAddr> {
-        match sink {
-            Sink::Conn(c) => self.session(c).and_then(|s| match s.kind {
-                ConnKind::Command { peer } | ConnKind::StreamServer { peer } => Some(peer),
-                _ => None,
-            }),
-            Sink::Mqtt => None,
-        }
-    }
-
     /// Approximate heap held by the engine's buffers right now (queues, rings, logbook, scratch).
     pub fn heap_bytes(&self) -> usize {
-        self.sessions
-            .iter()
-            .map(|s| s.out.heap_bytes() + s.lines.heap_bytes() + s.deferred_bytes())
-            .sum::<usize>()
-            + self.sessions.capacity() * core::mem::size_of::<Session>()
+        self.conns.heap_bytes()
             + self.sampling.as_ref().map_or(0, Sampling::heap_bytes)
             + self.persist.logbook.heap_bytes()
-            + self.throttle.heap_bytes()
             + self.scratch.capacity() * 4
             + self.code_values.capacity() * 4
             + self.meter.heap_bytes()
@@ -1504,19 +1217,4 @@ fn rising_crossing(prev: f32, at_us: f64, t0_us: f64, block: &PhysicalBlock<'_>)
 /// Unix milliseconds of `t` for the wire (saturating; `Instant` cannot be negative).
 fn unix_ms(t: Instant) -> i64 {
     i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
-}
-
-fn is_stop_cmd(line: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe<'a> {
-        #[serde(borrow)]
-        cmd: Option<&'a str>,
-    }
-    serde_json::from_slice::<Probe<'_>>(line)
-        .ok()
-        .is_some_and(|p| p.cmd == Some("stop"))
 }

@@ -107,8 +107,10 @@ mod time;
 mod timers;
 
 mod commands;
+mod conns;
 mod engine;
 mod measure;
+mod request;
 
 use alloc::string::String;
 use alloc::vec::Vec;

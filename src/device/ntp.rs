@@ -9,7 +9,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use super::engine::Sink;
+use super::conns::Sink;
 use super::timers::{Timer, TimerTable};
 use super::{ConnId, Instant, NtpResult};
 
