@@ -8,7 +8,7 @@ use alloc::string::{String, ToString};
 use super::conns::Sink;
 use super::engine::{Device, PendingSample};
 use super::request::MQTT_AUTH;
-use super::sampling::{self, Destination, Measures, Sampling, SamplingParams};
+use super::sampling::{self, Destination, Sampling, SamplingParams};
 use super::session::Wait;
 use super::time::LongTime;
 use super::{ConnKind, Instant, LogLevel, Measurements, RestartKind};
@@ -407,8 +407,8 @@ impl Device {
             }
             None => None,
         };
-        let m = Measures::from(req.measures);
-        let ch = m.channels();
+        let m = req.measures;
+        let ch = m.count();
         let params = SamplingParams {
             measures: m,
             rate_hz: req.rate_hz,

@@ -926,7 +926,7 @@ impl Device {
             let r = Reply::SampleStarted(SampleStarted {
                 stream: session.dest.stream_type(),
                 slot: p.slot.map(|(slot, slots)| Slot { slot, slots }),
-                measures: p.measures.wire(),
+                measures: p.measures,
                 chunk_size_bytes: u32::try_from(p.chunk_bytes).unwrap_or(u32::MAX),
                 rate_hz: p.rate_hz,
                 prefix: p.prefix,
@@ -1052,7 +1052,7 @@ impl Device {
             } else {
                 let t = s.sample_instant(s.taken());
                 let body = mqtt::sample_values(
-                    s.params.measures.wire().unit(),
+                    s.params.measures.unit(),
                     &UnixMillis(t).to_string(),
                     sample,
                 );

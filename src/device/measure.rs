@@ -21,13 +21,14 @@ use core::time::Duration;
 use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
-use super::sampling::{Measures, Sampling};
+use super::sampling::{Sampling, source_channels};
 use super::{CodeBlock, Instant, PhysicalBlock};
 use crate::calibration::{Calibration, FrontEnd};
 use crate::dsp::estimator::Sample;
 use crate::dsp::{
     EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, HalfCycleRms, Resampler, Window,
 };
+use crate::wire::command::Measures;
 use crate::wire::mqtt::Quantity;
 
 /// Oldest window get*/MQTT report (PROTOCOL.md §2).
@@ -470,7 +471,7 @@ impl Meter {
                 lead = FRESH_FAST_LEAD;
             }
         } else if s.params.rate_hz != source_rate_hz {
-            dsp.resampler = Resampler::new(m.channels(), source_rate_hz, s.params.rate_hz).ok();
+            dsp.resampler = Resampler::new(m.count(), source_rate_hz, s.params.rate_hz).ok();
             if let Some(rs) = dsp.resampler.as_ref() {
                 lead = Duration::from_micros((rs.group_delay_s() * 1e6).ceil() as u64);
             }
@@ -560,7 +561,7 @@ impl Meter {
             s.pace = src - rate.min(src); // the next step fires
         }
         match measures {
-            Measures::Power | Measures::Rms => {
+            Measures::PowerPQ | Measures::Rms => {
                 // feed the one-cycle estimator up to each sample instant, then hold its last window
                 let mut fed = first;
                 for k in k0..end {
@@ -588,13 +589,11 @@ impl Meter {
                 }
                 dsp.feed_fast(measures, block, codes, fed..end);
             }
-            Measures::AllWaveforms | Measures::PhaseWaveform(_) => {
-                let sel: &[usize] = match measures {
-                    Measures::PhaseWaveform(0) => &[0, 1],
-                    Measures::PhaseWaveform(1) => &[2, 3],
-                    Measures::PhaseWaveform(_) => &[4, 5],
-                    _ => &[0, 1, 2, 3, 4, 5],
-                };
+            Measures::VoltCurrent3
+            | Measures::VoltCurrentL1
+            | Measures::VoltCurrentL2
+            | Measures::VoltCurrentL3 => {
+                let sel = source_channels(measures);
                 let scale = |k: usize, x: f32| {
                     if k.is_multiple_of(2) {
                         x * g(k)
@@ -660,7 +659,7 @@ impl Meter {
                 }
             }
         }
-        ((out.len() - before) / measures.channels(), first_instant)
+        ((out.len() - before) / measures.count(), first_instant)
     }
 
     /// Heap held by the pipeline (resampler tables and delay lines, scratch).
@@ -729,7 +728,7 @@ fn fresh_fast(rate_hz: u32, cal: Calibration) -> Option<Est> {
 fn held_of_window(measures: Measures, w: &Window) -> [f32; 6] {
     let p = &w.phases;
     match measures {
-        Measures::Power => [
+        Measures::PowerPQ => [
             p[0].active_power_w,
             p[1].active_power_w,
             p[2].active_power_w,
@@ -751,7 +750,7 @@ fn held_of_window(measures: Measures, w: &Window) -> [f32; 6] {
 /// The derived channels of `measures` from the measuring estimator's reading.
 fn held_of(measures: Measures, m: &Measurements) -> [f32; 6] {
     match measures {
-        Measures::Power => [
+        Measures::PowerPQ => [
             m.active_w[0],
             m.active_w[1],
             m.active_w[2],

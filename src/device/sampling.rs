@@ -16,10 +16,11 @@
 //! positive-going zero crossing at or after it — is what `stop` reports as `start_ts`.
 //!
 //! ```
-//! use smartmeter::device::sampling::{Measures, Sampling, SamplingParams, Destination};
+//! use smartmeter::device::sampling::{Sampling, SamplingParams, Destination};
+//! use smartmeter::wire::command::Measures;
 //! use smartmeter::device::{ConnId, Instant};
 //! let params = SamplingParams {
-//!     measures: Measures::PhaseWaveform(0),
+//!     measures: Measures::VoltCurrentL1,
 //!     rate_hz: 10,
 //!     ..SamplingParams::default()
 //! };
@@ -37,60 +38,17 @@ use core::net::SocketAddr;
 use num_traits::Float;
 
 use super::{ConnId, Instant};
-use crate::wire::command::{Measures as WireMeasures, StreamType};
+use crate::wire::command::{Measures, StreamType};
 
-/// Which channels a session streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Measures {
-    /// `v,i,v,i,v,i`: the six waveforms.
-    AllWaveforms,
-    /// `v,i_Lx`: voltage and current waveform of one phase (0 = L1).
-    PhaseWaveform(u8),
-    /// `p,p,p,q,q,q`: active and (fundamental) reactive power per phase, derived (≤ 50 Hz).
-    Power,
-    /// `v,v,v,i,i,i_RMS`: RMS voltage and current per phase, derived (≤ 50 Hz).
-    Rms,
-}
-
-impl Measures {
-    /// Values per sample.
-    pub fn channels(self) -> usize {
-        match self {
-            Measures::PhaseWaveform(_) => 2,
-            _ => 6,
-        }
-    }
-    /// The wire's name for this set (its reported `measures` and `unit` strings).
-    pub fn wire(self) -> WireMeasures {
-        match self {
-            Measures::AllWaveforms => WireMeasures::VoltCurrent3,
-            Measures::PhaseWaveform(0) => WireMeasures::VoltCurrentL1,
-            Measures::PhaseWaveform(1) => WireMeasures::VoltCurrentL2,
-            Measures::PhaseWaveform(_) => WireMeasures::VoltCurrentL3,
-            Measures::Power => WireMeasures::PowerPQ,
-            Measures::Rms => WireMeasures::Rms,
-        }
-    }
-    /// Derived measures come from the estimator, not from the waveform.
-    pub fn is_derived(self) -> bool {
-        matches!(self, Measures::Power | Measures::Rms)
-    }
-    /// Highest rate allowed for this set.
-    pub fn max_rate_hz(self) -> u32 {
-        if self.is_derived() { 50 } else { 32_000 }
-    }
-}
-
-impl From<WireMeasures> for Measures {
-    fn from(m: WireMeasures) -> Measures {
-        match m {
-            WireMeasures::VoltCurrent3 => Measures::AllWaveforms,
-            WireMeasures::VoltCurrentL1 => Measures::PhaseWaveform(0),
-            WireMeasures::VoltCurrentL2 => Measures::PhaseWaveform(1),
-            WireMeasures::VoltCurrentL3 => Measures::PhaseWaveform(2),
-            WireMeasures::PowerPQ => Measures::Power,
-            WireMeasures::Rms => Measures::Rms,
-        }
+/// The source channels (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` indices) a waveform set takes, in frame
+/// order; derived sets (`p,q`, `v,i_RMS`) take none (they come from the estimator).
+pub(crate) fn source_channels(m: Measures) -> &'static [usize] {
+    match m {
+        Measures::VoltCurrent3 => &[0, 1, 2, 3, 4, 5],
+        Measures::VoltCurrentL1 => &[0, 1],
+        Measures::VoltCurrentL2 => &[2, 3],
+        Measures::VoltCurrentL3 => &[4, 5],
+        Measures::PowerPQ | Measures::Rms => &[],
     }
 }
 
@@ -153,7 +111,7 @@ pub struct SamplingParams {
 impl Default for SamplingParams {
     fn default() -> Self {
         SamplingParams {
-            measures: Measures::AllWaveforms,
+            measures: Measures::VoltCurrent3,
             rate_hz: 8000,
             prefix: true,
             flow_ctr: false,
@@ -259,7 +217,7 @@ impl Sampling {
         ring_bytes: usize,
         created: Instant,
     ) -> Self {
-        let ch = params.measures.channels();
+        let ch = params.measures.count();
         if params.chunk_bytes == 0 {
             params.chunk_bytes = default_chunk_bytes(params.rate_hz, ch * 4, dest);
         }
@@ -291,7 +249,7 @@ impl Sampling {
 
     /// Values per sample.
     pub fn channels(&self) -> usize {
-        self.params.measures.channels()
+        self.params.measures.count()
     }
 
     /// Samples per regular frame.
