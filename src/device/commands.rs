@@ -6,9 +6,9 @@ use alloc::format;
 use alloc::string::{String, ToString};
 
 use super::conns::Sink;
-use super::engine::{Device, PendingSample};
+use super::engine::Device;
 use super::request::MQTT_AUTH;
-use super::sampling::{self, Destination, Sampling, SamplingParams};
+use super::sampling::{self, Destination, PendingSample, Sampling, SamplingParams};
 use super::session::Wait;
 use super::time::LongTime;
 use super::{ConnKind, Instant, LogLevel, Measurements, RestartKind};
@@ -28,25 +28,18 @@ impl Device {
     pub(crate) fn availability(&mut self, conn: super::ConnId, now: Instant) {
         if self
             .sampling
-            .as_ref()
+            .session()
             .is_some_and(|s| s.owner == Some(conn))
         {
             self.stop_sampling(now, None);
         }
-        if self
-            .pending_sample
-            .as_ref()
-            .is_some_and(|p| p.sink == Sink::Conn(conn))
-        {
-            self.pending_sample = None;
+        if self.sampling.pending_of(Sink::Conn(conn)) {
+            self.sampling.take_pending();
         }
     }
 
     pub(crate) fn raw_stream_conn(&self) -> Option<super::ConnId> {
-        match self.sampling.as_ref().map(|s| s.dest) {
-            Some(Destination::Raw(c)) => Some(c),
-            _ => None,
-        }
+        self.sampling.raw_conn()
     }
 
     #[allow(clippy::too_many_lines)]
@@ -120,6 +113,7 @@ impl Device {
                 let f = c.factors();
                 self.config.calibration = f;
                 self.meter.set_calibration(&f);
+                self.sampling.set_calibration(self.meter.calibration());
                 self.persist_settings();
                 self.reply(sink, &Reply::Calibration { factors: f });
             }
@@ -169,7 +163,7 @@ impl Device {
             }
             Command::Sample(req) => self.sample(sink, now, &req),
             Command::ReqSamples { samples } => {
-                let Some(owner) = self.sampling.as_ref().map(|s| s.owner) else {
+                let Some(owner) = self.sampling.session().map(|s| s.owner) else {
                     return self.error_reply(sink, name, "Not sampling");
                 };
                 let Sink::Conn(c) = sink else {
@@ -178,35 +172,35 @@ impl Device {
                 if owner != Some(c) {
                     return self.error_reply(sink, name, "Not the sampling connection");
                 }
-                let flow = self.sampling.as_ref().is_some_and(|s| s.params.flow_ctr);
+                let flow = self.sampling.session().is_some_and(|s| s.params.flow_ctr);
                 if !flow {
                     return self.error_reply(sink, name, "Flow control not enabled");
                 }
-                if let Some(s) = self.sampling.as_mut() {
+                if let Some(s) = self.sampling.session_mut() {
                     s.request(usize::from(samples));
                 }
                 self.conns.set_wait(c, Wait::ReqSamples);
                 self.pump_sampling(now);
             }
             Command::Cts { value } => {
-                let Some(owner) = self.sampling.as_ref().map(|s| s.owner) else {
+                let Some(owner) = self.sampling.session().map(|s| s.owner) else {
                     return self.error_reply(sink, name, "Not sampling");
                 };
                 if !matches!(sink, Sink::Conn(c) if owner == Some(c)) {
                     return self.error_reply(sink, name, "Not the sampling connection");
                 }
-                if let Some(s) = self.sampling.as_mut() {
+                if let Some(s) = self.sampling.session_mut() {
                     s.cts = value;
                 }
                 self.reply(sink, &Reply::Cts { value });
                 self.pump_sampling(now);
             }
             Command::Stop => {
-                if let Some(p) = self.pending_sample.take() {
+                if let Some(p) = self.sampling.take_pending() {
                     if let Sink::Conn(c) = p.sink {
                         self.release(c, Wait::SampleNtp, now);
                     }
-                    self.sampling = Some(p.session);
+                    self.sampling.adopt(p.session);
                 }
                 if !self.stop_sampling(now, Some(sink)) {
                     self.error_reply(sink, name, "Not sampling");
@@ -423,10 +417,9 @@ impl Device {
             (_, Sink::Conn(c)) => Some(c),
             (_, Sink::Mqtt) => None,
         };
-        let session = Sampling::new(owner, dest, params, self.opts.sample_ring_bytes, wall);
+        let session = Sampling::new(owner, dest, params, self.sampling.ring_bytes(), wall);
         if let Destination::Raw(_) = dest {
             // Re-configure the running raw stream in place.
-            self.sampling = None;
             self.begin_sampling(now, Some(sink), session, None);
             return;
         }
@@ -435,12 +428,8 @@ impl Device {
                 let msg = format!("Cannot reach NTP confidence of {conf_ms} ms");
                 return self.error_reply(sink, "sample", &msg);
             }
-            self.pending_sample = Some(PendingSample {
-                sink,
-                session,
-                conf_ms,
-                tries: 1,
-            });
+            self.sampling
+                .set_pending(PendingSample::new(sink, session, conf_ms));
             if let Sink::Conn(c) = sink {
                 self.conns.set_wait(c, Wait::SampleNtp);
             }

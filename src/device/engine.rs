@@ -10,51 +10,26 @@ use super::measure::Meter;
 use super::ntp::Ntp;
 use super::outbox::Outbox;
 use super::persist::Persistence;
-use super::sampling::{Destination, OutFrame, Sampling};
+use super::sampling::{Destination, NtpGate, Outputs, Pipeline, Sampling, SamplingParams, unix_ms};
 use super::session::Wait;
-use super::time::{LongTime, ShortTime, UnixMillis};
+use super::time::{LongTime, ShortTime};
 use super::timers::{Timer, TimerTable};
 use super::{
     CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
     NtpResult, PhysicalBlock, RecordKind, RestartKind, Restored,
 };
-use crate::wire::command::Slot;
-use crate::wire::frame::{Framing, encode_frame};
 use crate::wire::mqtt;
-use crate::wire::reply::{InfoReply, Reply, SampleStarted, StopStats};
+use crate::wire::reply::{InfoReply, Reply, StopStats};
 
-/// A `sample` request waiting for NTP confidence (`ntpConf`, PROTOCOL.md §5.7).
-#[derive(Debug, Clone)]
-pub(crate) struct PendingSample {
-    pub(crate) sink: Sink,
-    pub(crate) session: Sampling,
-    pub(crate) conf_ms: u32,
-    pub(crate) tries: u8,
-}
-
-/// What an NTP outcome means for a [`PendingSample`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NtpGate {
-    /// The confidence (ms) is reached: the session starts.
-    Reached(u64),
-    /// Not yet: ask again.
-    Retry,
-    /// Not reached within [`NTP_TRIES`] exchanges.
-    GiveUp,
-}
-
-impl PendingSample {
-    /// Counts one NTP outcome (`conf_ms`: the confidence it reached, `None` for a failure).
-    pub(crate) fn on_sync(&mut self, conf_ms: Option<u64>) -> NtpGate {
-        match conf_ms {
-            Some(c) if c <= u64::from(self.conf_ms) => NtpGate::Reached(c),
-            _ if self.tries < NTP_TRIES => {
-                self.tries += 1;
-                NtpGate::Retry
-            }
-            _ => NtpGate::GiveUp,
+/// The sampling pipeline's view of where samples and frames go (disjoint fields of the device).
+macro_rules! outputs {
+    ($d:expr) => {
+        Outputs {
+            conns: &mut $d.conns,
+            outbox: &mut $d.outbox,
+            mqtt_name: $d.mqtt_connected.then_some($d.config.name.as_str()),
         }
-    }
+    };
 }
 
 /// Wi-Fi link facts for `info` (the binding updates them with [`Device::set_link`]).
@@ -80,10 +55,6 @@ impl Default for LinkInfo {
 
 /// Time the engine waits for output to drain before restarting anyway.
 const RESTART_DRAIN: Duration = Duration::from_secs(2);
-/// Most NTP tries for `ntpConf`.
-const NTP_TRIES: u8 = 10;
-/// Shortest time between two informational lines about frames dropped for slow readers.
-const DROP_REPORT_PERIOD: Duration = Duration::from_secs(10);
 /// Most old device names whose retained MQTT topics wait for the next broker connection to be
 /// cleared.
 const MAX_STALE_NAMES: usize = 4;
@@ -114,8 +85,8 @@ pub struct Device {
     pub(crate) persist: Persistence,
     /// Time synchronisation.
     pub(crate) ntp: Ntp,
-    pub(crate) pending_sample: Option<PendingSample>,
-    pub(crate) sampling: Option<Sampling>,
+    /// Sampling sessions: all their state.
+    pub(crate) sampling: Pipeline,
     pub(crate) meter: Meter,
     boot: Instant,
     /// Every deadline the engine waits for.
@@ -123,20 +94,12 @@ pub struct Device {
     stream_conn: Option<ConnId>,
     pub(crate) mqtt_connected: bool,
     pub(crate) mqtt: MqttLink,
-    /// Samples in frames refused by slow readers, not yet mentioned in an informational line.
-    dropped_unreported: u64,
-    /// Earliest time of the next such line.
-    next_drop_report: Instant,
     /// Pending restart: kind, drain deadline, and whether the deadline has passed.
     pub(crate) restart: Option<(RestartKind, Instant, bool)>,
     pub(crate) link: LinkInfo,
     pub(crate) source_rate_hz: u32,
     last_local_minute: Option<u64>,
-    scratch: Vec<f32>,
-    /// Codes of a [`CodeBlock`] in volts and amps, while a session needs them.
-    code_values: Vec<f32>,
     last_now: Instant,
-    zc_prev: f32,
 }
 
 impl Device {
@@ -157,23 +120,17 @@ impl Device {
             conns: Connections::new(&options),
             persist,
             ntp: Ntp::default(),
-            pending_sample: None,
-            sampling: None,
+            sampling: Pipeline::new(options.sample_ring_bytes, now),
             meter,
             boot: now,
             timers: TimerTable::default(),
             stream_conn: None,
             mqtt_connected: false,
             mqtt: MqttLink::default(),
-            dropped_unreported: 0,
-            next_drop_report: now,
             restart: None,
             link: LinkInfo::default(),
             last_local_minute: None,
-            scratch: Vec::new(),
-            code_values: Vec::new(),
             last_now: now,
-            zc_prev: 0.0,
             config,
             opts: options,
         };
@@ -227,7 +184,7 @@ impl Device {
 
     /// Whether a sampling session runs (or waits for its start or NTP confidence).
     pub fn is_busy(&self) -> bool {
-        self.sampling.is_some() || self.pending_sample.is_some()
+        self.sampling.is_busy()
     }
 
     /// The last complete measurement window, if at most 250 ms old.
@@ -254,7 +211,7 @@ impl Device {
         let command = matches!(kind, ConnKind::Command { .. });
         if command
             && self.conns.is_full()
-            && let Some(victim) = self.conns.idle_victim(now, |c| self.owns_sampling(c))
+            && let Some(victim) = self.conns.idle_victim(now, |c| self.sampling.owns(c))
         {
             let line = Reply::error(None, "Idle connection closed").to_line();
             self.conns
@@ -323,16 +280,12 @@ impl Device {
             self.schedule_stream_server(now);
         }
         self.ntp.forget(conn);
-        if self
-            .pending_sample
-            .as_ref()
-            .is_some_and(|p| p.sink == Sink::Conn(conn))
-        {
-            self.pending_sample = None;
+        if self.sampling.pending_of(Sink::Conn(conn)) {
+            self.sampling.take_pending();
         }
         let owned = self
             .sampling
-            .as_ref()
+            .session()
             .is_some_and(|s| s.owner == Some(conn) || s.dest.conn() == Some(conn));
         if owned {
             self.stop_sampling(now, None);
@@ -347,7 +300,10 @@ impl Device {
         }
         self.source_rate_hz = block.rate_hz;
         self.meter.feed(now, block);
-        self.sessions_take(now, block, None);
+        let wall_start = self.wall_time(block.start);
+        self.sampling
+            .feed(block, None, wall_start, &self.meter, &mut outputs!(self));
+        self.pump_sampling(now);
     }
 
     /// ADC codes from the front end: the same as [`handle_samples`](Self::handle_samples), but the
@@ -360,50 +316,9 @@ impl Device {
         }
         self.source_rate_hz = block.rate_hz;
         self.meter.feed_codes(now, block);
-        let (vpc, apc) = (block.volts_per_code as f32, block.amps_per_code as f32);
-        if self.sampling.is_some() {
-            let mut values = core::mem::take(&mut self.code_values);
-            values.clear();
-            let whole = block.codes.len() / 6 * 6;
-            values.extend(
-                block
-                    .codes
-                    .iter()
-                    .take(whole)
-                    .enumerate()
-                    .map(|(k, c)| *c as f32 * if k.is_multiple_of(2) { vpc } else { apc }),
-            );
-            let physical = PhysicalBlock {
-                rate_hz: block.rate_hz,
-                samples: &values,
-                start: block.start,
-            };
-            self.sessions_take(now, &physical, block.codes.get(..whole));
-            self.code_values = values;
-        } else {
-            if let Some(c) = block.codes.chunks_exact(6).last().and_then(|c| c.first()) {
-                self.zc_prev = *c as f32 * vpc;
-            }
-            self.pump_sampling(now);
-        }
-    }
-
-    /// The sampling session's share of a block (in volts and amps; `codes`: the same frames as ADC
-    /// codes when the binding delivered codes).
-    fn sessions_take(&mut self, now: Instant, block: &PhysicalBlock<'_>, codes: Option<&[i32]>) {
         let wall_start = self.wall_time(block.start);
-        if self.sampling.is_some() {
-            let mut sampling = self.sampling.take();
-            if let Some(s) = sampling.as_mut() {
-                self.ingest(s, wall_start, block, codes);
-            }
-            if self.sampling.is_none() {
-                self.sampling = sampling;
-            }
-        }
-        if let Some(v) = block.samples.chunks_exact(6).last().and_then(|c| c.first()) {
-            self.zc_prev = *v;
-        }
+        self.sampling
+            .feed_codes(block, wall_start, &self.meter, &mut outputs!(self));
         self.pump_sampling(now);
     }
 
@@ -482,7 +397,7 @@ impl Device {
                 self.release(c, Wait::Ntp, now);
             }
         }
-        if let Some(mut p) = self.pending_sample.take() {
+        if let Some(mut p) = self.sampling.take_pending() {
             match p.on_sync(conf_ms) {
                 NtpGate::Reached(conf) => {
                     self.begin_sampling(now, Some(p.sink), p.session, Some(conf));
@@ -491,7 +406,7 @@ impl Device {
                     }
                 }
                 NtpGate::Retry => {
-                    self.pending_sample = Some(p);
+                    self.sampling.set_pending(p);
                     self.request_ntp();
                 }
                 NtpGate::GiveUp => {
@@ -648,17 +563,6 @@ impl Device {
         self.timers.next_timeout(|t| t.reported(mqtt))
     }
 
-    /// Whether `conn` owns the sampling session (or the one waiting for NTP confidence).
-    fn owns_sampling(&self, conn: ConnId) -> bool {
-        self.sampling
-            .as_ref()
-            .is_some_and(|s| s.owner == Some(conn) || s.dest.conn() == Some(conn))
-            || self
-                .pending_sample
-                .as_ref()
-                .is_some_and(|p| p.sink == Sink::Conn(conn))
-    }
-
     // ----- internals: output -----------------------------------------------------------------
 
     pub(crate) fn zone(&self) -> i32 {
@@ -722,56 +626,30 @@ impl Device {
 
     fn tick(&mut self, now: Instant) {
         let wall = self.wall_time(now);
-        if let Some(mut s) = self.sampling.take() {
-            if s.started.is_some() {
-                if let Some((rate, total)) = s.rate_report(wall) {
-                    self.sampling = Some(s);
-                    self.log(
-                        now,
-                        LogLevel::Info,
-                        &alloc::format!("{rate:.2}Hz, {total}s"),
-                    );
-                } else {
-                    self.sampling = Some(s);
-                }
-            } else {
-                self.sampling = Some(s);
-            }
-            self.report_missed(now);
-        } else if self.pending_sample.is_none() {
-            self.log(now, LogLevel::Info, "");
+        let r = self.sampling.tick(wall, now);
+        if let Some((rate, total)) = r.rate {
+            self.log(
+                now,
+                LogLevel::Info,
+                &alloc::format!("{rate:.2}Hz, {total}s"),
+            );
         }
-        self.report_drops(now);
-        self.check_daily_restart(now);
-    }
-
-    /// `MISSED <k> SAMPLES` (an error, kept in the logbook): the session's ring overflowed (§5).
-    fn report_missed(&mut self, now: Instant) {
-        let (k, dropped) = self
-            .sampling
-            .as_mut()
-            .map(|s| (s.take_missed(), s.take_dropped()))
-            .unwrap_or((0, 0));
-        self.dropped_unreported = self.dropped_unreported.saturating_add(dropped);
-        if k > 0 {
+        if r.missed > 0 {
+            // an error, kept in the logbook: the session's ring overflowed (§5.9)
+            let k = r.missed;
             self.log(now, LogLevel::Error, &alloc::format!("MISSED {k} SAMPLES"));
         }
-    }
-
-    /// Frames refused by a slow reader are no error: the reader sees them as packet-number gaps
-    /// (§3). An informational line (never kept in the logbook) says so at most every
-    /// [`DROP_REPORT_PERIOD`].
-    fn report_drops(&mut self, now: Instant) {
-        if self.dropped_unreported == 0 || now < self.next_drop_report {
-            return;
+        if r.idle {
+            self.log(now, LogLevel::Info, "");
         }
-        let k = core::mem::take(&mut self.dropped_unreported);
-        self.next_drop_report = now + DROP_REPORT_PERIOD;
-        self.log(
-            now,
-            LogLevel::Info,
-            &alloc::format!("Reader too slow, {k} samples not sent"),
-        );
+        if let Some(k) = r.slow_reader {
+            self.log(
+                now,
+                LogLevel::Info,
+                &alloc::format!("Reader too slow, {k} samples not sent"),
+            );
+        }
+        self.check_daily_restart(now);
     }
 
     fn check_daily_restart(&mut self, now: Instant) {
@@ -796,9 +674,7 @@ impl Device {
     /// Stops sampling, persists, and restarts once the output drained (the caller announced
     /// `offline` first, under the name the broker session uses).
     pub(crate) fn begin_restart(&mut self, now: Instant, kind: RestartKind) {
-        if self.sampling.is_some() {
-            self.stop_sampling(now, None);
-        }
+        self.stop_sampling(now, None);
         self.persist_energy();
         self.persist
             .save_logbook_if_changed(now, &mut self.outbox, &mut self.timers);
@@ -886,7 +762,7 @@ impl Device {
     // ----- internals: sampling ---------------------------------------------------------------
 
     fn start_raw_stream(&mut self, now: Instant, conn: ConnId) {
-        let params = super::sampling::SamplingParams {
+        let params = SamplingParams {
             prefix: false,
             ..Default::default()
         };
@@ -894,7 +770,7 @@ impl Device {
             Some(conn),
             Destination::Raw(conn),
             params,
-            self.opts.sample_ring_bytes,
+            self.sampling.ring_bytes(),
             self.wall_time(now),
         );
         self.begin_sampling(now, None, s, None);
@@ -905,38 +781,16 @@ impl Device {
         &mut self,
         now: Instant,
         reply_to: Option<Sink>,
-        mut session: Sampling,
+        session: Sampling,
         ntp_conf: Option<u64>,
     ) {
         let wall = self.wall_time(now);
-        session.created = wall;
-        session.crossing_us = None;
-        let lead = self
-            .meter
-            .begin_session(&session, self.source_rate_hz.max(1));
-        if session.params.start_at.is_none() {
-            // An immediate start: its first sample describes the instant `startTs` announces, the
-            // earliest one whose filter input the session still gets (see `Meter::begin_session`).
-            session.params.start_at = Some(first_instant(wall + lead, self.source_rate_hz));
-            session.align_start = false;
-        }
+        let started =
+            self.sampling
+                .begin(session, wall, self.source_rate_hz, &self.meter, ntp_conf);
         if let Some(sink) = reply_to {
-            let start_ts = session.params.start_at.unwrap_or(wall);
-            let p = &session.params;
-            let r = Reply::SampleStarted(SampleStarted {
-                stream: session.dest.stream_type(),
-                slot: p.slot.map(|(slot, slots)| Slot { slot, slots }),
-                measures: p.measures,
-                chunk_size_bytes: u32::try_from(p.chunk_bytes).unwrap_or(u32::MAX),
-                rate_hz: p.rate_hz,
-                prefix: p.prefix,
-                flow_control: p.flow_ctr,
-                start_ts_ms: unix_ms(start_ts),
-                ntp_confidence_ms: ntp_conf.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
-            });
-            self.reply(sink, &r);
+            self.reply(sink, &Reply::SampleStarted(started));
         }
-        self.sampling = Some(session);
         if self.mqtt_connected {
             let t = mqtt::sample_topic(&self.config.name);
             self.publish(t, b"on".to_vec(), false);
@@ -946,28 +800,16 @@ impl Device {
     /// Stops the session: answers a pending reqSamples, flushes, and (if `reply_to` is given) sends
     /// the statistics. Returns whether a session was running.
     pub(crate) fn stop_sampling(&mut self, now: Instant, reply_to: Option<Sink>) -> bool {
-        let Some(mut s) = self.sampling.take() else {
+        let Some(mut s) = self.sampling.stop(&mut outputs!(self)) else {
             return false;
         };
-        self.meter.end_session();
         let wall = self.wall_time(now);
-        // A reader that went away ends its session: what it would have got is simply not sent.
-        let gone = s.dest.conn().is_some_and(|c| self.conns.get(c).is_none());
-        let tail = s.flush();
-        if !gone {
-            for f in tail {
-                self.route_frame(&mut s, f, now);
-            }
-        }
         if let Some(owner) = s.owner {
             self.release(owner, Wait::ReqSamples, now);
         }
         let k = s.take_missed();
         if k > 0 {
             self.log(now, LogLevel::Error, &alloc::format!("MISSED {k} SAMPLES"));
-        }
-        if !gone {
-            self.dropped_unreported = self.dropped_unreported.saturating_add(s.take_dropped());
         }
         if let Some(sink) = reply_to {
             let st = s.stats(wall);
@@ -993,150 +835,17 @@ impl Device {
     }
 
     /// Answers the pending reqSamples with what is buffered now (before a `stop`/`?` of its owner).
-    pub(crate) fn answer_pending_request(&mut self, now: Instant) {
-        let Some(mut s) = self.sampling.take() else {
-            return;
-        };
-        if let Some(f) = s.flush_request() {
-            self.route_frame(&mut s, f, now);
-        }
-        self.sampling = Some(s);
+    pub(crate) fn answer_pending_request(&mut self) {
+        self.sampling.answer_request(&mut outputs!(self));
     }
 
-    /// Feeds one block into the session: the start (the announced instant of an immediate start, or
-    /// the first positive-going L1 zero crossing at or after a scheduled one; earlier input only warms
-    /// the filters), resampling / derivation, then the ring or the MQTT publishes.
-    fn ingest(
-        &mut self,
-        s: &mut Sampling,
-        wall_start: Instant,
-        block: &PhysicalBlock<'_>,
-        codes: Option<&[i32]>,
-    ) {
-        let n = block.samples.len() / 6;
-        let block_t0 = self.meter.session_clock(s, block.rate_hz, wall_start);
-        let emit_from = if !s.waiting() {
-            Some(f64::NEG_INFINITY)
-        } else {
-            match s.params.start_at {
-                None => Some(f64::NEG_INFINITY),
-                Some(at) if !s.align_start => Some(s.micros_since_created(at)),
-                Some(at) => {
-                    if s.crossing_us.is_none() {
-                        s.crossing_us = rising_crossing(
-                            self.zc_prev,
-                            s.micros_since_created(at),
-                            block_t0,
-                            block,
-                        );
-                    }
-                    s.crossing_us
-                }
-            }
-        };
-        let mut values = core::mem::take(&mut self.scratch);
-        values.clear();
-        let (produced, first) =
-            self.meter
-                .derive_for(s, block, codes, 0..n, wall_start, &mut values, emit_from);
-        if s.waiting()
-            && let Some(t) = first
-        {
-            s.start(s.instant_after_created(t));
-        }
-        let ch = s.channels();
-        let mqtt_dest = s.dest == Destination::Mqtt;
-        for sample in values.chunks_exact(ch).take(produced) {
-            if !mqtt_dest {
-                s.push(sample);
-            } else {
-                let t = s.sample_instant(s.taken());
-                let body = mqtt::sample_values(
-                    s.params.measures.unit(),
-                    &UnixMillis(t).to_string(),
-                    sample,
-                );
-                let ok = self.mqtt_connected && self.outbox.has_room();
-                if ok {
-                    let topic = mqtt::info_topic(&self.config.name);
-                    self.push_event(Event::Publish {
-                        topic,
-                        payload: body,
-                        retain: false,
-                    });
-                }
-                s.take_direct(ok);
-            }
-        }
-        self.scratch = values;
-    }
-
-    /// Forms and routes every frame the session's gates allow now.
+    /// Forms and routes every frame the session's gates allow now; a `reqSamples` answered lets its
+    /// owner's held lines go on.
     pub(crate) fn pump_sampling(&mut self, now: Instant) {
-        let Some(mut s) = self.sampling.take() else {
-            return;
-        };
         let wall = self.wall_time(now);
-        let mut answered = false;
-        let mut guard = 0u32;
-        while let Some(f) = s.poll_frame(wall) {
-            answered |= f.answers_request;
-            self.route_frame(&mut s, f, now);
-            guard += 1;
-            if guard > 4096 {
-                break;
-            }
+        if let Some(owner) = self.sampling.pump(wall, &mut outputs!(self)) {
+            self.release(owner, Wait::ReqSamples, now);
         }
-        let owner = s.owner;
-        if self.sampling.is_none() {
-            self.sampling = Some(s);
-        }
-        if answered && let Some(o) = owner {
-            self.release(o, Wait::ReqSamples, now);
-        }
-    }
-
-    /// Frames `f` for its destination and queues it; a refused frame is counted as dropped.
-    fn route_frame(&mut self, s: &mut Sampling, f: OutFrame, now: Instant) {
-        let framing = match s.dest {
-            Destination::Raw(_) => Framing::RAW,
-            Destination::Serial(_) if s.params.prefix => Framing::SERIAL,
-            Destination::Serial(_) => Framing::SERIAL_RAW,
-            _ if s.params.prefix => Framing::PREFIXED,
-            _ => Framing::RAW,
-        };
-        let mut buf = alloc::vec![0u8; f.values.len() * 4 + 16];
-        let n = encode_frame(&mut buf, f.packet, &f.values, framing).unwrap_or(0);
-        buf.truncate(n);
-        let ok = match s.dest {
-            Destination::Tcp(c) | Destination::Serial(c) | Destination::Raw(c) => {
-                self.conns.get_mut(c).is_some_and(|x| {
-                    if f.answers_request {
-                        x.out.push_big_frame(&buf)
-                    } else {
-                        x.out.push_frame(&buf)
-                    }
-                })
-            }
-            Destination::Udp(addr) => {
-                if self.outbox.has_room() {
-                    self.outbox.push(Event::SendDatagram { addr, bytes: buf });
-                    true
-                } else {
-                    false
-                }
-            }
-            Destination::Mqtt => true,
-        };
-        if !ok {
-            s.frame_dropped(&f);
-        }
-        if f.answers_request
-            && let Some(o) = s.owner
-        {
-            self.reply(Sink::Conn(o), &Reply::ReqSamplesDone);
-        }
-        let _ = now;
     }
 
     /// The `info` reply (sent on every new connection and for `{"cmd":"info"}`).
@@ -1168,53 +877,6 @@ impl Device {
 
     /// Approximate heap held by the engine's buffers right now (queues, rings, logbook, scratch).
     pub fn heap_bytes(&self) -> usize {
-        self.conns.heap_bytes()
-            + self.sampling.as_ref().map_or(0, Sampling::heap_bytes)
-            + self.persist.logbook.heap_bytes()
-            + self.scratch.capacity() * 4
-            + self.code_values.capacity() * 4
-            + self.meter.heap_bytes()
+        self.conns.heap_bytes() + self.sampling.heap_bytes() + self.persist.logbook.heap_bytes()
     }
-}
-
-/// The first instant at or after `t` that an immediate session can start at so that its first
-/// sample — which lands on the next input sample when there is no fractional resampling stage, up to
-/// one source period later — still lies in the same millisecond as `t`: `startTs` (ms) then names it.
-fn first_instant(t: Instant, source_rate_hz: u32) -> Instant {
-    let period_us = 1_000_000u64.div_ceil(u64::from(source_rate_hz.max(1)));
-    let us = t.as_micros();
-    let into_ms = us % 1000;
-    if period_us < 1000 && into_ms + period_us > 1000 {
-        Instant::from_micros(us - into_ms + 1000)
-    } else {
-        t
-    }
-}
-
-/// The first positive-going zero crossing of L1 at or after `at_us` in `block` (frame 0 at `t0_us`;
-/// `prev`: the last L1 voltage of the block before), located between two samples by linear
-/// interpolation; times in µs on any common origin.
-fn rising_crossing(prev: f32, at_us: f64, t0_us: f64, block: &PhysicalBlock<'_>) -> Option<f64> {
-    let dt_us = 1e6 / f64::from(block.rate_hz.max(1));
-    let t0 = t0_us;
-    let mut prev = prev;
-    for (k, row) in block.samples.chunks_exact(6).enumerate() {
-        let v = row.first().copied().unwrap_or(0.0);
-        if prev < 0.0 && v >= 0.0 {
-            let frac = f64::from(-prev) / f64::from(v - prev);
-            // never after the sample that is ≥ 0 (rounding), so that sample is the first one at or
-            // after the crossing
-            let t = (t0 + (k as f64 - 1.0 + frac) * dt_us).min(t0 + k as f64 * dt_us);
-            if t >= at_us {
-                return Some(t);
-            }
-        }
-        prev = v;
-    }
-    None
-}
-
-/// Unix milliseconds of `t` for the wire (saturating; `Instant` cannot be negative).
-fn unix_ms(t: Instant) -> i64 {
-    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
 }

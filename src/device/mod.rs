@@ -100,7 +100,6 @@ pub mod logbook;
 mod ntp;
 mod outbox;
 mod persist;
-pub mod sampling;
 pub mod session;
 pub mod store;
 mod time;
@@ -111,6 +110,7 @@ mod conns;
 mod engine;
 mod measure;
 mod request;
+mod sampling;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -117,7 +117,7 @@ impl Device {
         let is_stop = matches!(&work, Deferred::Line(line) if is_stop_line(line));
         self.conns.defer(conn, work);
         if is_stop && wait == Wait::ReqSamples {
-            self.answer_pending_request(now);
+            self.answer_pending_request();
             self.release(conn, Wait::ReqSamples, now);
         }
     }

@@ -79,15 +79,6 @@ impl fmt::Display for ShortTime {
     }
 }
 
-/// `<unix>.<mmm>` (timestamps of PROTOCOL.md §4, always UTC).
-pub struct UnixMillis(pub Instant);
-impl fmt::Display for UnixMillis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0.as_millis();
-        write!(f, "{}.{:03}", ms / 1000, ms % 1000)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,7 +90,6 @@ mod tests {
         let t = Instant::from_millis(1_614_681_575_123);
         assert_eq!(LongTime(t, 0).to_string(), "03/02/2021 10:39:35.123");
         assert_eq!(ShortTime(t, 0).to_string(), "03/02 10:39:35");
-        assert_eq!(UnixMillis(t).to_string(), "1614681575.123");
         assert_eq!(ShortTime(t, 60).to_string(), "03/02 11:39:35");
         assert_eq!(
             LongTime(Instant::EPOCH, 0).to_string(),

@@ -10,26 +10,10 @@
 //! ([`Sampling::take_dropped`]): they are the reader's business, not a device error.
 //!
 //! Time: sample `k` describes the wall time `started + k/rate` (the centre of its resampling filter,
-//! see `device::measure`). `startTs` of the reply is that of the first sample for an immediate start
+//! see `convert`). `startTs` of the reply is that of the first sample for an immediate start
 //! (the engine announces it in [`SamplingParams::start_at`]); a scheduled start's reply names the
 //! requested `time`, and its first sample — the first within one output period after L1's
 //! positive-going zero crossing at or after it — is what `stop` reports as `start_ts`.
-//!
-//! ```
-//! use smartmeter::device::sampling::{Sampling, SamplingParams, Destination};
-//! use smartmeter::wire::command::Measures;
-//! use smartmeter::device::{ConnId, Instant};
-//! let params = SamplingParams {
-//!     measures: Measures::VoltCurrentL1,
-//!     rate_hz: 10,
-//!     ..SamplingParams::default()
-//! };
-//! let mut s = Sampling::new(Some(ConnId(1)), Destination::Tcp(ConnId(1)), params, 1024, Instant::from_secs(1));
-//! assert_eq!(s.chunk_samples(), 1); // floor(0.1·10·8) = 8 bytes = one v,i sample
-//! s.push(&[230.0, 1000.0]);
-//! let f = s.poll_frame(Instant::from_secs(1)).unwrap();
-//! assert_eq!((f.packet, f.values.len()), (0, 2));
-//! ```
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -368,11 +352,6 @@ impl Sampling {
         Some(self.form(n.min(have), true))
     }
 
-    /// A `reqSamples` waits for its samples.
-    pub fn request_pending(&self) -> bool {
-        self.pending_req.is_some()
-    }
-
     fn in_slot(&self, wall: Instant) -> bool {
         match self.params.slot {
             Some((s, n)) if n > 0 => wall.as_secs() % u64::from(n) == u64::from(s),
@@ -454,16 +433,6 @@ impl Sampling {
         }
     }
 
-    /// Packet number the next frame gets.
-    pub fn next_packet(&self) -> u32 {
-        self.packet
-    }
-
-    /// Values buffered.
-    pub fn buffered_values(&self) -> usize {
-        self.ring.len()
-    }
-
     /// Heap bytes of the ring.
     pub fn heap_bytes(&self) -> usize {
         self.ring.capacity() * 4
@@ -485,6 +454,28 @@ pub fn default_chunk_bytes(rate_hz: u32, bytes_per_sample: usize, dest: Destinat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_per_chunk_numbered_from_zero() {
+        let params = SamplingParams {
+            measures: Measures::VoltCurrentL1,
+            rate_hz: 10,
+            ..SamplingParams::default()
+        };
+        let t = Instant::from_secs(1);
+        let mut s = Sampling::new(
+            Some(ConnId(1)),
+            Destination::Tcp(ConnId(1)),
+            params,
+            1024,
+            t,
+        );
+        assert_eq!(s.chunk_samples(), 1); // floor(0.1·10·8) = 8 bytes = one v,i sample
+        s.push(&[230.0, 1000.0]);
+        let f = s.poll_frame(t).unwrap();
+        assert_eq!((f.packet, f.values.len()), (0, 2));
+        assert!(s.poll_frame(t).is_none());
+    }
 
     #[test]
     fn chunk_rule() {
