@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{CodeBlock, Instant, PhysicalBlock};
 use crate::calibration::{Calibration, FrontEnd};
 use crate::dsp::estimator::Sample;
+use crate::dsp::pq::PqSink;
 use crate::dsp::{EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, HalfCycleRms, Window};
 use crate::wire::mqtt::Quantity;
 
@@ -159,51 +160,52 @@ impl Est {
 #[derive(Debug, Clone)]
 pub(crate) struct Meter {
     cal: Calibration,
+    /// The measuring estimator (built for the first block, rebuilt when the rate or the input kind
+    /// changes).
     est: Option<Est>,
     est_rate: u32,
-    /// Windows still to be skipped before measurements are published: the estimator's first window
-    /// after start is short and unsynchronised, the next one still settling (its THD/Q₁ filters).
-    warmup: u8,
-    last: Option<Measurements>,
-    energy: EnergyMeter,
-    energy_start: Instant,
+    /// What the estimator's windows update.
+    registers: Registers,
 }
 
 fn calibration(f: &[f32; 6]) -> Calibration {
     Calibration::from_factors(*f).unwrap_or_default()
 }
 
-/// Where an estimator's windows go: energy counts every window (no gap in the registers); readings
-/// wait for a settled one.
+/// What the windows of the measuring estimator update: energy counts every window (no gap in the
+/// registers); readings wait for a settled one.
+#[derive(Debug, Clone)]
+struct Registers {
+    energy: EnergyMeter,
+    energy_start: Instant,
+    /// Windows still to be skipped before measurements are published: the estimator's first window
+    /// after start is short and unsynchronised, the next one still settling (its THD/Q₁ filters).
+    warmup: u8,
+    last: Option<Measurements>,
+}
+
+impl Registers {
+    /// One classic window, completed at `now`.
+    fn window(&mut self, w: &Window, now: Instant) {
+        self.energy.accumulate(w);
+        if self.warmup > 0 {
+            self.warmup -= 1;
+        } else {
+            self.last = Some(Measurements::from_window(w, now));
+        }
+    }
+}
+
+/// The registers as a sink of classic windows stamped `now`: the shape of [`PqSink::window`], so
+/// the power-quality pipeline can feed them in the estimator's place.
 struct WindowSink<'a> {
-    energy: &'a mut EnergyMeter,
-    last: &'a mut Option<Measurements>,
-    warmup: &'a mut u8,
+    registers: &'a mut Registers,
     now: Instant,
 }
 
-impl<'a> WindowSink<'a> {
-    fn new(
-        energy: &'a mut EnergyMeter,
-        last: &'a mut Option<Measurements>,
-        warmup: &'a mut u8,
-        now: Instant,
-    ) -> Self {
-        Self {
-            energy,
-            last,
-            warmup,
-            now,
-        }
-    }
-
-    fn take(&mut self, w: &Window) {
-        self.energy.accumulate(w);
-        if *self.warmup > 0 {
-            *self.warmup -= 1;
-        } else {
-            *self.last = Some(Measurements::from_window(w, self.now));
-        }
+impl PqSink for WindowSink<'_> {
+    fn window(&mut self, w: &Window) {
+        self.registers.window(w, self.now);
     }
 }
 
@@ -213,10 +215,12 @@ impl Meter {
             cal: calibration(cal),
             est: None,
             est_rate: 0,
-            warmup: WARMUP_WINDOWS,
-            last: None,
-            energy: EnergyMeter::new(),
-            energy_start: now,
+            registers: Registers {
+                energy: EnergyMeter::new(),
+                energy_start: now,
+                warmup: WARMUP_WINDOWS,
+                last: None,
+            },
         }
     }
 
@@ -230,8 +234,8 @@ impl Meter {
     pub(crate) fn restore(&mut self, payload: &[u8]) -> bool {
         match serde_json::from_slice::<EnergyState>(payload) {
             Ok(e) => {
-                self.energy.restore(&e.registers);
-                self.energy_start = Instant::from_millis(e.start_ms);
+                self.registers.energy.restore(&e.registers);
+                self.registers.energy_start = Instant::from_millis(e.start_ms);
                 true
             }
             Err(_) => false,
@@ -240,26 +244,26 @@ impl Meter {
 
     pub(crate) fn snapshot(&self) -> Vec<u8> {
         let s = EnergyState {
-            registers: self.energy.snapshot(),
-            start_ms: self.energy_start.as_millis(),
+            registers: self.registers.energy.snapshot(),
+            start_ms: self.registers.energy_start.as_millis(),
         };
         serde_json::to_vec(&s).unwrap_or_default()
     }
 
     pub(crate) fn energy_wh(&self) -> [f64; 3] {
-        self.energy.net_wh()
+        self.registers.energy.net_wh()
     }
 
     pub(crate) fn energy_import_wh(&self) -> [f64; 3] {
-        self.energy.import_wh()
+        self.registers.energy.import_wh()
     }
 
     pub(crate) fn energy_export_wh(&self) -> [f64; 3] {
-        self.energy.export_wh()
+        self.registers.energy.export_wh()
     }
 
     pub(crate) fn energy_start(&self) -> Instant {
-        self.energy_start
+        self.registers.energy_start
     }
 
     /// `resetEnergy`: refused (nothing changes) when the registers cannot hold a value.
@@ -270,15 +274,15 @@ impl Meter {
     ) -> Result<(), crate::dsp::energy::EnergyError> {
         let mut energy = EnergyMeter::new();
         energy.reset_to(net_wh)?;
-        self.energy = energy;
-        self.energy_start = start;
+        self.registers.energy = energy;
+        self.registers.energy_start = start;
         Ok(())
     }
 
     /// Every energy register zero, counting from `start` (factory / basic reset).
     pub(crate) fn clear_energy(&mut self, start: Instant) {
-        self.energy = EnergyMeter::new();
-        self.energy_start = start;
+        self.registers.energy = EnergyMeter::new();
+        self.registers.energy_start = start;
     }
 
     /// Half-cycle RMS minimum and maximum since the last call (getQuality), then reset.
@@ -309,8 +313,11 @@ impl Meter {
         };
         let whole = block.samples.len() / 6 * 6;
         let samples = block.samples.get(..whole).unwrap_or(&[]);
-        let mut sink = WindowSink::new(&mut self.energy, &mut self.last, &mut self.warmup, now);
-        est.feed(samples, |w| sink.take(w));
+        let mut sink = WindowSink {
+            registers: &mut self.registers,
+            now,
+        };
+        est.feed(samples, |w| sink.window(w));
     }
 
     /// Feeds a block of codes through the integer path of the estimator.
@@ -338,8 +345,11 @@ impl Meter {
         };
         let whole = block.codes.len() / 6 * 6;
         let codes = block.codes.get(..whole).unwrap_or(&[]);
-        let mut sink = WindowSink::new(&mut self.energy, &mut self.last, &mut self.warmup, now);
-        est.feed(codes, |w| sink.take(w));
+        let mut sink = WindowSink {
+            registers: &mut self.registers,
+            now,
+        };
+        est.feed(codes, |w| sink.window(w));
     }
 
     /// A new estimator (rate or input kind changed): readings wait for it to settle.
@@ -349,12 +359,13 @@ impl Meter {
         if let Some(e) = self.est.as_mut() {
             e.set_calibration(self.cal);
         }
-        self.last = None;
-        self.warmup = WARMUP_WINDOWS;
+        self.registers.last = None;
+        self.registers.warmup = WARMUP_WINDOWS;
     }
 
     pub(crate) fn latest(&self, now: Instant) -> Option<&Measurements> {
-        self.last
+        self.registers
+            .last
             .as_ref()
             .filter(|m| now.saturating_since(m.at) <= MAX_AGE && m.at <= now + MAX_AGE)
     }
@@ -384,13 +395,13 @@ impl Meter {
 
     /// The last settled reading, however old.
     pub(crate) fn reading(&self) -> Option<&Measurements> {
-        self.last.as_ref()
+        self.registers.last.as_ref()
     }
 
     /// A one-cycle estimator forked from the measuring one, if that is settled at `source_rate_hz`
     /// (its windows are then settled from the first).
     pub(crate) fn fork_one_cycle(&self, source_rate_hz: u32) -> Option<Est> {
-        if self.warmup != 0 || self.est_rate != source_rate_hz {
+        if self.registers.warmup != 0 || self.est_rate != source_rate_hz {
             return None;
         }
         match self.est.as_ref()? {
@@ -400,5 +411,83 @@ impl Meter {
                 .ok()
                 .map(|e| Est::Codes(e, *fe)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::synth::{Grid, GridConfig};
+    use core::time::Duration;
+
+    /// Feeds `ms` of the default 230 V grid at 8 kHz in 10 ms blocks, as volts or as codes.
+    fn run(m: &mut Meter, grid: &mut Grid, t: &mut Instant, ms: u64, codes: bool) {
+        let mut v = alloc::vec![0.0f32; 6 * 80];
+        for _ in 0..ms / 10 {
+            grid.fill(&mut v);
+            *t = *t + Duration::from_millis(10);
+            if codes {
+                let c: Vec<i32> = v.iter().map(|x| (x * 100.0).round() as i32).collect();
+                m.feed_codes(
+                    *t,
+                    &CodeBlock {
+                        rate_hz: 8000,
+                        codes: &c,
+                        volts_per_code: 0.01,
+                        amps_per_code: 0.01,
+                        start: *t,
+                    },
+                );
+            } else {
+                let b = PhysicalBlock {
+                    rate_hz: 8000,
+                    samples: &v,
+                    start: *t,
+                };
+                m.feed(*t, &b);
+            }
+        }
+    }
+
+    #[test]
+    fn readings_wait_for_a_settled_window_and_energy_counts_every_window() {
+        for codes in [false, true] {
+            let mut t = Instant::from_secs(1_000);
+            let mut m = Meter::new(&[1.0; 6], t);
+            let mut grid = Grid::new(GridConfig::default());
+            assert!(m.latest(t).is_none());
+            assert!(m.fork_one_cycle(8000).is_none(), "not settled yet");
+            run(&mut m, &mut grid, &mut t, 1000, codes);
+            let r = m.latest(t).expect("a settled reading");
+            assert!((r.voltage_v[0] - 230.0).abs() < 0.5, "{r:?}");
+            assert!(m.fork_one_cycle(8000).is_some());
+            assert!(m.fork_one_cycle(4000).is_none(), "another rate");
+            assert!(
+                m.latest(t + Duration::from_millis(300)).is_none(),
+                "too old"
+            );
+            assert!(m.energy_wh()[0] > 0.0);
+        }
+    }
+
+    #[test]
+    fn energy_survives_a_snapshot_and_a_reset_out_of_range_changes_nothing() {
+        let mut t = Instant::from_secs(1_000);
+        let mut m = Meter::new(&[1.0; 6], t);
+        let mut grid = Grid::new(GridConfig::default());
+        run(&mut m, &mut grid, &mut t, 2000, false);
+        let saved = m.snapshot();
+        let mut back = Meter::new(&[1.0; 6], t);
+        assert!(back.restore(&saved));
+        for (a, b) in back.energy_wh().iter().zip(m.energy_wh()) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}"); // the registers keep whole mJ
+        }
+        assert_eq!(back.energy_start(), Instant::from_secs(1_000));
+        assert!(!back.restore(b"[]"));
+        let before = m.energy_wh();
+        assert!(m.reset_energy([f64::INFINITY, 0.0, 0.0], t).is_err());
+        assert_eq!(m.energy_wh(), before);
+        m.clear_energy(t);
+        assert_eq!(m.energy_wh(), [0.0; 3]);
     }
 }
