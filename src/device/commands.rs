@@ -10,7 +10,6 @@ use super::engine::Device;
 use super::request::MQTT_AUTH;
 use super::sampling::{self, Destination, PendingSample, Sampling, SamplingParams};
 use super::session::Wait;
-use super::time::LongTime;
 use super::{ConnKind, Instant, LogLevel, Measurements, RestartKind};
 use crate::wire::command::{
     Command, DailyRestart, SampleRequest, ServerAddr, ServerKind, StreamType,
@@ -67,7 +66,7 @@ impl Device {
                 let r = Reply::Energy {
                     energy_wh: self.meter.energy_wh(),
                     start_ts_s: i64::try_from(start.as_secs()).unwrap_or(i64::MAX),
-                    start: LongTime(start, self.zone()).to_string(),
+                    start: self.long_time(start),
                     days: u32::try_from(days).unwrap_or(u32::MAX),
                 };
                 self.reply(sink, &r);
@@ -158,7 +157,7 @@ impl Device {
                     return self.error_reply(sink, name, &format!("Invalid energy: {why}"));
                 }
                 self.persist_energy();
-                let at = LongTime(start, self.zone()).to_string();
+                let at = self.long_time(start);
                 self.reply(sink, &Reply::ResetEnergy { energy_wh: e, at });
             }
             Command::Sample(req) => self.sample(sink, now, &req),

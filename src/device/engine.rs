@@ -1,18 +1,17 @@
 //! The [`Device`] state machine: connections, logging, timers, persistence and sample routing.
 //! Command semantics live in `commands.rs`.
 
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::conns::{Connections, Sink};
 use super::measure::Meter;
-use super::ntp::Ntp;
+use super::ntp::{self, Ntp};
 use super::outbox::Outbox;
 use super::persist::Persistence;
 use super::sampling::{Destination, NtpGate, Outputs, Pipeline, Sampling, SamplingParams, unix_ms};
 use super::session::Wait;
-use super::time::{LongTime, ShortTime};
 use super::timers::{Timer, TimerTable};
 use super::{
     CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
@@ -388,7 +387,7 @@ impl Device {
         for sink in waiters {
             let r = match conf_ms {
                 Some(_) => Reply::Ntp {
-                    current_time: LongTime(self.wall_time(now), self.zone()).to_string(),
+                    current_time: self.long_time(self.wall_time(now)),
                 },
                 None => Reply::error(Some("ntp"), "Error syncing time"),
             };
@@ -440,13 +439,13 @@ impl Device {
                 let q = mqtt::Quantity::parse(payload);
                 let wall = self.wall_time(now);
                 let values = self.meter.quantity(now, q);
-                let body = mqtt::sample_reply(&values, q, &LongTime(wall, self.zone()).to_string());
+                let body = mqtt::sample_reply(&values, q, &self.long_time(wall));
                 self.publish(mqtt::info_topic(&self.config.name), body, false);
             }
             mqtt::Inbound::State => {
                 let wall = self.wall_time(now);
                 let body =
-                    mqtt::state_reply(self.is_busy(), &LongTime(wall, self.zone()).to_string());
+                    mqtt::state_reply(self.is_busy(), &self.long_time(wall));
                 self.publish(mqtt::info_topic(&self.config.name), body, false);
             }
         }
@@ -569,20 +568,22 @@ impl Device {
         i32::from(self.config.zone_offset_min)
     }
 
+    /// `MM/DD/YYYY HH:MM:SS.mmm` of the wall-clock instant `wall` in the configured zone.
+    pub(crate) fn long_time(&self, wall: Instant) -> String {
+        ntp::calendar(wall, self.zone()).to_long_string()
+    }
+
     /// A log line to every command connection whose level admits it; warnings and errors also go to
     /// the logbook. Public so a binding's own diagnostics (the ESP32-C3 firmware's `log` records)
     /// travel as the protocol's `Info:[L]` lines instead of needing a second console.
     pub fn log(&mut self, now: Instant, level: LogLevel, text: &str) {
         let wall = self.wall_time(now);
-        let zone = self.zone();
+        let at = ntp::calendar(wall, self.zone());
         let mut escaped = String::with_capacity(text.len());
+        // Writing into a String cannot fail.
         let _ = crate::wire::log::write_escaped_text(&mut escaped, text);
-        let line = alloc::format!(
-            "Info:[{}]{}: {}\r\n",
-            level.letter(),
-            ShortTime(wall, zone),
-            escaped
-        );
+        let mut line = String::with_capacity(escaped.len() + 32);
+        let _ = crate::wire::log::write_log_line(&mut line, level, &at, &escaped);
         self.conns.broadcast_log(level, line.as_bytes());
         if level >= LogLevel::Warning {
             self.persist.log(
@@ -854,7 +855,7 @@ impl Device {
         Reply::Info(alloc::boxed::Box::new(InfoReply {
             version: self.opts.version.clone(),
             compiled: self.opts.compiled.clone(),
-            sys_time: LongTime(wall, self.zone()).to_string(),
+            sys_time: self.long_time(wall),
             name: self.config.name.clone(),
             ip: self.opts.ip.clone(),
             mqtt_server: self.config.mqtt_server.clone(),

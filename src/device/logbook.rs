@@ -15,11 +15,14 @@
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt::Write as _;
 use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Instant;
-use super::time::ShortTime;
+use super::LogLevel;
+use super::ntp::calendar;
+use crate::wire::log::write_log_payload;
 
 /// Longest text kept per entry, in bytes (longer texts are cut at a char boundary).
 pub const MAX_TEXT: usize = 120;
@@ -113,14 +116,17 @@ impl Logbook {
     /// [`Reply::GetLogDump`](crate::wire::reply::Reply::GetLogDump)).
     pub fn rows(&self) -> impl Iterator<Item = String> + '_ {
         self.entries.iter().map(|e| {
-            let mut s = alloc::format!(
-                "[{}]{}: {}",
-                e.level,
-                ShortTime(Instant::from_micros(e.at_us), i32::from(e.zone_min)),
-                e.text
-            );
+            // Only `W` and `E` are ever pushed; a foreign letter from a damaged store shows as `E`.
+            let level = u8::try_from(e.level)
+                .ok()
+                .and_then(LogLevel::from_letter)
+                .unwrap_or(LogLevel::Error);
+            let at = calendar(Instant::from_micros(e.at_us), i32::from(e.zone_min));
+            let mut s = String::with_capacity(e.text.len() + 32);
+            // Writing into a String cannot fail.
+            let _ = write_log_payload(&mut s, level, &at, &e.text);
             if e.count > 1 {
-                s.push_str(&alloc::format!(" (x{})", e.count));
+                let _ = write!(s, " (x{})", e.count);
             }
             s
         })

@@ -102,7 +102,6 @@ mod outbox;
 mod persist;
 pub mod session;
 pub mod store;
-mod time;
 mod timers;
 
 mod commands;

@@ -12,11 +12,20 @@ use core::time::Duration;
 use super::conns::Sink;
 use super::timers::{Timer, TimerTable};
 use super::{ConnId, Instant, NtpResult};
+use crate::wire::log::DateTime;
 
 /// Period of the background sync.
 pub(crate) const NTP_PERIOD: Duration = Duration::from_secs(3600);
 /// An NTP request the binding never answers counts as failed after this.
 pub(crate) const NTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The calendar time of the wall-clock instant `wall` shifted by `zone_min` minutes east of UTC: the
+/// one way the device turns its clock into the protocol's dates (which [`DateTime`] writes).
+pub(crate) fn calendar(wall: Instant, zone_min: i32) -> DateTime {
+    // `as_millis` is at most u64::MAX / 1000, below i64::MAX: the fallback never happens.
+    let ms = i64::try_from(wall.as_millis()).unwrap_or(i64::MAX);
+    DateTime::from_unix_millis(ms.saturating_add(i64::from(zone_min) * 60_000))
+}
 
 /// The NTP state machine.
 #[derive(Debug, Clone, Default)]
@@ -127,5 +136,19 @@ mod tests {
         assert_eq!(conf, None);
         assert_eq!(ntp.wall_time(t0), Instant::from_secs(998));
         assert!(ntp.request("pool.ntp.org", t0, &mut timers).is_some());
+    }
+
+    #[test]
+    fn calendar_shifts_by_the_zone_and_matches_the_seed() {
+        // 1614681575 = 03/02/2021 10:39:35 UTC
+        let t = Instant::from_millis(1_614_681_575_123);
+        assert_eq!(calendar(t, 0).to_long_string(), "03/02/2021 10:39:35.123");
+        assert_eq!(calendar(t, 0).to_short_string(), "03/02 10:39:35");
+        assert_eq!(calendar(t, 60).to_short_string(), "03/02 11:39:35");
+        assert_eq!(calendar(t, -660).to_short_string(), "03/01 23:39:35");
+        assert_eq!(
+            calendar(Instant::EPOCH, 0).to_long_string(),
+            "01/01/1970 00:00:00.000"
+        );
     }
 }
