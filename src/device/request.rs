@@ -14,7 +14,7 @@ use super::conns::Sink;
 use super::engine::Device;
 use super::session::{Deferred, Wait};
 use super::{ConnId, Instant, LogLevel};
-use crate::wire::command::{Command, CommandError, Envelope, StreamType};
+use crate::wire::command::{Command, CommandError, Envelope, StreamType, peek_name};
 use crate::wire::mqtt;
 use crate::wire::reply::Reply;
 
@@ -76,18 +76,7 @@ fn needs_auth(cmd: &Command) -> bool {
 /// A line that ends a pending `reqSamples` early (§5.10): `?` or a `stop` command.
 fn is_stop_line(line: &[u8]) -> bool {
     let t = line.trim_ascii();
-    t.first() == Some(&b'?') || is_stop_cmd(t)
-}
-
-fn is_stop_cmd(line: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe<'a> {
-        #[serde(borrow)]
-        cmd: Option<&'a str>,
-    }
-    serde_json::from_slice::<Probe<'_>>(line)
-        .ok()
-        .is_some_and(|p| p.cmd == Some("stop"))
+    t.first() == Some(&b'?') || peek_name(t) == Some("stop")
 }
 
 impl Device {

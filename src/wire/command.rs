@@ -36,12 +36,14 @@
 //! ```
 
 pub(crate) mod json;
+mod peek;
 pub(crate) mod raw;
 pub(crate) mod scan;
 
 use alloc::string::{String, ToString};
 use core::fmt;
 
+pub use peek::peek_name;
 pub use raw::RawCommand;
 use raw::{Item, Loose};
 
