@@ -543,6 +543,50 @@ fn ntp_confidence_before_start() {
     assert!(!b.dev.is_busy());
 }
 
+/// A `stop` from another connection cancels a `sample` waiting for NTP confidence: the waiting
+/// `sample` is answered (it never started: `Cannot reach NTP confidence`), its held lines run, and the
+/// stopper gets its own reply.
+#[test]
+fn stop_from_elsewhere_answers_a_sample_waiting_for_ntp_confidence() {
+    use smartmeter::device::NtpResult;
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    let other = b.tcp(2);
+    b.drain_events();
+    b.dev.handle_ntp(b.now, NtpResult::Failed); // settle the boot-time request
+    b.take(c);
+    b.take(other);
+    b.feed(
+        c,
+        b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"ntpConf\":5}}\n{\"cmd\":\"log\",\"level\":\"error\"}\n",
+    );
+    assert!(b.dev.is_busy());
+    assert_eq!(b.take_text(c), "");
+    let stop = b.cmd(other, r#"{"cmd":"stop"}"#);
+    assert!(stop.contains("\"cmd\":\"stop\""), "{stop}");
+    let out = b.take_text(c);
+    let replies: Vec<&str> = out.lines().filter(|l| l.starts_with("Info:{")).collect();
+    assert_eq!(
+        replies,
+        [
+            "Info:{\"error\":true,\"cmd\":\"sample\",\"msg\":\"Cannot reach NTP confidence of 5 ms\"}",
+            "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: error\"}",
+        ],
+        "{out}"
+    );
+    assert!(!b.dev.is_busy());
+    // A late NTP answer starts nothing.
+    b.dev.handle_ntp(
+        b.now,
+        NtpResult::Synced {
+            offset_us: 0,
+            round_trip_us: 2_000,
+        },
+    );
+    assert!(!b.dev.is_busy());
+    assert_eq!(b.take_text(c), "");
+}
+
 #[test]
 fn resampled_scheduled_start_is_aligned_to_the_crossing() {
     let mut b = Bench::new();

@@ -195,7 +195,10 @@ impl Device {
                 self.pump_sampling(now);
             }
             Command::Stop => {
+                // A `sample` still waiting for NTP confidence never started: it is answered as one
+                // whose confidence was not reached (§5.7), before its held lines run.
                 if let Some(p) = self.sampling.take_pending() {
+                    self.error_reply(p.sink, "sample", &p.not_reached());
                     if let Sink::Conn(c) = p.sink {
                         self.release(c, Wait::SampleNtp, now);
                     }

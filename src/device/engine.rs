@@ -409,8 +409,7 @@ impl Device {
                     self.request_ntp();
                 }
                 NtpGate::GiveUp => {
-                    let msg = alloc::format!("Cannot reach NTP confidence of {} ms", p.conf_ms);
-                    self.error_reply(p.sink, "sample", &msg);
+                    self.error_reply(p.sink, "sample", &p.not_reached());
                     if let Sink::Conn(c) = p.sink {
                         self.release(c, Wait::SampleNtp, now);
                     }

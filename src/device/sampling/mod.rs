@@ -73,6 +73,12 @@ impl PendingSample {
         }
     }
 
+    /// The error text of a `sample` whose confidence was not reached (given up, or cancelled by a
+    /// `stop`): `Cannot reach NTP confidence of <ntpConf> ms` (§5.7).
+    pub(crate) fn not_reached(&self) -> alloc::string::String {
+        alloc::format!("Cannot reach NTP confidence of {} ms", self.conf_ms)
+    }
+
     /// Counts one NTP outcome (`conf_ms`: the confidence it reached, `None` for a failure).
     pub(crate) fn on_sync(&mut self, conf_ms: Option<u64>) -> NtpGate {
         match conf_ms {
