@@ -221,6 +221,12 @@ pub async fn pump(engine: &'static Shared, stack: Stack<'static>, ap_stack: Stac
             dispatch(event);
         }
         if restart {
+            // The engine's clean shutdown before the reset: energy and logbook written now (not as
+            // of the restart request), the retained `offline` handed to the broker session.
+            let goodbye = engine.lock(|e| e.borrow_mut().shutdown());
+            for event in goodbye.network {
+                dispatch(event);
+            }
             Timer::after(crate::hal_impl::RESTART_GRACE).await;
             crate::hal_impl::Esp::reset_now();
         }
