@@ -1,16 +1,5 @@
 //! The persistent warning/error logbook (getLog / clearLog): a bounded ring with flood collapsing and
 //! rate-limited persistence, so junk input can neither grow memory nor wear out flash.
-//!
-//! ```
-//! use smartmeter::device::logbook::Logbook;
-//! use smartmeter::device::Instant;
-//! let mut log = Logbook::new(4);
-//! let t = Instant::from_secs(1_614_681_575);
-//! log.push('W', t, "Received unknown command", 0);
-//! log.push('W', t, "Received unknown command", 0);
-//! assert_eq!(log.len(), 1); // collapsed
-//! assert_eq!(log.rows().next().unwrap(), "[W]03/02 10:39:35: Received unknown command (x2)");
-//! ```
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -97,13 +86,9 @@ impl Logbook {
     }
 
     /// Number of rows.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// No rows.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Removes every row (clearLog).
@@ -167,5 +152,23 @@ impl Logbook {
                 .iter()
                 .map(|e| e.text.capacity())
                 .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floods_collapse_into_one_row() {
+        let mut log = Logbook::new(4);
+        let t = Instant::from_secs(1_614_681_575);
+        log.push('W', t, "Received unknown command", 0);
+        log.push('W', t, "Received unknown command", 0);
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            log.rows().next().as_deref(),
+            Some("[W]03/02 10:39:35: Received unknown command (x2)")
+        );
     }
 }

@@ -74,8 +74,8 @@
 //! slots, energy start and the daily restart, shown in the configured zone (§10 `timezone`).
 //!
 //! Ordering: a `reqSamples`, `ntp`, `sample` with `ntpConf` or a throttled `auth` answers later;
-//! lines that arrive on the same connection meanwhile are held (at most [`session::MAX_DEFERRED`]
-//! lines / [`session::MAX_DEFERRED_BYTES`] bytes, then the engine stops taking input from it) and
+//! lines that arrive on the same connection meanwhile are held (at most [`testing::MAX_DEFERRED`]
+//! lines / [`testing::MAX_DEFERRED_BYTES`] bytes, then the engine stops taking input from it) and
 //! answered after it. A `stop` or `?` behind a pending `reqSamples` first answers it with the
 //! samples buffered so far.
 //!
@@ -93,15 +93,16 @@
 //! assert_eq!(&buf[..n], b"Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: warning\"}\r\n");
 //! ```
 
-pub mod access;
+mod access;
 pub mod config;
 pub mod driver;
-pub mod logbook;
+mod logbook;
 mod ntp;
 mod outbox;
 mod persist;
-pub mod session;
+mod session;
 pub mod store;
+pub mod testing;
 mod timers;
 
 mod commands;
