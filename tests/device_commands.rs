@@ -4,7 +4,7 @@
 mod device_support;
 
 use device_support::*;
-use smartmeter::device::{ConnKind, DeviceOptions, Event, Instant, NtpResult, RestartKind};
+use smartmeter::device::{ConnKind, DeviceOptions, Event, Instant, NtpResult, RestartReason};
 
 fn reply(b: &mut Bench, c: smartmeter::device::ConnId, line: &str) -> String {
     b.cmd(c, line)
@@ -376,9 +376,9 @@ fn super_t0_ms() -> u64 {
 #[test]
 fn restart_replies_then_restarts_after_drain() {
     for (cmd, kind) in [
-        ("restart", RestartKind::Command),
-        ("factoryReset", RestartKind::FactoryReset),
-        ("basicReset", RestartKind::BasicReset),
+        ("restart", RestartReason::Command),
+        ("factoryReset", RestartReason::FactoryReset),
+        ("basicReset", RestartReason::BasicReset),
     ] {
         let mut b = Bench::new();
         let c = b.tcp(1);
@@ -397,7 +397,7 @@ fn restart_replies_then_restarts_after_drain() {
         assert!(ev.contains(&Event::Restart(kind)), "{ev:?}");
         let name = &b.dev.config().name;
         match kind {
-            RestartKind::FactoryReset => assert_eq!(name, "smartmeterX"),
+            RestartReason::FactoryReset => assert_eq!(name, "smartmeterX"),
             _ => assert_eq!(name, "keepme"),
         }
     }

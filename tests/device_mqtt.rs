@@ -5,7 +5,7 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
-use smartmeter::device::{ConnKind, Event, RestartKind};
+use smartmeter::device::{ConnKind, Event, RestartReason};
 
 fn publishes(ev: &[Event]) -> Vec<(String, String, bool)> {
     ev.iter()
@@ -204,7 +204,7 @@ fn daily_restart_at_the_configured_minute() {
     b.run(30_000);
     b.take(c);
     let ev = b.drain_events();
-    assert!(ev.contains(&Event::Restart(RestartKind::Daily)), "{ev:?}");
+    assert!(ev.contains(&Event::Restart(RestartReason::Daily)), "{ev:?}");
     assert!(
         ev.iter().any(|e| matches!(e, Event::Persist(_))),
         "energy saved first"

@@ -10,7 +10,7 @@ use super::engine::Device;
 use super::request::MQTT_AUTH;
 use super::sampling::{self, Destination, PendingSample, Sampling, SamplingParams};
 use super::session::Wait;
-use super::{ConnKind, Instant, LogLevel, Measurements, RestartKind};
+use super::{ConnKind, Instant, LogLevel, Measurements, RestartReason};
 use crate::wire::command::{
     Command, DailyRestart, SampleRequest, ServerAddr, ServerKind, StreamType,
 };
@@ -125,16 +125,16 @@ impl Device {
                         self.config.token.clone_from(&self.opts.token);
                         self.meter.clear_energy(wall);
                         self.persist_settings();
-                        (RestartKind::FactoryReset, reply::RestartKind::FactoryReset)
+                        (RestartReason::FactoryReset, reply::RestartKind::FactoryReset)
                     }
                     Command::BasicReset => {
                         self.config.basic_reset();
                         self.config.token.clone_from(&self.opts.token);
                         self.meter.clear_energy(wall);
                         self.persist_settings();
-                        (RestartKind::BasicReset, reply::RestartKind::BasicReset)
+                        (RestartReason::BasicReset, reply::RestartKind::BasicReset)
                     }
-                    _ => (RestartKind::Command, reply::RestartKind::Restart),
+                    _ => (RestartReason::Command, reply::RestartKind::Restart),
                 };
                 self.reply(sink, &Reply::Restarting { kind: wire_kind });
                 if let Sink::Conn(c) = sink {

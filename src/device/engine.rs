@@ -15,7 +15,7 @@ use super::session::Wait;
 use super::timers::{Timer, TimerTable};
 use super::{
     CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
-    NtpResult, PhysicalBlock, RecordKind, RestartKind, Restored,
+    NtpResult, PhysicalBlock, RecordKind, RestartReason, Restored,
 };
 use crate::wire::mqtt;
 use crate::wire::reply::{InfoReply, Reply, StopStats};
@@ -94,7 +94,7 @@ pub struct Device {
     pub(crate) mqtt_connected: bool,
     pub(crate) mqtt: MqttLink,
     /// Pending restart: kind, drain deadline, and whether the deadline has passed.
-    pub(crate) restart: Option<(RestartKind, Instant, bool)>,
+    pub(crate) restart: Option<(RestartReason, Instant, bool)>,
     pub(crate) link: LinkInfo,
     pub(crate) source_rate_hz: u32,
     last_local_minute: Option<u64>,
@@ -667,13 +667,13 @@ impl Device {
         if local_min % 1440 == target && self.restart.is_none() {
             self.log(now, LogLevel::Info, "Daily restart");
             self.announce_offline();
-            self.begin_restart(now, RestartKind::Daily);
+            self.begin_restart(now, RestartReason::Daily);
         }
     }
 
     /// Stops sampling, persists, and restarts once the output drained (the caller announced
     /// `offline` first, under the name the broker session uses).
-    pub(crate) fn begin_restart(&mut self, now: Instant, kind: RestartKind) {
+    pub(crate) fn begin_restart(&mut self, now: Instant, kind: RestartReason) {
         self.stop_sampling(now, None);
         self.persist_energy();
         self.persist

@@ -32,7 +32,7 @@
 //! - [`Instant`] is the binding's clock in microseconds since the Unix epoch. The engine never reads a
 //!   clock; it corrects `now` by the NTP offset it was given ([`Device::wall_time`]).
 //! - [`Event`] carries what the binding must do: `Persist(Record)` (write [`Record::bytes`] to
-//!   [`Record::slot`]), `NtpRequest { server }`, `Restart(RestartKind)` (only after the output of every
+//!   [`Record::slot`]), `NtpRequest { server }`, `Restart(RestartReason)` (only after the output of every
 //!   connection has drained), `Publish { topic, payload, retain }`, `SendDatagram { addr, bytes }`,
 //!   `Connect { host, port }` (stream server; the binding resolves the name and reports with
 //!   `handle_connected(ConnKind::StreamServer ..)`), `Close(ConnId)`, `MqttConfigure(Option<MqttSettings>)`
@@ -177,9 +177,10 @@ pub enum NtpResult {
     Failed,
 }
 
-/// Why the engine asks for a restart.
+/// Why the engine asks for a restart (the reply to a restarting command names its command with
+/// [`wire::reply::RestartKind`](crate::wire::reply::RestartKind)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartKind {
+pub enum RestartReason {
     /// `restart` command.
     Command,
     /// `factoryReset` (settings already reset and persisted).
@@ -223,7 +224,7 @@ pub enum Event {
         server: String,
     },
     /// Restart now (all output has drained).
-    Restart(RestartKind),
+    Restart(RestartReason),
     /// Publish an MQTT message.
     Publish {
         /// Topic.
