@@ -137,7 +137,7 @@ proptest! {
                 "heap {}", b.dev.heap_bytes());
             // the binding serves events; restart requests are honoured like the simulator does
             for e in b.drain_events() {
-                if let smartmeter::device::Event::Restart(_) = e {
+                if let smartmeter::device::Action::Restart(_) = e {
                     let _ = e;
                 }
             }

@@ -5,7 +5,7 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
-use smartmeter::device::{ConnKind, Event, Instant};
+use smartmeter::device::{ConnKind, Action, Instant};
 
 fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line.trim_start_matches("Info:").trim_end()).expect("json")
@@ -334,7 +334,7 @@ fn udp_frames_go_to_the_requester_port() {
     let grams: Vec<_> = ev
         .iter()
         .filter_map(|e| match e {
-            Event::SendDatagram { addr, bytes } => Some((addr, bytes)),
+            Action::SendDatagram { addr, bytes } => Some((addr, bytes)),
             _ => None,
         })
         .collect();
@@ -407,7 +407,7 @@ fn raw_stream_on_54322() {
     let raw2 = b
         .dev
         .handle_connected(b.now, ConnKind::RawStream { peer: peer(10) });
-    assert!(b.drain_events().contains(&Event::Close(raw2)));
+    assert!(b.drain_events().contains(&Action::Close(raw2)));
     // FFMPEG re-configures the stream even though the device is busy
     let r = b.cmd(
         c,
@@ -426,7 +426,7 @@ fn raw_stream_on_54322() {
     // stop ends the stream and closes the reader
     assert!(b.cmd(c, r#"{"cmd":"stop"}"#).contains("\"error\":false"));
     b.take(raw); // the flushed tail, then the engine closes the reader
-    assert!(b.drain_events().contains(&Event::Close(raw)));
+    assert!(b.drain_events().contains(&Action::Close(raw)));
     let _ = Instant::EPOCH;
 }
 
@@ -448,7 +448,7 @@ fn mqtt_sampling_publishes_each_sample() {
     let pubs: Vec<_> = ev
         .iter()
         .filter_map(|e| match e {
-            Event::Publish { topic, payload, .. }
+            Action::Publish { topic, payload, .. }
                 if topic == "powermeter/smartmeterX/state/info" =>
             {
                 Some(payload.clone())
@@ -470,7 +470,7 @@ fn mqtt_sampling_publishes_each_sample() {
         (last["values"][3].as_f64().unwrap() - 575.0).abs() < 5.0,
         "{last}"
     );
-    assert!(ev.iter().any(|e| matches!(e, Event::Publish { topic, payload, .. } if topic.ends_with("state/sample") && payload == b"on")));
+    assert!(ev.iter().any(|e| matches!(e, Action::Publish { topic, payload, .. } if topic.ends_with("state/sample") && payload == b"on")));
 }
 
 #[test]
@@ -488,7 +488,7 @@ fn ntp_confidence_before_start() {
     assert!(
         b.drain_events()
             .iter()
-            .any(|e| matches!(e, Event::NtpRequest { .. }))
+            .any(|e| matches!(e, Action::NtpRequest { .. }))
     );
     // 60 ms round trip: confidence 30 ms, not enough; asks again
     b.dev.handle_ntp(
@@ -501,7 +501,7 @@ fn ntp_confidence_before_start() {
     assert!(
         b.drain_events()
             .iter()
-            .any(|e| matches!(e, Event::NtpRequest { .. }))
+            .any(|e| matches!(e, Action::NtpRequest { .. }))
     );
     b.dev.handle_ntp(
         b.now,

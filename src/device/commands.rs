@@ -76,7 +76,7 @@ impl Device {
                 let old = core::mem::replace(&mut self.config.name, n.clone());
                 self.persist_settings();
                 self.reply(sink, &Reply::Mdns { name: n.clone() });
-                self.push_event(super::Event::Announce { name: n });
+                self.push_event(super::Action::Announce { name: n });
                 // The old name's retained topics go (over the old session) before the client is
                 // reconfigured for the new name.
                 self.forget_mqtt_name(old);

@@ -10,7 +10,7 @@
 
 use alloc::vec::Vec;
 
-use super::{ConnId, Device, DeviceOptions, Event, Instant, Record, Restored};
+use super::{ConnId, Device, DeviceOptions, Action, Instant, Record, Restored};
 use crate::hal::{
     Block, Clock, MAX_RECORD_BYTES, RawBlock, SampleSource, SlotId, SourceSample, Store, System,
 };
@@ -39,7 +39,7 @@ pub fn restore<S: Store>(store: &mut S) -> Restored {
 pub struct Pumped {
     /// Actions the driver cannot serve with its HAL (publish, datagrams, connects, closes, NTP, …), in
     /// order.
-    pub network: Vec<Event>,
+    pub network: Vec<Action>,
     /// The engine asked for a restart and [`System::restart`] was called.
     pub restarted: bool,
 }
@@ -172,8 +172,8 @@ where
         let mut out = Pumped::default();
         while let Some(action) = self.device.poll_event() {
             match action {
-                Event::Persist(record) => self.persist(&record),
-                Event::Restart(_) => {
+                Action::Persist(record) => self.persist(&record),
+                Action::Restart(_) => {
                     if self.system.restart().is_err() {
                         self.hal_errors = self.hal_errors.saturating_add(1);
                     }

@@ -14,7 +14,7 @@ use super::sampling::{Destination, NtpGate, Outputs, Pipeline, Sampling, Samplin
 use super::session::Wait;
 use super::timers::{Timer, TimerTable};
 use super::{
-    CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
+    CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Action, Instant, LogLevel, MqttSettings,
     NtpResult, PhysicalBlock, RecordKind, RestartReason, Restored,
 };
 use crate::wire::mqtt;
@@ -58,7 +58,7 @@ const RESTART_DRAIN: Duration = Duration::from_secs(2);
 /// cleared.
 const MAX_STALE_NAMES: usize = 4;
 
-/// The engine's view of the MQTT client it configures with [`Event::MqttConfigure`].
+/// The engine's view of the MQTT client it configures with [`Action::MqttConfigure`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MqttLink {
     /// The settings last sent (`None` inside: disabled); `None`: nothing sent yet.
@@ -266,7 +266,7 @@ impl Device {
         taken
     }
 
-    /// A connection went away (peer closed, error, or after [`Event::Close`]). A sampling session it
+    /// A connection went away (peer closed, error, or after [`Action::Close`]). A sampling session it
     /// owns stops; its queued output is discarded.
     pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
         self.last_now = now;
@@ -351,7 +351,7 @@ impl Device {
             {
                 self.timers
                     .set(Timer::Reconnect, now + self.opts.reconnect_interval);
-                self.push_event(Event::Connect { host, port });
+                self.push_event(Action::Connect { host, port });
             }
         }
         if self.timers.take_expired(Timer::RestartDrain, now)
@@ -372,7 +372,7 @@ impl Device {
         self.pump_sampling(now);
     }
 
-    /// The result of the NTP exchange asked for by [`Event::NtpRequest`].
+    /// The result of the NTP exchange asked for by [`Action::NtpRequest`].
     pub fn handle_ntp(&mut self, now: Instant, result: NtpResult) {
         self.last_now = now;
         let (conf_ms, waiters) = self.ntp.on_result(result, &mut self.timers);
@@ -451,7 +451,7 @@ impl Device {
         self.pump_sampling(now);
     }
 
-    /// The MQTT client configured by the last [`Event::MqttConfigure`] connected (publishes
+    /// The MQTT client configured by the last [`Action::MqttConfigure`] connected (publishes
     /// `online`, retained, and clears the retained topics of names this meter had before) or failed
     /// to connect / lost the broker (an `[E]` log line; a flood of them collapses in the logbook).
     ///
@@ -536,10 +536,10 @@ impl Device {
     }
 
     /// The next thing the binding must do.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<Action> {
         // Connections to close once drained.
         for c in self.conns.take_closes(self.last_now, &mut self.timers) {
-            self.outbox.push(Event::Close(c));
+            self.outbox.push(Action::Close(c));
         }
         if let Some(ev) = self.outbox.pop() {
             return Some(ev);
@@ -548,7 +548,7 @@ impl Device {
             let drained = self.conns.drained();
             if drained || due || self.last_now >= deadline {
                 self.restart = None;
-                return Some(Event::Restart(kind));
+                return Some(Action::Restart(kind));
             }
         }
         None
@@ -596,7 +596,7 @@ impl Device {
         }
     }
 
-    pub(crate) fn push_event(&mut self, ev: Event) {
+    pub(crate) fn push_event(&mut self, ev: Action) {
         self.outbox.push(ev);
     }
 
@@ -604,7 +604,7 @@ impl Device {
         if !self.mqtt_connected {
             return;
         }
-        self.push_event(Event::Publish {
+        self.push_event(Action::Publish {
             topic,
             payload,
             retain,
@@ -705,7 +705,7 @@ impl Device {
             .ntp
             .request(&self.config.time_server, now, &mut self.timers)
         {
-            self.push_event(Event::NtpRequest { server });
+            self.push_event(Action::NtpRequest { server });
         }
     }
 
@@ -732,7 +732,7 @@ impl Device {
         self.mqtt.expect_down = self.mqtt_connected;
         self.mqtt_connected = false;
         self.mqtt.sent = Some(settings.clone());
-        self.push_event(Event::MqttConfigure(settings));
+        self.push_event(Action::MqttConfigure(settings));
     }
 
     /// Asks for the stream-server connection now (if configured and not connected) and every
@@ -745,7 +745,7 @@ impl Device {
         if let Some((host, port)) =
             super::config::split_server(&self.config.stream_server, super::config::STREAM_PORT)
         {
-            self.push_event(Event::Connect { host, port });
+            self.push_event(Action::Connect { host, port });
             self.timers
                 .set(Timer::Reconnect, now + self.opts.reconnect_interval);
         }

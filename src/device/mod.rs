@@ -20,7 +20,7 @@
 //! Device::handle_mqtt_connected(&mut self, now: Instant, connected: bool)
 //! Device::handle_shutdown(&mut self, now: Instant)          // persist everything (SIGTERM, power-fail)
 //! Device::poll_output(&mut self, conn: ConnId, buf: &mut [u8]) -> usize   // bytes to write to `conn`, 0 = none
-//! Device::poll_event(&mut self) -> Option<Event>
+//! Device::poll_event(&mut self) -> Option<Action>
 //! Device::poll_timeout(&self) -> Option<Instant>
 //! Device::wall_time(&self, now: Instant) -> Instant     // `now` corrected by the last NTP sync
 //! Device::config(&self) -> &Config                       // name, servers, ... (for mDNS, MQTT bridge)
@@ -31,7 +31,7 @@
 //!   `handle_*` / `poll_output` call. No complete line is ever dropped.
 //! - [`Instant`] is the binding's clock in microseconds since the Unix epoch. The engine never reads a
 //!   clock; it corrects `now` by the NTP offset it was given ([`Device::wall_time`]).
-//! - [`Event`] carries what the binding must do: `Persist(Record)` (write [`Record::bytes`] to
+//! - [`Action`] carries what the binding must do: `Persist(Record)` (write [`Record::bytes`] to
 //!   [`Record::slot`]), `NtpRequest { server }`, `Restart(RestartReason)` (only after the output of every
 //!   connection has drained), `Publish { topic, payload, retain }`, `SendDatagram { addr, bytes }`,
 //!   `Connect { host, port }` (stream server; the binding resolves the name and reports with
@@ -163,7 +163,7 @@ impl ConnKind {
     }
 }
 
-/// The outcome of an NTP exchange the engine asked for with [`Event::NtpRequest`].
+/// The outcome of an NTP exchange the engine asked for with [`Action::NtpRequest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NtpResult {
     /// The exchange succeeded.
@@ -215,7 +215,7 @@ pub struct MqttSettings {
 /// What the binding must do for the engine.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Event {
+pub enum Action {
     /// Save the record's bytes into its slot.
     Persist(Record),
     /// Run one NTP exchange with this server (`host` or `host:port`) and report with `handle_ntp`.

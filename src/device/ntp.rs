@@ -2,7 +2,7 @@
 //! server's, the one exchange in flight, and who waits for its outcome.
 //!
 //! The engine never talks to a server: it asks the binding for one exchange at a time
-//! ([`Event::NtpRequest`](super::Event::NtpRequest)), counts a request the binding never answers as
+//! ([`Action::NtpRequest`](super::Action::NtpRequest)), counts a request the binding never answers as
 //! failed after [`NTP_TIMEOUT`], and syncs again every [`NTP_PERIOD`].
 
 use alloc::string::String;

@@ -5,12 +5,12 @@
 
 use alloc::collections::VecDeque;
 
-use super::{Event, Record, RecordKind};
+use super::{Action, Record, RecordKind};
 
 /// Pending actions, oldest first.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {
-    queue: VecDeque<Event>,
+    queue: VecDeque<Action>,
     max: usize,
     /// Datagrams and publishes dropped because the queue was full.
     dropped: u64,
@@ -32,8 +32,8 @@ impl Outbox {
     }
 
     /// Queues an action; a datagram or publish that does not fit is dropped and counted.
-    pub(crate) fn push(&mut self, ev: Event) {
-        let droppable = matches!(ev, Event::Publish { .. } | Event::SendDatagram { .. });
+    pub(crate) fn push(&mut self, ev: Action) {
+        let droppable = matches!(ev, Action::Publish { .. } | Action::SendDatagram { .. });
         if droppable && !self.has_room() {
             self.dropped = self.dropped.saturating_add(1);
             return;
@@ -44,13 +44,13 @@ impl Outbox {
     /// The write of a `kind` record still waiting in the queue, if any.
     pub(crate) fn queued_record(&mut self, kind: RecordKind) -> Option<&mut Record> {
         self.queue.iter_mut().find_map(|e| match e {
-            Event::Persist(r) if r.kind() == kind => Some(r),
+            Action::Persist(r) if r.kind() == kind => Some(r),
             _ => None,
         })
     }
 
     /// The oldest action.
-    pub(crate) fn pop(&mut self) -> Option<Event> {
+    pub(crate) fn pop(&mut self) -> Option<Action> {
         self.queue.pop_front()
     }
 
@@ -66,8 +66,8 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
-    fn publish() -> Event {
-        Event::Publish {
+    fn publish() -> Action {
+        Action::Publish {
             topic: "t".into(),
             payload: Vec::new(),
             retain: false,
@@ -80,14 +80,14 @@ mod tests {
         o.push(publish());
         o.push(publish());
         assert_eq!(o.dropped(), 1);
-        o.push(Event::Announce { name: "x".into() });
+        o.push(Action::Announce { name: "x".into() });
         let rec = Record::new(RecordKind::Energy, 3, b"{}".to_vec()).unwrap();
-        o.push(Event::Persist(rec.clone()));
+        o.push(Action::Persist(rec.clone()));
         assert_eq!(o.queued_record(RecordKind::Energy), Some(&mut rec.clone()));
         assert!(o.queued_record(RecordKind::Settings).is_none());
         assert_eq!(o.pop(), Some(publish()));
-        assert!(matches!(o.pop(), Some(Event::Announce { .. })));
-        assert!(matches!(o.pop(), Some(Event::Persist(_))));
+        assert!(matches!(o.pop(), Some(Action::Announce { .. })));
+        assert!(matches!(o.pop(), Some(Action::Persist(_))));
         assert_eq!(o.pop(), None);
     }
 }

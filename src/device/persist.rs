@@ -15,7 +15,7 @@ use super::logbook::{Entry, Logbook};
 use super::outbox::Outbox;
 use super::store::record::Pick;
 use super::timers::{Timer, TimerTable};
-use super::{Event, Instant, Record, RecordKind, Restored};
+use super::{Action, Instant, Record, RecordKind, Restored};
 
 /// What the store held at boot, decoded.
 #[derive(Debug, Default)]
@@ -93,7 +93,7 @@ impl Persistence {
         }
         let seq = self.next_seq(kind);
         if let Ok(rec) = Record::new(kind, seq, payload) {
-            outbox.push(Event::Persist(rec));
+            outbox.push(Action::Persist(rec));
         }
     }
 
@@ -167,13 +167,13 @@ mod tests {
         let mut out = Outbox::new(8);
         p.save(RecordKind::Settings, b"{\"name\":\"a\"}".to_vec(), &mut out);
         p.save(RecordKind::Settings, b"{\"name\":\"b\"}".to_vec(), &mut out);
-        let Some(Event::Persist(r)) = out.pop() else {
+        let Some(Action::Persist(r)) = out.pop() else {
             panic!("a record")
         };
         assert_eq!((r.seq(), r.payload()), (42, &b"{\"name\":\"b\"}"[..]));
         assert_eq!(out.pop(), None);
         p.save(RecordKind::Settings, b"{}".to_vec(), &mut out);
-        assert!(matches!(out.pop(), Some(Event::Persist(r)) if r.seq() == 43));
+        assert!(matches!(out.pop(), Some(Action::Persist(r)) if r.seq() == 43));
     }
 
     #[test]

@@ -308,7 +308,7 @@ pub struct Session {
     pub deferred: VecDeque<Deferred>,
     /// What the connection waits for, if anything.
     pub waiting: Option<Wait>,
-    /// The engine asked the binding to close it ([`Event::Close`](crate::device::Event::Close) sent).
+    /// The engine asked the binding to close it ([`Action::Close`](crate::device::Action::Close) sent).
     pub closing: bool,
     /// When its last complete line arrived (its connect time before the first): the idle clock of
     /// §1's eviction rule. Bytes that do not complete a line do not count.

@@ -8,15 +8,15 @@
 //! |---|---|
 //! | `ConnKind::Command` | TCP `--port` (54321) |
 //! | `ConnKind::RawStream` | TCP `--stream-port` (54322) |
-//! | `ConnKind::StreamServer` | outgoing TCP on `Event::Connect` |
+//! | `ConnKind::StreamServer` | outgoing TCP on `Action::Connect` |
 //! | `ConnKind::Serial` | a pseudo-terminal (`--serial`) |
 //! | `handle_samples` | `grid::GridSource`: the synthetic grid at 32 kHz on the host clock |
-//! | `Event::Persist` / `Restored` | `store::FileStore`: one file per record slot under `--state` |
-//! | `Event::Publish`, `handle_mqtt*` | `mqtt::Bridge` (rumqttc) |
-//! | `Event::SendDatagram` | one UDP socket |
-//! | `Event::NtpRequest`, `handle_ntp` | `ntp::query` (SNTP) |
-//! | `Event::Announce` | `mdns::Announcer` (mdns-sd) |
-//! | `Event::Restart` | the engine is rebuilt in place from the store; listeners stay |
+//! | `Action::Persist` / `Restored` | `store::FileStore`: one file per record slot under `--state` |
+//! | `Action::Publish`, `handle_mqtt*` | `mqtt::Bridge` (rumqttc) |
+//! | `Action::SendDatagram` | one UDP socket |
+//! | `Action::NtpRequest`, `handle_ntp` | `ntp::query` (SNTP) |
+//! | `Action::Announce` | `mdns::Announcer` (mdns-sd) |
+//! | `Action::Restart` | the engine is rebuilt in place from the store; listeners stay |
 //!
 //! Run it with `cargo sim -- [OPTIONS]`; it prints `listening on ADDR:PORT (stream ADDR:PORT)` once its
 //! sockets are bound (`--port 0` / `--stream-port 0` pick free ports and print them), and with `--serial`

@@ -21,7 +21,7 @@ use self::session::OutFrame;
 use super::conns::{Connections, Sink};
 use super::measure::Meter;
 use super::outbox::Outbox;
-use super::{ConnId, Event, Instant};
+use super::{ConnId, Action, Instant};
 use crate::calibration::Calibration;
 use crate::hal::{CodeBlock, PhysicalBlock};
 use crate::wire::command::Slot;
@@ -462,7 +462,7 @@ fn ingest(
         );
         let sent = match topic.as_ref() {
             Some(topic) if out.outbox.has_room() => {
-                out.outbox.push(Event::Publish {
+                out.outbox.push(Action::Publish {
                     topic: topic.clone(),
                     payload: body,
                     retain: false,
@@ -501,7 +501,7 @@ fn route_frame(s: &mut Sampling, f: OutFrame, out: &mut Outputs<'_>) {
         Destination::Udp(addr) => {
             let room = out.outbox.has_room();
             if room {
-                out.outbox.push(Event::SendDatagram { addr, bytes: buf });
+                out.outbox.push(Action::SendDatagram { addr, bytes: buf });
             }
             room
         }

@@ -11,7 +11,7 @@ use embassy_futures::select::{Either, select};
 use embassy_futures::{block_on, yield_now};
 use embedded_io_async::{ErrorType, Read, Write};
 use smartmeter::device::{
-    ConnId, ConnKind, Device, DeviceOptions, Event, Instant, PhysicalBlock, Restored,
+    ConnId, ConnKind, Device, DeviceOptions, Action, Instant, PhysicalBlock, Restored,
 };
 use smartmeter_glue::{Ended, Host, Link, Logger};
 
@@ -117,7 +117,7 @@ impl Bench {
             d.handle_timeout(now);
         }
         while let Some(ev) = d.poll_event() {
-            if let Event::Close(c) = ev {
+            if let Action::Close(c) = ev {
                 self.closes.borrow_mut().push(c);
             }
         }
