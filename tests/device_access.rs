@@ -6,7 +6,7 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
-use smartmeter::device::{ConnId, DeviceOptions, Action};
+use smartmeter::device::{Action, ConnId, DeviceOptions};
 
 fn protected() -> Bench {
     let opts = DeviceOptions {

@@ -4,7 +4,7 @@
 mod device_support;
 
 use device_support::*;
-use smartmeter::device::{ConnKind, DeviceOptions, Action, Instant, NtpResult, RestartReason};
+use smartmeter::device::{Action, ConnKind, DeviceOptions, Instant, NtpResult, RestartReason};
 
 fn reply(b: &mut Bench, c: smartmeter::device::ConnId, line: &str) -> String {
     b.cmd(c, line)
@@ -387,7 +387,10 @@ fn restart_replies_then_restarts_after_drain() {
         b.feed(c, format!("{{\"cmd\":\"{cmd}\"}}\n").as_bytes());
         // not before the reply has left
         let ev = b.drain_events();
-        assert!(!ev.iter().any(|e| matches!(e, Action::Restart(_))), "{ev:?}");
+        assert!(
+            !ev.iter().any(|e| matches!(e, Action::Restart(_))),
+            "{ev:?}"
+        );
         assert_eq!(
             b.take_text(c),
             format!("Info:{{\"error\":false,\"cmd\":\"{cmd}\",\"msg\":\"Restarting\"}}\r\n")

@@ -4,7 +4,7 @@
 mod device_support;
 
 use device_support::*;
-use smartmeter::device::{ConnId, ConnKind, Action};
+use smartmeter::device::{Action, ConnId, ConnKind};
 
 const TOO_MANY: &str = "Info:{\"error\":true,\"msg\":\"Too many clients\"}\r\n";
 const EVICTED: &str = "Info:{\"error\":true,\"msg\":\"Idle connection closed\"}\r\n";

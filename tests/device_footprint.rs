@@ -12,12 +12,8 @@ use smartmeter::device::{ConnKind, Device, DeviceOptions};
 fn footprint_with_default_capacities() {
     let o = DeviceOptions::default();
     let device = core::mem::size_of::<Device>();
-    let per_conn = o.out_queue_bytes
-        + o.text_slack_bytes
-        + MAX_LINE
-        + 1
-        + MAX_DEFERRED_BYTES
-        + SESSION_BYTES;
+    let per_conn =
+        o.out_queue_bytes + o.text_slack_bytes + MAX_LINE + 1 + MAX_DEFERRED_BYTES + SESSION_BYTES;
     let logbook = o.logbook_rows * (LOGBOOK_MAX_TEXT + 48);
     let total = device + o.max_clients * per_conn + logbook;
     eprintln!("size_of::<Device>()          {device:>7} B");

@@ -5,7 +5,7 @@
 mod device_support;
 
 use device_support::*;
-use smartmeter::device::{ConnKind, Action};
+use smartmeter::device::{Action, ConnKind};
 
 fn errors(b: &mut Bench) -> Vec<String> {
     b.log_rows()

@@ -5,7 +5,7 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
-use smartmeter::device::{ConnKind, Action, RestartReason};
+use smartmeter::device::{Action, ConnKind, RestartReason};
 
 fn publishes(ev: &[Action]) -> Vec<(String, String, bool)> {
     ev.iter()
@@ -204,7 +204,10 @@ fn daily_restart_at_the_configured_minute() {
     b.run(30_000);
     b.take(c);
     let ev = b.drain_events();
-    assert!(ev.contains(&Action::Restart(RestartReason::Daily)), "{ev:?}");
+    assert!(
+        ev.contains(&Action::Restart(RestartReason::Daily)),
+        "{ev:?}"
+    );
     assert!(
         ev.iter().any(|e| matches!(e, Action::Persist(_))),
         "energy saved first"

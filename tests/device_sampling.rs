@@ -5,7 +5,7 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
-use smartmeter::device::{ConnKind, Action, Instant};
+use smartmeter::device::{Action, ConnKind, Instant};
 
 fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line.trim_start_matches("Info:").trim_end()).expect("json")

@@ -6,7 +6,7 @@ mod device_support;
 use core::time::Duration;
 use device_support::*;
 use smartmeter::device::driver::{self, Driver};
-use smartmeter::device::{DeviceOptions, Action, Instant, Record, RecordKind, Restored, SlotId};
+use smartmeter::device::{Action, DeviceOptions, Instant, Record, RecordKind, Restored, SlotId};
 use smartmeter::hal::{
     Clock, ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource, SourceSample, Store, System,
 };
@@ -322,7 +322,11 @@ type CodeDriver<S> = Driver<CodeSource<S>, ManualClock, MemStore, Sys>;
 /// clock and the network events it returned.
 fn code_driver<S: Code>(
     seconds: u64,
-) -> (CodeDriver<S>, std::rc::Rc<std::cell::Cell<u64>>, Vec<Action>) {
+) -> (
+    CodeDriver<S>,
+    std::rc::Rc<std::cell::Cell<u64>>,
+    Vec<Action>,
+) {
     let t = std::rc::Rc::new(std::cell::Cell::new(T0_S * 1_000_000));
     let source = CodeSource::<S> {
         src: Source::new(8000),

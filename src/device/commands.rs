@@ -125,7 +125,10 @@ impl Device {
                         self.config.token.clone_from(&self.opts.token);
                         self.meter.clear_energy(wall);
                         self.persist_settings();
-                        (RestartReason::FactoryReset, reply::RestartKind::FactoryReset)
+                        (
+                            RestartReason::FactoryReset,
+                            reply::RestartKind::FactoryReset,
+                        )
                     }
                     Command::BasicReset => {
                         self.config.basic_reset();

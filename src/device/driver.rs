@@ -10,7 +10,7 @@
 
 use alloc::vec::Vec;
 
-use super::{ConnId, Device, DeviceOptions, Action, Instant, Record, Restored};
+use super::{Action, ConnId, Device, DeviceOptions, Instant, Record, Restored};
 use crate::hal::{
     Block, Clock, MAX_RECORD_BYTES, RawBlock, SampleSource, SlotId, SourceSample, Store, System,
 };

@@ -14,7 +14,7 @@ use super::sampling::{Destination, NtpGate, Outputs, Pipeline, Sampling, Samplin
 use super::session::Wait;
 use super::timers::{Timer, TimerTable};
 use super::{
-    CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Action, Instant, LogLevel, MqttSettings,
+    Action, CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Instant, LogLevel, MqttSettings,
     NtpResult, PhysicalBlock, RecordKind, RestartReason, Restored,
 };
 use crate::wire::mqtt;
@@ -345,14 +345,13 @@ impl Device {
             self.persist
                 .save_logbook(now, &mut self.outbox, &mut self.timers);
         }
-        if self.timers.take_expired(Timer::Reconnect, now) {
-            if let Some((host, port)) =
+        if self.timers.take_expired(Timer::Reconnect, now)
+            && let Some((host, port)) =
                 super::config::split_server(&self.config.stream_server, super::config::STREAM_PORT)
-            {
-                self.timers
-                    .set(Timer::Reconnect, now + self.opts.reconnect_interval);
-                self.push_event(Action::Connect { host, port });
-            }
+        {
+            self.timers
+                .set(Timer::Reconnect, now + self.opts.reconnect_interval);
+            self.push_event(Action::Connect { host, port });
         }
         if self.timers.take_expired(Timer::RestartDrain, now)
             && let Some((_, _, due)) = self.restart.as_mut()
@@ -443,8 +442,7 @@ impl Device {
             }
             mqtt::Inbound::State => {
                 let wall = self.wall_time(now);
-                let body =
-                    mqtt::state_reply(self.is_busy(), &self.long_time(wall));
+                let body = mqtt::state_reply(self.is_busy(), &self.long_time(wall));
                 self.publish(mqtt::info_topic(&self.config.name), body, false);
             }
         }

@@ -36,7 +36,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::device::driver::Driver;
-use crate::device::{ConnId, ConnKind, DeviceOptions, Action};
+use crate::device::{Action, ConnId, ConnKind, DeviceOptions};
 use crate::sim::cli::Args;
 use crate::sim::grid::GridSource;
 use crate::sim::hal::{HostClock, InPlaceRestart};

@@ -223,7 +223,11 @@ pub fn write_log_payload(
     at: &DateTime,
     text: &str,
 ) -> fmt::Result {
-    write_head(out, level, [at.month, at.day, at.hour, at.minute, at.second])?;
+    write_head(
+        out,
+        level,
+        [at.month, at.day, at.hour, at.minute, at.second],
+    )?;
     write_escaped_text(out, text)
 }
 
@@ -536,10 +540,7 @@ mod tests {
         let mut line = String::new();
         write_log_line(&mut line, LogLevel::Warning, &at, "a\nb").unwrap();
         assert_eq!(line, "Info:[W]03/02 10:39:35: a//nb\r\n");
-        assert_eq!(
-            line,
-            LogLine::new(LogLevel::Warning, &at, "a\nb").to_line()
-        );
+        assert_eq!(line, LogLine::new(LogLevel::Warning, &at, "a\nb").to_line());
         let mut row = String::new();
         write_log_payload(&mut row, LogLevel::Error, &at, "x").unwrap();
         assert_eq!(row, "[E]03/02 10:39:35: x");

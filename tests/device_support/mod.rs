@@ -6,7 +6,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use smartmeter::calibration::FrontEnd;
 use smartmeter::device::{
-    CodeBlock, ConnId, ConnKind, Device, DeviceOptions, Action, Instant, PhysicalBlock, Restored,
+    Action, CodeBlock, ConnId, ConnKind, Device, DeviceOptions, Instant, PhysicalBlock, Restored,
 };
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 use std::collections::BTreeMap;

@@ -21,7 +21,7 @@ use self::session::OutFrame;
 use super::conns::{Connections, Sink};
 use super::measure::Meter;
 use super::outbox::Outbox;
-use super::{ConnId, Action, Instant};
+use super::{Action, ConnId, Instant};
 use crate::calibration::Calibration;
 use crate::hal::{CodeBlock, PhysicalBlock};
 use crate::wire::command::Slot;

@@ -314,11 +314,11 @@ mod tests {
             peek_name(br#" { "payload" : {"a":[1,2,{"b":null}]} , "cmd" : "sample" } "#),
             Some("sample")
         );
+        assert_eq!(peek_name(b"{\r\n\t\"cmd\":\"stop\"\r\n}\r\n"), Some("stop"));
         assert_eq!(
-            peek_name(b"{\r\n\t\"cmd\":\"stop\"\r\n}\r\n"),
-            Some("stop")
+            peek_name(br#"{"x":-1.5e+3,"cmd":"info","y":true}"#),
+            Some("info")
         );
-        assert_eq!(peek_name(br#"{"x":-1.5e+3,"cmd":"info","y":true}"#), Some("info"));
         assert_eq!(peek_name(br#"{"cmd":""}"#), Some(""));
         assert_eq!(peek_name("{\"cmd\":\"stöp\"}".as_bytes()), Some("stöp"));
     }
