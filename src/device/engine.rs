@@ -248,8 +248,8 @@ impl Device {
     ///
     /// Lines are processed in order and none is ever dropped. While an answer of this connection is
     /// pending (`reqSamples`, `ntp`, `sample` with `ntpConf`, a throttled `auth`), the lines behind
-    /// it are held, at most [`MAX_DEFERRED`](super::session::MAX_DEFERRED) lines /
-    /// [`MAX_DEFERRED_BYTES`](super::session::MAX_DEFERRED_BYTES) bytes; beyond that the engine takes
+    /// it are held, at most [`MAX_DEFERRED`](super::testing::MAX_DEFERRED) lines /
+    /// [`MAX_DEFERRED_BYTES`](super::testing::MAX_DEFERRED_BYTES) bytes; beyond that the engine takes
     /// no more bytes (back-pressure, PROTOCOL.md §1).
     ///
     /// **Contract**: the binding keeps `bytes[n..]` (`n` = the return value), stops reading that

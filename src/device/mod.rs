@@ -57,12 +57,22 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `engine` | [`Device`]: the composition below and the binding-facing `handle_*` / `poll_*` calls |
+//! | `request` | the request path, top-down: bytes → line → `Command` → handler → `Reply` → output queue |
+//! | `commands` | one handler per command |
+//! | `conns` | the connections machine: slots, admission, eviction, held lines, output, closes, auth |
+//! | `session` | per connection: 600-byte line assembly, bounded output queue, deferred work |
+//! | `access` | the device-wide throttle of token checks (`auth`, MQTT commands with `"token"`) |
+//! | `timers` | one table of deadlines (`enum Timer`) behind [`Device::poll_timeout`] |
+//! | `ntp` | the NTP offset, the one exchange in flight and its waiters; the wall-clock calendar |
+//! | `sampling` | §5 sessions: the pipeline owning all sampling state (ntpConf wait, conversion, zero-crossing start, ring, frames) |
+//! | `measure` | the measuring estimator and the energy registers its windows update |
+//! | `persist`, `outbox` | records (settings, energy, logbook pacing) and the bounded queue of [`Action`]s |
+//! | `logbook` | warning/error ring for getLog: floods collapse into one row with a count |
 //! | [`config`] | persistent settings with the §7 factory defaults, `factoryReset` / `basicReset` |
-//! | [`session`] | per connection: 600-byte line assembly (rest of an over-long line discarded), bounded output queue (frames all-or-nothing), deferred work behind a pending answer, log level, auth, idle clock |
-//! | [`access`] | the device-wide throttle of token checks (`auth`, MQTT commands with `"token"`) |
-//! | [`sampling`] | §5 sessions: channel sets, chunking, packet numbers from 0, cts / reqSamples credit, slots, scheduled start, bounded ring with `MISSED <k> SAMPLES` |
-//! | [`logbook`] | warning/error ring for getLog: floods collapse into one row with a count, written at most once per 60 s |
-//! | [`store`] | versioned, sequence-numbered, CRC-32 records in two alternating slots per kind (settings, energy, logbook) |
+//! | [`store`] | versioned, sequence-numbered, CRC-32 records in two alternating slots per kind |
+//! | [`driver`] | the generic loop that wires the engine to a binding's HAL |
+//! | [`testing`] | internal sizes for footprint checks outside the crate |
 //!
 //! Measurements come from [`dsp::Estimator`](crate::dsp::Estimator) (calibration applied inside) over
 //! every block; its windows feed the integer energy registers. Streams are resampled with

@@ -150,6 +150,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// MQTT broker HOST[:PORT] (overrides the stored server).
+    // The text is also the `--help` line, so `[:PORT]` stays as it reads there, not as a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_parser = parse_host_port)]
     pub mqtt: Option<HostPort>,
     /// Announce `<name>.local` and `_elec._tcp` over mDNS.
