@@ -2,7 +2,7 @@
 //! and while streaming, against the bare DSP estimator over the same samples (the baseline).
 use core::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
-use smartmeter::device::{ConnKind, Device, DeviceOptions, Instant, Restored, SampleBlock};
+use smartmeter::device::{ConnKind, Device, DeviceOptions, Instant, PhysicalBlock, Restored};
 use smartmeter::dsp::synth::{Grid, GridConfig};
 use smartmeter::dsp::{Estimator, EstimatorConfig};
 use std::hint::black_box;
@@ -29,7 +29,7 @@ fn one_second(
         *t = *t + Duration::from_millis(10);
         dev.handle_samples(
             *t,
-            &SampleBlock {
+            &PhysicalBlock {
                 rate_hz: 8000,
                 samples: block,
                 start,

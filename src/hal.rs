@@ -1,24 +1,23 @@
 //! Hardware abstraction: the few traits a binding implements so the [`device`](crate::device) engine
-//! can be served on any target.
+//! can be served on any target, and the plain values they hand over.
 //!
 //! Modelled on embedded-hal 1.0: every trait has an associated `Error` type that maps to a small,
 //! `#[non_exhaustive]` [`ErrorKind`] (so generic code can react to *what* went wrong without knowing the
 //! concrete driver), every trait has a blanket implementation for `&mut T`, and the traits are tiny.
 //!
-//! | trait | what the engine needs from the platform |
-//! |---|---|
-//! | [`SampleSource`] | blocks of interleaved 3-phase samples (`i32` ADC codes for the integer measurement path, or `f32` codes or volts/amps) with rate and start time |
-//! | [`Clock`] | the wall clock, in microseconds since the Unix epoch |
-//! | [`Store`] | load / save of one record slot (the engine writes versioned, checksummed records into two slots per kind) |
-//! | [`System`] | restart the device |
+//! | trait | what the engine needs from the platform | hands over |
+//! |---|---|---|
+//! | [`SampleSource`] | blocks of interleaved 3-phase samples (`i32` ADC codes for the integer measurement path, or `f32` codes or volts/amps) with rate and start time | [`RawBlock`] → [`Block`] ([`PhysicalBlock`] or [`CodeBlock`]) |
+//! | [`Clock`] | the wall clock, in microseconds since the Unix epoch | [`Instant`] |
+//! | [`Store`] | load / save of one record slot (the engine writes versioned, checksummed records into two slots per kind) | [`SlotId`], [`RecordKind`] |
+//! | [`System`] | restart the device | — |
 //!
-//! The engine itself never calls these traits: it is sans-IO. [`Driver`] is the one place in the core
-//! that wires engine [`Event`](crate::device::Event)s to HAL implementations, so a binding only supplies its
-//! traits and its sockets.
+//! This module sits below the engine: it names nothing of `device`, `dsp` or `calibration`. The loop
+//! that wires these traits to the engine is [`device::driver::Driver`](crate::device::driver::Driver),
+//! the one loop every binding goes through.
 //!
 //! ```
-//! use smartmeter::hal::{Clock, ErrorKind, ErrorType};
-//! use smartmeter::device::Instant;
+//! use smartmeter::hal::{Clock, ErrorKind, ErrorType, Instant};
 //!
 //! struct Fixed(u64);
 //! impl ErrorType for Fixed { type Error = ErrorKind; }
@@ -32,8 +31,7 @@
 //! A source of 24-bit ADC codes (what a board without an FPU should hand out):
 //!
 //! ```
-//! use smartmeter::device::Instant;
-//! use smartmeter::hal::{ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource};
+//! use smartmeter::hal::{ErrorKind, ErrorType, Instant, RawBlock, SampleScale, SampleSource};
 //!
 //! struct Adc { next: i32 }
 //! impl ErrorType for Adc { type Error = ErrorKind; }
@@ -58,11 +56,11 @@
 //! assert_eq!(adc.read(&mut buf).unwrap().map(|b| b.len), Some(60));
 //! ```
 
-use alloc::vec::Vec;
+mod slot;
+mod time;
 
-use crate::calibration::FrontEnd;
-pub use crate::device::Instant;
-use crate::device::{CodeBlock, Device, Event, Record, SampleBlock, SlotId};
+pub use slot::{RecordKind, SlotId};
+pub use time::Instant;
 
 /// What kind of failure a HAL error is, independent of the driver (embedded-hal's `ErrorKind` idea).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -113,6 +111,8 @@ impl<T: ErrorType + ?Sized> ErrorType for &mut T {
     type Error = T::Error;
 }
 
+// ----- samples ------------------------------------------------------------------------------------
+
 /// How the samples of a [`RawBlock`] are encoded.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SampleScale {
@@ -128,7 +128,8 @@ pub enum SampleScale {
     },
 }
 
-/// A block read from a [`SampleSource`]: interleaved `v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` samples.
+/// What a [`SampleSource`] wrote: interleaved `v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` samples in the caller's
+/// buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct RawBlock {
     /// Samples per second per channel.
@@ -142,8 +143,8 @@ pub struct RawBlock {
 }
 
 impl RawBlock {
-    /// Converts codes to volts/amps in place (no-op for [`SampleScale::Physical`]), so the block can be
-    /// handed to [`Device::handle_samples`].
+    /// Converts codes to volts/amps in place (no-op for [`SampleScale::Physical`]), so the values can
+    /// be handed over as a [`PhysicalBlock`].
     pub fn to_physical(&mut self, values: &mut [f32]) {
         if let SampleScale::Codes {
             volts_per_code,
@@ -160,6 +161,45 @@ impl RawBlock {
         }
         self.scale = SampleScale::Physical;
     }
+}
+
+/// A block of samples from the metering front end: interleaved `v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` in volts
+/// and amps (before calibration), taken at `rate_hz` starting at `start` (binding clock).
+#[derive(Debug, Clone, Copy)]
+pub struct PhysicalBlock<'a> {
+    /// Samples per second per channel.
+    pub rate_hz: u32,
+    /// Interleaved values; a trailing partial sample is ignored.
+    pub samples: &'a [f32],
+    /// When the first sample was taken.
+    pub start: Instant,
+}
+
+/// A block of raw ADC codes from the metering front end (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`), with the
+/// scale that turns them into volts and amps. The engine measures such blocks on the estimator's
+/// integer path, which is what a core without an FPU wants: no per-sample float work unless a
+/// sampling session needs the values in volts and amps.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeBlock<'a> {
+    /// Samples per second per channel.
+    pub rate_hz: u32,
+    /// Interleaved signed codes (up to 24 bits); a trailing partial sample is ignored.
+    pub codes: &'a [i32],
+    /// Volts at the line per code (before calibration).
+    pub volts_per_code: f64,
+    /// Amps in the conductor per code (before calibration).
+    pub amps_per_code: f64,
+    /// When the first sample was taken.
+    pub start: Instant,
+}
+
+/// A block as the engine takes it: volts and amps, or codes for the integer path.
+#[derive(Debug, Clone, Copy)]
+pub enum Block<'a> {
+    /// Volts and amps ([`Device::handle_samples`](crate::device::Device::handle_samples)).
+    Physical(PhysicalBlock<'a>),
+    /// ADC codes ([`Device::handle_codes`](crate::device::Device::handle_codes)).
+    Codes(CodeBlock<'a>),
 }
 
 /// A source of 3-phase voltage and current samples (the metering front end).
@@ -180,59 +220,55 @@ impl<T: SampleSource + ?Sized> SampleSource for &mut T {
     }
 }
 
-/// The sample types a [`SampleSource`] can write (`f32`, `i32`; sealed through
-/// [`dsp::estimator::Sample`](crate::dsp::estimator::Sample)), and how a block of them reaches the
-/// engine: `f32` through [`Device::handle_samples`] (codes scaled first), `i32` through
-/// [`Device::handle_codes`].
-pub trait SourceSample: crate::dsp::estimator::Sample {
-    /// Hands `buf[..raw.len]` to the engine.
-    #[doc(hidden)]
-    fn deliver(device: &mut Device, now: Instant, raw: RawBlock, buf: &mut [Self]);
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for i32 {}
+}
+
+/// The sample types a [`SampleSource`] can write (`f32`, `i32`; sealed), and the [`Block`] a buffer
+/// of them becomes: `f32` a [`PhysicalBlock`] (codes scaled first), `i32` a [`CodeBlock`].
+pub trait SourceSample: Copy + Default + sealed::Sealed {
+    /// `buf[..raw.len]` as a block (`None` when `raw.len` exceeds the buffer).
+    fn block(raw: RawBlock, buf: &mut [Self]) -> Option<Block<'_>>;
 }
 
 impl SourceSample for f32 {
-    fn deliver(device: &mut Device, now: Instant, mut raw: RawBlock, buf: &mut [f32]) {
+    fn block(mut raw: RawBlock, buf: &mut [f32]) -> Option<Block<'_>> {
         raw.to_physical(buf);
-        if let Some(samples) = buf.get(..raw.len) {
-            let block = SampleBlock {
-                rate_hz: raw.rate_hz,
-                samples,
-                start: raw.start,
-            };
-            device.handle_samples(now, &block);
-        }
+        let samples = buf.get(..raw.len)?;
+        Some(Block::Physical(PhysicalBlock {
+            rate_hz: raw.rate_hz,
+            samples,
+            start: raw.start,
+        }))
     }
 }
 
 impl SourceSample for i32 {
-    fn deliver(device: &mut Device, now: Instant, raw: RawBlock, buf: &mut [i32]) {
-        let front_end = match raw.scale {
+    fn block(raw: RawBlock, buf: &mut [i32]) -> Option<Block<'_>> {
+        let (volts_per_code, amps_per_code) = match raw.scale {
             SampleScale::Codes {
                 volts_per_code,
                 amps_per_code,
-            } => FrontEnd {
-                volts_per_code: f64::from(volts_per_code),
-                amps_per_code: f64::from(amps_per_code),
-            },
-            SampleScale::Physical => FrontEnd {
-                volts_per_code: 1.0,
-                amps_per_code: 1.0,
-            },
+            } => (f64::from(volts_per_code), f64::from(amps_per_code)),
+            SampleScale::Physical => (1.0, 1.0),
         };
-        if let Some(codes) = buf.get(..raw.len) {
-            let block = CodeBlock {
-                rate_hz: raw.rate_hz,
-                codes,
-                front_end,
-                start: raw.start,
-            };
-            device.handle_codes(now, &block);
-        }
+        let codes = buf.get(..raw.len)?;
+        Some(Block::Codes(CodeBlock {
+            rate_hz: raw.rate_hz,
+            codes,
+            volts_per_code,
+            amps_per_code,
+            start: raw.start,
+        }))
     }
 }
 
+// ----- clock, store, system -----------------------------------------------------------------------
+
 /// The binding's clock: microseconds since the Unix epoch (not NTP-corrected; the engine applies the
-/// offset it learns from [`Device::handle_ntp`]).
+/// offset it learns from its NTP exchanges).
 pub trait Clock: ErrorType {
     /// The current time.
     fn now(&mut self) -> Result<Instant, Self::Error>;
@@ -244,13 +280,17 @@ impl<T: Clock + ?Sized> Clock for &mut T {
     }
 }
 
+/// Largest record a [`Store`] slot must hold, in bytes.
+pub const MAX_RECORD_BYTES: usize = 4096;
+
 /// A persistent store of record slots (flash pages, files, EEPROM).
 ///
 /// The engine only asks to overwrite one slot at a time and alternates between the two slots of a
 /// record kind, so an implementation needs no journaling of its own: a write interrupted at any byte
-/// leaves the other slot intact, and [`Record`] checksums reveal the torn one.
+/// leaves the other slot intact, and the records' checksums reveal the torn one.
 pub trait Store: ErrorType {
-    /// Reads the slot into `buf`; returns the number of bytes stored (0 = empty slot).
+    /// Reads the slot into `buf` (at most [`MAX_RECORD_BYTES`]); returns the number of bytes stored
+    /// (0 = empty slot).
     fn load(&mut self, slot: SlotId, buf: &mut [u8]) -> Result<usize, Self::Error>;
     /// Replaces the slot's content by `bytes`.
     fn save(&mut self, slot: SlotId, bytes: &[u8]) -> Result<(), Self::Error>;
@@ -267,7 +307,8 @@ impl<T: Store + ?Sized> Store for &mut T {
 
 /// System control.
 pub trait System: ErrorType {
-    /// Restarts the device. A host simulator rebuilds its engine in place instead (and returns).
+    /// Restarts the device. A binding that cannot restart at once (the firmware lets its sockets
+    /// drain first; the host simulator rebuilds its engine in place) records the request and returns.
     fn restart(&mut self) -> Result<(), Self::Error>;
 }
 
@@ -277,144 +318,35 @@ impl<T: System + ?Sized> System for &mut T {
     }
 }
 
-/// Largest record a [`Store`] slot must hold, in bytes.
-pub const MAX_RECORD_BYTES: usize = 4096;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Loads every record slot from a store into a [`Restored`](crate::device::Restored) for
-/// [`Device::new`]. Slots that fail to read are treated as empty.
-pub fn restore<S: Store>(store: &mut S) -> crate::device::Restored {
-    let mut restored = crate::device::Restored::default();
-    let mut buf = alloc::vec![0u8; MAX_RECORD_BYTES];
-    for slot in SlotId::ALL {
-        if let Ok(n) = store.load(slot, &mut buf)
-            && let Some(bytes) = buf.get(..n)
-            && !bytes.is_empty()
-        {
-            restored.insert(slot, bytes.to_vec());
+    #[test]
+    fn f32_codes_become_volts_and_i32_codes_keep_their_scale() {
+        let raw = RawBlock {
+            rate_hz: 8000,
+            start: Instant::from_secs(1),
+            len: 6,
+            scale: SampleScale::Codes {
+                volts_per_code: 0.5,
+                amps_per_code: 0.25,
+            },
+        };
+        let mut f = [2.0f32; 7];
+        match f32::block(raw, &mut f) {
+            Some(Block::Physical(b)) => assert_eq!(b.samples, [1.0, 0.5, 1.0, 0.5, 1.0, 0.5]),
+            other => panic!("{other:?}"),
         }
-    }
-    restored
-}
-
-/// What [`Driver::pump`] did with the engine's events that need the network: the binding moves them.
-#[derive(Debug, Default)]
-pub struct Pumped {
-    /// Events the driver cannot serve with its HAL (publish, datagrams, connects, closes, NTP, …), in order.
-    pub network: Vec<Event>,
-    /// The engine asked for a restart and [`System::restart`] was called.
-    pub restarted: bool,
-}
-
-/// Wires a [`Device`] to HAL implementations once, so bindings only supply traits and sockets.
-///
-/// `pump(now)` reads the sample source, feeds the engine, serves timeouts, writes `Persist` records to
-/// the store, calls `System::restart` on `Restart`, and hands every network event back to the caller.
-pub struct Driver<Src: SampleSource, Clk, St, Sys> {
-    /// The engine.
-    pub device: Device,
-    /// Sample source.
-    pub source: Src,
-    /// Wall clock.
-    pub clock: Clk,
-    /// Persistent store.
-    pub store: St,
-    /// System handle.
-    pub system: Sys,
-    buf: Vec<Src::Sample>,
-    /// Store or source errors seen so far (the driver never stops on them).
-    pub hal_errors: u32,
-}
-
-impl<Src, Clk, St, Sys> Driver<Src, Clk, St, Sys>
-where
-    Src: SampleSource,
-    Clk: Clock,
-    St: Store,
-    Sys: System,
-{
-    /// Builds the engine from what the store holds and wraps it with the HAL.
-    pub fn new(
-        options: crate::device::DeviceOptions,
-        source: Src,
-        mut clock: Clk,
-        mut store: St,
-        system: Sys,
-    ) -> Self {
-        let restored = restore(&mut store);
-        let now = clock.now().unwrap_or(Instant::EPOCH);
-        Self {
-            device: Device::new(options, restored, now),
-            source,
-            clock,
-            store,
-            system,
-            buf: alloc::vec![Src::Sample::default(); 6 * 512],
-            hal_errors: 0,
-        }
-    }
-
-    /// The current time of the clock (the epoch when the clock fails).
-    pub fn now(&mut self) -> Instant {
-        match self.clock.now() {
-            Ok(t) => t,
-            Err(_) => {
-                self.hal_errors = self.hal_errors.saturating_add(1);
-                Instant::EPOCH
+        let mut c = [4i32; 6];
+        match i32::block(raw, &mut c) {
+            Some(Block::Codes(b)) => {
+                assert_eq!((b.volts_per_code, b.amps_per_code), (0.5, 0.25));
+                assert_eq!(b.codes.len(), 6);
             }
+            other => panic!("{other:?}"),
         }
-    }
-
-    /// Bytes read from a connection, stamped with the clock: [`Device::handle_input`] with its
-    /// back-pressure contract. Returns how many bytes the engine took; the binding keeps the rest,
-    /// does not read that socket meanwhile, and offers the rest again after its next
-    /// [`Driver::pump`] (or any other engine call). No complete line is ever dropped.
-    #[must_use = "bytes the engine did not take must be offered again (back-pressure)"]
-    pub fn handle_input(&mut self, conn: crate::device::ConnId, bytes: &[u8]) -> usize {
-        let now = self.now();
-        self.device.handle_input(conn, now, bytes)
-    }
-
-    /// One round: samples in, due timeouts, events out. Returns the events the binding must move.
-    pub fn pump(&mut self) -> Pumped {
-        let now = self.now();
-        loop {
-            match self.source.read(&mut self.buf) {
-                Ok(Some(raw)) => {
-                    let raw = RawBlock {
-                        len: raw.len.min(self.buf.len()),
-                        ..raw
-                    };
-                    Src::Sample::deliver(&mut self.device, now, raw, &mut self.buf);
-                }
-                Ok(None) => break,
-                Err(_) => {
-                    self.hal_errors = self.hal_errors.saturating_add(1);
-                    break;
-                }
-            }
-        }
-        if self.device.poll_timeout().is_some_and(|t| t <= now) {
-            self.device.handle_timeout(now);
-        }
-        let mut out = Pumped::default();
-        while let Some(ev) = self.device.poll_event() {
-            match ev {
-                Event::Persist(record) => self.persist(&record),
-                Event::Restart(_) => {
-                    if self.system.restart().is_err() {
-                        self.hal_errors = self.hal_errors.saturating_add(1);
-                    }
-                    out.restarted = true;
-                }
-                other => out.network.push(other),
-            }
-        }
-        out
-    }
-
-    fn persist(&mut self, record: &Record) {
-        if self.store.save(record.slot(), record.bytes()).is_err() {
-            self.hal_errors = self.hal_errors.saturating_add(1);
-        }
+        let too_long = RawBlock { len: 12, ..raw };
+        assert!(i32::block(too_long, &mut c).is_none());
     }
 }

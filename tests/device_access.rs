@@ -6,7 +6,7 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
-use smartmeter::device::{ConnId, DeviceOptions, Event};
+use smartmeter::device::{Action, ConnId, DeviceOptions};
 
 fn protected() -> Bench {
     let opts = DeviceOptions {
@@ -26,10 +26,10 @@ fn mqtt_cmd(b: &mut Bench, line: &str) -> Vec<String> {
     info_replies(&b.drain_events())
 }
 
-fn info_replies(ev: &[Event]) -> Vec<String> {
+fn info_replies(ev: &[Action]) -> Vec<String> {
     ev.iter()
         .filter_map(|e| match e {
-            Event::Publish { topic, payload, .. } if topic.ends_with("/state/info") => {
+            Action::Publish { topic, payload, .. } if topic.ends_with("/state/info") => {
                 Some(String::from_utf8_lossy(payload).into_owned())
             }
             _ => None,
@@ -195,7 +195,7 @@ fn fifty_guesses_over_many_connections_take_the_sum_of_the_delays() {
         answered += n;
         if n == 3 {
             // Closed after three failures (the line behind them is not answered).
-            assert!(b.drain_events().contains(&Event::Close(c)));
+            assert!(b.drain_events().contains(&Action::Close(c)));
             closed += 1;
         }
     }

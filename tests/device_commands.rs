@@ -4,7 +4,7 @@
 mod device_support;
 
 use device_support::*;
-use smartmeter::device::{ConnKind, DeviceOptions, Event, Instant, NtpResult, RestartKind};
+use smartmeter::device::{Action, ConnKind, DeviceOptions, Instant, NtpResult, RestartReason};
 
 fn reply(b: &mut Bench, c: smartmeter::device::ConnId, line: &str) -> String {
     b.cmd(c, line)
@@ -278,22 +278,22 @@ fn settings_commands() {
     let settings: Vec<_> = ev
         .iter()
         .filter_map(|e| match e {
-            Event::Persist(r) if r.kind() == smartmeter::device::RecordKind::Settings => Some(r),
+            Action::Persist(r) if r.kind() == smartmeter::device::RecordKind::Settings => Some(r),
             _ => None,
         })
         .collect();
     assert_eq!(settings.len(), 1);
     let stored: smartmeter::device::Config = serde_json::from_slice(settings[0].payload()).unwrap();
     assert_eq!(&stored, b.dev.config());
-    assert!(ev.contains(&Event::Announce {
+    assert!(ev.contains(&Action::Announce {
         name: "meter-7".into()
     }));
     assert!(ev.iter().any(
-        |e| matches!(e, Event::MqttConfigure(Some(s)) if s.host == "192.168.0.13" && s.port == 1883)
+        |e| matches!(e, Action::MqttConfigure(Some(s)) if s.host == "192.168.0.13" && s.port == 1883)
     ));
     assert!(
         ev.iter()
-            .any(|e| matches!(e, Event::Connect { host, port: 9000 } if host == "::1"))
+            .any(|e| matches!(e, Action::Connect { host, port: 9000 } if host == "::1"))
     );
 }
 
@@ -376,9 +376,9 @@ fn super_t0_ms() -> u64 {
 #[test]
 fn restart_replies_then_restarts_after_drain() {
     for (cmd, kind) in [
-        ("restart", RestartKind::Command),
-        ("factoryReset", RestartKind::FactoryReset),
-        ("basicReset", RestartKind::BasicReset),
+        ("restart", RestartReason::Command),
+        ("factoryReset", RestartReason::FactoryReset),
+        ("basicReset", RestartReason::BasicReset),
     ] {
         let mut b = Bench::new();
         let c = b.tcp(1);
@@ -387,17 +387,20 @@ fn restart_replies_then_restarts_after_drain() {
         b.feed(c, format!("{{\"cmd\":\"{cmd}\"}}\n").as_bytes());
         // not before the reply has left
         let ev = b.drain_events();
-        assert!(!ev.iter().any(|e| matches!(e, Event::Restart(_))), "{ev:?}");
+        assert!(
+            !ev.iter().any(|e| matches!(e, Action::Restart(_))),
+            "{ev:?}"
+        );
         assert_eq!(
             b.take_text(c),
             format!("Info:{{\"error\":false,\"cmd\":\"{cmd}\",\"msg\":\"Restarting\"}}\r\n")
         );
         let ev = b.drain_events();
-        assert!(ev.contains(&Event::Close(c)));
-        assert!(ev.contains(&Event::Restart(kind)), "{ev:?}");
+        assert!(ev.contains(&Action::Close(c)));
+        assert!(ev.contains(&Action::Restart(kind)), "{ev:?}");
         let name = &b.dev.config().name;
         match kind {
-            RestartKind::FactoryReset => assert_eq!(name, "smartmeterX"),
+            RestartReason::FactoryReset => assert_eq!(name, "smartmeterX"),
             _ => assert_eq!(name, "keepme"),
         }
     }
@@ -419,7 +422,7 @@ fn too_many_clients() {
         b.take_text(c),
         "Info:{\"error\":true,\"msg\":\"Too many clients\"}\r\n"
     );
-    assert!(b.drain_events().contains(&Event::Close(c)));
+    assert!(b.drain_events().contains(&Action::Close(c)));
     // commands on it are ignored
     assert_eq!(reply(&mut b, c, r#"{"cmd":"info"}"#), "");
 }
@@ -522,7 +525,7 @@ fn access_token() {
                 .ends_with("Info:{\"error\":true,\"cmd\":\"auth\",\"msg\":\"Invalid token\"}\r\n")
         );
     }
-    assert!(b.drain_events().contains(&Event::Close(d)));
+    assert!(b.drain_events().contains(&Action::Close(d)));
     // setToken only over serial
     let s = b.dev.handle_connected(b.now, ConnKind::Serial);
     b.take(s);

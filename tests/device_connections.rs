@@ -4,7 +4,7 @@
 mod device_support;
 
 use device_support::*;
-use smartmeter::device::{ConnId, ConnKind, Event};
+use smartmeter::device::{Action, ConnId, ConnKind};
 
 const TOO_MANY: &str = "Info:{\"error\":true,\"msg\":\"Too many clients\"}\r\n";
 const EVICTED: &str = "Info:{\"error\":true,\"msg\":\"Idle connection closed\"}\r\n";
@@ -183,7 +183,7 @@ fn idle_and_trickling_clients_are_evicted_for_a_newcomer() {
     // 59 s after the tricklers connected: nobody has been idle for 60 s yet.
     let (late, text) = connect(&mut b, 9);
     assert_eq!(text, TOO_MANY);
-    assert!(b.drain_events().contains(&Event::Close(late)));
+    assert!(b.drain_events().contains(&Action::Close(late)));
     b.dev.handle_closed(late, b.now);
     b.idle(1_000);
     // 60 s: the oldest trickler makes room; the newcomer is served.
@@ -191,7 +191,7 @@ fn idle_and_trickling_clients_are_evicted_for_a_newcomer() {
     assert!(text.starts_with("Info:{\"cmd\":\"info\""), "{text}");
     let victim = tricklers[0];
     assert!(b.take_text(victim).ends_with(EVICTED));
-    assert!(b.drain_events().contains(&Event::Close(victim)));
+    assert!(b.drain_events().contains(&Action::Close(victim)));
     b.dev.handle_closed(victim, b.now);
     assert!(
         b.cmd(newcomer, r#"{"cmd":"getPeriod"}"#)
@@ -217,5 +217,5 @@ fn an_evicted_client_that_never_reads_is_closed_anyway() {
     assert!(text.starts_with("Info:{\"cmd\":\"info\""), "{text}");
     // The victim still never reads: it is closed after a short grace period all the same.
     b.idle(5_000);
-    assert!(b.drain_events().contains(&Event::Close(conns[0])));
+    assert!(b.drain_events().contains(&Action::Close(conns[0])));
 }

@@ -5,20 +5,16 @@
 mod device_support;
 
 use device_support::*;
-use smartmeter::device::session::{MAX_DEFERRED_BYTES, MAX_LINE};
+use smartmeter::device::testing::{LOGBOOK_MAX_TEXT, MAX_DEFERRED_BYTES, MAX_LINE, SESSION_BYTES};
 use smartmeter::device::{ConnKind, Device, DeviceOptions};
 
 #[test]
 fn footprint_with_default_capacities() {
     let o = DeviceOptions::default();
     let device = core::mem::size_of::<Device>();
-    let per_conn = o.out_queue_bytes
-        + o.text_slack_bytes
-        + MAX_LINE
-        + 1
-        + MAX_DEFERRED_BYTES
-        + core::mem::size_of::<smartmeter::device::session::Session>();
-    let logbook = o.logbook_rows * (smartmeter::device::logbook::MAX_TEXT + 48);
+    let per_conn =
+        o.out_queue_bytes + o.text_slack_bytes + MAX_LINE + 1 + MAX_DEFERRED_BYTES + SESSION_BYTES;
+    let logbook = o.logbook_rows * (LOGBOOK_MAX_TEXT + 48);
     let total = device + o.max_clients * per_conn + logbook;
     eprintln!("size_of::<Device>()          {device:>7} B");
     eprintln!(

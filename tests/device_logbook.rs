@@ -5,7 +5,7 @@
 mod device_support;
 
 use device_support::*;
-use smartmeter::device::{ConnKind, Event};
+use smartmeter::device::{Action, ConnKind};
 
 fn errors(b: &mut Bench) -> Vec<String> {
     b.log_rows()
@@ -102,7 +102,7 @@ fn renaming_with_mqtt_is_no_connection_failure() {
         assert!(
             b.drain_events()
                 .iter()
-                .any(|e| matches!(e, Event::MqttConfigure(Some(s)) if s.client_id == name))
+                .any(|e| matches!(e, Action::MqttConfigure(Some(s)) if s.client_id == name))
         );
         // A binding may report the end of the session it was asked to replace (the ESP32 one
         // does), or not (the simulator): either way no error.

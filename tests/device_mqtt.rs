@@ -5,12 +5,12 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
-use smartmeter::device::{ConnKind, Event, RestartKind};
+use smartmeter::device::{Action, ConnKind, RestartReason};
 
-fn publishes(ev: &[Event]) -> Vec<(String, String, bool)> {
+fn publishes(ev: &[Action]) -> Vec<(String, String, bool)> {
     ev.iter()
         .filter_map(|e| match e {
-            Event::Publish {
+            Action::Publish {
                 topic,
                 payload,
                 retain,
@@ -32,7 +32,7 @@ fn with_broker() -> Bench {
     let cfg = ev
         .iter()
         .find_map(|e| match e {
-            Event::MqttConfigure(Some(s)) => Some(s.clone()),
+            Action::MqttConfigure(Some(s)) => Some(s.clone()),
             _ => None,
         })
         .expect("configure");
@@ -159,7 +159,7 @@ fn stream_server_connects_and_retries_every_30_s() {
         c,
         r#"{"cmd":"streamServer","payload":{"server":"sink.lan"}}"#,
     );
-    let want = Event::Connect {
+    let want = Action::Connect {
         host: "sink.lan".into(),
         port: 54322,
     };
@@ -199,14 +199,17 @@ fn daily_restart_at_the_configured_minute() {
     assert!(
         !b.drain_events()
             .iter()
-            .any(|e| matches!(e, Event::Restart(_)))
+            .any(|e| matches!(e, Action::Restart(_)))
     );
     b.run(30_000);
     b.take(c);
     let ev = b.drain_events();
-    assert!(ev.contains(&Event::Restart(RestartKind::Daily)), "{ev:?}");
     assert!(
-        ev.iter().any(|e| matches!(e, Event::Persist(_))),
+        ev.contains(&Action::Restart(RestartReason::Daily)),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| matches!(e, Action::Persist(_))),
         "energy saved first"
     );
     let _ = Duration::ZERO;
@@ -298,11 +301,11 @@ fn offline_is_published_before_a_clean_shutdown_or_restart() {
         ev.extend(b.drain_events());
         let offline = ev
             .iter()
-            .position(|e| matches!(e, Event::Publish { payload, retain: true, .. } if payload == b"offline"))
+            .position(|e| matches!(e, Action::Publish { payload, retain: true, .. } if payload == b"offline"))
             .unwrap_or_else(|| panic!("{cmd}: no offline in {ev:?}"));
         let restart = ev
             .iter()
-            .position(|e| matches!(e, Event::Restart(_)))
+            .position(|e| matches!(e, Action::Restart(_)))
             .expect("restart");
         assert!(offline < restart, "{cmd}: {ev:?}");
         assert_eq!(publishes(&ev[offline..=offline]), [online("offline")]);
@@ -317,7 +320,7 @@ fn a_rename_clears_the_old_names_retained_topics() {
     let ev = b.drain_events();
     let clear = ev
         .iter()
-        .position(|e| matches!(e, Event::Publish { topic, .. } if topic == "powermeter/smartmeterX/state/online"))
+        .position(|e| matches!(e, Action::Publish { topic, .. } if topic == "powermeter/smartmeterX/state/online"))
         .unwrap_or_else(|| panic!("old topic not cleared: {ev:?}"));
     assert_eq!(
         publishes(&ev[clear..=clear]),
@@ -330,7 +333,7 @@ fn a_rename_clears_the_old_names_retained_topics() {
     // Cleared over the old session, before the client is reconfigured for the new name.
     let configure = ev
         .iter()
-        .position(|e| matches!(e, Event::MqttConfigure(Some(s)) if s.client_id == "m2"))
+        .position(|e| matches!(e, Action::MqttConfigure(Some(s)) if s.client_id == "m2"))
         .expect("reconfigure");
     assert!(clear < configure, "{ev:?}");
     b.dev.handle_mqtt_connected(b.now, true);
@@ -386,7 +389,7 @@ fn a_port_key_shows_in_the_reply_and_info_and_is_the_one_connected_to() {
             .drain_events()
             .iter()
             .find_map(|e| match e {
-                Event::MqttConfigure(Some(s)) => Some(s.clone()),
+                Action::MqttConfigure(Some(s)) => Some(s.clone()),
                 _ => None,
             })
             .expect("configure");

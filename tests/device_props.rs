@@ -7,7 +7,7 @@ mod device_support;
 use core::time::Duration;
 use device_support::*;
 use proptest::prelude::*;
-use smartmeter::device::{ConnId, ConnKind, NtpResult, SampleBlock};
+use smartmeter::device::{ConnId, ConnKind, NtpResult, PhysicalBlock};
 
 const LINES: &[&str] = &[
     r#"{"cmd":"info"}"#,
@@ -137,7 +137,7 @@ proptest! {
                 "heap {}", b.dev.heap_bytes());
             // the binding serves events; restart requests are honoured like the simulator does
             for e in b.drain_events() {
-                if let smartmeter::device::Event::Restart(_) = e {
+                if let smartmeter::device::Action::Restart(_) = e {
                     let _ = e;
                 }
             }
@@ -151,7 +151,7 @@ proptest! {
         // and the engine still answers
         b.now = b.now + Duration::from_secs(1);
         let fresh = b.dev.handle_connected(b.now, ConnKind::Serial);
-        let _ = SampleBlock { rate_hz: 8000, samples: &[], start: b.now };
+        let _ = PhysicalBlock { rate_hz: 8000, samples: &[], start: b.now };
         prop_assert!(count_replies(&b.take(fresh)) == 1);
     }
 }

@@ -5,7 +5,7 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
-use smartmeter::device::{ConnKind, Event, Instant};
+use smartmeter::device::{Action, ConnKind, Instant};
 
 fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line.trim_start_matches("Info:").trim_end()).expect("json")
@@ -334,7 +334,7 @@ fn udp_frames_go_to_the_requester_port() {
     let grams: Vec<_> = ev
         .iter()
         .filter_map(|e| match e {
-            Event::SendDatagram { addr, bytes } => Some((addr, bytes)),
+            Action::SendDatagram { addr, bytes } => Some((addr, bytes)),
             _ => None,
         })
         .collect();
@@ -407,7 +407,7 @@ fn raw_stream_on_54322() {
     let raw2 = b
         .dev
         .handle_connected(b.now, ConnKind::RawStream { peer: peer(10) });
-    assert!(b.drain_events().contains(&Event::Close(raw2)));
+    assert!(b.drain_events().contains(&Action::Close(raw2)));
     // FFMPEG re-configures the stream even though the device is busy
     let r = b.cmd(
         c,
@@ -426,7 +426,7 @@ fn raw_stream_on_54322() {
     // stop ends the stream and closes the reader
     assert!(b.cmd(c, r#"{"cmd":"stop"}"#).contains("\"error\":false"));
     b.take(raw); // the flushed tail, then the engine closes the reader
-    assert!(b.drain_events().contains(&Event::Close(raw)));
+    assert!(b.drain_events().contains(&Action::Close(raw)));
     let _ = Instant::EPOCH;
 }
 
@@ -448,7 +448,7 @@ fn mqtt_sampling_publishes_each_sample() {
     let pubs: Vec<_> = ev
         .iter()
         .filter_map(|e| match e {
-            Event::Publish { topic, payload, .. }
+            Action::Publish { topic, payload, .. }
                 if topic == "powermeter/smartmeterX/state/info" =>
             {
                 Some(payload.clone())
@@ -470,7 +470,7 @@ fn mqtt_sampling_publishes_each_sample() {
         (last["values"][3].as_f64().unwrap() - 575.0).abs() < 5.0,
         "{last}"
     );
-    assert!(ev.iter().any(|e| matches!(e, Event::Publish { topic, payload, .. } if topic.ends_with("state/sample") && payload == b"on")));
+    assert!(ev.iter().any(|e| matches!(e, Action::Publish { topic, payload, .. } if topic.ends_with("state/sample") && payload == b"on")));
 }
 
 #[test]
@@ -488,7 +488,7 @@ fn ntp_confidence_before_start() {
     assert!(
         b.drain_events()
             .iter()
-            .any(|e| matches!(e, Event::NtpRequest { .. }))
+            .any(|e| matches!(e, Action::NtpRequest { .. }))
     );
     // 60 ms round trip: confidence 30 ms, not enough; asks again
     b.dev.handle_ntp(
@@ -501,7 +501,7 @@ fn ntp_confidence_before_start() {
     assert!(
         b.drain_events()
             .iter()
-            .any(|e| matches!(e, Event::NtpRequest { .. }))
+            .any(|e| matches!(e, Action::NtpRequest { .. }))
     );
     b.dev.handle_ntp(
         b.now,
@@ -541,6 +541,50 @@ fn ntp_confidence_before_start() {
         "Info:{\"error\":true,\"cmd\":\"sample\",\"msg\":\"Cannot reach NTP confidence of 1 ms\"}\r\n"
     );
     assert!(!b.dev.is_busy());
+}
+
+/// A `stop` from another connection cancels a `sample` waiting for NTP confidence: the waiting
+/// `sample` is answered (it never started: `Cannot reach NTP confidence`), its held lines run, and the
+/// stopper gets its own reply.
+#[test]
+fn stop_from_elsewhere_answers_a_sample_waiting_for_ntp_confidence() {
+    use smartmeter::device::NtpResult;
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    let other = b.tcp(2);
+    b.drain_events();
+    b.dev.handle_ntp(b.now, NtpResult::Failed); // settle the boot-time request
+    b.take(c);
+    b.take(other);
+    b.feed(
+        c,
+        b"{\"cmd\":\"sample\",\"payload\":{\"type\":\"TCP\",\"ntpConf\":5}}\n{\"cmd\":\"log\",\"level\":\"error\"}\n",
+    );
+    assert!(b.dev.is_busy());
+    assert_eq!(b.take_text(c), "");
+    let stop = b.cmd(other, r#"{"cmd":"stop"}"#);
+    assert!(stop.contains("\"cmd\":\"stop\""), "{stop}");
+    let out = b.take_text(c);
+    let replies: Vec<&str> = out.lines().filter(|l| l.starts_with("Info:{")).collect();
+    assert_eq!(
+        replies,
+        [
+            "Info:{\"error\":true,\"cmd\":\"sample\",\"msg\":\"Cannot reach NTP confidence of 5 ms\"}",
+            "Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: error\"}",
+        ],
+        "{out}"
+    );
+    assert!(!b.dev.is_busy());
+    // A late NTP answer starts nothing.
+    b.dev.handle_ntp(
+        b.now,
+        NtpResult::Synced {
+            offset_us: 0,
+            round_trip_us: 2_000,
+        },
+    );
+    assert!(!b.dev.is_busy());
+    assert_eq!(b.take_text(c), "");
 }
 
 #[test]

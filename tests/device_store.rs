@@ -5,18 +5,18 @@ mod device_support;
 
 use core::time::Duration;
 use device_support::*;
-use smartmeter::device::{DeviceOptions, Event, Instant, Record, RecordKind, Restored, SlotId};
+use smartmeter::device::driver::{self, Driver};
+use smartmeter::device::{Action, DeviceOptions, Instant, Record, RecordKind, Restored, SlotId};
 use smartmeter::hal::{
-    self, Clock, Driver, ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource, SourceSample,
-    Store, System,
+    Clock, ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource, SourceSample, Store, System,
 };
 use smartmeter::wire::frame::{Demux, Event as DemuxEvent};
 use std::collections::HashMap;
 
 /// Applies every Persist event to a slot map, like a binding's store.
-fn persist_all(events: &[Event], slots: &mut HashMap<SlotId, Vec<u8>>) {
+fn persist_all(events: &[Action], slots: &mut HashMap<SlotId, Vec<u8>>) {
     for e in events {
-        if let Event::Persist(r) = e {
+        if let Action::Persist(r) = e {
             slots.insert(r.slot(), r.bytes().to_vec());
         }
     }
@@ -59,7 +59,7 @@ fn torn_write_at_any_byte_keeps_the_previous_record() {
         .drain_events()
         .into_iter()
         .find_map(|e| match e {
-            Event::Persist(r) if r.kind() == RecordKind::Settings => Some(r),
+            Action::Persist(r) if r.kind() == RecordKind::Settings => Some(r),
             _ => None,
         })
         .unwrap();
@@ -140,7 +140,7 @@ fn energy_is_persisted_every_interval_and_survives_a_restart() {
         persists += b
             .drain_events()
             .iter()
-            .filter(|e| matches!(e, Event::Persist(r) if r.kind() == RecordKind::Energy))
+            .filter(|e| matches!(e, Action::Persist(r) if r.kind() == RecordKind::Energy))
             .count();
     }
     assert_eq!(persists, 6, "every 10 s");
@@ -170,7 +170,7 @@ fn logbook_is_written_at_most_once_a_minute_and_floods_collapse() {
         b.take(c);
         b.run(1000);
         for e in b.drain_events() {
-            if matches!(&e, Event::Persist(r) if r.kind() == RecordKind::Logbook) {
+            if matches!(&e, Action::Persist(r) if r.kind() == RecordKind::Logbook) {
                 log_writes.push(b.now);
             }
         }
@@ -297,7 +297,7 @@ fn driver_wires_events_to_the_hal() {
     assert!(
         network
             .iter()
-            .any(|e| matches!(e, Event::NtpRequest { .. }))
+            .any(|e| matches!(e, Action::NtpRequest { .. }))
     );
     // a restart command reaches System::restart once the output drained
     let c = d
@@ -311,7 +311,7 @@ fn driver_wires_events_to_the_hal() {
     assert!(p.restarted);
     assert_eq!(d.system.0, 1);
     // what the store holds boots a new engine
-    let r = hal::restore(&mut d.store);
+    let r = driver::restore(&mut d.store);
     let _ = smartmeter::device::Device::new(DeviceOptions::default(), r, now);
     let _ = Record::decode(&[]);
 }
@@ -322,7 +322,11 @@ type CodeDriver<S> = Driver<CodeSource<S>, ManualClock, MemStore, Sys>;
 /// clock and the network events it returned.
 fn code_driver<S: Code>(
     seconds: u64,
-) -> (CodeDriver<S>, std::rc::Rc<std::cell::Cell<u64>>, Vec<Event>) {
+) -> (
+    CodeDriver<S>,
+    std::rc::Rc<std::cell::Cell<u64>>,
+    Vec<Action>,
+) {
     let t = std::rc::Rc::new(std::cell::Cell::new(T0_S * 1_000_000));
     let source = CodeSource::<S> {
         src: Source::new(8000),

@@ -6,22 +6,6 @@
 //! arrive while the delay runs are held in arrival order (FIFO across connections) and answered one
 //! by one when they are due, so guessing runs at ≤ 10 tries/s across all connections and reconnects,
 //! while everything that is not a token check carries on.
-//!
-//! ```
-//! use smartmeter::device::access::Throttle;
-//! use smartmeter::device::Instant;
-//! use core::time::Duration;
-//! let t0 = Instant::from_secs(1_614_681_575);
-//! let mut t = Throttle::default();
-//! assert!(t.ready(t0));
-//! t.failed(t0);
-//! assert!(!t.ready(t0 + Duration::from_millis(99)));
-//! assert!(t.ready(t0 + Duration::from_millis(100)));
-//! t.failed(t0);
-//! assert_eq!(t.due(), t0 + Duration::from_millis(200));
-//! t.succeeded(t0);
-//! assert!(t.ready(t0));
-//! ```
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -77,6 +61,7 @@ impl Throttle {
     }
 
     /// Consecutive wrong tokens so far.
+    #[cfg(test)]
     pub fn failures(&self) -> u32 {
         self.failures
     }
@@ -151,4 +136,25 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delay_doubles_per_failure_and_a_right_token_resets_it() {
+        let t0 = Instant::from_secs(1_614_681_575);
+        let mut t = Throttle::default();
+        assert!(t.ready(t0));
+        t.failed(t0);
+        assert!(!t.ready(t0 + Duration::from_millis(99)));
+        assert!(t.ready(t0 + Duration::from_millis(100)));
+        t.failed(t0);
+        assert_eq!(t.failures(), 2);
+        assert_eq!(t.due(), t0 + Duration::from_millis(200));
+        t.succeeded(t0);
+        assert_eq!(t.failures(), 0);
+        assert!(t.ready(t0));
+    }
 }

@@ -5,72 +5,16 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 
-use super::access::{HeldCheck, ct_eq};
-use super::engine::{Device, PendingSample, Sink};
-use super::sampling::{self, Destination, Measures, Sampling, SamplingParams};
+use super::conns::Sink;
+use super::engine::Device;
+use super::request::MQTT_AUTH;
+use super::sampling::{self, Destination, PendingSample, Sampling, SamplingParams};
 use super::session::Wait;
-use super::time::LongTime;
-use super::{ConnKind, Instant, LogLevel, Measurements, RestartKind};
+use super::{ConnKind, Instant, LogLevel, Measurements, RestartReason};
 use crate::wire::command::{
-    Command, CommandError, DailyRestart, Envelope, SampleRequest, ServerAddr, ServerKind,
-    StreamType,
+    Command, DailyRestart, SampleRequest, ServerAddr, ServerKind, StreamType,
 };
 use crate::wire::reply::{self, Phases, QualityReply, Reply};
-
-/// Whether a command is refused while sampling (PROTOCOL.md §2 busy guard).
-fn busy_guarded(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Sample(_)
-            | Command::GetPower
-            | Command::GetVoltage
-            | Command::GetCurrent
-            | Command::GetEnergy
-            | Command::GetPeriod
-            | Command::GetPhaseAngle
-            | Command::GetQuality
-            | Command::Mdns { .. }
-            | Command::MqttServer(_)
-            | Command::StreamServer { .. }
-            | Command::TimeServer { .. }
-            | Command::AddWifi(_)
-            | Command::DelWifi { .. }
-            | Command::Calibration(_)
-            | Command::ResetEnergy(_)
-            | Command::ClearLog
-            | Command::GetLog
-            | Command::DailyRestart(_)
-    )
-}
-
-/// The reply to `auth` over MQTT (PROTOCOL.md §10: MQTT has no sessions).
-const MQTT_AUTH: &str = "Authentication over MQTT: put \"token\" in each command";
-
-/// Whether a command changes state and so needs `auth` when a token is configured (§10: all but
-/// info, get*, getQuality, log, `?`, `!`, sample, reqSamples, cts, stop).
-fn needs_auth(cmd: &Command) -> bool {
-    !matches!(
-        cmd,
-        Command::Info
-            | Command::GetPower
-            | Command::GetVoltage
-            | Command::GetCurrent
-            | Command::GetEnergy
-            | Command::GetPeriod
-            | Command::GetPhaseAngle
-            | Command::GetLog
-            | Command::GetQuality
-            | Command::Log { .. }
-            | Command::Availability
-            | Command::Keepalive
-            | Command::Sample(_)
-            | Command::ReqSamples { .. }
-            | Command::Cts { .. }
-            | Command::Stop
-            | Command::Auth { .. }
-            | Command::SetToken { .. }
-    )
-}
 
 /// A measurement as the wire reports it: NaN / ∞ (undefined, PROTOCOL.md §2) become `None` (`null`).
 fn phases(v: [f32; 3]) -> Phases {
@@ -78,144 +22,27 @@ fn phases(v: [f32; 3]) -> Phases {
 }
 
 impl Device {
-    pub(crate) fn error_reply(&mut self, sink: Sink, cmd: &str, msg: &str) {
-        self.reply(sink, &Reply::error(Some(cmd), msg));
-    }
-
-    /// One command line (not `?`/`!`, already trimmed).
-    pub(crate) fn command(&mut self, sink: Sink, now: Instant, line: &[u8]) {
-        let (cmd, token) = match sink {
-            // Over MQTT the token travels in each command (PROTOCOL.md §10).
-            Sink::Mqtt => match Envelope::parse(line) {
-                Ok(e) => (e.command, e.token),
-                Err(e) => return self.command_error(sink, now, &e),
-            },
-            Sink::Conn(_) => match Command::parse(line) {
-                Ok(c) => (c, None),
-                Err(e) => return self.command_error(sink, now, &e),
-            },
-        };
-        let name = cmd.name();
-        if self.config.token.is_some() && needs_auth(&cmd) {
-            match sink {
-                Sink::Conn(c) => {
-                    if !self.session(c).is_some_and(|s| s.authenticated) {
-                        return self.error_reply(sink, name, "Authentication required");
-                    }
-                }
-                Sink::Mqtt => {
-                    let Some(token) = token else {
-                        return self.error_reply(sink, name, "Authentication required");
-                    };
-                    if self.throttle.ready(now) && !self.throttle.has_held() {
-                        return self.check_mqtt_command(now, cmd, &token);
-                    }
-                    let held = HeldCheck::Mqtt {
-                        command: cmd,
-                        token,
-                    };
-                    if self.throttle.hold(held).is_err() {
-                        self.error_reply(
-                            sink,
-                            name,
-                            "Invalid token: too many attempts, retry later",
-                        );
-                    }
-                    return;
-                }
-            }
+    /// `?` from `conn` (§1.4): its own sampling session stops (no `stop` reply), and a `sample` of
+    /// its own waiting for NTP confidence is dropped.
+    pub(crate) fn availability(&mut self, conn: super::ConnId, now: Instant) {
+        if self
+            .sampling
+            .session()
+            .is_some_and(|s| s.owner == Some(conn))
+        {
+            self.stop_sampling(now, None);
         }
-        self.guarded_execute(sink, now, cmd);
-    }
-
-    /// The busy guard, then the command.
-    fn guarded_execute(&mut self, sink: Sink, now: Instant, cmd: Command) {
-        let name = cmd.name();
-        let ffmpeg_reconfigure = matches!(
-            &cmd,
-            Command::Sample(r) if r.stream == StreamType::Ffmpeg
-        ) && self.raw_stream_conn().is_some();
-        if self.is_busy() && busy_guarded(&cmd) && !ffmpeg_reconfigure {
-            return self.reply(sink, &Reply::busy(name));
-        }
-        self.execute(sink, now, cmd);
-    }
-
-    /// Whether `token` is the configured one; a wrong token is logged and counts in the throttle.
-    fn token_ok(&mut self, now: Instant, token: &str) -> bool {
-        let ok = self
-            .config
-            .token
-            .as_ref()
-            .is_none_or(|t| ct_eq(t.as_bytes(), token.as_bytes()));
-        if ok {
-            self.throttle.succeeded(now);
-        } else {
-            self.throttle.failed(now);
-            self.log(now, LogLevel::Warning, "Authentication failed");
-        }
-        ok
-    }
-
-    /// A protected command from MQTT, its token checked now (the throttle allows it).
-    pub(crate) fn check_mqtt_command(&mut self, now: Instant, cmd: Command, token: &str) {
-        if self.token_ok(now, token) {
-            self.guarded_execute(Sink::Mqtt, now, cmd);
-        } else {
-            self.error_reply(Sink::Mqtt, cmd.name(), "Invalid token");
+        if self.sampling.pending_of(Sink::Conn(conn)) {
+            self.sampling.take_pending();
         }
     }
 
-    /// An `auth` of `conn`, checked now (the throttle allows it): authenticated, or one more
-    /// failure (closed after the third).
-    pub(crate) fn check_auth(&mut self, conn: super::ConnId, now: Instant, token: &str) {
-        let sink = Sink::Conn(conn);
-        if self.token_ok(now, token) {
-            if let Some(s) = self.session_mut(conn) {
-                s.authenticated = true;
-                s.auth_failures = 0;
-            }
-            self.reply(sink, &Reply::Auth);
-            return;
-        }
-        let failures = self.session_mut(conn).map_or(0, |s| {
-            s.auth_failures = s.auth_failures.saturating_add(1);
-            s.auth_failures
-        });
-        self.error_reply(sink, "auth", "Invalid token");
-        if failures >= 3 {
-            self.close(conn);
-        }
-    }
-
-    fn command_error(&mut self, sink: Sink, now: Instant, e: &CommandError) {
-        match e {
-            CommandError::Empty => {}
-            _ => {
-                if let CommandError::UnknownCommand { .. } = e {
-                    self.log(now, LogLevel::Warning, "Received unknown command");
-                }
-                self.reply(sink, &Reply::from_command_error(e));
-            }
-        }
-    }
-
-    fn raw_stream_conn(&self) -> Option<super::ConnId> {
-        match self.sampling.as_ref().map(|s| s.dest) {
-            Some(Destination::Raw(c)) => Some(c),
-            _ => None,
-        }
-    }
-
-    fn serial_conn(&self) -> Option<super::ConnId> {
-        self.sessions
-            .iter()
-            .find(|s| s.kind == ConnKind::Serial && s.takes_commands())
-            .map(|s| s.id)
+    pub(crate) fn raw_stream_conn(&self) -> Option<super::ConnId> {
+        self.sampling.raw_conn()
     }
 
     #[allow(clippy::too_many_lines)]
-    fn execute(&mut self, sink: Sink, now: Instant, cmd: Command) {
+    pub(crate) fn execute(&mut self, sink: Sink, now: Instant, cmd: Command) {
         let name = cmd.name();
         let wall = self.wall_time(now);
         match cmd {
@@ -239,7 +66,7 @@ impl Device {
                 let r = Reply::Energy {
                     energy_wh: self.meter.energy_wh(),
                     start_ts_s: i64::try_from(start.as_secs()).unwrap_or(i64::MAX),
-                    start: LongTime(start, self.zone()).to_string(),
+                    start: self.long_time(start),
                     days: u32::try_from(days).unwrap_or(u32::MAX),
                 };
                 self.reply(sink, &r);
@@ -249,7 +76,7 @@ impl Device {
                 let old = core::mem::replace(&mut self.config.name, n.clone());
                 self.persist_settings();
                 self.reply(sink, &Reply::Mdns { name: n.clone() });
-                self.push_event(super::Event::Announce { name: n });
+                self.push_event(super::Action::Announce { name: n });
                 // The old name's retained topics go (over the old session) before the client is
                 // reconfigured for the new name.
                 self.forget_mqtt_name(old);
@@ -285,6 +112,7 @@ impl Device {
                 let f = c.factors();
                 self.config.calibration = f;
                 self.meter.set_calibration(&f);
+                self.sampling.set_calibration(self.meter.calibration());
                 self.persist_settings();
                 self.reply(sink, &Reply::Calibration { factors: f });
             }
@@ -297,20 +125,23 @@ impl Device {
                         self.config.token.clone_from(&self.opts.token);
                         self.meter.clear_energy(wall);
                         self.persist_settings();
-                        (RestartKind::FactoryReset, reply::RestartKind::FactoryReset)
+                        (
+                            RestartReason::FactoryReset,
+                            reply::RestartKind::FactoryReset,
+                        )
                     }
                     Command::BasicReset => {
                         self.config.basic_reset();
                         self.config.token.clone_from(&self.opts.token);
                         self.meter.clear_energy(wall);
                         self.persist_settings();
-                        (RestartKind::BasicReset, reply::RestartKind::BasicReset)
+                        (RestartReason::BasicReset, reply::RestartKind::BasicReset)
                     }
-                    _ => (RestartKind::Command, reply::RestartKind::Restart),
+                    _ => (RestartReason::Command, reply::RestartKind::Restart),
                 };
                 self.reply(sink, &Reply::Restarting { kind: wire_kind });
                 if let Sink::Conn(c) = sink {
-                    self.close(c);
+                    self.conns.close(c);
                 }
                 self.begin_restart(now, kind);
             }
@@ -329,12 +160,12 @@ impl Device {
                     return self.error_reply(sink, name, &format!("Invalid energy: {why}"));
                 }
                 self.persist_energy();
-                let at = LongTime(start, self.zone()).to_string();
+                let at = self.long_time(start);
                 self.reply(sink, &Reply::ResetEnergy { energy_wh: e, at });
             }
             Command::Sample(req) => self.sample(sink, now, &req),
             Command::ReqSamples { samples } => {
-                let Some(owner) = self.sampling.as_ref().map(|s| s.owner) else {
+                let Some(owner) = self.sampling.session().map(|s| s.owner) else {
                     return self.error_reply(sink, name, "Not sampling");
                 };
                 let Sink::Conn(c) = sink else {
@@ -343,35 +174,38 @@ impl Device {
                 if owner != Some(c) {
                     return self.error_reply(sink, name, "Not the sampling connection");
                 }
-                let flow = self.sampling.as_ref().is_some_and(|s| s.params.flow_ctr);
+                let flow = self.sampling.session().is_some_and(|s| s.params.flow_ctr);
                 if !flow {
                     return self.error_reply(sink, name, "Flow control not enabled");
                 }
-                if let Some(s) = self.sampling.as_mut() {
+                if let Some(s) = self.sampling.session_mut() {
                     s.request(usize::from(samples));
                 }
-                self.set_wait(c, Wait::ReqSamples);
+                self.conns.set_wait(c, Wait::ReqSamples);
                 self.pump_sampling(now);
             }
             Command::Cts { value } => {
-                let Some(owner) = self.sampling.as_ref().map(|s| s.owner) else {
+                let Some(owner) = self.sampling.session().map(|s| s.owner) else {
                     return self.error_reply(sink, name, "Not sampling");
                 };
                 if !matches!(sink, Sink::Conn(c) if owner == Some(c)) {
                     return self.error_reply(sink, name, "Not the sampling connection");
                 }
-                if let Some(s) = self.sampling.as_mut() {
+                if let Some(s) = self.sampling.session_mut() {
                     s.cts = value;
                 }
                 self.reply(sink, &Reply::Cts { value });
                 self.pump_sampling(now);
             }
             Command::Stop => {
-                if let Some(p) = self.pending_sample.take() {
+                // A `sample` still waiting for NTP confidence never started: it is answered as one
+                // whose confidence was not reached (§5.7), before its held lines run.
+                if let Some(p) = self.sampling.take_pending() {
+                    self.error_reply(p.sink, "sample", &p.not_reached());
                     if let Sink::Conn(c) = p.sink {
                         self.release(c, Wait::SampleNtp, now);
                     }
-                    self.sampling = Some(p.session);
+                    self.sampling.adopt(p.session);
                 }
                 if !self.stop_sampling(now, Some(sink)) {
                     self.error_reply(sink, name, "Not sampling");
@@ -379,18 +213,18 @@ impl Device {
             }
             Command::Log { level } => {
                 if let Sink::Conn(c) = sink
-                    && let Some(s) = self.session_mut(c)
+                    && let Some(s) = self.conns.get_mut(c)
                 {
                     s.level = level;
                 }
                 self.reply(sink, &Reply::LogLevelSet { level });
             }
             Command::ClearLog => {
-                self.logbook.clear();
+                self.persist.clear_log(now, &mut self.timers);
                 self.reply(sink, &Reply::ClearLog);
             }
             Command::GetLog => {
-                let rows = self.logbook.rows().collect();
+                let rows = self.persist.logbook.rows().collect();
                 self.reply(sink, &Reply::GetLogDump { rows });
                 self.reply(sink, &Reply::GetLogDone);
             }
@@ -435,9 +269,9 @@ impl Device {
                 if self.config.time_server == "-" {
                     return self.error_reply(sink, name, "Error syncing time");
                 }
-                self.ntp_waiters.push(sink);
+                self.ntp.wait(sink);
                 if let Sink::Conn(c) = sink {
-                    self.set_wait(c, Wait::Ntp);
+                    self.conns.set_wait(c, Wait::Ntp);
                 }
                 self.request_ntp();
             }
@@ -449,22 +283,11 @@ impl Device {
             Command::Auth { token } => match sink {
                 Sink::Mqtt => self.error_reply(sink, name, MQTT_AUTH),
                 Sink::Conn(_) if self.config.token.is_none() => self.reply(sink, &Reply::Auth),
-                Sink::Conn(c) => {
-                    // Device-wide throttle: checked now if due and nobody is queued, else held
-                    // (this connection's later lines wait behind it, others carry on).
-                    if self.throttle.ready(now) && !self.throttle.has_held() {
-                        self.check_auth(c, now, &token);
-                    } else if self
-                        .throttle
-                        .hold(HeldCheck::Auth { conn: c, token })
-                        .is_ok()
-                    {
-                        self.set_wait(c, Wait::Auth);
-                    }
-                }
+                Sink::Conn(c) => self.auth(c, now, token),
             },
             Command::SetToken { token } => {
-                let serial = matches!(sink, Sink::Conn(c) if self.session(c).is_some_and(|s| s.kind == ConnKind::Serial));
+                let serial =
+                    matches!(sink, Sink::Conn(c) if self.conns.kind(c) == Some(ConnKind::Serial));
                 if !serial {
                     return self.error_reply(
                         sink,
@@ -476,9 +299,10 @@ impl Device {
                 self.config.token = (!removed).then_some(token);
                 self.persist_settings();
                 // a new token ends every other authentication (old token holders must log in again)
-                for s in &mut self.sessions {
-                    s.authenticated = Sink::Conn(s.id) == sink;
-                }
+                self.conns.authenticate_only(match sink {
+                    Sink::Conn(c) => Some(c),
+                    Sink::Mqtt => None,
+                });
                 self.reply(sink, &Reply::SetToken { removed });
             }
         }
@@ -542,11 +366,11 @@ impl Device {
         let wall = self.wall_time(now);
         let unsupported = |t: &str| format!("Unsupported sampling type: {t}");
         let conn_kind = match sink {
-            Sink::Conn(c) => self.session(c).map(|s| s.kind),
+            Sink::Conn(c) => self.conns.kind(c),
             Sink::Mqtt => None,
         };
         let dest = match req.stream {
-            StreamType::Serial => match self.serial_conn() {
+            StreamType::Serial => match self.conns.serial() {
                 Some(c) if self.opts.has_serial => Destination::Serial(c),
                 _ => return self.error_reply(sink, "sample", &unsupported("Serial")),
             },
@@ -556,7 +380,7 @@ impl Device {
                 }
                 _ => return self.error_reply(sink, "sample", &unsupported("TCP")),
             },
-            StreamType::Udp { port } => match self.peer_of(sink) {
+            StreamType::Udp { port } => match self.conns.peer_of(sink) {
                 Some(peer) => Destination::Udp(core::net::SocketAddr::new(peer.ip(), port)),
                 None => return self.error_reply(sink, "sample", &unsupported("UDP")),
             },
@@ -582,8 +406,8 @@ impl Device {
             }
             None => None,
         };
-        let m = Measures::from(req.measures);
-        let ch = m.channels();
+        let m = req.measures;
+        let ch = m.count();
         let params = SamplingParams {
             measures: m,
             rate_hz: req.rate_hz,
@@ -598,10 +422,9 @@ impl Device {
             (_, Sink::Conn(c)) => Some(c),
             (_, Sink::Mqtt) => None,
         };
-        let session = Sampling::new(owner, dest, params, self.opts.sample_ring_bytes, wall);
+        let session = Sampling::new(owner, dest, params, self.sampling.ring_bytes(), wall);
         if let Destination::Raw(_) = dest {
             // Re-configure the running raw stream in place.
-            self.sampling = None;
             self.begin_sampling(now, Some(sink), session, None);
             return;
         }
@@ -610,14 +433,10 @@ impl Device {
                 let msg = format!("Cannot reach NTP confidence of {conf_ms} ms");
                 return self.error_reply(sink, "sample", &msg);
             }
-            self.pending_sample = Some(PendingSample {
-                sink,
-                session,
-                conf_ms,
-                tries: 1,
-            });
+            self.sampling
+                .set_pending(PendingSample::new(sink, session, conf_ms));
             if let Sink::Conn(c) = sink {
-                self.set_wait(c, Wait::SampleNtp);
+                self.conns.set_wait(c, Wait::SampleNtp);
             }
             self.request_ntp();
             return;

@@ -1,43 +1,34 @@
 //! The [`Device`] state machine: connections, logging, timers, persistence and sample routing.
 //! Command semantics live in `commands.rs`.
 
-use alloc::collections::VecDeque;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
-use core::net::SocketAddr;
 use core::time::Duration;
 
-use super::access::{HeldCheck, Throttle};
-use super::logbook::Logbook;
+use super::conns::{Connections, Sink};
 use super::measure::Meter;
-use super::sampling::{Destination, OutFrame, Sampling};
-use super::session::{Deferred, Line, Session, Wait};
-use super::store::record::Pick;
-use super::time::{LongTime, ShortTime, UnixMillis};
+use super::ntp::{self, Ntp};
+use super::outbox::Outbox;
+use super::persist::Persistence;
+use super::sampling::{Destination, NtpGate, Outputs, Pipeline, Sampling, SamplingParams, unix_ms};
+use super::session::Wait;
+use super::timers::{Timer, TimerTable};
 use super::{
-    CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Event, Instant, LogLevel, MqttSettings,
-    NtpResult, Record, RecordKind, RestartKind, Restored, SampleBlock,
+    Action, CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Instant, LogLevel, MqttSettings,
+    NtpResult, PhysicalBlock, RecordKind, RestartReason, Restored,
 };
-use crate::wire::command::{CommandError, Slot};
-use crate::wire::frame::{Framing, encode_frame};
 use crate::wire::mqtt;
-use crate::wire::reply::{InfoReply, Reply, SampleStarted, StopStats};
+use crate::wire::reply::{InfoReply, Reply, StopStats};
 
-/// Where a reply goes: a connection (as an `Info:` line) or the MQTT bridge (published on
-/// `powermeter/<name>/state/info`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Sink {
-    Conn(ConnId),
-    Mqtt,
-}
-
-/// A `sample` request waiting for NTP confidence (`ntpConf`).
-#[derive(Debug, Clone)]
-pub(crate) struct PendingSample {
-    pub(crate) sink: Sink,
-    pub(crate) session: Sampling,
-    pub(crate) conf_ms: u32,
-    pub(crate) tries: u8,
+/// The sampling pipeline's view of where samples and frames go (disjoint fields of the device).
+macro_rules! outputs {
+    ($d:expr) => {
+        Outputs {
+            conns: &mut $d.conns,
+            outbox: &mut $d.outbox,
+            mqtt_name: $d.mqtt_connected.then_some($d.config.name.as_str()),
+        }
+    };
 }
 
 /// Wi-Fi link facts for `info` (the binding updates them with [`Device::set_link`]).
@@ -63,21 +54,11 @@ impl Default for LinkInfo {
 
 /// Time the engine waits for output to drain before restarting anyway.
 const RESTART_DRAIN: Duration = Duration::from_secs(2);
-/// Period of the background NTP sync.
-const NTP_PERIOD: Duration = Duration::from_secs(3600);
-/// An NTP request the binding never answers counts as failed after this.
-const NTP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Most NTP tries for `ntpConf`.
-const NTP_TRIES: u8 = 10;
-/// An evicted idle client is closed after this even if it never reads its last line.
-const EVICT_GRACE: Duration = Duration::from_secs(2);
-/// Shortest time between two informational lines about frames dropped for slow readers.
-const DROP_REPORT_PERIOD: Duration = Duration::from_secs(10);
 /// Most old device names whose retained MQTT topics wait for the next broker connection to be
 /// cleared.
 const MAX_STALE_NAMES: usize = 4;
 
-/// The engine's view of the MQTT client it configures with [`Event::MqttConfigure`].
+/// The engine's view of the MQTT client it configures with [`Action::MqttConfigure`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct MqttLink {
     /// The settings last sent (`None` inside: disabled); `None`: nothing sent yet.
@@ -95,125 +76,70 @@ pub(crate) struct MqttLink {
 pub struct Device {
     pub(crate) opts: DeviceOptions,
     pub(crate) config: Config,
-    seq: [u32; 3],
-    pub(crate) sessions: Vec<Session>,
-    next_conn: u32,
-    events: VecDeque<Event>,
-    /// Datagrams/publishes dropped because the event queue was full.
-    pub(crate) dropped_events: u64,
-    pub(crate) logbook: Logbook,
-    pub(crate) ntp_offset_us: i64,
-    pub(crate) ntp_synced: bool,
-    pub(crate) ntp_waiters: Vec<Sink>,
-    ntp_inflight: bool,
-    pub(crate) pending_sample: Option<PendingSample>,
-    pub(crate) sampling: Option<Sampling>,
+    /// Every open connection, and the token-check throttle.
+    pub(crate) conns: Connections,
+    /// Actions for the binding.
+    pub(crate) outbox: Outbox,
+    /// Record sequences and the logbook.
+    pub(crate) persist: Persistence,
+    /// Time synchronisation.
+    pub(crate) ntp: Ntp,
+    /// Sampling sessions: all their state.
+    pub(crate) sampling: Pipeline,
     pub(crate) meter: Meter,
     boot: Instant,
-    next_tick: Instant,
-    next_status: Instant,
-    next_persist: Instant,
-    next_reconnect: Option<Instant>,
-    next_ntp: Instant,
+    /// Every deadline the engine waits for.
+    pub(crate) timers: TimerTable,
     stream_conn: Option<ConnId>,
     pub(crate) mqtt_connected: bool,
     pub(crate) mqtt: MqttLink,
-    /// The device-wide token-check throttle (PROTOCOL.md §10) and the checks it holds.
-    pub(crate) throttle: Throttle,
-    /// Samples in frames refused by slow readers, not yet mentioned in an informational line.
-    dropped_unreported: u64,
-    /// Earliest time of the next such line.
-    next_drop_report: Instant,
     /// Pending restart: kind, drain deadline, and whether the deadline has passed.
-    pub(crate) restart: Option<(RestartKind, Instant, bool)>,
+    pub(crate) restart: Option<(RestartReason, Instant, bool)>,
     pub(crate) link: LinkInfo,
     pub(crate) source_rate_hz: u32,
     last_local_minute: Option<u64>,
-    scratch: Vec<f32>,
-    /// Codes of a [`CodeBlock`] in volts and amps, while a session needs them.
-    code_values: Vec<f32>,
     last_now: Instant,
-    zc_prev: f32,
-    ntp_deadline: Option<Instant>,
 }
 
 impl Device {
     /// Builds the engine from its options and whatever the store held. Corrupt records fall back to
     /// the defaults with an `[E]` log line (kept in the logbook); nothing here can panic.
     pub fn new(options: DeviceOptions, restored: Restored, now: Instant) -> Device {
-        let mut corrupt: Vec<(RecordKind, String)> = Vec::new();
-        let mut seq = [0u32; 3];
-        let mut config = Config::default();
-        let mut logbook = Logbook::new(options.logbook_rows);
-        let mut meter = Meter::new(&config.calibration, now);
-        for (k, kind) in RecordKind::ALL.into_iter().enumerate() {
-            match restored.pick(kind) {
-                Pick::Empty => {}
-                Pick::Corrupt(e) => corrupt.push((kind, e.to_string())),
-                Pick::Found(rec) => {
-                    if let Some(s) = seq.get_mut(k) {
-                        *s = rec.seq().wrapping_add(1);
-                    }
-                    let ok = match kind {
-                        RecordKind::Settings => serde_json::from_slice::<Config>(rec.payload())
-                            .map(|c| config = c)
-                            .is_ok(),
-                        RecordKind::Energy => meter.restore(rec.payload()),
-                        RecordKind::Logbook => {
-                            serde_json::from_slice::<Vec<super::logbook::Entry>>(rec.payload())
-                                .map(|rows| logbook.restore(rows))
-                                .is_ok()
-                        }
-                    };
-                    if !ok {
-                        corrupt.push((kind, "record payload invalid".into()));
-                    }
-                }
-            }
-        }
+        let mut meter = Meter::new(&Config::default().calibration, now);
+        let (persist, boot) =
+            Persistence::boot(&restored, options.logbook_rows, |p| meter.restore(p));
+        let mut config = boot.config.unwrap_or_default();
         if options.token.is_some() {
             config.token.clone_from(&options.token);
         }
         meter.set_calibration(&config.calibration);
         let mut dev = Device {
             source_rate_hz: options.source_rate_hz,
-            events: VecDeque::new(),
-            dropped_events: 0,
-            sessions: Vec::new(),
-            next_conn: 0,
-            logbook,
-            ntp_offset_us: 0,
-            ntp_synced: false,
-            ntp_waiters: Vec::new(),
-            ntp_inflight: false,
-            pending_sample: None,
-            sampling: None,
+            outbox: Outbox::new(options.max_events),
+            conns: Connections::new(&options),
+            persist,
+            ntp: Ntp::default(),
+            sampling: Pipeline::new(options.sample_ring_bytes, now),
             meter,
             boot: now,
-            next_tick: now + Duration::from_secs(1),
-            next_status: now + options.status_interval,
-            next_persist: now + options.persist_interval,
-            next_reconnect: None,
-            next_ntp: now,
+            timers: TimerTable::default(),
             stream_conn: None,
             mqtt_connected: false,
             mqtt: MqttLink::default(),
-            throttle: Throttle::default(),
-            dropped_unreported: 0,
-            next_drop_report: now,
             restart: None,
             link: LinkInfo::default(),
             last_local_minute: None,
-            scratch: Vec::new(),
-            code_values: Vec::new(),
             last_now: now,
-            zc_prev: 0.0,
-            ntp_deadline: None,
-            seq,
             config,
             opts: options,
         };
-        for (kind, why) in corrupt {
+        dev.timers.set(Timer::Tick, now + Duration::from_secs(1));
+        dev.timers
+            .set(Timer::Status, now + dev.opts.status_interval);
+        dev.timers
+            .set(Timer::PersistEnergy, now + dev.opts.persist_interval);
+        dev.timers.set(Timer::NtpSync, now);
+        for (kind, why) in boot.corrupt {
             let what = match kind {
                 RecordKind::Settings => "settings",
                 RecordKind::Energy => "energy",
@@ -244,7 +170,7 @@ impl Device {
 
     /// `now` corrected by the last NTP sync (the device's wall clock).
     pub fn wall_time(&self, now: Instant) -> Instant {
-        now.offset_by(self.ntp_offset_us)
+        self.ntp.wall_time(now)
     }
 
     /// Updates the Wi-Fi facts reported by `info` (`ssid`, `rssi`, `bssid`) and the device IP.
@@ -257,7 +183,7 @@ impl Device {
 
     /// Whether a sampling session runs (or waits for its start or NTP confidence).
     pub fn is_busy(&self) -> bool {
-        self.sampling.is_some() || self.pending_sample.is_some()
+        self.sampling.is_busy()
     }
 
     /// The last complete measurement window, if at most 250 ms old.
@@ -272,7 +198,7 @@ impl Device {
 
     /// Open connections.
     pub fn connections(&self) -> impl Iterator<Item = (ConnId, ConnKind)> + '_ {
-        self.sessions.iter().map(|s| (s.id, s.kind))
+        self.conns.iter().map(|s| (s.id, s.kind))
     }
 
     /// A new connection. When every command slot is taken, the connection idle longest (no complete
@@ -281,36 +207,27 @@ impl Device {
     /// `Too many clients` and is closed. A second port-54322 reader while busy is closed at once.
     pub fn handle_connected(&mut self, now: Instant, kind: ConnKind) -> ConnId {
         self.last_now = now;
-        let id = ConnId(self.next_conn);
-        self.next_conn = self.next_conn.wrapping_add(1);
-        let mut s = Session::new(
-            id,
-            kind,
-            self.opts.out_queue_bytes,
-            self.opts.text_slack_bytes,
-            now,
-        );
-        s.authenticated = self.config.token.is_none();
-        let mut clients = self.command_clients();
-        if matches!(kind, ConnKind::Command { .. })
-            && clients >= self.opts.max_clients
-            && let Some(victim) = self.idle_victim(now)
+        let command = matches!(kind, ConnKind::Command { .. });
+        if command
+            && self.conns.is_full()
+            && let Some(victim) = self.conns.idle_victim(now, |c| self.sampling.owns(c))
         {
-            self.evict(victim, now);
-            clients = self.command_clients();
+            let line = Reply::error(None, "Idle connection closed").to_line();
+            self.conns
+                .evict(victim, line.as_bytes(), now, &mut self.timers);
         }
+        let full = command && self.conns.is_full();
+        let id = self.conns.open(kind, now, self.config.token.is_none());
         match kind {
-            ConnKind::Command { .. } if clients >= self.opts.max_clients => {
+            _ if full => {
                 let line = Reply::error(None, "Too many clients").to_line();
-                s.out.push_text(line.as_bytes());
-                s.close_after_drain = true;
-                self.sessions.push(s);
+                self.send_line(id, &line);
+                self.conns.close(id);
                 return id;
             }
             ConnKind::RawStream { .. } => {
-                self.sessions.push(s);
                 if self.is_busy() {
-                    self.close(id);
+                    self.conns.close(id);
                 } else {
                     self.start_raw_stream(now, id);
                 }
@@ -318,11 +235,10 @@ impl Device {
             }
             ConnKind::StreamServer { .. } => {
                 self.stream_conn = Some(id);
-                self.next_reconnect = None;
+                self.timers.stop(Timer::Reconnect);
             }
             _ => {}
         }
-        self.sessions.push(s);
         let info = self.info_reply(now).to_line();
         self.send_line(id, &info);
         id
@@ -332,8 +248,8 @@ impl Device {
     ///
     /// Lines are processed in order and none is ever dropped. While an answer of this connection is
     /// pending (`reqSamples`, `ntp`, `sample` with `ntpConf`, a throttled `auth`), the lines behind
-    /// it are held, at most [`MAX_DEFERRED`](super::session::MAX_DEFERRED) lines /
-    /// [`MAX_DEFERRED_BYTES`](super::session::MAX_DEFERRED_BYTES) bytes; beyond that the engine takes
+    /// it are held, at most [`MAX_DEFERRED`](super::testing::MAX_DEFERRED) lines /
+    /// [`MAX_DEFERRED_BYTES`](super::testing::MAX_DEFERRED_BYTES) bytes; beyond that the engine takes
     /// no more bytes (back-pressure, PROTOCOL.md §1).
     ///
     /// **Contract**: the binding keeps `bytes[n..]` (`n` = the return value), stops reading that
@@ -345,71 +261,30 @@ impl Device {
     pub fn handle_input(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) -> usize {
         self.last_now = now;
         self.run_held_checks(now);
-        let taken = self.take_lines(conn, now, bytes);
+        let taken = self.read_lines(conn, now, bytes);
         self.pump_sampling(now);
         taken
     }
 
-    /// Reads lines of `conn` (a held one first, then from `bytes`) while it can take them; returns
-    /// the bytes taken (all of them for a connection that takes no commands).
-    fn take_lines(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) -> usize {
-        let mut taken = 0;
-        loop {
-            let Some(s) = self.session_mut(conn) else {
-                return bytes.len();
-            };
-            if !s.takes_commands() {
-                return bytes.len();
-            }
-            let rest = bytes.get(taken..).unwrap_or_default();
-            if rest.is_empty() && !s.lines.is_held() {
-                break;
-            }
-            let (n, line) = s.lines.feed(rest);
-            taken += n;
-            let work = match line {
-                None => break,
-                Some(Line::Complete(l)) => Deferred::Line(l.to_vec()),
-                Some(Line::TooLong) => Deferred::TooLong,
-            };
-            if n > 0 {
-                // a line completed now (a held one completed earlier)
-                s.last_line_at = now;
-            }
-            if !s.can_take(work.len()) {
-                // No room behind the pending answer: the line waits where it is.
-                s.lines.hold();
-                break;
-            }
-            self.dispatch(conn, now, work);
-        }
-        taken
-    }
-
-    /// A connection went away (peer closed, error, or after [`Event::Close`]). A sampling session it
+    /// A connection went away (peer closed, error, or after [`Action::Close`]). A sampling session it
     /// owns stops; its queued output is discarded.
     pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
         self.last_now = now;
-        let Some(pos) = self.sessions.iter().position(|s| s.id == conn) else {
+        if !self.conns.remove(conn, &mut self.timers) {
             return;
-        };
-        self.sessions.remove(pos);
-        self.throttle.forget(conn);
+        }
+        self.conns.arm_forced_close(now, &mut self.timers);
         if self.stream_conn == Some(conn) {
             self.stream_conn = None;
             self.schedule_stream_server(now);
         }
-        self.ntp_waiters.retain(|w| *w != Sink::Conn(conn));
-        if self
-            .pending_sample
-            .as_ref()
-            .is_some_and(|p| p.sink == Sink::Conn(conn))
-        {
-            self.pending_sample = None;
+        self.ntp.forget(conn);
+        if self.sampling.pending_of(Sink::Conn(conn)) {
+            self.sampling.take_pending();
         }
         let owned = self
             .sampling
-            .as_ref()
+            .session()
             .is_some_and(|s| s.owner == Some(conn) || s.dest.conn() == Some(conn));
         if owned {
             self.stop_sampling(now, None);
@@ -417,14 +292,17 @@ impl Device {
     }
 
     /// Samples from the front end: measurements, energy and the running sampling session.
-    pub fn handle_samples(&mut self, now: Instant, block: &SampleBlock<'_>) {
+    pub fn handle_samples(&mut self, now: Instant, block: &PhysicalBlock<'_>) {
         self.last_now = now;
         if block.rate_hz == 0 {
             return;
         }
         self.source_rate_hz = block.rate_hz;
         self.meter.feed(now, block);
-        self.sessions_take(now, block, None);
+        let wall_start = self.wall_time(block.start);
+        self.sampling
+            .feed(block, None, wall_start, &self.meter, &mut outputs!(self));
+        self.pump_sampling(now);
     }
 
     /// ADC codes from the front end: the same as [`handle_samples`](Self::handle_samples), but the
@@ -437,51 +315,9 @@ impl Device {
         }
         self.source_rate_hz = block.rate_hz;
         self.meter.feed_codes(now, block);
-        let fe = block.front_end;
-        let (vpc, apc) = (fe.volts_per_code as f32, fe.amps_per_code as f32);
-        if self.sampling.is_some() {
-            let mut values = core::mem::take(&mut self.code_values);
-            values.clear();
-            let whole = block.codes.len() / 6 * 6;
-            values.extend(
-                block
-                    .codes
-                    .iter()
-                    .take(whole)
-                    .enumerate()
-                    .map(|(k, c)| *c as f32 * if k.is_multiple_of(2) { vpc } else { apc }),
-            );
-            let physical = SampleBlock {
-                rate_hz: block.rate_hz,
-                samples: &values,
-                start: block.start,
-            };
-            self.sessions_take(now, &physical, block.codes.get(..whole));
-            self.code_values = values;
-        } else {
-            if let Some(c) = block.codes.chunks_exact(6).last().and_then(|c| c.first()) {
-                self.zc_prev = *c as f32 * vpc;
-            }
-            self.pump_sampling(now);
-        }
-    }
-
-    /// The sampling session's share of a block (in volts and amps; `codes`: the same frames as ADC
-    /// codes when the binding delivered codes).
-    fn sessions_take(&mut self, now: Instant, block: &SampleBlock<'_>, codes: Option<&[i32]>) {
         let wall_start = self.wall_time(block.start);
-        if self.sampling.is_some() {
-            let mut sampling = self.sampling.take();
-            if let Some(s) = sampling.as_mut() {
-                self.ingest(s, wall_start, block, codes);
-            }
-            if self.sampling.is_none() {
-                self.sampling = sampling;
-            }
-        }
-        if let Some(v) = block.samples.chunks_exact(6).last().and_then(|c| c.first()) {
-            self.zc_prev = *v;
-        }
+        self.sampling
+            .feed_codes(block, wall_start, &self.meter, &mut outputs!(self));
         self.pump_sampling(now);
     }
 
@@ -489,80 +325,68 @@ impl Device {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
         self.run_held_checks(now);
-        if now >= self.next_tick {
-            self.next_tick = now.max(self.next_tick) + Duration::from_secs(1);
-            if self.next_tick <= now {
-                self.next_tick = now + Duration::from_secs(1);
-            }
+        if self.timers.take_expired(Timer::Tick, now) {
+            self.timers.set(Timer::Tick, now + Duration::from_secs(1));
             self.tick(now);
         }
-        if now >= self.next_persist {
-            self.next_persist = now + self.opts.persist_interval;
+        if self.timers.take_expired(Timer::PersistEnergy, now) {
+            self.timers
+                .set(Timer::PersistEnergy, now + self.opts.persist_interval);
             self.persist_energy();
         }
-        if now >= self.next_status {
-            self.next_status = now + self.opts.status_interval;
+        if self.timers.take_expired(Timer::Status, now) {
+            self.timers
+                .set(Timer::Status, now + self.opts.status_interval);
             if self.mqtt_connected && !self.is_busy() {
                 self.publish_status(now);
             }
         }
-        if self.logbook.write_due(now).is_some_and(|t| t <= now) {
-            self.persist_logbook(now);
+        if self.timers.take_expired(Timer::LogbookWrite, now) {
+            self.persist
+                .save_logbook(now, &mut self.outbox, &mut self.timers);
         }
-        if self.next_reconnect.is_some_and(|t| t <= now) {
-            self.next_reconnect = Some(now + self.opts.reconnect_interval);
-            if let Some((host, port)) =
+        if self.timers.take_expired(Timer::Reconnect, now)
+            && let Some((host, port)) =
                 super::config::split_server(&self.config.stream_server, super::config::STREAM_PORT)
-            {
-                self.push_event(Event::Connect { host, port });
-            } else {
-                self.next_reconnect = None;
-            }
+        {
+            self.timers
+                .set(Timer::Reconnect, now + self.opts.reconnect_interval);
+            self.push_event(Action::Connect { host, port });
         }
-        if let Some((_, d, due)) = self.restart.as_mut()
-            && *d <= now
+        if self.timers.take_expired(Timer::RestartDrain, now)
+            && let Some((_, _, due)) = self.restart.as_mut()
         {
             *due = true;
         }
-        if self.ntp_deadline.is_some_and(|d| d <= now) {
+        if self.timers.take_expired(Timer::NtpTimeout, now) {
             self.handle_ntp(now, NtpResult::Failed);
         }
-        if now >= self.next_ntp {
-            self.next_ntp = now + NTP_PERIOD;
+        if self.timers.take_expired(Timer::NtpSync, now) {
+            self.ntp.schedule_next(now, &mut self.timers);
             self.request_ntp();
+        }
+        if self.timers.take_expired(Timer::ForcedClose, now) {
+            self.conns.arm_forced_close(now, &mut self.timers);
         }
         self.pump_sampling(now);
     }
 
-    /// The result of the NTP exchange asked for by [`Event::NtpRequest`].
+    /// The result of the NTP exchange asked for by [`Action::NtpRequest`].
     pub fn handle_ntp(&mut self, now: Instant, result: NtpResult) {
         self.last_now = now;
-        self.ntp_inflight = false;
-        self.ntp_deadline = None;
-        let conf_ms = match result {
-            NtpResult::Synced {
-                offset_us,
-                round_trip_us,
-            } => {
-                self.ntp_offset_us = offset_us;
-                self.ntp_synced = true;
-                let conf = round_trip_us / 2 / 1000;
-                self.log(
-                    now,
-                    LogLevel::Info,
-                    &alloc::format!("NTP synced with conf: {conf}"),
-                );
-                Some(conf)
-            }
-            NtpResult::Failed => {
-                self.log(now, LogLevel::Warning, "NTP sync failed");
-                None
-            }
-        };
-        for sink in core::mem::take(&mut self.ntp_waiters) {
+        let (conf_ms, waiters) = self.ntp.on_result(result, &mut self.timers);
+        match conf_ms {
+            Some(conf) => self.log(
+                now,
+                LogLevel::Info,
+                &alloc::format!("NTP synced with conf: {conf}"),
+            ),
+            None => self.log(now, LogLevel::Warning, "NTP sync failed"),
+        }
+        for sink in waiters {
             let r = match conf_ms {
                 Some(_) => Reply::Ntp {
-                    current_time: LongTime(self.wall_time(now), self.zone()).to_string(),
+                    current_time: self.long_time(self.wall_time(now)),
                 },
                 None => Reply::error(Some("ntp"), "Error syncing time"),
             };
@@ -571,23 +395,23 @@ impl Device {
                 self.release(c, Wait::Ntp, now);
             }
         }
-        if let Some(mut p) = self.pending_sample.take() {
-            let reached = conf_ms.is_some_and(|c| c <= u64::from(p.conf_ms));
-            if reached {
-                let conf = conf_ms.unwrap_or(0);
-                self.begin_sampling(now, Some(p.sink), p.session, Some(conf));
-                if let Sink::Conn(c) = p.sink {
-                    self.release(c, Wait::SampleNtp, now);
+        if let Some(mut p) = self.sampling.take_pending() {
+            match p.on_sync(conf_ms) {
+                NtpGate::Reached(conf) => {
+                    self.begin_sampling(now, Some(p.sink), p.session, Some(conf));
+                    if let Sink::Conn(c) = p.sink {
+                        self.release(c, Wait::SampleNtp, now);
+                    }
                 }
-            } else if p.tries < NTP_TRIES {
-                p.tries += 1;
-                self.pending_sample = Some(p);
-                self.request_ntp();
-            } else {
-                let msg = alloc::format!("Cannot reach NTP confidence of {} ms", p.conf_ms);
-                self.error_reply(p.sink, "sample", &msg);
-                if let Sink::Conn(c) = p.sink {
-                    self.release(c, Wait::SampleNtp, now);
+                NtpGate::Retry => {
+                    self.sampling.set_pending(p);
+                    self.request_ntp();
+                }
+                NtpGate::GiveUp => {
+                    self.error_reply(p.sink, "sample", &p.not_reached());
+                    if let Sink::Conn(c) = p.sink {
+                        self.release(c, Wait::SampleNtp, now);
+                    }
                 }
             }
         }
@@ -613,20 +437,19 @@ impl Device {
                 let q = mqtt::Quantity::parse(payload);
                 let wall = self.wall_time(now);
                 let values = self.meter.quantity(now, q);
-                let body = mqtt::sample_reply(&values, q, &LongTime(wall, self.zone()).to_string());
+                let body = mqtt::sample_reply(&values, q, &self.long_time(wall));
                 self.publish(mqtt::info_topic(&self.config.name), body, false);
             }
             mqtt::Inbound::State => {
                 let wall = self.wall_time(now);
-                let body =
-                    mqtt::state_reply(self.is_busy(), &LongTime(wall, self.zone()).to_string());
+                let body = mqtt::state_reply(self.is_busy(), &self.long_time(wall));
                 self.publish(mqtt::info_topic(&self.config.name), body, false);
             }
         }
         self.pump_sampling(now);
     }
 
-    /// The MQTT client configured by the last [`Event::MqttConfigure`] connected (publishes
+    /// The MQTT client configured by the last [`Action::MqttConfigure`] connected (publishes
     /// `online`, retained, and clears the retained topics of names this meter had before) or failed
     /// to connect / lost the broker (an `[E]` log line; a flood of them collapses in the logbook).
     ///
@@ -671,9 +494,8 @@ impl Device {
         self.last_now = now;
         self.announce_offline();
         self.persist_energy();
-        if self.logbook.write_due(now).is_some() {
-            self.persist_logbook(now);
-        }
+        self.persist
+            .save_logbook_if_changed(now, &mut self.outbox, &mut self.timers);
     }
 
     /// Publishes `offline` (retained) before the meter goes away on purpose (shutdown, restart).
@@ -702,10 +524,7 @@ impl Device {
 
     /// Moves up to `buf.len()` queued bytes for `conn` into `buf`; 0 = nothing to send.
     pub fn poll_output(&mut self, conn: ConnId, buf: &mut [u8]) -> usize {
-        let n = self
-            .session_mut(conn)
-            .map(|s| s.out.pop_into(buf))
-            .unwrap_or(0);
+        let n = self.conns.poll_output(conn, buf);
         if n > 0 {
             // Space freed: frames waiting in the ring may fit now.
             let now = self.last_now;
@@ -715,30 +534,19 @@ impl Device {
     }
 
     /// The next thing the binding must do.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<Action> {
         // Connections to close once drained.
-        let mut closes = Vec::new();
-        let now = self.last_now;
-        for s in &mut self.sessions {
-            let overdue = s.close_by.is_some_and(|t| now >= t);
-            if s.close_after_drain && !s.closing && (s.out.is_empty() || overdue) {
-                s.closing = true;
-                s.lines = Default::default();
-                s.deferred.clear();
-                closes.push(s.id);
-            }
+        for c in self.conns.take_closes(self.last_now, &mut self.timers) {
+            self.outbox.push(Action::Close(c));
         }
-        for c in closes {
-            self.events.push_back(Event::Close(c));
-        }
-        if let Some(ev) = self.events.pop_front() {
+        if let Some(ev) = self.outbox.pop() {
             return Some(ev);
         }
         if let Some((kind, deadline, due)) = self.restart {
-            let drained = self.sessions.iter().all(|s| s.out.is_empty());
+            let drained = self.conns.drained();
             if drained || due || self.last_now >= deadline {
                 self.restart = None;
-                return Some(Event::Restart(kind));
+                return Some(Action::Restart(kind));
             }
         }
         None
@@ -747,208 +555,19 @@ impl Device {
     /// The next instant `handle_timeout` must be called at (never `None` in practice: the liveness
     /// tick runs every second).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = self.next_tick.min(self.next_persist).min(self.next_ntp);
-        if self.mqtt_connected {
-            t = t.min(self.next_status);
-        }
-        if let Some(r) = self.next_reconnect {
-            t = t.min(r);
-        }
-        if let Some(l) = self.logbook.write_due(self.last_now) {
-            t = t.min(l);
-        }
-        if let Some((_, d, false)) = self.restart {
-            t = t.min(d);
-        }
-        if let Some(d) = self.ntp_deadline {
-            t = t.min(d);
-        }
-        if let Some(d) = self.throttle.deadline() {
-            t = t.min(d);
-        }
-        for s in &self.sessions {
-            // Past it, the close is `poll_event`'s to report, not a timer.
-            if let (Some(d), false) = (s.close_by, s.closing)
-                && d > self.last_now
-            {
-                t = t.min(d);
-            }
-        }
-        Some(t)
-    }
-
-    // ----- internals: sessions and lines -----------------------------------------------------
-
-    pub(crate) fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
-        self.sessions.iter_mut().find(|s| s.id == conn)
-    }
-
-    pub(crate) fn session(&self, conn: ConnId) -> Option<&Session> {
-        self.sessions.iter().find(|s| s.id == conn)
-    }
-
-    fn waiting(&self, conn: ConnId) -> Option<Wait> {
-        self.session(conn).and_then(|s| s.waiting)
-    }
-
-    pub(crate) fn set_wait(&mut self, conn: ConnId, wait: Wait) {
-        if let Some(s) = self.session_mut(conn) {
-            s.waiting = Some(wait);
-        }
-    }
-
-    /// Clears a wait of `conn` and processes the work held behind it (until the next wait).
-    pub(crate) fn release(&mut self, conn: ConnId, wait: Wait, now: Instant) {
-        match self.session_mut(conn) {
-            Some(s) if s.waiting == Some(wait) => s.waiting = None,
-            _ => return,
-        }
-        while self.waiting(conn).is_none() {
-            let Some(work) = self.session_mut(conn).and_then(|s| s.deferred.pop_front()) else {
-                break;
-            };
-            self.run_work(conn, now, work);
-        }
-        // A line held for lack of room may fit now (its bytes were already taken).
-        let _ = self.take_lines(conn, now, &[]);
-    }
-
-    fn run_work(&mut self, conn: ConnId, now: Instant, work: Deferred) {
-        match work {
-            Deferred::Line(line) => self.process_line(Sink::Conn(conn), now, &line),
-            Deferred::TooLong => {
-                let line = Reply::from_command_error(&CommandError::LineTooLong).to_line();
-                self.send_line(conn, &line);
-            }
-        }
-    }
-
-    /// One line (or over-long line) read from `conn`: processed now, or held behind a pending
-    /// answer (the caller checked [`Session::can_take`]).
-    fn dispatch(&mut self, conn: ConnId, now: Instant, work: Deferred) {
-        let Some(wait) = self.waiting(conn) else {
-            return self.run_work(conn, now, work);
-        };
-        let is_stop = match &work {
-            Deferred::Line(line) => {
-                let t = trim(line);
-                t.first() == Some(&b'?') || is_stop_cmd(t)
-            }
-            Deferred::TooLong => false,
-        };
-        if let Some(s) = self.session_mut(conn) {
-            s.defer(work);
-        }
-        if is_stop && wait == Wait::ReqSamples {
-            // stop / ? answer the pending reqSamples with what is buffered first (in order).
-            self.answer_pending_request(now);
-            self.release(conn, Wait::ReqSamples, now);
-        }
-    }
-
-    /// Command connections that count against `max_clients`.
-    fn command_clients(&self) -> usize {
-        self.sessions
-            .iter()
-            .filter(|s| matches!(s.kind, ConnKind::Command { .. }) && !s.close_after_drain)
-            .count()
-    }
-
-    /// Whether `conn` owns the sampling session (or the one waiting for NTP confidence).
-    fn owns_sampling(&self, conn: ConnId) -> bool {
-        self.sampling
-            .as_ref()
-            .is_some_and(|s| s.owner == Some(conn) || s.dest.conn() == Some(conn))
-            || self
-                .pending_sample
-                .as_ref()
-                .is_some_and(|p| p.sink == Sink::Conn(conn))
-    }
-
-    /// The command connection whose last complete line (or connect) is the oldest, if that is at
-    /// least [`DeviceOptions::idle_timeout`] ago and it owns no sampling session.
-    fn idle_victim(&self, now: Instant) -> Option<ConnId> {
-        self.sessions
-            .iter()
-            .filter(|s| matches!(s.kind, ConnKind::Command { .. }) && s.takes_commands())
-            .filter(|s| now.saturating_since(s.last_line_at) >= self.opts.idle_timeout)
-            .filter(|s| !self.owns_sampling(s.id))
-            .min_by_key(|s| (s.last_line_at, s.id))
-            .map(|s| s.id)
-    }
-
-    /// Closes an idle client to make room: `Idle connection closed`, then closed once that line has
-    /// left, or after [`EVICT_GRACE`] if it never reads.
-    fn evict(&mut self, conn: ConnId, now: Instant) {
-        let line = Reply::error(None, "Idle connection closed").to_line();
-        if let Some(s) = self.session_mut(conn) {
-            s.out.push_final_text(line.as_bytes());
-            s.close_after_drain = true;
-            s.close_by = Some(now + EVICT_GRACE);
-        }
-        self.throttle.forget(conn);
-    }
-
-    /// Answers the token checks that are due (PROTOCOL.md §10 throttle), oldest first.
-    pub(crate) fn run_held_checks(&mut self, now: Instant) {
-        while let Some(check) = self.throttle.next_due(now) {
-            match check {
-                HeldCheck::Auth { conn, token } => {
-                    if self.session(conn).is_some_and(Session::takes_commands) {
-                        self.check_auth(conn, now, &token);
-                        self.release(conn, Wait::Auth, now);
-                    }
-                }
-                HeldCheck::Mqtt { command, token } => {
-                    self.check_mqtt_command(now, command, &token);
-                }
-            }
-        }
-    }
-
-    /// One command line from `sink` (already split, without line ending).
-    pub(crate) fn process_line(&mut self, sink: Sink, now: Instant, line: &[u8]) {
-        let t = trim(line);
-        match t.first() {
-            None => {}
-            Some(b'!') => {}
-            Some(b'?') => {
-                if let Sink::Conn(c) = sink {
-                    if self.sampling.as_ref().is_some_and(|s| s.owner == Some(c)) {
-                        self.stop_sampling(now, None);
-                    }
-                    if self.pending_sample.as_ref().is_some_and(|p| p.sink == sink) {
-                        self.pending_sample = None;
-                    }
-                    self.send_line(c, &Reply::SetupDone.to_line());
-                }
-            }
-            Some(_) => self.command(sink, now, t),
-        }
+        let mqtt = self.mqtt_connected;
+        self.timers.next_timeout(|t| t.reported(mqtt))
     }
 
     // ----- internals: output -----------------------------------------------------------------
 
-    pub(crate) fn send_line(&mut self, conn: ConnId, line: &str) {
-        if let Some(s) = self.session_mut(conn) {
-            s.out.push_text(line.as_bytes());
-        }
-    }
-
-    /// Sends a reply JSON to its sink.
-    /// Sends a reply: an `Info:` line on a connection, the bare JSON on MQTT.
-    pub(crate) fn reply(&mut self, sink: Sink, reply: &Reply) {
-        match sink {
-            Sink::Conn(c) => self.send_line(c, &reply.to_line()),
-            Sink::Mqtt => {
-                let topic = mqtt::info_topic(&self.config.name);
-                self.publish(topic, reply.to_json().into_bytes(), false);
-            }
-        }
-    }
-
     pub(crate) fn zone(&self) -> i32 {
         i32::from(self.config.zone_offset_min)
+    }
+
+    /// `MM/DD/YYYY HH:MM:SS.mmm` of the wall-clock instant `wall` in the configured zone.
+    pub(crate) fn long_time(&self, wall: Instant) -> String {
+        ntp::calendar(wall, self.zone()).to_long_string()
     }
 
     /// A log line to every command connection whose level admits it; warnings and errors also go to
@@ -956,159 +575,79 @@ impl Device {
     /// travel as the protocol's `Info:[L]` lines instead of needing a second console.
     pub fn log(&mut self, now: Instant, level: LogLevel, text: &str) {
         let wall = self.wall_time(now);
-        let zone = self.zone();
+        let at = ntp::calendar(wall, self.zone());
         let mut escaped = String::with_capacity(text.len());
+        // Writing into a String cannot fail.
         let _ = crate::wire::log::write_escaped_text(&mut escaped, text);
-        let line = alloc::format!(
-            "Info:[{}]{}: {}\r\n",
-            level.letter(),
-            ShortTime(wall, zone),
-            escaped
-        );
-        for s in &mut self.sessions {
-            if s.takes_commands() && level >= s.level {
-                s.out.push_text(line.as_bytes());
-            }
-        }
+        let mut line = String::with_capacity(escaped.len() + 32);
+        let _ = crate::wire::log::write_log_line(&mut line, level, &at, &escaped);
+        self.conns.broadcast_log(level, line.as_bytes());
         if level >= LogLevel::Warning {
-            self.logbook
-                .push(level.letter(), wall, &escaped, self.config.zone_offset_min);
+            self.persist.log(
+                level.letter(),
+                wall,
+                &escaped,
+                self.config.zone_offset_min,
+                now,
+                &mut self.timers,
+            );
         }
     }
 
-    pub(crate) fn push_event(&mut self, ev: Event) {
-        let droppable = matches!(ev, Event::Publish { .. } | Event::SendDatagram { .. });
-        if droppable && self.events.len() >= self.opts.max_events {
-            self.dropped_events = self.dropped_events.saturating_add(1);
-            return;
-        }
-        self.events.push_back(ev);
+    pub(crate) fn push_event(&mut self, ev: Action) {
+        self.outbox.push(ev);
     }
 
     pub(crate) fn publish(&mut self, topic: String, payload: Vec<u8>, retain: bool) {
         if !self.mqtt_connected {
             return;
         }
-        self.push_event(Event::Publish {
+        self.push_event(Action::Publish {
             topic,
             payload,
             retain,
         });
     }
 
-    pub(crate) fn close(&mut self, conn: ConnId) {
-        if let Some(s) = self.session_mut(conn) {
-            s.close_after_drain = true;
-        }
-    }
-
     // ----- internals: persistence ------------------------------------------------------------
 
-    fn next_seq(&mut self, kind: RecordKind) -> u32 {
-        let k = match kind {
-            RecordKind::Settings => 0,
-            RecordKind::Energy => 1,
-            RecordKind::Logbook => 2,
-        };
-        let s = self.seq.get(k).copied().unwrap_or(0);
-        if let Some(x) = self.seq.get_mut(k) {
-            *x = s.wrapping_add(1);
-        }
-        s
-    }
-
-    /// Queues a record write. A write of the same kind still waiting in the queue is replaced (same
-    /// sequence number, same slot), so a burst of changes costs one flash write, and the queue stays
-    /// bounded however fast commands arrive.
-    fn persist(&mut self, kind: RecordKind, payload: Vec<u8>) {
-        let queued = self.events.iter_mut().find_map(|e| match e {
-            Event::Persist(r) if r.kind() == kind => Some(r),
-            _ => None,
-        });
-        if let Some(r) = queued {
-            if let Ok(rec) = Record::new(kind, r.seq(), payload) {
-                *r = rec;
-            }
-            return;
-        }
-        let seq = self.next_seq(kind);
-        if let Ok(rec) = Record::new(kind, seq, payload) {
-            self.events.push_back(Event::Persist(rec));
-        }
-    }
-
     pub(crate) fn persist_settings(&mut self) {
-        if let Ok(p) = serde_json::to_vec(&self.config) {
-            self.persist(RecordKind::Settings, p);
-        }
+        self.persist.save_settings(&self.config, &mut self.outbox);
     }
 
     pub(crate) fn persist_energy(&mut self) {
         let p = self.meter.snapshot();
-        self.persist(RecordKind::Energy, p);
-    }
-
-    fn persist_logbook(&mut self, now: Instant) {
-        let rows = self.logbook.take_snapshot(now);
-        if let Ok(p) = serde_json::to_vec(&rows) {
-            self.persist(RecordKind::Logbook, p);
-        }
+        self.persist.save(RecordKind::Energy, p, &mut self.outbox);
     }
 
     // ----- internals: timers -----------------------------------------------------------------
 
     fn tick(&mut self, now: Instant) {
         let wall = self.wall_time(now);
-        if let Some(mut s) = self.sampling.take() {
-            if s.started.is_some() {
-                if let Some((rate, total)) = s.rate_report(wall) {
-                    self.sampling = Some(s);
-                    self.log(
-                        now,
-                        LogLevel::Info,
-                        &alloc::format!("{rate:.2}Hz, {total}s"),
-                    );
-                } else {
-                    self.sampling = Some(s);
-                }
-            } else {
-                self.sampling = Some(s);
-            }
-            self.report_missed(now);
-        } else if self.pending_sample.is_none() {
-            self.log(now, LogLevel::Info, "");
+        let r = self.sampling.tick(wall, now);
+        if let Some((rate, total)) = r.rate {
+            self.log(
+                now,
+                LogLevel::Info,
+                &alloc::format!("{rate:.2}Hz, {total}s"),
+            );
         }
-        self.report_drops(now);
-        self.check_daily_restart(now);
-    }
-
-    /// `MISSED <k> SAMPLES` (an error, kept in the logbook): the session's ring overflowed (§5).
-    fn report_missed(&mut self, now: Instant) {
-        let (k, dropped) = self
-            .sampling
-            .as_mut()
-            .map(|s| (s.take_missed(), s.take_dropped()))
-            .unwrap_or((0, 0));
-        self.dropped_unreported = self.dropped_unreported.saturating_add(dropped);
-        if k > 0 {
+        if r.missed > 0 {
+            // an error, kept in the logbook: the session's ring overflowed (§5.9)
+            let k = r.missed;
             self.log(now, LogLevel::Error, &alloc::format!("MISSED {k} SAMPLES"));
         }
-    }
-
-    /// Frames refused by a slow reader are no error: the reader sees them as packet-number gaps
-    /// (§3). An informational line (never kept in the logbook) says so at most every
-    /// [`DROP_REPORT_PERIOD`].
-    fn report_drops(&mut self, now: Instant) {
-        if self.dropped_unreported == 0 || now < self.next_drop_report {
-            return;
+        if r.idle {
+            self.log(now, LogLevel::Info, "");
         }
-        let k = core::mem::take(&mut self.dropped_unreported);
-        self.next_drop_report = now + DROP_REPORT_PERIOD;
-        self.log(
-            now,
-            LogLevel::Info,
-            &alloc::format!("Reader too slow, {k} samples not sent"),
-        );
+        if let Some(k) = r.slow_reader {
+            self.log(
+                now,
+                LogLevel::Info,
+                &alloc::format!("Reader too slow, {k} samples not sent"),
+            );
+        }
+        self.check_daily_restart(now);
     }
 
     fn check_daily_restart(&mut self, now: Instant) {
@@ -1126,21 +665,19 @@ impl Device {
         if local_min % 1440 == target && self.restart.is_none() {
             self.log(now, LogLevel::Info, "Daily restart");
             self.announce_offline();
-            self.begin_restart(now, RestartKind::Daily);
+            self.begin_restart(now, RestartReason::Daily);
         }
     }
 
     /// Stops sampling, persists, and restarts once the output drained (the caller announced
     /// `offline` first, under the name the broker session uses).
-    pub(crate) fn begin_restart(&mut self, now: Instant, kind: RestartKind) {
-        if self.sampling.is_some() {
-            self.stop_sampling(now, None);
-        }
+    pub(crate) fn begin_restart(&mut self, now: Instant, kind: RestartReason) {
+        self.stop_sampling(now, None);
         self.persist_energy();
-        if self.logbook.write_due(now).is_some() {
-            self.persist_logbook(now);
-        }
+        self.persist
+            .save_logbook_if_changed(now, &mut self.outbox, &mut self.timers);
         self.restart = Some((kind, now + RESTART_DRAIN, false));
+        self.timers.set(Timer::RestartDrain, now + RESTART_DRAIN);
     }
 
     fn publish_status(&mut self, now: Instant) {
@@ -1158,17 +695,15 @@ impl Device {
         self.publish(mqtt::sample_topic(&self.config.name), body, false);
     }
 
+    /// Asks the binding for an NTP exchange, unless one is in flight (its outcome answers every
+    /// waiter) or no server is configured.
     pub(crate) fn request_ntp(&mut self) {
-        if self.config.time_server == "-" || self.config.time_server.is_empty() {
-            // Nothing to ask: fail waiters right away.
-            return;
-        }
-        if !self.ntp_inflight {
-            self.ntp_inflight = true;
-            self.ntp_deadline = Some(self.last_now + NTP_TIMEOUT);
-            self.push_event(Event::NtpRequest {
-                server: self.config.time_server.clone(),
-            });
+        let now = self.last_now;
+        if let Some(server) = self
+            .ntp
+            .request(&self.config.time_server, now, &mut self.timers)
+        {
+            self.push_event(Action::NtpRequest { server });
         }
     }
 
@@ -1195,28 +730,29 @@ impl Device {
         self.mqtt.expect_down = self.mqtt_connected;
         self.mqtt_connected = false;
         self.mqtt.sent = Some(settings.clone());
-        self.push_event(Event::MqttConfigure(settings));
+        self.push_event(Action::MqttConfigure(settings));
     }
 
     /// Asks for the stream-server connection now (if configured and not connected) and every
     /// reconnect interval until it is reported connected.
     pub(crate) fn schedule_stream_server(&mut self, now: Instant) {
-        self.next_reconnect = None;
+        self.timers.stop(Timer::Reconnect);
         if self.stream_conn.is_some() {
             return;
         }
         if let Some((host, port)) =
             super::config::split_server(&self.config.stream_server, super::config::STREAM_PORT)
         {
-            self.push_event(Event::Connect { host, port });
-            self.next_reconnect = Some(now + self.opts.reconnect_interval);
+            self.push_event(Action::Connect { host, port });
+            self.timers
+                .set(Timer::Reconnect, now + self.opts.reconnect_interval);
         }
     }
 
     /// The stream-server connection (if any) is dropped because the address changed.
     pub(crate) fn drop_stream_server(&mut self, now: Instant) {
         if let Some(c) = self.stream_conn.take() {
-            self.close(c);
+            self.conns.close(c);
         }
         self.schedule_stream_server(now);
     }
@@ -1224,7 +760,7 @@ impl Device {
     // ----- internals: sampling ---------------------------------------------------------------
 
     fn start_raw_stream(&mut self, now: Instant, conn: ConnId) {
-        let params = super::sampling::SamplingParams {
+        let params = SamplingParams {
             prefix: false,
             ..Default::default()
         };
@@ -1232,7 +768,7 @@ impl Device {
             Some(conn),
             Destination::Raw(conn),
             params,
-            self.opts.sample_ring_bytes,
+            self.sampling.ring_bytes(),
             self.wall_time(now),
         );
         self.begin_sampling(now, None, s, None);
@@ -1243,39 +779,16 @@ impl Device {
         &mut self,
         now: Instant,
         reply_to: Option<Sink>,
-        mut session: Sampling,
+        session: Sampling,
         ntp_conf: Option<u64>,
     ) {
         let wall = self.wall_time(now);
-        session.created = wall;
-        session.crossing_us = None;
-        let lead = self
-            .meter
-            .begin_session(&session, self.source_rate_hz.max(1));
-        if session.params.start_at.is_none() {
-            // An immediate start: its first sample describes the instant `startTs` announces, the
-            // earliest one whose filter input the session still gets (see `Meter::begin_session`).
-            session.params.start_at = Some(first_instant(wall + lead, self.source_rate_hz));
-            session.align_start = false;
-        }
+        let started =
+            self.sampling
+                .begin(session, wall, self.source_rate_hz, &self.meter, ntp_conf);
         if let Some(sink) = reply_to {
-            let start_ts = session.params.start_at.unwrap_or(wall);
-            let p = &session.params;
-            let r = Reply::SampleStarted(SampleStarted {
-                stream: session.dest.stream_type(),
-                slot: p.slot.map(|(slot, slots)| Slot { slot, slots }),
-                measures: p.measures.wire(),
-                measurements: None,
-                chunk_size_bytes: u32::try_from(p.chunk_bytes).unwrap_or(u32::MAX),
-                rate_hz: p.rate_hz,
-                prefix: p.prefix,
-                flow_control: p.flow_ctr,
-                start_ts_ms: unix_ms(start_ts),
-                ntp_confidence_ms: ntp_conf.map(|c| u32::try_from(c).unwrap_or(u32::MAX)),
-            });
-            self.reply(sink, &r);
+            self.reply(sink, &Reply::SampleStarted(started));
         }
-        self.sampling = Some(session);
         if self.mqtt_connected {
             let t = mqtt::sample_topic(&self.config.name);
             self.publish(t, b"on".to_vec(), false);
@@ -1285,28 +798,16 @@ impl Device {
     /// Stops the session: answers a pending reqSamples, flushes, and (if `reply_to` is given) sends
     /// the statistics. Returns whether a session was running.
     pub(crate) fn stop_sampling(&mut self, now: Instant, reply_to: Option<Sink>) -> bool {
-        let Some(mut s) = self.sampling.take() else {
+        let Some(mut s) = self.sampling.stop(&mut outputs!(self)) else {
             return false;
         };
-        self.meter.end_session();
         let wall = self.wall_time(now);
-        // A reader that went away ends its session: what it would have got is simply not sent.
-        let gone = s.dest.conn().is_some_and(|c| self.session(c).is_none());
-        let tail = s.flush();
-        if !gone {
-            for f in tail {
-                self.route_frame(&mut s, f, now);
-            }
-        }
         if let Some(owner) = s.owner {
             self.release(owner, Wait::ReqSamples, now);
         }
         let k = s.take_missed();
         if k > 0 {
             self.log(now, LogLevel::Error, &alloc::format!("MISSED {k} SAMPLES"));
-        }
-        if !gone {
-            self.dropped_unreported = self.dropped_unreported.saturating_add(s.take_dropped());
         }
         if let Some(sink) = reply_to {
             let st = s.stats(wall);
@@ -1322,7 +823,7 @@ impl Device {
             self.reply(sink, &r);
         }
         if let Destination::Raw(c) = s.dest {
-            self.close(c);
+            self.conns.close(c);
         }
         if self.mqtt_connected {
             let t = mqtt::sample_topic(&self.config.name);
@@ -1332,151 +833,17 @@ impl Device {
     }
 
     /// Answers the pending reqSamples with what is buffered now (before a `stop`/`?` of its owner).
-    fn answer_pending_request(&mut self, now: Instant) {
-        let Some(mut s) = self.sampling.take() else {
-            return;
-        };
-        if let Some(f) = s.flush_request() {
-            self.route_frame(&mut s, f, now);
-        }
-        self.sampling = Some(s);
+    pub(crate) fn answer_pending_request(&mut self) {
+        self.sampling.answer_request(&mut outputs!(self));
     }
 
-    /// Feeds one block into the session: the start (the announced instant of an immediate start, or
-    /// the first positive-going L1 zero crossing at or after a scheduled one; earlier input only warms
-    /// the filters), resampling / derivation, then the ring or the MQTT publishes.
-    fn ingest(
-        &mut self,
-        s: &mut Sampling,
-        wall_start: Instant,
-        block: &SampleBlock<'_>,
-        codes: Option<&[i32]>,
-    ) {
-        let n = block.samples.len() / 6;
-        let block_t0 = self.meter.session_clock(s, block.rate_hz, wall_start);
-        let emit_from = if !s.waiting() {
-            Some(f64::NEG_INFINITY)
-        } else {
-            match s.params.start_at {
-                None => Some(f64::NEG_INFINITY),
-                Some(at) if !s.align_start => Some(s.micros_since_created(at)),
-                Some(at) => {
-                    if s.crossing_us.is_none() {
-                        s.crossing_us = rising_crossing(
-                            self.zc_prev,
-                            s.micros_since_created(at),
-                            block_t0,
-                            block,
-                        );
-                    }
-                    s.crossing_us
-                }
-            }
-        };
-        let mut values = core::mem::take(&mut self.scratch);
-        values.clear();
-        let (produced, first) =
-            self.meter
-                .derive_for(s, block, codes, 0..n, wall_start, &mut values, emit_from);
-        if s.waiting()
-            && let Some(t) = first
-        {
-            s.start(s.instant_after_created(t));
-        }
-        let ch = s.channels();
-        let mqtt_dest = s.dest == Destination::Mqtt;
-        for sample in values.chunks_exact(ch).take(produced) {
-            if !mqtt_dest {
-                s.push(sample);
-            } else {
-                let t = s.sample_instant(s.taken());
-                let body = mqtt::sample_values(
-                    s.params.measures.wire().unit(),
-                    &UnixMillis(t).to_string(),
-                    sample,
-                );
-                let ok = self.mqtt_connected && self.events.len() < self.opts.max_events;
-                if ok {
-                    let topic = mqtt::info_topic(&self.config.name);
-                    self.push_event(Event::Publish {
-                        topic,
-                        payload: body,
-                        retain: false,
-                    });
-                }
-                s.take_direct(ok);
-            }
-        }
-        self.scratch = values;
-    }
-
-    /// Forms and routes every frame the session's gates allow now.
+    /// Forms and routes every frame the session's gates allow now; a `reqSamples` answered lets its
+    /// owner's held lines go on.
     pub(crate) fn pump_sampling(&mut self, now: Instant) {
-        let Some(mut s) = self.sampling.take() else {
-            return;
-        };
         let wall = self.wall_time(now);
-        let mut answered = false;
-        let mut guard = 0u32;
-        while let Some(f) = s.poll_frame(wall) {
-            answered |= f.answers_request;
-            self.route_frame(&mut s, f, now);
-            guard += 1;
-            if guard > 4096 {
-                break;
-            }
+        if let Some(owner) = self.sampling.pump(wall, &mut outputs!(self)) {
+            self.release(owner, Wait::ReqSamples, now);
         }
-        let owner = s.owner;
-        if self.sampling.is_none() {
-            self.sampling = Some(s);
-        }
-        if answered && let Some(o) = owner {
-            self.release(o, Wait::ReqSamples, now);
-        }
-    }
-
-    /// Frames `f` for its destination and queues it; a refused frame is counted as dropped.
-    fn route_frame(&mut self, s: &mut Sampling, f: OutFrame, now: Instant) {
-        let framing = match s.dest {
-            Destination::Raw(_) => Framing::RAW,
-            Destination::Serial(_) if s.params.prefix => Framing::SERIAL,
-            Destination::Serial(_) => Framing::SERIAL_RAW,
-            _ if s.params.prefix => Framing::PREFIXED,
-            _ => Framing::RAW,
-        };
-        let mut buf = alloc::vec![0u8; f.values.len() * 4 + 16];
-        let n = encode_frame(&mut buf, f.packet, &f.values, framing).unwrap_or(0);
-        buf.truncate(n);
-        let ok = match s.dest {
-            Destination::Tcp(c) | Destination::Serial(c) | Destination::Raw(c) => {
-                self.session_mut(c).is_some_and(|x| {
-                    if f.answers_request {
-                        x.out.push_big_frame(&buf)
-                    } else {
-                        x.out.push_frame(&buf)
-                    }
-                })
-            }
-            Destination::Udp(addr) => {
-                if self.events.len() < self.opts.max_events {
-                    self.events
-                        .push_back(Event::SendDatagram { addr, bytes: buf });
-                    true
-                } else {
-                    false
-                }
-            }
-            Destination::Mqtt => true,
-        };
-        if !ok {
-            s.frame_dropped(&f);
-        }
-        if f.answers_request
-            && let Some(o) = s.owner
-        {
-            self.reply(Sink::Conn(o), &Reply::ReqSamplesDone);
-        }
-        let _ = now;
     }
 
     /// The `info` reply (sent on every new connection and for `{"cmd":"info"}`).
@@ -1485,7 +852,7 @@ impl Device {
         Reply::Info(alloc::boxed::Box::new(InfoReply {
             version: self.opts.version.clone(),
             compiled: self.opts.compiled.clone(),
-            sys_time: LongTime(wall, self.zone()).to_string(),
+            sys_time: self.long_time(wall),
             name: self.config.name.clone(),
             ip: self.opts.ip.clone(),
             mqtt_server: self.config.mqtt_server.clone(),
@@ -1506,86 +873,8 @@ impl Device {
         }))
     }
 
-    /// The UDP destination for a requester.
-    pub(crate) fn peer_of(&self, sink: Sink) -> Option<SocketAddr> {
-        match sink {
-            Sink::Conn(c) => self.session(c).and_then(|s| match s.kind {
-                ConnKind::Command { peer } | ConnKind::StreamServer { peer } => Some(peer),
-                _ => None,
-            }),
-            Sink::Mqtt => None,
-        }
-    }
-
     /// Approximate heap held by the engine's buffers right now (queues, rings, logbook, scratch).
     pub fn heap_bytes(&self) -> usize {
-        self.sessions
-            .iter()
-            .map(|s| s.out.heap_bytes() + s.lines.heap_bytes() + s.deferred_bytes())
-            .sum::<usize>()
-            + self.sessions.capacity() * core::mem::size_of::<Session>()
-            + self.sampling.as_ref().map_or(0, Sampling::heap_bytes)
-            + self.logbook.heap_bytes()
-            + self.throttle.heap_bytes()
-            + self.scratch.capacity() * 4
-            + self.code_values.capacity() * 4
-            + self.meter.heap_bytes()
+        self.conns.heap_bytes() + self.sampling.heap_bytes() + self.persist.logbook.heap_bytes()
     }
-}
-
-/// The first instant at or after `t` that an immediate session can start at so that its first
-/// sample — which lands on the next input sample when there is no fractional resampling stage, up to
-/// one source period later — still lies in the same millisecond as `t`: `startTs` (ms) then names it.
-fn first_instant(t: Instant, source_rate_hz: u32) -> Instant {
-    let period_us = 1_000_000u64.div_ceil(u64::from(source_rate_hz.max(1)));
-    let us = t.as_micros();
-    let into_ms = us % 1000;
-    if period_us < 1000 && into_ms + period_us > 1000 {
-        Instant::from_micros(us - into_ms + 1000)
-    } else {
-        t
-    }
-}
-
-/// The first positive-going zero crossing of L1 at or after `at_us` in `block` (frame 0 at `t0_us`;
-/// `prev`: the last L1 voltage of the block before), located between two samples by linear
-/// interpolation; times in µs on any common origin.
-fn rising_crossing(prev: f32, at_us: f64, t0_us: f64, block: &SampleBlock<'_>) -> Option<f64> {
-    let dt_us = 1e6 / f64::from(block.rate_hz.max(1));
-    let t0 = t0_us;
-    let mut prev = prev;
-    for (k, row) in block.samples.chunks_exact(6).enumerate() {
-        let v = row.first().copied().unwrap_or(0.0);
-        if prev < 0.0 && v >= 0.0 {
-            let frac = f64::from(-prev) / f64::from(v - prev);
-            // never after the sample that is ≥ 0 (rounding), so that sample is the first one at or
-            // after the crossing
-            let t = (t0 + (k as f64 - 1.0 + frac) * dt_us).min(t0 + k as f64 * dt_us);
-            if t >= at_us {
-                return Some(t);
-            }
-        }
-        prev = v;
-    }
-    None
-}
-
-/// Unix milliseconds of `t` for the wire (saturating; `Instant` cannot be negative).
-fn unix_ms(t: Instant) -> i64 {
-    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
-}
-
-fn is_stop_cmd(line: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe<'a> {
-        #[serde(borrow)]
-        cmd: Option<&'a str>,
-    }
-    serde_json::from_slice::<Probe<'_>>(line)
-        .ok()
-        .is_some_and(|p| p.cmd == Some("stop"))
 }

@@ -1,24 +1,17 @@
 //! The persistent warning/error logbook (getLog / clearLog): a bounded ring with flood collapsing and
 //! rate-limited persistence, so junk input can neither grow memory nor wear out flash.
-//!
-//! ```
-//! use smartmeter::device::logbook::Logbook;
-//! use smartmeter::device::Instant;
-//! let mut log = Logbook::new(4);
-//! let t = Instant::from_secs(1_614_681_575);
-//! log.push('W', t, "Received unknown command", 0);
-//! log.push('W', t, "Received unknown command", 0);
-//! assert_eq!(log.len(), 1); // collapsed
-//! assert_eq!(log.rows().next().unwrap(), "[W]03/02 10:39:35: Received unknown command (x2)");
-//! ```
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt::Write as _;
 use core::time::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::time::{Instant, ShortTime};
+use super::Instant;
+use super::LogLevel;
+use super::ntp::calendar;
+use crate::wire::log::write_log_payload;
 
 /// Longest text kept per entry, in bytes (longer texts are cut at a char boundary).
 pub const MAX_TEXT: usize = 120;
@@ -93,13 +86,9 @@ impl Logbook {
     }
 
     /// Number of rows.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// No rows.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 
     /// Removes every row (clearLog).
@@ -112,14 +101,17 @@ impl Logbook {
     /// [`Reply::GetLogDump`](crate::wire::reply::Reply::GetLogDump)).
     pub fn rows(&self) -> impl Iterator<Item = String> + '_ {
         self.entries.iter().map(|e| {
-            let mut s = alloc::format!(
-                "[{}]{}: {}",
-                e.level,
-                ShortTime(Instant::from_micros(e.at_us), i32::from(e.zone_min)),
-                e.text
-            );
+            // Only `W` and `E` are ever pushed; a foreign letter from a damaged store shows as `E`.
+            let level = u8::try_from(e.level)
+                .ok()
+                .and_then(LogLevel::from_letter)
+                .unwrap_or(LogLevel::Error);
+            let at = calendar(Instant::from_micros(e.at_us), i32::from(e.zone_min));
+            let mut s = String::with_capacity(e.text.len() + 32);
+            // Writing into a String cannot fail.
+            let _ = write_log_payload(&mut s, level, &at, &e.text);
             if e.count > 1 {
-                s.push_str(&alloc::format!(" (x{})", e.count));
+                let _ = write!(s, " (x{})", e.count);
             }
             s
         })
@@ -160,5 +152,23 @@ impl Logbook {
                 .iter()
                 .map(|e| e.text.capacity())
                 .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floods_collapse_into_one_row() {
+        let mut log = Logbook::new(4);
+        let t = Instant::from_secs(1_614_681_575);
+        log.push('W', t, "Received unknown command", 0);
+        log.push('W', t, "Received unknown command", 0);
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            log.rows().next().as_deref(),
+            Some("[W]03/02 10:39:35: Received unknown command (x2)")
+        );
     }
 }

@@ -1,19 +1,10 @@
-//! The DSP pipeline as the engine runs it: every sample block goes through the cycle-synchronous
-//! [`Estimator`] (calibration applied inside), windows feed the integer [`EnergyMeter`], and the last
-//! complete window (at most 250 ms old) answers get*/MQTT. Sampling sessions get their values here:
-//! waveforms calibrated and resampled with the anti-aliased [`Resampler`], derived sets (`p,q`,
-//! `v,i_RMS`) from a one-cycle estimator, held at the requested rate (≤ 50 Hz).
+//! Measurements (PROTOCOL.md §2, §8): every block goes through the cycle-synchronous [`Estimator`]
+//! (calibration applied inside), every window feeds the integer [`EnergyMeter`], and the last settled
+//! window (at most 250 ms old) answers get*/MQTT.
 //!
-//! Every session sample has an instant — the time its value describes — and the session's first
-//! sample is the first whose instant is at or after the session's start:
-//! * a resampled sample's instant is the centre of its linear-phase filter. The filters only get
-//!   input from the request on, so an immediate start lies one group delay ahead (≤ ½ output period +
-//!   ¼ s) and the resampler is aligned to put an output exactly there;
-//! * a waveform at the source rate is the input sample itself;
-//! * a derived sample is taken at an input sample and carries the last one-cycle window completed by
-//!   then. The one-cycle estimator is forked from the running, settled measuring estimator, so its
-//!   windows are settled from the first (a cold one needs ≈ 4 cycles; right after boot the session
-//!   waits for that).
+//! Windows reach the registers through [`WindowSink`], shaped like `dsp::pq::PqSink::window`: the
+//! power-quality pipeline can take the estimator's place and hand its classic windows to the same
+//! sink.
 
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -21,19 +12,17 @@ use core::time::Duration;
 use num_traits::Float;
 use serde::{Deserialize, Serialize};
 
-use super::sampling::{Measures, Sampling};
-use super::{CodeBlock, Instant, SampleBlock};
+use super::{CodeBlock, Instant, PhysicalBlock};
 use crate::calibration::{Calibration, FrontEnd};
 use crate::dsp::estimator::Sample;
-use crate::dsp::{
-    EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, HalfCycleRms, Resampler, Window,
-};
+use crate::dsp::pq::PqSink;
+use crate::dsp::{EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, HalfCycleRms, Window};
 use crate::wire::mqtt::Quantity;
 
 /// Oldest window get*/MQTT report (PROTOCOL.md §2).
 pub const MAX_AGE: Duration = Duration::from_millis(250);
 /// Nominal line frequency the estimators are tuned to.
-const NOMINAL_HZ: u32 = 50;
+pub(crate) const NOMINAL_HZ: u32 = 50;
 
 /// One complete measurement window, calibrated. Undefined values are NaN here and `null` on the
 /// wire (never NaN in JSON).
@@ -119,37 +108,6 @@ struct EnergyState {
     start_ms: u64,
 }
 
-/// Per-session conversion state (resampler or one-cycle estimator, pacing, time origin).
-#[derive(Debug, Clone)]
-struct SessionDsp {
-    /// Source rate the converters were built for.
-    source_rate_hz: u32,
-    resampler: Option<Resampler>,
-    /// The one-cycle estimator of a derived session.
-    fast: Option<Est>,
-    /// Windows of `fast` still to be ignored (0 when it was forked from the settled measuring
-    /// estimator; a fresh one needs [`FRESH_FAST_WINDOWS`]).
-    fast_skip: u8,
-    /// The derived values carried until the next settled one-cycle window.
-    held: [f32; 6],
-    /// The session's clock: the first source frame fed (µs after the session's creation); frame `n`
-    /// after it is at `origin + n/source rate`, whatever the binding's (µs-truncated) block stamps say.
-    origin_us: Option<f64>,
-    /// Source frames fed since the origin.
-    frames_in: u64,
-    /// Outputs the resampler delivered since the origin.
-    produced: u64,
-}
-
-/// Windows a one-cycle estimator started cold needs before its values are settled to ≈ 0.1 %
-/// (its crossing detector's band-pass filters and frequency tracking settle over ≈ 4 cycles).
-const FRESH_FAST_WINDOWS: u8 = 4;
-/// How far ahead an immediate derived session starts when no settled measuring estimator exists to
-/// fork (the device has measured for less than ≈ 0.4 s): the settling time of
-/// [`FRESH_FAST_WINDOWS`] cycles from a cold start (≤ 85 ms at 45–60 Hz), so even then the first
-/// sample is settled.
-const FRESH_FAST_LEAD: Duration = Duration::from_millis(90);
-
 /// Windows skipped after the estimator starts before readings are published (see [`Meter`]).
 const WARMUP_WINDOWS: u8 = 2;
 
@@ -157,13 +115,13 @@ const WARMUP_WINDOWS: u8 = 2;
 /// that scales them.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // both variants are ≈2.2 KiB; one lives in place, no boxing
-enum Est {
+pub(crate) enum Est {
     Float(Estimator<f32>),
     Codes(Estimator<i32>, FrontEnd),
 }
 
 impl Est {
-    fn set_calibration(&mut self, cal: Calibration) {
+    pub(crate) fn set_calibration(&mut self, cal: Calibration) {
         match self {
             Est::Float(e) => e.set_calibration(cal),
             Est::Codes(e, fe) => e.set_calibration(cal.with_front_end(*fe).unwrap_or(cal)),
@@ -183,7 +141,7 @@ impl Est {
         }
     }
 
-    fn last_window(&self) -> Option<&Window> {
+    pub(crate) fn last_window(&self) -> Option<&Window> {
         match self {
             Est::Float(e) => e.last_window(),
             Est::Codes(e, _) => e.last_window(),
@@ -198,57 +156,56 @@ impl Est {
     }
 }
 
-/// Pipeline state: estimator, energy registers, session conversion.
+/// The measuring estimator, the energy registers and the last reading.
 #[derive(Debug, Clone)]
 pub(crate) struct Meter {
     cal: Calibration,
+    /// The measuring estimator (built for the first block, rebuilt when the rate or the input kind
+    /// changes).
     est: Option<Est>,
     est_rate: u32,
-    /// Windows still to be skipped before measurements are published: the estimator's first window
-    /// after start is short and unsynchronised, the next one still settling (its THD/Q₁ filters).
-    warmup: u8,
-    last: Option<Measurements>,
-    energy: EnergyMeter,
-    energy_start: Instant,
-    session: Option<SessionDsp>,
-    scratch: Vec<f32>,
+    /// What the estimator's windows update.
+    registers: Registers,
 }
 
 fn calibration(f: &[f32; 6]) -> Calibration {
     Calibration::from_factors(*f).unwrap_or_default()
 }
 
-/// Where an estimator's windows go: energy counts every window (no gap in the registers); readings
-/// wait for a settled one.
+/// What the windows of the measuring estimator update: energy counts every window (no gap in the
+/// registers); readings wait for a settled one.
+#[derive(Debug, Clone)]
+struct Registers {
+    energy: EnergyMeter,
+    energy_start: Instant,
+    /// Windows still to be skipped before measurements are published: the estimator's first window
+    /// after start is short and unsynchronised, the next one still settling (its THD/Q₁ filters).
+    warmup: u8,
+    last: Option<Measurements>,
+}
+
+impl Registers {
+    /// One classic window, completed at `now`.
+    fn window(&mut self, w: &Window, now: Instant) {
+        self.energy.accumulate(w);
+        if self.warmup > 0 {
+            self.warmup -= 1;
+        } else {
+            self.last = Some(Measurements::from_window(w, now));
+        }
+    }
+}
+
+/// The registers as a sink of classic windows stamped `now`: the shape of [`PqSink::window`], so
+/// the power-quality pipeline can feed them in the estimator's place.
 struct WindowSink<'a> {
-    energy: &'a mut EnergyMeter,
-    last: &'a mut Option<Measurements>,
-    warmup: &'a mut u8,
+    registers: &'a mut Registers,
     now: Instant,
 }
 
-impl<'a> WindowSink<'a> {
-    fn new(
-        energy: &'a mut EnergyMeter,
-        last: &'a mut Option<Measurements>,
-        warmup: &'a mut u8,
-        now: Instant,
-    ) -> Self {
-        Self {
-            energy,
-            last,
-            warmup,
-            now,
-        }
-    }
-
-    fn take(&mut self, w: &Window) {
-        self.energy.accumulate(w);
-        if *self.warmup > 0 {
-            *self.warmup -= 1;
-        } else {
-            *self.last = Some(Measurements::from_window(w, self.now));
-        }
+impl PqSink for WindowSink<'_> {
+    fn window(&mut self, w: &Window) {
+        self.registers.window(w, self.now);
     }
 }
 
@@ -258,12 +215,12 @@ impl Meter {
             cal: calibration(cal),
             est: None,
             est_rate: 0,
-            warmup: WARMUP_WINDOWS,
-            last: None,
-            energy: EnergyMeter::new(),
-            energy_start: now,
-            session: None,
-            scratch: Vec::new(),
+            registers: Registers {
+                energy: EnergyMeter::new(),
+                energy_start: now,
+                warmup: WARMUP_WINDOWS,
+                last: None,
+            },
         }
     }
 
@@ -272,16 +229,13 @@ impl Meter {
         if let Some(e) = self.est.as_mut() {
             e.set_calibration(self.cal);
         }
-        if let Some(e) = self.session.as_mut().and_then(|s| s.fast.as_mut()) {
-            e.set_calibration(self.cal);
-        }
     }
 
     pub(crate) fn restore(&mut self, payload: &[u8]) -> bool {
         match serde_json::from_slice::<EnergyState>(payload) {
             Ok(e) => {
-                self.energy.restore(&e.registers);
-                self.energy_start = Instant::from_millis(e.start_ms);
+                self.registers.energy.restore(&e.registers);
+                self.registers.energy_start = Instant::from_millis(e.start_ms);
                 true
             }
             Err(_) => false,
@@ -290,26 +244,26 @@ impl Meter {
 
     pub(crate) fn snapshot(&self) -> Vec<u8> {
         let s = EnergyState {
-            registers: self.energy.snapshot(),
-            start_ms: self.energy_start.as_millis(),
+            registers: self.registers.energy.snapshot(),
+            start_ms: self.registers.energy_start.as_millis(),
         };
         serde_json::to_vec(&s).unwrap_or_default()
     }
 
     pub(crate) fn energy_wh(&self) -> [f64; 3] {
-        self.energy.net_wh()
+        self.registers.energy.net_wh()
     }
 
     pub(crate) fn energy_import_wh(&self) -> [f64; 3] {
-        self.energy.import_wh()
+        self.registers.energy.import_wh()
     }
 
     pub(crate) fn energy_export_wh(&self) -> [f64; 3] {
-        self.energy.export_wh()
+        self.registers.energy.export_wh()
     }
 
     pub(crate) fn energy_start(&self) -> Instant {
-        self.energy_start
+        self.registers.energy_start
     }
 
     /// `resetEnergy`: refused (nothing changes) when the registers cannot hold a value.
@@ -320,15 +274,15 @@ impl Meter {
     ) -> Result<(), crate::dsp::energy::EnergyError> {
         let mut energy = EnergyMeter::new();
         energy.reset_to(net_wh)?;
-        self.energy = energy;
-        self.energy_start = start;
+        self.registers.energy = energy;
+        self.registers.energy_start = start;
         Ok(())
     }
 
     /// Every energy register zero, counting from `start` (factory / basic reset).
     pub(crate) fn clear_energy(&mut self, start: Instant) {
-        self.energy = EnergyMeter::new();
-        self.energy_start = start;
+        self.registers.energy = EnergyMeter::new();
+        self.registers.energy_start = start;
     }
 
     /// Half-cycle RMS minimum and maximum since the last call (getQuality), then reset.
@@ -349,7 +303,7 @@ impl Meter {
     }
 
     /// Feeds a block: windows update the measurements and the energy registers.
-    pub(crate) fn feed(&mut self, now: Instant, block: &SampleBlock<'_>) {
+    pub(crate) fn feed(&mut self, now: Instant, block: &PhysicalBlock<'_>) {
         if self.est_rate != block.rate_hz || !matches!(self.est, Some(Est::Float(_))) {
             let est = Estimator::new(EstimatorConfig::new(block.rate_hz, NOMINAL_HZ)).ok();
             self.start(block.rate_hz, est.map(Est::Float));
@@ -359,13 +313,19 @@ impl Meter {
         };
         let whole = block.samples.len() / 6 * 6;
         let samples = block.samples.get(..whole).unwrap_or(&[]);
-        let mut sink = WindowSink::new(&mut self.energy, &mut self.last, &mut self.warmup, now);
-        est.feed(samples, |w| sink.take(w));
+        let mut sink = WindowSink {
+            registers: &mut self.registers,
+            now,
+        };
+        est.feed(samples, |w| sink.window(w));
     }
 
     /// Feeds a block of codes through the integer path of the estimator.
     pub(crate) fn feed_codes(&mut self, now: Instant, block: &CodeBlock<'_>) {
-        let fe = block.front_end;
+        let fe = FrontEnd {
+            volts_per_code: block.volts_per_code,
+            amps_per_code: block.amps_per_code,
+        };
         match self.est.as_mut() {
             Some(Est::Codes(e, current)) if self.est_rate == block.rate_hz => {
                 if *current != fe {
@@ -385,8 +345,11 @@ impl Meter {
         };
         let whole = block.codes.len() / 6 * 6;
         let codes = block.codes.get(..whole).unwrap_or(&[]);
-        let mut sink = WindowSink::new(&mut self.energy, &mut self.last, &mut self.warmup, now);
-        est.feed(codes, |w| sink.take(w));
+        let mut sink = WindowSink {
+            registers: &mut self.registers,
+            now,
+        };
+        est.feed(codes, |w| sink.window(w));
     }
 
     /// A new estimator (rate or input kind changed): readings wait for it to settle.
@@ -396,12 +359,13 @@ impl Meter {
         if let Some(e) = self.est.as_mut() {
             e.set_calibration(self.cal);
         }
-        self.last = None;
-        self.warmup = WARMUP_WINDOWS;
+        self.registers.last = None;
+        self.registers.warmup = WARMUP_WINDOWS;
     }
 
     pub(crate) fn latest(&self, now: Instant) -> Option<&Measurements> {
-        self.last
+        self.registers
+            .last
             .as_ref()
             .filter(|m| now.saturating_since(m.at) <= MAX_AGE && m.at <= now + MAX_AGE)
     }
@@ -424,345 +388,106 @@ impl Meter {
         a.map(f64::from)
     }
 
-    /// Prepares conversion for session `s` on a source at `source_rate_hz` (drops any previous one)
-    /// and returns how far after its request an immediate session's first sample can be:
-    ///
-    /// * a resampled waveform needs input from one group delay before its first output's instant,
-    ///   and it gets input only from now on, so it starts one group delay ahead (≤ ½ output period
-    ///   + ¼ s, see [`Resampler`]);
-    /// * a derived set forks its one-cycle estimator from the running, settled measuring estimator
-    ///   (settled at once: no lead), or — right after boot — starts one cold and waits for it to settle;
-    /// * a waveform at the source rate starts now.
-    pub(crate) fn begin_session(&mut self, s: &Sampling, source_rate_hz: u32) -> Duration {
-        let m = s.params.measures;
-        let mut dsp = SessionDsp {
-            source_rate_hz,
-            resampler: None,
-            fast: None,
-            fast_skip: 0,
-            held: [f32::NAN; 6],
-            origin_us: None,
-            frames_in: 0,
-            produced: 0,
-        };
-        let mut lead = Duration::ZERO;
-        if m.is_derived() {
-            let settled = self.warmup == 0 && self.est_rate == source_rate_hz;
-            let forked = match self.est.as_ref().filter(|_| settled) {
-                Some(Est::Float(e)) => e.fork_with_cycles_per_window(1).ok().map(Est::Float),
-                Some(Est::Codes(e, fe)) => e
-                    .fork_with_cycles_per_window(1)
-                    .ok()
-                    .map(|e| Est::Codes(e, *fe)),
-                None => None,
-            };
-            if let Some(f) = forked {
-                dsp.fast = Some(f);
-                if let Some(h) = self.last.as_ref().map(|last| held_of(m, last)) {
-                    dsp.held = h;
-                }
+    /// The calibration in effect.
+    pub(crate) fn calibration(&self) -> Calibration {
+        self.cal
+    }
+
+    /// The last settled reading, however old.
+    pub(crate) fn reading(&self) -> Option<&Measurements> {
+        self.registers.last.as_ref()
+    }
+
+    /// A one-cycle estimator forked from the measuring one, if that is settled at `source_rate_hz`
+    /// (its windows are then settled from the first).
+    pub(crate) fn fork_one_cycle(&self, source_rate_hz: u32) -> Option<Est> {
+        if self.registers.warmup != 0 || self.est_rate != source_rate_hz {
+            return None;
+        }
+        match self.est.as_ref()? {
+            Est::Float(e) => e.fork_with_cycles_per_window(1).ok().map(Est::Float),
+            Est::Codes(e, fe) => e
+                .fork_with_cycles_per_window(1)
+                .ok()
+                .map(|e| Est::Codes(e, *fe)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsp::synth::{Grid, GridConfig};
+    use core::time::Duration;
+
+    /// Feeds `ms` of the default 230 V grid at 8 kHz in 10 ms blocks, as volts or as codes.
+    fn run(m: &mut Meter, grid: &mut Grid, t: &mut Instant, ms: u64, codes: bool) {
+        let mut v = alloc::vec![0.0f32; 6 * 80];
+        for _ in 0..ms / 10 {
+            grid.fill(&mut v);
+            *t = *t + Duration::from_millis(10);
+            if codes {
+                let c: Vec<i32> = v.iter().map(|x| (x * 100.0).round() as i32).collect();
+                m.feed_codes(
+                    *t,
+                    &CodeBlock {
+                        rate_hz: 8000,
+                        codes: &c,
+                        volts_per_code: 0.01,
+                        amps_per_code: 0.01,
+                        start: *t,
+                    },
+                );
             } else {
-                dsp.fast = fresh_fast(source_rate_hz, self.cal);
-                dsp.fast_skip = FRESH_FAST_WINDOWS;
-                lead = FRESH_FAST_LEAD;
-            }
-        } else if s.params.rate_hz != source_rate_hz {
-            dsp.resampler = Resampler::new(m.channels(), source_rate_hz, s.params.rate_hz).ok();
-            if let Some(rs) = dsp.resampler.as_ref() {
-                lead = Duration::from_micros((rs.group_delay_s() * 1e6).ceil() as u64);
-            }
-        }
-        self.session = Some(dsp);
-        lead
-    }
-
-    pub(crate) fn end_session(&mut self) {
-        self.session = None;
-    }
-
-    /// The session clock's time of the first frame of the next block (µs after the session's
-    /// creation; a block at `wall_start` of `rate_hz`), starting the clock — and, should the rate
-    /// have changed, the session's converters — with the first block.
-    pub(crate) fn session_clock(&mut self, s: &Sampling, rate_hz: u32, wall_start: Instant) -> f64 {
-        if self.session.as_ref().map(|d| d.source_rate_hz) != Some(rate_hz) {
-            self.begin_session(s, rate_hz);
-        }
-        let Some(dsp) = self.session.as_mut() else {
-            return s.micros_since_created(wall_start);
-        };
-        let origin = *dsp
-            .origin_us
-            .get_or_insert_with(|| s.micros_since_created(wall_start));
-        origin + dsp.frames_in as f64 * 1e6 / f64::from(rate_hz.max(1))
-    }
-
-    /// Values at the session's rate for source frames `range` of `block` (wall time of frame 0:
-    /// `wall_start`; `codes`: the same frames as ADC codes, when the binding delivered codes),
-    /// appended to `out`. Only samples whose instant is at or after `emit_from` are emitted (`None`:
-    /// none — the input only warms the filters, as while a scheduled start waits). Instants are µs
-    /// of wall time after the session's creation ([`Sampling::micros_since_created`]: sub-µs
-    /// resolution, unlike µs since the epoch in an `f64`) on the session clock
-    /// ([`session_clock`](Self::session_clock)). Returns the number of samples emitted and the instant
-    /// of the first one.
-    ///
-    /// The instant of a sample is the time its value describes: a resampled sample's is the centre of
-    /// its (linear-phase) filter; a waveform at the source rate is the input sample itself; a derived
-    /// sample is taken at an input sample and carries the last one-cycle window completed by then.
-    /// An immediate session's resampler is aligned so that its first output lies exactly at the
-    /// session's start instant (rounded up to the next input sample when it has no fractional stage).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn derive_for(
-        &mut self,
-        s: &mut Sampling,
-        block: &SampleBlock<'_>,
-        codes: Option<&[i32]>,
-        range: core::ops::Range<usize>,
-        wall_start: Instant,
-        out: &mut Vec<f32>,
-        emit_from: Option<f64>,
-    ) -> (usize, Option<f64>) {
-        let first = range.start;
-        let block_t0 = self.session_clock(s, block.rate_hz, wall_start);
-        let gains = self.cal.factors();
-        let g = |k: usize| gains.get(k).copied().unwrap_or(1.0);
-        let measures = s.params.measures;
-        let src = u64::from(block.rate_hz.max(1));
-        let rate = u64::from(s.params.rate_hz.max(1));
-        let us_per_in = 1e6 / src as f64;
-        let t_of = |k: usize| block_t0 + k as f64 * us_per_in;
-        let due = |t: f64| emit_from.is_some_and(|from| t >= from);
-        // an immediate start: the resampler's first output lies exactly at the start instant
-        let align_to = (s.waiting() && !s.align_start)
-            .then_some(s.params.start_at)
-            .flatten()
-            .map(|t| s.micros_since_created(t));
-        let main_held = self.last.as_ref().map(|m| held_of(measures, m));
-        let Some(dsp) = self.session.as_mut() else {
-            return (0, None);
-        };
-        let before = out.len();
-        let mut first_instant = None;
-        let end = range.end.min(block.samples.len() / 6);
-        let fresh = dsp.frames_in == 0;
-        dsp.frames_in += end.saturating_sub(first) as u64;
-        // every output is due once the session runs (no instants to compute per sample)
-        let all_due = emit_from == Some(f64::NEG_INFINITY);
-        // the first input sample at or after the start; a waiting session's first sample is there
-        let k0 = match emit_from {
-            None => end,
-            Some(_) if all_due => first,
-            Some(_) => (first..end).find(|&k| due(t_of(k))).unwrap_or(end),
-        };
-        if s.waiting() && k0 < end {
-            s.pace = src - rate.min(src); // the next step fires
-        }
-        match measures {
-            Measures::Power | Measures::Rms => {
-                // feed the one-cycle estimator up to each sample instant, then hold its last window
-                let mut fed = first;
-                for k in k0..end {
-                    s.pace += rate;
-                    if s.pace < src {
-                        continue;
-                    }
-                    s.pace -= src;
-                    dsp.feed_fast(measures, block, codes, fed..k + 1);
-                    fed = k + 1;
-                    if dsp.held[0].is_nan() {
-                        // nothing settled yet (a cold start that got no input for long): the
-                        // measuring estimator's reading, or else the latest one-cycle window
-                        let latest = dsp
-                            .fast
-                            .as_ref()
-                            .and_then(Est::last_window)
-                            .map(|w| held_of_window(measures, w));
-                        if let Some(h) = main_held.or(latest) {
-                            dsp.held = h;
-                        }
-                    }
-                    out.extend_from_slice(&dsp.held);
-                    first_instant.get_or_insert_with(|| t_of(k));
-                }
-                dsp.feed_fast(measures, block, codes, fed..end);
-            }
-            Measures::AllWaveforms | Measures::PhaseWaveform(_) => {
-                let sel: &[usize] = match measures {
-                    Measures::PhaseWaveform(0) => &[0, 1],
-                    Measures::PhaseWaveform(1) => &[2, 3],
-                    Measures::PhaseWaveform(_) => &[4, 5],
-                    _ => &[0, 1, 2, 3, 4, 5],
+                let b = PhysicalBlock {
+                    rate_hz: 8000,
+                    samples: &v,
+                    start: *t,
                 };
-                let scale = |k: usize, x: f32| {
-                    if k.is_multiple_of(2) {
-                        x * g(k)
-                    } else {
-                        x * g(k) * 1000.0
-                    }
-                };
-                let rows = block.samples.chunks_exact(6).take(end);
-                match dsp.resampler.as_mut() {
-                    None => {
-                        // at the source rate (or, should no resampler exist, decimated by pacing)
-                        for row in rows.skip(k0) {
-                            s.pace += rate;
-                            if s.pace < src {
-                                continue;
-                            }
-                            s.pace -= src;
-                            for &c in sel {
-                                out.push(scale(c, row.get(c).copied().unwrap_or(0.0)));
-                            }
-                        }
-                        // a waiting session's first sample is k0 (its pace fires there)
-                        if out.len() > before {
-                            first_instant = Some(t_of(k0));
-                        }
-                    }
-                    Some(rs) => {
-                        let rows = rows.skip(first);
-                        let input = &mut self.scratch;
-                        input.clear();
-                        for row in rows {
-                            for &c in sel {
-                                input.push(scale(c, row.get(c).copied().unwrap_or(0.0)));
-                            }
-                        }
-                        let origin = dsp.origin_us.unwrap_or(block_t0);
-                        if fresh {
-                            dsp.produced = 0;
-                            if let Some(at) = align_to {
-                                rs.align((at - origin) / us_per_in);
-                            } else {
-                                rs.reset();
-                            }
-                        }
-                        let first_at = rs.first_output_at();
-                        let step = src as f64 / rate as f64;
-                        let produced = &mut dsp.produced;
-                        rs.process(input, |frame| {
-                            let k = *produced;
-                            *produced += 1;
-                            let t = || origin + (first_at + k as f64 * step) * us_per_in;
-                            // aligned: every output is at or after the start (no rounding test);
-                            // else an output whose computed instant is within 1 ns of the start is
-                            // the one at the start (rounding of the crossing's interpolation)
-                            if all_due || (fresh && align_to.is_some()) || due(t() + 1e-3) {
-                                out.extend_from_slice(frame);
-                                if first_instant.is_none() {
-                                    first_instant = Some(t());
-                                }
-                            }
-                        });
-                    }
-                }
+                m.feed(*t, &b);
             }
         }
-        ((out.len() - before) / measures.channels(), first_instant)
     }
 
-    /// Heap held by the pipeline (resampler tables and delay lines, scratch).
-    pub(crate) fn heap_bytes(&self) -> usize {
-        let rs = self
-            .session
-            .as_ref()
-            .and_then(|s| s.resampler.as_ref())
-            .map_or(0, Resampler::heap_bytes);
-        rs + self.scratch.capacity() * 4
-    }
-}
-
-impl SessionDsp {
-    /// Feeds source frames `range` to the one-cycle estimator; settled windows replace `held`.
-    fn feed_fast(
-        &mut self,
-        measures: Measures,
-        block: &SampleBlock<'_>,
-        codes: Option<&[i32]>,
-        range: core::ops::Range<usize>,
-    ) {
-        if range.is_empty() {
-            return;
-        }
-        let (a, b) = (range.start * 6, range.end * 6);
-        let held = &mut self.held;
-        let skip = &mut self.fast_skip;
-        let mut take = |w: &Window| {
-            if *skip > 0 {
-                *skip -= 1;
-            } else {
-                *held = held_of_window(measures, w);
-            }
-        };
-        match self.fast.as_mut() {
-            Some(Est::Float(e)) => {
-                e.feed(block.samples.get(a..b).unwrap_or(&[]), &mut take);
-            }
-            Some(Est::Codes(e, _)) => match codes {
-                Some(c) => {
-                    e.feed(c.get(a..b).unwrap_or(&[]), &mut take);
-                }
-                None => {
-                    // the binding switched from codes to volts: start over on volts
-                    let cal = *e.calibration();
-                    self.fast = fresh_fast(block.rate_hz, cal);
-                    self.fast_skip = FRESH_FAST_WINDOWS;
-                }
-            },
-            None => {}
+    #[test]
+    fn readings_wait_for_a_settled_window_and_energy_counts_every_window() {
+        for codes in [false, true] {
+            let mut t = Instant::from_secs(1_000);
+            let mut m = Meter::new(&[1.0; 6], t);
+            let mut grid = Grid::new(GridConfig::default());
+            assert!(m.latest(t).is_none());
+            assert!(m.fork_one_cycle(8000).is_none(), "not settled yet");
+            run(&mut m, &mut grid, &mut t, 1000, codes);
+            let r = m.latest(t).expect("a settled reading");
+            assert!((r.voltage_v[0] - 230.0).abs() < 0.5, "{r:?}");
+            assert!(m.fork_one_cycle(8000).is_some());
+            assert!(m.fork_one_cycle(4000).is_none(), "another rate");
+            assert!(
+                m.latest(t + Duration::from_millis(300)).is_none(),
+                "too old"
+            );
+            assert!(m.energy_wh()[0] > 0.0);
         }
     }
-}
 
-/// A one-cycle estimator started cold (on volts and amps).
-fn fresh_fast(rate_hz: u32, cal: Calibration) -> Option<Est> {
-    let mut cfg = EstimatorConfig::new(rate_hz, NOMINAL_HZ);
-    cfg.cycles_per_window = 1;
-    let mut e = Estimator::new(cfg).ok()?;
-    e.set_calibration(cal);
-    Some(Est::Float(e))
-}
-
-/// The derived channels of `measures` from a window.
-fn held_of_window(measures: Measures, w: &Window) -> [f32; 6] {
-    let p = &w.phases;
-    match measures {
-        Measures::Power => [
-            p[0].active_power_w,
-            p[1].active_power_w,
-            p[2].active_power_w,
-            p[0].reactive_power_var,
-            p[1].reactive_power_var,
-            p[2].reactive_power_var,
-        ],
-        _ => [
-            p[0].vrms_v,
-            p[1].vrms_v,
-            p[2].vrms_v,
-            p[0].irms_a * 1000.0,
-            p[1].irms_a * 1000.0,
-            p[2].irms_a * 1000.0,
-        ],
-    }
-}
-
-/// The derived channels of `measures` from the measuring estimator's reading.
-fn held_of(measures: Measures, m: &Measurements) -> [f32; 6] {
-    match measures {
-        Measures::Power => [
-            m.active_w[0],
-            m.active_w[1],
-            m.active_w[2],
-            m.reactive_var[0],
-            m.reactive_var[1],
-            m.reactive_var[2],
-        ],
-        _ => [
-            m.voltage_v[0],
-            m.voltage_v[1],
-            m.voltage_v[2],
-            m.current_a[0] * 1000.0,
-            m.current_a[1] * 1000.0,
-            m.current_a[2] * 1000.0,
-        ],
+    #[test]
+    fn energy_survives_a_snapshot_and_a_reset_out_of_range_changes_nothing() {
+        let mut t = Instant::from_secs(1_000);
+        let mut m = Meter::new(&[1.0; 6], t);
+        let mut grid = Grid::new(GridConfig::default());
+        run(&mut m, &mut grid, &mut t, 2000, false);
+        let saved = m.snapshot();
+        let mut back = Meter::new(&[1.0; 6], t);
+        assert!(back.restore(&saved));
+        for (a, b) in back.energy_wh().iter().zip(m.energy_wh()) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}"); // the registers keep whole mJ
+        }
+        assert_eq!(back.energy_start(), Instant::from_secs(1_000));
+        assert!(!back.restore(b"[]"));
+        let before = m.energy_wh();
+        assert!(m.reset_energy([f64::INFINITY, 0.0, 0.0], t).is_err());
+        assert_eq!(m.energy_wh(), before);
+        m.clear_energy(t);
+        assert_eq!(m.energy_wh(), [0.0; 3]);
     }
 }

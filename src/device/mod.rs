@@ -12,14 +12,15 @@
 //! Device::handle_connected(&mut self, now: Instant, kind: ConnKind) -> ConnId
 //! Device::handle_input(&mut self, conn: ConnId, now: Instant, bytes: &[u8]) -> usize  // bytes taken
 //! Device::handle_closed(&mut self, conn: ConnId, now: Instant)
-//! Device::handle_samples(&mut self, now: Instant, block: &SampleBlock<'_>)
+//! Device::handle_samples(&mut self, now: Instant, block: &PhysicalBlock<'_>)
+//! Device::handle_codes(&mut self, now: Instant, block: &CodeBlock<'_>)
 //! Device::handle_timeout(&mut self, now: Instant)
 //! Device::handle_ntp(&mut self, now: Instant, result: NtpResult)
 //! Device::handle_mqtt(&mut self, now: Instant, topic: &str, payload: &[u8])
 //! Device::handle_mqtt_connected(&mut self, now: Instant, connected: bool)
 //! Device::handle_shutdown(&mut self, now: Instant)          // persist everything (SIGTERM, power-fail)
 //! Device::poll_output(&mut self, conn: ConnId, buf: &mut [u8]) -> usize   // bytes to write to `conn`, 0 = none
-//! Device::poll_event(&mut self) -> Option<Event>
+//! Device::poll_event(&mut self) -> Option<Action>
 //! Device::poll_timeout(&self) -> Option<Instant>
 //! Device::wall_time(&self, now: Instant) -> Instant     // `now` corrected by the last NTP sync
 //! Device::config(&self) -> &Config                       // name, servers, ... (for mDNS, MQTT bridge)
@@ -30,8 +31,8 @@
 //!   `handle_*` / `poll_output` call. No complete line is ever dropped.
 //! - [`Instant`] is the binding's clock in microseconds since the Unix epoch. The engine never reads a
 //!   clock; it corrects `now` by the NTP offset it was given ([`Device::wall_time`]).
-//! - [`Event`] carries what the binding must do: `Persist(Record)` (write [`Record::bytes`] to
-//!   [`Record::slot`]), `NtpRequest { server }`, `Restart(RestartKind)` (only after the output of every
+//! - [`Action`] carries what the binding must do: `Persist(Record)` (write [`Record::bytes`] to
+//!   [`Record::slot`]), `NtpRequest { server }`, `Restart(RestartReason)` (only after the output of every
 //!   connection has drained), `Publish { topic, payload, retain }`, `SendDatagram { addr, bytes }`,
 //!   `Connect { host, port }` (stream server; the binding resolves the name and reports with
 //!   `handle_connected(ConnKind::StreamServer ..)`), `Close(ConnId)`, `MqttConfigure(Option<MqttSettings>)`
@@ -40,8 +41,9 @@
 //! - [`ConnKind`]: `Command { peer }` (TCP 54321), `Serial`, `RawStream { peer }` (TCP 54322 reader: raw
 //!   f32le, no commands), `StreamServer { peer }` (outgoing to port 54322 of the configured server,
 //!   treated like a command connection).
-//! - [`SampleBlock`]: interleaved six-channel samples in volts and amps (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`),
-//!   `rate_hz`, `samples`, taken at `start`.
+//! - [`PhysicalBlock`]: interleaved six-channel samples in volts and amps (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`),
+//!   `rate_hz`, `samples`, taken at `start`; [`CodeBlock`]: the same as ADC codes with their scale
+//!   (the estimator's integer path). Both are [`hal`](crate::hal) types.
 //! - [`Restored`]: what the binding loaded from its store at boot (`Restored::default()` = nothing
 //!   stored); [`Record`]: a versioned, checksummed record the binding hands to its store.
 //! - [`DeviceOptions`]: build-time facts (version, compiled, ip, has_serial, psram/rtc flags, buffer
@@ -55,15 +57,25 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | `engine` | [`Device`]: the composition below and the binding-facing `handle_*` / `poll_*` calls |
+//! | `request` | the request path, top-down: bytes → line → `Command` → handler → `Reply` → output queue |
+//! | `commands` | one handler per command |
+//! | `conns` | the connections machine: slots, admission, eviction, held lines, output, closes, auth |
+//! | `session` | per connection: 600-byte line assembly, bounded output queue, deferred work |
+//! | `access` | the device-wide throttle of token checks (`auth`, MQTT commands with `"token"`) |
+//! | `timers` | one table of deadlines (`enum Timer`) behind [`Device::poll_timeout`] |
+//! | `ntp` | the NTP offset, the one exchange in flight and its waiters; the wall-clock calendar |
+//! | `sampling` | §5 sessions: the pipeline owning all sampling state (ntpConf wait, conversion, zero-crossing start, ring, frames) |
+//! | `measure` | the measuring estimator and the energy registers its windows update |
+//! | `persist`, `outbox` | records (settings, energy, logbook pacing) and the bounded queue of [`Action`]s |
+//! | `logbook` | warning/error ring for getLog: floods collapse into one row with a count |
 //! | [`config`] | persistent settings with the §7 factory defaults, `factoryReset` / `basicReset` |
-//! | [`session`] | per connection: 600-byte line assembly (rest of an over-long line discarded), bounded output queue (frames all-or-nothing), deferred work behind a pending answer, log level, auth, idle clock |
-//! | [`access`] | the device-wide throttle of token checks (`auth`, MQTT commands with `"token"`) |
-//! | [`sampling`] | §5 sessions: channel sets, chunking, packet numbers from 0, cts / reqSamples credit, slots, scheduled start, bounded ring with `MISSED <k> SAMPLES` |
-//! | [`logbook`] | warning/error ring for getLog: floods collapse into one row with a count, written at most once per 60 s |
-//! | [`store`] | versioned, sequence-numbered, CRC-32 records in two alternating slots per kind (settings, energy, logbook) |
+//! | [`store`] | versioned, sequence-numbered, CRC-32 records in two alternating slots per kind |
+//! | [`driver`] | the generic loop that wires the engine to a binding's HAL |
+//! | [`testing`] | internal sizes for footprint checks outside the crate |
 //!
 //! Measurements come from [`dsp::Estimator`](crate::dsp::Estimator) (calibration applied inside) over
-//! every [`SampleBlock`]; its windows feed the integer energy registers. Streams are resampled with
+//! every block; its windows feed the integer energy registers. Streams are resampled with
 //! [`dsp::Resampler`](crate::dsp::Resampler) (any rate 1..=32000; linear phase, group delay at most
 //! half an output period + ¼ s), derived sets come from a one-cycle estimator forked from the running
 //! one (settled from the first sample). `startTs` names the instant the first sample describes.
@@ -72,8 +84,8 @@
 //! slots, energy start and the daily restart, shown in the configured zone (§10 `timezone`).
 //!
 //! Ordering: a `reqSamples`, `ntp`, `sample` with `ntpConf` or a throttled `auth` answers later;
-//! lines that arrive on the same connection meanwhile are held (at most [`session::MAX_DEFERRED`]
-//! lines / [`session::MAX_DEFERRED_BYTES`] bytes, then the engine stops taking input from it) and
+//! lines that arrive on the same connection meanwhile are held (at most [`testing::MAX_DEFERRED`]
+//! lines / [`testing::MAX_DEFERRED_BYTES`] bytes, then the engine stops taking input from it) and
 //! answered after it. A `stop` or `?` behind a pending `reqSamples` first answers it with the
 //! samples buffered so far.
 //!
@@ -91,28 +103,35 @@
 //! assert_eq!(&buf[..n], b"Info:{\"error\":false,\"cmd\":\"log\",\"msg\":\"Log Level set to: warning\"}\r\n");
 //! ```
 
-pub mod access;
+mod access;
 pub mod config;
-pub mod logbook;
-pub mod sampling;
-pub mod session;
+pub mod driver;
+mod logbook;
+mod ntp;
+mod outbox;
+mod persist;
+mod session;
 pub mod store;
-mod time;
+pub mod testing;
+mod timers;
 
 mod commands;
+mod conns;
 mod engine;
 mod measure;
+mod request;
+mod sampling;
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::time::Duration;
 
+pub use crate::hal::{CodeBlock, Instant, PhysicalBlock};
 pub use config::Config;
 pub use engine::{Device, LinkInfo};
 pub use measure::Measurements;
 pub use store::{Record, RecordError, RecordKind, Restored, SlotId};
-pub use time::{Civil, Instant, LongTime, ShortTime, UnixMillis};
 
 pub use crate::wire::log::LogLevel;
 
@@ -154,35 +173,7 @@ impl ConnKind {
     }
 }
 
-/// A block of samples from the metering front end: interleaved `v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` in volts
-/// and amps (before calibration), taken at `rate_hz` starting at `start` (binding clock).
-#[derive(Debug, Clone, Copy)]
-pub struct SampleBlock<'a> {
-    /// Samples per second per channel.
-    pub rate_hz: u32,
-    /// Interleaved values; a trailing partial sample is ignored.
-    pub samples: &'a [f32],
-    /// When the first sample was taken.
-    pub start: Instant,
-}
-
-/// A block of raw ADC codes from the metering front end (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3`), with the
-/// front end that turns them into volts and amps. Measurements of such blocks run on the estimator's
-/// integer path ([`Estimator<i32>`](crate::dsp::Estimator)), which is what a core without an FPU wants:
-/// no per-sample float work unless a sampling session needs the values in volts and amps.
-#[derive(Debug, Clone, Copy)]
-pub struct CodeBlock<'a> {
-    /// Samples per second per channel.
-    pub rate_hz: u32,
-    /// Interleaved signed codes (up to 24 bits); a trailing partial sample is ignored.
-    pub codes: &'a [i32],
-    /// Volts and amps per code (before calibration).
-    pub front_end: crate::calibration::FrontEnd,
-    /// When the first sample was taken.
-    pub start: Instant,
-}
-
-/// The outcome of an NTP exchange the engine asked for with [`Event::NtpRequest`].
+/// The outcome of an NTP exchange the engine asked for with [`Action::NtpRequest`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NtpResult {
     /// The exchange succeeded.
@@ -196,9 +187,10 @@ pub enum NtpResult {
     Failed,
 }
 
-/// Why the engine asks for a restart.
+/// Why the engine asks for a restart (the reply to a restarting command names its command with
+/// [`wire::reply::RestartKind`](crate::wire::reply::RestartKind)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartKind {
+pub enum RestartReason {
     /// `restart` command.
     Command,
     /// `factoryReset` (settings already reset and persisted).
@@ -233,7 +225,7 @@ pub struct MqttSettings {
 /// What the binding must do for the engine.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum Event {
+pub enum Action {
     /// Save the record's bytes into its slot.
     Persist(Record),
     /// Run one NTP exchange with this server (`host` or `host:port`) and report with `handle_ntp`.
@@ -242,7 +234,7 @@ pub enum Event {
         server: String,
     },
     /// Restart now (all output has drained).
-    Restart(RestartKind),
+    Restart(RestartReason),
     /// Publish an MQTT message.
     Publish {
         /// Topic.

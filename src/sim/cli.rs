@@ -66,7 +66,7 @@ pub type PerPhase = [f32; 3];
 
 /// One current harmonic on top of the fundamental.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Harmonic {
+pub struct CurrentHarmonic {
     /// Harmonic order (2 = twice the line frequency).
     pub order: u32,
     /// Amplitude relative to the fundamental current.
@@ -141,7 +141,7 @@ pub struct Args {
     pub phase_deg: PerPhase,
     /// Current harmonic K with amplitude REL of the fundamental (repeatable): K:REL.
     #[arg(long = "harmonic", value_parser = parse_harmonic)]
-    pub harmonics: Vec<Harmonic>,
+    pub harmonics: Vec<CurrentHarmonic>,
     /// Gaussian noise, relative to the amplitudes (seeded), 0-1.
     #[arg(long = "noise", default_value_t = 0.0, allow_hyphen_values = true,
           value_parser = parse_noise)]
@@ -150,6 +150,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// MQTT broker HOST[:PORT] (overrides the stored server).
+    // The text is also the `--help` line, so `[:PORT]` stays as it reads there, not as a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_parser = parse_host_port)]
     pub mqtt: Option<HostPort>,
     /// Announce `<name>.local` and `_elec._tcp` over mDNS.
@@ -221,7 +223,7 @@ pub fn parse_phase(s: &str) -> Result<PerPhase, CliError> {
 }
 
 /// Parses `--harmonic K:REL`.
-pub fn parse_harmonic(s: &str) -> Result<Harmonic, CliError> {
+pub fn parse_harmonic(s: &str) -> Result<CurrentHarmonic, CliError> {
     let err = || CliError::Harmonic(s.to_string());
     let (k, rel) = s.split_once(':').ok_or_else(err)?;
     let order: u32 = k.trim().parse().map_err(|_| err())?;
@@ -229,7 +231,7 @@ pub fn parse_harmonic(s: &str) -> Result<Harmonic, CliError> {
     if !(2..=50).contains(&order) || !rel.is_finite() || rel < 0.0 {
         return Err(err());
     }
-    Ok(Harmonic { order, rel })
+    Ok(CurrentHarmonic { order, rel })
 }
 
 /// Parses `HOST`, `HOST:PORT` or `[V6]:PORT`.
@@ -436,8 +438,8 @@ mod tests {
         assert_eq!(
             a.harmonics,
             vec![
-                Harmonic { order: 3, rel: 0.2 },
-                Harmonic { order: 5, rel: 0.1 }
+                CurrentHarmonic { order: 3, rel: 0.2 },
+                CurrentHarmonic { order: 5, rel: 0.1 }
             ]
         );
         assert_eq!(

@@ -1,24 +1,26 @@
-//! The sample pump: the synthetic grid, sampled in real time on the host clock.
+//! The simulator's metering front end: the synthetic grid, sampled in real time on a [`Clock`], as
+//! the engine's [`SampleSource`].
 
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;
 
-use crate::device::Instant;
 use crate::dsp::synth::{Grid, GridConfig, Harmonic, MAX_HARMONICS, PhaseSignal};
+use crate::hal::{Clock, ErrorKind, ErrorType, Instant, RawBlock, SampleScale, SampleSource};
 use crate::sim::cli::Args;
 
 /// The rate of the simulated metering front end (the ADE9000's waveform rate).
-pub const SOURCE_RATE_HZ: u32 = 32_000;
+pub(crate) const SOURCE_RATE_HZ: u32 = 32_000;
 /// Most samples handed to the engine per block.
 const MAX_BLOCK: u64 = 1024;
 /// After a stall longer than this, samples are skipped (as an overflowing ADC FIFO would) instead of
 /// being generated in a burst.
 const MAX_BACKLOG_S: u64 = 1;
 
-/// Produces the grid's samples as real time passes.
+/// Produces the grid's samples as the clock `C` passes.
 #[derive(Debug)]
-pub struct GridSource {
+pub(crate) struct GridSource<C> {
     grid: Grid,
+    clock: C,
     t0: Instant,
     index: u64,
 }
@@ -26,7 +28,7 @@ pub struct GridSource {
 /// The synthetic grid the command line describes: L2 and L3 lag L1 by 120° and 240°, each phase's
 /// current lags its voltage by `--phase-deg`, `--harmonic` adds current harmonics on top of the
 /// fundamental.
-pub fn grid_config(args: &Args) -> Result<GridConfig, String> {
+pub(crate) fn grid_config(args: &Args) -> Result<GridConfig, String> {
     let mut current_harmonics = heapless::Vec::new();
     for h in &args.harmonics {
         current_harmonics
@@ -56,19 +58,16 @@ pub fn grid_config(args: &Args) -> Result<GridConfig, String> {
     })
 }
 
-impl GridSource {
-    /// Starts the clock of the source at `t0`.
-    pub fn new(args: &Args, t0: Instant) -> Result<Self, String> {
+impl<C: Clock> GridSource<C> {
+    /// Starts the source at the clock's current time.
+    pub(crate) fn new(args: &Args, mut clock: C) -> Result<Self, String> {
+        let t0 = clock.now().map_err(|e| format!("clock: {e:?}"))?;
         Ok(GridSource {
             grid: Grid::new(grid_config(args)?),
+            clock,
             t0,
             index: 0,
         })
-    }
-
-    /// Samples per second per channel.
-    pub fn rate_hz(&self) -> u32 {
-        SOURCE_RATE_HZ
     }
 
     fn instant_of(&self, index: u64) -> Instant {
@@ -77,25 +76,27 @@ impl GridSource {
         Instant::from_micros(self.t0.as_micros().saturating_add(us))
     }
 
-    /// Fills `out` with the next block of interleaved samples due by `now` and returns the instant of its
-    /// first sample, or `None` when no sample is due yet.
-    pub fn next_block(&mut self, now: Instant, out: &mut Vec<f32>) -> Option<Instant> {
+    /// Fills `out` (whole frames, at most [`MAX_BLOCK`]) with the next samples due by `now`; returns
+    /// the instant of the first one and the number of frames, or `None` when no sample is due yet.
+    fn next_block(&mut self, now: Instant, out: &mut [f32]) -> Option<(Instant, usize)> {
         let rate = u64::from(SOURCE_RATE_HZ);
         let elapsed_us = now.as_micros().saturating_sub(self.t0.as_micros());
         let due = elapsed_us / 1_000_000 * rate + (elapsed_us % 1_000_000) * rate / 1_000_000;
         if due <= self.index {
             return None;
         }
+        let room = u64::try_from(out.len() / 6).unwrap_or(0).min(MAX_BLOCK);
+        if room == 0 {
+            return None;
+        }
         let backlog = due - self.index;
-        let n = backlog.min(MAX_BLOCK);
-        out.clear();
-        out.resize(usize::try_from(n).unwrap_or(0) * 6, 0.0);
+        let n = backlog.min(room);
         if backlog > MAX_BACKLOG_S * rate {
             // Generated and dropped, so the waveform stays continuous in time.
             let skip = backlog - rate / 10;
             let mut left = skip;
             while left > 0 {
-                let k = left.min(n);
+                let k = left.min(room);
                 let len = usize::try_from(k).unwrap_or(0) * 6;
                 self.grid.fill(out.get_mut(..len).unwrap_or(&mut []));
                 left -= k;
@@ -104,9 +105,28 @@ impl GridSource {
             tracing::warn!("sample pump stalled: skipped {skip} samples");
         }
         let start = self.instant_of(self.index);
-        self.grid.fill(out);
+        let len = usize::try_from(n).unwrap_or(0) * 6;
+        self.grid.fill(out.get_mut(..len).unwrap_or(&mut []));
         self.index += n;
-        Some(start)
+        Some((start, len))
+    }
+}
+
+impl<C> ErrorType for GridSource<C> {
+    type Error = ErrorKind;
+}
+
+impl<C: Clock> SampleSource for GridSource<C> {
+    type Sample = f32;
+    /// The samples due by the clock's `now` (volts and amps).
+    fn read(&mut self, buf: &mut [f32]) -> Result<Option<RawBlock>, ErrorKind> {
+        let now = self.clock.now().map_err(|_| ErrorKind::Unavailable)?;
+        Ok(self.next_block(now, buf).map(|(start, len)| RawBlock {
+            rate_hz: SOURCE_RATE_HZ,
+            start,
+            len,
+            scale: SampleScale::Physical,
+        }))
     }
 }
 
@@ -115,31 +135,46 @@ mod tests {
     use super::*;
     use clap::Parser;
 
+    /// A clock the test sets.
+    #[derive(Clone)]
+    struct Manual(std::rc::Rc<std::cell::Cell<Instant>>);
+    impl ErrorType for Manual {
+        type Error = ErrorKind;
+    }
+    impl Clock for Manual {
+        fn now(&mut self) -> Result<Instant, ErrorKind> {
+            Ok(self.0.get())
+        }
+    }
+
     fn args(extra: &[&str]) -> Args {
         let mut v = vec!["smartmeter-sim"];
         v.extend_from_slice(extra);
         Args::try_parse_from(v).unwrap()
     }
 
+    fn source_at(t0: Instant) -> (GridSource<Manual>, Manual) {
+        let clock = Manual(std::rc::Rc::new(std::cell::Cell::new(t0)));
+        (GridSource::new(&args(&[]), clock.clone()).unwrap(), clock)
+    }
+
     #[test]
     fn blocks_follow_the_clock_without_gaps() {
         let t0 = Instant::from_secs(1_000);
-        let mut src = GridSource::new(&args(&[]), t0).unwrap();
-        let mut buf = Vec::new();
-        let first = src
-            .next_block(t0 + core::time::Duration::from_millis(10), &mut buf)
-            .unwrap();
-        assert_eq!(first, t0);
-        assert_eq!(buf.len(), 320 * 6);
-        assert!(
-            src.next_block(t0 + core::time::Duration::from_millis(10), &mut buf)
-                .is_none()
-        );
+        let (mut src, clock) = source_at(t0);
+        let mut buf = vec![0.0f32; 6 * 512];
+        clock.0.set(t0 + core::time::Duration::from_millis(10));
+        let first = src.read(&mut buf).unwrap().unwrap();
+        assert_eq!(first.start, t0);
+        assert_eq!(first.len, 320 * 6);
+        assert_eq!(first.rate_hz, SOURCE_RATE_HZ);
+        assert!(src.read(&mut buf).unwrap().is_none());
         let mut total = 320u64;
-        let now = t0 + core::time::Duration::from_millis(500);
-        while let Some(start) = src.next_block(now, &mut buf) {
-            assert_eq!(start, src.instant_of(total), "consecutive starts");
-            total += (buf.len() / 6) as u64;
+        clock.0.set(t0 + core::time::Duration::from_millis(500));
+        while let Some(b) = src.read(&mut buf).unwrap() {
+            assert_eq!(b.start, src.instant_of(total), "consecutive starts");
+            assert!(b.len <= buf.len());
+            total += (b.len / 6) as u64;
         }
         assert_eq!(total, 16_000);
     }
@@ -147,12 +182,13 @@ mod tests {
     #[test]
     fn a_long_stall_skips_instead_of_bursting() {
         let t0 = Instant::from_secs(1_000);
-        let mut src = GridSource::new(&args(&[]), t0).unwrap();
-        let mut buf = Vec::new();
+        let (mut src, clock) = source_at(t0);
+        let mut buf = vec![0.0f32; 6 * 512];
         let now = t0 + core::time::Duration::from_secs(5);
-        let start = src.next_block(now, &mut buf).unwrap();
+        clock.0.set(now);
+        let b = src.read(&mut buf).unwrap().unwrap();
         // Only the last 0.1 s is delivered.
-        assert_eq!(start, now - core::time::Duration::from_millis(100));
+        assert_eq!(b.start, now - core::time::Duration::from_millis(100));
     }
 
     #[test]

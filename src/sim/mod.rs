@@ -8,15 +8,15 @@
 //! |---|---|
 //! | `ConnKind::Command` | TCP `--port` (54321) |
 //! | `ConnKind::RawStream` | TCP `--stream-port` (54322) |
-//! | `ConnKind::StreamServer` | outgoing TCP on `Event::Connect` |
+//! | `ConnKind::StreamServer` | outgoing TCP on `Action::Connect` |
 //! | `ConnKind::Serial` | a pseudo-terminal (`--serial`) |
-//! | `handle_samples` | [`grid::GridSource`]: the synthetic grid at 32 kHz on the host clock |
-//! | `Event::Persist` / `Restored` | [`store::FileStore`]: one file per record slot under `--state` |
-//! | `Event::Publish`, `handle_mqtt*` | [`mqtt::Bridge`] (rumqttc) |
-//! | `Event::SendDatagram` | one UDP socket |
-//! | `Event::NtpRequest`, `handle_ntp` | [`ntp::query`] (SNTP) |
-//! | `Event::Announce` | [`mdns::Announcer`] (mdns-sd) |
-//! | `Event::Restart` | the engine is rebuilt in place from the store; listeners stay |
+//! | `handle_samples` | `grid::GridSource`: the synthetic grid at 32 kHz on the host clock |
+//! | `Action::Persist` / `Restored` | `store::FileStore`: one file per record slot under `--state` |
+//! | `Action::Publish`, `handle_mqtt*` | `mqtt::Bridge` (rumqttc) |
+//! | `Action::SendDatagram` | one UDP socket |
+//! | `Action::NtpRequest`, `handle_ntp` | `ntp::query` (SNTP) |
+//! | `Action::Announce` | `mdns::Announcer` (mdns-sd) |
+//! | `Action::Restart` | the engine is rebuilt in place from the store; listeners stay |
 //!
 //! Run it with `cargo sim -- [OPTIONS]`; it prints `listening on ADDR:PORT (stream ADDR:PORT)` once its
 //! sockets are bound (`--port 0` / `--stream-port 0` pick free ports and print them), and with `--serial`
@@ -34,20 +34,22 @@
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;
 
-pub mod cli;
-pub mod grid;
-pub mod mdns;
-pub mod mqtt;
-pub mod ntp;
-pub mod options;
-pub mod pty;
-pub mod runtime;
-pub mod store;
+// Everything but the options and the entry point is the binding's own plumbing.
+mod cli;
+mod grid;
+mod hal;
+mod mdns;
+mod mqtt;
+mod ntp;
+mod options;
+mod pty;
+mod runtime;
+mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use cli::Args;
+pub use cli::{Args, CurrentHarmonic, HostPort, PerPhase};
 
 /// Why the simulator could not start (or stopped).
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! A minimal SNTP (RFC 4330) client: one request, one reply, offset and round trip.
 //!
-//! The engine asks for a sync with `Event::NtpRequest { server }`; the binding answers with the offset
+//! The engine asks for a sync with `Action::NtpRequest { server }`; the binding answers with the offset
 //! of the server's clock against the host clock, which the engine then applies to every `now`.
 
 #[allow(unused_imports)]

@@ -53,7 +53,7 @@ pub fn apply_overrides(args: &Args, store: &mut FileStore) -> Result<(), String>
     if args.name.is_none() && args.mqtt.is_none() && args.token.is_none() {
         return Ok(());
     }
-    let restored = crate::hal::restore(store);
+    let restored = crate::device::driver::restore(store);
     let (mut config, seq) = match restored.pick(RecordKind::Settings) {
         Pick::Found(r) => (
             serde_json::from_slice::<Config>(r.payload()).unwrap_or_default(),

@@ -47,11 +47,6 @@ impl Pty {
         })
     }
 
-    /// The slave path a host opens (e.g. `/dev/pts/3`).
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
     /// Moves the pty onto two threads: bytes from the host arrive on the returned receiver, bytes for
     /// the host are written from the returned sender (bounded, so a host that does not read applies
     /// back-pressure to the engine instead of growing memory).

@@ -1,21 +1,24 @@
-//! The tokio runtime around the engine: one task owns the [`Device`]; sockets, the pty, the MQTT bridge,
-//! the SNTP client and the sample pump only move bytes and events to and from it.
+//! The tokio runtime around the engine: one task owns the [`Driver`] (the engine on the simulator's
+//! HAL: the synthetic grid, the host clock, the state directory, a restart in place); sockets, the
+//! pty, the MQTT bridge, mDNS and the SNTP client only move bytes and actions to and from it.
 //!
 //! ```text
 //!  accept 54321 ─┐                         ┌─> writer task per connection (bounded queue)
 //!  accept 54322 ─┤   Msg (bounded mpsc)    │
-//!  reader tasks ─┼──────────────> engine task: Device ──> Persist → FileStore
-//!  pty thread   ─┤                 ▲  │ poll_event ──> Publish → MQTT bridge, SendDatagram → UDP,
-//!  MQTT bridge  ─┤     10 ms tick ─┘  │                Connect → stream server, NtpRequest → SNTP,
-//!  SNTP results ─┘ (samples, timers)  │                Announce → mDNS, Restart → rebuild in place
+//!  reader tasks ─┼──────────────> engine task: Driver ─ Persist → FileStore, Restart → reboot in place
+//!  pty thread   ─┤                 ▲  │ serve_actions ──> Publish → MQTT bridge, SendDatagram → UDP,
+//!  MQTT bridge  ─┤     10 ms tick ─┘  │                  Connect → stream server, NtpRequest → SNTP,
+//!  SNTP results ─┘ (samples, timers)  │                  Announce → mDNS, Close → drop the socket
 //! ```
 //!
 //! Back-pressure, both ways: output is pulled from the engine only while a connection's writer queue
-//! has room, so a reader that stops reading costs at most that queue plus the engine's own bounded
-//! per-connection queue (the engine drops, and numbers, what does not fit). Input follows
-//! [`Device::handle_input`]'s contract: a reader task sends one chunk and reads its socket again only
-//! once the engine has taken all of it; bytes the engine does not take yet (its command queue is
-//! full) stay here and are offered again after every round, so no line is ever dropped.
+//! has room ([`Engine::flush_conn`], the one routine that moves output), so a reader that stops
+//! reading costs at most that queue plus the engine's own bounded per-connection queue (the engine
+//! drops, and numbers, what does not fit). Input follows
+//! [`Device::handle_input`](crate::device::Device::handle_input)'s contract: a reader task sends one
+//! chunk and reads its socket again only once the engine has taken all of it; bytes the engine does
+//! not take yet (its command queue is full) stay here and are offered again after every round, so no
+//! line is ever dropped.
 
 use std::string::ToString as _;
 use std::vec;
@@ -25,17 +28,18 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 
-use crate::device::{ConnId, ConnKind, Device, DeviceOptions, Event, Instant, SampleBlock};
-use crate::hal::Store as _;
+use crate::device::driver::Driver;
+use crate::device::{Action, ConnId, ConnKind, DeviceOptions};
 use crate::sim::cli::Args;
 use crate::sim::grid::GridSource;
+use crate::sim::hal::{HostClock, InPlaceRestart};
 use crate::sim::mdns::Announcer;
 use crate::sim::mqtt::{Bridge, BridgeEvent, Stopped};
 use crate::sim::store::FileStore;
@@ -63,14 +67,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// How long SIGTERM waits for the MQTT bridge to deliver `offline` and disconnect.
 const MQTT_GOODBYE: Duration = Duration::from_secs(3);
 
-/// The host clock as the engine's [`Instant`].
-pub fn host_now() -> Instant {
-    let us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Instant::from_micros(us)
-}
+/// The engine on the simulator's HAL: the synthetic grid, the host clock, the state directory and a
+/// restart in place.
+type SimDriver = Driver<GridSource<HostClock>, HostClock, FileStore, InPlaceRestart>;
 
 /// Where an accepted or connected socket belongs.
 #[derive(Debug, Clone, Copy)]
@@ -101,39 +100,41 @@ enum Msg {
     Ntp(Result<ntp::SntpSample, ntp::NtpError>),
 }
 
-/// One live connection as the engine task sees it.
+/// One live connection as the engine task sees it: a socket (reader and writer tasks) or the pty.
 struct Conn {
     out: mpsc::Sender<Vec<u8>>,
-    reader: Option<AbortHandle>,
-    writer: AbortHandle,
+    /// The socket's reader and writer tasks (`None` for the pty, whose threads outlive engines).
+    tasks: Option<(Option<AbortHandle>, AbortHandle)>,
     /// Bytes read that the engine has not taken yet (its reader waits meanwhile).
     pending: Vec<u8>,
     /// Lets the reader read again once `pending` is empty.
     resume: Arc<Notify>,
 }
 
-/// Input of one connection that the engine takes at its own pace ([`Device::handle_input`]).
-/// Returns true when everything was taken (the reader may read again).
-fn offer(device: &mut Device, conn: ConnId, pending: &mut Vec<u8>) -> bool {
-    if !pending.is_empty() {
-        let n = device.handle_input(conn, host_now(), pending);
-        pending.drain(..n.min(pending.len()));
-    }
-    pending.is_empty()
+/// What [`Engine::flush_conn`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flushed {
+    /// Everything the engine had went out, or the writer queue is full.
+    Open,
+    /// The writer is gone (the peer closed).
+    Gone,
+}
+
+/// The pty's ends, kept across in-place restarts.
+struct Serial {
+    out: mpsc::Sender<Vec<u8>>,
+    resume: Arc<Notify>,
 }
 
 /// The engine task's state.
 struct Engine {
     args: Args,
-    device: Device,
-    store: FileStore,
+    driver: SimDriver,
     /// Bumped on every in-place restart; messages of older connections are ignored.
     epoch: u64,
     conns: HashMap<ConnId, Conn>,
-    serial_out: Option<mpsc::Sender<Vec<u8>>>,
+    serial: Option<Serial>,
     serial_conn: Option<ConnId>,
-    serial_pending: Vec<u8>,
-    serial_resume: Arc<Notify>,
     tx: mpsc::Sender<Msg>,
     udp: Option<UdpSocket>,
     bridge: Option<Bridge>,
@@ -141,43 +142,22 @@ struct Engine {
     retired: Stopped,
     bridge_tx: mpsc::Sender<BridgeEvent>,
     announcer: Option<Announcer>,
-    source: GridSource,
-    samples: Vec<f32>,
     out_buf: Vec<u8>,
     local: SocketAddr,
-    stream_local: SocketAddr,
-}
-
-/// The options the engine gets from the command line.
-pub fn device_options(args: &Args, local: SocketAddr) -> DeviceOptions {
-    crate::sim::options::from_args(args, local)
-}
-
-/// Loads every stored record slot.
-fn restore(store: &mut FileStore) -> crate::device::Restored {
-    crate::hal::restore(store)
 }
 
 impl Engine {
-    fn now(&self) -> Instant {
-        host_now()
-    }
-
-    fn boot(args: &Args, store: &mut FileStore, local: SocketAddr) -> Device {
-        let restored = restore(store);
-        Device::new(device_options(args, local), restored, host_now())
-    }
-
-    fn register(&mut self, kind: ConnKind) -> ConnId {
-        let now = self.now();
-        self.device.handle_connected(now, kind)
+    /// The engine options of this run.
+    fn options(&self) -> DeviceOptions {
+        crate::sim::options::from_args(&self.args, self.local)
     }
 
     fn spawn_conn<S>(&mut self, stream: S, kind: ConnKind)
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let conn = self.register(kind);
+        let now = self.driver.now();
+        let conn = self.driver.device.handle_connected(now, kind);
         let (mut rd, mut wr) = tokio::io::split(stream);
         let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(WRITER_QUEUE);
         let writer = tokio::spawn(async move {
@@ -213,8 +193,7 @@ impl Engine {
             conn,
             Conn {
                 out: out_tx,
-                reader: Some(reader.abort_handle()),
-                writer: writer.abort_handle(),
+                tasks: Some((Some(reader.abort_handle()), writer.abort_handle())),
                 pending: Vec::new(),
                 resume,
             },
@@ -231,192 +210,196 @@ impl Engine {
         self.spawn_conn(stream, kind);
     }
 
+    /// Connects the pty to the (new) engine as its serial console.
+    fn attach_serial(&mut self) {
+        let Some(serial) = self.serial.as_ref() else {
+            return;
+        };
+        let (out, resume) = (serial.out.clone(), serial.resume.clone());
+        let now = self.driver.now();
+        let conn = self.driver.device.handle_connected(now, ConnKind::Serial);
+        self.serial_conn = Some(conn);
+        self.conns.insert(
+            conn,
+            Conn {
+                out,
+                tasks: None,
+                pending: Vec::new(),
+                resume,
+            },
+        );
+    }
+
     /// Forgets a connection: its writer drains what is queued (for at most [`CLOSE_GRACE`]), then
     /// shuts the socket down.
     fn drop_conn(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.remove(&conn) {
-            if let Some(r) = c.reader {
-                r.abort();
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        match c.tasks {
+            Some((reader, writer)) => {
+                if let Some(r) = reader {
+                    r.abort();
+                }
+                tokio::spawn(async move {
+                    tokio::time::sleep(CLOSE_GRACE).await;
+                    writer.abort();
+                });
             }
-            let writer = c.writer;
-            tokio::spawn(async move {
-                tokio::time::sleep(CLOSE_GRACE).await;
-                writer.abort();
-            });
-        }
-    }
-
-    /// Offers every connection's held input to the engine again (after each round).
-    fn offer_input(&mut self) {
-        for (&id, c) in &mut self.conns {
-            if !c.pending.is_empty() && offer(&mut self.device, id, &mut c.pending) {
+            None => {
+                // The pty: its input for the old engine is void; let the forwarder go on.
+                self.serial_conn = None;
                 c.resume.notify_one();
             }
         }
-        if let Some(id) = self.serial_conn
-            && !self.serial_pending.is_empty()
-            && offer(&mut self.device, id, &mut self.serial_pending)
-        {
-            self.serial_resume.notify_one();
+    }
+
+    /// Offers a connection's held input to the engine (`Device::handle_input`'s back-pressure
+    /// contract); its reader may read again once the engine took all of it.
+    fn offer(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if !c.pending.is_empty() {
+            let n = self.driver.handle_input(conn, &c.pending);
+            c.pending.drain(..n.min(c.pending.len()));
+            if c.pending.is_empty() {
+                c.resume.notify_one();
+            }
+        }
+    }
+
+    /// Offers every connection's held input again (after each round).
+    fn offer_input(&mut self) {
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.offer(id);
         }
     }
 
     fn closed_by_peer(&mut self, conn: ConnId) {
         if self.conns.contains_key(&conn) {
             self.drop_conn(conn);
-            let now = self.now();
-            self.device.handle_closed(conn, now);
+            let now = self.driver.now();
+            self.driver.device.handle_closed(conn, now);
+        }
+    }
+
+    /// Pulls output for one connection while its writer has room: the one routine that moves bytes
+    /// from the engine to a socket or the pty.
+    fn flush_conn(&mut self, conn: ConnId) -> Flushed {
+        let Some(c) = self.conns.get(&conn) else {
+            return Flushed::Open;
+        };
+        loop {
+            match c.out.try_reserve() {
+                Ok(permit) => {
+                    let n = self.driver.device.poll_output(conn, &mut self.out_buf);
+                    match self.out_buf.get(..n) {
+                        Some(b) if n > 0 => permit.send(b.to_vec()),
+                        _ => return Flushed::Open,
+                    }
+                }
+                Err(mpsc::error::TrySendError::Full(())) => return Flushed::Open,
+                // A pty that went away is no peer closing: its engine connection stays.
+                Err(mpsc::error::TrySendError::Closed(())) if c.tasks.is_none() => {
+                    return Flushed::Open;
+                }
+                Err(mpsc::error::TrySendError::Closed(())) => return Flushed::Gone,
+            }
         }
     }
 
     /// Pulls output for every connection while its writer has room.
     fn flush(&mut self) {
-        let mut dead = Vec::new();
-        for (&id, c) in &self.conns {
-            loop {
-                match c.out.try_reserve() {
-                    Ok(permit) => {
-                        let n = self.device.poll_output(id, &mut self.out_buf);
-                        match self.out_buf.get(..n) {
-                            Some(b) if n > 0 => permit.send(b.to_vec()),
-                            _ => break,
-                        }
-                    }
-                    Err(mpsc::error::TrySendError::Full(())) => break,
-                    Err(mpsc::error::TrySendError::Closed(())) => {
-                        dead.push(id);
-                        break;
-                    }
-                }
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            if self.flush_conn(id) == Flushed::Gone {
+                self.closed_by_peer(id);
             }
         }
-        if let (Some(id), Some(out)) = (self.serial_conn, self.serial_out.as_ref()) {
-            while let Ok(permit) = out.try_reserve() {
-                let n = self.device.poll_output(id, &mut self.out_buf);
-                match self.out_buf.get(..n) {
-                    Some(b) if n > 0 => permit.send(b.to_vec()),
-                    _ => break,
-                }
-            }
-        }
-        for id in dead {
-            self.closed_by_peer(id);
-        }
     }
 
-    /// Feeds the samples the synthetic grid produced since the last call.
-    fn pump_samples(&mut self) {
-        let now = self.now();
-        while let Some(start) = self.source.next_block(now, &mut self.samples) {
-            let block = SampleBlock {
-                rate_hz: self.source.rate_hz(),
-                samples: &self.samples,
-                start,
-            };
-            self.device.handle_samples(now, &block);
-        }
-    }
-
-    fn timers(&mut self) {
-        let now = self.now();
-        if self.device.poll_timeout().is_some_and(|t| t <= now) {
-            self.device.handle_timeout(now);
-        }
-    }
-
-    /// Serves every pending engine event; returns true when the engine asked to restart.
-    fn events(&mut self) -> bool {
+    /// Serves the engine's actions until there are none left (carrying one out may cause more);
+    /// returns true when the engine asked to restart.
+    fn actions(&mut self) -> bool {
         let mut restart = false;
-        while let Some(ev) = self.device.poll_event() {
-            match ev {
-                Event::Persist(record) => {
-                    if self.store.save(record.slot(), record.bytes()).is_err() {
-                        tracing::warn!(
-                            "state: cannot write {}",
-                            self.store.path(record.slot()).display()
-                        );
-                    }
+        loop {
+            let pumped = self.driver.serve_actions();
+            restart |= pumped.restarted;
+            if pumped.network.is_empty() {
+                return restart;
+            }
+            for action in pumped.network {
+                self.carry_out(action);
+            }
+        }
+    }
+
+    /// One action the driver leaves to the binding: the network side of the engine.
+    fn carry_out(&mut self, action: Action) {
+        match action {
+            Action::NtpRequest { server } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let r = ntp::query(&server, NTP_TIMEOUT).await;
+                    let _ = tx.send(Msg::Ntp(r)).await;
+                });
+            }
+            Action::Publish {
+                topic,
+                payload,
+                retain,
+            } => {
+                if let Some(b) = &self.bridge {
+                    b.publish(topic, payload, retain);
                 }
-                Event::NtpRequest { server } => {
-                    let tx = self.tx.clone();
-                    tokio::spawn(async move {
-                        let r = ntp::query(&server, NTP_TIMEOUT).await;
-                        let _ = tx.send(Msg::Ntp(r)).await;
-                    });
+            }
+            Action::SendDatagram { addr, bytes } => {
+                if let Some(u) = &self.udp {
+                    // Non-blocking: a full socket buffer drops the frame (the gap shows in its number).
+                    let _ = u.try_send_to(&bytes, addr);
                 }
-                Event::Restart(_) => restart = true,
-                Event::Publish {
-                    topic,
-                    payload,
-                    retain,
-                } => {
-                    if let Some(b) = &self.bridge {
-                        b.publish(topic, payload, retain);
-                    }
-                }
-                Event::SendDatagram { addr, bytes } => {
-                    if let Some(u) = &self.udp {
-                        // Non-blocking: a full socket buffer drops the frame (the gap shows in its number).
-                        let _ = u.try_send_to(&bytes, addr);
-                    }
-                }
-                Event::Connect { host, port } => {
-                    let tx = self.tx.clone();
-                    tokio::spawn(async move {
-                        let c = tokio::time::timeout(
-                            CONNECT_TIMEOUT,
-                            TcpStream::connect((host.as_str(), port)),
-                        )
-                        .await;
-                        match c {
-                            Ok(Ok(stream)) => {
-                                if let Ok(peer) = stream.peer_addr() {
-                                    let _ = tx
-                                        .send(Msg::Accepted {
-                                            stream,
-                                            peer,
-                                            role: Role::StreamServer,
-                                        })
-                                        .await;
-                                }
+            }
+            Action::Connect { host, port } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let c = tokio::time::timeout(
+                        CONNECT_TIMEOUT,
+                        TcpStream::connect((host.as_str(), port)),
+                    )
+                    .await;
+                    match c {
+                        Ok(Ok(stream)) => {
+                            if let Ok(peer) = stream.peer_addr() {
+                                let _ = tx
+                                    .send(Msg::Accepted {
+                                        stream,
+                                        peer,
+                                        role: Role::StreamServer,
+                                    })
+                                    .await;
                             }
-                            _ => tracing::info!("stream server {host}:{port} not reachable"),
                         }
-                    });
-                }
-                Event::Close(conn) => {
-                    // Whatever the engine still holds for it goes out first.
-                    self.flush_one(conn);
-                    self.drop_conn(conn);
-                    let now = self.now();
-                    self.device.handle_closed(conn, now);
-                }
-                Event::MqttConfigure(settings) => self.configure_mqtt(settings),
-                Event::Announce { name } => {
-                    if let Some(a) = self.announcer.as_mut()
-                        && let Err(e) = a.announce(&name)
-                    {
-                        tracing::warn!("mdns: {e}");
+                        _ => tracing::info!("stream server {host}:{port} not reachable"),
                     }
-                }
+                });
             }
-        }
-        restart
-    }
-
-    fn flush_one(&mut self, conn: ConnId) {
-        if let Some(c) = self.conns.get(&conn) {
-            while let Ok(permit) = c.out.try_reserve() {
-                let n = self.device.poll_output(conn, &mut self.out_buf);
-                match self.out_buf.get(..n) {
-                    Some(b) if n > 0 => permit.send(b.to_vec()),
-                    _ => break,
-                }
+            Action::Close(conn) => {
+                // Whatever the engine still holds for it goes out first.
+                let _ = self.flush_conn(conn);
+                self.drop_conn(conn);
+                let now = self.driver.now();
+                self.driver.device.handle_closed(conn, now);
             }
+            Action::MqttConfigure(settings) => self.configure_mqtt(settings),
+            Action::Announce { name } => self.announce(&name),
+            // Persist and Restart are the driver's; anything newer is logged.
+            other => tracing::warn!("engine action not handled by the simulator: {other:?}"),
         }
     }
 
-    /// Follows `Event::MqttConfigure`: the old session (if any) delivers what was published on it,
+    /// Follows `Action::MqttConfigure`: the old session (if any) delivers what was published on it,
     /// then disconnects cleanly; the new one connects after that.
     fn configure_mqtt(&mut self, settings: Option<crate::device::MqttSettings>) {
         let wanted = settings;
@@ -441,33 +424,27 @@ impl Engine {
     fn restart(&mut self) {
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
-            self.flush_one(id);
+            let _ = self.flush_conn(id);
             self.drop_conn(id);
         }
-        // Input of the old engine's serial session is void; let the pty forwarder go on.
-        self.serial_pending.clear();
-        self.serial_resume.notify_one();
         // Like a rebooting meter, the new engine connects to its broker afresh (it starts
         // disconnected), after the old session delivered its `offline`.
         if let Some(b) = self.bridge.take() {
             self.retired.merge(b.stop());
         }
         self.epoch = self.epoch.wrapping_add(1);
-        self.device = Engine::boot(&self.args, &mut self.store, self.local);
-        self.serial_conn = if self.serial_out.is_some() {
-            Some(self.device.handle_connected(host_now(), ConnKind::Serial))
-        } else {
-            None
-        };
-        self.announce();
+        let options = self.options();
+        self.driver.reboot(options);
+        self.attach_serial();
+        let name = self.driver.device.config().name.clone();
+        self.announce(&name);
         tracing::info!("engine restarted in place");
     }
 
-    /// Announces the current name (at boot and after a restart; renames arrive as `Event::Announce`).
-    fn announce(&mut self) {
-        let name = self.device.config().name.clone();
+    /// Announces the name (at boot, after a restart, and on `Action::Announce`).
+    fn announce(&mut self, name: &str) {
         if let Some(a) = self.announcer.as_mut()
-            && let Err(e) = a.announce(&name)
+            && let Err(e) = a.announce(name)
         {
             tracing::warn!("mdns: {e}");
         }
@@ -479,49 +456,48 @@ impl Engine {
             Msg::Input { epoch, conn, bytes } if epoch == self.epoch => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.pending.extend_from_slice(&bytes);
-                    if offer(&mut self.device, conn, &mut c.pending) {
-                        c.resume.notify_one();
-                    }
+                    self.offer(conn);
                 }
             }
             Msg::Closed { epoch, conn } if epoch == self.epoch => self.closed_by_peer(conn),
             Msg::Input { .. } | Msg::Closed { .. } => {}
-            Msg::SerialInput(bytes) => {
-                let taken = match self.serial_conn {
-                    Some(id) => {
-                        self.serial_pending.extend_from_slice(&bytes);
-                        offer(&mut self.device, id, &mut self.serial_pending)
+            Msg::SerialInput(bytes) => match self.serial_conn {
+                Some(id) => {
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.pending.extend_from_slice(&bytes);
                     }
-                    None => true,
-                };
-                if taken {
-                    self.serial_resume.notify_one();
+                    self.offer(id);
                 }
-            }
+                None => {
+                    if let Some(s) = self.serial.as_ref() {
+                        s.resume.notify_one();
+                    }
+                }
+            },
             Msg::Ntp(r) => {
-                let now = self.now();
+                let now = self.driver.now();
                 let result = crate::sim::options::ntp_result(r);
-                self.device.handle_ntp(now, result);
+                self.driver.device.handle_ntp(now, result);
             }
         }
     }
 
     fn on_bridge(&mut self, ev: BridgeEvent) {
-        let now = self.now();
+        let now = self.driver.now();
         match ev {
-            BridgeEvent::Connected(up) => self.device.handle_mqtt_connected(now, up),
+            BridgeEvent::Connected(up) => self.driver.device.handle_mqtt_connected(now, up),
             BridgeEvent::Message { topic, payload } => {
-                self.device.handle_mqtt(now, &topic, &payload)
+                self.driver.device.handle_mqtt(now, &topic, &payload)
             }
         }
     }
 
-    /// One round after anything happened: timers, events (maybe restart), output, held input.
+    /// One round after anything happened: timers, actions (maybe a restart), output, held input.
     fn settle(&mut self) {
-        self.timers();
-        if self.events() {
+        self.driver.run_timers();
+        if self.actions() {
             self.restart();
-            let _ = self.events();
+            let _ = self.actions();
         }
         self.flush();
         self.offer_input();
@@ -530,9 +506,11 @@ impl Engine {
     /// SIGTERM: the engine persists and publishes `offline`; returns the bridges to wait for (they
     /// deliver it, then disconnect cleanly).
     fn shutdown(&mut self) -> Stopped {
-        let now = self.now();
-        self.device.handle_shutdown(now);
-        let _ = self.events();
+        let goodbye = self.driver.shutdown();
+        for action in goodbye.network {
+            self.carry_out(action);
+        }
+        let _ = self.actions();
         self.flush();
         if let Some(b) = self.bridge.take() {
             self.retired.merge(b.stop());
@@ -594,37 +572,38 @@ pub async fn run(args: Args) -> Result<(), SimError> {
         None
     };
 
-    let device = Engine::boot(&args, &mut store, local);
-    let source = GridSource::new(&args, host_now()).map_err(SimError::Grid)?;
+    let source = GridSource::new(&args, HostClock).map_err(SimError::Grid)?;
+    let options = crate::sim::options::from_args(&args, local);
+    let driver = Driver::new(options, source, HostClock, store, InPlaceRestart);
     let mut engine = Engine {
-        device,
-        store,
+        driver,
         epoch: 0,
         conns: HashMap::new(),
-        serial_out: None,
+        serial: None,
         serial_conn: None,
-        serial_pending: Vec::new(),
-        serial_resume: Arc::new(Notify::new()),
         tx: tx.clone(),
         udp,
         bridge: None,
         retired: Stopped::default(),
         bridge_tx,
         announcer,
-        source,
-        samples: Vec::new(),
         out_buf: vec![0u8; WRITE_CHUNK],
         local,
-        stream_local,
         args: args.clone(),
     };
 
     // Boot: measure in real time until the first settled window (≈0.6 s) before listening, so a host
     // program that connects at once reads a real value, never a half-filled window.
     let booted = std::time::Instant::now();
-    while engine.device.measurements(host_now()).is_none() && booted.elapsed() < BOOT_MAX {
+    while engine
+        .driver
+        .device
+        .measurements(HostClock::now())
+        .is_none()
+        && booted.elapsed() < BOOT_MAX
+    {
         tokio::time::sleep(TICK).await;
-        engine.pump_samples();
+        engine.driver.feed_source();
     }
     {
         let mut out = std::io::stdout().lock();
@@ -639,11 +618,14 @@ pub async fn run(args: Args) -> Result<(), SimError> {
         let _ = writeln!(out, "serial on {}", path.display());
         let _ = out.flush();
         drop(out);
-        engine.serial_out = Some(to_host);
-        let now = host_now();
-        engine.serial_conn = Some(engine.device.handle_connected(now, ConnKind::Serial));
+        let resume = Arc::new(Notify::new());
+        let taken = resume.clone();
+        engine.serial = Some(Serial {
+            out: to_host,
+            resume,
+        });
+        engine.attach_serial();
         let stx = tx.clone();
-        let taken = engine.serial_resume.clone();
         tokio::spawn(async move {
             while let Some(b) = from_host.recv().await {
                 if stx.send(Msg::SerialInput(b)).await.is_err() {
@@ -666,7 +648,8 @@ pub async fn run(args: Args) -> Result<(), SimError> {
     let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
         .map_err(SimError::Io)?;
 
-    engine.announce();
+    let name = engine.driver.device.config().name.clone();
+    engine.announce(&name);
     engine.settle();
     loop {
         tokio::select! {
@@ -684,12 +667,11 @@ pub async fn run(args: Args) -> Result<(), SimError> {
                 }
             }
             Some(ev) = bridge_rx.recv() => engine.on_bridge(ev),
-            _ = tick.tick() => engine.pump_samples(),
+            _ = tick.tick() => engine.driver.feed_source(),
         }
         engine.settle();
     }
     let goodbye = engine.shutdown();
-    let _ = engine.stream_local;
     // `offline` reaches the broker before the clean disconnect (which sends no last will).
     goodbye.wait(MQTT_GOODBYE).await;
     // Give the writers a moment to put the last bytes on the wire.

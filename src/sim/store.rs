@@ -16,7 +16,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::device::SlotId;
+use crate::hal::SlotId;
 use crate::hal::{ErrorKind, ErrorType, MAX_RECORD_BYTES, Store};
 
 /// Record slots as files `<dir>/<slot>.rec`.
@@ -118,8 +118,10 @@ impl Store for FileStore {
     }
 
     fn save(&mut self, slot: SlotId, bytes: &[u8]) -> Result<(), ErrorKind> {
-        self.write_atomic(slot, bytes)
-            .map_err(|_| ErrorKind::Storage)
+        self.write_atomic(slot, bytes).map_err(|_| {
+            tracing::warn!("state: cannot write {}", self.path(slot).display());
+            ErrorKind::Storage
+        })
     }
 }
 

@@ -55,6 +55,7 @@ mod error;
 pub(crate) mod json;
 mod number;
 mod parse;
+mod peek;
 pub(crate) mod raw;
 mod sample;
 pub(crate) mod scan;
@@ -64,6 +65,7 @@ mod validate;
 
 pub use envelope::Envelope;
 pub use error::CommandError;
+pub use peek::peek_name;
 pub use raw::RawCommand;
 pub use sample::{Measures, SampleRequest, Slot, StreamType};
 pub use server::{MqttServerSettings, ServerAddr, ServerKind};

@@ -188,15 +188,10 @@ impl LogLine {
 
     /// Writes the payload (`[I]MM/DD HH:MM:SS: text`, no `Info:`, no line end) to `out`.
     pub fn write(&self, out: &mut impl fmt::Write) -> fmt::Result {
-        write!(
+        write_head(
             out,
-            "[{}]{:02}/{:02} {:02}:{:02}:{:02}: ",
-            self.level.letter(),
-            self.month,
-            self.day,
-            self.hour,
-            self.minute,
-            self.second
+            self.level,
+            [self.month, self.day, self.hour, self.minute, self.second],
         )?;
         write_escaped_text(out, &self.text)
     }
@@ -217,6 +212,51 @@ impl fmt::Display for LogLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.write(f)
     }
+}
+
+/// Writes a log payload, `[L]MM/DD HH:MM:SS: text` with `text` escaped as [`write_escaped_text`]
+/// does (no `Info:`, no line end): the one writer of the format, behind [`LogLine::write`], the
+/// device's broadcast lines ([`write_log_line`]) and its getLog rows.
+pub fn write_log_payload(
+    out: &mut impl fmt::Write,
+    level: LogLevel,
+    at: &DateTime,
+    text: &str,
+) -> fmt::Result {
+    write_head(
+        out,
+        level,
+        [at.month, at.day, at.hour, at.minute, at.second],
+    )?;
+    write_escaped_text(out, text)
+}
+
+/// Writes the whole wire line `Info:[L]MM/DD HH:MM:SS: text\r\n` ([`write_log_payload`] framed), the
+/// form a device sends to its command connections. Same bytes as [`LogLine::to_line`] without
+/// building a [`LogLine`].
+pub fn write_log_line(
+    out: &mut impl fmt::Write,
+    level: LogLevel,
+    at: &DateTime,
+    text: &str,
+) -> fmt::Result {
+    out.write_str("Info:")?;
+    write_log_payload(out, level, at, text)?;
+    out.write_str("\r\n")
+}
+
+/// `[L]MM/DD HH:MM:SS: ` from `[month, day, hour, minute, second]`.
+fn write_head(out: &mut impl fmt::Write, level: LogLevel, mdhms: [u8; 5]) -> fmt::Result {
+    out.write_char('[')?;
+    out.write_char(level.letter())?;
+    out.write_char(']')?;
+    write_short(out, mdhms)?;
+    out.write_str(": ")
+}
+
+/// `MM/DD HH:MM:SS` from `[month, day, hour, minute, second]`: the short time of log lines.
+fn write_short(out: &mut impl fmt::Write, [mo, d, h, mi, s]: [u8; 5]) -> fmt::Result {
+    write!(out, "{mo:02}/{d:02} {h:02}:{mi:02}:{s:02}")
 }
 
 /// Writes `text` with every `\n` as `//n` and every `\r` dropped: the one-line form of log texts and
@@ -302,28 +342,18 @@ impl DateTime {
 
     /// `MM/DD/YYYY HH:MM:SS.mmm` (info `sys_time`, getEnergy `start`, ntp `current_time`, MQTT `ts`).
     pub fn to_long_string(&self) -> String {
-        alloc::format!(
-            "{:02}/{:02}/{:04} {:02}:{:02}:{:02}.{:03}",
-            self.month,
-            self.day,
-            self.year,
-            self.hour,
-            self.minute,
-            self.second,
-            self.millis
-        )
+        alloc::format!("{self}")
     }
 
     /// `MM/DD HH:MM:SS` (log lines).
     pub fn to_short_string(&self) -> String {
-        alloc::format!(
-            "{:02}/{:02} {:02}:{:02}:{:02}",
-            self.month,
-            self.day,
-            self.hour,
-            self.minute,
-            self.second
-        )
+        let mut s = String::with_capacity(14);
+        // Writing into a String cannot fail.
+        let _ = write_short(
+            &mut s,
+            [self.month, self.day, self.hour, self.minute, self.second],
+        );
+        s
     }
 
     /// Parses the long form `MM/DD/YYYY HH:MM:SS.mmm` (the `.mmm` part is optional); `None` if any
@@ -502,6 +532,19 @@ mod tests {
         assert_eq!(line.to_line(), "Info:[I]03/02 10:42:24: \r\n");
         assert_eq!(LogLine::parse(b"[I]03/02 10:42:24: \r\n"), Ok(line.clone()));
         assert_eq!(LogLine::parse(b"[I]03/02 10:42:24:"), Ok(line));
+    }
+
+    #[test]
+    fn one_writer_for_lines_and_payloads() {
+        let at = DateTime::from_unix_millis(1_614_681_575_123);
+        let mut line = String::new();
+        write_log_line(&mut line, LogLevel::Warning, &at, "a\nb").unwrap();
+        assert_eq!(line, "Info:[W]03/02 10:39:35: a//nb\r\n");
+        assert_eq!(line, LogLine::new(LogLevel::Warning, &at, "a\nb").to_line());
+        let mut row = String::new();
+        write_log_payload(&mut row, LogLevel::Error, &at, "x").unwrap();
+        assert_eq!(row, "[E]03/02 10:39:35: x");
+        assert_eq!(at.to_short_string(), "03/02 10:39:35");
     }
 
     #[test]

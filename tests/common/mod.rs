@@ -204,7 +204,6 @@ impl Drop for Sim {
 /// Stores a settings record (the engine's own format) derived from the defaults.
 pub fn seed_settings(dir: &Path, f: impl FnOnce(&mut smartmeter::device::Config)) {
     use smartmeter::device::{Config, Record, RecordKind};
-    use smartmeter::hal::Store;
     let mut config = Config::default();
     f(&mut config);
     let rec = Record::new(
@@ -213,8 +212,9 @@ pub fn seed_settings(dir: &Path, f: impl FnOnce(&mut smartmeter::device::Config)
         serde_json::to_vec(&config).unwrap(),
     )
     .unwrap();
-    let mut store = smartmeter::sim::store::FileStore::open(dir).unwrap();
-    store.save(rec.slot(), rec.bytes()).unwrap();
+    // The simulator's state directory holds one `<slot>.rec` file per record slot.
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(format!("{}.rec", rec.slot().name())), rec.bytes()).unwrap();
 }
 
 /// Parses `listening on ADDR:PORT (stream ADDR:PORT)`.

@@ -6,7 +6,7 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use smartmeter::calibration::FrontEnd;
 use smartmeter::device::{
-    CodeBlock, ConnId, ConnKind, Device, DeviceOptions, Event, Instant, Restored, SampleBlock,
+    Action, CodeBlock, ConnId, ConnKind, Device, DeviceOptions, Instant, PhysicalBlock, Restored,
 };
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 use std::collections::BTreeMap;
@@ -73,7 +73,7 @@ pub struct Bench {
     pub dev: Device,
     pub now: Instant,
     pub src: Source,
-    pub events: Vec<Event>,
+    pub events: Vec<Action>,
     /// Sample blocks are this long (ms).
     pub block_ms: u64,
     /// Deliver the samples as ADC codes of this front end (`handle_codes`, as the firmware does)
@@ -236,7 +236,7 @@ impl Bench {
             .collect()
     }
 
-    pub fn drain_events(&mut self) -> Vec<Event> {
+    pub fn drain_events(&mut self) -> Vec<Action> {
         let mut v = Vec::new();
         while let Some(e) = self.dev.poll_event() {
             v.push(e);
@@ -282,14 +282,15 @@ impl Bench {
                     &CodeBlock {
                         rate_hz: self.src.rate_hz,
                         codes: &codes,
-                        front_end: fe,
+                        volts_per_code: fe.volts_per_code,
+                        amps_per_code: fe.amps_per_code,
                         start,
                     },
                 );
             } else {
                 self.dev.handle_samples(
                     self.now,
-                    &SampleBlock {
+                    &PhysicalBlock {
                         rate_hz: self.src.rate_hz,
                         samples: &samples,
                         start,

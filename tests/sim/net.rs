@@ -144,11 +144,12 @@ fn serial_pty_speaks_commands_and_frames_followed_by_crlf() {
 
 #[test]
 fn mdns_announces_name_local_and_the_elec_service() {
-    use mdns_sd::{ServiceDaemon, ServiceEvent};
+    use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent};
     let sim = Sim::start(&["--mdns", "--name", "mdnstest7"]);
     // Resolver restricted to loopback like the simulator: nothing leaves the machine.
-    let resolver: ServiceDaemon =
-        smartmeter::sim::mdns::daemon_for("127.0.0.1".parse().unwrap()).unwrap();
+    let resolver = ServiceDaemon::new().unwrap();
+    resolver.disable_interface(IfKind::All).unwrap();
+    resolver.enable_interface(IfKind::LoopbackV4).unwrap();
     let rx = resolver.browse("_elec._tcp.local.").unwrap();
     let deadline = Instant::now() + SOON;
     let mut found = None;

@@ -17,8 +17,8 @@ use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
 use embassy_sync::channel::Channel;
 use embassy_time::{Duration, Ticker, Timer};
 use log::{info, warn};
-use smartmeter::device::{ConnId, ConnKind, Device, Event, Instant, MqttSettings, NtpResult};
-use smartmeter::hal::Driver;
+use smartmeter::device::driver::Driver;
+use smartmeter::device::{ConnId, ConnKind, Device, Action, Instant, MqttSettings, NtpResult};
 use smartmeter_glue::{Ended, Host, Link, Logger};
 
 use crate::hal_impl::{Esp, Meter, RtcClock};
@@ -137,15 +137,15 @@ fn broker(s: MqttSettings) -> mqtt::Broker {
     }
 }
 
-fn dispatch(event: Event) {
+fn dispatch(event: Action) {
     match event {
-        Event::NtpRequest { server } => {
+        Action::NtpRequest { server } => {
             if NTP_REQUESTS.try_send(server).is_err() {
                 // An exchange is already running; the engine times the request out and retries.
                 warn!("ntp: request dropped, one in flight");
             }
         }
-        Event::Publish {
+        Action::Publish {
             topic,
             payload,
             retain,
@@ -156,17 +156,17 @@ fn dispatch(event: Event) {
                 retain,
             });
         }
-        Event::SendDatagram { addr, bytes } => {
+        Action::SendDatagram { addr, bytes } => {
             if DATAGRAMS.try_send((addr, bytes)).is_err() {
                 warn!("udp: datagram dropped, queue full");
             }
         }
-        Event::Connect { host, port } => {
+        Action::Connect { host, port } => {
             let _ = STREAM_SERVER.try_send((host, port));
         }
-        Event::Close(conn) => CLOSING.lock(|c| c.borrow_mut().push(conn)),
-        Event::MqttConfigure(settings) => mqtt::CONFIGURE.signal(settings.map(broker)),
-        Event::Announce { name } => info!("mdns: name is now {name}"),
+        Action::Close(conn) => CLOSING.lock(|c| c.borrow_mut().push(conn)),
+        Action::MqttConfigure(settings) => mqtt::CONFIGURE.signal(settings.map(broker)),
+        Action::Announce { name } => info!("mdns: name is now {name}"),
         // Persist and Restart are served by the core's Driver; anything newer is logged.
         other => warn!("engine event not handled by this binding: {other:?}"),
     }
@@ -221,6 +221,12 @@ pub async fn pump(engine: &'static Shared, stack: Stack<'static>, ap_stack: Stac
             dispatch(event);
         }
         if restart {
+            // The engine's clean shutdown before the reset: energy and logbook written now (not as
+            // of the restart request), the retained `offline` handed to the broker session.
+            let goodbye = engine.lock(|e| e.borrow_mut().shutdown());
+            for event in goodbye.network {
+                dispatch(event);
+            }
             Timer::after(crate::hal_impl::RESTART_GRACE).await;
             crate::hal_impl::Esp::reset_now();
         }

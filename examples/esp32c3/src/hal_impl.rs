@@ -1,9 +1,9 @@
 //! The core's HAL traits on the ESP32-C3: sample source, clock, store, system.
 
-use smartmeter::device::{Instant, SlotId};
 use smartmeter::hal::{
     Clock, Error, ErrorKind, ErrorType, RawBlock, SampleScale, SampleSource, Store, System,
 };
+use smartmeter::hal::{Instant, SlotId};
 
 use crate::sampler::SourceError;
 use crate::store::{FlashStore, StoreError};

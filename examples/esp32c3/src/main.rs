@@ -35,7 +35,7 @@ use esp_hal::timer::timg::TimerGroup;
 use esp_hal::usb::usb_serial_jtag::UsbSerialJtag;
 use esp_radio::wifi::{ControllerConfig, Interface, WifiController};
 use smartmeter::device::DeviceOptions;
-use smartmeter::hal::Driver;
+use smartmeter::device::driver::Driver;
 use static_cell::StaticCell;
 
 esp_bootloader_esp_idf::esp_app_desc!();

@@ -232,10 +232,13 @@ async fn session(stack: Stack<'static>, broker: &Broker) -> SessionEnd {
                 }
             }
             Either3::Third(Some(next)) => {
+                // The engine replaced (or dropped) this session itself: its end is no failure, so
+                // it is not reported (a `false` here would read as a lost broker), and a state of
+                // the old session the engine has not taken yet is stale.
+                CONNECTED.reset();
                 let _ = client
                     .disconnect(&rust_mqtt::client::options::DisconnectOptions::new())
                     .await;
-                CONNECTED.signal(false);
                 return SessionEnd::Reconfigured(next);
             }
             Either3::Third(None) => {

@@ -25,102 +25,23 @@ const HEADER: usize = 4 + 1 + 1 + 4 + 2;
 /// Largest payload a record carries.
 pub const MAX_PAYLOAD: usize = crate::hal::MAX_RECORD_BYTES - HEADER - 4;
 
-/// What a record holds. Each kind is written on its own schedule, so frequent energy writes never
-/// rewrite the settings and a log flood never adds writes beyond one per minute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RecordKind {
-    /// [`Config`](crate::device::Config): written on every change.
-    Settings,
-    /// Energy accumulators: every persist interval (default 10 s) and on shutdown.
-    Energy,
-    /// The warning/error logbook: at most once per 60 s.
-    Logbook,
-}
+pub use crate::hal::{RecordKind, SlotId};
 
-impl RecordKind {
-    /// Every kind, in load order.
-    pub const ALL: [RecordKind; 3] = [
-        RecordKind::Settings,
-        RecordKind::Energy,
-        RecordKind::Logbook,
-    ];
-
-    fn code(self) -> u8 {
-        match self {
-            RecordKind::Settings => 1,
-            RecordKind::Energy => 2,
-            RecordKind::Logbook => 3,
-        }
-    }
-    fn from_code(c: u8) -> Option<Self> {
-        match c {
-            1 => Some(RecordKind::Settings),
-            2 => Some(RecordKind::Energy),
-            3 => Some(RecordKind::Logbook),
-            _ => None,
-        }
+/// The kind's code in the record header.
+fn kind_code(kind: RecordKind) -> u8 {
+    match kind {
+        RecordKind::Settings => 1,
+        RecordKind::Energy => 2,
+        RecordKind::Logbook => 3,
     }
 }
 
-/// One of the store's slots: a record kind and which of its two copies (0 or 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SlotId {
-    /// The kind stored here.
-    pub kind: RecordKind,
-    /// 0 or 1.
-    pub copy: u8,
-}
-
-impl SlotId {
-    /// All six slots.
-    pub const ALL: [SlotId; 6] = [
-        SlotId {
-            kind: RecordKind::Settings,
-            copy: 0,
-        },
-        SlotId {
-            kind: RecordKind::Settings,
-            copy: 1,
-        },
-        SlotId {
-            kind: RecordKind::Energy,
-            copy: 0,
-        },
-        SlotId {
-            kind: RecordKind::Energy,
-            copy: 1,
-        },
-        SlotId {
-            kind: RecordKind::Logbook,
-            copy: 0,
-        },
-        SlotId {
-            kind: RecordKind::Logbook,
-            copy: 1,
-        },
-    ];
-
-    /// A dense index 0..6, handy for arrays and file names.
-    pub fn index(self) -> usize {
-        let k = match self.kind {
-            RecordKind::Settings => 0,
-            RecordKind::Energy => 1,
-            RecordKind::Logbook => 2,
-        };
-        k * 2 + usize::from(self.copy & 1)
-    }
-
-    /// A stable file-name-friendly label, e.g. `settings-0`.
-    pub fn name(self) -> &'static str {
-        match self.index() {
-            0 => "settings-0",
-            1 => "settings-1",
-            2 => "energy-0",
-            3 => "energy-1",
-            4 => "logbook-0",
-            _ => "logbook-1",
-        }
+fn kind_from_code(c: u8) -> Option<RecordKind> {
+    match c {
+        1 => Some(RecordKind::Settings),
+        2 => Some(RecordKind::Energy),
+        3 => Some(RecordKind::Logbook),
+        _ => None,
     }
 }
 
@@ -169,7 +90,7 @@ impl Record {
         let mut bytes = Vec::with_capacity(HEADER + payload.len() + 4);
         bytes.extend_from_slice(&MAGIC);
         bytes.push(VERSION);
-        bytes.push(kind.code());
+        bytes.push(kind_code(kind));
         bytes.extend_from_slice(&seq.to_le_bytes());
         bytes.extend_from_slice(&len.to_le_bytes());
         bytes.extend_from_slice(&payload);
@@ -194,7 +115,7 @@ impl Record {
         if version != VERSION {
             return Err(RecordError::Version(version));
         }
-        let kind = RecordKind::from_code(kind).ok_or(RecordError::Kind(kind))?;
+        let kind = kind_from_code(kind).ok_or(RecordError::Kind(kind))?;
         let seq = u32::from_le_bytes([s0, s1, s2, s3]);
         let len = usize::from(u16::from_le_bytes([l0, l1]));
         let (payload, tail) = rest
@@ -298,7 +219,7 @@ impl Restored {
                         _ => Some(r),
                     };
                 }
-                Ok(_) => err = Some(RecordError::Kind(kind.code())),
+                Ok(_) => err = Some(RecordError::Kind(kind_code(kind))),
                 Err(e) => err = Some(e),
             }
         }

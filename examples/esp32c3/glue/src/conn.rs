@@ -30,7 +30,7 @@ use crate::pending::Pending;
 pub trait Host {
     /// Runs `f` on the engine with the binding's current time. Never held across an `.await`.
     fn with_device<R>(&self, f: impl FnOnce(&mut Device, Instant) -> R) -> R;
-    /// True (once) if the engine asked to close `conn` ([`Event::Close`](smartmeter::device::Event)),
+    /// True (once) if the engine asked to close `conn` ([`Action::Close`](smartmeter::device::Action)),
     /// which the binding's event dispatcher recorded.
     fn take_close(&self, conn: ConnId) -> bool;
     /// Waits a little before output is looked for, or held-back input is offered, again.

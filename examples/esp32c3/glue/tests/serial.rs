@@ -11,7 +11,7 @@ use embassy_futures::select::{Either, select};
 use embassy_futures::{block_on, yield_now};
 use embedded_io_async::{ErrorType, Read, Write};
 use smartmeter::device::{
-    ConnId, ConnKind, Device, DeviceOptions, Event, Instant, Restored, SampleBlock,
+    ConnId, ConnKind, Device, DeviceOptions, Action, Instant, PhysicalBlock, Restored,
 };
 use smartmeter_glue::{Ended, Host, Link, Logger};
 
@@ -106,7 +106,7 @@ impl Bench {
         }
         let mut d = self.device.borrow_mut();
         if !samples.is_empty() {
-            let block = SampleBlock {
+            let block = PhysicalBlock {
                 rate_hz: RATE_HZ,
                 samples: &samples,
                 start: Instant::from_micros(T0_US + first * 1_000_000 / u64::from(RATE_HZ)),
@@ -117,7 +117,7 @@ impl Bench {
             d.handle_timeout(now);
         }
         while let Some(ev) = d.poll_event() {
-            if let Event::Close(c) = ev {
+            if let Action::Close(c) = ev {
                 self.closes.borrow_mut().push(c);
             }
         }

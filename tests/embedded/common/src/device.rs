@@ -6,7 +6,7 @@ use alloc::vec;
 
 use smartmeter::calibration::FrontEnd;
 use smartmeter::device::{
-    CodeBlock, ConnKind, Device, DeviceOptions, Instant, Restored, SampleBlock,
+    CodeBlock, ConnKind, Device, DeviceOptions, Instant, PhysicalBlock, Restored,
 };
 use smartmeter::dsp::fixed::to_codes;
 use smartmeter::dsp::{Grid, GridConfig};
@@ -83,7 +83,7 @@ pub fn run<P: Platform>(r: &mut Runner<'_, P>) {
         grid.fill(&mut block);
         dev.handle_samples(
             now,
-            &SampleBlock {
+            &PhysicalBlock {
                 rate_hz: 8000,
                 samples: &block,
                 start: now,
@@ -141,7 +141,8 @@ fn engine_cost<P: Platform>(r: &mut Runner<'_, P>) {
             &CodeBlock {
                 rate_hz: rate,
                 codes: &codes,
-                front_end: fe,
+                volts_per_code: fe.volts_per_code,
+                amps_per_code: fe.amps_per_code,
                 start: now,
             },
         );
@@ -149,7 +150,7 @@ fn engine_cost<P: Platform>(r: &mut Runner<'_, P>) {
         let t1 = r.instret();
         by_volts.handle_samples(
             now,
-            &SampleBlock {
+            &PhysicalBlock {
                 rate_hz: rate,
                 samples: &samples,
                 start: now,

@@ -10,25 +10,10 @@
 //! ([`Sampling::take_dropped`]): they are the reader's business, not a device error.
 //!
 //! Time: sample `k` describes the wall time `started + k/rate` (the centre of its resampling filter,
-//! see `device::measure`). `startTs` of the reply is that of the first sample for an immediate start
+//! see `convert`). `startTs` of the reply is that of the first sample for an immediate start
 //! (the engine announces it in [`SamplingParams::start_at`]); a scheduled start's reply names the
 //! requested `time`, and its first sample — the first within one output period after L1's
 //! positive-going zero crossing at or after it — is what `stop` reports as `start_ts`.
-//!
-//! ```
-//! use smartmeter::device::sampling::{Measures, Sampling, SamplingParams, Destination};
-//! use smartmeter::device::{ConnId, Instant};
-//! let params = SamplingParams {
-//!     measures: Measures::PhaseWaveform(0),
-//!     rate_hz: 10,
-//!     ..SamplingParams::default()
-//! };
-//! let mut s = Sampling::new(Some(ConnId(1)), Destination::Tcp(ConnId(1)), params, 1024, Instant::from_secs(1));
-//! assert_eq!(s.chunk_samples(), 1); // floor(0.1·10·8) = 8 bytes = one v,i sample
-//! s.push(&[230.0, 1000.0]);
-//! let f = s.poll_frame(Instant::from_secs(1)).unwrap();
-//! assert_eq!((f.packet, f.values.len()), (0, 2));
-//! ```
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -37,60 +22,17 @@ use core::net::SocketAddr;
 use num_traits::Float;
 
 use super::{ConnId, Instant};
-use crate::wire::command::{Measures as WireMeasures, StreamType};
+use crate::wire::command::{Measures, StreamType};
 
-/// Which channels a session streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Measures {
-    /// `v,i,v,i,v,i`: the six waveforms.
-    AllWaveforms,
-    /// `v,i_Lx`: voltage and current waveform of one phase (0 = L1).
-    PhaseWaveform(u8),
-    /// `p,p,p,q,q,q`: active and (fundamental) reactive power per phase, derived (≤ 50 Hz).
-    Power,
-    /// `v,v,v,i,i,i_RMS`: RMS voltage and current per phase, derived (≤ 50 Hz).
-    Rms,
-}
-
-impl Measures {
-    /// Values per sample.
-    pub fn channels(self) -> usize {
-        match self {
-            Measures::PhaseWaveform(_) => 2,
-            _ => 6,
-        }
-    }
-    /// The wire's name for this set (its reported `measures` and `unit` strings).
-    pub fn wire(self) -> WireMeasures {
-        match self {
-            Measures::AllWaveforms => WireMeasures::VoltCurrent3,
-            Measures::PhaseWaveform(0) => WireMeasures::VoltCurrentL1,
-            Measures::PhaseWaveform(1) => WireMeasures::VoltCurrentL2,
-            Measures::PhaseWaveform(_) => WireMeasures::VoltCurrentL3,
-            Measures::Power => WireMeasures::PowerPQ,
-            Measures::Rms => WireMeasures::Rms,
-        }
-    }
-    /// Derived measures come from the estimator, not from the waveform.
-    pub fn is_derived(self) -> bool {
-        matches!(self, Measures::Power | Measures::Rms)
-    }
-    /// Highest rate allowed for this set.
-    pub fn max_rate_hz(self) -> u32 {
-        if self.is_derived() { 50 } else { 32_000 }
-    }
-}
-
-impl From<WireMeasures> for Measures {
-    fn from(m: WireMeasures) -> Measures {
-        match m {
-            WireMeasures::VoltCurrent3 => Measures::AllWaveforms,
-            WireMeasures::VoltCurrentL1 => Measures::PhaseWaveform(0),
-            WireMeasures::VoltCurrentL2 => Measures::PhaseWaveform(1),
-            WireMeasures::VoltCurrentL3 => Measures::PhaseWaveform(2),
-            WireMeasures::PowerPQ => Measures::Power,
-            WireMeasures::Rms => Measures::Rms,
-        }
+/// The source channels (`v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` indices) a waveform set takes, in frame
+/// order; derived sets (`p,q`, `v,i_RMS`) take none (they come from the estimator).
+pub(crate) fn source_channels(m: Measures) -> &'static [usize] {
+    match m {
+        Measures::VoltCurrent3 => &[0, 1, 2, 3, 4, 5],
+        Measures::VoltCurrentL1 => &[0, 1],
+        Measures::VoltCurrentL2 => &[2, 3],
+        Measures::VoltCurrentL3 => &[4, 5],
+        Measures::PowerPQ | Measures::Rms => &[],
     }
 }
 
@@ -153,7 +95,7 @@ pub struct SamplingParams {
 impl Default for SamplingParams {
     fn default() -> Self {
         SamplingParams {
-            measures: Measures::AllWaveforms,
+            measures: Measures::VoltCurrent3,
             rate_hz: 8000,
             prefix: true,
             flow_ctr: false,
@@ -259,7 +201,7 @@ impl Sampling {
         ring_bytes: usize,
         created: Instant,
     ) -> Self {
-        let ch = params.measures.channels();
+        let ch = params.measures.count();
         if params.chunk_bytes == 0 {
             params.chunk_bytes = default_chunk_bytes(params.rate_hz, ch * 4, dest);
         }
@@ -291,7 +233,7 @@ impl Sampling {
 
     /// Values per sample.
     pub fn channels(&self) -> usize {
-        self.params.measures.channels()
+        self.params.measures.count()
     }
 
     /// Samples per regular frame.
@@ -410,11 +352,6 @@ impl Sampling {
         Some(self.form(n.min(have), true))
     }
 
-    /// A `reqSamples` waits for its samples.
-    pub fn request_pending(&self) -> bool {
-        self.pending_req.is_some()
-    }
-
     fn in_slot(&self, wall: Instant) -> bool {
         match self.params.slot {
             Some((s, n)) if n > 0 => wall.as_secs() % u64::from(n) == u64::from(s),
@@ -496,16 +433,6 @@ impl Sampling {
         }
     }
 
-    /// Packet number the next frame gets.
-    pub fn next_packet(&self) -> u32 {
-        self.packet
-    }
-
-    /// Values buffered.
-    pub fn buffered_values(&self) -> usize {
-        self.ring.len()
-    }
-
     /// Heap bytes of the ring.
     pub fn heap_bytes(&self) -> usize {
         self.ring.capacity() * 4
@@ -527,6 +454,28 @@ pub fn default_chunk_bytes(rate_hz: u32, bytes_per_sample: usize, dest: Destinat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_per_chunk_numbered_from_zero() {
+        let params = SamplingParams {
+            measures: Measures::VoltCurrentL1,
+            rate_hz: 10,
+            ..SamplingParams::default()
+        };
+        let t = Instant::from_secs(1);
+        let mut s = Sampling::new(
+            Some(ConnId(1)),
+            Destination::Tcp(ConnId(1)),
+            params,
+            1024,
+            t,
+        );
+        assert_eq!(s.chunk_samples(), 1); // floor(0.1·10·8) = 8 bytes = one v,i sample
+        s.push(&[230.0, 1000.0]);
+        let f = s.poll_frame(t).unwrap();
+        assert_eq!((f.packet, f.values.len()), (0, 2));
+        assert!(s.poll_frame(t).is_none());
+    }
 
     #[test]
     fn chunk_rule() {
