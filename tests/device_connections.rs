@@ -219,3 +219,40 @@ fn an_evicted_client_that_never_reads_is_closed_anyway() {
     b.idle(5_000);
     assert!(b.drain_events().contains(&Action::Close(conns[0])));
 }
+
+/// A client that writes many commands and does not read its replies for a while loses none of
+/// them: the engine stops taking its lines while its output is behind (the bytes wait in the
+/// binding), instead of queueing replies past the bound and dropping them (§1: one reply per line).
+#[test]
+fn a_client_that_reads_late_gets_every_reply() {
+    let mut b = Bench::new();
+    let c = b.tcp(1);
+    let opts = b.dev.options().clone();
+    let n = 2000;
+    b.feed(c, "{\"cmd\":\"getVoltage\"}\n".repeat(n).as_bytes());
+    // The client reads nothing yet: the engine took only what its bounded queue can answer.
+    assert!(
+        b.unconsumed(c) > 0,
+        "the engine took every line although nobody reads"
+    );
+    let peak_heap = b.dev.heap_bytes();
+    assert!(
+        peak_heap
+            <= opts.out_queue_bytes + opts.text_slack_bytes + opts.sample_ring_bytes + 32 * 1024,
+        "heap {peak_heap}"
+    );
+    // Now it reads: every line gets its reply, in order, and nothing is logged as dropped.
+    let mut out = b.take_text(c);
+    for _ in 0..n {
+        if b.unconsumed(c) == 0 {
+            break;
+        }
+        b.offer();
+        out.push_str(&b.take_text(c));
+    }
+    out.push_str(&b.take_text(c));
+    assert_eq!(b.unconsumed(c), 0);
+    let replies = out.matches("\"cmd\":\"getVoltage\"").count();
+    assert_eq!(replies, n, "replies lost");
+    assert!(!b.log_rows().iter().any(|r| r.contains("dropped")));
+}

@@ -151,7 +151,7 @@ impl Connections {
         timers: &mut TimerTable,
     ) {
         if let Some(s) = self.get_mut(conn) {
-            s.out.push_final_text(line);
+            s.out.push_reply(line);
             s.close_after_drain = true;
             s.close_by = Some(now + EVICT_GRACE);
         }
@@ -175,7 +175,9 @@ impl Connections {
         let Some(s) = self.get_mut(conn).filter(|s| s.takes_commands()) else {
             return (bytes.len(), None);
         };
-        if bytes.is_empty() && !s.lines.is_held() {
+        if (bytes.is_empty() && !s.lines.is_held()) || s.out.backlogged() {
+            // nothing to read, or a reader behind on its output: no new line until it catches
+            // up, so its replies are never dropped (the bytes stay with the binding)
             return (0, None);
         }
         let (n, line) = s.lines.feed(bytes);
@@ -234,11 +236,17 @@ impl Connections {
 
     // ----- output ---------------------------------------------------------------------------------
 
-    /// Queues a text line for `conn` (dropped and counted if even the slack is full).
-    pub(crate) fn send_text(&mut self, conn: ConnId, line: &[u8]) {
+    /// Queues a reply (or another line the protocol owes) for `conn`; never dropped, see
+    /// [`OutQueue::push_reply`](super::session::OutQueue::push_reply).
+    pub(crate) fn send_reply(&mut self, conn: ConnId, line: &[u8]) {
         if let Some(s) = self.get_mut(conn) {
-            s.out.push_text(line);
+            s.out.push_reply(line);
         }
+    }
+
+    /// Whether `conn` has more output queued than frames may fill (its reader is behind).
+    pub(crate) fn backlogged(&self, conn: ConnId) -> bool {
+        self.get(conn).is_some_and(|s| s.out.backlogged())
     }
 
     /// A log line to every command connection whose level admits it.

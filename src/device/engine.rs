@@ -524,11 +524,16 @@ impl Device {
 
     /// Moves up to `buf.len()` queued bytes for `conn` into `buf`; 0 = nothing to send.
     pub fn poll_output(&mut self, conn: ConnId, buf: &mut [u8]) -> usize {
+        let backlogged = self.conns.backlogged(conn);
         let n = self.conns.poll_output(conn, buf);
         if n > 0 {
             // Space freed: frames waiting in the ring may fit now.
             let now = self.last_now;
             self.pump_sampling(now);
+            if backlogged && !self.conns.backlogged(conn) {
+                // the reader caught up: a line held while it was behind may run now
+                let _ = self.read_lines(conn, now, &[]);
+            }
         }
         n
     }

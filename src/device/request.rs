@@ -306,6 +306,6 @@ impl Device {
 
     /// A text line (already framed) for `conn`.
     pub(crate) fn send_line(&mut self, conn: ConnId, line: &str) {
-        self.conns.send_text(conn, line.as_bytes());
+        self.conns.send_reply(conn, line.as_bytes());
     }
 }

@@ -134,9 +134,9 @@ impl LineBuffer {
 /// A bounded byte queue of text lines and data frames towards one connection.
 ///
 /// Frames are all-or-nothing: [`OutQueue::push_frame`] refuses a frame that does not fit, so a slow
-/// reader loses whole frames (which the sampler counts), never parts of one. Text lines (replies, log
-/// lines) may use an extra `text_slack` bytes above the frame bound so a reader busy with data still
-/// gets its replies; beyond that they are dropped and counted too.
+/// reader loses whole frames (which the sampler counts), never parts of one. Log lines may use an
+/// extra `text_slack` bytes above the frame bound; beyond that they are dropped and counted. Replies
+/// are never dropped ([`OutQueue::push_reply`]): the connection stops taking lines instead.
 #[derive(Debug, Clone)]
 pub struct OutQueue {
     q: VecDeque<u8>,
@@ -216,11 +216,21 @@ impl OutQueue {
         n
     }
 
-    /// Queues the last text line a connection gets before it is closed (`Idle connection closed`),
-    /// whether or not it fits: at most one such line per connection, so the queue stays bounded.
-    pub fn push_final_text(&mut self, bytes: &[u8]) {
+    /// Queues a line the protocol owes this connection (a reply, the greeting, `Line too long`,
+    /// the last line before an eviction) whether or not it fits: §1 promises one reply per line,
+    /// so a reply is never dropped. The queue stays bounded because a connection whose queue is
+    /// [`OutQueue::backlogged`] takes no further line until its reader catches up: beyond the
+    /// bound only the replies of the lines already taken (one, or the few held behind a pending
+    /// answer) can be added.
+    pub fn push_reply(&mut self, bytes: &[u8]) {
         self.q.extend(bytes);
         self.peak = self.peak.max(self.q.len());
+    }
+
+    /// More is queued than frames may fill: the reader is behind, so the connection's next command
+    /// line waits (its bytes stay with the binding) until the queue drains below the bound.
+    pub fn backlogged(&self) -> bool {
+        self.q.len() > self.cap + self.big
     }
 
     /// Queued bytes.

@@ -515,7 +515,7 @@ fn route_frame(s: &mut Sampling, f: OutFrame, out: &mut Outputs<'_>) {
         && let Some(o) = s.owner
     {
         out.conns
-            .send_text(o, Reply::ReqSamplesDone.to_line().as_bytes());
+            .send_reply(o, Reply::ReqSamplesDone.to_line().as_bytes());
     }
 }
 
