@@ -422,6 +422,11 @@ pub struct RawCommand<'a> {
     pub(crate) flow_ctr: Option<Loose<'a>>,
     pub(crate) slot: Option<Loose<'a>>,
     pub(crate) ntp_conf: Option<Loose<'a>>,
+    pub(crate) voltage: Option<Loose<'a>>,
+    pub(crate) frequency: Option<Loose<'a>>,
+    pub(crate) interval: Option<Loose<'a>>,
+    pub(crate) since: Option<Loose<'a>>,
+    pub(crate) enable: Option<Loose<'a>>,
 }
 
 /// The keys the protocol knows; anything else is skipped without being stored.
@@ -455,6 +460,11 @@ pub(crate) enum Key {
     FlowCtr,
     Slot,
     NtpConf,
+    Voltage,
+    Frequency,
+    Interval,
+    Since,
+    Enable,
     Other,
 }
 
@@ -477,7 +487,12 @@ impl Key {
     /// Any key as bytes (the scanner's escaped-key path and serde's).
     pub(crate) fn from_bytes(k: &[u8]) -> Key {
         if k.len() > 8 {
-            return Key::Other;
+            // The one known key longer than a packed word.
+            return if k == b"frequency" {
+                Key::Frequency
+            } else {
+                Key::Other
+            };
         }
         let w = k.iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b));
         Key::from_packed(w, k.len())
@@ -515,6 +530,10 @@ impl Key {
         const FLOW_CTR: u64 = pack(b"flowCtr");
         const NTP_CONF: u64 = pack(b"ntpConf");
         const MEASURES: u64 = pack(b"measures");
+        const VOLTAGE: u64 = pack(b"voltage");
+        const INTERVAL: u64 = pack(b"interval");
+        const SINCE: u64 = pack(b"since");
+        const ENABLE: u64 = pack(b"enable");
         let (key, key_len) = match w {
             TS => (Key::Ts, 2),
             CMD => (Key::Cmd, 3),
@@ -544,6 +563,10 @@ impl Key {
             FLOW_CTR => (Key::FlowCtr, 7),
             NTP_CONF => (Key::NtpConf, 7),
             MEASURES => (Key::Measures, 8),
+            VOLTAGE => (Key::Voltage, 7),
+            INTERVAL => (Key::Interval, 8),
+            SINCE => (Key::Since, 5),
+            ENABLE => (Key::Enable, 6),
             _ => return Key::Other,
         };
         if len == key_len { key } else { Key::Other }
@@ -708,6 +731,11 @@ fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
             Key::FlowCtr => (&mut raw.flow_ctr, "flowCtr"),
             Key::Slot => (&mut raw.slot, "slot"),
             Key::NtpConf => (&mut raw.ntp_conf, "ntpConf"),
+            Key::Voltage => (&mut raw.voltage, "voltage"),
+            Key::Frequency => (&mut raw.frequency, "frequency"),
+            Key::Interval => (&mut raw.interval, "interval"),
+            Key::Since => (&mut raw.since, "since"),
+            Key::Enable => (&mut raw.enable, "enable"),
             Key::Other => {
                 map.next_value::<de::IgnoredAny>()?;
                 continue;
@@ -753,6 +781,11 @@ impl<'a> RawCommand<'a> {
             Key::FlowCtr => &mut self.flow_ctr,
             Key::Slot => &mut self.slot,
             Key::NtpConf => &mut self.ntp_conf,
+            Key::Voltage => &mut self.voltage,
+            Key::Frequency => &mut self.frequency,
+            Key::Interval => &mut self.interval,
+            Key::Since => &mut self.since,
+            Key::Enable => &mut self.enable,
         }
     }
 
