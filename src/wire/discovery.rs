@@ -97,8 +97,18 @@ pub struct Entity {
     stem: (&'static str, &'static str),
 }
 
-/// Per-phase quantities: status key, device class, unit, state class, object stem, name stem.
-const PER_PHASE: [(&str, &str, Option<&str>, &str, &str, &str); 8] = [
+/// A per-phase quantity: status key, device class, unit, state class, object stem, name stem.
+type PhaseQuantity = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// The per-phase quantities, in publication order.
+const PER_PHASE: [PhaseQuantity; 8] = [
     (
         "voltage",
         "voltage",

@@ -98,7 +98,7 @@ impl Command {
                         o.int("voltage", 0);
                     }
                     // Whole volts as an integer (`230`, as PROTOCOL.md writes it).
-                    NominalValue::Fixed(v) if v.fract() == 0.0 => {
+                    NominalValue::Fixed(v) if (v as i32) as f32 == v => {
                         o.int("voltage", v as i32);
                     }
                     NominalValue::Fixed(v) => {

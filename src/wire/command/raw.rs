@@ -86,8 +86,7 @@ impl From<Num> for Loose<'_> {
     }
 }
 
-/// One item of a [`List`]: a number of the inline form, or a reference into the heap form.
-/// `Copy`, so reading a list runs no drop glue.
+/// One item of a [`List`]: an inline number or a reference into the heap form (`Copy`: no drop glue).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Item<'r, 'a> {
     Num(Num),
@@ -486,13 +485,11 @@ const fn pack(k: &[u8]) -> u64 {
 impl Key {
     /// Any key as bytes (the scanner's escaped-key path and serde's).
     pub(crate) fn from_bytes(k: &[u8]) -> Key {
+        if k == b"frequency" {
+            return Key::Frequency; // the one known key longer than a packed word
+        }
         if k.len() > 8 {
-            // The one known key longer than a packed word.
-            return if k == b"frequency" {
-                Key::Frequency
-            } else {
-                Key::Other
-            };
+            return Key::Other;
         }
         let w = k.iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b));
         Key::from_packed(w, k.len())
@@ -627,8 +624,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
     }
 }
 
-/// Reads the value of a top-level `payload` into a caller's buffer if it is an object; answers
-/// whether it was (anything else is consumed and dropped).
+/// Reads a top-level object `payload` into a caller's buffer; answers whether it was one (else dropped).
 struct PayloadSeed<'r, 'a>(&'r mut RawCommand<'a>, u8);
 
 impl<'de: 'a, 'a> DeserializeSeed<'de> for PayloadSeed<'_, 'a> {

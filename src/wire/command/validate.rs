@@ -277,7 +277,7 @@ fn nominal(f: &Fields<'_, '_>) -> Result<NominalSettings, CommandError> {
         None => NominalValue::Keep,
         Some(v) if is_auto(v) => NominalValue::Auto,
         Some(v) => match v.as_f64() {
-            Some(x) if x == 0.0 => NominalValue::Auto,
+            Some(0.0) => NominalValue::Auto,
             Some(x)
                 if (f64::from(NominalSettings::MIN_VOLTAGE_V)
                     ..=f64::from(NominalSettings::MAX_VOLTAGE_V))

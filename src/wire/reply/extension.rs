@@ -23,8 +23,9 @@ pub(super) const HOME_ASSISTANT: &str = "Home Assistant discovery ";
 
 /// `230 V`, `120.5 V`: whole volts without a fraction, as PROTOCOL.md writes them.
 fn volts_text(out: &mut String, v: f32) {
-    if v.fract() == 0.0 && v.abs() < 1e9 {
-        out.push_str(&alloc::format!("{v:.0}"));
+    // Whole and within i64 (no `f32::fract` in `core`).
+    if (v as i64) as f32 == v {
+        out.push_str(&alloc::format!("{}", v as i64));
     } else {
         push_f32(out, v);
     }
