@@ -3,8 +3,9 @@
 
 use proptest::prelude::*;
 use smartmeter::wire::command::{
-    Calibration, Command, CommandError, DailyRestart, EnergyReset, Envelope, Measures,
-    MqttServerSettings, SampleRequest, ServerAddr, ServerKind, Slot, StreamType, WifiCredentials,
+    Calibration, Command, CommandError, DailyRestart, EnergyReset, Envelope, HomeAssistantSettings,
+    Measures, MqttServerSettings, NominalFrequency, NominalSettings, NominalValue, PqInterval,
+    SampleRequest, ServerAddr, ServerKind, Slot, StreamType, WifiCredentials,
 };
 use smartmeter::wire::log::LogLevel;
 
@@ -23,6 +24,13 @@ fn host(h: &str, port: Option<u16>) -> ServerAddr {
         host: h.to_string(),
         port,
     }
+}
+
+fn nominal(voltage_v: NominalValue<f32>, frequency: NominalValue<NominalFrequency>) -> Command {
+    Command::SetNominal(NominalSettings {
+        voltage_v,
+        frequency,
+    })
 }
 
 /// The typed value of every golden case.
@@ -143,6 +151,36 @@ fn typed(name: &str) -> Command {
         "setToken" => Command::SetToken {
             token: "s3cret".into(),
         },
+        "setNominal" => nominal(
+            NominalValue::Fixed(230.0),
+            NominalValue::Fixed(NominalFrequency::Hz50),
+        ),
+        "setNominal_auto" => nominal(NominalValue::Auto, NominalValue::Auto),
+        "setNominal_fraction" => nominal(
+            NominalValue::Fixed(120.5),
+            NominalValue::Fixed(NominalFrequency::Hz60),
+        ),
+        "setNominal_frequency" => nominal(
+            NominalValue::Keep,
+            NominalValue::Fixed(NominalFrequency::Hz60),
+        ),
+        "getPQ" => Command::GetPq {
+            interval: PqInterval::ThreeSeconds,
+        },
+        "getPQ_10min" => Command::GetPq {
+            interval: PqInterval::TenMinutes,
+        },
+        "getEvents" => Command::GetEvents { since: 0 },
+        "getEvents_since" => Command::GetEvents { since: 17 },
+        "clearEvents" => Command::ClearEvents,
+        "homeAssistant" => Command::HomeAssistant(HomeAssistantSettings {
+            enable: Some(true),
+            prefix: Some("homeassistant".into()),
+        }),
+        "homeAssistant_off" => Command::HomeAssistant(HomeAssistantSettings {
+            enable: Some(false),
+            prefix: None,
+        }),
         other => panic!("golden case {other} has no typed value"),
     }
 }
@@ -150,7 +188,7 @@ fn typed(name: &str) -> Command {
 #[test]
 fn golden_commands_both_ways() {
     let cases = golden();
-    assert_eq!(cases.len(), 47);
+    assert_eq!(cases.len(), 58);
     for (name, text) in &cases {
         let cmd = typed(name);
         assert_eq!(cmd.encode(), *text, "encode {name}");
@@ -490,6 +528,87 @@ fn exact_error_texts() {
             "Invalid token: missing",
             Some("auth"),
         ),
+        // §11 (docs/protocol.md §11.1: `Invalid voltage: <reason>`, `Invalid frequency: <reason>`).
+        (
+            b"{\"cmd\":\"setNominal\",\"voltage\":49.9,\"frequency\":50}",
+            "Invalid voltage: expected 50 to 1000 V, or 0 for auto",
+            Some("setNominal"),
+        ),
+        (
+            b"{\"cmd\":\"setNominal\",\"voltage\":1000.5}",
+            "Invalid voltage: expected 50 to 1000 V, or 0 for auto",
+            Some("setNominal"),
+        ),
+        (
+            b"{\"cmd\":\"setNominal\",\"voltage\":\"high\"}",
+            "Invalid voltage: expected 50 to 1000 V, or 0 for auto",
+            Some("setNominal"),
+        ),
+        (
+            b"{\"cmd\":\"setNominal\",\"voltage\":-230}",
+            "Invalid voltage: expected 50 to 1000 V, or 0 for auto",
+            Some("setNominal"),
+        ),
+        (
+            b"{\"cmd\":\"setNominal\",\"voltage\":230,\"frequency\":55}",
+            "Invalid frequency: expected 50 or 60 Hz, or 0 for auto",
+            Some("setNominal"),
+        ),
+        (
+            b"{\"cmd\":\"setNominal\",\"frequency\":50.5}",
+            "Invalid frequency: expected 50 or 60 Hz, or 0 for auto",
+            Some("setNominal"),
+        ),
+        (
+            b"{\"cmd\":\"getPQ\",\"interval\":\"1h\"}",
+            "Invalid interval: expected 200ms, 3s, 10min or 2h",
+            Some("getPQ"),
+        ),
+        (
+            b"{\"cmd\":\"getPQ\",\"interval\":3}",
+            "Invalid interval: expected 200ms, 3s, 10min or 2h",
+            Some("getPQ"),
+        ),
+        (
+            b"{\"cmd\":\"getEvents\",\"since\":-1}",
+            "Invalid since: expected an event id 0-4294967295",
+            Some("getEvents"),
+        ),
+        (
+            b"{\"cmd\":\"getEvents\",\"since\":4294967296}",
+            "Invalid since: expected an event id 0-4294967295",
+            Some("getEvents"),
+        ),
+        (
+            b"{\"cmd\":\"getEvents\",\"since\":1.5}",
+            "Invalid since: expected an event id 0-4294967295",
+            Some("getEvents"),
+        ),
+        (
+            b"{\"cmd\":\"homeAssistant\",\"enable\":\"yes\"}",
+            "Invalid enable: expected true or false",
+            Some("homeAssistant"),
+        ),
+        (
+            b"{\"cmd\":\"homeAssistant\",\"prefix\":\"ha/#\"}",
+            "Invalid prefix: expected 1-64 bytes of MQTT topic levels without + or #",
+            Some("homeAssistant"),
+        ),
+        (
+            b"{\"cmd\":\"homeAssistant\",\"prefix\":\"ha/\"}",
+            "Invalid prefix: expected 1-64 bytes of MQTT topic levels without + or #",
+            Some("homeAssistant"),
+        ),
+        (
+            b"{\"cmd\":\"homeAssistant\",\"prefix\":\"\"}",
+            "Invalid prefix: expected 1-64 bytes of MQTT topic levels without + or #",
+            Some("homeAssistant"),
+        ),
+        (
+            b"{\"cmd\":\"homeAssistant\",\"prefix\":true}",
+            "Invalid prefix: expected 1-64 bytes of MQTT topic levels without + or #",
+            Some("homeAssistant"),
+        ),
     ];
     for (line, msg, cmd) in cases {
         let err = Command::parse(line).expect_err(&String::from_utf8_lossy(line));
@@ -605,6 +724,66 @@ fn lenient_forms() {
                 ssid: "caf\u{e9}".into(),
                 pwd: String::new(),
             }),
+        ),
+        // §11/§12 extensions: keys in any order, numbers as strings, `"auto"` for 0, defaults.
+        (
+            b"{\"frequency\":\"60\",\"cmd\":\"setNominal\",\"voltage\":\"auto\"}",
+            nominal(NominalValue::Auto, NominalValue::Fixed(NominalFrequency::Hz60)),
+        ),
+        (
+            b"{\"cmd\":\"setNominal\",\"voltage\":230.0,\"frequency\":\"AUTO\"}",
+            nominal(NominalValue::Fixed(230.0), NominalValue::Auto),
+        ),
+        (
+            b"{\"cmd\":\"setNominal\",\"payload\":{\"voltage\":50,\"frequency\":60.0}}",
+            nominal(NominalValue::Fixed(50.0), NominalValue::Fixed(NominalFrequency::Hz60)),
+        ),
+        (
+            b"{\"cmd\":\"setNominal\",\"voltage\":null}",
+            nominal(NominalValue::Keep, NominalValue::Keep),
+        ),
+        (
+            b"{\"cmd\":\"getPQ\"}",
+            Command::GetPq {
+                interval: PqInterval::ThreeSeconds,
+            },
+        ),
+        (
+            b"{\"cmd\":\"getPQ\",\"interval\":\" 2h \"}",
+            Command::GetPq {
+                interval: PqInterval::TwoHours,
+            },
+        ),
+        (
+            b"{\"cmd\":\"getPQ\",\"payload\":{\"interval\":\"200ms\"}}",
+            Command::GetPq {
+                interval: PqInterval::Basic,
+            },
+        ),
+        (b"{\"cmd\":\"getEvents\"}", Command::GetEvents { since: 0 }),
+        (
+            b"{\"cmd\":\"getEvents\",\"since\":\"4294967295\"}",
+            Command::GetEvents { since: u32::MAX },
+        ),
+        (b"{\"cmd\":\"getEvents\",\"since\":12.0}", Command::GetEvents { since: 12 }),
+        (b" {\"cmd\": \"clearEvents\"} ", Command::ClearEvents),
+        (
+            b"{\"cmd\":\"homeAssistant\",\"enable\":\"false\"}",
+            Command::HomeAssistant(HomeAssistantSettings {
+                enable: Some(false),
+                prefix: None,
+            }),
+        ),
+        (
+            b"{\"cmd\":\"homeAssistant\",\"prefix\":\"ha/discovery\"}",
+            Command::HomeAssistant(HomeAssistantSettings {
+                enable: None,
+                prefix: Some("ha/discovery".into()),
+            }),
+        ),
+        (
+            b"{\"cmd\":\"homeAssistant\"}",
+            Command::HomeAssistant(HomeAssistantSettings::default()),
         ),
         // The seed's calibration example lacks the final brace.
         (
@@ -744,6 +923,7 @@ fn command() -> impl Strategy<Value = Command> {
         Command::Availability,
         Command::Keepalive,
         Command::GetQuality,
+        Command::ClearEvents,
     ]);
     prop_oneof![
         simple,
@@ -791,7 +971,43 @@ fn command() -> impl Strategy<Value = Command> {
         (-720i16..=840).prop_map(|offset_min| Command::Timezone { offset_min }),
         ascii(64, 1).prop_map(|token| Command::Auth { token }),
         ascii(64, 0).prop_map(|token| Command::SetToken { token }),
+        (
+            nominal_value(50f32..=1000.0),
+            nominal_value(prop_oneof![
+                Just(NominalFrequency::Hz50),
+                Just(NominalFrequency::Hz60)
+            ])
+        )
+            .prop_map(|(voltage_v, frequency)| nominal(voltage_v, frequency)),
+        proptest::sample::select(PqInterval::ALL.to_vec())
+            .prop_map(|interval| Command::GetPq { interval }),
+        any::<u32>().prop_map(|since| Command::GetEvents { since }),
+        (
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(discovery_prefix()),
+        )
+            .prop_map(
+                |(enable, prefix)| Command::HomeAssistant(HomeAssistantSettings { enable, prefix })
+            ),
     ]
+}
+
+fn nominal_value<T: std::fmt::Debug + Clone + 'static>(
+    fixed: impl Strategy<Value = T> + 'static,
+) -> impl Strategy<Value = NominalValue<T>> {
+    prop_oneof![
+        Just(NominalValue::Keep),
+        Just(NominalValue::Auto),
+        fixed.prop_map(NominalValue::Fixed),
+    ]
+}
+
+/// Valid discovery prefixes: 1..=4 non-empty levels of printable characters other than `/+#`,
+/// at most 64 bytes.
+fn discovery_prefix() -> impl Strategy<Value = String> {
+    proptest::collection::vec("[ -\"$-*,-.0-~]{1,15}", 1..=4)
+        .prop_map(|levels| levels.join("/"))
+        .prop_filter("at most 64 bytes", |p| p.len() <= 64)
 }
 
 /// Loosely JSON-shaped lines: a known or unknown cmd plus random known keys with random values, to
@@ -810,11 +1026,45 @@ fn jsonish() -> impl Strategy<Value = String> {
         Just("\"v,i_L1\"".to_string()),
         Just("\"UDP\"".to_string()),
         Just("[-1,\"x\"]".to_string()),
+        Just("230".to_string()),
+        Just("60".to_string()),
+        Just("\"auto\"".to_string()),
+        Just("\"10min\"".to_string()),
+        Just("\"home/assistant\"".to_string()),
     ];
     let key = proptest::sample::select(vec![
-        "payload", "level", "cal", "calV", "calI", "energy", "ts", "hour", "minute", "samples",
-        "value", "offset", "token", "name", "ssid", "pwd", "server", "user", "port", "type",
-        "measures", "rate", "prefix", "time", "flowCtr", "slot", "ntpConf",
+        "payload",
+        "level",
+        "cal",
+        "calV",
+        "calI",
+        "energy",
+        "ts",
+        "hour",
+        "minute",
+        "samples",
+        "value",
+        "offset",
+        "token",
+        "name",
+        "ssid",
+        "pwd",
+        "server",
+        "user",
+        "port",
+        "type",
+        "measures",
+        "rate",
+        "prefix",
+        "time",
+        "flowCtr",
+        "slot",
+        "ntpConf",
+        "voltage",
+        "frequency",
+        "interval",
+        "since",
+        "enable",
     ]);
     let cmd = proptest::sample::select(Command::NAMES.to_vec());
     (

@@ -2,14 +2,27 @@
 
 use proptest::prelude::*;
 use smartmeter::wire::command::{
-    CommandError, DailyRestart, Measures, ServerKind, Slot, StreamType,
+    CommandError, DailyRestart, Measures, NominalFrequency, PqInterval, ServerKind, Slot,
+    StreamType,
 };
 use smartmeter::wire::log::LogLevel;
+use smartmeter::wire::pq::{EventKind, HARMONICS, Nominal, PhaseSet, PqAggregate, PqEvent};
 use smartmeter::wire::reply::{
-    BUSY, InfoReply, QualityReply, Reply, ReplyError, RestartKind, SampleStarted, StopStats,
+    BUSY, InfoReply, NominalInForce, NominalSet, QualityReply, Reply, ReplyError, RestartKind,
+    SampleStarted, StopStats,
 };
 
 const GOLDEN: &str = include_str!("golden/replies.txt");
+/// The PQ objects, whose typed values `tests/wire_pq.rs` pins: a `getPQ` reply carries an aggregate
+/// and a `getEvents` reply events of this file.
+const GOLDEN_PQ: &str = include_str!("golden/pq.txt");
+
+fn golden_pq(name: &str) -> &'static str {
+    GOLDEN_PQ
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .expect("pq golden case")
+}
 
 fn golden() -> Vec<(&'static str, &'static str)> {
     GOLDEN
@@ -246,6 +259,44 @@ fn typed(name: &str) -> Reply {
         "error_ntp" => Reply::error(Some("ntp"), "Error syncing time"),
         "error_wifi_dup" => Reply::error(Some("addWifi"), "Wifi AP Test already in list"),
         "setup_done" => Reply::SetupDone,
+        "setNominal" => Reply::Nominal(NominalSet {
+            voltage_v: NominalInForce::Fixed(230.0),
+            frequency: NominalInForce::Fixed(NominalFrequency::Hz50),
+        }),
+        "setNominal_auto" => Reply::Nominal(NominalSet {
+            voltage_v: NominalInForce::Auto(Some(120.0)),
+            frequency: NominalInForce::Auto(Some(NominalFrequency::Hz60)),
+        }),
+        "setNominal_undecided" => Reply::Nominal(NominalSet {
+            voltage_v: NominalInForce::Fixed(120.5),
+            frequency: NominalInForce::Auto(None),
+        }),
+        "getPQ" => Reply::Pq(Box::new(
+            PqAggregate::parse(golden_pq("pq_3s").as_bytes()).unwrap(),
+        )),
+        "getPQ_10min_undefined" => Reply::Pq(Box::new(
+            PqAggregate::parse(golden_pq("pq_10min_undefined").as_bytes()).unwrap(),
+        )),
+        "getEvents" => Reply::Events {
+            events: ["event_dip", "event_swell"]
+                .map(|n| PqEvent::parse(golden_pq(n).as_bytes()).unwrap())
+                .to_vec(),
+            next: 8,
+        },
+        "getEvents_empty" => Reply::Events {
+            events: vec![],
+            next: 0,
+        },
+        "clearEvents" => Reply::ClearEvents,
+        "homeAssistant" => Reply::HomeAssistant {
+            enabled: true,
+            prefix: s("homeassistant"),
+        },
+        "homeAssistant_off" => Reply::HomeAssistant {
+            enabled: false,
+            prefix: s("ha/discovery"),
+        },
+        "error_pq_not_ready" => Reply::pq_not_ready(PqInterval::TenMinutes),
         other => panic!("golden case {other} has no typed value"),
     }
 }
@@ -253,7 +304,7 @@ fn typed(name: &str) -> Reply {
 #[test]
 fn golden_replies_both_ways() {
     let cases = golden();
-    assert_eq!(cases.len(), 49);
+    assert_eq!(cases.len(), 60);
     for (name, text) in &cases {
         let reply = typed(name);
         assert_eq!(reply.to_json(), *text, "to_json {name}");
@@ -601,7 +652,7 @@ fn stop_stats() -> impl Strategy<Value = StopStats> {
         })
 }
 
-const DEDICATED: [&str; 32] = [
+const DEDICATED: [&str; 37] = [
     "info",
     "getPower",
     "getVoltage",
@@ -633,8 +684,111 @@ const DEDICATED: [&str; 32] = [
     "timezone",
     "auth",
     "setToken",
+    "setNominal",
+    "getPQ",
+    "getEvents",
+    "clearEvents",
+    "homeAssistant",
     "",
 ];
+
+fn nominal_set() -> impl Strategy<Value = NominalSet> {
+    let volts = prop_oneof![
+        (50u16..=1000).prop_map(f32::from),
+        50f32..=1000.0,
+        finite_f32(),
+    ];
+    let hz = prop_oneof![Just(NominalFrequency::Hz50), Just(NominalFrequency::Hz60)];
+    fn in_force<T: Clone + std::fmt::Debug + 'static>(
+        v: impl Strategy<Value = T> + Clone + 'static,
+    ) -> impl Strategy<Value = NominalInForce<T>> {
+        prop_oneof![
+            v.clone().prop_map(NominalInForce::Fixed),
+            proptest::option::of(v).prop_map(NominalInForce::Auto),
+        ]
+    }
+    (in_force(volts), in_force(hz)).prop_map(|(voltage_v, frequency)| NominalSet {
+        voltage_v,
+        frequency,
+    })
+}
+
+/// A PQ aggregate with a few harmonics set (the full table is covered by `tests/wire_pq.rs`).
+fn aggregate() -> impl Strategy<Value = PqAggregate> {
+    (
+        proptest::sample::select(PqInterval::ALL.to_vec()),
+        (
+            finite_f64(),
+            finite_f64(),
+            any::<bool>(),
+            finite_f32(),
+            finite_f32(),
+        ),
+        (phases(), phases(), proptest::option::of(finite_f32())),
+        (0..HARMONICS, proptest::option::of(finite_f32())),
+        (
+            proptest::option::of(phases()),
+            proptest::option::of(phases()),
+        ),
+    )
+        .prop_map(
+            |(interval, (start, end, flagged, u, f), (v, thd, freq), (h, hv), (pst, plt))| {
+                let mut a = PqAggregate::undefined(
+                    interval,
+                    start,
+                    end,
+                    Nominal {
+                        voltage_v: u,
+                        frequency_hz: f,
+                    },
+                );
+                a.flagged = flagged;
+                a.voltage_v = v;
+                a.thd_v_pct = thd;
+                a.frequency_hz = freq;
+                a.harmonics_v[1][h] = hv;
+                a.harmonics_i[2][HARMONICS - 1 - h] = hv;
+                a.pst = pst;
+                a.plt = plt;
+                a
+            },
+        )
+}
+
+fn event() -> impl Strategy<Value = PqEvent> {
+    let kind = prop_oneof![
+        Just(EventKind::Dip),
+        Just(EventKind::Swell),
+        Just(EventKind::Interruption),
+        (finite_f32(), finite_f32()).prop_map(|(a, b)| EventKind::Rvc {
+            delta_max_v: a,
+            delta_steady_v: b
+        }),
+    ];
+    (
+        any::<u32>(),
+        kind,
+        1u8..=7,
+        finite_f64(),
+        finite_f64(),
+        finite_f32(),
+        finite_f32(),
+    )
+        .prop_map(|(id, kind, bits, start, dur, ext, reference)| PqEvent {
+            id,
+            kind,
+            phases: PhaseSet::from_bits(bits).unwrap(),
+            start_s: start,
+            duration_s: dur,
+            extreme_v: ext,
+            reference_v: reference,
+        })
+}
+
+/// Valid discovery prefixes as the meter echoes them.
+fn prefix() -> impl Strategy<Value = String> {
+    proptest::collection::vec("[ -\"$-*,-.0-~]{1,12}", 1..=3).prop_map(|l| l.join("/"))
+}
 
 fn reply() -> impl Strategy<Value = Reply> {
     let log_row = "\\[[ADIWE]\\][0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}: [A-Za-z0-9 .,:-]{0,30}[A-Za-z0-9]";
@@ -688,6 +842,13 @@ fn reply() -> impl Strategy<Value = Reply> {
         (-720i16..=840).prop_map(|offset_min| Reply::Timezone { offset_min }),
         Just(Reply::Auth),
         any::<bool>().prop_map(|removed| Reply::SetToken { removed }),
+        nominal_set().prop_map(Reply::Nominal),
+        aggregate().prop_map(|a| Reply::Pq(Box::new(a))),
+        (proptest::collection::vec(event(), 0..=16), any::<u32>())
+            .prop_map(|(events, next)| Reply::Events { events, next }),
+        Just(Reply::ClearEvents),
+        (any::<bool>(), prefix())
+            .prop_map(|(enabled, prefix)| Reply::HomeAssistant { enabled, prefix }),
         text()
             .prop_filter("no dedicated variant", |c| !DEDICATED.contains(&c.as_str()))
             .prop_map(|cmd| Reply::Ack { cmd }),
@@ -768,4 +929,103 @@ fn log_dump_rows_with_cr_and_newline_round_trip() {
     let line = reply.to_line();
     let json = line.strip_prefix("Info:").unwrap().trim_end();
     assert_eq!(Reply::parse(json.as_bytes()).unwrap(), reply);
+}
+
+/// §11/§12 replies: read in any key order, without `cmd` by their texts, `next` defaulting to the
+/// last listed id; shape errors name the field.
+#[test]
+fn extension_replies_tolerant_and_strict() {
+    let dip = golden_pq("event_dip");
+    let swell = golden_pq("event_swell");
+    let events = |json: &str| match Reply::parse(json.as_bytes()) {
+        Ok(Reply::Events { events, next }) => {
+            (events.iter().map(|e| e.id).collect::<Vec<_>>(), next)
+        }
+        other => panic!("{json}: {other:?}"),
+    };
+    assert_eq!(
+        events(&format!(
+            r#"{{"next":"9","cmd":"getEvents","events":[{swell},{dip}],"error":false}}"#
+        )),
+        (vec![8, 7], 9)
+    );
+    assert_eq!(
+        events(&format!(
+            r#"{{"cmd":"getEvents","events":[{dip},{swell}]}}"#
+        )),
+        (vec![7, 8], 8)
+    );
+    assert_eq!(events(r#"{"cmd":"getEvents","events":null}"#), (vec![], 0));
+    assert_eq!(
+        Reply::parse(br#"{"cmd":"getEvents","events":[{"id":1,"type":"dip"}]}"#),
+        Err(ReplyError::Missing { field: "phases" })
+    );
+    assert_eq!(
+        Reply::parse(br#"{"cmd":"getEvents","events":[1]}"#),
+        Err(ReplyError::Invalid {
+            field: "events",
+            reason: "expected an array of event objects"
+        })
+    );
+    assert_eq!(
+        Reply::parse(br#"{"cmd":"getEvents","events":[],"next":-1}"#),
+        Err(ReplyError::Invalid {
+            field: "next",
+            reason: "expected an event id 0-4294967295"
+        })
+    );
+    // getPQ: the aggregate's keys in any order around error/cmd; a missing key is named.
+    let pq = golden_pq("pq_3s");
+    let shuffled = format!(
+        r#"{{"cmd":"getPQ",{},"error":false}}"#,
+        &pq[1..pq.len() - 1]
+    );
+    assert_eq!(
+        Reply::parse(shuffled.as_bytes()),
+        Ok(Reply::Pq(Box::new(
+            PqAggregate::parse(pq.as_bytes()).unwrap()
+        )))
+    );
+    assert_eq!(
+        Reply::parse(br#"{"error":false,"cmd":"getPQ","interval":"3s"}"#),
+        Err(ReplyError::Missing { field: "nominal" })
+    );
+    // Texts without cmd (old-style replies), and their strict forms.
+    assert_eq!(
+        Reply::parse(br#"{"error":false,"msg":"Nominal set to auto (230 V), 50 Hz"}"#),
+        Ok(Reply::Nominal(NominalSet {
+            voltage_v: NominalInForce::Auto(Some(230.0)),
+            frequency: NominalInForce::Fixed(NominalFrequency::Hz50),
+        }))
+    );
+    assert_eq!(
+        Reply::parse(br#"{"error":false,"msg":"Events cleared"}"#),
+        Ok(Reply::ClearEvents)
+    );
+    assert_eq!(
+        Reply::parse(br#"{"msg":"Home Assistant discovery off (homeassistant)"}"#),
+        Ok(Reply::HomeAssistant {
+            enabled: false,
+            prefix: s("homeassistant")
+        })
+    );
+    for bad in [
+        r#"{"cmd":"setNominal","msg":"Nominal set to 230 V, 55 Hz"}"#,
+        r#"{"cmd":"setNominal","msg":"Nominal set to 230 V"}"#,
+        r#"{"cmd":"setNominal","msg":"Nominal set to auto [230 V], 50 Hz"}"#,
+        r#"{"cmd":"homeAssistant","msg":"Home Assistant discovery maybe (x)"}"#,
+        r#"{"cmd":"homeAssistant","msg":"Home Assistant discovery on"}"#,
+    ] {
+        assert!(
+            matches!(
+                Reply::parse(bad.as_bytes()),
+                Err(ReplyError::Invalid { field: "msg", .. })
+            ),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        Reply::pq_not_ready(PqInterval::Basic).message().as_deref(),
+        Some("No complete 200ms interval yet")
+    );
 }

@@ -305,6 +305,13 @@ impl Device {
                 });
                 self.reply(sink, &Reply::SetToken { removed });
             }
+            // TODO(pq-engine): the §11/§12 commands are parsed by `wire` but not executed yet;
+            // until the engine has them they answer like an unknown command.
+            Command::SetNominal(_)
+            | Command::GetPq { .. }
+            | Command::GetEvents { .. }
+            | Command::ClearEvents
+            | Command::HomeAssistant(_) => self.error_reply(sink, name, "unknown command"),
         }
     }
 

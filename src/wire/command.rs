@@ -1,4 +1,4 @@
-//! Commands: the lines a host sends to the meter (PROTOCOL.md §1, §2, §5, §10).
+//! Commands: the lines a host sends to the meter (PROTOCOL.md §1, §2, §5, §10, §11, §12).
 //!
 //! [`Command::parse`] takes one line of untrusted bytes and answers a typed [`Command`] or a
 //! [`CommandError`] whose `Display` is the exact `msg` text of the protocol's error reply and whose
@@ -39,19 +39,21 @@
 //!
 //! | file | what | uses |
 //! |---|---|---|
-//! | `types` | the typed [`Command`], its argument types, names and limits | `sample`, `server` |
+//! | `types` | the typed [`Command`], its argument types, names and limits | `sample`, `server`, `extension` |
 //! | `sample`, `server` | the `sample` request types; server addresses | — |
+//! | `extension` | argument types of `setNominal`, `getPQ`, `homeAssistant` (§11, §12) | — |
 //! | `error` | [`CommandError`]: the exact error texts | `server` |
 //! | `raw` | the loose, borrowed [`RawCommand`] | — |
 //! | `scan`, `number` | the zero-copy JSON scanner that fills a `RawCommand`; its number tokens | `raw`, `types` |
-//! | `validate` | `RawCommand` → [`Command`] (`TryFrom`) | `raw`, `types`, `sample`, `server`, `error` |
+//! | `validate` | `RawCommand` → [`Command`] (`TryFrom`) | `raw`, `types`, `sample`, `server`, `extension`, `error` |
 //! | `parse` | [`Command::parse`]: line handling, the byte-compare fast path, the scan | `scan`, `validate` |
-//! | `json`, `encode` | the canonical JSON writer and [`Command::encode`] | `types` |
+//! | `json`, `encode` | the canonical JSON writer and [`Command::encode`] | `types`, `extension` |
 //! | `envelope` | [`Envelope`]: a command with the `token` it carries (MQTT) | `parse`, `json` |
 
 mod encode;
 mod envelope;
 mod error;
+mod extension;
 pub(crate) mod json;
 mod number;
 mod parse;
@@ -65,6 +67,10 @@ mod validate;
 
 pub use envelope::Envelope;
 pub use error::CommandError;
+pub use extension::{
+    HomeAssistantSettings, NominalFrequency, NominalSettings, NominalValue, PqInterval,
+    is_valid_discovery_prefix,
+};
 pub use peek::peek_name;
 pub use raw::RawCommand;
 pub use sample::{Measures, SampleRequest, Slot, StreamType};

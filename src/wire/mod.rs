@@ -4,6 +4,7 @@
 //! them panics or allocates without bound.
 
 pub mod command;
+pub mod discovery;
 pub mod frame;
 pub mod log;
 pub mod mqtt;

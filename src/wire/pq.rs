@@ -34,7 +34,15 @@ use core::fmt::Write as _;
 
 use crate::wire::command::json::{Obj, push_f32};
 use crate::wire::command::raw::Loose;
-use crate::wire::reply::Phases;
+
+/// The interval selector lives beside the `getPQ` command that sends it (so `wire::command` needs
+/// nothing from here); this is its home for PQ objects.
+pub use crate::wire::command::PqInterval;
+
+/// A 3-phase measurement `[L1, L2, L3]`, the same type as
+/// [`reply::Phases`](crate::wire::reply::Phases) (spelled out so this module imports nothing from
+/// `reply`, which imports it).
+type Phases = [Option<f32>; 3];
 
 /// Harmonic orders per phase in `harmonicsV` / `harmonicsI`: H1..H50, index 0 = H1.
 pub const HARMONICS: usize = 50;
@@ -62,44 +70,6 @@ pub enum PqError {
         /// What was expected.
         reason: &'static str,
     },
-}
-
-/// The aggregation interval of a [`PqAggregate`] (`interval` key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PqInterval {
-    /// `200ms`: the last basic 10/12-cycle window.
-    Basic,
-    /// `3s`: 150/180 cycles.
-    ThreeSeconds,
-    /// `10min`: aligned to the UTC clock.
-    TenMinutes,
-    /// `2h`: 12 × 10 min.
-    TwoHours,
-}
-
-impl PqInterval {
-    /// Every interval, shortest first.
-    pub const ALL: [PqInterval; 4] = [
-        PqInterval::Basic,
-        PqInterval::ThreeSeconds,
-        PqInterval::TenMinutes,
-        PqInterval::TwoHours,
-    ];
-
-    /// The wire name (`200ms`, `3s`, `10min`, `2h`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PqInterval::Basic => "200ms",
-            PqInterval::ThreeSeconds => "3s",
-            PqInterval::TenMinutes => "10min",
-            PqInterval::TwoHours => "2h",
-        }
-    }
-
-    /// Reads a wire name (surrounding whitespace ignored).
-    pub fn parse(s: &str) -> Option<PqInterval> {
-        PqInterval::ALL.into_iter().find(|i| i.as_str() == s.trim())
-    }
 }
 
 /// The nominal values in force (`nominal` key): declared voltage Udin and nominal frequency.
@@ -442,6 +412,11 @@ impl PqEvent {
     pub fn parse(json: &[u8]) -> Result<PqEvent, PqError> {
         let raw: RawEvent<'_> =
             serde_json::from_slice(json.trim_ascii()).map_err(|_| PqError::Json)?;
+        PqEvent::from_raw(&raw)
+    }
+
+    /// The typed event of its loose form (an item of a `getEvents` reply, read by `wire::reply`).
+    pub(crate) fn from_raw(raw: &RawEvent<'_>) -> Result<PqEvent, PqError> {
         let id = read::req(&raw.id, "id")?
             .as_i64()
             .and_then(|i| u32::try_from(i).ok())
@@ -548,7 +523,7 @@ struct RawNominalObject<'a> {
 
 /// The loose form of an event.
 #[derive(Debug, Default, serde::Deserialize)]
-struct RawEvent<'a> {
+pub(crate) struct RawEvent<'a> {
     #[serde(borrow)]
     id: Option<Loose<'a>>,
     #[serde(borrow, rename = "type")]
@@ -572,8 +547,7 @@ struct RawEvent<'a> {
 /// Typed reads of loose values, shared with [`crate::wire::mqtt`]'s status payload. Each answers
 /// [`PqError`]; the MQTT module maps it onto its own error.
 pub(crate) mod read {
-    use super::{Loose, PqError};
-    use crate::wire::reply::Phases;
+    use super::{Loose, Phases, PqError};
     use alloc::string::{String, ToString};
 
     pub(crate) fn req<'r, 'a>(

@@ -1,4 +1,4 @@
-//! Replies: the JSON the meter answers with (PROTOCOL.md §2, §5, §10), typed, encoded canonically and
+//! Replies: the JSON the meter answers with (PROTOCOL.md §2, §5, §10, §11, §12), typed, encoded canonically and
 //! parsed back tolerantly.
 //!
 //! Encoding ([`Reply::to_json`], [`Reply::to_line`]) always writes the canonical form: keys `error`,
@@ -22,7 +22,8 @@
 //!    `time_server` / `mqtt_server` / `stream_server` → ServerSet; `ssids` → AddWifi if there is an `ssid`
 //!    key or the msg starts with `New Ap`, else DelWifi; `calibration` → Calibration; then by `msg`
 //!    prefix (`*** LOGFile`, `Log Level set to: `, `Energy reset to `, `Set daily restart to: ` /
-//!    `Disabled daily restart`, `Restarting`, `Set time zone offset to: `, `Authenticated`); finally a
+//!    `Disabled daily restart`, `Restarting`, `Set time zone offset to: `, `Authenticated`,
+//!    `Nominal set to `, `Events cleared`, `Home Assistant discovery `); finally a
 //!    bare `{"error":false}` → [`Reply::GetLogDone`] (the seed prints it after the log dump). Anything
 //!    else is [`ReplyError::Unrecognized`].
 //!
@@ -45,9 +46,11 @@
 //! | `raw` | the loose, borrowed form of a reply object | — |
 //! | `fields` | tolerant readers of one loose field | `raw`, `types` |
 //! | `shapes` | one reply shape each (`info`, `sample`, `stop`, …) | `fields`, `text`, `types` |
-//! | `parse` | [`Reply::parse`]: which shape a reply is (by `cmd`, else by its keys) | `shapes`, `fields` |
+//! | `extension` | the §11/§12 replies both ways (`setNominal`, `getPQ`, `getEvents`, `homeAssistant`) | `types`, `fields`, `raw` |
+//! | `parse` | [`Reply::parse`]: which shape a reply is (by `cmd`, else by its keys) | `shapes`, `extension`, `fields` |
 
 mod encode;
+mod extension;
 mod fields;
 mod parse;
 mod raw;
@@ -56,5 +59,6 @@ mod text;
 mod types;
 
 pub use types::{
-    BUSY, InfoReply, Phases, QualityReply, Reply, ReplyError, RestartKind, SampleStarted, StopStats,
+    BUSY, InfoReply, NominalInForce, NominalSet, Phases, QualityReply, Reply, ReplyError,
+    RestartKind, SampleStarted, StopStats,
 };

@@ -3,6 +3,7 @@
 use alloc::string::{String, ToString};
 use core::fmt;
 
+use super::extension::NominalValue;
 use super::json::Obj;
 use super::sample::{SampleRequest, StreamType};
 use super::types::{Calibration, Command, DailyRestart};
@@ -90,6 +91,44 @@ impl Command {
             Command::Auth { token } | Command::SetToken { token } => {
                 o.str("token", token);
             }
+            Command::SetNominal(n) => {
+                match n.voltage_v {
+                    NominalValue::Keep => {}
+                    NominalValue::Auto => {
+                        o.int("voltage", 0);
+                    }
+                    // Whole volts as an integer (`230`, as PROTOCOL.md writes it).
+                    NominalValue::Fixed(v) if (v as i32) as f32 == v => {
+                        o.int("voltage", v as i32);
+                    }
+                    NominalValue::Fixed(v) => {
+                        o.f32("voltage", v);
+                    }
+                }
+                match n.frequency {
+                    NominalValue::Keep => {}
+                    NominalValue::Auto => {
+                        o.int("frequency", 0);
+                    }
+                    NominalValue::Fixed(f) => {
+                        o.int("frequency", f.hz());
+                    }
+                }
+            }
+            Command::GetPq { interval } => {
+                o.str("interval", interval.as_str());
+            }
+            Command::GetEvents { since } => {
+                o.int("since", since);
+            }
+            Command::HomeAssistant(h) => {
+                if let Some(e) = h.enable {
+                    o.bool("enable", e);
+                }
+                if let Some(p) = &h.prefix {
+                    o.str("prefix", p);
+                }
+            }
             Command::Info
             | Command::GetPower
             | Command::GetVoltage
@@ -104,7 +143,8 @@ impl Command {
             | Command::ClearLog
             | Command::GetLog
             | Command::Ntp
-            | Command::GetQuality => {}
+            | Command::GetQuality
+            | Command::ClearEvents => {}
         }
         o.finish()
     }

@@ -66,6 +66,7 @@ impl Command {
             b"clearLog" => Command::ClearLog,
             b"getLog" => Command::GetLog,
             b"ntp" => Command::Ntp,
+            b"clearEvents" => Command::ClearEvents,
             _ => return None,
         })
     }
@@ -182,6 +183,7 @@ mod tests {
             Command::ClearLog,
             Command::GetLog,
             Command::Ntp,
+            Command::ClearEvents,
         ];
         for c in unit {
             let line = c.encode();

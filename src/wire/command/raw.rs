@@ -86,8 +86,7 @@ impl From<Num> for Loose<'_> {
     }
 }
 
-/// One item of a [`List`]: a number of the inline form, or a reference into the heap form.
-/// `Copy`, so reading a list runs no drop glue.
+/// One item of a [`List`]: an inline number or a reference into the heap form (`Copy`: no drop glue).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Item<'r, 'a> {
     Num(Num),
@@ -422,6 +421,11 @@ pub struct RawCommand<'a> {
     pub(crate) flow_ctr: Option<Loose<'a>>,
     pub(crate) slot: Option<Loose<'a>>,
     pub(crate) ntp_conf: Option<Loose<'a>>,
+    pub(crate) voltage: Option<Loose<'a>>,
+    pub(crate) frequency: Option<Loose<'a>>,
+    pub(crate) interval: Option<Loose<'a>>,
+    pub(crate) since: Option<Loose<'a>>,
+    pub(crate) enable: Option<Loose<'a>>,
 }
 
 /// The keys the protocol knows; anything else is skipped without being stored.
@@ -455,6 +459,11 @@ pub(crate) enum Key {
     FlowCtr,
     Slot,
     NtpConf,
+    Voltage,
+    Frequency,
+    Interval,
+    Since,
+    Enable,
     Other,
 }
 
@@ -476,6 +485,9 @@ const fn pack(k: &[u8]) -> u64 {
 impl Key {
     /// Any key as bytes (the scanner's escaped-key path and serde's).
     pub(crate) fn from_bytes(k: &[u8]) -> Key {
+        if k == b"frequency" {
+            return Key::Frequency; // the one known key longer than a packed word
+        }
         if k.len() > 8 {
             return Key::Other;
         }
@@ -515,6 +527,10 @@ impl Key {
         const FLOW_CTR: u64 = pack(b"flowCtr");
         const NTP_CONF: u64 = pack(b"ntpConf");
         const MEASURES: u64 = pack(b"measures");
+        const VOLTAGE: u64 = pack(b"voltage");
+        const INTERVAL: u64 = pack(b"interval");
+        const SINCE: u64 = pack(b"since");
+        const ENABLE: u64 = pack(b"enable");
         let (key, key_len) = match w {
             TS => (Key::Ts, 2),
             CMD => (Key::Cmd, 3),
@@ -544,6 +560,10 @@ impl Key {
             FLOW_CTR => (Key::FlowCtr, 7),
             NTP_CONF => (Key::NtpConf, 7),
             MEASURES => (Key::Measures, 8),
+            VOLTAGE => (Key::Voltage, 7),
+            INTERVAL => (Key::Interval, 8),
+            SINCE => (Key::Since, 5),
+            ENABLE => (Key::Enable, 6),
             _ => return Key::Other,
         };
         if len == key_len { key } else { Key::Other }
@@ -604,8 +624,7 @@ impl<'de: 'a, 'a> Visitor<'de> for RawSeed<'_, 'a> {
     }
 }
 
-/// Reads the value of a top-level `payload` into a caller's buffer if it is an object; answers
-/// whether it was (anything else is consumed and dropped).
+/// Reads a top-level object `payload` into a caller's buffer; answers whether it was one (else dropped).
 struct PayloadSeed<'r, 'a>(&'r mut RawCommand<'a>, u8);
 
 impl<'de: 'a, 'a> DeserializeSeed<'de> for PayloadSeed<'_, 'a> {
@@ -708,6 +727,11 @@ fn fill<'de: 'a, 'a, A: MapAccess<'de>>(
             Key::FlowCtr => (&mut raw.flow_ctr, "flowCtr"),
             Key::Slot => (&mut raw.slot, "slot"),
             Key::NtpConf => (&mut raw.ntp_conf, "ntpConf"),
+            Key::Voltage => (&mut raw.voltage, "voltage"),
+            Key::Frequency => (&mut raw.frequency, "frequency"),
+            Key::Interval => (&mut raw.interval, "interval"),
+            Key::Since => (&mut raw.since, "since"),
+            Key::Enable => (&mut raw.enable, "enable"),
             Key::Other => {
                 map.next_value::<de::IgnoredAny>()?;
                 continue;
@@ -753,6 +777,11 @@ impl<'a> RawCommand<'a> {
             Key::FlowCtr => &mut self.flow_ctr,
             Key::Slot => &mut self.slot,
             Key::NtpConf => &mut self.ntp_conf,
+            Key::Voltage => &mut self.voltage,
+            Key::Frequency => &mut self.frequency,
+            Key::Interval => &mut self.interval,
+            Key::Since => &mut self.since,
+            Key::Enable => &mut self.enable,
         }
     }
 

@@ -273,7 +273,8 @@ impl<'a> Scanner<'a> {
     /// After the opening quote of a key: which known key it is.
     #[inline]
     fn key(&mut self) -> Scan<Key> {
-        // Fast path: every known key is at most 8 plain ASCII bytes. Load 8 bytes as one word,
+        // Fast path: every known key but `frequency` (found by the slow path) is at most 8 plain
+        // ASCII bytes. Load 8 bytes as one word,
         // find the closing quote in it (SWAR zero-byte search on `word ^ "\"\"…"`) and compare the
         // bytes before it as an integer. Anything else (unknown, long, escaped keys, the end of the
         // input) takes the general path from the key's start.

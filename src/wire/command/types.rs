@@ -3,6 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 
+use super::extension::{HomeAssistantSettings, NominalSettings, PqInterval};
 use super::sample::SampleRequest;
 use super::server::{MqttServerSettings, ServerAddr};
 use crate::wire::log::LogLevel;
@@ -126,6 +127,22 @@ pub enum Command {
         /// The token, 0..=64 bytes; empty removes the token (open behaviour).
         token: String,
     },
+    /// `setNominal` (extension, §11): declared voltage and nominal frequency.
+    SetNominal(NominalSettings),
+    /// `getPQ` (extension, §11): the last complete aggregate of an interval length.
+    GetPq {
+        /// `interval`, default `3s`.
+        interval: PqInterval,
+    },
+    /// `getEvents` (extension, §11): ended power-quality events with an id above `since`.
+    GetEvents {
+        /// `since`: the last id already seen, default 0.
+        since: u32,
+    },
+    /// `clearEvents` (extension, §11): forget every stored event.
+    ClearEvents,
+    /// `homeAssistant` (extension, §12): switch Home Assistant discovery, set its prefix.
+    HomeAssistant(HomeAssistantSettings),
 }
 
 /// Credentials of one Wi-Fi access point.
@@ -224,7 +241,7 @@ pub struct EnergyReset {
 
 impl Command {
     /// Every command name of the protocol (the `cmd` strings, then `?` and `!`).
-    pub const NAMES: [&'static str; 33] = [
+    pub const NAMES: [&'static str; 38] = [
         "info",
         "getPower",
         "getVoltage",
@@ -256,6 +273,11 @@ impl Command {
         "timezone",
         "auth",
         "setToken",
+        "setNominal",
+        "getPQ",
+        "getEvents",
+        "clearEvents",
+        "homeAssistant",
         "?",
         "!",
     ];
@@ -296,6 +318,11 @@ impl Command {
             Command::Timezone { .. } => "timezone",
             Command::Auth { .. } => "auth",
             Command::SetToken { .. } => "setToken",
+            Command::SetNominal(_) => "setNominal",
+            Command::GetPq { .. } => "getPQ",
+            Command::GetEvents { .. } => "getEvents",
+            Command::ClearEvents => "clearEvents",
+            Command::HomeAssistant(_) => "homeAssistant",
         }
     }
 }
@@ -315,6 +342,10 @@ pub(crate) fn known_name(bytes: &[u8]) -> Option<&'static str> {
             b"mdns" => "mdns",
             b"stop" => "stop",
             b"auth" => "auth",
+            _ => return None,
+        },
+        5 => match bytes {
+            b"getPQ" => "getPQ",
             _ => return None,
         },
         6 => match bytes {
@@ -338,6 +369,7 @@ pub(crate) fn known_name(bytes: &[u8]) -> Option<&'static str> {
         9 => match bytes {
             b"getEnergy" => "getEnergy",
             b"getPeriod" => "getPeriod",
+            b"getEvents" => "getEvents",
             _ => return None,
         },
         10 => match bytes {
@@ -348,11 +380,13 @@ pub(crate) fn known_name(bytes: &[u8]) -> Option<&'static str> {
             b"mqttServer" => "mqttServer",
             b"timeServer" => "timeServer",
             b"getQuality" => "getQuality",
+            b"setNominal" => "setNominal",
             _ => return None,
         },
         11 => match bytes {
             b"calibration" => "calibration",
             b"resetEnergy" => "resetEnergy",
+            b"clearEvents" => "clearEvents",
             _ => return None,
         },
         12 => match bytes {
@@ -363,6 +397,7 @@ pub(crate) fn known_name(bytes: &[u8]) -> Option<&'static str> {
         },
         13 => match bytes {
             b"getPhaseAngle" => "getPhaseAngle",
+            b"homeAssistant" => "homeAssistant",
             _ => return None,
         },
         _ => return None,

@@ -4,6 +4,10 @@
 use alloc::string::{String, ToString};
 
 use super::error::CommandError;
+use super::extension::{
+    HomeAssistantSettings, NominalFrequency, NominalSettings, NominalValue, PqInterval,
+    is_valid_discovery_prefix,
+};
 use super::raw::{Item, Loose, RawCommand};
 use super::sample::{Measures, SampleRequest, Slot, StreamType};
 use super::server::{MqttServerSettings, ServerAddr, ServerKind};
@@ -107,6 +111,28 @@ impl Command {
             "getLog" => Command::GetLog,
             "ntp" => Command::Ntp,
             "getQuality" => Command::GetQuality,
+            "clearEvents" => Command::ClearEvents,
+            "setNominal" => Command::SetNominal(nominal(f)?),
+            "getPQ" => Command::GetPq {
+                interval: match f.at_top(|r| &r.interval) {
+                    None => PqInterval::default(),
+                    Some(v) => v.as_str().and_then(PqInterval::parse).ok_or_else(|| {
+                        invalid("getPQ", "interval", "expected 200ms, 3s, 10min or 2h")
+                    })?,
+                },
+            },
+            "getEvents" => Command::GetEvents {
+                since: match f.at_top(|r| &r.since) {
+                    None => 0,
+                    Some(v) => v
+                        .as_i64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| {
+                            invalid("getEvents", "since", "expected an event id 0-4294967295")
+                        })?,
+                },
+            },
+            "homeAssistant" => Command::HomeAssistant(home_assistant(f)?),
             "mdns" => {
                 let name = f
                     .in_payload(|r| &r.name)
@@ -238,6 +264,83 @@ impl Command {
             }
         })
     }
+}
+
+/// `"auto"` (any case, surrounding whitespace ignored), the liberal spelling of `0`.
+fn is_auto(v: &Loose<'_>) -> bool {
+    v.as_str()
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case("auto"))
+}
+
+fn nominal(f: &Fields<'_, '_>) -> Result<NominalSettings, CommandError> {
+    let voltage_v = match f.at_top(|r| &r.voltage) {
+        None => NominalValue::Keep,
+        Some(v) if is_auto(v) => NominalValue::Auto,
+        Some(v) => match v.as_f64() {
+            Some(0.0) => NominalValue::Auto,
+            Some(x)
+                if (f64::from(NominalSettings::MIN_VOLTAGE_V)
+                    ..=f64::from(NominalSettings::MAX_VOLTAGE_V))
+                    .contains(&x) =>
+            {
+                NominalValue::Fixed(x as f32)
+            }
+            _ => {
+                return Err(invalid(
+                    "setNominal",
+                    "voltage",
+                    "expected 50 to 1000 V, or 0 for auto",
+                ));
+            }
+        },
+    };
+    let frequency = match f.at_top(|r| &r.frequency) {
+        None => NominalValue::Keep,
+        Some(v) if is_auto(v) => NominalValue::Auto,
+        Some(v) => v
+            .as_i64()
+            .and_then(|hz| match hz {
+                0 => Some(NominalValue::Auto),
+                hz => NominalFrequency::from_hz(hz).map(NominalValue::Fixed),
+            })
+            .ok_or_else(|| {
+                invalid(
+                    "setNominal",
+                    "frequency",
+                    "expected 50 or 60 Hz, or 0 for auto",
+                )
+            })?,
+    };
+    Ok(NominalSettings {
+        voltage_v,
+        frequency,
+    })
+}
+
+fn home_assistant(f: &Fields<'_, '_>) -> Result<HomeAssistantSettings, CommandError> {
+    let enable = match f.at_top(|r| &r.enable) {
+        None => None,
+        Some(v) => Some(
+            v.as_bool()
+                .ok_or_else(|| invalid("homeAssistant", "enable", "expected true or false"))?,
+        ),
+    };
+    let prefix = match f.at_top(|r| &r.prefix) {
+        None => None,
+        Some(v) => Some(
+            v.as_str()
+                .filter(|p| is_valid_discovery_prefix(p))
+                .map(String::from)
+                .ok_or_else(|| {
+                    invalid(
+                        "homeAssistant",
+                        "prefix",
+                        "expected 1-64 bytes of MQTT topic levels without + or #",
+                    )
+                })?,
+        ),
+    };
+    Ok(HomeAssistantSettings { enable, prefix })
 }
 
 fn wifi_ssid(f: &Fields<'_, '_>, cmd: &'static str) -> Result<String, CommandError> {

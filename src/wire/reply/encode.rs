@@ -4,6 +4,7 @@
 use alloc::string::String;
 use core::fmt::Write as _;
 
+use super::extension::{EVENTS_CLEARED, encode_pq, events_json, home_assistant_text, nominal_text};
 use super::text::{format_offset, ssid_list};
 use super::types::{InfoReply, LOG_MARK, Reply, SETUP_DONE, SampleStarted, TOKEN_REMOVED};
 use crate::wire::command::json::{Obj, push_f32, push_f64};
@@ -28,6 +29,7 @@ impl Reply {
                 encode_info(&mut o, i);
                 return o.finish();
             }
+            Reply::Pq(a) => return encode_pq(a),
             Reply::GetLogDump { rows } => {
                 o.str("cmd", "log").str("msg", &log_dump_text(rows));
                 return o.finish();
@@ -110,8 +112,14 @@ impl Reply {
             | Reply::Restarting { .. }
             | Reply::Timezone { .. }
             | Reply::Auth
-            | Reply::SetToken { .. } => {
+            | Reply::SetToken { .. }
+            | Reply::Nominal(_)
+            | Reply::ClearEvents
+            | Reply::HomeAssistant { .. } => {
                 o.str("msg", &msg);
+            }
+            Reply::Events { events, next } => {
+                o.raw("events", &events_json(events)).int("next", next);
             }
             Reply::Mdns { name } => {
                 o.str("msg", &msg).str("mdns_name", name);
@@ -148,7 +156,11 @@ impl Reply {
                 o.bool("value", *value);
             }
             Reply::ClearLog | Reply::GetLogDone | Reply::ReqSamplesDone | Reply::Ack { .. } => {}
-            Reply::Info(_) | Reply::GetLogDump { .. } | Reply::Error { .. } | Reply::SetupDone => {}
+            Reply::Info(_)
+            | Reply::GetLogDump { .. }
+            | Reply::Error { .. }
+            | Reply::SetupDone
+            | Reply::Pq(_) => {}
         }
         o.finish()
     }
@@ -204,6 +216,9 @@ impl Reply {
             Reply::SetToken { removed } => {
                 String::from(if *removed { TOKEN_REMOVED } else { "Token set" })
             }
+            Reply::Nominal(n) => nominal_text(n),
+            Reply::ClearEvents => String::from(EVENTS_CLEARED),
+            Reply::HomeAssistant { enabled, prefix } => home_assistant_text(*enabled, prefix),
             Reply::Info(_)
             | Reply::Power { .. }
             | Reply::Voltage { .. }
@@ -217,6 +232,8 @@ impl Reply {
             | Reply::SampleStarted(_)
             | Reply::ReqSamplesDone
             | Reply::Cts { .. }
+            | Reply::Pq(_)
+            | Reply::Events { .. }
             | Reply::Ack { .. } => return None,
         })
     }

@@ -4,6 +4,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 
+use super::extension::{self, EVENTS_CLEARED, HOME_ASSISTANT, NOMINAL_SET};
 use super::fields::{
     boolean, f64x3, finite_f32, float, msg, msg_after, opt_int, opt_string, phases, present,
     string, whole_seconds,
@@ -33,11 +34,13 @@ impl Reply {
             return Ok(Reply::SetupDone);
         }
         let raw: RawReply<'_> = serde_json::from_slice(json).map_err(|_| ReplyError::Json)?;
-        from_raw(&raw)
+        from_raw(&raw, json)
     }
 }
 
-fn from_raw(raw: &RawReply<'_>) -> Result<Reply, ReplyError> {
+/// `json` is the object `raw` was read from: the `getPQ` and `getEvents` payloads are read from it
+/// again by their own loose forms.
+fn from_raw(raw: &RawReply<'_>, json: &[u8]) -> Result<Reply, ReplyError> {
     let cmd = match present(&raw.cmd) {
         None => None,
         Some(c) => Some(c.as_str().ok_or(ReplyError::Invalid {
@@ -57,12 +60,12 @@ fn from_raw(raw: &RawReply<'_>) -> Result<Reply, ReplyError> {
         });
     }
     let Some(cmd) = cmd else {
-        return infer(raw);
+        return infer(raw, json);
     };
-    by_cmd(raw, cmd)
+    by_cmd(raw, cmd, json)
 }
 
-fn by_cmd(raw: &RawReply<'_>, cmd: &str) -> Result<Reply, ReplyError> {
+fn by_cmd(raw: &RawReply<'_>, cmd: &str, json: &[u8]) -> Result<Reply, ReplyError> {
     Ok(match cmd {
         "info" => Reply::Info(Box::new(info(raw)?)),
         "getPower" => Reply::Power {
@@ -182,13 +185,18 @@ fn by_cmd(raw: &RawReply<'_>, cmd: &str) -> Result<Reply, ReplyError> {
         "setToken" => Reply::SetToken {
             removed: msg(raw) == TOKEN_REMOVED,
         },
+        "setNominal" => extension::nominal(raw)?,
+        "getPQ" => extension::pq(json)?,
+        "getEvents" => extension::events(json)?,
+        "clearEvents" => Reply::ClearEvents,
+        "homeAssistant" => extension::home_assistant(raw)?,
         other => Reply::Ack {
             cmd: String::from(other),
         },
     })
 }
 
-fn infer(raw: &RawReply<'_>) -> Result<Reply, ReplyError> {
+fn infer(raw: &RawReply<'_>, json: &[u8]) -> Result<Reply, ReplyError> {
     let has = |v: &Option<Loose<'_>>| present(v).is_some();
     let m = msg(raw);
     let cmd = if has(&raw.kind) || has(&raw.version) {
@@ -241,10 +249,16 @@ fn infer(raw: &RawReply<'_>) -> Result<Reply, ReplyError> {
         "timezone"
     } else if m == "Authenticated" {
         "auth"
+    } else if m.starts_with(NOMINAL_SET) {
+        "setNominal"
+    } else if m == EVENTS_CLEARED {
+        "clearEvents"
+    } else if m.starts_with(HOME_ASSISTANT) {
+        "homeAssistant"
     } else if present(&raw.error).is_some() && present(&raw.msg).is_none() {
         "getLog"
     } else {
         return Err(ReplyError::Unrecognized);
     };
-    by_cmd(raw, cmd)
+    by_cmd(raw, cmd, json)
 }

@@ -4,8 +4,12 @@ use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::wire::command::{CommandError, DailyRestart, Measures, ServerKind, Slot, StreamType};
+use crate::wire::command::{
+    CommandError, DailyRestart, Measures, NominalFrequency, PqInterval, ServerKind, Slot,
+    StreamType,
+};
 use crate::wire::log::LogLevel;
+use crate::wire::pq::{PqAggregate, PqEvent};
 
 /// A 3-phase measurement `[L1, L2, L3]`; `None` is an undefined value (written `null`).
 pub type Phases = [Option<f32>; 3];
@@ -171,6 +175,34 @@ pub struct StopStats {
     pub avg_rate_hz: f64,
 }
 
+/// A nominal value in force as the `setNominal` reply states it (PROTOCOL.md §11).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NominalInForce<T> {
+    /// Declared: `230 V`, `50 Hz`.
+    Fixed(T),
+    /// Automatic: `auto (230 V)` once decided from the first second after a start, `auto` before.
+    Auto(Option<T>),
+}
+
+impl<T: Copy> NominalInForce<T> {
+    /// The value in force, `None` while an automatic value is not decided yet.
+    pub fn value(&self) -> Option<T> {
+        match *self {
+            NominalInForce::Fixed(v) => Some(v),
+            NominalInForce::Auto(v) => v,
+        }
+    }
+}
+
+/// The `setNominal` reply (extension, PROTOCOL.md §11): `msg:"Nominal set to 230 V, 50 Hz"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NominalSet {
+    /// Declared voltage Udin, V.
+    pub voltage_v: NominalInForce<f32>,
+    /// Nominal frequency.
+    pub frequency: NominalInForce<NominalFrequency>,
+}
+
 /// One reply of the meter (or the `Setup done` answer to `?`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -308,6 +340,26 @@ pub enum Reply {
         /// The token was removed (access control is off again).
         removed: bool,
     },
+    /// `setNominal` (extension, §11): `msg:"Nominal set to 230 V, 50 Hz"`.
+    Nominal(NominalSet),
+    /// `getPQ` (extension, §11): the aggregate's keys after `error` and `cmd`.
+    Pq(Box<PqAggregate>),
+    /// `getEvents` (extension, §11): `events` (oldest first, at most 16), `next`.
+    Events {
+        /// Ended events with an id above the request's `since`.
+        events: Vec<PqEvent>,
+        /// The `since` to ask with next.
+        next: u32,
+    },
+    /// `clearEvents` (extension, §11): `msg:"Events cleared"`.
+    ClearEvents,
+    /// `homeAssistant` (extension, §12): `msg:"Home Assistant discovery on (homeassistant)"`.
+    HomeAssistant {
+        /// Discovery configs are published on every MQTT connect.
+        enabled: bool,
+        /// The discovery prefix in force.
+        prefix: String,
+    },
     /// Success without extra keys for a command that has no dedicated variant (e.g. a `cts` answer
     /// without `value` from older firmware).
     Ack {
@@ -379,6 +431,15 @@ impl Reply {
         }
     }
 
+    /// The `getPQ` refusal before the first complete interval of that length (PROTOCOL.md §11):
+    /// `No complete <interval> interval yet`.
+    pub fn pq_not_ready(interval: PqInterval) -> Reply {
+        Reply::error(
+            Some("getPQ"),
+            alloc::format!("No complete {} interval yet", interval.as_str()),
+        )
+    }
+
     /// The busy-guard refusal: `Device currently sampling`, `state:"busy"`.
     pub fn busy(cmd: &str) -> Reply {
         Reply::Error {
@@ -419,6 +480,11 @@ impl Reply {
             Reply::Timezone { .. } => "timezone",
             Reply::Auth => "auth",
             Reply::SetToken { .. } => "setToken",
+            Reply::Nominal(_) => "setNominal",
+            Reply::Pq(_) => "getPQ",
+            Reply::Events { .. } => "getEvents",
+            Reply::ClearEvents => "clearEvents",
+            Reply::HomeAssistant { .. } => "homeAssistant",
             Reply::Ack { cmd } => cmd,
             Reply::Error { cmd, .. } => return cmd.as_deref(),
             Reply::SetupDone => return None,
