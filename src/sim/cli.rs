@@ -137,7 +137,7 @@ pub struct Args {
     pub state: PathBuf,
     /// RMS line-to-neutral voltage in volts, 0-1000: V for all phases, or V1,V2,V3 (the phases stay
     /// 120° apart).
-    #[arg(long = "voltage", default_value = "230", allow_hyphen_values = true,
+    #[arg(long = "voltage", value_name = "V|V1,V2,V3", default_value = "230", allow_hyphen_values = true,
           value_parser = parse_voltage)]
     pub voltage_v: PerPhase,
     /// Line frequency in hertz, 40-70 (50 and 60 Hz grids).
@@ -156,24 +156,24 @@ pub struct Args {
     pub harmonics: Vec<Harmonic>,
     /// Voltage harmonic K (2-50) with amplitude REL (0-1) of the fundamental voltage, on every phase
     /// (repeatable; repeats of one order add up): K:REL.
-    #[arg(long = "vharmonic", value_parser = parse_vharmonic, help_heading = "Grid disturbances")]
+    #[arg(long = "vharmonic", value_name = "K:REL", value_parser = parse_vharmonic, help_heading = "Grid disturbances")]
     pub vharmonics: Vec<VoltageHarmonic>,
     /// Voltage dip AT after `listening on`, lasting DURATION, to RESIDUAL (0-1) of --voltage, on
     /// PHASES (default all; e.g. 1 or 1,3) (repeatable): AT:DURATION:RESIDUAL[:PHASES], e.g.
     /// 4s:100ms:0.6:1.
-    #[arg(long = "dip", value_parser = parse_dip, help_heading = "Grid disturbances")]
+    #[arg(long = "dip", value_name = "AT:DURATION:RESIDUAL[:PHASES]", value_parser = parse_dip, help_heading = "Grid disturbances")]
     pub dips: Vec<VoltageEvent>,
     /// Voltage swell to LEVEL (1-2) of --voltage (repeatable): AT:DURATION:LEVEL[:PHASES], e.g.
     /// 10s:200ms:1.2:3.
-    #[arg(long = "swell", value_parser = parse_swell, help_heading = "Grid disturbances")]
+    #[arg(long = "swell", value_name = "AT:DURATION:LEVEL[:PHASES]", value_parser = parse_swell, help_heading = "Grid disturbances")]
     pub swells: Vec<VoltageEvent>,
     /// Interruption: all phases to 1 % of --voltage (repeatable): AT:DURATION, e.g. 20s:2s.
-    #[arg(long = "interrupt", value_parser = parse_interrupt, help_heading = "Grid disturbances")]
+    #[arg(long = "interrupt", value_name = "AT:DURATION", value_parser = parse_interrupt, help_heading = "Grid disturbances")]
     pub interrupts: Vec<VoltageEvent>,
     /// Flicker: rectangular amplitude modulation of all phases, CPM changes per minute (> 0, at
     /// most 6000), ΔV/V = DVV % (0-50) between the two levels (IEC 61000-4-15's test signal):
     /// CPM:DVV, e.g. 1620:0.407 (Pst = 1 at 230 V/50 Hz).
-    #[arg(long = "flicker", value_parser = parse_flicker, help_heading = "Grid disturbances")]
+    #[arg(long = "flicker", value_name = "CPM:DVV", value_parser = parse_flicker, help_heading = "Grid disturbances")]
     pub flicker: Option<Flicker>,
     /// Gaussian noise, relative to the amplitudes (seeded), 0-1.
     #[arg(long = "noise", default_value_t = 0.0, allow_hyphen_values = true,
