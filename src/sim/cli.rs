@@ -11,8 +11,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::sim::grid::disturbance::{
-    Flicker, VoltageEvent, VoltageHarmonic, parse_dip, parse_flicker, parse_interrupt,
-    parse_swell, parse_vharmonic,
+    Flicker, VoltageEvent, VoltageHarmonic, parse_dip, parse_flicker, parse_interrupt, parse_swell,
+    parse_vharmonic,
 };
 
 /// Errors of the option values that clap cannot check by type.
@@ -539,7 +539,15 @@ mod tests {
         assert!(parse_secs("-1").is_err());
         assert_eq!(parse_voltage("230").unwrap(), [230.0; 3]);
         assert_eq!(parse_voltage("230,220,0").unwrap(), [230.0, 220.0, 0.0]);
-        for bad in ["230,220", "230,220,240,1", "230,,240", "230,nan,240", "-1", "1001,1,1", ""] {
+        for bad in [
+            "230,220",
+            "230,220,240,1",
+            "230,,240",
+            "230,nan,240",
+            "-1",
+            "1001,1,1",
+            "",
+        ] {
             let e = parse_voltage(bad).unwrap_err().to_string();
             assert!(e.contains("voltage: expected 0-1000 V"), "{bad}: {e}");
         }

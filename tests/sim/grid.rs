@@ -113,7 +113,10 @@ fn a_dip_on_l1_shows_in_the_sample_stream_of_l1_only_at_its_time() {
         }
         if outside {
             let rms = mean_square(&values, 0, k, CYCLE).sqrt();
-            assert!(rel(rms, 230.0) < 0.002, "L1 outside the dip at {k}: {rms} V");
+            assert!(
+                rel(rms, 230.0) < 0.002,
+                "L1 outside the dip at {k}: {rms} V"
+            );
         }
     }
     // Currents do not follow the voltage.

@@ -160,7 +160,11 @@ fn field_f64(
         value: s.to_string(),
     };
     let v: f64 = s.trim().parse().map_err(|_| err())?;
-    if v.is_finite() && ok(v) { Ok(v) } else { Err(err()) }
+    if v.is_finite() && ok(v) {
+        Ok(v)
+    } else {
+        Err(err())
+    }
 }
 
 fn field_duration(
@@ -258,7 +262,12 @@ pub fn parse_swell(s: &str) -> Result<VoltageEvent, DisturbanceError> {
         s,
         "swell",
         "AT:DURATION:LEVEL[:PHASES] (e.g. 4s:100ms:1.2 or 4s:100ms:1.2:3)",
-        ["swell start", "swell duration", "swell level", "swell phases"],
+        [
+            "swell start",
+            "swell duration",
+            "swell level",
+            "swell phases",
+        ],
     )?;
     let level = field_f64(
         "swell level",
@@ -517,7 +526,9 @@ mod tests {
         assert_eq!(parse_duration("0"), Some(Duration::ZERO));
         assert_eq!(parse_duration(".25s"), Some(ms(250)));
         assert_eq!(parse_duration("0.0001ms"), Some(Duration::from_nanos(100)));
-        for bad in ["", "s", "-1s", "1.2.3s", "1x", "nan", "inf", "1e3", "2e6s", "1 0s", "."] {
+        for bad in [
+            "", "s", "-1s", "1.2.3s", "1x", "nan", "inf", "1e3", "2e6s", "1 0s", ".",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
@@ -535,18 +546,33 @@ mod tests {
                 phases: PhaseSet(0b001),
             }
         );
-        assert_eq!(parse_dip("4s:100ms:0.6:1,2").unwrap().phases, PhaseSet(0b011));
-        assert_eq!(parse_dip("4s:100ms:0.6:3, 1").unwrap().phases, PhaseSet(0b101));
+        assert_eq!(
+            parse_dip("4s:100ms:0.6:1,2").unwrap().phases,
+            PhaseSet(0b011)
+        );
+        assert_eq!(
+            parse_dip("4s:100ms:0.6:3, 1").unwrap().phases,
+            PhaseSet(0b101)
+        );
         assert_eq!(parse_dip("0:1.5s:0").unwrap().phases, PhaseSet::ALL);
         let s = parse_swell("2m:1s:1.2:2").unwrap();
-        assert_eq!((s.kind, s.at, s.level), (EventKind::Swell, ms(120_000), 1.2));
+        assert_eq!(
+            (s.kind, s.at, s.level),
+            (EventKind::Swell, ms(120_000), 1.2)
+        );
         assert_eq!(s.phases, PhaseSet(0b010));
         let i = parse_interrupt("1s:2s").unwrap();
-        assert_eq!((i.kind, i.level, i.phases), (EventKind::Interruption, 0.01, PhaseSet::ALL));
+        assert_eq!(
+            (i.kind, i.level, i.phases),
+            (EventKind::Interruption, 0.01, PhaseSet::ALL)
+        );
         assert_eq!((i.at, i.duration), (ms(1000), ms(2000)));
         assert_eq!(
             parse_vharmonic("5:0.06").unwrap(),
-            VoltageHarmonic { order: 5, rel: 0.06 }
+            VoltageHarmonic {
+                order: 5,
+                rel: 0.06
+            }
         );
         assert_eq!(
             parse_flicker("1620:0.407").unwrap(),
@@ -560,31 +586,61 @@ mod tests {
     #[test]
     fn bad_values_name_the_field_and_its_range() {
         let table: &[(Result<(), DisturbanceError>, &str)] = &[
-            (parse_dip("4s:100ms").map(drop), "AT:DURATION:RESIDUAL[:PHASES]"),
-            (parse_dip("4s:100ms:0.6:1:2").map(drop), "AT:DURATION:RESIDUAL"),
-            (parse_dip("4s:100ms:1.1").map(drop), "dip residual: expected 0-1"),
+            (
+                parse_dip("4s:100ms").map(drop),
+                "AT:DURATION:RESIDUAL[:PHASES]",
+            ),
+            (
+                parse_dip("4s:100ms:0.6:1:2").map(drop),
+                "AT:DURATION:RESIDUAL",
+            ),
+            (
+                parse_dip("4s:100ms:1.1").map(drop),
+                "dip residual: expected 0-1",
+            ),
             (parse_dip("4s:100ms:-0.1").map(drop), "dip residual"),
             (parse_dip("4s:100ms:nan").map(drop), "dip residual"),
-            (parse_dip("4s:0ms:0.5").map(drop), "dip duration: expected a duration > 0"),
-            (parse_dip("-1s:1s:0.5").map(drop), "dip start: expected a duration 0-1e6 s"),
+            (
+                parse_dip("4s:0ms:0.5").map(drop),
+                "dip duration: expected a duration > 0",
+            ),
+            (
+                parse_dip("-1s:1s:0.5").map(drop),
+                "dip start: expected a duration 0-1e6 s",
+            ),
             (parse_dip("4x:1s:0.5").map(drop), "dip start"),
-            (parse_dip("4s:1s:0.5:4").map(drop), "dip phases: expected a comma-separated list"),
+            (
+                parse_dip("4s:1s:0.5:4").map(drop),
+                "dip phases: expected a comma-separated list",
+            ),
             (parse_dip("4s:1s:0.5:").map(drop), "dip phases"),
             (parse_dip("4s:1s:0.5:0").map(drop), "dip phases"),
-            (parse_swell("4s:1s:0.9").map(drop), "swell level: expected 1-2"),
+            (
+                parse_swell("4s:1s:0.9").map(drop),
+                "swell level: expected 1-2",
+            ),
             (parse_swell("4s:1s:2.5:1").map(drop), "swell level"),
             (parse_swell("4s").map(drop), "AT:DURATION:LEVEL[:PHASES]"),
             (parse_interrupt("4s").map(drop), "AT:DURATION"),
             (parse_interrupt("4s:1s:0.5").map(drop), "AT:DURATION"),
             (parse_interrupt("4s:0").map(drop), "interrupt duration"),
-            (parse_vharmonic("1:0.1").map(drop), "vharmonic order: expected an integer 2-50"),
+            (
+                parse_vharmonic("1:0.1").map(drop),
+                "vharmonic order: expected an integer 2-50",
+            ),
             (parse_vharmonic("51:0.1").map(drop), "vharmonic order"),
             (parse_vharmonic("2.5:0.1").map(drop), "vharmonic order"),
-            (parse_vharmonic("3:1.5").map(drop), "vharmonic amplitude: expected 0-1"),
+            (
+                parse_vharmonic("3:1.5").map(drop),
+                "vharmonic amplitude: expected 0-1",
+            ),
             (parse_vharmonic("3").map(drop), "K:REL"),
             (parse_flicker("0:1").map(drop), "flicker rate"),
             (parse_flicker("7000:1").map(drop), "at most 6000"),
-            (parse_flicker("110:60").map(drop), "flicker depth: expected ΔV/V 0-50"),
+            (
+                parse_flicker("110:60").map(drop),
+                "flicker depth: expected ΔV/V 0-50",
+            ),
             (parse_flicker("110").map(drop), "CPM:DVV"),
         ];
         for (r, msg) in table {
@@ -636,7 +692,10 @@ mod tests {
         let cycle = 640;
         for start in [3280, 3280 + cycle, 9680 - cycle] {
             let r = rms(&frames, 0, start, cycle);
-            assert!((r / (0.6 * 230.0) - 1.0).abs() < 0.001, "L1 in the dip: {r}");
+            assert!(
+                (r / (0.6 * 230.0) - 1.0).abs() < 0.001,
+                "L1 in the dip: {r}"
+            );
         }
         for ch in [2, 4] {
             for start in (0..16_000 - cycle).step_by(cycle) {
@@ -769,6 +828,10 @@ mod tests {
             render(&a, [230.0; 3], 50.0, 3200),
             render(&b, [230.0; 3], 50.0, 3200),
         );
-        assert!(fa.iter().zip(&fb).all(|(x, y)| x.map(f32::to_bits) == y.map(f32::to_bits)));
+        assert!(
+            fa.iter()
+                .zip(&fb)
+                .all(|(x, y)| x.map(f32::to_bits) == y.map(f32::to_bits))
+        );
     }
 }
