@@ -11,6 +11,8 @@ mod common;
 mod data;
 #[path = "sim/ffmpeg.rs"]
 mod ffmpeg;
+#[path = "sim/grid.rs"]
+mod grid;
 #[path = "sim/measure.rs"]
 mod measure;
 #[path = "sim/mqtt.rs"]

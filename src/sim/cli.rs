@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::sim::grid::disturbance::{
+    Flicker, VoltageEvent, VoltageHarmonic, parse_dip, parse_flicker, parse_interrupt, parse_swell,
+    parse_vharmonic,
+};
+
 /// Errors of the option values that clap cannot check by type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CliError {
@@ -102,6 +107,12 @@ impl std::fmt::Display for HostPort {
     name = "smartmeter-sim",
     version,
     about = "A virtual 3-phase SmartMeter on real sockets (TCP, UDP, MQTT, mDNS, a serial pty), fed by a synthetic grid.",
+    after_help = "Grid disturbances: every AT counts from the moment the simulator prints its `listening on` \
+line; durations read 4s, 100ms, 1.5s, 2m (a bare number is seconds). Levels switch at a sample instant \
+(rectangular, as the IEC 61000-4-11/-4-15 test signals); where events overlap on a phase the later \
+one applies (at equal starts: interruption over swell over dip); flicker modulates whatever level is \
+in force; currents stay as set. Example: --voltage 230 --vharmonic 5:0.05 --dip 4s:100ms:0.6:1 \
+--swell 8s:200ms:1.15 --interrupt 12s:1s --flicker 1620:0.407",
     max_term_width = 100
 )]
 pub struct Args {
@@ -124,11 +135,12 @@ pub struct Args {
     /// Directory of the persistent state (created if missing; its files are owner-only).
     #[arg(long, default_value = "./smartmeter-state", value_parser = parse_state)]
     pub state: PathBuf,
-    /// RMS line-to-neutral voltage in volts, 0-1000.
-    #[arg(long = "voltage", default_value_t = 230.0, allow_hyphen_values = true,
+    /// RMS line-to-neutral voltage in volts, 0-1000: V for all phases, or V1,V2,V3 (the phases stay
+    /// 120° apart).
+    #[arg(long = "voltage", value_name = "V|V1,V2,V3", default_value = "230", allow_hyphen_values = true,
           value_parser = parse_voltage)]
-    pub voltage_v: f32,
-    /// Line frequency in hertz, 40-70.
+    pub voltage_v: PerPhase,
+    /// Line frequency in hertz, 40-70 (50 and 60 Hz grids).
     #[arg(long = "frequency", default_value_t = 50.0, allow_hyphen_values = true,
           value_parser = parse_frequency)]
     pub frequency_hz: f32,
@@ -142,6 +154,27 @@ pub struct Args {
     /// Current harmonic K with amplitude REL of the fundamental (repeatable): K:REL.
     #[arg(long = "harmonic", value_parser = parse_harmonic)]
     pub harmonics: Vec<CurrentHarmonic>,
+    /// Voltage harmonic K (2-50) with amplitude REL (0-1) of the fundamental voltage, on every phase
+    /// (repeatable; repeats of one order add up): K:REL.
+    #[arg(long = "vharmonic", value_name = "K:REL", value_parser = parse_vharmonic, help_heading = "Grid disturbances")]
+    pub vharmonics: Vec<VoltageHarmonic>,
+    /// Voltage dip AT after `listening on`, lasting DURATION, to RESIDUAL (0-1) of --voltage, on
+    /// PHASES (default all; e.g. 1 or 1,3) (repeatable): AT:DURATION:RESIDUAL[:PHASES], e.g.
+    /// 4s:100ms:0.6:1.
+    #[arg(long = "dip", value_name = "AT:DURATION:RESIDUAL[:PHASES]", value_parser = parse_dip, help_heading = "Grid disturbances")]
+    pub dips: Vec<VoltageEvent>,
+    /// Voltage swell to LEVEL (1-2) of --voltage (repeatable): AT:DURATION:LEVEL[:PHASES], e.g.
+    /// 10s:200ms:1.2:3.
+    #[arg(long = "swell", value_name = "AT:DURATION:LEVEL[:PHASES]", value_parser = parse_swell, help_heading = "Grid disturbances")]
+    pub swells: Vec<VoltageEvent>,
+    /// Interruption: all phases to 1 % of --voltage (repeatable): AT:DURATION, e.g. 20s:2s.
+    #[arg(long = "interrupt", value_name = "AT:DURATION", value_parser = parse_interrupt, help_heading = "Grid disturbances")]
+    pub interrupts: Vec<VoltageEvent>,
+    /// Flicker: rectangular amplitude modulation of all phases, CPM changes per minute (> 0, at
+    /// most 6000), ΔV/V = DVV % (0-50) between the two levels (IEC 61000-4-15's test signal):
+    /// CPM:DVV, e.g. 1620:0.407 (Pst = 1 at 230 V/50 Hz).
+    #[arg(long = "flicker", value_name = "CPM:DVV", value_parser = parse_flicker, help_heading = "Grid disturbances")]
+    pub flicker: Option<Flicker>,
     /// Gaussian noise, relative to the amplitudes (seeded), 0-1.
     #[arg(long = "noise", default_value_t = 0.0, allow_hyphen_values = true,
           value_parser = parse_noise)]
@@ -299,9 +332,23 @@ fn in_range(
     }
 }
 
-/// Parses `--voltage` (finite, 0-1000 V).
-pub fn parse_voltage(s: &str) -> Result<f32, CliError> {
-    in_range("voltage", "0-1000 V", VOLTAGE_RANGE_V, s)
+/// Parses `--voltage`: one value for all phases or `V1,V2,V3` (each finite, 0-1000 V).
+pub fn parse_voltage(s: &str) -> Result<PerPhase, CliError> {
+    const EXPECTED: &str = "0-1000 V, one value or V1,V2,V3";
+    let parts: Vec<&str> = s.split(',').collect();
+    match parts.as_slice() {
+        [v] => Ok([in_range("voltage", EXPECTED, VOLTAGE_RANGE_V, v)?; 3]),
+        [a, b, c] => Ok([
+            in_range("voltage", EXPECTED, VOLTAGE_RANGE_V, a)?,
+            in_range("voltage", EXPECTED, VOLTAGE_RANGE_V, b)?,
+            in_range("voltage", EXPECTED, VOLTAGE_RANGE_V, c)?,
+        ]),
+        _ => Err(CliError::Range {
+            field: "voltage",
+            expected: EXPECTED,
+            value: s.to_string(),
+        }),
+    }
 }
 
 /// Parses `--frequency` (40-70 Hz).
@@ -377,7 +424,9 @@ mod tests {
         assert_eq!(a.bind.to_string(), "127.0.0.1");
         assert_eq!((a.port, a.stream_port, a.max_clients), (54321, 54322, 8));
         assert_eq!(a.state, PathBuf::from("./smartmeter-state"));
-        assert_eq!((a.voltage_v, a.frequency_hz), (230.0, 50.0));
+        assert_eq!((a.voltage_v, a.frequency_hz), ([230.0; 3], 50.0));
+        assert!(a.vharmonics.is_empty() && a.dips.is_empty() && a.swells.is_empty());
+        assert!(a.interrupts.is_empty() && a.flicker.is_none());
         assert_eq!(a.current_a, [5.0, 3.0, 1.0]);
         assert_eq!(a.phase_deg, [0.0, 30.0, -20.0]);
         assert!(a.harmonics.is_empty());
@@ -416,6 +465,18 @@ mod tests {
             "3:0.2",
             "--harmonic",
             "5:0.1",
+            "--vharmonic",
+            "5:0.06",
+            "--dip",
+            "4s:100ms:0.6:1,2",
+            "--dip",
+            "1m:1.5s:0",
+            "--swell",
+            "10s:200ms:1.2",
+            "--interrupt",
+            "20s:2s",
+            "--flicker",
+            "1620:0.407",
             "--noise",
             "0.001",
             "--seed",
@@ -435,6 +496,12 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(a.phase_deg, [-10.0, 0.0, 45.0]);
+        assert_eq!(a.voltage_v, [120.0; 3]);
+        assert_eq!(a.vharmonics.len(), 1);
+        assert_eq!(a.dips.len(), 2);
+        assert_eq!(a.dips[1].at, Duration::from_secs(60));
+        assert_eq!((a.swells.len(), a.interrupts.len()), (1, 1));
+        assert_eq!(a.flicker.map(|f| f.cpm), Some(1620.0));
         assert_eq!(
             a.harmonics,
             vec![
@@ -472,5 +539,37 @@ mod tests {
         assert_eq!(parse_host_port("h:1").unwrap().to_string(), "h:1");
         assert!(parse_secs("0").is_err());
         assert!(parse_secs("-1").is_err());
+        assert_eq!(parse_voltage("230").unwrap(), [230.0; 3]);
+        assert_eq!(parse_voltage("230,220,0").unwrap(), [230.0, 220.0, 0.0]);
+        for bad in [
+            "230,220",
+            "230,220,240,1",
+            "230,,240",
+            "230,nan,240",
+            "-1",
+            "1001,1,1",
+            "",
+        ] {
+            let e = parse_voltage(bad).unwrap_err().to_string();
+            assert!(e.contains("voltage: expected 0-1000 V"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn flicker_is_given_once_and_disturbances_are_usage_errors() {
+        use clap::error::ErrorKind;
+        let e = Args::try_parse_from([
+            "smartmeter-sim",
+            "--flicker",
+            "110:0.7",
+            "--flicker",
+            "7:1.4",
+        ])
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ArgumentConflict);
+        assert_eq!(e.exit_code(), 2);
+        let e = Args::try_parse_from(["smartmeter-sim", "--dip", "4s:100ms:1.5:1"]).unwrap_err();
+        assert_eq!((e.kind(), e.exit_code()), (ErrorKind::ValueValidation, 2));
+        assert!(e.to_string().contains("dip residual: expected 0-1"), "{e}");
     }
 }

@@ -1,5 +1,6 @@
 //! The simulator's metering front end: the synthetic grid, sampled in real time on a [`Clock`], as
-//! the engine's [`SampleSource`].
+//! the engine's [`SampleSource`]. The grid can misbehave ([`disturbance`]): per-phase magnitudes,
+//! voltage harmonics, dips, swells, interruptions and flicker, scheduled from the `listening on` line.
 
 #[allow(unused_imports)]
 use std::prelude::rust_2024::*;
@@ -7,6 +8,10 @@ use std::prelude::rust_2024::*;
 use crate::dsp::synth::{Grid, GridConfig, Harmonic, MAX_HARMONICS, PhaseSignal};
 use crate::hal::{Clock, ErrorKind, ErrorType, Instant, RawBlock, SampleScale, SampleSource};
 use crate::sim::cli::Args;
+
+pub mod disturbance;
+
+use disturbance::Disturbances;
 
 /// The rate of the simulated metering front end (the ADE9000's waveform rate).
 pub(crate) const SOURCE_RATE_HZ: u32 = 32_000;
@@ -20,14 +25,15 @@ const MAX_BACKLOG_S: u64 = 1;
 #[derive(Debug)]
 pub(crate) struct GridSource<C> {
     grid: Grid,
+    disturbances: Disturbances,
     clock: C,
     t0: Instant,
     index: u64,
 }
 
-/// The synthetic grid the command line describes: L2 and L3 lag L1 by 120° and 240°, each phase's
-/// current lags its voltage by `--phase-deg`, `--harmonic` adds current harmonics on top of the
-/// fundamental.
+/// The clean synthetic grid the command line describes: L2 and L3 lag L1 by 120° and 240°, each
+/// phase's voltage is `--voltage`'s, its current lags it by `--phase-deg`, `--harmonic` adds current
+/// harmonics on top of the fundamental. What changes in time is [`disturbances`].
 pub(crate) fn grid_config(args: &Args) -> Result<GridConfig, String> {
     let mut current_harmonics = heapless::Vec::new();
     for h in &args.harmonics {
@@ -40,7 +46,7 @@ pub(crate) fn grid_config(args: &Args) -> Result<GridConfig, String> {
             .map_err(|_| format!("at most {MAX_HARMONICS} harmonics"))?;
     }
     let phase = |k: usize| PhaseSignal {
-        voltage_rms_v: f64::from(args.voltage_v),
+        voltage_rms_v: f64::from(args.voltage_v.get(k).copied().unwrap_or(0.0)),
         current_rms_a: f64::from(args.current_a.get(k).copied().unwrap_or(0.0)),
         angle_deg: f64::from(args.phase_deg.get(k).copied().unwrap_or(0.0)),
     };
@@ -58,16 +64,46 @@ pub(crate) fn grid_config(args: &Args) -> Result<GridConfig, String> {
     })
 }
 
+/// The misbehaviour the command line asks for (`--vharmonic`, `--dip`, `--swell`, `--interrupt`,
+/// `--flicker`), on the grid of [`grid_config`]; unarmed.
+pub(crate) fn disturbances(args: &Args, config: &GridConfig) -> Disturbances {
+    let events: Vec<_> = args
+        .dips
+        .iter()
+        .chain(&args.swells)
+        .chain(&args.interrupts)
+        .copied()
+        .collect();
+    Disturbances::new(
+        config.rate_hz,
+        config.frequency_hz,
+        config.phases.map(|p| p.voltage_rms_v),
+        &args.vharmonics,
+        &events,
+        args.flicker,
+    )
+}
+
 impl<C: Clock> GridSource<C> {
-    /// Starts the source at the clock's current time.
+    /// Starts the source at the clock's current time. Scheduled disturbances wait for
+    /// [`arm_schedule`](Self::arm_schedule).
     pub(crate) fn new(args: &Args, mut clock: C) -> Result<Self, String> {
         let t0 = clock.now().map_err(|e| format!("clock: {e:?}"))?;
+        let config = grid_config(args)?;
         Ok(GridSource {
-            grid: Grid::new(grid_config(args)?),
+            disturbances: disturbances(args, &config),
+            grid: Grid::new(config),
             clock,
             t0,
             index: 0,
         })
+    }
+
+    /// Makes `at` the zero of the disturbance schedule (`--dip 4s:…` starts 4 s after it): the
+    /// runtime calls it when it prints `listening on`. Samples already generated are not changed.
+    pub(crate) fn arm_schedule(&mut self, at: Instant) {
+        let after_us = at.as_micros().saturating_sub(self.t0.as_micros());
+        self.disturbances.arm(u128::from(after_us) * 1_000);
     }
 
     fn instant_of(&self, index: u64) -> Instant {
@@ -106,7 +142,13 @@ impl<C: Clock> GridSource<C> {
         }
         let start = self.instant_of(self.index);
         let len = usize::try_from(n).unwrap_or(0) * 6;
-        self.grid.fill(out.get_mut(..len).unwrap_or(&mut []));
+        let block = out.get_mut(..len).unwrap_or(&mut []);
+        self.grid.fill(block);
+        if self.disturbances.is_active() {
+            for (k, frame) in (self.index..).zip(block.chunks_exact_mut(6)) {
+                self.disturbances.apply(k, frame);
+            }
+        }
         self.index += n;
         Some((start, len))
     }

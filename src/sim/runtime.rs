@@ -607,6 +607,8 @@ pub async fn run(args: Args) -> Result<(), SimError> {
     }
     {
         let mut out = std::io::stdout().lock();
+        // The grid's disturbance schedule counts from this line.
+        engine.driver.source.arm_schedule(HostClock::now());
         let _ = writeln!(out, "listening on {local} (stream {stream_local})");
         let _ = out.flush();
     }

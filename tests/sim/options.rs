@@ -45,6 +45,40 @@ fn bad_options_exit_2_with_a_message_naming_the_range() {
         (&["--voltage", "inf"], "0-1000 V"),
         (&["--voltage", "-1"], "0-1000 V"),
         (&["--voltage", "1e6"], "0-1000 V"),
+        (&["--voltage", "230,230"], "0-1000 V, one value or V1,V2,V3"),
+        (&["--voltage", "230,-1,230"], "0-1000 V"),
+        (
+            &["--vharmonic", "51:0.1"],
+            "vharmonic order: expected an integer 2-50",
+        ),
+        (&["--vharmonic", "3:2"], "vharmonic amplitude: expected 0-1"),
+        (
+            &["--dip", "4s:100ms"],
+            "expected AT:DURATION:RESIDUAL[:PHASES]",
+        ),
+        (&["--dip", "4s:100ms:1.5"], "dip residual: expected 0-1"),
+        (
+            &["--dip", "4s:100ms:0.6:4"],
+            "dip phases: expected a comma-separated list",
+        ),
+        (&["--dip", "4q:100ms:0.6"], "dip start: expected a duration"),
+        (&["--swell", "4s:100ms:0.9"], "swell level: expected 1-2"),
+        (
+            &["--interrupt", "4s:0ms"],
+            "interrupt duration: expected a duration > 0",
+        ),
+        (
+            &["--flicker", "0:1"],
+            "flicker rate: expected changes per minute > 0",
+        ),
+        (
+            &["--flicker", "110:51"],
+            "flicker depth: expected ΔV/V 0-50",
+        ),
+        (
+            &["--flicker", "110:1", "--flicker", "7:1"],
+            "cannot be used multiple times",
+        ),
         (&["--frequency", "0"], "40-70 Hz"),
         (&["--frequency", "nan"], "40-70 Hz"),
         (&["--frequency", "400"], "40-70 Hz"),
@@ -88,6 +122,20 @@ fn help_describes_the_token_without_citing_files_or_printing_it() {
     assert!(help.contains("keeps it"), "{help}");
     assert!(help.contains("--token ''"), "{help}");
     assert!(help.contains("40-70"), "{help}");
+    for option in [
+        "--vharmonic",
+        "--dip",
+        "--swell",
+        "--interrupt",
+        "--flicker",
+        "V1,V2,V3",
+    ] {
+        assert!(help.contains(option), "{option} missing from {help}");
+    }
+    assert!(
+        help.contains("listening on"),
+        "schedule zero not explained: {help}"
+    );
 }
 
 #[cfg(unix)]
