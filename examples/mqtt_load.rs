@@ -1,4 +1,4 @@
-//! Load generator for `smartmeter collect`: publishes synthetic `state/status` messages (PROTOCOL.md
+//! Load generator for `smartmeter collect`: publishes synthetic `state/status` messages (docs/protocol.md
 //! §12) for N meters at a fixed interval, spread evenly over the interval, over several MQTT
 //! connections, and prints what it achieved.
 //!

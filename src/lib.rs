@@ -22,7 +22,7 @@
 //! | `client` | no | the async host client library |
 //! | `cli` | no | the `smartmeter` command-line tool |
 //!
-//! The device side always emits the canonical form of `PROTOCOL.md`; the host-side parsers also accept the
+//! The device side always emits the canonical form of `docs/protocol.md`; the host-side parsers also accept the
 //! older shapes printed in the original device's README.
 #![no_std]
 #![forbid(unsafe_code)]

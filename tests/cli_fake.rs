@@ -137,7 +137,7 @@ fn a_lost_connection_leaves_a_flagged_part_file() {
     assert_eq!(r.read_all().unwrap(), [1.0, 10.0, 2.0, 20.0]);
 }
 
-/// The original firmware answers `"measures":"v,i"` with `"measurements":2` (one phase, PROTOCOL.md
+/// The original firmware answers `"measures":"v,i"` with `"measurements":2` (one phase, docs/protocol.md
 /// §A): `record` follows the reply's channel count and names the channels it cannot name `ch1,ch2`.
 #[test]
 fn records_from_the_original_firmware() {

@@ -1,4 +1,4 @@
-//! The client against a small scripted fake meter that speaks the bytes of PROTOCOL.md.
+//! The client against a small scripted fake meter that speaks the bytes of docs/protocol.md.
 #![cfg(feature = "client")]
 
 use std::sync::{Arc, Mutex};
@@ -235,7 +235,7 @@ async fn sampling_stream_counts_gaps_zero_fills_and_stops() {
 }
 
 /// The original firmware answers `"measures":"v,i"` with `"measurements":2` (one phase; the seed
-/// README's example, PROTOCOL.md §A): the client follows the reply's channel count.
+/// README's example, docs/protocol.md §A): the client follows the reply's channel count.
 #[tokio::test]
 async fn samples_from_the_original_firmware() {
     let handler: Handler = Box::new(|line| {

@@ -1,4 +1,4 @@
-//! Access control (PROTOCOL.md §10) on a meter with a token: getLog is a get* command (open), MQTT
+//! Access control (docs/protocol.md §10) on a meter with a token: getLog is a get* command (open), MQTT
 //! has no sessions (every protected command carries its token, `auth` is refused there), and wrong
 //! tokens are throttled device-wide without holding up anyone else.
 

@@ -1,4 +1,4 @@
-//! Transcript tests: every command's reply bytes (PROTOCOL.md §1, §2, §10), driven through
+//! Transcript tests: every command's reply bytes (docs/protocol.md §1, §2, §10), driven through
 //! `handle_input` / `poll_output` with a manual clock.
 
 mod device_support;

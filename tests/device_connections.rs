@@ -1,4 +1,4 @@
-//! Connections (PROTOCOL.md §1): pipelined lines are never dropped (back-pressure instead), and idle
+//! Connections (docs/protocol.md §1): pipelined lines are never dropped (back-pressure instead), and idle
 //! or byte-trickling clients cannot lock everyone else out.
 
 mod device_support;

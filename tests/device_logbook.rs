@@ -1,4 +1,4 @@
-//! The persistent log (getLog) holds real errors only (PROTOCOL.md §4, §5, §8): normal disconnects,
+//! The persistent log (getLog) holds real errors only (docs/protocol.md §4, §5, §8): normal disconnects,
 //! intentional MQTT reconfigures and slow readers write nothing there; ring overflow and real
 //! broker failures still do.
 

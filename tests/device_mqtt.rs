@@ -1,4 +1,4 @@
-//! MQTT mapping (PROTOCOL.md §8) and periodic duties: status every 5 s, one-shot samples, command
+//! MQTT mapping (docs/protocol.md §8) and periodic duties: status every 5 s, one-shot samples, command
 //! bridge, last will / online, stream-server reconnects, daily restart.
 
 mod device_support;

@@ -1,4 +1,4 @@
-//! Sampling sessions through the engine (PROTOCOL.md §3, §5, §6): packet numbers, flow control,
+//! Sampling sessions through the engine (docs/protocol.md §3, §5, §6): packet numbers, flow control,
 //! slots, scheduled start, bounded buffers, destinations.
 
 mod device_support;
@@ -702,7 +702,7 @@ fn immediate_start_announces_the_instant_of_its_first_sample_at_every_rate() {
     }
 }
 
-/// What a waveform stream below twice the line frequency carries (PROTOCOL.md §5: "we resample
+/// What a waveform stream below twice the line frequency carries (docs/protocol.md §5: "we resample
 /// properly"): the anti-alias filter removes the 50 Hz fundamental and its harmonics, so the samples
 /// are not instantaneous values of the waveform (which would alias to a slow beat) but its slow part:
 /// here the front end's DC offsets of +1 % (2.3 V) and +2 % (100 mA).

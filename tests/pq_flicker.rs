@@ -2,7 +2,7 @@
 //! for sinusoidal and rectangular modulation), Table 5 (Pst = 1 ± 5 %), and the behaviour the PQ
 //! pipeline relies on (Plt, steady signals, input-rate independence, hostile input, no allocation).
 //!
-//! Test signal (PQ-NOTES): `v(t) = √2·U·sin(2π·f·t)·(1 + ΔV/V/2·m(t))` with `m = sin(2π·fm·t)` or
+//! Test signal (IEC 61000-4-15 Ed.2, the standard's test signal): `v(t) = √2·U·sin(2π·f·t)·(1 + ΔV/V/2·m(t))` with `m = sin(2π·fm·t)` or
 //! `sign(sin(2π·fm·t))`; `fm = CPM/120` for Table 5. Table values: Ed.2 as reproduced by
 //! M. Šíra's `verify_flicker_sim.m` (CMI). Run with `--nocapture` to see the per-table report.
 

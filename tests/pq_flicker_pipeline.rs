@@ -3,7 +3,7 @@
 //! 1.00 ± 8 %) for 230 V / 50 Hz and 120 V / 60 Hz, through [`Pq`] with [`PqFlicker`] at the
 //! device's 32 kHz and a recording's 8 kHz.
 //!
-//! The test voltage is generated at the input rate exactly as a simulator would (PQ-NOTES):
+//! The test voltage is generated at the input rate exactly as a simulator would (IEC 61000-4-15 Ed.2, the standard's test signal):
 //! `v(t) = √2·U·sin(2πft)·(1 + ΔV/V/2·m(t))`, `m = sign(sin(2π·fm·t))` (rectangular) or
 //! `sin(2π·fm·t)`, `fm = CPM/120` for Table 5. Nothing band-limits it: the rectangular
 //! modulation's sidebands reach up to the input's Nyquist frequency, and whatever the pipeline's

@@ -1,8 +1,9 @@
-//! Every JSON example printed in the original device's README (`seeds/README_Firmware_Cmds.md`),
-//! accepted as written: commands by `Command::parse`, replies by `Reply::parse`, log lines by
-//! `LogLine::parse`. Placeholders like `<rate>` are filled with plausible values; everything else is
-//! byte for byte as printed (spaces after commas, the missing `}` of the calibration example, replies
-//! without `cmd`, `"type":"SmartMeter"`, `calV`/`calI`, integers where floats are meant).
+//! Every JSON example printed in the original device's README (copied here verbatim;
+//! docs/protocol.md Appendix A says what host tools accept and why), accepted as written: commands
+//! by `Command::parse`, replies by `Reply::parse`, log lines by `LogLine::parse`. Placeholders like
+//! `<rate>` are filled with plausible values; everything else is byte for byte as printed (spaces
+//! after commas, the missing `}` of the calibration example, replies without `cmd`,
+//! `"type":"SmartMeter"`, `calV`/`calI`, integers where floats are meant).
 
 use smartmeter::wire::command::{
     Calibration, Command, EnergyReset, Measures, MqttServerSettings, SampleRequest, ServerAddr,
@@ -296,7 +297,7 @@ fn seed_replies() {
                 stream: StreamType::Tcp,
                 slot: None,
                 measures: Measures::VoltCurrent3,
-                // The original firmware sent one phase for `v,i` (PROTOCOL.md §A).
+                // The original firmware sent one phase for `v,i` (docs/protocol.md §A).
                 measurements: Some(2),
                 chunk_size_bytes: 8,
                 rate_hz: 1,

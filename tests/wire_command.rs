@@ -266,7 +266,7 @@ fn measures_table_of_protocol() {
     }
 }
 
-/// Every error text of PROTOCOL.md that the parser produces, with the `cmd` the reply echoes.
+/// Every error text of docs/protocol.md that the parser produces, with the `cmd` the reply echoes.
 #[test]
 fn exact_error_texts() {
     let long = format!(
@@ -1107,7 +1107,7 @@ proptest! {
         prop_assert_eq!(Command::parse(format!("{line}\r\n").as_bytes()), Ok(cmd));
     }
 
-    /// PROTOCOL.md §10: over MQTT a protected command carries `"token":T`; the envelope reads it,
+    /// docs/protocol.md §10: over MQTT a protected command carries `"token":T`; the envelope reads it,
     /// and writes it back only when one is given (the command's own encoding never has one).
     #[test]
     fn envelope_round_trip(cmd in command(), token in proptest::option::of("[ -~]{0,64}")) {

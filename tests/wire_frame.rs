@@ -1,4 +1,4 @@
-//! `Data:` frames and the `Info:`/`Data:` stream demultiplexer (PROTOCOL.md §1, §3, §4), tested against
+//! `Data:` frames and the `Info:`/`Data:` stream demultiplexer (docs/protocol.md §1, §3, §4), tested against
 //! golden bytes and with property tests over arbitrary split points and arbitrary input.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -124,7 +124,7 @@ fn le(values: &[f32]) -> Vec<u8> {
 
 #[test]
 fn golden_six_channel_frame() {
-    // One sample of `v,i,v,i,v,i` (PROTOCOL.md §5): 24 payload bytes, packet 0.
+    // One sample of `v,i,v,i,v,i` (docs/protocol.md §5): 24 payload bytes, packet 0.
     let values = [230.0f32, 1000.0, 231.5, -250.0, 0.0, 1.0];
     let bytes = frame(0, &values, Framing::PREFIXED);
     #[rustfmt::skip]
@@ -225,7 +225,7 @@ fn chunk_size_seed_example_and_protocol() {
     // The seed's sample reply (rate 1, TCP) says `"chunksize":8` with `"measurements":2`: that device
     // sent 2 channels (8 B/sample), and the rule gives 8.
     assert_eq!(chunk_size(1, 8, Transport::Tcp), 8);
-    // Under PROTOCOL.md `v,i` means 6 channels (24 B/sample): the same request answers 24.
+    // Under docs/protocol.md `v,i` means 6 channels (24 B/sample): the same request answers 24.
     assert_eq!(chunk_size(1, 24, Transport::Tcp), 24);
     // Defaults (6 channels, 8000 Hz) on each transport: whole samples under the cap.
     assert_eq!(chunk_size(8000, 24, Transport::Tcp), 1008);

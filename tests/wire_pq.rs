@@ -1,4 +1,4 @@
-//! MQTT payloads of PROTOCOL.md §11/§12 (`state/pq`, `state/event`, `state/status`) and the
+//! MQTT payloads of docs/protocol.md §11/§12 (`state/pq`, `state/event`, `state/status`) and the
 //! `powermeter/<name>/state/<leaf>` topics: golden payloads both ways, tolerant parsing, typed
 //! rejections, proptest round trips, no panic on any input.
 

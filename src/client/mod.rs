@@ -2,7 +2,7 @@
 //!
 //! - [`Connection`]: the protocol of one command connection, sans I/O (quinn-proto style): requests
 //!   in, bytes out; bytes in, typed [`Response`]s, [`FrameSamples`] and [`Notice`]s out; timeouts,
-//!   keepalive and liveness from the caller's clock. Every rule of PROTOCOL.md §1 (one reply per
+//!   keepalive and liveness from the caller's clock. Every rule of docs/protocol.md §1 (one reply per
 //!   line, in order; `?`, `!`, getLog, restarts, `auth` first) and the sampling bookkeeping
 //!   ([`SampleTracker`]: packet gaps, zero-fill, `reqSamples` credit) live here, so blocking code
 //!   and other languages can drive it too.

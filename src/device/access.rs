@@ -1,4 +1,4 @@
-//! Access control state (PROTOCOL.md §10): the device-wide throttle of token checks.
+//! Access control state (docs/protocol.md §10): the device-wide throttle of token checks.
 //!
 //! Every token check (an `auth` on a connection, a protected command carrying `"token"` over MQTT)
 //! goes through one [`Throttle`]. After `n` consecutive wrong tokens the next check waits

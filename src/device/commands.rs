@@ -1,4 +1,4 @@
-//! Command semantics (PROTOCOL.md §2, §5, §10): one typed [`Command`] in, exactly one reply out
+//! Command semantics (docs/protocol.md §2, §5, §10): one typed [`Command`] in, exactly one reply out
 //! (or a deferred one for `reqSamples`, `ntp` and `sample` with `ntpConf`).
 
 use alloc::boxed::Box;
@@ -16,7 +16,7 @@ use crate::wire::command::{
 };
 use crate::wire::reply::{self, Phases, QualityReply, Reply};
 
-/// A measurement as the wire reports it: NaN / ∞ (undefined, PROTOCOL.md §2) become `None` (`null`).
+/// A measurement as the wire reports it: NaN / ∞ (undefined, docs/protocol.md §2) become `None` (`null`).
 fn phases(v: [f32; 3]) -> Phases {
     v.map(|x| x.is_finite().then_some(x))
 }

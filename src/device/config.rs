@@ -1,4 +1,4 @@
-//! Persistent configuration with the factory defaults of PROTOCOL.md §7.
+//! Persistent configuration with the factory defaults of docs/protocol.md §7.
 //!
 //! ```
 //! use smartmeter::device::Config;

@@ -1,4 +1,4 @@
-//! Every open connection (PROTOCOL.md §1): slots and admission, idle eviction, line assembly with
+//! Every open connection (docs/protocol.md §1): slots and admission, idle eviction, line assembly with
 //! back-pressure, the answers a connection waits for and the lines held behind them, its output
 //! queue, log level and authentication, the device-wide token-check throttle, and closing.
 //!
@@ -33,7 +33,7 @@ pub(crate) struct Connections {
     idle_timeout: Duration,
     out_queue_bytes: usize,
     text_slack_bytes: usize,
-    /// The device-wide token-check throttle (PROTOCOL.md §10) and the checks it holds.
+    /// The device-wide token-check throttle (docs/protocol.md §10) and the checks it holds.
     pub(crate) throttle: Throttle,
 }
 

@@ -64,7 +64,7 @@ pub(crate) struct MqttLink {
     /// The settings last sent (`None` inside: disabled); `None`: nothing sent yet.
     sent: Option<Option<MqttSettings>>,
     /// A broker session was up when the engine replaced or dropped it: the binding may still report
-    /// its end, which is no failure (PROTOCOL.md §4: errors in the log must be errors).
+    /// its end, which is no failure (docs/protocol.md §4: errors in the log must be errors).
     expect_down: bool,
     /// Names this meter had whose retained topics are still to be cleared (renamed while the
     /// broker was away).
@@ -203,7 +203,7 @@ impl Device {
 
     /// A new connection. When every command slot is taken, the connection idle longest (no complete
     /// line for [`DeviceOptions::idle_timeout`], and no sampling session) is evicted with
-    /// `Idle connection closed` to make room (PROTOCOL.md §1); with none to evict, the newcomer gets
+    /// `Idle connection closed` to make room (docs/protocol.md §1); with none to evict, the newcomer gets
     /// `Too many clients` and is closed. A second port-54322 reader while busy is closed at once.
     pub fn handle_connected(&mut self, now: Instant, kind: ConnKind) -> ConnId {
         self.last_now = now;
@@ -250,7 +250,7 @@ impl Device {
     /// pending (`reqSamples`, `ntp`, `sample` with `ntpConf`, a throttled `auth`), the lines behind
     /// it are held, at most [`MAX_DEFERRED`](super::testing::MAX_DEFERRED) lines /
     /// [`MAX_DEFERRED_BYTES`](super::testing::MAX_DEFERRED_BYTES) bytes; beyond that the engine takes
-    /// no more bytes (back-pressure, PROTOCOL.md §1).
+    /// no more bytes (back-pressure, docs/protocol.md §1).
     ///
     /// **Contract**: the binding keeps `bytes[n..]` (`n` = the return value), stops reading that
     /// connection's socket while it holds such bytes, and offers them again (followed by newer bytes)
@@ -419,7 +419,7 @@ impl Device {
 
     /// An MQTT message on a subscribed topic.
     ///
-    /// MQTT has no sessions (PROTOCOL.md §10): the broker relays every publisher, so with an access
+    /// MQTT has no sessions (docs/protocol.md §10): the broker relays every publisher, so with an access
     /// token configured a state-changing command on `…/cmd` must carry `"token":T` in its own JSON
     /// object (checked through the device-wide throttle, like `auth`), and `auth` is refused there.
     pub fn handle_mqtt(&mut self, now: Instant, topic: &str, payload: &[u8]) {

@@ -1,4 +1,4 @@
-//! Measurements (PROTOCOL.md §2, §8): every block goes through the cycle-synchronous [`Estimator`]
+//! Measurements (docs/protocol.md §2, §8): every block goes through the cycle-synchronous [`Estimator`]
 //! (calibration applied inside), every window feeds the integer [`EnergyMeter`], and the last settled
 //! window (at most 250 ms old) answers get*/MQTT.
 //!
@@ -19,7 +19,7 @@ use crate::dsp::pq::PqSink;
 use crate::dsp::{EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, HalfCycleRms, Window};
 use crate::wire::mqtt::Quantity;
 
-/// Oldest window get*/MQTT report (PROTOCOL.md §2).
+/// Oldest window get*/MQTT report (docs/protocol.md §2).
 pub const MAX_AGE: Duration = Duration::from_millis(250);
 /// Nominal line frequency the estimators are tuned to.
 pub(crate) const NOMINAL_HZ: u32 = 50;

@@ -51,7 +51,7 @@
 //!   capacities).
 //!
 //! Guarantees: no input panics the engine; every buffer is bounded by [`DeviceOptions`] capacities;
-//! each command line gets at most one reply, in arrival order (PROTOCOL.md §1).
+//! each command line gets at most one reply, in arrival order (docs/protocol.md §1).
 //!
 //! # Inside
 //!
@@ -289,7 +289,7 @@ pub struct DeviceOptions {
     /// Most command clients at once (TCP 54321).
     pub max_clients: usize,
     /// A command client whose last complete line (or connect) is at least this old, and that owns
-    /// no sampling session, is evicted when a new client needs its slot (PROTOCOL.md §1: 60 s).
+    /// no sampling session, is evicted when a new client needs its slot (docs/protocol.md §1: 60 s).
     pub idle_timeout: Duration,
     /// MQTT status period (default 5 s).
     pub status_interval: Duration,

@@ -1,4 +1,4 @@
-//! Time synchronisation (PROTOCOL.md §5.7, §10 `ntp`): the offset from the binding's clock to the
+//! Time synchronisation (docs/protocol.md §5.7, §10 `ntp`): the offset from the binding's clock to the
 //! server's, the one exchange in flight, and who waits for its outcome.
 //!
 //! The engine never talks to a server: it asks the binding for one exchange at a time

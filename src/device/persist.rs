@@ -1,4 +1,4 @@
-//! Persistence (PROTOCOL.md §7, §4 `getLog`): what is stored, with which sequence number, and when
+//! Persistence (docs/protocol.md §7, §4 `getLog`): what is stored, with which sequence number, and when
 //! the logbook may be written.
 //!
 //! Each record kind has its own sequence; a write of a kind still waiting in the

@@ -1,6 +1,6 @@
 //! The request path, top-down: bytes → line (`Connections::next_line`) → held behind a pending
 //! answer or processed → `?`/`!` or a typed [`Command`] (parsed by `wire`; over MQTT with its token)
-//! → the auth gate (PROTOCOL.md §10) → the busy gate (§2.5) → its handler (`commands.rs`) → a
+//! → the auth gate (docs/protocol.md §10) → the busy gate (§2.5) → its handler (`commands.rs`) → a
 //! [`Reply`] → the connection's output queue or the MQTT bridge.
 //!
 //! Ordering (§1.6): a connection waiting for an answer (`reqSamples`, `ntp`, `sample` with
@@ -18,7 +18,7 @@ use crate::wire::command::{Command, CommandError, Envelope, StreamType, peek_nam
 use crate::wire::mqtt;
 use crate::wire::reply::Reply;
 
-/// Whether a command is refused while sampling (PROTOCOL.md §2 busy guard).
+/// Whether a command is refused while sampling (docs/protocol.md §2 busy guard).
 fn busy_guarded(cmd: &Command) -> bool {
     matches!(
         cmd,
@@ -44,7 +44,7 @@ fn busy_guarded(cmd: &Command) -> bool {
     )
 }
 
-/// The reply to `auth` over MQTT (PROTOCOL.md §10: MQTT has no sessions).
+/// The reply to `auth` over MQTT (docs/protocol.md §10: MQTT has no sessions).
 pub(crate) const MQTT_AUTH: &str = "Authentication over MQTT: put \"token\" in each command";
 
 /// Whether a command changes state and so needs `auth` when a token is configured (§10: all but
@@ -153,7 +153,7 @@ impl Device {
     /// One command line (not `?`/`!`, already trimmed): parsed, then the auth gate.
     fn command(&mut self, sink: Sink, now: Instant, line: &[u8]) {
         let (cmd, token) = match sink {
-            // Over MQTT the token travels in each command (PROTOCOL.md §10).
+            // Over MQTT the token travels in each command (docs/protocol.md §10).
             Sink::Mqtt => match Envelope::parse(line) {
                 Ok(e) => (e.command, e.token),
                 Err(e) => return self.command_error(sink, now, &e),
@@ -212,7 +212,7 @@ impl Device {
         self.reply(sink, &Reply::from_command_error(e));
     }
 
-    // ----- token checks (PROTOCOL.md §10) ------------------------------------------------------
+    // ----- token checks (docs/protocol.md §10) ------------------------------------------------------
 
     /// Answers the token checks that are due, oldest first.
     pub(crate) fn run_held_checks(&mut self, now: Instant) {

@@ -260,7 +260,7 @@ pub enum Wait {
     Ntp,
     /// NTP confidence before a sampling session starts (`ntpConf`).
     SampleNtp,
-    /// The device-wide `auth` throttle (PROTOCOL.md §10): the `auth` is answered when it is due.
+    /// The device-wide `auth` throttle (docs/protocol.md §10): the `auth` is answered when it is due.
     Auth,
 }
 

@@ -159,11 +159,11 @@ pub struct Args {
     #[arg(long = "vharmonic", value_name = "K:REL", value_parser = parse_vharmonic, help_heading = "Grid disturbances")]
     pub vharmonics: Vec<VoltageHarmonic>,
     /// Voltage dip AT after `listening on`, lasting DURATION, to RESIDUAL (0-1) of --voltage, on
-    /// PHASES (default all; e.g. 1 or 1,3) (repeatable): AT:DURATION:RESIDUAL[:PHASES], e.g.
+    /// PHASES (default all; e.g. 1 or 1,3) (repeatable), e.g.
     /// 4s:100ms:0.6:1.
     #[arg(long = "dip", value_name = "AT:DURATION:RESIDUAL[:PHASES]", value_parser = parse_dip, help_heading = "Grid disturbances")]
     pub dips: Vec<VoltageEvent>,
-    /// Voltage swell to LEVEL (1-2) of --voltage (repeatable): AT:DURATION:LEVEL[:PHASES], e.g.
+    /// Voltage swell to LEVEL (1-2) of --voltage (repeatable), e.g.
     /// 10s:200ms:1.2:3.
     #[arg(long = "swell", value_name = "AT:DURATION:LEVEL[:PHASES]", value_parser = parse_swell, help_heading = "Grid disturbances")]
     pub swells: Vec<VoltageEvent>,
@@ -210,7 +210,7 @@ pub struct Args {
     #[arg(long = "reconnect-interval", default_value = "30", value_parser = parse_secs)]
     pub reconnect_interval: Duration,
     /// Seconds without a complete line after which a client may be evicted for a newcomer
-    /// (PROTOCOL.md §1: 60; for tests).
+    /// (docs/protocol.md §1: 60; for tests).
     #[arg(long = "idle-timeout", default_value = "60", value_parser = parse_secs, hide = true)]
     pub idle_timeout: Duration,
 }

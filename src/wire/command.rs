@@ -1,9 +1,9 @@
-//! Commands: the lines a host sends to the meter (PROTOCOL.md §1, §2, §5, §10, §11, §12).
+//! Commands: the lines a host sends to the meter (docs/protocol.md §1, §2, §5, §10, §11, §12).
 //!
 //! [`Command::parse`] takes one line of untrusted bytes and answers a typed [`Command`] or a
 //! [`CommandError`] whose `Display` is the exact `msg` text of the protocol's error reply and whose
 //! [`CommandError::cmd`] is the `cmd` to echo. [`Command::encode`] writes the canonical JSON that host
-//! tools send. Parsing is two steps (see STYLE.md): a zero-copy scanner (`scan`) reads the line into the borrowed, loosely
+//! tools send. Parsing is two steps: a zero-copy scanner (`scan`) reads the line into the borrowed, loosely
 //! typed [`RawCommand`], then `TryFrom` validates it into the typed [`Command`].
 //!
 //! Leniency (the protocol's "be liberal in what you accept"): keys in any order, any whitespace, a

@@ -1,4 +1,4 @@
-//! Home Assistant MQTT discovery of PROTOCOL.md §12, as data: the retained config messages a meter
+//! Home Assistant MQTT discovery of docs/protocol.md §12, as data: the retained config messages a meter
 //! publishes on every MQTT connect, and the empty retained messages that remove them.
 //!
 //! One sensor per entity ([`ENTITY_COUNT`] per meter): per phase voltage, current, active, reactive
@@ -246,7 +246,7 @@ impl Entity {
         }
     }
 
-    /// The retained config JSON, keys in PROTOCOL.md §12 order: `name`, `unique_id`, `state_topic`,
+    /// The retained config JSON, keys in docs/protocol.md §12 order: `name`, `unique_id`, `state_topic`,
     /// `value_template`, `device_class`, `unit_of_measurement` (absent for the power factor),
     /// `state_class`, `availability_topic`, `device`.
     pub fn config(&self, device: &DiscoveryDevice<'_>) -> String {

@@ -1,4 +1,4 @@
-//! `Data:` frames (PROTOCOL.md §3): a zero-copy view, an encoder, the chunk-size rule, and a streaming
+//! `Data:` frames (docs/protocol.md §3): a zero-copy view, an encoder, the chunk-size rule, and a streaming
 //! demultiplexer for the mixed `Info:` / `Data:` byte stream.
 //!
 //! Wire shape of one frame (everything little-endian):
@@ -471,7 +471,7 @@ impl Transport {
     }
 }
 
-/// The chunk size rule of PROTOCOL.md §3: payload bytes per frame for `rate_hz` samples per second of
+/// The chunk size rule of docs/protocol.md §3: payload bytes per frame for `rate_hz` samples per second of
 /// `bytes_per_sample` bytes each on `transport`.
 ///
 /// `cs = clamp(floor(0.1·r·b), b, 1024)`, rounded up to a power of two, capped at the transport's cap
@@ -522,7 +522,7 @@ mod tests {
         let table: &[(u32, usize, Transport, usize)] = &[
             // seed example: 2 channels (8 B), 1 Hz: floor(0.8)=0 -> clamp 8 -> pow2 8 -> 8
             (1, 8, Tcp, 8),
-            // PROTOCOL.md `v,i` = 6 channels (24 B), 1 Hz: clamp 24 -> pow2 32 -> whole samples 24
+            // docs/protocol.md `v,i` = 6 channels (24 B), 1 Hz: clamp 24 -> pow2 32 -> whole samples 24
             (1, 24, Tcp, 24),
             // 6 ch 8000 Hz: 19200 -> clamp 1024 -> 1024 -> 42 samples = 1008
             (8000, 24, Tcp, 1008),

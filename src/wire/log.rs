@@ -1,5 +1,5 @@
 //! Log lines (`Info:[I]MM/DD HH:MM:SS: text`), log levels and the small calendar the protocol's time
-//! formats need (PROTOCOL.md §4).
+//! formats need (docs/protocol.md §4).
 //!
 //! Everything here is stateless: the caller passes the wall-clock time (Unix milliseconds, already
 //! shifted by any configured zone offset) and gets text back, or passes text and gets typed values.

@@ -1,4 +1,4 @@
-//! MQTT topics and payloads of PROTOCOL.md §8, as data: `(topic, payload)` in, `(topic, payload)` out.
+//! MQTT topics and payloads of docs/protocol.md §8, as data: `(topic, payload)` in, `(topic, payload)` out.
 //! No client, no state: the binding moves messages, the engine decides what they mean.
 //!
 //! ```
@@ -286,7 +286,7 @@ fn quoted(s: &str) -> String {
 /// `{"value":"v1,v2,v3","unit":…,"ts":"MM/DD/YYYY HH:MM:SS.mmm"}` (undefined values print `null`).
 ///
 /// `v`, `i`, `p`, `q` and `s` are f32 measurements (the caller may pass them widened): they print
-/// in the f32's shortest round-trip form (`228.43`, as every reply does, PROTOCOL.md §2.2), never
+/// in the f32's shortest round-trip form (`228.43`, as every reply does, docs/protocol.md §2.2), never
 /// as the widened f64 (`228.42999267578125`). Energy (`e`, kWh) is an f64 and prints as one.
 pub fn sample_reply(values: &[f64; 3], q: Quantity, ts_long: &str) -> Vec<u8> {
     let v: Vec<String> = values
@@ -350,7 +350,7 @@ pub fn sample_values(unit: &str, ts_unix_ms: &str, values: &[f32]) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The per-phase status of PROTOCOL.md §12, published every status interval on
+/// The per-phase status of docs/protocol.md §12, published every status interval on
 /// `powermeter/<name>/state/status`. `None` is an undefined value (`null`).
 ///
 /// ```

@@ -1,4 +1,4 @@
-//! Power-quality objects of PROTOCOL.md §11 as typed values: the aggregate ([`PqAggregate`], the
+//! Power-quality objects of docs/protocol.md §11 as typed values: the aggregate ([`PqAggregate`], the
 //! `getPQ` reply and the `powermeter/<name>/state/pq` payload) and the event ([`PqEvent`], an item of
 //! `getEvents` and the `powermeter/<name>/state/event` payload).
 //!

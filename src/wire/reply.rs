@@ -1,4 +1,4 @@
-//! Replies: the JSON the meter answers with (PROTOCOL.md §2, §5, §10, §11, §12), typed, encoded canonically and
+//! Replies: the JSON the meter answers with (docs/protocol.md §2, §5, §10, §11, §12), typed, encoded canonically and
 //! parsed back tolerantly.
 //!
 //! Encoding ([`Reply::to_json`], [`Reply::to_line`]) always writes the canonical form: keys `error`,

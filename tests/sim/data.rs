@@ -230,7 +230,7 @@ fn ts_s(v: &Value) -> f64 {
 }
 
 /// A scheduled start (`time`) begins with the first sample within one output period after L1's
-/// positive-going zero crossing at or after `time` (PROTOCOL.md §5): its value lies in
+/// positive-going zero crossing at or after `time` (docs/protocol.md §5): its value lies in
 /// [0, V·sin(2π·f/rate)] on a rising edge, and `stop` reports its instant. (It read 19–22 V at 8 kHz,
 /// 1.5–1.7 samples late, in two runs of three.)
 #[test]

@@ -177,7 +177,7 @@ fn retained(port: u16, id: &str, topic: &str) -> Option<Vec<u8>> {
     panic!("sentinel never came back");
 }
 
-/// PROTOCOL.md §8: a meter stopped on purpose shows as offline, and a rename leaves no retained
+/// docs/protocol.md §8: a meter stopped on purpose shows as offline, and a rename leaves no retained
 /// topic of the old name behind (a clean disconnect sends no last will, so the simulator publishes
 /// these itself and waits for the broker to have them before disconnecting).
 #[test]
@@ -228,7 +228,7 @@ fn sigterm_publishes_offline_and_a_rename_clears_the_old_name() {
     );
 }
 
-/// PROTOCOL.md §10 over a real broker: `auth` unlocks nobody; each protected command carries its
+/// docs/protocol.md §10 over a real broker: `auth` unlocks nobody; each protected command carries its
 /// token.
 #[test]
 fn mqtt_commands_carry_their_token() {

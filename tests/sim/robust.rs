@@ -191,7 +191,7 @@ fn a_client_over_the_limit_gets_too_many_clients_and_is_closed() {
     );
 }
 
-/// PROTOCOL.md §1: half-open or byte-trickling clients cannot lock the others out. Every slot is
+/// docs/protocol.md §1: half-open or byte-trickling clients cannot lock the others out. Every slot is
 /// taken by a client that sends bytes but never a whole line and reads nothing; once the idle
 /// threshold (here 1 s via the hidden `--idle-timeout`, 60 s by default) has passed, a newcomer is
 /// served and the oldest trickler gets `Idle connection closed` and is closed.

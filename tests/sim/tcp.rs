@@ -1,4 +1,4 @@
-//! Issue 5 item 1: the TCP command channel, byte for byte as PROTOCOL.md §1–§4 prints it.
+//! Issue 5 item 1: the TCP command channel, byte for byte as docs/protocol.md §1–§4 prints it.
 
 use crate::common::*;
 
@@ -420,7 +420,7 @@ fn sigint_also_persists_and_exits_zero() {
     assert!(st.success(), "{st:?}");
 }
 
-/// PROTOCOL.md §1: pipelined lines are never dropped. With flow control, 20 and then 200
+/// docs/protocol.md §1: pipelined lines are never dropped. With flow control, 20 and then 200
 /// `reqSamples` in one write each get their frame and their reply, in order, with consecutive
 /// packet numbers (the simulator stops reading the socket while the engine's queue is full).
 #[test]

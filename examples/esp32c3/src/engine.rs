@@ -31,7 +31,7 @@ pub type Engine = Driver<Meter, RtcClock, FlashStore, Esp>;
 /// Shared by every task of the (single) executor; never held across an `.await`.
 pub type Shared = Mutex<NoopRawMutex, RefCell<Engine>>;
 
-/// Command port (PROTOCOL.md §1).
+/// Command port (docs/protocol.md §1).
 pub const COMMAND_PORT: u16 = 54321;
 /// Raw stream port (§6).
 pub const RAW_PORT: u16 = 54322;
@@ -44,7 +44,7 @@ const LOG_LINES: usize = 16;
 
 /// The `log` crate's logger: records are queued and the pump moves them into the engine's log, so
 /// they reach every connection (the USB serial port included) as `Info:[L]` lines and warnings and
-/// errors reach the persistent logbook (PROTOCOL.md §4), like the original device's log.
+/// errors reach the persistent logbook (docs/protocol.md §4), like the original device's log.
 pub static LOGGER: Logger<LOG_LINES> = Logger::new();
 
 static CLOSING: Mutex<CriticalSectionRawMutex, RefCell<Vec<ConnId>>> =

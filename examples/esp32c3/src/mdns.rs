@@ -1,5 +1,5 @@
 //! mDNS responder (edge-mdns): `<name>.local` and the `_elec._tcp` service on port 54321 with the TXT
-//! keys of PROTOCOL.md section 9; and the DHCP server of the fallback access point.
+//! keys of docs/protocol.md section 9; and the DHCP server of the fallback access point.
 
 use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 

@@ -1,6 +1,6 @@
 //! The serial variant of the protocol on the ESP32-C3's built-in USB-Serial-JTAG port (the original
 //! device's command channel: every command over USB serial, `"type":"Serial"` sampling with `\r\n`
-//! after each frame in 128-byte chunks, PROTOCOL.md §1, §3, §5).
+//! after each frame in 128-byte chunks, docs/protocol.md §1, §3, §5).
 //!
 //! The port is one engine connection of kind [`ConnKind::Serial`], served by the same
 //! `smartmeter_glue::Link` as the TCP sockets: bytes in → `handle_input` (what the engine does not take

@@ -1,4 +1,4 @@
-//! `analyze --pq`: the power-quality core ([`crate::dsp::pq::Pq`], PROTOCOL.md §11) over a
+//! `analyze --pq`: the power-quality core ([`crate::dsp::pq::Pq`], docs/protocol.md §11) over a
 //! recording file, block by block.
 //!
 //! # What is reported

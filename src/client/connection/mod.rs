@@ -12,7 +12,7 @@
 //! if c.poll_timeout() <= now { c.handle_timeout(now) }
 //! ```
 //!
-//! What it guarantees, from PROTOCOL.md §1 and §5:
+//! What it guarantees, from docs/protocol.md §1 and §5:
 //! - replies are matched to requests in order, one per line; `!` gets none, `?` gets `Setup done`,
 //!   getLog's `"cmd":"log"` dump comes before its reply and belongs to it; a reply that names
 //!   another command answers nobody here and is a [`Notice::Reply`];

@@ -1,4 +1,4 @@
-//! Requests in flight: what each line expects back (PROTOCOL.md §1.7) and who waits for it.
+//! Requests in flight: what each line expects back (docs/protocol.md §1.7) and who waits for it.
 
 use std::string::{String, ToString};
 use std::time::Instant;
@@ -29,7 +29,7 @@ impl From<Command> for Request {
     }
 }
 
-/// What a line gets back (PROTOCOL.md §1.7).
+/// What a line gets back (docs/protocol.md §1.7).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Expect {
     /// Nothing (`!`).

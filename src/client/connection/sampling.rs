@@ -1,5 +1,5 @@
 //! The host side of a sampling session, without I/O: what the `sample` reply announced, packet-gap
-//! accounting, zero-fill sizes, `reqSamples` credit (PROTOCOL.md §3.3, §5).
+//! accounting, zero-fill sizes, `reqSamples` credit (docs/protocol.md §3.3, §5).
 //!
 //! [`Connection`](super::Connection) runs one [`SampleTracker`] for a session whose frames come over
 //! the command connection; a UDP receiver runs its own on the datagrams ([`SampleTracker::datagram`]).
@@ -21,7 +21,7 @@ pub struct SamplingInfo {
     /// The measure set of the reply.
     pub measures: Measures,
     /// Channel names in frame order (`v_l1,i_l1,...`); `ch1,ch2,...` when the reply's
-    /// `measurements` disagrees with its `measures` (PROTOCOL.md §A).
+    /// `measurements` disagrees with its `measures` (docs/protocol.md §A).
     pub channels: Vec<String>,
     /// Units per channel (`V,mA,...`); empty texts when the channels are unnamed.
     pub units: Vec<String>,
@@ -152,7 +152,7 @@ impl SampleStats {
     }
 }
 
-/// Packet-number accounting for frames in arrival order (PROTOCOL.md §3.3): the first frame has no
+/// Packet-number accounting for frames in arrival order (docs/protocol.md §3.3): the first frame has no
 /// gap, a frame `k` ahead of the expected number follows `k` lost frames, and one that goes
 /// backwards (a duplicate or late datagram) is reported so that it can be dropped.
 #[derive(Debug, Default, Clone, Copy)]

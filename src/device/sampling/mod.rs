@@ -1,4 +1,4 @@
-//! The sampling pipeline (PROTOCOL.md §3, §5, §6): all sampling state in one place — the running
+//! The sampling pipeline (docs/protocol.md §3, §5, §6): all sampling state in one place — the running
 //! session ([`Sampling`]: ring, packet numbers, flow control, slots), a `sample` waiting for NTP
 //! confidence, the conversion of source frames into the session's samples ([`Converter`]:
 //! resampler, pacing, derived sets, the session clock), zero-crossing alignment of a scheduled
@@ -37,7 +37,7 @@ const DROP_REPORT_PERIOD: Duration = Duration::from_secs(10);
 /// Most frames formed per [`Pipeline::pump`] (a bound on one call's work, never reached in practice).
 const MAX_FRAMES_PER_PUMP: u32 = 4096;
 
-/// A `sample` request waiting for NTP confidence (`ntpConf`, PROTOCOL.md §5.7).
+/// A `sample` request waiting for NTP confidence (`ntpConf`, docs/protocol.md §5.7).
 #[derive(Debug, Clone)]
 pub(crate) struct PendingSample {
     /// Who asked.

@@ -1,4 +1,4 @@
-//! Sampling sessions (PROTOCOL.md §5): channel sets, chunking, packet numbers, flow control, slots,
+//! Sampling sessions (docs/protocol.md §5): channel sets, chunking, packet numbers, flow control, slots,
 //! scheduled start and bounded buffering.
 //!
 //! A [`Sampling`] receives values at the *requested* rate (the engine resamples or derives them) with
@@ -439,7 +439,7 @@ impl Sampling {
     }
 }
 
-/// The chunk-size rule of PROTOCOL.md §3 for a destination (delegates to
+/// The chunk-size rule of docs/protocol.md §3 for a destination (delegates to
 /// [`wire::frame::chunk_size`](crate::wire::frame::chunk_size); UDP caps at 512, serial at 128 bytes).
 pub fn default_chunk_bytes(rate_hz: u32, bytes_per_sample: usize, dest: Destination) -> usize {
     use crate::wire::frame::{Transport, chunk_size};

@@ -1,5 +1,5 @@
 //! Voltage events from the Urms(½) values (IEC 61000-4-30 Ed.3 §5.4, 5.5, 5.11 with the thresholds
-//! of PROTOCOL.md §11): dips, swells, interruptions and rapid voltage changes, polyphase.
+//! of docs/protocol.md §11): dips, swells, interruptions and rapid voltage changes, polyphase.
 //!
 //! Times are in frames (the lattice's clock); the pipeline turns them into wall-clock seconds.
 //! * Dip: starts when any phase's Urms(½) < 90 % of Udin, ends when all are ≥ 92 %. Swell: > 110 %,

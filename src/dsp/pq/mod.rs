@@ -1,4 +1,4 @@
-//! Power quality (IEC 61000-4-30 Ed.3 methods, Class A as the goal): the pipeline of PROTOCOL.md §11.
+//! Power quality (IEC 61000-4-30 Ed.3 methods, Class A as the goal): the pipeline of docs/protocol.md §11.
 //!
 //! [`Pq`] owns an [`Estimator`] (whose windows are the classic readings and the basic intervals)
 //! and adds, from the same samples:
@@ -79,7 +79,7 @@ use tables::M;
 
 /// Synchronised windows after (re)synchronisation before basic intervals are reported.
 const WARMUP_WINDOWS: u32 = 2;
-/// Declared voltages auto-detection chooses from (PROTOCOL.md §11), volts.
+/// Declared voltages auto-detection chooses from (docs/protocol.md §11), volts.
 pub const DECLARED_VOLTAGES_V: [f32; 11] = [
     100.0, 110.0, 115.0, 120.0, 127.0, 200.0, 208.0, 220.0, 230.0, 240.0, 277.0,
 ];

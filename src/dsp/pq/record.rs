@@ -56,7 +56,7 @@ pub struct Nominal {
     pub frequency_auto: bool,
 }
 
-/// One completed interval: a basic interval or an aggregate (PROTOCOL.md §11 `getPQ`; the JSON
+/// One completed interval: a basic interval or an aggregate (docs/protocol.md §11 `getPQ`; the JSON
 /// shape lives in the wire layer).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PqRecord {
@@ -138,7 +138,7 @@ pub(crate) fn thd_pct(h: &[[f32; HARMONICS]; 3], min: f32) -> [Option<f32>; 3] {
     })
 }
 
-/// An ended voltage event (PROTOCOL.md §11 `getEvents`; the device numbers them).
+/// An ended voltage event (docs/protocol.md §11 `getEvents`; the device numbers them).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PqEvent {
     /// Dip, swell, interruption or RVC.

@@ -10,7 +10,7 @@ use super::types::{Calibration, Command, DailyRestart};
 
 impl Command {
     /// The canonical line as host tools send it, without line end: compact JSON with `cmd` first and
-    /// the keys in the order of PROTOCOL.md (`?` and `!` for the bare commands). Parses back to `self`.
+    /// the keys in the order of docs/protocol.md (`?` and `!` for the bare commands). Parses back to `self`.
     pub fn encode(&self) -> String {
         if matches!(self, Command::Availability | Command::Keepalive) {
             return self.name().to_string();
@@ -97,7 +97,7 @@ impl Command {
                     NominalValue::Auto => {
                         o.int("voltage", 0);
                     }
-                    // Whole volts as an integer (`230`, as PROTOCOL.md writes it).
+                    // Whole volts as an integer (`230`, as docs/protocol.md writes it).
                     NominalValue::Fixed(v) if (v as i32) as f32 == v => {
                         o.int("voltage", v as i32);
                     }

@@ -1,4 +1,4 @@
-//! [`Envelope`]: a command with the access token its own object carries (MQTT, PROTOCOL.md §10.3).
+//! [`Envelope`]: a command with the access token its own object carries (MQTT, docs/protocol.md §10.3).
 
 use alloc::string::String;
 
@@ -7,7 +7,7 @@ use super::json::Obj;
 use super::types::Command;
 
 /// A command together with the access token carried in its own JSON object (`"token":T`,
-/// PROTOCOL.md §10).
+/// docs/protocol.md §10).
 ///
 /// MQTT has no sessions (the broker relays every publisher), so a protected command sent there must
 /// carry the token itself; [`Envelope::parse`] reads it next to the command at the cost of one field

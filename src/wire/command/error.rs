@@ -4,7 +4,7 @@ use alloc::string::String;
 
 use super::server::ServerKind;
 
-/// Why a command line was refused. `Display` is the exact `msg` of the error reply (PROTOCOL.md §1,
+/// Why a command line was refused. `Display` is the exact `msg` of the error reply (docs/protocol.md §1,
 /// §2, §5) and [`CommandError::cmd`] the `cmd` it echoes, so the engine builds the reply as
 /// `{"error":true[,"cmd":cmd],"msg":<Display>}` in one place.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

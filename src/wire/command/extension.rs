@@ -1,4 +1,4 @@
-//! Argument types of the power-quality and Home Assistant commands (PROTOCOL.md §11, §12):
+//! Argument types of the power-quality and Home Assistant commands (docs/protocol.md §11, §12):
 //! `setNominal`, `getPQ`'s interval selector and `homeAssistant`.
 
 use alloc::string::String;
@@ -44,7 +44,7 @@ impl PqInterval {
     }
 }
 
-/// A nominal frequency (PROTOCOL.md §11): 50 or 60 Hz.
+/// A nominal frequency (docs/protocol.md §11): 50 or 60 Hz.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NominalFrequency {
     /// 50 Hz: 10-cycle basic windows, 150-cycle `3s` aggregates.
@@ -84,7 +84,7 @@ pub enum NominalValue<T> {
     Fixed(T),
 }
 
-/// `setNominal` arguments (PROTOCOL.md §11). A command without either key changes nothing and
+/// `setNominal` arguments (docs/protocol.md §11). A command without either key changes nothing and
 /// answers the values in force.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct NominalSettings {
@@ -102,7 +102,7 @@ impl NominalSettings {
     pub const MAX_VOLTAGE_V: f32 = 1000.0;
 }
 
-/// `homeAssistant` arguments (PROTOCOL.md §12); `None` leaves the setting in force (a command
+/// `homeAssistant` arguments (docs/protocol.md §12); `None` leaves the setting in force (a command
 /// without either key changes nothing and answers the state in force).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct HomeAssistantSettings {

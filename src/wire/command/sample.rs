@@ -1,4 +1,4 @@
-//! The `sample` request: destination, measure set, slot (PROTOCOL.md §5).
+//! The `sample` request: destination, measure set, slot (docs/protocol.md §5).
 
 /// Where a sampling session sends its data (`type` of the sample request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,7 +59,7 @@ impl StreamType {
     }
 }
 
-/// The six measure sets of a sampling session (PROTOCOL.md §5).
+/// The six measure sets of a sampling session (docs/protocol.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Measures {
     /// Waveforms of all phases: `v_l1,i_l1,v_l2,i_l2,v_l3,i_l3` (the default).

@@ -1,4 +1,4 @@
-//! Server addresses of `timeServer`, `mqttServer`, `streamServer` (PROTOCOL.md §2.4).
+//! Server addresses of `timeServer`, `mqttServer`, `streamServer` (docs/protocol.md §2.4).
 
 use alloc::string::String;
 use core::fmt;

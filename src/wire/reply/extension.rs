@@ -1,4 +1,4 @@
-//! The replies of the power-quality and Home Assistant commands (PROTOCOL.md §11, §12) both ways:
+//! The replies of the power-quality and Home Assistant commands (docs/protocol.md §11, §12) both ways:
 //! `setNominal` and `homeAssistant` texts, and the `getPQ` / `getEvents` objects, whose payloads are
 //! [`PqAggregate`] and [`PqEvent`] encoded and read by `wire::pq`.
 
@@ -21,7 +21,7 @@ pub(super) const EVENTS_CLEARED: &str = "Events cleared";
 /// The start of the `homeAssistant` text.
 pub(super) const HOME_ASSISTANT: &str = "Home Assistant discovery ";
 
-/// `230 V`, `120.5 V`: whole volts without a fraction, as PROTOCOL.md writes them.
+/// `230 V`, `120.5 V`: whole volts without a fraction, as docs/protocol.md writes them.
 fn volts_text(out: &mut String, v: f32) {
     // Whole and within i64 (no `f32::fract` in `core`).
     if (v as i64) as f32 == v {

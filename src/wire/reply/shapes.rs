@@ -1,5 +1,5 @@
 //! One reply shape each: the typed payload read from a loose reply object, with the host-side
-//! leniency of PROTOCOL.md §A.
+//! leniency of docs/protocol.md §A.
 
 use alloc::string::String;
 

@@ -39,7 +39,7 @@ impl RestartKind {
     }
 }
 
-/// The `info` reply (PROTOCOL.md §2), in key order.
+/// The `info` reply (docs/protocol.md §2), in key order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InfoReply {
     /// Firmware version.
@@ -91,7 +91,7 @@ impl InfoReply {
     }
 }
 
-/// The `getQuality` reply (extension, PROTOCOL.md §10), in key order.
+/// The `getQuality` reply (extension, docs/protocol.md §10), in key order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QualityReply {
     /// `thd_v`, %.
@@ -118,7 +118,7 @@ pub struct QualityReply {
     pub frequency_10s_hz: Option<f32>,
 }
 
-/// The success reply of `sample` (PROTOCOL.md §5).
+/// The success reply of `sample` (docs/protocol.md §5).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SampleStarted {
     /// `conn_type`, and for UDP the `port` key.
@@ -129,7 +129,7 @@ pub struct SampleStarted {
     /// `measurements` count, follow from it).
     pub measures: Measures,
     /// `measurements` when it disagrees with `measures`: the original firmware answered `v,i` with
-    /// `"measurements":2` (one phase; PROTOCOL.md §A). `None` when the count is the one `measures`
+    /// `"measurements":2` (one phase; docs/protocol.md §A). `None` when the count is the one `measures`
     /// implies, as this crate's device always sends it, or absent. The count in force is
     /// [`SampleStarted::channel_count`].
     pub measurements: Option<u8>,
@@ -150,13 +150,13 @@ pub struct SampleStarted {
 impl SampleStarted {
     /// Values per sample in the session's frames: [`measurements`](Self::measurements) when the reply
     /// stated its own count, else the count of `measures`. A host splits frames by this number and
-    /// takes channel names from `measures` only when `measurements` is `None` (PROTOCOL.md §A).
+    /// takes channel names from `measures` only when `measurements` is `None` (docs/protocol.md §A).
     pub fn channel_count(&self) -> usize {
         self.measurements.map_or(self.measures.count(), usize::from)
     }
 }
 
-/// The success reply of `stop` (PROTOCOL.md §5).
+/// The success reply of `stop` (docs/protocol.md §5).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StopStats {
     /// `sample_duration`.
@@ -175,7 +175,7 @@ pub struct StopStats {
     pub avg_rate_hz: f64,
 }
 
-/// A nominal value in force as the `setNominal` reply states it (PROTOCOL.md §11).
+/// A nominal value in force as the `setNominal` reply states it (docs/protocol.md §11).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NominalInForce<T> {
     /// Declared: `230 V`, `50 Hz`.
@@ -194,7 +194,7 @@ impl<T: Copy> NominalInForce<T> {
     }
 }
 
-/// The `setNominal` reply (extension, PROTOCOL.md §11): `msg:"Nominal set to 230 V, 50 Hz"`.
+/// The `setNominal` reply (extension, docs/protocol.md §11): `msg:"Nominal set to 230 V, 50 Hz"`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NominalSet {
     /// Declared voltage Udin, V.
@@ -431,7 +431,7 @@ impl Reply {
         }
     }
 
-    /// The `getPQ` refusal before the first complete interval of that length (PROTOCOL.md §11):
+    /// The `getPQ` refusal before the first complete interval of that length (docs/protocol.md §11):
     /// `No complete <interval> interval yet`.
     pub fn pq_not_ready(interval: PqInterval) -> Reply {
         Reply::error(

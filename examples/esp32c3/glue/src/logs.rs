@@ -1,7 +1,7 @@
 //! The firmware's own log records as protocol log lines.
 //!
 //! The original device writes its log to the same streams as its replies: `Info:[L]MM/DD HH:MM:SS:
-//! text\r\n` on the serial port and on every command connection (PROTOCOL.md §4). The ESP32-C3 binding
+//! text\r\n` on the serial port and on every command connection (docs/protocol.md §4). The ESP32-C3 binding
 //! does the same: [`Logger`] is the `log` crate's logger; it formats each record into a fixed-size line
 //! and queues it (bounded, never allocating, callable from any task or interrupt, also while the engine
 //! is borrowed), and the task that pumps the engine drains the queue into [`Device::log`], which stamps

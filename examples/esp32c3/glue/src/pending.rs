@@ -1,7 +1,7 @@
 //! Input a connection has read but the engine has not taken yet.
 //!
 //! The engine may take only part of what it is offered (it stops reading a connection while that
-//! connection's command queue is full: PROTOCOL.md §1, back-pressure rather than loss). The rest stays
+//! connection's command queue is full: docs/protocol.md §1, back-pressure rather than loss). The rest stays
 //! here, in order, and is offered again; while the buffer is full the connection reads nothing more,
 //! so the peer's own flow control (TCP window, USB NAK) holds the sender back.
 

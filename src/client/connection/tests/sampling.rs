@@ -195,7 +195,7 @@ fn a_frame_that_does_not_fit_the_session_is_an_error_item() {
 }
 
 /// The original firmware answers `v,i` with one phase (`"measurements":2`, the seed README's
-/// example, PROTOCOL.md §A): the channel count is the reply's, the channels are unnamed, and its
+/// example, docs/protocol.md §A): the channel count is the reply's, the channels are unnamed, and its
 /// 8-byte frames are whole samples.
 #[test]
 fn the_original_firmwares_sample_reply_is_followed() {

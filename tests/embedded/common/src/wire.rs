@@ -1,5 +1,5 @@
 //! Commands, replies and log lines: the golden texts of `tests/golden/` (shared with the host tests),
-//! parsed and re-encoded on the target, plus exact error texts of PROTOCOL.md.
+//! parsed and re-encoded on the target, plus exact error texts of docs/protocol.md.
 
 use alloc::format;
 use alloc::string::String;
