@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::process::Command;
 
-use crate::common::*;
+use crate::sim_support::*;
 
 fn rms(values: &[f32], channels: usize, ch: usize) -> f64 {
     let (s, n) = values

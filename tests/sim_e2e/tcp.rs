@@ -1,6 +1,6 @@
 //! Issue 5 item 1: the TCP command channel, byte for byte as docs/protocol.md §1–§4 prints it.
 
-use crate::common::*;
+use crate::sim_support::*;
 
 const INFO_KEYS: [&str; 22] = [
     "cmd",

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::common::*;
+use crate::sim_support::*;
 
 /// The simulator as a child process, killed when dropped.
 struct Running(Child);
