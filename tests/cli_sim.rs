@@ -2,11 +2,13 @@
 #![cfg(all(feature = "cli", feature = "sim"))]
 
 mod cli_support;
+mod peer_support;
 
 use std::process::Command;
 use std::time::Duration;
 
 use cli_support::*;
+use peer_support::{Mosquitto, peer};
 use smartmeter::client::recording::{ReadHints, RecordingReader, Status, part_path};
 
 /// The simulator's default grid: 230 V; 5, 3, 1 A; current lagging 0°, 30°, -20°.
@@ -655,37 +657,11 @@ fn leave_stale_replies(pts: &str) {
 
 #[test]
 fn fleet_view_over_mosquitto() {
-    if !have("mosquitto") {
-        assert!(
-            !peers_required(),
-            "mosquitto is required (SMARTMETER_REQUIRE_PEERS=1)"
-        );
-        eprintln!(
-            "SKIPPED fleet_view_over_mosquitto: mosquitto is not installed (apt-get install mosquitto)"
-        );
+    if !peer("mosquitto") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let conf = dir.path().join("m.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .unwrap();
-    let mut broker = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let broker_addr = format!("127.0.0.1:{port}");
+    let broker = Mosquitto::start();
+    let broker_addr = broker.addr();
     let sim = Sim::start(&["--mqtt", &broker_addr, "--status-interval", "1"]);
     let mut seen = None;
     for _ in 0..5 {
@@ -699,8 +675,7 @@ fn fleet_view_over_mosquitto() {
             break;
         }
     }
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     drop(sim);
     let m = seen.expect("the simulator's status never reached the fleet view");
     assert_eq!(m["online"], true);

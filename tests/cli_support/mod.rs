@@ -225,20 +225,6 @@ pub fn wait_for_size(path: &Path, bytes: u64, within: Duration) {
     panic!("{} did not grow past {bytes} bytes", path.display());
 }
 
-/// Whether tests must fail (rather than skip) when an outside program is missing.
-pub fn peers_required() -> bool {
-    std::env::var("SMARTMETER_REQUIRE_PEERS").is_ok_and(|v| v == "1")
-}
-
-/// Whether `program` can be run.
-pub fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// RMS of channel `k` of interleaved `samples`.
 pub fn rms(samples: &[f32], channels: usize, k: usize) -> f64 {
     let v: Vec<f64> = samples

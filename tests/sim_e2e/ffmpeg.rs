@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::process::Command;
 
+use crate::peer_support::peer;
 use crate::sim_support::*;
 
 fn rms(values: &[f32], channels: usize, ch: usize) -> f64 {

@@ -7,7 +7,9 @@
 
 // The support modules are shared with the flat test crates (`tests/cli_sim.rs`, `tests/collect.rs`,
 // ...), which find them as `tests/<name>/mod.rs`; a crate rooted at `tests/sim_e2e/main.rs` looks
-// for its modules next to `main.rs`, so this one names its file.
+// for its modules next to `main.rs`, so these two name their file.
+#[path = "../peer_support/mod.rs"]
+mod peer_support;
 #[path = "../sim_support/mod.rs"]
 mod sim_support;
 

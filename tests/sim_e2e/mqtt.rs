@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{Client as MqttClient, Event, MqttOptions, Packet, QoS};
 
+use crate::peer_support::{Mosquitto, peer};
 use crate::sim_support::*;
 
 struct Watcher {

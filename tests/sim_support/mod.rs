@@ -35,23 +35,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Is the external program `name` on PATH? Missing: a loud skip, or a failure when
-/// `SMARTMETER_REQUIRE_PEERS=1` (CI installs every peer).
-pub fn peer(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("SMARTMETER_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("peer program `{name}` is missing and SMARTMETER_REQUIRE_PEERS=1");
-        }
-        eprintln!(
-            "\n*** SKIPPED: peer program `{name}` is not installed (set SMARTMETER_REQUIRE_PEERS=1 to fail instead) ***\n"
-        );
-    }
-    found
-}
-
 /// A running simulator process.
 pub struct Sim {
     pub child: Child,
@@ -534,45 +517,6 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         }
         assert!(Instant::now() < deadline, "never happened: {what}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A mosquitto broker on a free loopback port, stopped on drop.
-pub struct Mosquitto {
-    pub child: Child,
-    pub port: u16,
-    dir: PathBuf,
-}
-
-impl Mosquitto {
-    pub fn start() -> Mosquitto {
-        let dir = temp_dir("mosquitto");
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mosquitto");
-        eventually("mosquitto accepts connections", || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        Mosquitto { child, port, dir }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
