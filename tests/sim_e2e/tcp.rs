@@ -416,7 +416,7 @@ fn sigint_also_persists_and_exits_zero() {
     let mut sim = Sim::start(&[]);
     let (mut c, _) = sim.connect();
     c.cmd(json!({"cmd":"mdns","payload":{"name":"inty"}}));
-    let st = sim.signal_and_wait("-INT");
+    let st = sim.signal_and_wait("INT");
     assert!(st.success(), "{st:?}");
 }
 
