@@ -15,7 +15,7 @@
 use criterion::{Criterion, criterion_group};
 use std::hint::black_box;
 
-#[path = "../tests/dsp_common/peer.rs"]
+#[path = "../tests/dsp_support/peer.rs"]
 mod peer;
 
 use smartmeter::calibration::{Calibration, FrontEnd};

@@ -4,11 +4,11 @@
 #![cfg(feature = "cli")]
 
 mod cli_support;
-mod pq_common;
+mod pq_support;
 
 use std::path::{Path, PathBuf};
 
-use pq_common::{Signal, Step};
+use pq_support::{Signal, Step};
 use serde_json::Value;
 use smartmeter::client::analyze::pq::{PqAnalyzeOptions, analyze_pq_file};
 use smartmeter::client::recording::{PendingRecording, ReadHints, RecordingMeta, Status};

@@ -2,11 +2,15 @@
 #![cfg(all(feature = "cli", feature = "sim"))]
 
 mod cli_support;
+mod peer_support;
+mod sim_support;
 
 use std::process::Command;
 use std::time::Duration;
 
 use cli_support::*;
+use peer_support::{Mosquitto, peer};
+use sim_support::Sim;
 use smartmeter::client::recording::{ReadHints, RecordingReader, Status, part_path};
 
 /// The simulator's default grid: 230 V; 5, 3, 1 A; current lagging 0°, 30°, -20°.
@@ -24,7 +28,7 @@ fn rel(a: f64, b: f64) -> f64 {
 
 #[test]
 fn info_get_cmd_set_log_watch() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let h = sim.host();
     let h = h.as_str();
 
@@ -223,7 +227,7 @@ fn info_get_cmd_set_log_watch() {
 
 #[test]
 fn record_five_seconds_matches_the_grid_and_analyze_reports_it() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("rec.wav");
     let o = cli(&[
@@ -344,7 +348,7 @@ fn record_five_seconds_matches_the_grid_and_analyze_reports_it() {
 
 #[test]
 fn csv_and_f32_recordings() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("l2.csv");
     let o = cli(&[
@@ -432,7 +436,7 @@ fn csv_and_f32_recordings() {
 
 #[test]
 fn ctrl_c_finishes_the_file_and_stops_the_meter_and_a_busy_meter_refuses() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("long.wav");
     let child = Command::new(env!("CARGO_BIN_EXE_smartmeter"))
@@ -490,7 +494,7 @@ fn ctrl_c_finishes_the_file_and_stops_the_meter_and_a_busy_meter_refuses() {
 
 #[test]
 fn actionable_errors_are_one_line_with_non_zero_exit() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     // Unwritable file: refused before the meter starts sampling.
     let o = cli(&[
         "record",
@@ -570,7 +574,7 @@ fn actionable_errors_are_one_line_with_non_zero_exit() {
 fn discover_and_names_over_mdns() {
     // A name of its own: other test runs on this host announce on the same loopback.
     let name = format!("mdnstest-{}", std::process::id());
-    let sim = Sim::start(&["--mdns", "--name", &name]);
+    let sim = Sim::start_for_clients(&["--mdns", "--name", &name]);
     let mut found = None;
     for _ in 0..3 {
         let o = cli(&["--json", "discover", "--wait", "3s"]);
@@ -584,7 +588,7 @@ fn discover_and_names_over_mdns() {
         }
     }
     let m = found.expect("the simulator was not discovered over mDNS");
-    assert_eq!(m["port"], sim.port);
+    assert_eq!(m["port"], sim.addr.port());
     assert_eq!(m["type"], "smartmeter");
     // The meter's firmware version (as `info` says), not the simulator crate's.
     assert_eq!(m["version"], "2.2");
@@ -600,8 +604,8 @@ fn discover_and_names_over_mdns() {
 
 #[test]
 fn serial_device_path_as_host() {
-    let sim = Sim::start(&["--serial"]);
-    let pts = sim.serial.clone().unwrap();
+    let sim = Sim::start_for_clients(&["--serial"]);
+    let pts = sim.serial.clone().unwrap().display().to_string();
     // Every run finds what an earlier program left on the line: log lines, and replies to
     // requests it never read (the one at hand waits in the pty or is still on its way). A run
     // must neither take them for its own answers nor depend on their timing.
@@ -655,38 +659,12 @@ fn leave_stale_replies(pts: &str) {
 
 #[test]
 fn fleet_view_over_mosquitto() {
-    if !have("mosquitto") {
-        assert!(
-            !peers_required(),
-            "mosquitto is required (SMARTMETER_REQUIRE_PEERS=1)"
-        );
-        eprintln!(
-            "SKIPPED fleet_view_over_mosquitto: mosquitto is not installed (apt-get install mosquitto)"
-        );
+    if !peer("mosquitto") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let conf = dir.path().join("m.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .unwrap();
-    let mut broker = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let broker_addr = format!("127.0.0.1:{port}");
-    let sim = Sim::start(&["--mqtt", &broker_addr, "--status-interval", "1"]);
+    let broker = Mosquitto::start();
+    let broker_addr = broker.addr();
+    let sim = Sim::start_for_clients(&["--mqtt", &broker_addr, "--status-interval", "1"]);
     let mut seen = None;
     for _ in 0..5 {
         let o = cli(&["--json", "fleet", &broker_addr, "--wait", "2500ms"]);
@@ -699,8 +677,7 @@ fn fleet_view_over_mosquitto() {
             break;
         }
     }
-    let _ = broker.kill();
-    let _ = broker.wait();
+    drop(broker);
     drop(sim);
     let m = seen.expect("the simulator's status never reached the fleet view");
     assert_eq!(m["online"], true);
@@ -878,7 +855,7 @@ fn argument_errors_exit_2_before_the_meter_is_contacted() {
 
 #[test]
 fn a_protected_meter_works_with_the_token_from_the_option_or_the_environment() {
-    let sim = Sim::start(&["--token", "s3cret"]);
+    let sim = Sim::start_for_clients(&["--token", "s3cret"]);
     let h = sim.host();
     let h = h.as_str();
     // Without it: the meter's refusal, exit 3.
@@ -930,7 +907,7 @@ fn a_protected_meter_works_with_the_token_from_the_option_or_the_environment() {
 #[test]
 fn log_follow_exits_1_when_the_meter_goes_away() {
     for how in ["KILL", "STOP"] {
-        let sim = Sim::start(&[]);
+        let sim = Sim::start_for_clients(&[]);
         let h = sim.host();
         let follow = Running::start(&["log", &h, "--follow", "--timeout", "1s"]);
         // Live lines arrive (a refused command makes the meter log a warning).
@@ -966,7 +943,7 @@ fn log_follow_exits_1_when_the_meter_goes_away() {
 
 #[test]
 fn watch_keeps_watching_while_another_client_samples() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let h = sim.host();
     let watch = Running::start(&["watch", &h, "--json", "--interval", "200ms"]);
     let first = watch.wait_line(Duration::from_secs(20), |l| {
@@ -1010,7 +987,7 @@ fn watch_keeps_watching_while_another_client_samples() {
 
 #[test]
 fn sigterm_finishes_a_recording_like_ctrl_c() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("term.wav");
     let rec = Running::start(&[
@@ -1038,7 +1015,7 @@ fn sigterm_finishes_a_recording_like_ctrl_c() {
 
 #[test]
 fn a_closed_stdout_ends_quietly() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let dir = tempfile::tempdir().unwrap();
     let err = dir.path().join("err.txt");
     let script = format!(
@@ -1105,7 +1082,7 @@ fn help_texts_describe_the_tool_and_scope_the_options() {
 /// settling after ~4 samples; `v,i_RMS` sample 3 at 228.45 V). Every sample is settled now.
 #[test]
 fn derived_recordings_are_settled_from_the_first_sample() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let dir = tempfile::tempdir().unwrap();
     let q = |k: usize| V * I_MA[k] / 1000.0 * PHI_DEG[k].to_radians().sin();
     let s = |k: usize| V * I_MA[k] / 1000.0;
@@ -1164,7 +1141,7 @@ fn derived_recordings_are_settled_from_the_first_sample() {
 /// it carries no line-frequency waveform (the simulator's grid has no DC: the samples are ≈ 0).
 #[test]
 fn low_rate_recording_starts_at_once_and_carries_the_slow_part_only() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("slow.wav");
     let before_us = std::time::SystemTime::now()

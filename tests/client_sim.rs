@@ -1,9 +1,9 @@
 //! The client library in-process against `smartmeter-sim` as a process.
 #![cfg(all(feature = "client", feature = "sim"))]
 
-mod cli_support;
+mod sim_support;
 
-use cli_support::Sim;
+use sim_support::Sim;
 use smartmeter::client::{Client, ClientError, Notice, Target};
 use smartmeter::wire::command::{Measures, SampleRequest, StreamType};
 use smartmeter::wire::reply::Reply;
@@ -14,7 +14,7 @@ fn target(sim: &Sim) -> Target {
 
 #[tokio::test]
 async fn typed_helpers_read_the_grid() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let c = Client::connect(&target(&sim)).await.unwrap();
     let info = c.connect_info();
     assert_eq!(info.name, "simtest");
@@ -51,7 +51,7 @@ async fn typed_helpers_read_the_grid() {
 
 #[tokio::test]
 async fn sampling_stream_is_gapless_and_stop_reports_the_session() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let c = Client::connect(&target(&sim)).await.unwrap();
     let mut notices = c.notices();
     let mut req = SampleRequest::new(StreamType::Tcp);
@@ -89,7 +89,7 @@ async fn sampling_stream_is_gapless_and_stop_reports_the_session() {
 
 #[tokio::test]
 async fn flow_control_by_req_samples() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let c = Client::connect(&target(&sim)).await.unwrap();
     let mut req = SampleRequest::new(StreamType::Tcp);
     req.rate_hz = 2000;
@@ -110,7 +110,7 @@ async fn flow_control_by_req_samples() {
 
 #[tokio::test]
 async fn udp_reception() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let c = Client::connect(&target(&sim)).await.unwrap();
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -132,7 +132,7 @@ async fn udp_reception() {
 
 #[tokio::test]
 async fn get_log_and_drop_stops_the_session() {
-    let sim = Sim::start(&[]);
+    let sim = Sim::start_for_clients(&[]);
     let c = Client::connect(&target(&sim)).await.unwrap();
     let _ = c.request_raw("{\"cmd\":\"bogus\"}").await.unwrap();
     let rows = c.get_log().await.unwrap();

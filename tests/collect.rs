@@ -8,6 +8,8 @@
 //! peer is a loud skip, or a failure with `SMARTMETER_REQUIRE_PEERS=1`.
 #![cfg(feature = "cli")]
 
+mod peer_support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,6 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use peer_support::{Mosquitto, on_path, peer, skip};
 use rumqttc::{Client as MqttClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use smartmeter::wire::mqtt::{self, Status};
@@ -23,24 +26,6 @@ use smartmeter::wire::pq::{EventKind, Nominal, PhaseSet, PqAggregate, PqEvent, P
 
 /// Generous bound for anything that should happen "soon" (never a timing assertion).
 const SOON: Duration = Duration::from_secs(40);
-
-fn required() -> bool {
-    std::env::var("SMARTMETER_REQUIRE_PEERS").is_ok_and(|v| v == "1")
-}
-
-/// A loud skip (or a failure when peers are required).
-fn skip(test: &str, why: &str) {
-    assert!(!required(), "{test}: {why} (SMARTMETER_REQUIRE_PEERS=1)");
-    eprintln!("\n*** SKIPPED {test}: {why} (set SMARTMETER_REQUIRE_PEERS=1 to fail instead) ***\n");
-}
-
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(program))
-            .find(|f| f.is_file())
-    })
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -69,67 +54,8 @@ fn kill_term(child: &Child) {
     assert!(ok, "kill -TERM failed");
 }
 
-// ---- mosquitto ---------------------------------------------------------------------------------
+// ---- MQTT publisher ----------------------------------------------------------------------------
 
-struct Mosquitto {
-    child: Child,
-    port: u16,
-    conf: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Mosquitto {
-    fn start() -> Mosquitto {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = Mosquitto::spawn(&conf, port);
-        Mosquitto {
-            child,
-            port,
-            conf,
-            _dir: dir,
-        }
-    }
-
-    fn spawn(conf: &Path, port: u16) -> Child {
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mosquitto");
-        eventually("mosquitto accepts connections", || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        child
-    }
-
-    fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = Mosquitto::spawn(&self.conf, self.port);
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A publishing "fleet": one MQTT connection; every publish is QoS 1 and counted when acked.
 struct Publisher {
     client: MqttClient,
     acked: mpsc::Receiver<()>,
@@ -529,11 +455,8 @@ fn duckdb(py: &Path, sql: &str) -> Vec<Vec<Value>> {
 
 #[test]
 fn a_group_of_two_splits_the_stream_nothing_doubled_nothing_lost() {
-    if on_path("mosquitto").is_none() {
-        return skip(
-            "a_group_of_two_splits_the_stream",
-            "mosquitto is not installed (apt-get install mosquitto)",
-        );
+    if !peer("mosquitto") {
+        return;
     }
     const METERS: usize = 12;
     const ROUNDS: usize = 15;
@@ -621,10 +544,9 @@ fn a_group_of_two_splits_the_stream_nothing_doubled_nothing_lost() {
                 String::from_utf8_lossy(&o.stderr)
             );
         }
-        None => skip(
-            "promtool check metrics",
-            "promtool is not installed (apt-get install prometheus)",
-        ),
+        None => {
+            skip("promtool check metrics: promtool is not installed (apt-get install prometheus)")
+        }
     }
 
     // A clean stop closes every file: exit 0, `.part` files renamed.
@@ -657,10 +579,7 @@ fn a_group_of_two_splits_the_stream_nothing_doubled_nothing_lost() {
 
     // A reader that is not ours: DuckDB over both directories, Hive partitions included.
     let Some(py) = duckdb_python() else {
-        return skip(
-            "DuckDB read-back",
-            "no python3 with venv/pip to install duckdb from PyPI",
-        );
+        return skip("DuckDB read-back: no python3 with venv/pip to install duckdb from PyPI");
     };
     let glob = |t: &str| {
         format!(
@@ -734,11 +653,8 @@ fn a_group_of_two_splits_the_stream_nothing_doubled_nothing_lost() {
 
 #[test]
 fn a_broker_restart_is_ridden_out_and_resubscribed() {
-    if on_path("mosquitto").is_none() {
-        return skip(
-            "a_broker_restart_is_ridden_out",
-            "mosquitto is not installed (apt-get install mosquitto)",
-        );
+    if !peer("mosquitto") {
+        return;
     }
     let mut broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
@@ -928,17 +844,11 @@ impl Drop for Postgres {
 
 #[test]
 fn postgres_restart_in_the_middle_of_a_stream_loses_no_round() {
-    if on_path("mosquitto").is_none() {
-        return skip(
-            "postgres_restart",
-            "mosquitto is not installed (apt-get install mosquitto)",
-        );
+    if !peer("mosquitto") {
+        return;
     }
     let Some(pg) = Postgres::start() else {
-        return skip(
-            "postgres_restart",
-            "PostgreSQL server binaries not found (apt-get install postgresql)",
-        );
+        return skip("PostgreSQL server binaries not found (apt-get install postgresql)");
     };
     const METERS: usize = 8;
     let broker = Mosquitto::start();

@@ -1,9 +1,9 @@
 //! The estimator at a nominal of 60 Hz (12-cycle windows, IEC 61000-4-30), on both paths, and the
 //! hooks the power-quality pipeline uses: the observer's rising crossings and window-cycle override,
 //! and switching the nominal frequency while running. The 50 Hz suites are unchanged.
-mod dsp_common;
+mod dsp_support;
 
-use dsp_common::*;
+use dsp_support::*;
 use smartmeter::calibration::{Calibration, FrontEnd};
 use smartmeter::dsp::fixed::{FixedEstimator, to_codes};
 use smartmeter::dsp::synth::Grid;

@@ -2,9 +2,9 @@
 //!
 //! Limits (errors relative to the reading for RMS, relative to S for P and Q): Vrms, Irms ≤ 0.01 %;
 //! P ≤ 0.02 %; Q₁ ≤ 0.02 %; phase ≤ 0.01°; PF ≤ 0.0005; frequency ≤ 1 mHz per window (no noise).
-mod dsp_common;
+mod dsp_support;
 
-use dsp_common::*;
+use dsp_support::*;
 use smartmeter::dsp::energy::EnergyMeter;
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 use smartmeter::dsp::{Estimator, EstimatorConfig, PhaseMode};

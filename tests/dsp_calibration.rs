@@ -1,8 +1,8 @@
 //! Calibration applied in the pipeline, validation texts, serde, reference-load helper; the
 //! fixed-point kernel against the float one; energy snapshot/restore.
-mod dsp_common;
+mod dsp_support;
 
-use dsp_common::*;
+use dsp_support::*;
 use smartmeter::calibration::{Calibration, CalibrationError, FrontEnd, PhaseCalibration};
 use smartmeter::dsp::energy::{EnergyMeter, EnergySnapshot};
 use smartmeter::dsp::fixed::{FixedEstimator, to_codes};

@@ -2,9 +2,9 @@
 //! `f32` path: the same windows, edges and readings on every decimation, frequency, load, harmonic
 //! mix, feed split and loss of signal.
 
-mod dsp_common;
+mod dsp_support;
 
-use dsp_common::{ISSUE, compare, expected3, grid, harmonics};
+use dsp_support::{ISSUE, compare, expected3, grid, harmonics};
 use smartmeter::calibration::{Calibration, FrontEnd};
 use smartmeter::dsp::fixed::{FixedEstimator, to_codes};
 use smartmeter::dsp::synth::{Grid, GridConfig};

@@ -1,10 +1,10 @@
 //! Ours vs the peer crate `metrology_insight` on the same signals (8 kHz, the peer's highest rate).
 //! Our column is asserted against the limits; the peer's numbers are recorded, not asserted.
 //! Run with `--nocapture` to see the table.
-mod dsp_common;
+mod dsp_support;
 
-use dsp_common::peer::{PEER_WINDOW, Peer};
-use dsp_common::*;
+use dsp_support::peer::{PEER_WINDOW, Peer};
+use dsp_support::*;
 use smartmeter::dsp::synth::{Grid, GridConfig};
 
 struct Row {

@@ -1,8 +1,8 @@
 //! Property tests: random grids (rate, frequency, load angle, current, harmonics, block sizes) meet
 //! the limits against the analytic reference of `dsp::synth`.
-mod dsp_common;
+mod dsp_support;
 
-use dsp_common::*;
+use dsp_support::*;
 use proptest::prelude::*;
 use smartmeter::dsp::synth::Grid;
 use smartmeter::dsp::{Estimator, EstimatorConfig};

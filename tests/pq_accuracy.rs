@@ -1,9 +1,9 @@
-//! Power-quality accuracy on synthetic signals made here (`tests/pq_common`), against the issue's
+//! Power-quality accuracy on synthetic signals made here (`tests/pq_support`), against the issue's
 //! goals (tighter than IEC 61000-4-30 Class A / IEC 61000-4-7 Class I, which are printed next to
 //! them). Run with `--nocapture` for the measured errors.
-mod pq_common;
+mod pq_support;
 
-use pq_common::*;
+use pq_support::*;
 use smartmeter::dsp::pq::{EventKind, Interval, PqConfig, PqEvent};
 
 fn fixed(rate: u32, v: f32, f: u32) -> PqConfig {

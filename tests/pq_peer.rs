@@ -3,11 +3,11 @@
 //! 160-sample call per cycle as its README does); ours at 32 kHz (the device) and 8 kHz. Our
 //! columns are asserted against the goals; the peer's are recorded, not asserted.
 //! Run with `--nocapture` to see the table.
-mod dsp_common;
-mod pq_common;
+mod dsp_support;
+mod pq_support;
 
-use dsp_common::peer::{PEER_WINDOW, Peer};
-use pq_common::*;
+use dsp_support::peer::{PEER_WINDOW, Peer};
+use pq_support::*;
 use smartmeter::dsp::pq::PqConfig;
 
 fn config(rate: u32) -> PqConfig {

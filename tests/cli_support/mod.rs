@@ -1,102 +1,13 @@
-//! Shared helpers of the client/CLI tests: the simulator as a process, the CLI as a process.
+//! The `smartmeter` CLI as a process, for the CLI tests: run it to completion ([`cli`],
+//! [`cli_json`]) or in the background with its stdout lines on a channel ([`Running`]), read its
+//! stdout/stderr, wait for a recording to grow. The simulator they talk to is
+//! `sim_support::Sim`, shared with the end-to-end tests.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// A running `smartmeter-sim` on free ports with its own state directory; killed on drop.
-pub struct Sim {
-    child: Child,
-    pub port: u16,
-    pub stream_port: u16,
-    pub serial: Option<String>,
-    pub dir: tempfile::TempDir,
-}
-
-impl Sim {
-    pub fn start(extra: &[&str]) -> Sim {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartmeter-sim"));
-        cmd.args(["--port", "0", "--stream-port", "0"]);
-        if !extra.contains(&"--name") {
-            cmd.args(["--name", "simtest"]);
-        }
-        let mut child = cmd
-            .arg("--state")
-            .arg(dir.path().join("state"))
-            .args(extra)
-            .env_remove("SMARTMETER_TOKEN")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start smartmeter-sim");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let want_serial = extra.contains(&"--serial");
-        let (mut port, mut stream_port, mut serial) = (0, 0, None);
-        while let Some(Ok(line)) = lines.next() {
-            if let Some(rest) = line.strip_prefix("listening on ") {
-                // listening on 127.0.0.1:P (stream 127.0.0.1:S)
-                let mut it = rest.split([':', ' ', ')']);
-                let _ = it.next();
-                port = it.next().unwrap().parse().unwrap();
-                stream_port = rest
-                    .rsplit(':')
-                    .next()
-                    .unwrap()
-                    .trim_end_matches(')')
-                    .parse()
-                    .unwrap();
-            }
-            if let Some(path) = line.strip_prefix("serial on ") {
-                serial = Some(path.trim().to_string());
-            }
-            if port != 0 && (!want_serial || serial.is_some()) {
-                break;
-            }
-        }
-        assert!(port != 0, "the simulator did not print its port");
-        // Keep draining stdout so the simulator never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Sim {
-            child,
-            port,
-            stream_port,
-            serial,
-            dir,
-        }
-    }
-
-    pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Sim {
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends a signal to the simulator (`STOP`, `CONT`, `KILL`, ...).
-    pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        // A stopped process is killed too (SIGKILL works on stopped processes).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `smartmeter ARGS` to completion (without the caller's `SMARTMETER_TOKEN`).
 pub fn cli(args: &[&str]) -> Output {
@@ -223,20 +134,6 @@ pub fn wait_for_size(path: &Path, bytes: u64, within: Duration) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("{} did not grow past {bytes} bytes", path.display());
-}
-
-/// Whether tests must fail (rather than skip) when an outside program is missing.
-pub fn peers_required() -> bool {
-    std::env::var("SMARTMETER_REQUIRE_PEERS").is_ok_and(|v| v == "1")
-}
-
-/// Whether `program` can be run.
-pub fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
 }
 
 /// RMS of channel `k` of interleaved `samples`.

@@ -1,6 +1,6 @@
 //! Issue 5 items 1 and 3: `Data:` frames on the command socket, flow control, and UDP datagrams.
 
-use crate::common::*;
+use crate::sim_support::*;
 
 const SAMPLE_KEYS: [&str; 12] = [
     "error",

@@ -1,6 +1,6 @@
 //! Issue 5 item 1: the TCP command channel, byte for byte as docs/protocol.md §1–§4 prints it.
 
-use crate::common::*;
+use crate::sim_support::*;
 
 const INFO_KEYS: [&str; 22] = [
     "cmd",
@@ -416,7 +416,7 @@ fn sigint_also_persists_and_exits_zero() {
     let mut sim = Sim::start(&[]);
     let (mut c, _) = sim.connect();
     c.cmd(json!({"cmd":"mdns","payload":{"name":"inty"}}));
-    let st = sim.signal_and_wait("-INT");
+    let st = sim.signal_and_wait("INT");
     assert!(st.success(), "{st:?}");
 }
 

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::common::*;
+use crate::sim_support::*;
 
 const JSON_ERROR: &str = r#"{"error":true,"msg":"JSON format error, syntax: {\"cmd\":<cmdName>, \"[payload\":{<data>}]}}"}"#;
 

@@ -3,7 +3,8 @@
 use std::io::Read;
 use std::process::Command;
 
-use crate::common::*;
+use crate::peer_support::peer;
+use crate::sim_support::*;
 
 fn rms(values: &[f32], channels: usize, ch: usize) -> f64 {
     let (s, n) = values

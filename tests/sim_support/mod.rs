@@ -1,5 +1,9 @@
-//! Shared end-to-end helpers: start the simulator binary on free ports, talk to it with a small
-//! reply-matching client that demultiplexes `Info:` lines and `Data:` frames, and find peers.
+//! The simulator as a process, for the end-to-end tests (`tests/sim_e2e/`) and the client and CLI
+//! tests alike: [`Sim`] starts `smartmeter-sim` on free ports with its own state directory (args,
+//! environment, seeded or factory state), waits for its `listening on` line, signals, crashes or
+//! terminates it, and kills it on drop; [`Client`] talks to it over TCP or the pty, matching
+//! replies by `cmd` and demultiplexing `Info:` lines and `Data:` frames ([`Demux`]); plus the
+//! JSON assertions, temp dirs and free ports these tests share.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -7,8 +11,11 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+// Re-exported for `use crate::sim_support::*` in the end-to-end tests; crates that import only
+// `Sim` do not use them.
+#[allow(unused_imports)]
 pub use serde_json::{Value, json};
 
 /// Generous bound for anything the simulator should do "soon" (never a timing assertion: a test only
@@ -35,31 +42,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Is the external program `name` on PATH? Missing: a loud skip, or a failure when
-/// `SMARTMETER_REQUIRE_PEERS=1` (CI installs every peer).
-pub fn peer(name: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("SMARTMETER_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("peer program `{name}` is missing and SMARTMETER_REQUIRE_PEERS=1");
-        }
-        eprintln!(
-            "\n*** SKIPPED: peer program `{name}` is not installed (set SMARTMETER_REQUIRE_PEERS=1 to fail instead) ***\n"
-        );
-    }
-    found
-}
-
-/// A running simulator process.
+/// A running `smartmeter-sim` on free ports (`--port 0 --stream-port 0`) with its own state
+/// directory, started once its `listening on` line (and, with `--serial`, its `serial on` line)
+/// arrived. Killed on drop; the state directory is removed too unless [`Sim::crash`] or
+/// [`Sim::terminate`] handed it back for a restart.
 pub struct Sim {
     pub child: Child,
     pub addr: SocketAddr,
     pub stream_addr: SocketAddr,
+    /// The pseudo-terminal of `--serial`.
     pub serial: Option<PathBuf>,
     pub state: PathBuf,
     pub args: Vec<String>,
+    /// Unix time (s) at which this process read the `listening on` line: the simulator's schedule
+    /// zero lies at or (by the pipe's latency) shortly before it.
+    pub listening_unix_s: f64,
     keep_state: bool,
 }
 
@@ -85,6 +82,21 @@ impl Sim {
     /// Starts with a given state directory and environment variables (the ambient
     /// `SMARTMETER_TOKEN` is never passed on, so tests do not depend on the developer's shell).
     pub fn start_with_env(state: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Sim {
+        Sim::launch(state, args, env, Stdio::inherit())
+    }
+
+    /// Starts the way the client and CLI tests expect their meter: the factory state, named
+    /// `simtest` unless `args` name it, its log discarded (their output stays readable).
+    pub fn start_for_clients(args: &[&str]) -> Sim {
+        let mut all = Vec::new();
+        if !args.contains(&"--name") {
+            all.extend(["--name", "simtest"]);
+        }
+        all.extend_from_slice(args);
+        Sim::launch(temp_dir("state"), &all, &[], Stdio::null())
+    }
+
+    fn launch(state: PathBuf, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Sim {
         let mut all: Vec<String> = vec![
             "--port".into(),
             "0".into(),
@@ -100,12 +112,16 @@ impl Sim {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn smartmeter-sim");
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
+        let listening_unix_s = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
         let (addr, stream_addr) = parse_listening(&line)
             .unwrap_or_else(|| panic!("first line is not `listening on A (stream B)`: {line:?}"));
         let mut serial = None;
@@ -130,12 +146,18 @@ impl Sim {
             serial,
             state,
             args: args.iter().map(|s| s.to_string()).collect(),
+            listening_unix_s,
             keep_state: false,
         }
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The command address as the CLI and the client take it: `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.addr.port())
     }
 
     /// A new command connection, with the unprompted `info` reply already consumed and returned.
@@ -154,14 +176,19 @@ impl Sim {
             .unwrap()
     }
 
-    /// Sends a signal with `kill(1)` and waits for the exit status.
-    pub fn signal_and_wait(&mut self, sig: &str) -> std::process::ExitStatus {
+    /// Sends the signal `sig` (`TERM`, `INT`, `STOP`, `CONT`, `KILL`, ...) with `kill(1)`.
+    pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
-            .args([sig, &self.pid().to_string()])
+            .args([&format!("-{sig}"), &self.pid().to_string()])
             .status()
             .unwrap()
             .success();
-        assert!(ok, "kill {sig} failed");
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Sends the signal `sig` and waits for the exit status.
+    pub fn signal_and_wait(&mut self, sig: &str) -> std::process::ExitStatus {
+        self.signal(sig);
         let deadline = Instant::now() + SOON;
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -186,13 +213,14 @@ impl Sim {
     /// SIGTERM, keeping the state directory; returns the exit status.
     pub fn terminate(mut self) -> (std::process::ExitStatus, PathBuf) {
         self.keep_state = true;
-        let st = self.signal_and_wait("-TERM");
+        let st = self.signal_and_wait("TERM");
         (st, self.state.clone())
     }
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
+        // A stopped process is killed too (SIGKILL works on stopped processes).
         let _ = self.child.kill();
         let _ = self.child.wait();
         if !self.keep_state {
@@ -534,45 +562,6 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         }
         assert!(Instant::now() < deadline, "never happened: {what}");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A mosquitto broker on a free loopback port, stopped on drop.
-pub struct Mosquitto {
-    pub child: Child,
-    pub port: u16,
-    dir: PathBuf,
-}
-
-impl Mosquitto {
-    pub fn start() -> Mosquitto {
-        let dir = temp_dir("mosquitto");
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mosquitto");
-        eventually("mosquitto accepts connections", || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        Mosquitto { child, port, dir }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

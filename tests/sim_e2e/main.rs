@@ -5,25 +5,21 @@
 //! directory, so they run in parallel. Tests needing an outside program skip loudly when it is missing,
 //! unless `SMARTMETER_REQUIRE_PEERS=1`.
 
-mod common;
+// The support modules are shared with the flat test crates (`tests/cli_sim.rs`, `tests/collect.rs`,
+// ...), which find them as `tests/<name>/mod.rs`; a crate rooted at `tests/sim_e2e/main.rs` looks
+// for its modules next to `main.rs`, so these two name their file.
+#[path = "../peer_support/mod.rs"]
+mod peer_support;
+#[path = "../sim_support/mod.rs"]
+mod sim_support;
 
-#[path = "sim/data.rs"]
 mod data;
-#[path = "sim/ffmpeg.rs"]
 mod ffmpeg;
-#[path = "sim/grid.rs"]
 mod grid;
-#[path = "sim/measure.rs"]
 mod measure;
-#[path = "sim/mqtt.rs"]
 mod mqtt;
-#[path = "sim/net.rs"]
 mod net;
-#[path = "sim/options.rs"]
 mod options;
-#[path = "sim/persist.rs"]
 mod persist;
-#[path = "sim/robust.rs"]
 mod robust;
-#[path = "sim/tcp.rs"]
 mod tcp;

@@ -5,7 +5,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::common::*;
+use crate::sim_support::*;
 
 #[test]
 fn stream_server_gets_an_outgoing_command_connection_and_reconnects() {

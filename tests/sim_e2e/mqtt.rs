@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{Client as MqttClient, Event, MqttOptions, Packet, QoS};
 
-use crate::common::*;
+use crate::peer_support::{Mosquitto, peer};
+use crate::sim_support::*;
 
 struct Watcher {
     client: MqttClient,

@@ -1,52 +1,7 @@
 //! Issue 13 item 3: the simulator's grid misbehaves on schedule (a dip seen in the sample stream of
 //! L1 only, at the right time), and a 60 Hz grid with per-phase voltages is measured end to end.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::common::*;
-
-/// The simulator as a child process, killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the simulator with `args` and returns it, its command address and the unix time (s) at
-/// which this process read its `listening on` line: the simulator's schedule zero lies at or
-/// (by the pipe's latency) shortly before it.
-fn start(args: &[&str]) -> (Running, std::net::SocketAddr, f64) {
-    let dir = temp_dir("grid");
-    seed_settings(&dir, |c| c.time_server = "-".into());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smartmeter-sim"))
-        .args(["--port", "0", "--stream-port", "0", "--state"])
-        .arg(&dir)
-        .args(args)
-        .env_remove("SMARTMETER_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn smartmeter-sim");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let seen = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-    let (addr, _) = parse_listening(&line).unwrap_or_else(|| panic!("not listening: {line:?}"));
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = out.read_to_end(&mut sink);
-    });
-    (Running(child), addr, seen)
-}
+use crate::sim_support::*;
 
 /// Mean square of channel `ch` of 6-channel `values` over frames `[from, from + len)`.
 fn mean_square(values: &[f32], ch: usize, from: usize, len: usize) -> f64 {
@@ -60,8 +15,9 @@ fn mean_square(values: &[f32], ch: usize, from: usize, len: usize) -> f64 {
 fn a_dip_on_l1_shows_in_the_sample_stream_of_l1_only_at_its_time() {
     const RATE: usize = 8000;
     const CYCLE: usize = RATE / 50;
-    let (_sim, addr, seen) = start(&["--dip", "1s:200ms:0.5:1"]);
-    let mut c = Client::connect(addr);
+    let sim = Sim::start(&["--dip", "1s:200ms:0.5:1"]);
+    let seen = sim.listening_unix_s;
+    let mut c = Client::connect(sim.addr);
     let v = c.cmd(json!({"cmd":"sample","payload":{"type":"TCP","rate":RATE}}));
     assert_ok(&v);
     let start_ts: f64 = v["startTs"].as_str().unwrap().parse().unwrap();
@@ -126,8 +82,8 @@ fn a_dip_on_l1_shows_in_the_sample_stream_of_l1_only_at_its_time() {
 
 #[test]
 fn a_60_hz_grid_with_per_phase_voltages_is_measured_end_to_end() {
-    let (_sim, addr, _) = start(&["--frequency", "60", "--voltage", "120,121,122.5"]);
-    let mut c = Client::connect(addr);
+    let sim = Sim::start(&["--frequency", "60", "--voltage", "120,121,122.5"]);
+    let mut c = Client::connect(sim.addr);
     let get = |c: &mut Client, cmd: &str| {
         eventually(cmd, || {
             let v = c.cmd(json!({ "cmd": cmd }));

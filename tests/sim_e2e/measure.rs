@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::*;
+use crate::sim_support::*;
 
 struct Expect {
     v: f64,

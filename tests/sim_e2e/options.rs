@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::common::*;
+use crate::sim_support::*;
 
 /// Runs the simulator with `args`; one that is still running after `SOON` accepted them and is
 /// killed (its output then shows the `listening on` line).

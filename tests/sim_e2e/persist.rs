@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::*;
+use crate::sim_support::*;
 
 fn energy(c: &mut Client) -> [f64; 3] {
     eventually("getEnergy", || {
