@@ -2,7 +2,7 @@
 //! them, half cycles (Urms(½) and the events), and the spectrum of each completed window.
 
 use super::lattice::{self, Source, Stop};
-use super::record::PqEvent;
+use super::record::VoltageEvent;
 use super::sinks::{FlickerSink, PqSink};
 use super::spectrum::{self, Channel};
 use super::tables::{self, M};
@@ -191,7 +191,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         self.lat.flagged |= det.in_progress();
         let nominal_v = self.nominal.decided.map_or(0.0, |n| n.voltage_v);
         for e in out {
-            let ev = PqEvent {
+            let ev = VoltageEvent {
                 kind: e.kind,
                 phases: [0, 1, 2].map(|p| e.phases & (1 << p) != 0),
                 start_unix_s: self.hooks.clock.us_at(e.start_frame) * 1e-6,

@@ -55,13 +55,14 @@ pub enum DisturbanceError {
     },
 }
 
-/// A set of phases (`1,3` = L1 and L3).
+/// The phases a simulated disturbance acts on (`1,3` = L1 and L3); the protocol's phase set of a
+/// reported event is [`wire::pq::PhaseSet`](crate::wire::pq::PhaseSet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PhaseSet(u8);
+pub struct DisturbedPhases(u8);
 
-impl PhaseSet {
+impl DisturbedPhases {
     /// L1, L2 and L3.
-    pub const ALL: PhaseSet = PhaseSet(0b111);
+    pub const ALL: DisturbedPhases = DisturbedPhases(0b111);
 
     /// Whether phase `k` (0 = L1) is in the set.
     pub fn contains(self, k: usize) -> bool {
@@ -69,9 +70,10 @@ impl PhaseSet {
     }
 }
 
-/// What an event does to the voltage.
+/// What a simulated disturbance does to the voltage (what the meter *reports* is
+/// [`wire::pq::EventKind`](crate::wire::pq::EventKind)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum EventKind {
+pub enum DisturbanceKind {
     /// A dip (sag) to a residual voltage.
     Dip,
     /// A swell to a level above the set voltage.
@@ -80,11 +82,12 @@ pub enum EventKind {
     Interruption,
 }
 
-/// A rectangular voltage event, scheduled relative to the `listening on` line.
+/// A rectangular voltage disturbance the simulator injects, scheduled relative to the `listening on`
+/// line (what the meter then measures is a [`dsp::pq::VoltageEvent`](crate::dsp::pq::VoltageEvent)).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct VoltageEvent {
+pub struct VoltageDisturbance {
     /// Dip, swell or interruption.
-    pub kind: EventKind,
+    pub kind: DisturbanceKind,
     /// Start, after the anchor.
     pub at: Duration,
     /// Length.
@@ -92,7 +95,7 @@ pub struct VoltageEvent {
     /// Voltage during the event relative to the set voltage (residual, swell level, or 1 %).
     pub level: f64,
     /// The phases it acts on.
-    pub phases: PhaseSet,
+    pub phases: DisturbedPhases,
 }
 
 /// One voltage harmonic (`--vharmonic K:REL`).
@@ -182,7 +185,7 @@ fn field_duration(
         })
 }
 
-fn field_phases(field: &'static str, s: &str) -> Result<PhaseSet, DisturbanceError> {
+fn field_phases(field: &'static str, s: &str) -> Result<DisturbedPhases, DisturbanceError> {
     let err = || DisturbanceError::Range {
         field,
         expected: "a comma-separated list of phases 1, 2 and 3 (e.g. 1 or 1,3)",
@@ -196,7 +199,7 @@ fn field_phases(field: &'static str, s: &str) -> Result<PhaseSet, DisturbanceErr
         }
         mask |= 1 << (k - 1);
     }
-    Ok(PhaseSet(mask))
+    Ok(DisturbedPhases(mask))
 }
 
 /// The fields of `AT:DURATION:LEVEL[:PHASES]` after the shape check.
@@ -205,7 +208,7 @@ fn parse_event<'a>(
     option: &'static str,
     shape: &'static str,
     fields: [&'static str; 4],
-) -> Result<(Duration, Duration, &'a str, PhaseSet), DisturbanceError> {
+) -> Result<(Duration, Duration, &'a str, DisturbedPhases), DisturbanceError> {
     let shape_err = || DisturbanceError::Shape {
         option,
         shape,
@@ -227,14 +230,14 @@ fn parse_event<'a>(
     )?;
     let phases = match phases {
         Some(p) => field_phases(phases_f, p)?,
-        None => PhaseSet::ALL,
+        None => DisturbedPhases::ALL,
     };
     Ok((at, duration, level, phases))
 }
 
 /// Parses `--dip AT:DURATION:RESIDUAL[:PHASES]` (residual 0-1 of the set voltage; phases default
 /// all).
-pub fn parse_dip(s: &str) -> Result<VoltageEvent, DisturbanceError> {
+pub fn parse_dip(s: &str) -> Result<VoltageDisturbance, DisturbanceError> {
     let (at, duration, level, phases) = parse_event(
         s,
         "dip",
@@ -247,8 +250,8 @@ pub fn parse_dip(s: &str) -> Result<VoltageEvent, DisturbanceError> {
         |v| (0.0..=1.0).contains(&v),
         level,
     )?;
-    Ok(VoltageEvent {
-        kind: EventKind::Dip,
+    Ok(VoltageDisturbance {
+        kind: DisturbanceKind::Dip,
         at,
         duration,
         level,
@@ -257,7 +260,7 @@ pub fn parse_dip(s: &str) -> Result<VoltageEvent, DisturbanceError> {
 }
 
 /// Parses `--swell AT:DURATION:LEVEL[:PHASES]` (level 1-2 of the set voltage; phases default all).
-pub fn parse_swell(s: &str) -> Result<VoltageEvent, DisturbanceError> {
+pub fn parse_swell(s: &str) -> Result<VoltageDisturbance, DisturbanceError> {
     let (at, duration, level, phases) = parse_event(
         s,
         "swell",
@@ -275,8 +278,8 @@ pub fn parse_swell(s: &str) -> Result<VoltageEvent, DisturbanceError> {
         |v| (1.0..=2.0).contains(&v),
         level,
     )?;
-    Ok(VoltageEvent {
-        kind: EventKind::Swell,
+    Ok(VoltageDisturbance {
+        kind: DisturbanceKind::Swell,
         at,
         duration,
         level,
@@ -285,7 +288,7 @@ pub fn parse_swell(s: &str) -> Result<VoltageEvent, DisturbanceError> {
 }
 
 /// Parses `--interrupt AT:DURATION` (all phases to 1 %).
-pub fn parse_interrupt(s: &str) -> Result<VoltageEvent, DisturbanceError> {
+pub fn parse_interrupt(s: &str) -> Result<VoltageDisturbance, DisturbanceError> {
     let shape_err = || DisturbanceError::Shape {
         option: "interrupt",
         shape: "AT:DURATION (e.g. 4s:2s)",
@@ -295,8 +298,8 @@ pub fn parse_interrupt(s: &str) -> Result<VoltageEvent, DisturbanceError> {
     if dur.contains(':') {
         return Err(shape_err());
     }
-    Ok(VoltageEvent {
-        kind: EventKind::Interruption,
+    Ok(VoltageDisturbance {
+        kind: DisturbanceKind::Interruption,
         at: field_duration("interrupt start", DURATION_WORDS, false, at)?,
         duration: field_duration(
             "interrupt duration",
@@ -305,7 +308,7 @@ pub fn parse_interrupt(s: &str) -> Result<VoltageEvent, DisturbanceError> {
             dur,
         )?,
         level: INTERRUPTION_LEVEL,
-        phases: PhaseSet::ALL,
+        phases: DisturbedPhases::ALL,
     })
 }
 
@@ -366,7 +369,7 @@ struct Scheduled {
     /// First sample after it.
     end: u64,
     level: f64,
-    phases: PhaseSet,
+    phases: DisturbedPhases,
 }
 
 /// The time-dependent part of the misbehaving grid, applied to the clean grid's frames.
@@ -378,7 +381,7 @@ pub struct Disturbances {
     peak_v: [f64; 3],
     /// `(order, relative amplitude)`, one entry per order (repeats summed), ascending.
     harmonics: Vec<(u32, f64)>,
-    events: Vec<VoltageEvent>,
+    events: Vec<VoltageDisturbance>,
     flicker: Option<Flicker>,
     /// Sorted by start (ties: dip, swell, interruption): the later entry wins an overlap.
     scheduled: Vec<Scheduled>,
@@ -394,7 +397,7 @@ impl Disturbances {
         frequency_hz: f64,
         voltage_rms_v: [f64; 3],
         harmonics: &[VoltageHarmonic],
-        events: &[VoltageEvent],
+        events: &[VoltageDisturbance],
         flicker: Option<Flicker>,
     ) -> Self {
         let mut table = [0.0f64; MAX_VOLTAGE_HARMONIC_ORDER as usize + 1];
@@ -538,33 +541,33 @@ mod tests {
         let d = parse_dip("4s:100ms:0.6:1").unwrap();
         assert_eq!(
             d,
-            VoltageEvent {
-                kind: EventKind::Dip,
+            VoltageDisturbance {
+                kind: DisturbanceKind::Dip,
                 at: ms(4000),
                 duration: ms(100),
                 level: 0.6,
-                phases: PhaseSet(0b001),
+                phases: DisturbedPhases(0b001),
             }
         );
         assert_eq!(
             parse_dip("4s:100ms:0.6:1,2").unwrap().phases,
-            PhaseSet(0b011)
+            DisturbedPhases(0b011)
         );
         assert_eq!(
             parse_dip("4s:100ms:0.6:3, 1").unwrap().phases,
-            PhaseSet(0b101)
+            DisturbedPhases(0b101)
         );
-        assert_eq!(parse_dip("0:1.5s:0").unwrap().phases, PhaseSet::ALL);
+        assert_eq!(parse_dip("0:1.5s:0").unwrap().phases, DisturbedPhases::ALL);
         let s = parse_swell("2m:1s:1.2:2").unwrap();
         assert_eq!(
             (s.kind, s.at, s.level),
-            (EventKind::Swell, ms(120_000), 1.2)
+            (DisturbanceKind::Swell, ms(120_000), 1.2)
         );
-        assert_eq!(s.phases, PhaseSet(0b010));
+        assert_eq!(s.phases, DisturbedPhases(0b010));
         let i = parse_interrupt("1s:2s").unwrap();
         assert_eq!(
             (i.kind, i.level, i.phases),
-            (EventKind::Interruption, 0.01, PhaseSet::ALL)
+            (DisturbanceKind::Interruption, 0.01, DisturbedPhases::ALL)
         );
         assert_eq!((i.at, i.duration), (ms(1000), ms(2000)));
         assert_eq!(
