@@ -108,14 +108,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         match self.hooks.opened.front().copied() {
             Some(o) if o.start <= pos + tol => {
                 // the estimator opened a window here: adopt it
-                self.hooks.opened.pop_front();
-                self.lat.seek(o.start);
-                self.lat.open(
-                    o.start,
-                    o.cycles,
-                    o.period,
-                    o.start + f64::from(o.cycles) * o.period,
-                );
+                self.adopt_opened(o);
                 true
             }
             Some(o) => {
@@ -123,14 +116,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 // jump when it is less than half a cycle away)
                 let k = ((o.start - pos) / period).round();
                 if k < 1.0 {
-                    self.hooks.opened.pop_front();
-                    self.lat.seek(o.start);
-                    self.lat.open(
-                        o.start,
-                        o.cycles,
-                        o.period,
-                        o.start + f64::from(o.cycles) * o.period,
-                    );
+                    self.adopt_opened(o);
                 } else {
                     let k = k.min(tables::MAX_CYCLES as f64);
                     let end = o.start.min(pos + k * period);
@@ -148,6 +134,19 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             }
             None => false,
         }
+    }
+
+    /// Adopts the window the estimator opened at `o` (the front of the queue): the lattice seeks
+    /// there and spans its cycles.
+    fn adopt_opened(&mut self, o: super::hooks::Opened) {
+        self.hooks.opened.pop_front();
+        self.lat.seek(o.start);
+        self.lat.open(
+            o.start,
+            o.cycles,
+            o.period,
+            o.start + f64::from(o.cycles) * o.period,
+        );
     }
 
     /// A half cycle of the lattice ended: Urms(½), events, flags.

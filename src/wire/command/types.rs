@@ -242,6 +242,22 @@ pub struct EnergyReset {
 }
 
 impl Command {
+    /// Whether this is a one-shot reading (`getPower`, `getVoltage`, `getCurrent`, `getEnergy`,
+    /// `getPeriod`, `getPhaseAngle`, `getQuality`): it changes nothing (so needs no `auth`,
+    /// docs/protocol.md §10) and is refused while sampling (§2).
+    pub fn is_reading(&self) -> bool {
+        matches!(
+            self,
+            Command::GetPower
+                | Command::GetVoltage
+                | Command::GetCurrent
+                | Command::GetEnergy
+                | Command::GetPeriod
+                | Command::GetPhaseAngle
+                | Command::GetQuality
+        )
+    }
+
     /// Every command name of the protocol (the `cmd` strings, then `?` and `!`).
     pub const NAMES: [&'static str; 38] = [
         "info",
