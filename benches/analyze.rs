@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use smartmeter::client::analyze::{AnalyzeOptions, analyze_file, estimator_for};
-use smartmeter::client::recording::{PendingRecording, RecordingMeta, Status};
+use smartmeter::client::recording::{PendingRecording, RecordingMeta, RecordingStatus};
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 
 const RATE_HZ: u32 = 8000;
@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
         block.extend(chunk.chunks_exact(2).flat_map(|vi| [vi[0], vi[1] * 1000.0]));
         w.write(&block).expect("write");
     }
-    w.finish(Status::Complete).expect("finish");
+    w.finish(RecordingStatus::Complete).expect("finish");
 
     let mut group = c.benchmark_group("analyze_1h_8k_6ch");
     group.throughput(Throughput::Elements(frames as u64));

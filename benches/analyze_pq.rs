@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use smartmeter::client::analyze::pq::{PqAnalyzeOptions, analyze_pq_file};
-use smartmeter::client::recording::{PendingRecording, RecordingMeta, Status};
+use smartmeter::client::recording::{PendingRecording, RecordingMeta, RecordingStatus};
 use smartmeter::dsp::pq::{Pq, PqConfig, PqFlicker};
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 
@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
             w.write(&block).expect("write");
         }
     }
-    w.finish(Status::Complete).expect("finish");
+    w.finish(RecordingStatus::Complete).expect("finish");
 
     let mut group = c.benchmark_group("analyze_pq_1h_8k_6ch");
     group.throughput(Throughput::Elements(frames));

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use cli_support::{cli, stderr, stdout};
 use serde_json::Value;
-use smartmeter::client::recording::{PendingRecording, RecordingMeta, Status, channel_names};
+use smartmeter::client::recording::{
+    PendingRecording, RecordingMeta, RecordingStatus, channel_names,
+};
 use smartmeter::dsp::synth::{Grid, GridConfig, PhaseSignal};
 
 const TOL: f64 = 5e-4;
@@ -92,7 +94,7 @@ fn write(path: &Path, rate: u32, measures: &str, units: &str, data: &[f32]) {
     meta.start_unix_us = Some(1_700_000_000_250_000);
     let mut w = PendingRecording::create(path).unwrap().start(meta).unwrap();
     w.write(data).unwrap();
-    w.finish(Status::Complete).unwrap();
+    w.finish(RecordingStatus::Complete).unwrap();
 }
 
 fn analyze_json(args: &[&str]) -> Vec<Value> {

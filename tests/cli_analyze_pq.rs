@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use pq_support::{Signal, Step};
 use serde_json::Value;
 use smartmeter::client::analyze::pq::{PqAnalyzeOptions, analyze_pq_file};
-use smartmeter::client::recording::{PendingRecording, ReadHints, RecordingMeta, Status};
+use smartmeter::client::recording::{PendingRecording, ReadHints, RecordingMeta, RecordingStatus};
 use smartmeter::wire::pq::PqInterval;
 
 /// Start of the WAV/CSV recordings: 2023-11-14 22:13:20.25 UTC (not on a 3-s or 10-min tick).
@@ -50,7 +50,7 @@ fn write(path: &Path, sig: &Signal, seconds: f64, channels: &[&str], start_us: O
         }
     }
     w.write(&block).unwrap();
-    w.finish(Status::Complete).unwrap();
+    w.finish(RecordingStatus::Complete).unwrap();
 }
 
 const SIX: [&str; 6] = ["v_l1", "i_l1", "v_l2", "i_l2", "v_l3", "i_l3"];

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::Command;
 
-use smartmeter::client::recording::{ReadHints, RecordingReader, Status, part_path};
+use smartmeter::client::recording::{ReadHints, RecordingReader, RecordingStatus, part_path};
 
 const INFO: &[u8] = b"Info:{\"cmd\":\"info\",\"type\":\"smartmeter\",\"version\":\"2.2\",\"name\":\"fake\",\"state\":\"idle\"}\r\n";
 const SAMPLE_OK: &[u8] = b"Info:{\"error\":false,\"cmd\":\"sample\",\"measures\":\"v,i_L1\",\"chunksize\":16,\"samplingrate\":100,\"conn_type\":\"TCP\",\"measurements\":2,\"prefix\":true,\"flowCtr\":false,\"unit\":\"V,mA\",\"startTs\":\"1614697441.119\"}\r\n";
@@ -103,7 +103,7 @@ fn lost_packets_are_zero_filled_flagged_and_exit_4() {
             .contains("packets: 3 received, 2 lost (4 samples zero-filled)")
     );
     let mut r = RecordingReader::open(&wav, &ReadHints::default()).unwrap();
-    assert_eq!(r.meta().status, Status::Complete);
+    assert_eq!(r.meta().status, RecordingStatus::Complete);
     assert_eq!(r.meta().lost_packets, 2);
     assert_eq!(r.meta().channels, ["v_l1", "i_l1"]);
     assert_eq!(r.meta().start_unix_us, Some(1_614_697_441_119_000));
@@ -133,7 +133,7 @@ fn a_lost_connection_leaves_a_flagged_part_file() {
     assert!(String::from_utf8_lossy(&o.stdout).starts_with("INCOMPLETE: 2 samples"));
     assert!(!wav.exists(), "nothing half-written under the final name");
     let mut r = RecordingReader::open(&part_path(&wav), &ReadHints::default()).unwrap();
-    assert_eq!(r.meta().status, Status::Incomplete);
+    assert_eq!(r.meta().status, RecordingStatus::Incomplete);
     assert_eq!(r.read_all().unwrap(), [1.0, 10.0, 2.0, 20.0]);
 }
 

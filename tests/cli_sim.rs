@@ -11,7 +11,7 @@ use std::time::Duration;
 use cli_support::*;
 use peer_support::{Mosquitto, peer};
 use sim_support::Sim;
-use smartmeter::client::recording::{ReadHints, RecordingReader, Status, part_path};
+use smartmeter::client::recording::{ReadHints, RecordingReader, RecordingStatus, part_path};
 
 /// The simulator's default grid: 230 V; 5, 3, 1 A; current lagging 0°, 30°, -20°.
 const V: f64 = 230.0;
@@ -257,7 +257,7 @@ fn record_five_seconds_matches_the_grid_and_analyze_reports_it() {
         ["v_l1", "i_l1", "v_l2", "i_l2", "v_l3", "i_l3"]
     );
     assert_eq!(meta.units, ["V", "mA", "V", "mA", "V", "mA"]);
-    assert_eq!(meta.status, Status::Complete);
+    assert_eq!(meta.status, RecordingStatus::Complete);
     assert_eq!(meta.lost_packets, 0);
     assert_eq!(meta.name.as_deref(), Some("simtest"));
     assert!(meta.start_unix_us.is_some());
@@ -479,7 +479,7 @@ fn ctrl_c_finishes_the_file_and_stops_the_meter_and_a_busy_meter_refuses() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("interrupted after "));
     assert!(!part_path(&wav).exists());
     let mut r = RecordingReader::open(&wav, &ReadHints::default()).unwrap();
-    assert_eq!(r.meta().status, Status::Interrupted);
+    assert_eq!(r.meta().status, RecordingStatus::Interrupted);
     assert!(!r.meta().truncated);
     let n = r.read_all().unwrap().len();
     assert!(n >= 200_000 / 4 - 100 && n.is_multiple_of(6), "{n} values");
@@ -1007,7 +1007,7 @@ fn sigterm_finishes_a_recording_like_ctrl_c() {
     let (st, err) = rec.finish(Duration::from_secs(30));
     assert_eq!(st.code(), Some(143), "{err}");
     let mut r = RecordingReader::open(&wav, &ReadHints::default()).unwrap();
-    assert_eq!(r.meta().status, Status::Interrupted);
+    assert_eq!(r.meta().status, RecordingStatus::Interrupted);
     assert!(!r.meta().truncated);
     assert!(r.read_all().unwrap().len() >= 100_000 / 4 - 100);
     assert_eq!(cli_json(&["info", &sim.host()])["state"], "idle");

@@ -4,7 +4,7 @@
 mod pq_support;
 
 use pq_support::*;
-use smartmeter::dsp::pq::{EventKind, Interval, PqConfig, PqEvent};
+use smartmeter::dsp::pq::{Interval, PqConfig, VoltageEvent, VoltageEventKind};
 
 fn fixed(rate: u32, v: f32, f: u32) -> PqConfig {
     PqConfig {
@@ -327,7 +327,7 @@ fn unbalance_u2_within_0_02_pct() {
 // ------------------------------------------------------------------------------------------------
 // Events
 
-fn events_of(s: &Signal, seconds: f64, int: bool, udin: f32, f: u32) -> Vec<PqEvent> {
+fn events_of(s: &Signal, seconds: f64, int: bool, udin: f32, f: u32) -> Vec<VoltageEvent> {
     let cfg = fixed(s.rate_hz, udin, f);
     if int {
         run_i32(s, cfg, seconds, T0_US).1.events
@@ -346,8 +346,8 @@ fn step(at_s: f64, phases: [bool; 3], factor: f64) -> Step {
 
 /// Checks one event's timing (within one cycle) and residual (within 0.2 % of Udin).
 fn check_event(
-    e: &PqEvent,
-    kind: EventKind,
+    e: &VoltageEvent,
+    kind: VoltageEventKind,
     start_s: f64,
     dur_s: f64,
     extreme: f64,
@@ -381,7 +381,7 @@ fn dip_on_one_phase() {
         ];
         let ev = events_of(&s, 3.0, int, 230.0, 50);
         assert_eq!(ev.len(), 1, "{ev:?}");
-        check_event(&ev[0], EventKind::Dip, 1.5137, 0.3, 138.0, 230.0, f);
+        check_event(&ev[0], VoltageEventKind::Dip, 1.5137, 0.3, 138.0, 230.0, f);
         assert_eq!(ev[0].phases, [true, false, false]);
     }
 }
@@ -397,7 +397,7 @@ fn dip_on_two_phases_ends_when_all_recover() {
     ];
     let ev = events_of(&s, 3.0, true, 230.0, 50);
     assert_eq!(ev.len(), 1, "{ev:?}");
-    check_event(&ev[0], EventKind::Dip, 1.4, 0.5, 161.0, 230.0, 50.0);
+    check_event(&ev[0], VoltageEventKind::Dip, 1.4, 0.5, 161.0, 230.0, 50.0);
     assert_eq!(ev[0].phases, [true, true, false]);
 }
 
@@ -414,7 +414,15 @@ fn dip_hysteresis_keeps_one_event() {
     ];
     let ev = events_of(&s, 3.0, true, 230.0, 50);
     assert_eq!(ev.len(), 1, "{ev:?}");
-    check_event(&ev[0], EventKind::Dip, 1.3, 0.6, 0.85 * 230.0, 230.0, 50.0);
+    check_event(
+        &ev[0],
+        VoltageEventKind::Dip,
+        1.3,
+        0.6,
+        0.85 * 230.0,
+        230.0,
+        50.0,
+    );
     // 93 % in between ends it: two dips
     s.steps[1].factor = 0.93;
     let ev = events_of(&s, 3.0, true, 230.0, 50);
@@ -431,7 +439,7 @@ fn interruption_on_all_phases_is_one_event() {
         assert_eq!(ev.len(), 1, "{ev:?}");
         check_event(
             &ev[0],
-            EventKind::Interruption,
+            VoltageEventKind::Interruption,
             1.2511,
             0.8,
             0.0,
@@ -449,7 +457,7 @@ fn interruption_on_all_phases_is_one_event() {
     ];
     let ev = events_of(&s, 3.0, true, 230.0, 50);
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_eq!(ev[0].kind, EventKind::Dip);
+    assert_eq!(ev[0].kind, VoltageEventKind::Dip);
 }
 
 #[test]
@@ -463,7 +471,7 @@ fn swell() {
     assert_eq!(ev.len(), 1, "{ev:?}");
     check_event(
         &ev[0],
-        EventKind::Swell,
+        VoltageEventKind::Swell,
         1.3,
         0.2,
         1.15 * 230.0,
@@ -484,7 +492,7 @@ fn rvc_and_dropped_rvc() {
     let ev = events_of(&s, 8.0, true, 230.0, 50);
     assert_eq!(ev.len(), 2, "{ev:?}");
     for (e, at) in ev.iter().zip([2.5, 5.5]) {
-        assert_eq!(e.kind, EventKind::Rvc);
+        assert_eq!(e.kind, VoltageEventKind::Rvc);
         let ds = e.start_unix_s - T0_US as f64 * 1e-6 - at;
         assert!(ds.abs() <= 0.02, "{ds} {e:?}");
         let dss = f64::from(e.delta_steady_v.unwrap());
@@ -501,7 +509,7 @@ fn rvc_and_dropped_rvc() {
     ];
     let ev = events_of(&s, 8.0, true, 230.0, 50);
     assert_eq!(ev.len(), 1, "{ev:?}");
-    assert_eq!(ev[0].kind, EventKind::Dip);
+    assert_eq!(ev[0].kind, VoltageEventKind::Dip);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -5,14 +5,14 @@
 mod pq_support;
 
 use pq_support::{Collect, T0_US};
-use smartmeter::dsp::pq::{EventKind, FlickerSink, Interval, Nominal, Pq, PqConfig};
+use smartmeter::dsp::pq::{FlickerSink, Interval, NominalValues, Pq, PqConfig, VoltageEventKind};
 
 /// A stand-in flickermeter: counts the samples and their energy per phase, answers Pst = 0.5 + p/10.
 #[derive(Default)]
 struct Probe {
     samples: [u64; 3],
     sum_sq: [f64; 3],
-    nominal: Option<Nominal>,
+    nominal: Option<NominalValues>,
     asked: u32,
 }
 
@@ -25,7 +25,7 @@ impl FlickerSink for Probe {
         self.asked += 1;
         Some(0.5 + phase as f32 / 10.0)
     }
-    fn set_nominal(&mut self, n: &Nominal) {
+    fn set_nominal(&mut self, n: &NominalValues) {
         self.nominal = Some(*n);
     }
 }
@@ -171,7 +171,7 @@ fn ten_minute_tick_resynchronises_windows_and_3s_intervals() {
         );
     }
     assert_eq!(out.events.len(), 1);
-    assert_eq!(out.events[0].kind, EventKind::Dip);
+    assert_eq!(out.events[0].kind, VoltageEventKind::Dip);
     // the partial 10-min interval before the first tick is not reported
     assert!(out.of(Interval::TenMinute).is_empty());
 }

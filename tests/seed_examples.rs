@@ -6,7 +6,7 @@
 //! `"type":"SmartMeter"`, `calV`/`calI`, integers where floats are meant).
 
 use smartmeter::wire::command::{
-    Calibration, Command, EnergyReset, Measures, MqttServerSettings, SampleRequest, ServerAddr,
+    CalibrationArgs, Command, EnergyReset, Measures, MqttServerSettings, SampleRequest, ServerAddr,
     Slot, StreamType, WifiCredentials,
 };
 use smartmeter::wire::command::{DailyRestart, ServerKind};
@@ -68,7 +68,7 @@ fn seed_commands() {
         // As printed: the closing brace is missing.
         (
             r#"{"cmd":"calibration","cal":[1.0,1.0,1.02,0.98,1,1]"#,
-            Command::Calibration(Calibration::Factors([1.0, 1.0, 1.02, 0.98, 1.0, 1.0])),
+            Command::Calibration(CalibrationArgs::Factors([1.0, 1.0, 1.02, 0.98, 1.0, 1.0])),
         ),
         (
             r#"{"cmd":"resetEnergy"}"#,

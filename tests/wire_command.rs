@@ -3,9 +3,10 @@
 
 use proptest::prelude::*;
 use smartmeter::wire::command::{
-    Calibration, Command, CommandError, DailyRestart, EnergyReset, Envelope, HomeAssistantSettings,
-    Measures, MqttServerSettings, NominalFrequency, NominalSettings, NominalValue, PqInterval,
-    SampleRequest, ServerAddr, ServerKind, Slot, StreamType, WifiCredentials,
+    CalibrationArgs, Command, CommandError, DailyRestart, EnergyReset, Envelope,
+    HomeAssistantSettings, Measures, MqttServerSettings, NominalFrequency, NominalSettings,
+    NominalValue, PqInterval, SampleRequest, ServerAddr, ServerKind, Slot, StreamType,
+    WifiCredentials,
 };
 use smartmeter::wire::log::LogLevel;
 
@@ -57,11 +58,13 @@ fn typed(name: &str) -> Command {
         "delWifi" => Command::DelWifi {
             ssid: "Test".into(),
         },
-        "calibration" => Command::Calibration(Calibration::Factors([1.0; 6])),
+        "calibration" => Command::Calibration(CalibrationArgs::Factors([1.0; 6])),
         "calibration_factors" => {
-            Command::Calibration(Calibration::Factors([1.01, 0.99, 1.5, 0.5, 2.0, 1.25]))
+            Command::Calibration(CalibrationArgs::Factors([1.01, 0.99, 1.5, 0.5, 2.0, 1.25]))
         }
-        "calibration_uniform" => Command::Calibration(Calibration::Uniform { v: 1.02, i: 0.98 }),
+        "calibration_uniform" => {
+            Command::Calibration(CalibrationArgs::Uniform { v: 1.02, i: 0.98 })
+        }
         "restart" => Command::Restart,
         "dailyRestart" => Command::DailyRestart(DailyRestart::At {
             hour: 3,
@@ -674,15 +677,15 @@ fn lenient_forms() {
         ),
         (
             b"{\"cmd\":\"calibration\",\"cal\":[1,1,1,1,1,1]}",
-            Command::Calibration(Calibration::Factors([1.0; 6])),
+            Command::Calibration(CalibrationArgs::Factors([1.0; 6])),
         ),
         (
             b"{\"cmd\":\"calibration\",\"cal\":[1.5,0.5]}",
-            Command::Calibration(Calibration::Uniform { v: 1.5, i: 0.5 }),
+            Command::Calibration(CalibrationArgs::Uniform { v: 1.5, i: 0.5 }),
         ),
         (
             b"{\"cmd\":\"calibration\",\"calI\":\"0.75\",\"calV\":1}",
-            Command::Calibration(Calibration::Uniform { v: 1.0, i: 0.75 }),
+            Command::Calibration(CalibrationArgs::Uniform { v: 1.0, i: 0.75 }),
         ),
         (
             b"{\"cmd\":\"dailyRestart\",\"hour\":\"5\",\"minute\":-1}",
@@ -788,7 +791,7 @@ fn lenient_forms() {
         // The seed's calibration example lacks the final brace.
         (
             b"{\"cmd\":\"calibration\",\"cal\":[1.0,1.0,1.0,1.0,1.0,1.0]",
-            Command::Calibration(Calibration::Factors([1.0; 6])),
+            Command::Calibration(CalibrationArgs::Factors([1.0; 6])),
         ),
     ];
     for (line, cmd) in ok {
@@ -932,9 +935,9 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(ssid, pwd)| Command::AddWifi(WifiCredentials { ssid, pwd })),
         ascii(32, 1).prop_map(|ssid| Command::DelWifi { ssid }),
         proptest::array::uniform6(0.5f32..=2.0)
-            .prop_map(|f| Command::Calibration(Calibration::Factors(f))),
+            .prop_map(|f| Command::Calibration(CalibrationArgs::Factors(f))),
         (0.5f32..=2.0, 0.5f32..=2.0)
-            .prop_map(|(v, i)| Command::Calibration(Calibration::Uniform { v, i })),
+            .prop_map(|(v, i)| Command::Calibration(CalibrationArgs::Uniform { v, i })),
         prop_oneof![
             Just(DailyRestart::Disabled),
             (0u8..24, 0u8..60).prop_map(|(hour, minute)| DailyRestart::At { hour, minute }),

@@ -7,7 +7,7 @@ use super::conn::Client;
 use super::connection::{Request, Response};
 use super::error::ClientError;
 use crate::wire::command::{
-    Calibration, Command, DailyRestart, EnergyReset, MqttServerSettings, ServerAddr,
+    CalibrationArgs, Command, DailyRestart, EnergyReset, MqttServerSettings, ServerAddr,
     WifiCredentials,
 };
 use crate::wire::log::LogLevel;
@@ -171,7 +171,7 @@ impl Client {
     }
 
     /// `calibration`.
-    pub async fn set_calibration(&self, cal: Calibration) -> Result<Response, ClientError> {
+    pub async fn set_calibration(&self, cal: CalibrationArgs) -> Result<Response, ClientError> {
         self.request(&Command::Calibration(cal)).await
     }
 

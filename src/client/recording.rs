@@ -11,7 +11,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `model` | [`Format`], [`Status`], [`RecordingMeta`], [`RecordingError`]: what every format shares |
+//! | `model` | [`Format`], [`RecordingStatus`], [`RecordingMeta`], [`RecordingError`]: what every format shares |
 //! | `wav`, `csv`, `f32` | one file format each: its header, its samples, written and read |
 //! | `writer`, `reader` | [`PendingRecording`] / [`RecordingWriter`], [`RecordingReader`]: the crash-safe writer and the block reader over any format |
 
@@ -26,7 +26,8 @@ mod writer;
 mod tests;
 
 pub use model::{
-    Format, ReadHints, RecordingError, RecordingMeta, Status, channel_names, parse_unix_ts_us,
+    Format, ReadHints, RecordingError, RecordingMeta, RecordingStatus, channel_names,
+    parse_unix_ts_us,
 };
 pub use reader::RecordingReader;
 pub use writer::{PendingRecording, RecordingWriter, part_path};

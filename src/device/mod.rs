@@ -119,6 +119,7 @@ mod commands;
 mod conns;
 mod engine;
 mod measure;
+mod mqtt;
 mod request;
 mod sampling;
 

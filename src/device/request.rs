@@ -20,28 +20,22 @@ use crate::wire::reply::Reply;
 
 /// Whether a command is refused while sampling (docs/protocol.md §2 busy guard).
 fn busy_guarded(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Sample(_)
-            | Command::GetPower
-            | Command::GetVoltage
-            | Command::GetCurrent
-            | Command::GetEnergy
-            | Command::GetPeriod
-            | Command::GetPhaseAngle
-            | Command::GetQuality
-            | Command::Mdns { .. }
-            | Command::MqttServer(_)
-            | Command::StreamServer { .. }
-            | Command::TimeServer { .. }
-            | Command::AddWifi(_)
-            | Command::DelWifi { .. }
-            | Command::Calibration(_)
-            | Command::ResetEnergy(_)
-            | Command::ClearLog
-            | Command::GetLog
-            | Command::DailyRestart(_)
-    )
+    cmd.is_reading()
+        || matches!(
+            cmd,
+            Command::Sample(_)
+                | Command::Mdns { .. }
+                | Command::MqttServer(_)
+                | Command::StreamServer { .. }
+                | Command::TimeServer { .. }
+                | Command::AddWifi(_)
+                | Command::DelWifi { .. }
+                | Command::Calibration(_)
+                | Command::ResetEnergy(_)
+                | Command::ClearLog
+                | Command::GetLog
+                | Command::DailyRestart(_)
+        )
 }
 
 /// The reply to `auth` over MQTT (docs/protocol.md §10: MQTT has no sessions).
@@ -50,27 +44,21 @@ pub(crate) const MQTT_AUTH: &str = "Authentication over MQTT: put \"token\" in e
 /// Whether a command changes state and so needs `auth` when a token is configured (§10: all but
 /// info, get*, getQuality, log, `?`, `!`, sample, reqSamples, cts, stop).
 fn needs_auth(cmd: &Command) -> bool {
-    !matches!(
-        cmd,
-        Command::Info
-            | Command::GetPower
-            | Command::GetVoltage
-            | Command::GetCurrent
-            | Command::GetEnergy
-            | Command::GetPeriod
-            | Command::GetPhaseAngle
-            | Command::GetLog
-            | Command::GetQuality
-            | Command::Log { .. }
-            | Command::Availability
-            | Command::Keepalive
-            | Command::Sample(_)
-            | Command::ReqSamples { .. }
-            | Command::Cts { .. }
-            | Command::Stop
-            | Command::Auth { .. }
-            | Command::SetToken { .. }
-    )
+    !cmd.is_reading()
+        && !matches!(
+            cmd,
+            Command::Info
+                | Command::GetLog
+                | Command::Log { .. }
+                | Command::Availability
+                | Command::Keepalive
+                | Command::Sample(_)
+                | Command::ReqSamples { .. }
+                | Command::Cts { .. }
+                | Command::Stop
+                | Command::Auth { .. }
+                | Command::SetToken { .. }
+        )
 }
 
 /// A line that ends a pending `reqSamples` early (§5.10): `?` or a `stop` command.

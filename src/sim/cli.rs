@@ -11,13 +11,13 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::sim::grid::disturbance::{
-    Flicker, VoltageEvent, VoltageHarmonic, parse_dip, parse_flicker, parse_interrupt, parse_swell,
-    parse_vharmonic,
+    Flicker, VoltageDisturbance, VoltageHarmonic, parse_dip, parse_flicker, parse_interrupt,
+    parse_swell, parse_vharmonic,
 };
 
 /// Errors of the option values that clap cannot check by type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum CliError {
+pub enum ArgsError {
     /// A per-phase list did not hold exactly three numbers.
     #[error("invalid {field}: expected three comma-separated numbers, got `{value}`")]
     PerPhase {
@@ -162,14 +162,14 @@ pub struct Args {
     /// PHASES (default all; e.g. 1 or 1,3) (repeatable), e.g.
     /// 4s:100ms:0.6:1.
     #[arg(long = "dip", value_name = "AT:DURATION:RESIDUAL[:PHASES]", value_parser = parse_dip, help_heading = "Grid disturbances")]
-    pub dips: Vec<VoltageEvent>,
+    pub dips: Vec<VoltageDisturbance>,
     /// Voltage swell to LEVEL (1-2) of --voltage (repeatable), e.g.
     /// 10s:200ms:1.2:3.
     #[arg(long = "swell", value_name = "AT:DURATION:LEVEL[:PHASES]", value_parser = parse_swell, help_heading = "Grid disturbances")]
-    pub swells: Vec<VoltageEvent>,
+    pub swells: Vec<VoltageDisturbance>,
     /// Interruption: all phases to 1 % of --voltage (repeatable): AT:DURATION, e.g. 20s:2s.
     #[arg(long = "interrupt", value_name = "AT:DURATION", value_parser = parse_interrupt, help_heading = "Grid disturbances")]
-    pub interrupts: Vec<VoltageEvent>,
+    pub interrupts: Vec<VoltageDisturbance>,
     /// Flicker: rectangular amplitude modulation of all phases, CPM changes per minute (> 0, at
     /// most 6000), ΔV/V = DVV % (0-50) between the two levels (IEC 61000-4-15's test signal):
     /// CPM:DVV, e.g. 1620:0.407 (Pst = 1 at 230 V/50 Hz).
@@ -215,8 +215,8 @@ pub struct Args {
     pub idle_timeout: Duration,
 }
 
-fn parse_three(field: &'static str, s: &str) -> Result<PerPhase, CliError> {
-    let err = || CliError::PerPhase {
+fn parse_three(field: &'static str, s: &str) -> Result<PerPhase, ArgsError> {
+    let err = || ArgsError::PerPhase {
         field,
         value: s.to_string(),
     };
@@ -239,10 +239,10 @@ fn parse_three(field: &'static str, s: &str) -> Result<PerPhase, CliError> {
 }
 
 /// Parses `--current A1,A2,A3` (non-negative amps).
-pub fn parse_current(s: &str) -> Result<PerPhase, CliError> {
+pub fn parse_current(s: &str) -> Result<PerPhase, ArgsError> {
     let v = parse_three("current", s)?;
     if v.iter().any(|a| *a < 0.0) {
-        return Err(CliError::PerPhase {
+        return Err(ArgsError::PerPhase {
             field: "current",
             value: s.to_string(),
         });
@@ -251,13 +251,13 @@ pub fn parse_current(s: &str) -> Result<PerPhase, CliError> {
 }
 
 /// Parses `--phase-deg D1,D2,D3`.
-pub fn parse_phase(s: &str) -> Result<PerPhase, CliError> {
+pub fn parse_phase(s: &str) -> Result<PerPhase, ArgsError> {
     parse_three("phase-deg", s)
 }
 
 /// Parses `--harmonic K:REL`.
-pub fn parse_harmonic(s: &str) -> Result<CurrentHarmonic, CliError> {
-    let err = || CliError::Harmonic(s.to_string());
+pub fn parse_harmonic(s: &str) -> Result<CurrentHarmonic, ArgsError> {
+    let err = || ArgsError::Harmonic(s.to_string());
     let (k, rel) = s.split_once(':').ok_or_else(err)?;
     let order: u32 = k.trim().parse().map_err(|_| err())?;
     let rel: f32 = rel.trim().parse().map_err(|_| err())?;
@@ -268,8 +268,8 @@ pub fn parse_harmonic(s: &str) -> Result<CurrentHarmonic, CliError> {
 }
 
 /// Parses `HOST`, `HOST:PORT` or `[V6]:PORT`.
-pub fn parse_host_port(s: &str) -> Result<HostPort, CliError> {
-    let err = || CliError::Server(s.to_string());
+pub fn parse_host_port(s: &str) -> Result<HostPort, ArgsError> {
+    let err = || ArgsError::Server(s.to_string());
     let s = s.trim();
     if s.is_empty() {
         return Err(err());
@@ -304,8 +304,8 @@ pub fn parse_host_port(s: &str) -> Result<HostPort, CliError> {
     }
 }
 
-fn finite(field: &'static str, expected: &'static str, s: &str) -> Result<f32, CliError> {
-    let err = || CliError::Range {
+fn finite(field: &'static str, expected: &'static str, s: &str) -> Result<f32, ArgsError> {
+    let err = || ArgsError::Range {
         field,
         expected,
         value: s.to_string(),
@@ -319,12 +319,12 @@ fn in_range(
     expected: &'static str,
     range: core::ops::RangeInclusive<f32>,
     s: &str,
-) -> Result<f32, CliError> {
+) -> Result<f32, ArgsError> {
     let v = finite(field, expected, s)?;
     if range.contains(&v) {
         Ok(v)
     } else {
-        Err(CliError::Range {
+        Err(ArgsError::Range {
             field,
             expected,
             value: s.to_string(),
@@ -333,7 +333,7 @@ fn in_range(
 }
 
 /// Parses `--voltage`: one value for all phases or `V1,V2,V3` (each finite, 0-1000 V).
-pub fn parse_voltage(s: &str) -> Result<PerPhase, CliError> {
+pub fn parse_voltage(s: &str) -> Result<PerPhase, ArgsError> {
     const EXPECTED: &str = "0-1000 V, one value or V1,V2,V3";
     let parts: Vec<&str> = s.split(',').collect();
     match parts.as_slice() {
@@ -343,7 +343,7 @@ pub fn parse_voltage(s: &str) -> Result<PerPhase, CliError> {
             in_range("voltage", EXPECTED, VOLTAGE_RANGE_V, b)?,
             in_range("voltage", EXPECTED, VOLTAGE_RANGE_V, c)?,
         ]),
-        _ => Err(CliError::Range {
+        _ => Err(ArgsError::Range {
             field: "voltage",
             expected: EXPECTED,
             value: s.to_string(),
@@ -352,18 +352,18 @@ pub fn parse_voltage(s: &str) -> Result<PerPhase, CliError> {
 }
 
 /// Parses `--frequency` (40-70 Hz).
-pub fn parse_frequency(s: &str) -> Result<f32, CliError> {
+pub fn parse_frequency(s: &str) -> Result<f32, ArgsError> {
     in_range("frequency", "40-70 Hz", FREQUENCY_RANGE_HZ, s)
 }
 
 /// Parses `--noise` (0-1, relative).
-pub fn parse_noise(s: &str) -> Result<f32, CliError> {
+pub fn parse_noise(s: &str) -> Result<f32, ArgsError> {
     in_range("noise", "a relative level 0-1", 0.0..=1.0, s)
 }
 
 /// Parses `--max-clients` (1-1024).
-pub fn parse_max_clients(s: &str) -> Result<usize, CliError> {
-    let err = || CliError::Range {
+pub fn parse_max_clients(s: &str) -> Result<usize, ArgsError> {
+    let err = || ArgsError::Range {
         field: "max-clients",
         expected: "1-1024",
         value: s.to_string(),
@@ -377,39 +377,39 @@ pub fn parse_max_clients(s: &str) -> Result<usize, CliError> {
 }
 
 /// Parses `--name` (the mDNS name rule: 1-24 of `[A-Za-z0-9-]`).
-pub fn parse_name(s: &str) -> Result<String, CliError> {
+pub fn parse_name(s: &str) -> Result<String, ArgsError> {
     if crate::wire::command::is_valid_mdns_name(s) {
         Ok(s.to_string())
     } else {
-        Err(CliError::Name(s.to_string()))
+        Err(ArgsError::Name(s.to_string()))
     }
 }
 
 /// Parses `--token` (at most 64 bytes; empty = remove the stored token).
-pub fn parse_token(s: &str) -> Result<String, CliError> {
+pub fn parse_token(s: &str) -> Result<String, ArgsError> {
     if s.len() > crate::wire::command::MAX_TOKEN_BYTES {
-        return Err(CliError::Token);
+        return Err(ArgsError::Token);
     }
     Ok(s.to_string())
 }
 
 /// Parses `--state`: any path but an existing non-directory.
-pub fn parse_state(s: &str) -> Result<PathBuf, CliError> {
+pub fn parse_state(s: &str) -> Result<PathBuf, ArgsError> {
     let p = PathBuf::from(s);
     match std::fs::metadata(&p) {
-        Ok(m) if !m.is_dir() => Err(CliError::StateNotDir(s.to_string())),
+        Ok(m) if !m.is_dir() => Err(ArgsError::StateNotDir(s.to_string())),
         _ => Ok(p),
     }
 }
 
 /// Parses a positive number of seconds (fractions allowed).
-pub fn parse_secs(s: &str) -> Result<Duration, CliError> {
+pub fn parse_secs(s: &str) -> Result<Duration, ArgsError> {
     let v: f64 = s
         .trim()
         .parse()
-        .map_err(|_| CliError::Interval(s.to_string()))?;
+        .map_err(|_| ArgsError::Interval(s.to_string()))?;
     if !v.is_finite() || v <= 0.0 || v > 1e9 {
-        return Err(CliError::Interval(s.to_string()));
+        return Err(ArgsError::Interval(s.to_string()));
     }
     Ok(Duration::from_secs_f64(v))
 }

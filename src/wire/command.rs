@@ -76,6 +76,6 @@ pub use raw::RawCommand;
 pub use sample::{Measures, SampleRequest, Slot, StreamType};
 pub use server::{MqttServerSettings, ServerAddr, ServerKind};
 pub use types::{
-    Calibration, Command, DailyRestart, EnergyReset, MAX_LINE_BYTES, MAX_MDNS_NAME_BYTES,
+    CalibrationArgs, Command, DailyRestart, EnergyReset, MAX_LINE_BYTES, MAX_MDNS_NAME_BYTES,
     MAX_SSID_BYTES, MAX_TOKEN_BYTES, MAX_WIFI_PWD_BYTES, WifiCredentials, is_valid_mdns_name,
 };

@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 
 use crate::wire::command::json::{Obj, push_f64};
 use crate::wire::command::raw::Loose;
-use crate::wire::pq::{PqError, read};
+use crate::wire::pq::read;
 use crate::wire::reply::Phases;
 
 /// Topic base of every meter (also the 3-phase one).
@@ -28,40 +28,16 @@ pub const BASE: &str = "powermeter";
 /// The filter matching every topic a meter publishes on (`powermeter/+/state/#`).
 pub const STATE_FILTER: &str = "powermeter/+/state/#";
 
-/// Why a payload, topic or filter of this module was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MqttError {
-    /// Not one JSON object of the expected shape.
-    #[error("Invalid JSON: expected one JSON object")]
-    Json,
-    /// A key the payload needs is absent.
-    #[error("Missing {field}")]
-    Missing {
-        /// The wire key.
-        field: &'static str,
-    },
-    /// A key has the wrong type or an unreadable value.
-    #[error("Invalid {field}: {reason}")]
-    Invalid {
-        /// The wire key.
-        field: &'static str,
-        /// What was expected.
-        reason: &'static str,
-    },
-    /// A shared-subscription group name that MQTT does not allow.
-    #[error("Invalid group `{0}`: expected a non-empty name without `/`, `+` or `#`")]
-    Group(String),
-}
-
-impl From<PqError> for MqttError {
-    fn from(e: PqError) -> MqttError {
-        match e {
-            PqError::Json => MqttError::Json,
-            PqError::Missing { field } => MqttError::Missing { field },
-            PqError::Invalid { field, reason } => MqttError::Invalid { field, reason },
-        }
+object_error! {
+    /// Why a payload, topic or filter of this module was rejected.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    pub enum MqttError {
+        /// A shared-subscription group name that MQTT does not allow.
+        #[error("Invalid group `{0}`: expected a non-empty name without `/`, `+` or `#`")]
+        Group(String),
     }
 }
+object_error!(@from_pq MqttError);
 
 /// `$share/<group>/powermeter/+/state/#`: the MQTT 5 / mosquitto 2 shared subscription, so that the
 /// broker hands each message to one subscriber of the group only.

@@ -50,26 +50,10 @@ pub const HARMONICS: usize = 50;
 /// Per-phase harmonic subgroup magnitudes, `[phase][h - 1]`; `None` is undefined (`null`).
 pub type Harmonics = [[Option<f32>; HARMONICS]; 3];
 
-/// Why a PQ object was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PqError {
-    /// Not one JSON object of the expected shape.
-    #[error("Invalid JSON: expected one JSON object")]
-    Json,
-    /// A key the object needs is absent (or `null`).
-    #[error("Missing {field}")]
-    Missing {
-        /// The wire key.
-        field: &'static str,
-    },
-    /// A key has the wrong type or an unreadable value.
-    #[error("Invalid {field}: {reason}")]
-    Invalid {
-        /// The wire key.
-        field: &'static str,
-        /// What was expected.
-        reason: &'static str,
-    },
+object_error! {
+    /// Why a PQ object was rejected.
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    pub enum PqError {}
 }
 
 /// The nominal values in force (`nominal` key): declared voltage Udin and nominal frequency.

@@ -3,7 +3,7 @@
 //! and a fixed start on the wall clock.
 #![allow(dead_code)]
 
-use smartmeter::dsp::pq::{Interval, Pq, PqConfig, PqEvent, PqRecord, PqSink};
+use smartmeter::dsp::pq::{Interval, Pq, PqConfig, PqRecord, PqSink, VoltageEvent};
 use std::f64::consts::PI;
 
 /// One spectral component relative to the fundamental: order (any real number), amplitude
@@ -105,7 +105,7 @@ pub const T0_US: i64 = 1_699_999_200_000_000;
 pub struct Collect {
     pub basic: Vec<PqRecord>,
     pub aggregates: Vec<PqRecord>,
-    pub events: Vec<PqEvent>,
+    pub events: Vec<VoltageEvent>,
     pub windows: usize,
 }
 
@@ -119,7 +119,7 @@ impl PqSink for Collect {
     fn aggregate(&mut self, r: &PqRecord) {
         self.aggregates.push(r.clone());
     }
-    fn event(&mut self, e: &PqEvent) {
+    fn event(&mut self, e: &VoltageEvent) {
         self.events.push(*e);
     }
 }

@@ -111,7 +111,7 @@ pub enum PqAnalyzeError {
     Rate(u32),
     /// The core refused the settings (Udin out of range, nominal frequency not 50/60).
     #[error("cannot analyze power quality: {0}")]
-    Config(#[from] core_pq::PqError),
+    Config(#[from] core_pq::PqConfigError),
 }
 
 /// What the file held and how it went.
@@ -305,7 +305,7 @@ const fn wire_interval(i: Interval) -> PqInterval {
     }
 }
 
-fn wire_nominal(n: &core_pq::Nominal) -> Nominal {
+fn wire_nominal(n: &core_pq::NominalValues) -> Nominal {
     Nominal {
         voltage_v: n.voltage_v,
         frequency_hz: n.frequency_hz as f32,
@@ -347,12 +347,12 @@ fn aggregate(r: &PqRecord, map: &ChannelMap) -> PqAggregate {
 }
 
 /// A core event as the §11 event object.
-fn event(e: &core_pq::PqEvent, id: u32, map: &ChannelMap) -> PqEvent {
+fn event(e: &core_pq::VoltageEvent, id: u32, map: &ChannelMap) -> PqEvent {
     let kind = match e.kind {
-        core_pq::EventKind::Dip => EventKind::Dip,
-        core_pq::EventKind::Swell => EventKind::Swell,
-        core_pq::EventKind::Interruption => EventKind::Interruption,
-        core_pq::EventKind::Rvc => EventKind::Rvc {
+        core_pq::VoltageEventKind::Dip => EventKind::Dip,
+        core_pq::VoltageEventKind::Swell => EventKind::Swell,
+        core_pq::VoltageEventKind::Interruption => EventKind::Interruption,
+        core_pq::VoltageEventKind::Rvc => EventKind::Rvc {
             delta_max_v: e.delta_max_v.unwrap_or(0.0),
             delta_steady_v: e.delta_steady_v.unwrap_or(0.0),
         },
@@ -382,7 +382,7 @@ impl FlickerSink for Flicker {
     fn take_pst(&mut self, phase: usize) -> Option<f32> {
         self.0.as_mut().and_then(|f| f.take_pst(phase))
     }
-    fn set_nominal(&mut self, nominal: &core_pq::Nominal) {
+    fn set_nominal(&mut self, nominal: &core_pq::NominalValues) {
         if let Some(f) = &mut self.0 {
             f.set_nominal(nominal);
         }
@@ -415,7 +415,7 @@ impl<F: FnMut(PqItem)> PqSink for Emit<'_, F> {
     fn aggregate(&mut self, record: &PqRecord) {
         self.record(record);
     }
-    fn event(&mut self, e: &core_pq::PqEvent) {
+    fn event(&mut self, e: &core_pq::VoltageEvent) {
         let id = self.next_id;
         self.next_id = self.next_id.saturating_add(1);
         self.events += 1;

@@ -7,11 +7,11 @@ use std::string::ToString;
 use std::vec::Vec;
 use std::{format, vec};
 
-use super::args::{Cli, Command, Nominal};
+use super::args::{Cli, CliCommand, NominalArg};
 use super::error::CliError;
 use super::output::{Out, num, table};
 use crate::client::analyze::{AnalyzeError, AnalyzeOptions, Content, WindowResult, analyze_file};
-use crate::client::recording::{Format, ReadHints, RecordingError, Status};
+use crate::client::recording::{Format, ReadHints, RecordingError, RecordingStatus};
 
 /// Checks what can be checked without reading the file: a known extension, and the hints only
 /// for the formats that need them (a `.f32` file does not say its rate: `--rate` is required).
@@ -36,7 +36,7 @@ fn check_args(
 }
 
 pub(crate) fn analyze(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError> {
-    let Command::Analyze {
+    let CliCommand::Analyze {
         file,
         csv,
         plot,
@@ -66,8 +66,8 @@ pub(crate) fn analyze(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError> {
             channels: channels.clone(),
         },
         nominal_hz: match nominal {
-            Nominal::Auto => None,
-            Nominal::Hz(f) => Some(*f),
+            NominalArg::Auto => None,
+            NominalArg::Hz(f) => Some(*f),
         },
         ..AnalyzeOptions::default()
     };
@@ -193,7 +193,10 @@ pub(crate) fn analyze(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError> {
     out.flush()?;
     drop(out);
     let m = &summary.meta;
-    if m.truncated || m.status == Status::Recording || m.status == Status::Incomplete {
+    if m.truncated
+        || m.status == RecordingStatus::Recording
+        || m.status == RecordingStatus::Incomplete
+    {
         std::eprintln!(
             "smartmeter: warning: {} is an unfinished recording (status {}{})",
             file.display(),

@@ -7,7 +7,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 use std::{format, vec};
 
-use super::args::{Cli, Command, Nominal};
+use super::args::{Cli, CliCommand, NominalArg};
 use super::error::CliError;
 use super::output::{Out, num, table};
 use crate::client::analyze::pq::{
@@ -72,7 +72,7 @@ fn event_row(e: &PqEvent) -> Vec<String> {
 }
 
 pub(crate) fn analyze_pq(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError> {
-    let Command::Analyze {
+    let CliCommand::Analyze {
         file,
         rate,
         channels,
@@ -111,8 +111,8 @@ pub(crate) fn analyze_pq(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError>
         interval: *interval,
         udin_v: *udin,
         nominal_hz: match nominal {
-            Nominal::Auto => None,
-            Nominal::Hz(f) => Some(*f),
+            NominalArg::Auto => None,
+            NominalArg::Hz(f) => Some(*f),
         },
         ..PqAnalyzeOptions::default()
     };

@@ -34,12 +34,12 @@ pub(crate) struct Cli {
     pub json: bool,
     /// The subcommand.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: CliCommand,
 }
 
 /// The meter a subcommand talks to, and how.
 #[derive(Debug, Clone, clap::Args)]
-pub(crate) struct Meter {
+pub(crate) struct MeterArgs {
     /// The meter: `host[:port]` (default port 54321), a meter name (resolved over mDNS), or a
     /// serial device (/dev/ttyACM0, COM3).
     #[arg(value_name = "HOST")]
@@ -58,7 +58,7 @@ pub(crate) struct Meter {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub(crate) enum Command {
+pub(crate) enum CliCommand {
     /// List meters on the local network (mDNS `_elec._tcp`): name, address, firmware version.
     Discover {
         /// How long to listen.
@@ -72,7 +72,7 @@ pub(crate) enum Command {
     Info {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// Print the meter's reply object as it was sent.
         #[arg(long)]
         json: bool,
@@ -80,10 +80,10 @@ pub(crate) enum Command {
     /// Read a measurement (a table per phase, with units).
     Get {
         /// What to read.
-        what: Quantity,
+        what: GetQuantity,
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// Print the meter's reply object as it was sent.
         #[arg(long)]
         json: bool,
@@ -92,7 +92,7 @@ pub(crate) enum Command {
     Cmd {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// The command, e.g. '{"cmd":"getEnergy"}'.
         #[arg(value_name = "JSON")]
         line: String,
@@ -114,7 +114,7 @@ pub(crate) enum Command {
     Log {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// Then keep printing live log lines until Ctrl-C (or the connection is lost: exit 1).
         #[arg(long, short)]
         follow: bool,
@@ -130,7 +130,7 @@ pub(crate) enum Command {
     Record {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// Samples per second: 1-32000 (1-50 for p,q and v,i_RMS).
         #[arg(long, short, default_value_t = 8000)]
         rate: u32,
@@ -158,7 +158,7 @@ pub(crate) enum Command {
     Watch {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// Refresh period (at least 100ms).
         #[arg(long, default_value = "1s", value_parser = interval_arg)]
         interval: Duration,
@@ -192,7 +192,7 @@ pub(crate) enum Command {
         channels: Option<Vec<String>>,
         /// Nominal line frequency: 50, 60, or auto (the nearer one to the first second's).
         #[arg(long, default_value = "auto", value_parser = nominal_arg)]
-        nominal: Nominal,
+        nominal: NominalArg,
         /// Power quality (docs/protocol.md §11) instead of the classic rows: every completed
         /// interval of --interval and every voltage event; with --json one object per line (the
         /// getPQ object without error/cmd, or the getEvents event object).
@@ -221,28 +221,28 @@ pub(crate) enum Command {
     },
 }
 
-impl Command {
+impl CliCommand {
     /// The subcommand's `--json`.
     pub(crate) fn json(&self) -> bool {
         match self {
-            Command::Discover { json, .. }
-            | Command::Info { json, .. }
-            | Command::Get { json, .. }
-            | Command::Cmd { json, .. }
-            | Command::Set { json, .. }
-            | Command::Log { json, .. }
-            | Command::Record { json, .. }
-            | Command::Watch { json, .. }
-            | Command::Analyze { json, .. }
-            | Command::Fleet { json, .. } => *json,
-            Command::Collect(args) => args.json,
+            CliCommand::Discover { json, .. }
+            | CliCommand::Info { json, .. }
+            | CliCommand::Get { json, .. }
+            | CliCommand::Cmd { json, .. }
+            | CliCommand::Set { json, .. }
+            | CliCommand::Log { json, .. }
+            | CliCommand::Record { json, .. }
+            | CliCommand::Watch { json, .. }
+            | CliCommand::Analyze { json, .. }
+            | CliCommand::Fleet { json, .. } => *json,
+            CliCommand::Collect(args) => args.json,
         }
     }
 }
 
 /// `analyze --nominal`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Nominal {
+pub(crate) enum NominalArg {
     /// Decided from the recording's first second.
     Auto,
     /// 50 or 60 Hz.
@@ -251,7 +251,7 @@ pub(crate) enum Nominal {
 
 /// `get` quantities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Quantity {
+pub(crate) enum GetQuantity {
     /// getPower: P, Q, S per phase.
     Power,
     /// getVoltage: RMS V per phase.
@@ -268,16 +268,16 @@ pub(crate) enum Quantity {
     Quality,
 }
 
-impl Quantity {
+impl GetQuantity {
     pub(crate) fn command(self) -> WireCommand {
         match self {
-            Quantity::Power => WireCommand::GetPower,
-            Quantity::Voltage => WireCommand::GetVoltage,
-            Quantity::Current => WireCommand::GetCurrent,
-            Quantity::Energy => WireCommand::GetEnergy,
-            Quantity::Frequency => WireCommand::GetPeriod,
-            Quantity::Phase => WireCommand::GetPhaseAngle,
-            Quantity::Quality => WireCommand::GetQuality,
+            GetQuantity::Power => WireCommand::GetPower,
+            GetQuantity::Voltage => WireCommand::GetVoltage,
+            GetQuantity::Current => WireCommand::GetCurrent,
+            GetQuantity::Energy => WireCommand::GetEnergy,
+            GetQuantity::Frequency => WireCommand::GetPeriod,
+            GetQuantity::Phase => WireCommand::GetPhaseAngle,
+            GetQuantity::Quality => WireCommand::GetQuality,
         }
     }
 }
@@ -316,7 +316,7 @@ pub(crate) enum SetCommand {
     Name {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// The new name.
         name: String,
     },
@@ -330,7 +330,7 @@ pub(crate) enum SetCommand {
     Mqtt {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// `host`, `host:port`, `[v6]:port` or `-`.
         server: String,
         /// Broker user (≤ 64 bytes).
@@ -347,7 +347,7 @@ pub(crate) enum SetCommand {
     Stream {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// `host`, `host:port`, `[v6]:port` or `-`.
         server: String,
     },
@@ -355,7 +355,7 @@ pub(crate) enum SetCommand {
     TimeServer {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// `host`, `host:port`, `[v6]:port` or `-`.
         server: String,
     },
@@ -363,7 +363,7 @@ pub(crate) enum SetCommand {
     Calibration {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// The factors.
         #[arg(num_args = 1.., allow_negative_numbers = true)]
         factors: Vec<f32>,
@@ -372,7 +372,7 @@ pub(crate) enum SetCommand {
     DailyRestart {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// `HH:MM` or `off`.
         at: String,
     },
@@ -385,7 +385,7 @@ pub(crate) enum WifiAction {
     Add {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// SSID (1-32 bytes).
         ssid: String,
         /// Password (≤ 64 bytes; empty for an open network).
@@ -396,7 +396,7 @@ pub(crate) enum WifiAction {
     Del {
         /// The meter and how to reach it.
         #[command(flatten)]
-        meter: Meter,
+        meter: MeterArgs,
         /// SSID.
         ssid: String,
     },
@@ -413,11 +413,11 @@ fn udin_arg(s: &str) -> Result<f32, String> {
     }
 }
 
-fn nominal_arg(s: &str) -> Result<Nominal, String> {
+fn nominal_arg(s: &str) -> Result<NominalArg, String> {
     match s {
-        "auto" => Ok(Nominal::Auto),
-        "50" => Ok(Nominal::Hz(50)),
-        "60" => Ok(Nominal::Hz(60)),
+        "auto" => Ok(NominalArg::Auto),
+        "50" => Ok(NominalArg::Hz(50)),
+        "60" => Ok(NominalArg::Hz(60)),
         _ => Err("the nominal line frequency is 50, 60 or auto".into()),
     }
 }
@@ -441,7 +441,7 @@ fn token_arg(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-impl Meter {
+impl MeterArgs {
     /// Connects to the meter (and authenticates when a token is given).
     pub(crate) async fn connect(&self) -> Result<Client, CliError> {
         let opts = ClientOptions {
@@ -560,7 +560,7 @@ mod tests {
             Cli::try_parse_from(["smartmeter", "--json", "get", "power", "10.0.0.7:5000"]).unwrap();
         assert!(c.json);
         assert!(
-            matches!(c.command, Command::Get { what: Quantity::Power, meter: Meter { host: Target::Tcp { ref host, port: 5000 }, .. }, .. } if host == "10.0.0.7")
+            matches!(c.command, CliCommand::Get { what: GetQuantity::Power, meter: MeterArgs { host: Target::Tcp { ref host, port: 5000 }, .. }, .. } if host == "10.0.0.7")
         );
         let c = Cli::try_parse_from(["smartmeter", "get", "quality", "h", "--json"]).unwrap();
         assert!(c.command.json());
@@ -577,7 +577,7 @@ mod tests {
         ])
         .unwrap();
         match c.command {
-            Command::Record {
+            CliCommand::Record {
                 rate,
                 duration,
                 measures,
@@ -593,16 +593,18 @@ mod tests {
         let c =
             Cli::try_parse_from(["smartmeter", "set", "calibration", "m", "1.0", "0.98"]).unwrap();
         assert!(
-            matches!(c.command, Command::Set { what: SetCommand::Calibration { ref factors, .. }, .. } if factors == &[1.0, 0.98])
+            matches!(c.command, CliCommand::Set { what: SetCommand::Calibration { ref factors, .. }, .. } if factors == &[1.0, 0.98])
         );
         let c = Cli::try_parse_from(["smartmeter", "set", "name", "m", "n", "--json"]).unwrap();
         assert!(c.command.json());
         let c = Cli::try_parse_from(["smartmeter", "--json", "cmd", "h", "{\"cmd\":\"info\"}"])
             .unwrap();
-        assert!(matches!(c.command, Command::Cmd { ref line, .. } if line == "{\"cmd\":\"info\"}"));
+        assert!(
+            matches!(c.command, CliCommand::Cmd { ref line, .. } if line == "{\"cmd\":\"info\"}")
+        );
         let c = Cli::try_parse_from(["smartmeter", "info", "h", "--token", "t"]).unwrap();
         assert!(
-            matches!(c.command, Command::Info { ref meter, .. } if meter.token.as_deref() == Some("t"))
+            matches!(c.command, CliCommand::Info { ref meter, .. } if meter.token.as_deref() == Some("t"))
         );
         assert!(Cli::try_parse_from(["smartmeter", "get", "power"]).is_err());
         assert!(Cli::try_parse_from(["smartmeter", "get", "watts", "h"]).is_err());
@@ -630,7 +632,7 @@ mod tests {
         let mut all = std::vec!["smartmeter", "collect"];
         all.extend_from_slice(args);
         match Cli::try_parse_from(all)?.command {
-            Command::Collect(a) => Ok(a),
+            CliCommand::Collect(a) => Ok(a),
             other => panic!("{other:?}"),
         }
     }

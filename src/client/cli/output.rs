@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::vec::Vec;
 use std::{format, vec};
 
-use super::args::Quantity;
+use super::args::GetQuantity;
 use super::error::CliError;
 use super::signal::Signals;
 use crate::client::{Client, ClientError, Discovered, MeterStatus, Response};
@@ -14,7 +14,7 @@ use crate::wire::command::json::push_f32;
 use crate::wire::reply::{InfoReply, Reply};
 
 /// A value per phase, as the tables print them.
-pub(crate) type Phases = [Option<f64>; 3];
+pub(crate) type PrintedPhases = [Option<f64>; 3];
 
 /// The value of an `f32` reading as its shortest decimal text says (what the meter wrote and a
 /// person reads: `228.43`, not the `f32`'s binary `228.4299926…`).
@@ -23,7 +23,7 @@ pub(crate) fn decimal(x: f32) -> f64 {
 }
 
 /// A reading of the meter for the tables.
-pub(crate) fn phases(p: &crate::wire::reply::Phases) -> Phases {
+pub(crate) fn phases(p: &crate::wire::reply::Phases) -> PrintedPhases {
     p.map(|x| x.map(decimal))
 }
 use crate::wire::log::LogLine;
@@ -139,7 +139,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 const PHASES: [&str; 3] = ["L1", "L2", "L3"];
 
-fn per_phase(columns: &[(&str, Phases, usize)]) -> String {
+fn per_phase(columns: &[(&str, PrintedPhases, usize)]) -> String {
     let mut header = vec!["phase"];
     header.extend(columns.iter().map(|c| c.0));
     let rows: Vec<Vec<String>> = PHASES
@@ -193,13 +193,13 @@ impl Out {
         self.print(&format!("{}\n", r.json()))
     }
 
-    pub(crate) fn quantity(&self, what: Quantity, r: &Response) -> Result<(), CliError> {
+    pub(crate) fn quantity(&self, what: GetQuantity, r: &Response) -> Result<(), CliError> {
         if self.json {
             return self.print(&format!("{}\n", r.json()));
         }
         let text = match (what, r.reply()) {
             (
-                Quantity::Power,
+                GetQuantity::Power,
                 Reply::Power {
                     active_w,
                     reactive_var,
@@ -210,19 +210,19 @@ impl Out {
                 ("Q (var)", phases(reactive_var), 2),
                 ("S (VA)", phases(apparent_va), 2),
             ]),
-            (Quantity::Voltage, Reply::Voltage { voltage_v }) => {
+            (GetQuantity::Voltage, Reply::Voltage { voltage_v }) => {
                 per_phase(&[("V (V)", phases(voltage_v), 2)])
             }
-            (Quantity::Current, Reply::Current { current_ma }) => {
+            (GetQuantity::Current, Reply::Current { current_ma }) => {
                 per_phase(&[("I (mA)", phases(current_ma), 1)])
             }
-            (Quantity::Frequency, Reply::Period { frequency_hz }) => {
+            (GetQuantity::Frequency, Reply::Period { frequency_hz }) => {
                 per_phase(&[("f (Hz)", phases(frequency_hz), 3)])
             }
-            (Quantity::Phase, Reply::PhaseAngle { phase_deg }) => {
+            (GetQuantity::Phase, Reply::PhaseAngle { phase_deg }) => {
                 per_phase(&[("phi (deg)", phases(phase_deg), 2)])
             }
-            (Quantity::Quality, Reply::Quality(q)) => {
+            (GetQuantity::Quality, Reply::Quality(q)) => {
                 let some = |e: &[f64; 3]| e.map(Some);
                 let mut t = per_phase(&[
                     ("THD V (%)", phases(&q.thd_v_pct), 2),
@@ -249,7 +249,7 @@ impl Out {
                 t
             }
             (
-                Quantity::Energy,
+                GetQuantity::Energy,
                 Reply::Energy {
                     energy_wh,
                     start,
@@ -377,17 +377,17 @@ impl Out {
 
 /// One refresh of `watch`.
 struct Reading {
-    v: Phases,
-    i: Phases,
+    v: PrintedPhases,
+    i: PrintedPhases,
     p: Power64,
-    f: Phases,
+    f: PrintedPhases,
 }
 
 /// `getPower` as the tables print it.
 struct Power64 {
-    active_w: Phases,
-    reactive_var: Phases,
-    apparent_va: Phases,
+    active_w: PrintedPhases,
+    reactive_var: PrintedPhases,
+    apparent_va: PrintedPhases,
 }
 
 async fn read(c: &Client) -> Result<Reading, ClientError> {
@@ -448,7 +448,7 @@ pub(crate) async fn watch(
         match reading {
             Ok(r) => {
                 busy_said = false;
-                let pf: Phases = core::array::from_fn(|k| {
+                let pf: PrintedPhases = core::array::from_fn(|k| {
                     match (
                         r.p.active_w.get(k).copied().flatten(),
                         r.p.apparent_va.get(k).copied().flatten(),
@@ -458,7 +458,7 @@ pub(crate) async fn watch(
                     }
                 });
                 if out.json {
-                    let arr = |a: &Phases| serde_json::json!(a.to_vec());
+                    let arr = |a: &PrintedPhases| serde_json::json!(a.to_vec());
                     let o = serde_json::json!({
                         "state": "idle",
                         "voltage": arr(&r.v), "current": arr(&r.i), "activePower": arr(&r.p.active_w),

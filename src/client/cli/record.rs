@@ -6,11 +6,11 @@ use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
-use super::args::{Cli, Command};
+use super::args::{Cli, CliCommand};
 use super::error::CliError;
 use super::output::Out;
 use super::signal::{Signals, Stop};
-use crate::client::recording::{Format, PendingRecording, RecordingMeta, Status};
+use crate::client::recording::{Format, PendingRecording, RecordingMeta, RecordingStatus};
 use crate::client::{ClientError, Response, SampleStream};
 use crate::wire::command::{Measures, SampleRequest, StreamType};
 use crate::wire::log::format_unix_millis;
@@ -20,7 +20,7 @@ use crate::wire::reply::Reply;
 /// samples until rate × duration samples are written, Ctrl-C or SIGTERM (the meter is stopped and
 /// the file finalised either way), or an error (the file stays `.part`, status `incomplete`).
 pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError> {
-    let Command::Record {
+    let CliCommand::Record {
         meter,
         rate,
         measures,
@@ -124,36 +124,36 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
         tokio::select! {
             stop = signals.recv() => {
                 stopped_by = Some(stop);
-                break Status::Interrupted;
+                break RecordingStatus::Interrupted;
             }
             block = stream.next() => match block {
                 None => {
                     failure = Some(ClientError::Closed { reason: Some("the session was stopped by someone else".into()) }.into());
-                    break Status::Incomplete;
+                    break RecordingStatus::Incomplete;
                 }
                 Some(Err(e)) => {
                     failure = Some(e.into());
-                    break Status::Incomplete;
+                    break RecordingStatus::Incomplete;
                 }
                 Some(Ok(block)) => {
                     let left = total - writer.frames();
                     let take = (block.frames() as u64).min(left) as usize * ch;
                     if let Err(e) = writer.write(block.samples.get(..take).unwrap_or_default()) {
                         failure = Some(file_err(e));
-                        break Status::Incomplete;
+                        break RecordingStatus::Incomplete;
                     }
                     bar.set_position(writer.frames());
                     if block.lost_packets > 0 {
                         bar.set_message(format!("lost packets: {}", stream.stats().lost_packets));
                     }
                     if writer.frames() >= total {
-                        break Status::Complete;
+                        break RecordingStatus::Complete;
                     }
                     if last_checkpoint.elapsed() >= Duration::from_secs(1) {
                         last_checkpoint = tokio::time::Instant::now();
                         if let Err(e) = writer.checkpoint() {
                             failure = Some(file_err(e));
-                            break Status::Incomplete;
+                            break RecordingStatus::Incomplete;
                         }
                     }
                 }
@@ -176,9 +176,9 @@ pub(crate) async fn record(cli: &Cli, printer: &Out) -> Result<ExitCode, CliErro
     let mut summary: Vec<String> = Vec::new();
     let secs = frames as f64 / f64::from(info.rate_hz);
     let what = match status {
-        Status::Complete => "recorded",
-        Status::Interrupted => "interrupted after",
-        Status::Recording | Status::Incomplete => "INCOMPLETE:",
+        RecordingStatus::Complete => "recorded",
+        RecordingStatus::Interrupted => "interrupted after",
+        RecordingStatus::Recording | RecordingStatus::Incomplete => "INCOMPLETE:",
     };
     summary.push(format!(
         "{what} {frames} samples × {ch} channels at {} Hz ({secs:.3} s) in {}",

@@ -4,12 +4,12 @@ use std::format;
 use std::process::ExitCode;
 use std::string::ToString;
 
-use super::args::{Cli, Command, Level, Meter, SetCommand, WifiAction};
+use super::args::{Cli, CliCommand, Level, MeterArgs, SetCommand, WifiAction};
 use super::error::CliError;
 use super::{analyze, collect, output, record, signal};
 use crate::client::{ClientError, Notice, Response};
 use crate::wire::command::{
-    Calibration, Command as WireCommand, CommandError, DailyRestart, MqttServerSettings,
+    CalibrationArgs, Command as WireCommand, CommandError, DailyRestart, MqttServerSettings,
     ServerAddr, WifiCredentials,
 };
 
@@ -57,21 +57,21 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     use output::Out;
     let out = Out::new(cli.json || cli.command.json());
     match &cli.command {
-        Command::Discover { wait, .. } => {
+        CliCommand::Discover { wait, .. } => {
             let found = crate::client::discover(*wait).await?;
             out.discovered(&found)?;
         }
-        Command::Info { meter, .. } => {
+        CliCommand::Info { meter, .. } => {
             let c = meter.connect().await?;
             let r = c.info().await?;
             out.response(&r)?;
         }
-        Command::Get { what, meter, .. } => {
+        CliCommand::Get { what, meter, .. } => {
             let c = meter.connect().await?;
             let r = c.request(&what.command()).await?;
             out.quantity(*what, &r)?;
         }
-        Command::Cmd { meter, line, .. } => {
+        CliCommand::Cmd { meter, line, .. } => {
             let line = line.trim();
             check_raw_line(line)?;
             let c = meter.connect().await?;
@@ -88,18 +88,18 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 last.clone().check(&sent)?;
             }
         }
-        Command::Set { what, .. } => {
+        CliCommand::Set { what, .. } => {
             let r = set(what).await?;
             out.confirmation(&r)?;
         }
-        Command::Log {
+        CliCommand::Log {
             meter,
             follow,
             level,
             ..
         } => return log(meter, *follow, *level, &out).await,
-        Command::Record { .. } => return record::record(&cli, &out).await,
-        Command::Watch {
+        CliCommand::Record { .. } => return record::record(&cli, &out).await,
+        CliCommand::Watch {
             meter,
             interval,
             count,
@@ -109,9 +109,9 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let c = meter.connect().await?;
             output::watch(&c, &out, *interval, *count, &mut signals).await?;
         }
-        Command::Analyze { .. } => return analyze::analyze(&cli, &out),
-        Command::Collect(args) => return collect::collect(cli.json, args).await,
-        Command::Fleet { broker, wait, .. } => {
+        CliCommand::Analyze { .. } => return analyze::analyze(&cli, &out),
+        CliCommand::Collect(args) => return collect::collect(cli.json, args).await,
+        CliCommand::Fleet { broker, wait, .. } => {
             check_broker(broker)?;
             let meters = crate::client::fleet_snapshot(broker, *wait).await?;
             out.fleet(&meters)?;
@@ -133,7 +133,7 @@ fn check_broker(broker: &str) -> Result<(), CliError> {
 /// `log`: the persistent log, then with `--follow` the live lines until Ctrl-C / SIGTERM (exit 0)
 /// or until the connection is lost (exit 1, "connection lost").
 async fn log(
-    meter: &Meter,
+    meter: &MeterArgs,
     follow: bool,
     level: Level,
     out: &output::Out,
@@ -220,8 +220,8 @@ async fn set(what: &SetCommand) -> Result<Response, CliError> {
         ),
         SetCommand::Calibration { meter, factors } => {
             let cal = match factors.as_slice() {
-                [v, i] => Calibration::Uniform { v: *v, i: *i },
-                [a, b, c, d, e, f] => Calibration::Factors([*a, *b, *c, *d, *e, *f]),
+                [v, i] => CalibrationArgs::Uniform { v: *v, i: *i },
+                [a, b, c, d, e, f] => CalibrationArgs::Factors([*a, *b, *c, *d, *e, *f]),
                 _ => {
                     return Err(CliError::Usage(
                         "give six factors (vL1 iL1 vL2 iL2 vL3 iL3) or two (v i)".into(),

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::metrics::Stats;
 use super::progress::Log;
-use super::rows::{Batch, Meter};
+use super::rows::{Batch, MeterName};
 use crate::wire::mqtt::{self, StateLeaf, Status};
 use crate::wire::pq::{PqAggregate, PqEvent};
 
@@ -88,7 +88,7 @@ pub struct Ingest {
     opts: BrokerOptions,
     client: AsyncClient,
     events: EventLoop,
-    meters: HashMap<Box<str>, Meter>,
+    meters: HashMap<Box<str>, MeterName>,
     stats: Arc<Stats>,
     log: Arc<Log>,
     last_invalid_log: Option<Instant>,
@@ -163,11 +163,11 @@ impl Ingest {
     }
 
     /// The shared name of a meter (one allocation per meter, not per row).
-    fn meter(&mut self, name: &str) -> Meter {
+    fn meter(&mut self, name: &str) -> MeterName {
         if let Some(m) = self.meters.get(name) {
             return m.clone();
         }
-        let m: Meter = Arc::from(name);
+        let m: MeterName = Arc::from(name);
         self.meters.insert(name.into(), m.clone());
         m
     }

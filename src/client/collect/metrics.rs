@@ -13,7 +13,7 @@ use std::vec::Vec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::rows::Meter;
+use super::rows::MeterName;
 use crate::wire::mqtt::Status;
 
 /// The tables, in the order of the per-table counters.
@@ -96,7 +96,7 @@ pub struct Stats {
     /// The PostgreSQL sink.
     pub postgres: SinkStats,
     /// Per meter: the latest status and when it was seen.
-    pub live: Mutex<HashMap<Meter, MeterLive>>,
+    pub live: Mutex<HashMap<MeterName, MeterLive>>,
 }
 
 impl Stats {
@@ -106,7 +106,7 @@ impl Stats {
     }
 
     /// Notes a message of `meter` at `now_s`, with its status if it was one.
-    pub fn seen(&self, meter: &Meter, status: Option<&Status>, now_s: f64) {
+    pub fn seen(&self, meter: &MeterName, status: Option<&Status>, now_s: f64) {
         let Ok(mut live) = self.live.lock() else {
             return;
         };
@@ -138,7 +138,7 @@ impl Stats {
 
     /// The whole exposition (text format 0.0.4), meters sorted by name.
     pub fn render(&self) -> String {
-        let mut meters: Vec<(Meter, MeterLive)> = match self.live.lock() {
+        let mut meters: Vec<(MeterName, MeterLive)> = match self.live.lock() {
             Ok(m) => m.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             Err(_) => Vec::new(),
         };
@@ -483,7 +483,7 @@ mod tests {
     #[test]
     fn renders_latest_values_with_escaped_labels() {
         let s = Stats::default();
-        let m: Meter = Arc::from("a\"b");
+        let m: MeterName = Arc::from("a\"b");
         let st = Status {
             voltage_v: [Some(230.1), None, Some(231.0)],
             frequency_hz: Some(50.0),

@@ -177,7 +177,7 @@ pub async fn run(
     // Everything that can fail at start, before subscribing.
     let pg = match &cfg.postgres {
         Some(url) => {
-            let target = postgres::Target::parse(url)?;
+            let target = postgres::DatabaseTarget::parse(url)?;
             let client = tokio::time::timeout(
                 cfg.connect_timeout.max(Duration::from_secs(1)),
                 target.connect(),

@@ -60,16 +60,17 @@ pub enum PostgresError {
     },
 }
 
-/// A parsed connection string and the label it is shown with (no password).
+/// A parsed PostgreSQL connection string and the label it is shown with (no password). (Where a
+/// *meter* is, is [`client::Target`](crate::client::Target).)
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct DatabaseTarget {
     config: Config,
     label: String,
 }
 
-impl Target {
+impl DatabaseTarget {
     /// Parses `postgres://user:pw@host:port/db?...` or `host=... dbname=...`.
-    pub fn parse(url: &str) -> Result<Target, PostgresError> {
+    pub fn parse(url: &str) -> Result<DatabaseTarget, PostgresError> {
         let config: Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| PostgresError::Url(e.to_string()))?;
@@ -93,7 +94,7 @@ impl Target {
         if config.get_application_name().is_none() {
             config.application_name("smartmeter collect");
         }
-        Ok(Target {
+        Ok(DatabaseTarget {
             config,
             label: std::format!("{host}:{port}/{db}"),
         })
@@ -588,7 +589,7 @@ pub struct SinkOptions {
 
 /// Runs the sink until `rx` is closed and everything is stored or spooled.
 pub async fn run(
-    target: Target,
+    target: DatabaseTarget,
     first: Client,
     mut rx: mpsc::Receiver<Arc<Batch>>,
     spool: Spool,

@@ -22,8 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::wire::mqtt::Status;
 use crate::wire::pq::{EventKind, HARMONICS, PqAggregate, PqEvent};
 
-/// A meter's name, shared by every row of that meter.
-pub type Meter = Arc<str>;
+/// A meter's name, shared by every row of that meter (named for what it is: the `<name>` of its
+/// MQTT topics).
+pub type MeterName = Arc<str>;
 
 /// One row of `readings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ pub struct Reading {
     /// UTC, µs since the epoch.
     pub time_us: i64,
     /// The meter (topic segment).
-    pub meter: Meter,
+    pub meter: MeterName,
     /// 1..=3.
     pub phase: i16,
     /// V.
@@ -62,7 +63,7 @@ pub struct PqIntervalRow {
     /// `end`, UTC µs.
     pub end_time_us: i64,
     /// The meter.
-    pub meter: Meter,
+    pub meter: MeterName,
     /// `200ms`, `3s`, `10min` or `2h`.
     pub interval: String,
     /// 1..=3.
@@ -105,7 +106,7 @@ pub struct PqEventRow {
     /// `start`, UTC µs.
     pub time_us: i64,
     /// The meter.
-    pub meter: Meter,
+    pub meter: MeterName,
     /// The meter's event id.
     pub id: i64,
     /// `dip`, `swell`, `interruption`, `rvc`.
@@ -154,7 +155,7 @@ impl Batch {
     }
 
     /// The three rows (L1..L3) of a status; `time_us` replaces an undefined `ts`.
-    pub fn push_status(&mut self, meter: &Meter, s: &Status, fallback_time_us: i64) {
+    pub fn push_status(&mut self, meter: &MeterName, s: &Status, fallback_time_us: i64) {
         let time_us = s.ts_s.and_then(seconds_to_us).unwrap_or(fallback_time_us);
         for (k, phase) in (1..=3i16).enumerate() {
             let at = |p: &[Option<f32>; 3]| p.get(k).copied().flatten();
@@ -177,7 +178,7 @@ impl Batch {
     }
 
     /// The three rows of an aggregate; `None` when its `start`/`end` are not representable times.
-    pub fn push_aggregate(&mut self, meter: &Meter, a: &PqAggregate) -> Option<()> {
+    pub fn push_aggregate(&mut self, meter: &MeterName, a: &PqAggregate) -> Option<()> {
         let time_us = seconds_to_us(a.start_s)?;
         let end_time_us = seconds_to_us(a.end_s)?;
         for (k, phase) in (1..=3i16).enumerate() {
@@ -213,7 +214,7 @@ impl Batch {
     }
 
     /// The row of an event; `None` when its `start` is not a representable time.
-    pub fn push_event(&mut self, meter: &Meter, e: &PqEvent) -> Option<()> {
+    pub fn push_event(&mut self, meter: &MeterName, e: &PqEvent) -> Option<()> {
         let (delta_max, delta_steady) = match e.kind {
             EventKind::Rvc {
                 delta_max_v,
@@ -252,7 +253,7 @@ mod tests {
 
     #[test]
     fn status_makes_three_rows() {
-        let m: Meter = Arc::from("m1");
+        let m: MeterName = Arc::from("m1");
         let s = Status {
             ts_s: Some(1_700_000_000.5),
             voltage_v: [Some(230.0), None, Some(231.0)],
@@ -280,7 +281,7 @@ mod tests {
 
     #[test]
     fn aggregate_and_event_rows() {
-        let m: Meter = Arc::from("m1");
+        let m: MeterName = Arc::from("m1");
         let mut a = PqAggregate::undefined(
             PqInterval::TenMinutes,
             600.0,

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
-use super::model::{ReadHints, RecordingError, RecordingMeta, Status, parse_unix_ts_us};
+use super::model::{ReadHints, RecordingError, RecordingMeta, RecordingStatus, parse_unix_ts_us};
 
 fn parse_csv_row(line: &str, ch: usize, line_no: u64) -> Result<(f64, Vec<f32>), RecordingError> {
     let bad = |reason: String| RecordingError::Csv {
@@ -186,7 +186,7 @@ pub(super) fn open(
     };
     let rate_hz = hints.rate_hz.or(derived).unwrap_or(8000).max(1);
     let mut meta = RecordingMeta::new(rate_hz, channels, Vec::new());
-    meta.status = Status::Complete;
+    meta.status = RecordingStatus::Complete;
     meta.start_unix_us = first_last.map(|(f, _)| f);
     let pending = (!pending.is_empty()).then_some(pending);
     Ok((

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::string::String;
 use std::vec::Vec;
 
-use super::model::{ReadHints, RecordingError, RecordingMeta, Status, channel_names};
+use super::model::{ReadHints, RecordingError, RecordingMeta, RecordingStatus, channel_names};
 
 /// Appends `interleaved` as little-endian f32 (the sample data of `.f32` and `.wav`), through
 /// `scratch` so that it is one write.
@@ -42,7 +42,7 @@ pub(super) fn meta(len: u64, hints: &ReadHints) -> Result<(RecordingMeta, u64), 
     }
     let frame_bytes = channels.len() as u64 * 4;
     let mut meta = RecordingMeta::new(rate_hz, channels, Vec::new());
-    meta.status = Status::Complete;
+    meta.status = RecordingStatus::Complete;
     meta.truncated = !len.is_multiple_of(frame_bytes);
     Ok((meta, len - len % frame_bytes))
 }

@@ -36,9 +36,10 @@ impl Format {
     }
 }
 
-/// How a recording ended; stored in the WAV INFO comment, fixed width so it can be patched.
+/// How a recording ended; stored in the WAV INFO comment, fixed width so it can be patched. (Not
+/// the meter's MQTT status payload, which is [`wire::mqtt::Status`](crate::wire::mqtt::Status).)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub enum RecordingStatus {
     /// Still being written (or the writer was killed).
     Recording,
     /// All requested samples were written.
@@ -49,22 +50,22 @@ pub enum Status {
     Incomplete,
 }
 
-impl Status {
+impl RecordingStatus {
     /// The text stored in the file.
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Recording => "recording",
-            Status::Complete => "complete",
-            Status::Interrupted => "interrupted",
-            Status::Incomplete => "incomplete",
+            RecordingStatus::Recording => "recording",
+            RecordingStatus::Complete => "complete",
+            RecordingStatus::Interrupted => "interrupted",
+            RecordingStatus::Incomplete => "incomplete",
         }
     }
-    pub(super) fn parse(s: &str) -> Option<Status> {
+    pub(super) fn parse(s: &str) -> Option<RecordingStatus> {
         match s.trim() {
-            "recording" => Some(Status::Recording),
-            "complete" => Some(Status::Complete),
-            "interrupted" => Some(Status::Interrupted),
-            "incomplete" => Some(Status::Incomplete),
+            "recording" => Some(RecordingStatus::Recording),
+            "complete" => Some(RecordingStatus::Complete),
+            "interrupted" => Some(RecordingStatus::Interrupted),
+            "incomplete" => Some(RecordingStatus::Incomplete),
             _ => None,
         }
     }
@@ -83,8 +84,8 @@ pub struct RecordingMeta {
     pub start_unix_us: Option<i64>,
     /// The meter's name, if known.
     pub name: Option<String>,
-    /// How the recording ended (WAV only; other formats report [`Status::Complete`]).
-    pub status: Status,
+    /// How the recording ended (WAV only; other formats report [`RecordingStatus::Complete`]).
+    pub status: RecordingStatus,
     /// Packets the meter dropped during the recording (zero-filled), if recorded.
     pub lost_packets: u64,
     /// True when the file is shorter than its header says (a writer that was killed).
@@ -100,7 +101,7 @@ impl RecordingMeta {
             units,
             start_unix_us: None,
             name: None,
-            status: Status::Recording,
+            status: RecordingStatus::Recording,
             lost_packets: 0,
             truncated: false,
         }

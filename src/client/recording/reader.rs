@@ -43,19 +43,11 @@ impl RecordingReader {
         let len = file.metadata()?.len();
         let mut file = BufReader::with_capacity(1 << 16, file);
         match format {
-            Format::Wav => {
-                let (meta, remaining) = wav::read_wav_header(&mut file, len)?;
-                Ok(RecordingReader {
-                    meta,
-                    source: Source::Binary {
-                        file,
-                        remaining,
-                        buf: Vec::new(),
-                    },
-                })
-            }
-            Format::F32 => {
-                let (meta, remaining) = f32::meta(len, hints)?;
+            Format::Wav | Format::F32 => {
+                let (meta, remaining) = match format {
+                    Format::Wav => wav::read_wav_header(&mut file, len)?,
+                    _ => f32::meta(len, hints)?,
+                };
                 Ok(RecordingReader {
                     meta,
                     source: Source::Binary {

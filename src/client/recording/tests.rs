@@ -42,7 +42,7 @@ fn wav_round_trip_with_info() {
     w.checkpoint().unwrap();
     w.write(&s[600..]).unwrap();
     w.set_lost_packets(3);
-    assert_eq!(w.finish(Status::Complete).unwrap(), path);
+    assert_eq!(w.finish(RecordingStatus::Complete).unwrap(), path);
     assert!(!part_path(&path).exists());
     let mut r = RecordingReader::open(&path, &ReadHints::default()).unwrap();
     let m = r.meta().clone();
@@ -51,7 +51,7 @@ fn wav_round_trip_with_info() {
     assert_eq!(m.units, meta6().units);
     assert_eq!(m.start_unix_us, Some(1_614_697_441_119_000));
     assert_eq!(m.name.as_deref(), Some("smartmeterX"));
-    assert_eq!(m.status, Status::Complete);
+    assert_eq!(m.status, RecordingStatus::Complete);
     assert_eq!(m.lost_packets, 3);
     assert!(!m.truncated);
     assert_eq!(r.read_all().unwrap(), s);
@@ -72,7 +72,7 @@ fn killed_writer_leaves_flagged_valid_part() {
     // Simulate a kill: the BufWriter is flushed on drop but the header is not patched again.
     drop(w);
     let mut r = RecordingReader::open(&part, &ReadHints::default()).unwrap();
-    assert_eq!(r.meta().status, Status::Recording);
+    assert_eq!(r.meta().status, RecordingStatus::Recording);
     assert_eq!(
         r.read_all().unwrap().len(),
         600,
@@ -87,10 +87,10 @@ fn incomplete_stays_part() {
     let path = dir.path().join("x.wav");
     let mut w = started(&path);
     w.write(&samples(10)).unwrap();
-    let at = w.finish(Status::Incomplete).unwrap();
+    let at = w.finish(RecordingStatus::Incomplete).unwrap();
     assert_eq!(at, part_path(&path));
     let r = RecordingReader::open(&at, &ReadHints::default()).unwrap();
-    assert_eq!(r.meta().status, Status::Incomplete);
+    assert_eq!(r.meta().status, RecordingStatus::Incomplete);
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn csv_timestamps_and_round_trip() {
     let mut w = started(&path);
     let s = samples(5);
     w.write(&s).unwrap();
-    w.finish(Status::Complete).unwrap();
+    w.finish(RecordingStatus::Complete).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "t,v_l1,i_l1,v_l2,i_l2,v_l3,i_l3");
@@ -123,7 +123,7 @@ fn f32_round_trip() {
     let mut w = started(&path);
     let s = samples(33);
     w.write(&s).unwrap();
-    w.finish(Status::Interrupted).unwrap();
+    w.finish(RecordingStatus::Interrupted).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 33 * 24);
     assert!(matches!(
         RecordingReader::open(&path, &ReadHints::default()),

@@ -7,7 +7,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 use std::{format, vec};
 
-use super::model::{RecordingError, RecordingMeta, Status, parse_unix_ts_us};
+use super::model::{RecordingError, RecordingMeta, RecordingStatus, parse_unix_ts_us};
 
 const STATUS_WIDTH: usize = 11;
 const LOST_WIDTH: usize = 10;
@@ -33,7 +33,7 @@ pub(super) fn patch_header(
     frames: u64,
     channels: usize,
     lost_packets: u64,
-    status: Status,
+    status: RecordingStatus,
 ) -> Result<(), RecordingError> {
     let data_bytes = frames * channels as u64 * 4;
     let end = file.stream_position()?;
@@ -127,7 +127,7 @@ pub(super) fn write_wav_header(
     let comment = format!(
         "{head}{:0LOST_WIDTH$};status={:<STATUS_WIDTH$}",
         0,
-        Status::Recording.as_str()
+        RecordingStatus::Recording.as_str()
     );
     let text_at = info_sub(&mut h, b"ICMT", &comment);
     let lost_at = (text_at + head.len()) as u64;
@@ -182,7 +182,7 @@ pub(super) fn read_wav_header(
     let mut pos: u64 = 12;
     let mut fmt: Option<(u16, u32)> = None;
     let mut meta = RecordingMeta::new(0, Vec::new(), Vec::new());
-    meta.status = Status::Complete;
+    meta.status = RecordingStatus::Complete;
     loop {
         let mut head = [0u8; 8];
         file.read_exact(&mut head)
@@ -274,7 +274,10 @@ pub(super) fn parse_info(body: &[u8], meta: &mut RecordingMeta) {
                         "units" => meta.units = list(),
                         "startTs" => meta.start_unix_us = parse_unix_ts_us(v),
                         "lostPackets" => meta.lost_packets = v.trim().parse().unwrap_or(0),
-                        "status" => meta.status = Status::parse(v).unwrap_or(Status::Complete),
+                        "status" => {
+                            meta.status =
+                                RecordingStatus::parse(v).unwrap_or(RecordingStatus::Complete)
+                        }
                         _ => {}
                     }
                 }

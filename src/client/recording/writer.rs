@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::string::String;
 use std::vec::Vec;
 
-use super::model::{Format, RecordingError, RecordingMeta, Status};
+use super::model::{Format, RecordingError, RecordingMeta, RecordingStatus};
 use super::wav::{self, WAV_MAX_DATA, WavLayout};
 use super::{csv, f32};
 
@@ -174,10 +174,10 @@ impl RecordingWriter {
 
     /// Flushes and patches the header, so the file on disk is valid up to here.
     pub fn checkpoint(&mut self) -> Result<(), RecordingError> {
-        self.patch(Status::Recording)
+        self.patch(RecordingStatus::Recording)
     }
 
-    fn patch(&mut self, status: Status) -> Result<(), RecordingError> {
+    fn patch(&mut self, status: RecordingStatus) -> Result<(), RecordingError> {
         self.out.flush()?;
         if let Some(l) = self.layout {
             wav::patch_header(
@@ -192,18 +192,18 @@ impl RecordingWriter {
         Ok(())
     }
 
-    /// Finalises the file with `status`. [`Status::Complete`] and [`Status::Interrupted`] rename
-    /// it to its final name; [`Status::Incomplete`] leaves it as `<FILE>.part` (flagged by name
+    /// Finalises the file with `status`. [`RecordingStatus::Complete`] and [`RecordingStatus::Interrupted`] rename
+    /// it to its final name; [`RecordingStatus::Incomplete`] leaves it as `<FILE>.part` (flagged by name
     /// and, for WAV, by its INFO comment). Returns where the file is.
-    pub fn finish(mut self, status: Status) -> Result<PathBuf, RecordingError> {
+    pub fn finish(mut self, status: RecordingStatus) -> Result<PathBuf, RecordingError> {
         self.patch(status)?;
         self.out.get_ref().sync_all()?;
         match status {
-            Status::Complete | Status::Interrupted => {
+            RecordingStatus::Complete | RecordingStatus::Interrupted => {
                 std::fs::rename(&self.part_path, &self.final_path)?;
                 Ok(self.final_path)
             }
-            Status::Recording | Status::Incomplete => Ok(self.part_path),
+            RecordingStatus::Recording | RecordingStatus::Incomplete => Ok(self.part_path),
         }
     }
 }

@@ -117,9 +117,10 @@ pub struct OutFrame {
     pub answers_request: bool,
 }
 
-/// Statistics reported by `stop`.
+/// What a sampling session counted, in device time; the engine turns it into the `stop` reply
+/// ([`wire::reply::StopStats`](crate::wire::reply::StopStats)).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StopStats {
+pub struct SessionTally {
     /// Wall time of the first sample.
     pub start: Instant,
     /// Wall time of the stop.
@@ -130,7 +131,7 @@ pub struct StopStats {
     pub sent_samples: u64,
 }
 
-impl StopStats {
+impl SessionTally {
     /// `sample_duration` in milliseconds.
     pub fn duration_ms(&self) -> u64 {
         self.stop
@@ -424,8 +425,8 @@ impl Sampling {
     }
 
     /// The statistics for the `stop` reply.
-    pub fn stats(&self, stop: Instant) -> StopStats {
-        StopStats {
+    pub fn stats(&self, stop: Instant) -> SessionTally {
+        SessionTally {
             start: self.started.unwrap_or(self.created),
             stop,
             samples: self.taken,

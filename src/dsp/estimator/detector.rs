@@ -50,7 +50,7 @@ impl Biquad {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Event {
+pub(super) enum EdgeEvent {
     Rising,
     Falling,
     Timeout,
@@ -90,18 +90,18 @@ impl<S: Sample> Estimator<S> {
         lo: Y,
         hi: Y,
         df: f64,
-    ) -> Option<(Event, f64)> {
+    ) -> Option<(EdgeEvent, f64)> {
         let zero = Y::default();
         let mut event = None;
         if self.armed_rise && y_prev < zero && y >= zero {
             let tau = self.crossing_fraction(y_prev.into(), y.into());
-            event = Some((Event::Rising, tau * df));
+            event = Some((EdgeEvent::Rising, tau * df));
             self.armed_rise = false;
         } else if self.armed_fall && y_prev > zero && y <= zero {
             let tau = self.crossing_fraction(-y_prev.into(), -y.into());
             self.armed_fall = false;
             if self.synced {
-                event = Some((Event::Falling, tau * df));
+                event = Some((EdgeEvent::Falling, tau * df));
             }
         }
         if y < lo {
@@ -116,12 +116,12 @@ impl<S: Sample> Estimator<S> {
     /// The window timeout (unsynchronised) or the loss of synchronisation, for the block starting at
     /// frame `s` of `df` frames.
     #[inline]
-    pub(super) fn deadline(&self, s: f64, df: f64) -> Option<(Event, f64)> {
+    pub(super) fn deadline(&self, s: f64, df: f64) -> Option<(EdgeEvent, f64)> {
         if !self.synced {
             let u = self.win_timeout - (s - 1.0);
-            (u < df).then(|| (Event::Timeout, u.max(0.0)))
+            (u < df).then(|| (EdgeEvent::Timeout, u.max(0.0)))
         } else {
-            (s + df - 1.0 - self.last_rise > self.lost_limit).then_some((Event::LostSync, df))
+            (s + df - 1.0 - self.last_rise > self.lost_limit).then_some((EdgeEvent::LostSync, df))
         }
     }
 

@@ -1,17 +1,17 @@
 //! What happens at a crossing, a timeout or a loss of synchronisation: windows close, half
 //! cycles end (one-cycle RMS), the period estimate and the 10-s frequency are updated.
 
-use super::detector::Event;
+use super::detector::EdgeEvent;
 use super::sums::Sums;
 use super::{Estimator, Observer, PhaseMode, Sample};
 #[allow(unused_imports)] // inherent float methods shadow it with `std`
 use num_traits::Float;
 
 impl<S: Sample> Estimator<S> {
-    pub(super) fn handle_event<F: Observer>(&mut self, ev: Event, t: f64, cb: &mut F) {
+    pub(super) fn handle_event<F: Observer>(&mut self, ev: EdgeEvent, t: f64, cb: &mut F) {
         let rate = f64::from(self.cfg.rate_hz);
         match ev {
-            Event::Rising if !self.synced => {
+            EdgeEvent::Rising if !self.synced => {
                 cb.rising_crossing(t, false);
                 self.close_window(t, None, 0, false, cb);
                 self.synced = true;
@@ -23,7 +23,7 @@ impl<S: Sample> Estimator<S> {
                 self.f10_start = Some(t);
                 self.f10_cycles = 0;
             }
-            Event::Rising => {
+            EdgeEvent::Rising => {
                 cb.rising_crossing(t, true);
                 let period = t - self.last_rise;
                 let nominal = rate / f64::from(self.cfg.nominal_hz);
@@ -61,12 +61,12 @@ impl<S: Sample> Estimator<S> {
                     self.cycles = 0;
                 }
             }
-            Event::Falling => self.half_event(),
-            Event::Timeout => {
+            EdgeEvent::Falling => self.half_event(),
+            EdgeEvent::Timeout => {
                 self.close_window(t, None, 0, false, cb);
                 self.win_timeout = t + self.nominal_len;
             }
-            Event::LostSync => {
+            EdgeEvent::LostSync => {
                 self.close_window(t, None, 0, false, cb);
                 self.synced = false;
                 self.win_timeout = t + self.nominal_len;

@@ -1,6 +1,6 @@
 //! The `f32` per-block path of the estimator.
 
-use super::detector::{Biquad, Event};
+use super::detector::{Biquad, EdgeEvent};
 use super::sums::{FOLD_BLOCKS, LANES, Run, add_lanes, kernel, pre_weight};
 use super::{Estimator, MAX_DECIMATION, Observer, Sample};
 #[allow(unused_imports)] // inherent f64 methods shadow it with `std`
@@ -115,7 +115,7 @@ impl Estimator<f32> {
     fn split_block<F: Observer>(
         &mut self,
         blk: &[[f32; 6]],
-        ev: Event,
+        ev: EdgeEvent,
         u: f64,
         run: &mut Run<f32, f32>,
         cb: &mut F,

@@ -21,7 +21,7 @@
 //! through the `f64` fields the shared event code uses (`peak`, `zc`/`zs`). The arithmetic wraps
 //! rather than panics for codes beyond 24 bits (the results are then meaningless, not undefined).
 
-use super::detector::{Biquad, Event};
+use super::detector::{Biquad, EdgeEvent};
 use super::sums::{Run, pre_weight};
 use super::{Estimator, MAX_DECIMATION, Observer};
 #[allow(unused_imports)] // inherent f64 methods shadow it with `std`
@@ -444,7 +444,7 @@ impl Estimator<i32> {
     fn split_int<F: Observer>(
         &mut self,
         blk: &[[i32; 6]],
-        ev: Event,
+        ev: EdgeEvent,
         u: f64,
         run: &mut Run<i64, i64>,
         cb: &mut F,

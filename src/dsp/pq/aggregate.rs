@@ -4,7 +4,7 @@
 //! the aggregated subgroups, and an interval is flagged when any of its basic intervals was.
 
 use super::spectrum::HARMONICS;
-use super::{Interval, MIN_FUNDAMENTAL_A, MIN_FUNDAMENTAL_V, Nominal, PqRecord, thd_pct};
+use super::{Interval, MIN_FUNDAMENTAL_A, MIN_FUNDAMENTAL_V, NominalValues, PqRecord, thd_pct};
 #[allow(unused_imports)] // inherent f32 methods shadow it with `std`
 use num_traits::Float;
 
@@ -13,7 +13,7 @@ use num_traits::Float;
 pub(super) struct Acc {
     pub count: u32,
     /// Start, nominal values and frequency of the first record (the rest is aggregated).
-    first: Option<(f64, Nominal)>,
+    first: Option<(f64, NominalValues)>,
     /// The last 10-s frequency seen.
     frequency_hz: Option<f32>,
     end_unix_s: f64,

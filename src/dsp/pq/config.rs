@@ -59,10 +59,11 @@ impl PqConfig {
     }
 }
 
-/// An invalid [`PqConfig`].
+/// An invalid [`PqConfig`] (a rejected PQ *object* on the wire is
+/// [`wire::pq::PqError`](crate::wire::pq::PqError)).
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum PqError {
+pub enum PqConfigError {
     /// The estimator rejected the rate (or the nominal frequency).
     #[error(transparent)]
     Estimator(#[from] ConfigError),

@@ -18,9 +18,10 @@
 //!   |mean after − mean before|. An RVC during which a dip or swell threshold was crossed is
 //!   dropped.
 
-/// What kind of event.
+/// What kind of voltage event (the measurement; the protocol's `type` key, which carries the RVC
+/// deltas, is [`wire::pq::EventKind`](crate::wire::pq::EventKind)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum EventKind {
+pub enum VoltageEventKind {
     /// Voltage dip (sag).
     Dip,
     /// Voltage swell.
@@ -31,10 +32,10 @@ pub enum EventKind {
     Rvc,
 }
 
-/// An event in frame time (the pipeline converts it to [`PqEvent`](super::PqEvent)).
+/// An event in frame time (the pipeline converts it to [`VoltageEvent`](super::VoltageEvent)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct RawEvent {
-    pub kind: EventKind,
+    pub kind: VoltageEventKind,
     /// Bit `p` set: phase `p` (0-based) took part.
     pub phases: u8,
     pub start_frame: f64,
@@ -253,9 +254,9 @@ impl Detector {
                     .fold(0u8, |m, p| m | (1 << p));
                 let e = RawEvent {
                     kind: if d.interruption {
-                        EventKind::Interruption
+                        VoltageEventKind::Interruption
                     } else {
-                        EventKind::Dip
+                        VoltageEventKind::Dip
                     },
                     phases: if d.interruption { all } else { d.phases },
                     start_frame: d.start,
@@ -298,7 +299,7 @@ impl Detector {
                     .filter(|&p| was(p, &|x| x > 1.08 * u))
                     .fold(0u8, |m, p| m | (1 << p));
                 let e = RawEvent {
-                    kind: EventKind::Swell,
+                    kind: VoltageEventKind::Swell,
                     phases: sw.phases,
                     start_frame: sw.start,
                     end_frame: start.max(sw.start),
@@ -431,7 +432,7 @@ impl Detector {
                 self.rvc = RvcState::Steady;
                 if !dropped {
                     out(RawEvent {
-                        kind: EventKind::Rvc,
+                        kind: VoltageEventKind::Rvc,
                         phases,
                         start_frame: s,
                         end_frame: end,

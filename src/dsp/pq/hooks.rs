@@ -10,13 +10,13 @@ const F10_SETTLE: u32 = 5;
 
 /// Wall clock of the frames: the last block's timestamp, extrapolated with the sample rate.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Clock {
+pub(super) struct FrameClock {
     pub(super) frame: u64,
     pub(super) us: i64,
     pub(super) rate: f64,
 }
 
-impl Clock {
+impl FrameClock {
     pub(super) fn us_at(&self, frame: f64) -> f64 {
         self.us as f64 + (frame - self.frame as f64) * 1e6 / self.rate
     }
@@ -65,7 +65,7 @@ pub(super) struct Freq10 {
 /// The part of the pipeline the estimator calls into.
 #[derive(Debug, Clone)]
 pub(super) struct Hooks {
-    pub(super) clock: Clock,
+    pub(super) clock: FrameClock,
     pub(super) windows: heapless::Deque<EstWin, 8>,
     pub(super) opened: heapless::Deque<Opened, 8>,
     pub(super) f10: Freq10,

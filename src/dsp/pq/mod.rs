@@ -9,7 +9,7 @@
 //!   basic window, 5 Hz bins, subgroup = RSS of the bin at h·f₁ and its two neighbours), THD over the
 //!   subgroups, and **unbalance** u0/u2 from the fundamental phasors of the same DFT;
 //! * **Urms(½)** per phase (one-cycle RMS refreshed every half cycle) and the **events** (dips, swells,
-//!   interruptions, RVC; see [`EventKind`]);
+//!   interruptions, RVC; see [`VoltageEventKind`]);
 //! * the **IEC 10-s frequency** (whole L1 cycles in each 10-s clock interval ÷ their duration);
 //! * **aggregation**: 150/180 cycles, 10 min aligned to the UTC clock, 2 h (see [`Interval`]);
 //! * **nominal values**: fixed, or detected from the first second with a voltage;
@@ -55,9 +55,9 @@ mod spectrum;
 mod sync;
 pub(crate) mod tables;
 
-pub use config::{Layout, PqConfig, PqError};
-pub use events::EventKind;
-pub use record::{Interval, Nominal, PqEvent, PqRecord};
+pub use config::{Layout, PqConfig, PqConfigError};
+pub use events::VoltageEventKind;
+pub use record::{Interval, NominalValues, PqRecord, VoltageEvent};
 pub(crate) use record::{MIN_FUNDAMENTAL_A, MIN_FUNDAMENTAL_V, thd_pct};
 pub use sample::PqSample;
 pub use sinks::{FlickerSink, NoFlicker, PqFlicker, PqSink};
@@ -67,7 +67,7 @@ use crate::calibration::Calibration;
 use crate::dsp::estimator::{Estimator, EstimatorConfig, PhaseMode};
 use aggregate::Acc;
 use alloc::vec::Vec;
-use hooks::{Clock, Freq10, Hooks, Opened};
+use hooks::{FrameClock, Freq10, Hooks, Opened};
 use lattice::{Frames, Kernel, Lattice};
 use nominal::NominalState;
 #[allow(unused_imports)] // inherent float methods shadow it with `std`
@@ -107,7 +107,7 @@ struct FlickerDecimator<T> {
 /// let r = pq.last(Interval::ThreeSecond).unwrap();
 /// assert_eq!(r.nominal.voltage_v, 230.0);
 /// assert!((r.voltage_v[0] - 230.0).abs() < 0.05);
-/// # Ok::<(), smartmeter::dsp::pq::PqError>(())
+/// # Ok::<(), smartmeter::dsp::pq::PqConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
@@ -129,7 +129,7 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
     tick10_us: Option<i64>,
     last: [Option<PqRecord>; 4],
     sequence: [u64; 4],
-    events: heapless::Deque<PqEvent, 16>,
+    events: heapless::Deque<VoltageEvent, 16>,
     events_dropped: u32,
     flicker: F,
     fdec: FlickerDecimator<S::FlickerSum>,
@@ -149,18 +149,18 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
 
 impl<S: PqSample> Pq<S, NoFlicker> {
     /// A pipeline without a flickermeter.
-    pub fn new(config: PqConfig) -> Result<Self, PqError> {
+    pub fn new(config: PqConfig) -> Result<Self, PqConfigError> {
         Self::with_flicker(config, NoFlicker)
     }
 }
 
 impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// A pipeline that feeds `flicker` (see [`FlickerSink`]).
-    pub fn with_flicker(config: PqConfig, flicker: F) -> Result<Self, PqError> {
+    pub fn with_flicker(config: PqConfig, flicker: F) -> Result<Self, PqConfigError> {
         if let Some(v) = config.nominal_voltage_v
             && !(v.is_finite() && (50.0..=1000.0).contains(&v))
         {
-            return Err(PqError::NominalVoltage(v));
+            return Err(PqConfigError::NominalVoltage(v));
         }
         let f0 = config.nominal_frequency_hz.unwrap_or(50);
         let mut ec = EstimatorConfig::new(config.rate_hz, f0);
@@ -186,7 +186,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             Vec::new()
         };
         let mut hooks = Hooks {
-            clock: Clock {
+            clock: FrameClock {
                 frame: 0,
                 us: 0,
                 rate,
@@ -276,7 +276,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     }
 
     /// The nominal values in force; `None` while they are being detected.
-    pub fn nominal(&self) -> Option<Nominal> {
+    pub fn nominal(&self) -> Option<NominalValues> {
         self.nominal.decided
     }
 
@@ -287,7 +287,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
 
     /// The oldest ended event not yet polled (16 are kept; older ones are counted in
     /// [`events_dropped`](Self::events_dropped)).
-    pub fn poll_event(&mut self) -> Option<PqEvent> {
+    pub fn poll_event(&mut self) -> Option<VoltageEvent> {
         self.events.pop_front()
     }
 
@@ -347,7 +347,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// Completed outputs go to `sink` and are kept for [`last`](Self::last) /
     /// [`poll_event`](Self::poll_event).
     pub fn feed(&mut self, samples: &[S], t_first_us: i64, sink: &mut impl PqSink) {
-        self.hooks.clock = Clock {
+        self.hooks.clock = FrameClock {
             frame: self.frames_in,
             us: t_first_us,
             rate: f64::from(self.cfg.rate_hz),

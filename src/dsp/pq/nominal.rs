@@ -1,14 +1,14 @@
 //! Nominal values: fixed, or detected from the first second with a voltage.
 
 use super::hooks::EstWin;
-use super::record::Nominal;
+use super::record::NominalValues;
 use super::sinks::FlickerSink;
 use super::{DECLARED_VOLTAGES_V, Pq, PqSample, WARMUP_WINDOWS, events};
 
 /// Nominal values: decided, or being measured over the first second.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct NominalState {
-    pub(super) decided: Option<Nominal>,
+    pub(super) decided: Option<NominalValues>,
     pub(super) auto_v: bool,
     pub(super) auto_f: bool,
     pub(super) fixed_v: f32,
@@ -73,7 +73,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     }
 
     pub(super) fn decide(&mut self, volts: f32, freq: u32) {
-        let nominal = Nominal {
+        let nominal = NominalValues {
             voltage_v: volts,
             frequency_hz: freq,
             voltage_auto: self.nominal.auto_v,

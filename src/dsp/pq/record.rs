@@ -1,6 +1,6 @@
-//! What the pipeline reports: interval records ([`PqRecord`]) and ended events ([`PqEvent`]).
+//! What the pipeline reports: interval records ([`PqRecord`]) and ended events ([`VoltageEvent`]).
 
-use super::events::EventKind;
+use super::events::VoltageEventKind;
 use super::spectrum::HARMONICS;
 #[allow(unused_imports)] // inherent float methods shadow it with `std`
 use num_traits::Float;
@@ -43,9 +43,10 @@ impl Interval {
     }
 }
 
-/// The nominal values in force.
+/// The nominal values in force, as measured or configured (the wire object `nominal` is
+/// [`wire::pq::Nominal`](crate::wire::pq::Nominal), which carries no `auto` flags).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Nominal {
+pub struct NominalValues {
     /// Declared voltage Udin, volts.
     pub voltage_v: f32,
     /// Nominal frequency, Hz.
@@ -73,7 +74,7 @@ pub struct PqRecord {
     /// Basic intervals aggregated (1 for a basic interval).
     pub windows: u32,
     /// Nominal values in force.
-    pub nominal: Nominal,
+    pub nominal: NominalValues,
     /// RMS voltage per phase (RMS of the basic values), volts.
     pub voltage_v: [f32; 3],
     /// Smallest basic value per phase, volts.
@@ -103,7 +104,7 @@ pub struct PqRecord {
 }
 
 impl PqRecord {
-    pub(super) fn empty(nominal: Nominal) -> Self {
+    pub(super) fn empty(nominal: NominalValues) -> Self {
         Self {
             interval: Interval::Basic,
             start_unix_s: 0.0,
@@ -138,11 +139,13 @@ pub(crate) fn thd_pct(h: &[[f32; HARMONICS]; 3], min: f32) -> [Option<f32>; 3] {
     })
 }
 
-/// An ended voltage event (docs/protocol.md §11 `getEvents`; the device numbers them).
+/// An ended voltage event as the pipeline measures it (docs/protocol.md §11 `getEvents`; the device
+/// numbers them). Its protocol object, with an id and a phase set, is
+/// [`wire::pq::PqEvent`](crate::wire::pq::PqEvent).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PqEvent {
+pub struct VoltageEvent {
     /// Dip, swell, interruption or RVC.
-    pub kind: EventKind,
+    pub kind: VoltageEventKind,
     /// Phases involved (`[true, false, true]` = L1 and L3).
     pub phases: [bool; 3],
     /// Start, Unix seconds.

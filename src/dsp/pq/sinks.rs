@@ -2,7 +2,7 @@
 //! [`PqFlicker`]).
 
 use super::flicker;
-use super::record::{Nominal, PqEvent, PqRecord};
+use super::record::{NominalValues, PqRecord, VoltageEvent};
 use crate::dsp::estimator::Window;
 
 /// Receives the pipeline's outputs as they complete (all methods optional).
@@ -14,7 +14,7 @@ pub trait PqSink {
     /// A completed 3-s, 10-min or 2-h aggregate.
     fn aggregate(&mut self, _record: &PqRecord) {}
     /// An ended event.
-    fn event(&mut self, _event: &PqEvent) {}
+    fn event(&mut self, _event: &VoltageEvent) {}
 }
 
 impl PqSink for () {}
@@ -42,7 +42,7 @@ pub trait FlickerSink {
     }
     /// The nominal values were decided (or changed): the lamp model follows Udin (230 V model for
     /// Udin ≥ 200 V, 120 V model below), the filters the frequency.
-    fn set_nominal(&mut self, _nominal: &Nominal) {}
+    fn set_nominal(&mut self, _nominal: &NominalValues) {}
 }
 
 /// No flickermeter: Pst/Plt stay `None`.
@@ -112,7 +112,7 @@ impl FlickerSink for PqFlicker {
         pst
     }
 
-    fn set_nominal(&mut self, nominal: &Nominal) {
+    fn set_nominal(&mut self, nominal: &NominalValues) {
         let cfg = flicker::FlickerConfig {
             nominal_hz: nominal.frequency_hz,
             lamp: flicker::Lamp::for_nominal_voltage(nominal.voltage_v),

@@ -2,7 +2,7 @@
 //! them, half cycles (Urms(½) and the events), and the spectrum of each completed window.
 
 use super::lattice::{self, Source, Stop};
-use super::record::PqEvent;
+use super::record::VoltageEvent;
 use super::sinks::{FlickerSink, PqSink};
 use super::spectrum::{self, Channel};
 use super::tables::{self, M};
@@ -108,14 +108,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         match self.hooks.opened.front().copied() {
             Some(o) if o.start <= pos + tol => {
                 // the estimator opened a window here: adopt it
-                self.hooks.opened.pop_front();
-                self.lat.seek(o.start);
-                self.lat.open(
-                    o.start,
-                    o.cycles,
-                    o.period,
-                    o.start + f64::from(o.cycles) * o.period,
-                );
+                self.adopt_opened(o);
                 true
             }
             Some(o) => {
@@ -123,14 +116,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 // jump when it is less than half a cycle away)
                 let k = ((o.start - pos) / period).round();
                 if k < 1.0 {
-                    self.hooks.opened.pop_front();
-                    self.lat.seek(o.start);
-                    self.lat.open(
-                        o.start,
-                        o.cycles,
-                        o.period,
-                        o.start + f64::from(o.cycles) * o.period,
-                    );
+                    self.adopt_opened(o);
                 } else {
                     let k = k.min(tables::MAX_CYCLES as f64);
                     let end = o.start.min(pos + k * period);
@@ -148,6 +134,19 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             }
             None => false,
         }
+    }
+
+    /// Adopts the window the estimator opened at `o` (the front of the queue): the lattice seeks
+    /// there and spans its cycles.
+    fn adopt_opened(&mut self, o: super::hooks::Opened) {
+        self.hooks.opened.pop_front();
+        self.lat.seek(o.start);
+        self.lat.open(
+            o.start,
+            o.cycles,
+            o.period,
+            o.start + f64::from(o.cycles) * o.period,
+        );
     }
 
     /// A half cycle of the lattice ended: Urms(½), events, flags.
@@ -191,7 +190,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         self.lat.flagged |= det.in_progress();
         let nominal_v = self.nominal.decided.map_or(0.0, |n| n.voltage_v);
         for e in out {
-            let ev = PqEvent {
+            let ev = VoltageEvent {
                 kind: e.kind,
                 phases: [0, 1, 2].map(|p| e.phases & (1 << p) != 0),
                 start_unix_s: self.hooks.clock.us_at(e.start_frame) * 1e-6,

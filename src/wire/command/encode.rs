@@ -6,7 +6,7 @@ use core::fmt;
 use super::extension::NominalValue;
 use super::json::Obj;
 use super::sample::{SampleRequest, StreamType};
-use super::types::{Calibration, Command, DailyRestart};
+use super::types::{CalibrationArgs, Command, DailyRestart};
 
 impl Command {
     /// The canonical line as host tools send it, without line end: compact JSON with `cmd` first and
@@ -34,10 +34,10 @@ impl Command {
                 let mut p = Obj::new();
                 o.raw("payload", &p.str("ssid", ssid).finish());
             }
-            Command::Calibration(Calibration::Factors(f)) => {
+            Command::Calibration(CalibrationArgs::Factors(f)) => {
                 o.f32s("cal", f);
             }
-            Command::Calibration(Calibration::Uniform { v, i }) => {
+            Command::Calibration(CalibrationArgs::Uniform { v, i }) => {
                 o.f32("calV", *v).f32("calI", *i);
             }
             Command::DailyRestart(d) => {

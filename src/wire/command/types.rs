@@ -58,7 +58,7 @@ pub enum Command {
         ssid: String,
     },
     /// `calibration`: set the calibration factors.
-    Calibration(Calibration),
+    Calibration(CalibrationArgs),
     /// `restart`.
     Restart,
     /// `dailyRestart`: schedule (or disable) a restart every day.
@@ -164,9 +164,11 @@ impl fmt::Debug for WifiCredentials {
     }
 }
 
-/// Calibration factors as a command carries them; each factor is in [0.5, 2.0].
+/// The arguments of a `calibration` command: the factors as the command carries them, each in
+/// [0.5, 2.0]. The device applies them to its validated model,
+/// [`calibration::Calibration`](crate::calibration::Calibration).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Calibration {
+pub enum CalibrationArgs {
     /// `"cal":[vL1,iL1,vL2,iL2,vL3,iL3]` — per phase.
     Factors([f32; 6]),
     /// `"calV":v,"calI":i` — the same factors on every phase (single-phase form).
@@ -178,7 +180,7 @@ pub enum Calibration {
     },
 }
 
-impl Calibration {
+impl CalibrationArgs {
     /// Smallest allowed factor.
     pub const MIN: f32 = 0.5;
     /// Largest allowed factor.
@@ -187,8 +189,8 @@ impl Calibration {
     /// The six factors `[vL1,iL1,vL2,iL2,vL3,iL3]`.
     pub fn factors(&self) -> [f32; 6] {
         match *self {
-            Calibration::Factors(f) => f,
-            Calibration::Uniform { v, i } => [v, i, v, i, v, i],
+            CalibrationArgs::Factors(f) => f,
+            CalibrationArgs::Uniform { v, i } => [v, i, v, i, v, i],
         }
     }
 }
@@ -240,6 +242,22 @@ pub struct EnergyReset {
 }
 
 impl Command {
+    /// Whether this is a one-shot reading (`getPower`, `getVoltage`, `getCurrent`, `getEnergy`,
+    /// `getPeriod`, `getPhaseAngle`, `getQuality`): it changes nothing (so needs no `auth`,
+    /// docs/protocol.md §10) and is refused while sampling (§2).
+    pub fn is_reading(&self) -> bool {
+        matches!(
+            self,
+            Command::GetPower
+                | Command::GetVoltage
+                | Command::GetCurrent
+                | Command::GetEnergy
+                | Command::GetPeriod
+                | Command::GetPhaseAngle
+                | Command::GetQuality
+        )
+    }
+
     /// Every command name of the protocol (the `cmd` strings, then `?` and `!`).
     pub const NAMES: [&'static str; 38] = [
         "info",

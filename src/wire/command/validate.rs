@@ -12,7 +12,7 @@ use super::raw::{Item, Loose, RawCommand};
 use super::sample::{Measures, SampleRequest, Slot, StreamType};
 use super::server::{MqttServerSettings, ServerAddr, ServerKind};
 use super::types::{
-    Calibration, Command, DailyRestart, EnergyReset, MAX_SSID_BYTES, MAX_TOKEN_BYTES,
+    CalibrationArgs, Command, DailyRestart, EnergyReset, MAX_SSID_BYTES, MAX_TOKEN_BYTES,
     MAX_WIFI_PWD_BYTES, WifiCredentials, is_valid_mdns_name,
 };
 use crate::wire::log::LogLevel;
@@ -361,14 +361,14 @@ fn wifi_ssid(f: &Fields<'_, '_>, cmd: &'static str) -> Result<String, CommandErr
 fn cal_factor(v: Item<'_, '_>, index: usize) -> Result<f32, CommandError> {
     v.as_f64()
         .map(|x| x as f32)
-        .filter(|x| (Calibration::MIN..=Calibration::MAX).contains(x))
+        .filter(|x| (CalibrationArgs::MIN..=CalibrationArgs::MAX).contains(x))
         .ok_or_else(|| CommandError::CalibrationFactor {
             index,
             value: v.to_string(),
         })
 }
 
-fn calibration(f: &Fields<'_, '_>) -> Result<Calibration, CommandError> {
+fn calibration(f: &Fields<'_, '_>) -> Result<CalibrationArgs, CommandError> {
     if let Some(cal) = f.at_top(|r| &r.cal) {
         let list = cal
             .list()
@@ -379,12 +379,12 @@ fn calibration(f: &Fields<'_, '_>) -> Result<Calibration, CommandError> {
             *slot = cal_factor(v, index)?;
         }
         return Ok(match out {
-            [v, i, ..] if list.len() == 2 => Calibration::Uniform { v, i },
-            factors => Calibration::Factors(factors),
+            [v, i, ..] if list.len() == 2 => CalibrationArgs::Uniform { v, i },
+            factors => CalibrationArgs::Factors(factors),
         });
     }
     match (f.at_top(|r| &r.cal_v), f.at_top(|r| &r.cal_i)) {
-        (Some(v), Some(i)) => Ok(Calibration::Uniform {
+        (Some(v), Some(i)) => Ok(CalibrationArgs::Uniform {
             v: cal_factor(Item::Ref(v), 0)?,
             i: cal_factor(Item::Ref(i), 1)?,
         }),

@@ -12,7 +12,7 @@ use super::types::{NominalInForce, NominalSet, Reply, ReplyError};
 use crate::wire::command::NominalFrequency;
 use crate::wire::command::json::push_f32;
 use crate::wire::command::raw::Loose;
-use crate::wire::pq::{PqAggregate, PqError, PqEvent, RawEvent};
+use crate::wire::pq::{PqAggregate, PqEvent, RawEvent};
 
 /// The start of the `setNominal` text.
 pub(super) const NOMINAL_SET: &str = "Nominal set to ";
@@ -143,16 +143,6 @@ pub(super) fn events_json(events: &[PqEvent]) -> String {
     }
     s.push(']');
     s
-}
-
-impl From<PqError> for ReplyError {
-    fn from(e: PqError) -> ReplyError {
-        match e {
-            PqError::Json => ReplyError::Json,
-            PqError::Missing { field } => ReplyError::Missing { field },
-            PqError::Invalid { field, reason } => ReplyError::Invalid { field, reason },
-        }
-    }
 }
 
 /// The `getPQ` reply: the whole object read as an aggregate (its `error`/`cmd` keys ignored).

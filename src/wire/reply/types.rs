@@ -379,31 +379,17 @@ pub enum Reply {
     SetupDone,
 }
 
-/// Why a reply could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReplyError {
-    /// Not one JSON object (and not `Setup done`).
-    #[error("Invalid JSON: expected one JSON object")]
-    Json,
-    /// A key the reply shape needs is absent.
-    #[error("Missing {field}")]
-    Missing {
-        /// The wire key.
-        field: &'static str,
-    },
-    /// A key has the wrong type or an unreadable value.
-    #[error("Invalid {field}: {reason}")]
-    Invalid {
-        /// The wire key.
-        field: &'static str,
-        /// What was expected.
-        reason: &'static str,
-    },
-    /// No `cmd` and no key that identifies a reply shape.
-    #[error("Unrecognized reply: no cmd and no known keys")]
-    Unrecognized,
+object_error! {
+    /// Why a reply could not be parsed (`Json` also when the line is not `Setup done`).
+    #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+    #[non_exhaustive]
+    pub enum ReplyError {
+        /// No `cmd` and no key that identifies a reply shape.
+        #[error("Unrecognized reply: no cmd and no known keys")]
+        Unrecognized,
+    }
 }
+object_error!(@from_pq ReplyError);
 
 /// The getLog dump's start and end marker.
 pub(super) const LOG_MARK: &str = "*** LOGFile *** ";

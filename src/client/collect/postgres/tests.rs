@@ -2,17 +2,17 @@ use super::*;
 
 #[test]
 fn urls() {
-    let t = Target::parse("postgres://u:secret@db.example:5433/meters").unwrap();
+    let t = DatabaseTarget::parse("postgres://u:secret@db.example:5433/meters").unwrap();
     assert_eq!(t.label(), "db.example:5433/meters");
     assert!(!std::format!("{t:?}").contains("secret"));
-    let t = Target::parse("host=/run/postgresql dbname=x").unwrap();
+    let t = DatabaseTarget::parse("host=/run/postgresql dbname=x").unwrap();
     assert_eq!(t.label(), "/run/postgresql:5432/x");
     assert!(matches!(
-        Target::parse("postgres://h:notaport/x"),
+        DatabaseTarget::parse("postgres://h:notaport/x"),
         Err(PostgresError::Url(_))
     ));
     assert!(matches!(
-        Target::parse("http://x"),
+        DatabaseTarget::parse("http://x"),
         Err(PostgresError::Url(_))
     ));
 }
