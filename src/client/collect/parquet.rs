@@ -242,6 +242,22 @@ fn wrong_type(index: usize) -> ParquetError {
 
 use parquet::column::writer::ColumnWriter as CW;
 
+/// One method per physical column type: collects the values and writes them to the next column,
+/// which must have that type (a schema mismatch is an error, never a panic).
+macro_rules! typed_columns {
+    ($($ty:ident => $writer:ident),* $(,)?) => {
+        $(
+            fn $ty(&mut self, v: impl Iterator<Item = $ty>) -> Result<(), ParquetError> {
+                let values: Vec<$ty> = v.collect();
+                self.next(|w, i| match w {
+                    CW::$writer(w) => w.write_batch(&values, None, None).map(drop),
+                    _ => Err(wrong_type(i)),
+                })
+            }
+        )*
+    };
+}
+
 impl Columns<'_, '_> {
     /// Runs `f` on the next column writer, then closes the column.
     fn next(
@@ -259,44 +275,12 @@ impl Columns<'_, '_> {
         Ok(())
     }
 
-    fn i64(&mut self, v: impl Iterator<Item = i64>) -> Result<(), ParquetError> {
-        let values: Vec<i64> = v.collect();
-        self.next(|w, i| match w {
-            CW::Int64ColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
-            _ => Err(wrong_type(i)),
-        })
-    }
-
-    fn i32(&mut self, v: impl Iterator<Item = i32>) -> Result<(), ParquetError> {
-        let values: Vec<i32> = v.collect();
-        self.next(|w, i| match w {
-            CW::Int32ColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
-            _ => Err(wrong_type(i)),
-        })
-    }
-
-    fn bool(&mut self, v: impl Iterator<Item = bool>) -> Result<(), ParquetError> {
-        let values: Vec<bool> = v.collect();
-        self.next(|w, i| match w {
-            CW::BoolColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
-            _ => Err(wrong_type(i)),
-        })
-    }
-
-    fn f32(&mut self, v: impl Iterator<Item = f32>) -> Result<(), ParquetError> {
-        let values: Vec<f32> = v.collect();
-        self.next(|w, i| match w {
-            CW::FloatColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
-            _ => Err(wrong_type(i)),
-        })
-    }
-
-    fn f64(&mut self, v: impl Iterator<Item = f64>) -> Result<(), ParquetError> {
-        let values: Vec<f64> = v.collect();
-        self.next(|w, i| match w {
-            CW::DoubleColumnWriter(w) => w.write_batch(&values, None, None).map(drop),
-            _ => Err(wrong_type(i)),
-        })
+    typed_columns! {
+        i64 => Int64ColumnWriter,
+        i32 => Int32ColumnWriter,
+        bool => BoolColumnWriter,
+        f32 => FloatColumnWriter,
+        f64 => DoubleColumnWriter,
     }
 
     fn str<'s>(&mut self, v: impl Iterator<Item = &'s str>) -> Result<(), ParquetError> {
