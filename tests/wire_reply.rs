@@ -1,16 +1,19 @@
 //! Replies: golden payloads both ways, tolerant parsing, proptest round trips, no panic on any input.
 
+mod wire_support;
+
 use proptest::prelude::*;
 use smartmeter::wire::command::{
     CommandError, DailyRestart, Measures, NominalFrequency, PqInterval, ServerKind, Slot,
     StreamType,
 };
 use smartmeter::wire::log::LogLevel;
-use smartmeter::wire::pq::{EventKind, HARMONICS, Nominal, PhaseSet, PqAggregate, PqEvent};
+use smartmeter::wire::pq::{PqAggregate, PqEvent};
 use smartmeter::wire::reply::{
     BUSY, InfoReply, NominalInForce, NominalSet, QualityReply, Reply, ReplyError, RestartKind,
     SampleStarted, StopStats,
 };
+use wire_support::{aggregate, event, finite_f32, finite_f64, phases};
 
 const GOLDEN: &str = include_str!("golden/replies.txt");
 /// The PQ objects, whose typed values `tests/wire_pq.rs` pins: a `getPQ` reply carries an aggregate
@@ -478,18 +481,6 @@ fn parse_errors_name_the_field() {
 
 // ---- proptest ------------------------------------------------------------------------------------
 
-fn finite_f32() -> impl Strategy<Value = f32> {
-    any::<f32>().prop_filter("finite", |f| f.is_finite())
-}
-
-fn finite_f64() -> impl Strategy<Value = f64> {
-    any::<f64>().prop_filter("finite", |f| f.is_finite())
-}
-
-fn phases() -> impl Strategy<Value = [Option<f32>; 3]> {
-    proptest::array::uniform3(proptest::option::of(finite_f32()))
-}
-
 fn f64x3() -> impl Strategy<Value = [f64; 3]> {
     proptest::array::uniform3(finite_f64())
 }
@@ -711,78 +702,6 @@ fn nominal_set() -> impl Strategy<Value = NominalSet> {
         voltage_v,
         frequency,
     })
-}
-
-/// A PQ aggregate with a few harmonics set (the full table is covered by `tests/wire_pq.rs`).
-fn aggregate() -> impl Strategy<Value = PqAggregate> {
-    (
-        proptest::sample::select(PqInterval::ALL.to_vec()),
-        (
-            finite_f64(),
-            finite_f64(),
-            any::<bool>(),
-            finite_f32(),
-            finite_f32(),
-        ),
-        (phases(), phases(), proptest::option::of(finite_f32())),
-        (0..HARMONICS, proptest::option::of(finite_f32())),
-        (
-            proptest::option::of(phases()),
-            proptest::option::of(phases()),
-        ),
-    )
-        .prop_map(
-            |(interval, (start, end, flagged, u, f), (v, thd, freq), (h, hv), (pst, plt))| {
-                let mut a = PqAggregate::undefined(
-                    interval,
-                    start,
-                    end,
-                    Nominal {
-                        voltage_v: u,
-                        frequency_hz: f,
-                    },
-                );
-                a.flagged = flagged;
-                a.voltage_v = v;
-                a.thd_v_pct = thd;
-                a.frequency_hz = freq;
-                a.harmonics_v[1][h] = hv;
-                a.harmonics_i[2][HARMONICS - 1 - h] = hv;
-                a.pst = pst;
-                a.plt = plt;
-                a
-            },
-        )
-}
-
-fn event() -> impl Strategy<Value = PqEvent> {
-    let kind = prop_oneof![
-        Just(EventKind::Dip),
-        Just(EventKind::Swell),
-        Just(EventKind::Interruption),
-        (finite_f32(), finite_f32()).prop_map(|(a, b)| EventKind::Rvc {
-            delta_max_v: a,
-            delta_steady_v: b
-        }),
-    ];
-    (
-        any::<u32>(),
-        kind,
-        1u8..=7,
-        finite_f64(),
-        finite_f64(),
-        finite_f32(),
-        finite_f32(),
-    )
-        .prop_map(|(id, kind, bits, start, dur, ext, reference)| PqEvent {
-            id,
-            kind,
-            phases: PhaseSet::from_bits(bits).unwrap(),
-            start_s: start,
-            duration_s: dur,
-            extreme_v: ext,
-            reference_v: reference,
-        })
 }
 
 /// Valid discovery prefixes as the meter echoes them.
