@@ -305,13 +305,13 @@ impl Device {
                 });
                 self.reply(sink, &Reply::SetToken { removed });
             }
-            // TODO(pq-engine): the §11/§12 commands are parsed by `wire` but not executed yet;
-            // until the engine has them they answer like an unknown command.
-            Command::SetNominal(_)
-            | Command::GetPq { .. }
-            | Command::GetEvents { .. }
-            | Command::ClearEvents
-            | Command::HomeAssistant(_) => self.error_reply(sink, name, "unknown command"),
+            Command::SetNominal(n) => self.set_nominal(sink, n),
+            Command::GetPq { interval } => self.get_pq(sink, interval),
+            Command::GetEvents { since } => self.get_events(sink, since),
+            Command::ClearEvents => self.clear_events(sink, now),
+            // TODO(home-assistant): §12 is parsed by `wire` but not executed yet; until the engine
+            // has it, it answers like an unknown command.
+            Command::HomeAssistant(_) => self.error_reply(sink, name, "unknown command"),
         }
     }
 

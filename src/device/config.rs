@@ -68,6 +68,10 @@ pub struct Config {
     pub zone_offset_min: i16,
     /// Access token (§10); `None` = open.
     pub token: Option<String>,
+    /// Declared voltage Udin in V, 50..=1000 (§11 `setNominal`); 0 = detected after each start.
+    pub nominal_voltage_v: f32,
+    /// Nominal frequency, 50 or 60 Hz (§11 `setNominal`); 0 = detected after each start.
+    pub nominal_frequency_hz: u32,
 }
 
 impl Default for Config {
@@ -88,6 +92,8 @@ impl Default for Config {
             daily_restart: None,
             zone_offset_min: 0,
             token: None,
+            nominal_voltage_v: 0.0,
+            nominal_frequency_hz: 0,
         }
     }
 }
@@ -105,6 +111,17 @@ impl Config {
             name,
             ..Config::default()
         };
+    }
+
+    /// The nominal values as the measurements take them: a value out of range (a damaged or foreign
+    /// store) counts as auto.
+    pub(crate) fn nominal(&self) -> super::measure::NominalConfig {
+        let v = self.nominal_voltage_v;
+        super::measure::NominalConfig {
+            voltage_v: (v.is_finite() && (50.0..=1000.0).contains(&v)).then_some(v),
+            frequency_hz: matches!(self.nominal_frequency_hz, 50 | 60)
+                .then_some(self.nominal_frequency_hz),
+        }
     }
 
     /// The known SSIDs in order (the `ssids` of `info`, `addWifi`, `delWifi`).

@@ -10,6 +10,7 @@ use super::mqtt::MqttLink;
 use super::ntp::{self, Ntp};
 use super::outbox::Outbox;
 use super::persist::Persistence;
+use super::pq_events::EventStore;
 use super::sampling::{Destination, NtpGate, Outputs, Pipeline, Sampling, SamplingParams, unix_ms};
 use super::session::Wait;
 use super::timers::{Timer, TimerTable};
@@ -70,6 +71,8 @@ pub struct Device {
     /// Sampling sessions: all their state.
     pub(crate) sampling: Pipeline,
     pub(crate) meter: Meter,
+    /// The last 64 power-quality events (§11), persisted.
+    pub(crate) pq_events: EventStore,
     boot: Instant,
     /// Every deadline the engine waits for.
     pub(crate) timers: TimerTable,
@@ -89,13 +92,18 @@ impl Device {
     /// the defaults with an `[E]` log line (kept in the logbook); nothing here can panic.
     pub fn new(options: DeviceOptions, restored: Restored, now: Instant) -> Device {
         let mut meter = Meter::new(&Config::default().calibration, now);
+        let mut pq_events = EventStore::default();
         let (persist, boot) =
-            Persistence::boot(&restored, options.logbook_rows, |p| meter.restore(p));
+            Persistence::boot(&restored, options.logbook_rows, |kind, p| match kind {
+                RecordKind::Events => pq_events.restore(p),
+                _ => meter.restore(p),
+            });
         let mut config = boot.config.unwrap_or_default();
         if options.token.is_some() {
             config.token.clone_from(&options.token);
         }
         meter.set_calibration(&config.calibration);
+        meter.set_nominal(config.nominal());
         let mut dev = Device {
             source_rate_hz: options.source_rate_hz,
             outbox: Outbox::new(options.max_events),
@@ -104,6 +112,7 @@ impl Device {
             ntp: Ntp::default(),
             sampling: Pipeline::new(options.sample_ring_bytes, now),
             meter,
+            pq_events,
             boot: now,
             timers: TimerTable::default(),
             stream_conn: None,
@@ -127,6 +136,7 @@ impl Device {
                 RecordKind::Settings => "settings",
                 RecordKind::Energy => "energy",
                 RecordKind::Logbook => "logbook",
+                RecordKind::Events => "events",
             };
             dev.log(
                 now,
@@ -281,8 +291,9 @@ impl Device {
             return;
         }
         self.source_rate_hz = block.rate_hz;
-        self.meter.feed(now, block);
         let wall_start = self.wall_time(block.start);
+        self.meter.feed(now, wall_start, block);
+        self.power_quality(now);
         self.sampling
             .feed(block, None, wall_start, &self.meter, &mut outputs!(self));
         self.pump_sampling(now);
@@ -297,8 +308,9 @@ impl Device {
             return;
         }
         self.source_rate_hz = block.rate_hz;
-        self.meter.feed_codes(now, block);
         let wall_start = self.wall_time(block.start);
+        self.meter.feed_codes(now, wall_start, block);
+        self.power_quality(now);
         self.sampling
             .feed_codes(block, wall_start, &self.meter, &mut outputs!(self));
         self.pump_sampling(now);
@@ -327,6 +339,9 @@ impl Device {
         if self.timers.take_expired(Timer::LogbookWrite, now) {
             self.persist
                 .save_logbook(now, &mut self.outbox, &mut self.timers);
+        }
+        if self.timers.take_expired(Timer::EventsWrite, now) {
+            self.persist_events(now);
         }
         if self.timers.take_expired(Timer::Reconnect, now)
             && let Some((host, port)) =
@@ -409,6 +424,7 @@ impl Device {
         self.persist_energy();
         self.persist
             .save_logbook_if_changed(now, &mut self.outbox, &mut self.timers);
+        self.persist_events_if_changed(now);
     }
 
     /// Moves up to `buf.len()` queued bytes for `conn` into `buf`; 0 = nothing to send.
@@ -559,6 +575,7 @@ impl Device {
         self.persist_energy();
         self.persist
             .save_logbook_if_changed(now, &mut self.outbox, &mut self.timers);
+        self.persist_events_if_changed(now);
         self.restart = Some((kind, now + RESTART_DRAIN, false));
         self.timers.set(Timer::RestartDrain, now + RESTART_DRAIN);
     }
@@ -717,6 +734,16 @@ impl Device {
 
     /// Approximate heap held by the engine's buffers right now (queues, rings, logbook, scratch).
     pub fn heap_bytes(&self) -> usize {
-        self.conns.heap_bytes() + self.sampling.heap_bytes() + self.persist.logbook.heap_bytes()
+        self.conns.heap_bytes()
+            + self.sampling.heap_bytes()
+            + self.persist.logbook.heap_bytes()
+            + self.pq_events.heap_bytes()
+    }
+
+    /// Bytes of the power-quality pipeline (its boxed state and what it allocated when built; 0
+    /// before the first block). Not part of [`heap_bytes`](Self::heap_bytes): allocated once per
+    /// (re)build, never growing.
+    pub fn pq_bytes(&self) -> usize {
+        self.meter.pq_bytes()
     }
 }

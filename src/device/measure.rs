@@ -1,11 +1,15 @@
-//! Measurements (docs/protocol.md §2, §8): every block goes through the cycle-synchronous [`Estimator`]
-//! (calibration applied inside), every window feeds the integer [`EnergyMeter`], and the last settled
-//! window (at most 250 ms old) answers get*/MQTT.
+//! Measurements (docs/protocol.md §2, §8, §11): every block goes through the power-quality pipeline
+//! [`Pq`] (calibration applied inside), which owns the cycle-synchronous estimator. Its classic
+//! windows feed the integer [`EnergyMeter`] and the last settled window (at most 250 ms old) answers
+//! get*/MQTT; beside them it computes the §11 basic intervals, aggregates, events and flicker, all
+//! the time (also while a sampling session runs).
 //!
-//! Windows reach the registers through [`WindowSink`], shaped like `dsp::pq::PqSink::window`: the
-//! power-quality pipeline can take the estimator's place and hand its classic windows to the same
-//! sink.
+//! Windows reach the registers through [`WindowSink`] ([`PqSink::window`]). The classic windows are
+//! the pipeline's basic intervals: 10 cycles at 50 Hz, 12 at 60 Hz (the nominal frequency configured
+//! with `setNominal`, or detected from the first second with a voltage), and once per 10-min clock
+//! tick one window is shorter (the basic intervals re-synchronise to the clock, §11.2).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::time::Duration;
 #[allow(unused_imports)] // inherent f64 methods shadow it with `std`
@@ -14,15 +18,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{CodeBlock, Instant, PhysicalBlock};
 use crate::calibration::{Calibration, FrontEnd};
-use crate::dsp::estimator::Sample;
-use crate::dsp::pq::PqSink;
-use crate::dsp::{EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, HalfCycleRms, Window};
+use crate::dsp::pq::{
+    Interval, NominalValues, Pq, PqConfig, PqFlicker, PqRecord, PqSample, PqSink, VoltageEvent,
+};
+use crate::dsp::{EnergyMeter, EnergySnapshot, Estimator, Window};
 use crate::wire::mqtt::Quantity;
 
 /// Oldest window get*/MQTT report (docs/protocol.md §2).
 pub const MAX_AGE: Duration = Duration::from_millis(250);
-/// Nominal line frequency the estimators are tuned to.
-pub(crate) const NOMINAL_HZ: u32 = 50;
+/// Nominal line frequency the estimators start with while it is not configured (§11: auto).
+pub(crate) const DEFAULT_NOMINAL_HZ: u32 = 50;
 
 /// One complete measurement window, calibrated. Undefined values are NaN here and `null` on the
 /// wire (never NaN in JSON).
@@ -52,6 +57,8 @@ pub struct Measurements {
     pub thd_i_pct: [f32; 3],
     /// Line-to-line voltages L1-L2, L2-L3, L3-L1, V.
     pub line_voltage_v: [f32; 3],
+    /// Length of the window in line cycles: 10 at 50 Hz, 12 at 60 Hz (fewer once per 10-min tick).
+    pub cycles: u32,
     /// When the window completed (binding clock).
     pub at: Instant,
 }
@@ -76,6 +83,7 @@ impl Measurements {
             thd_v_pct: f(&|m| opt(m.thd_v_pct)),
             thd_i_pct: f(&|m| opt(m.thd_i_pct)),
             line_voltage_v: w.line_voltage_v.map(opt),
+            cycles: w.cycles,
             at,
         }
     }
@@ -96,6 +104,7 @@ impl Measurements {
             thd_v_pct: n,
             thd_i_pct: n,
             line_voltage_v: n,
+            cycles: 0,
             at: Instant::EPOCH,
         }
     }
@@ -111,8 +120,8 @@ struct EnergyState {
 /// Windows skipped after the estimator starts before readings are published (see [`Meter`]).
 const WARMUP_WINDOWS: u8 = 2;
 
-/// The measuring estimator: on volts and amps, or on ADC codes (the integer path) with the front end
-/// that scales them.
+/// A one-cycle estimator forked from the measuring one (derived sampling sets): on volts and amps,
+/// or on ADC codes (the integer path) with the front end that scales them.
 #[derive(Debug, Clone)]
 #[allow(clippy::large_enum_variant)] // both variants are ≈2.2 KiB; one lives in place, no boxing
 pub(crate) enum Est {
@@ -128,44 +137,71 @@ impl Est {
         }
     }
 
-    /// The half-cycle RMS record, whose min/max start over.
-    fn half_cycle_extremes(&mut self) -> HalfCycleRms {
-        fn take<S: Sample>(e: &mut Estimator<S>) -> HalfCycleRms {
-            let hc = *e.half_cycle_rms();
-            e.reset_half_cycle_extremes();
-            hc
-        }
-        match self {
-            Est::Float(e) => take(e),
-            Est::Codes(e, _) => take(e),
-        }
-    }
-
     pub(crate) fn last_window(&self) -> Option<&Window> {
         match self {
             Est::Float(e) => e.last_window(),
             Est::Codes(e, _) => e.last_window(),
         }
     }
+}
 
-    fn frequency_10s_hz(&self) -> Option<f32> {
-        match self {
-            Est::Float(e) => e.frequency_10s_hz(),
-            Est::Codes(e, _) => e.frequency_10s_hz(),
+/// The measuring pipeline: on volts and amps, or on ADC codes (the integer path) with the front end
+/// that scales them. Boxed: the pipeline state (≈ 40 KB with the flickermeter) lives on the heap,
+/// allocated once when the pipeline is (re)built.
+#[derive(Debug, Clone)]
+pub(crate) enum Pipe {
+    Float(Box<Pq<f32, PqFlicker>>),
+    Codes(Box<Pq<i32, PqFlicker>>, FrontEnd),
+}
+
+/// `$body` with `$p` bound to the pipeline of either variant.
+macro_rules! with_pq {
+    ($pipe:expr, $p:ident => $body:expr) => {
+        match $pipe {
+            Pipe::Float($p) => $body,
+            Pipe::Codes($p, _) => $body,
         }
-    }
+    };
+}
+
+/// A pipeline at `rate_hz` with the configured nominal values; `None` for a rate it rejects.
+fn build<S: PqSample>(rate_hz: u32, nominal: NominalConfig) -> Option<Box<Pq<S, PqFlicker>>> {
+    let cfg = PqConfig {
+        nominal_voltage_v: nominal.voltage_v,
+        nominal_frequency_hz: nominal.frequency_hz,
+        ..PqConfig::new(rate_hz)
+    };
+    let flicker = PqFlicker::new(rate_hz)?;
+    Pq::with_flicker(cfg, flicker).ok().map(Box::new)
+}
+
+/// The configured nominal values (`setNominal`, §11); `None` = detected after each start.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct NominalConfig {
+    /// Declared voltage Udin, V.
+    pub(crate) voltage_v: Option<f32>,
+    /// Nominal frequency, 50 or 60 Hz.
+    pub(crate) frequency_hz: Option<u32>,
 }
 
 /// The measuring estimator, the energy registers and the last reading.
 #[derive(Debug, Clone)]
 pub(crate) struct Meter {
     cal: Calibration,
-    /// The measuring estimator (built for the first block, rebuilt when the rate or the input kind
-    /// changes).
-    est: Option<Est>,
+    /// The measuring pipeline (built for the first block, rebuilt when the rate, the input kind or
+    /// the nominal values change).
+    pipe: Option<Pipe>,
     est_rate: u32,
+    nominal: NominalConfig,
+    /// Sequence of the last 10-min aggregate handed out by [`Meter::new_ten_minute`].
+    ten_minute_seen: Option<u64>,
     /// What the estimator's windows update.
     registers: Registers,
+}
+
+/// µs since the Unix epoch, as the pipeline takes wall-clock times.
+fn wall_us(t: Instant) -> i64 {
+    i64::try_from(t.as_micros()).unwrap_or(i64::MAX)
 }
 
 fn calibration(f: &[f32; 6]) -> Calibration {
@@ -196,8 +232,7 @@ impl Registers {
     }
 }
 
-/// The registers as a sink of classic windows stamped `now`: the shape of [`PqSink::window`], so
-/// the power-quality pipeline can feed them in the estimator's place.
+/// The registers as the sink of the pipeline's classic windows, stamped `now`.
 struct WindowSink<'a> {
     registers: &'a mut Registers,
     now: Instant,
@@ -213,8 +248,10 @@ impl Meter {
     pub(crate) fn new(cal: &[f32; 6], now: Instant) -> Self {
         Meter {
             cal: calibration(cal),
-            est: None,
+            pipe: None,
             est_rate: 0,
+            nominal: NominalConfig::default(),
+            ten_minute_seen: None,
             registers: Registers {
                 energy: EnergyMeter::new(),
                 energy_start: now,
@@ -226,8 +263,61 @@ impl Meter {
 
     pub(crate) fn set_calibration(&mut self, cal: &[f32; 6]) {
         self.cal = calibration(cal);
-        if let Some(e) = self.est.as_mut() {
-            e.set_calibration(self.cal);
+        self.set_calibration_of_pipe();
+    }
+
+    /// New nominal values (`setNominal`): the pipeline is rebuilt with them on the next block (the
+    /// readings wait for its windows to settle, the PQ intervals and auto values start over).
+    pub(crate) fn set_nominal(&mut self, nominal: NominalConfig) {
+        if nominal != self.nominal {
+            self.nominal = nominal;
+            self.pipe = None;
+            self.est_rate = 0;
+            self.registers.last = None;
+            self.registers.warmup = WARMUP_WINDOWS;
+        }
+    }
+
+    /// The nominal values in force; `None` while they are being detected (or before any signal).
+    pub(crate) fn nominal(&self) -> Option<NominalValues> {
+        with_pq!(self.pipe.as_ref()?, p => p.nominal())
+    }
+
+    /// The nominal frequency the estimators work at now (the configured one, else the detected
+    /// one, else 50 Hz).
+    pub(crate) fn nominal_hz(&self) -> u32 {
+        match self.pipe.as_ref() {
+            Some(pipe) => with_pq!(pipe, p => p.estimator().config().nominal_hz),
+            None => self.nominal.frequency_hz.unwrap_or(DEFAULT_NOMINAL_HZ),
+        }
+    }
+
+    /// The last completed PQ record of `interval`.
+    pub(crate) fn pq_last(&self, interval: Interval) -> Option<&PqRecord> {
+        with_pq!(self.pipe.as_ref()?, p => p.last(interval))
+    }
+
+    /// The oldest ended PQ event not yet taken.
+    pub(crate) fn poll_pq_event(&mut self) -> Option<VoltageEvent> {
+        with_pq!(self.pipe.as_mut()?, p => p.poll_event())
+    }
+
+    /// The 10-min aggregate completed since the last call, if any.
+    pub(crate) fn new_ten_minute(&mut self) -> Option<&PqRecord> {
+        let r = with_pq!(self.pipe.as_ref()?, p => p.last(Interval::TenMinute))?;
+        if self.ten_minute_seen == Some(r.sequence) {
+            return None;
+        }
+        self.ten_minute_seen = Some(r.sequence);
+        Some(r)
+    }
+
+    /// Bytes of the pipeline: its state (boxed) and what it allocated at construction.
+    pub(crate) fn pq_bytes(&self) -> usize {
+        match self.pipe.as_ref() {
+            Some(Pipe::Float(p)) => Pq::<f32, PqFlicker>::state_size_bytes() + p.heap_bytes(),
+            Some(Pipe::Codes(p, _)) => Pq::<i32, PqFlicker>::state_size_bytes() + p.heap_bytes(),
+            None => 0,
         }
     }
 
@@ -287,28 +377,33 @@ impl Meter {
 
     /// Half-cycle RMS minimum and maximum since the last call (getQuality), then reset.
     pub(crate) fn half_cycle_extremes(&mut self) -> ([f32; 3], [f32; 3]) {
-        let Some(e) = self.est.as_mut() else {
+        let Some(pipe) = self.pipe.as_mut() else {
             return ([f32::NAN; 3], [f32::NAN; 3]);
         };
-        let hc = e.half_cycle_extremes();
+        let hc = with_pq!(pipe, p => {
+            let hc = *p.estimator().half_cycle_rms();
+            p.reset_half_cycle_extremes();
+            hc
+        });
         let o = |a: [Option<f32>; 3]| a.map(|x| x.unwrap_or(f32::NAN));
         (o(hc.min_v), o(hc.max_v))
     }
 
     pub(crate) fn frequency_10s(&self) -> f32 {
-        self.est
+        self.pipe
             .as_ref()
-            .and_then(Est::frequency_10s_hz)
+            .and_then(|pipe| with_pq!(pipe, p => p.estimator().frequency_10s_hz()))
             .unwrap_or(f32::NAN)
     }
 
-    /// Feeds a block: windows update the measurements and the energy registers.
-    pub(crate) fn feed(&mut self, now: Instant, block: &PhysicalBlock<'_>) {
-        if self.est_rate != block.rate_hz || !matches!(self.est, Some(Est::Float(_))) {
-            let est = Estimator::new(EstimatorConfig::new(block.rate_hz, NOMINAL_HZ)).ok();
-            self.start(block.rate_hz, est.map(Est::Float));
+    /// Feeds a block whose first sample was taken at wall-clock time `wall_start`: windows update
+    /// the measurements and the energy registers, the PQ pipeline runs on.
+    pub(crate) fn feed(&mut self, now: Instant, wall_start: Instant, block: &PhysicalBlock<'_>) {
+        if self.est_rate != block.rate_hz || !matches!(self.pipe, Some(Pipe::Float(_))) {
+            let pipe = build::<f32>(block.rate_hz, self.nominal).map(Pipe::Float);
+            self.start(block.rate_hz, pipe);
         }
-        let Some(Est::Float(est)) = self.est.as_mut() else {
+        let Some(Pipe::Float(pq)) = self.pipe.as_mut() else {
             return;
         };
         let whole = block.samples.len() / 6 * 6;
@@ -317,30 +412,28 @@ impl Meter {
             registers: &mut self.registers,
             now,
         };
-        est.feed(samples, |w| sink.window(w));
+        pq.feed(samples, wall_us(wall_start), &mut sink);
     }
 
-    /// Feeds a block of codes through the integer path of the estimator.
-    pub(crate) fn feed_codes(&mut self, now: Instant, block: &CodeBlock<'_>) {
+    /// Feeds a block of codes through the integer path of the pipeline.
+    pub(crate) fn feed_codes(&mut self, now: Instant, wall_start: Instant, block: &CodeBlock<'_>) {
         let fe = FrontEnd {
             volts_per_code: block.volts_per_code,
             amps_per_code: block.amps_per_code,
         };
-        match self.est.as_mut() {
-            Some(Est::Codes(e, current)) if self.est_rate == block.rate_hz => {
+        match self.pipe.as_mut() {
+            Some(Pipe::Codes(p, current)) if self.est_rate == block.rate_hz => {
                 if *current != fe {
                     *current = fe;
-                    e.set_calibration(self.cal.with_front_end(fe).unwrap_or(self.cal));
+                    p.set_calibration(self.cal.with_front_end(fe).unwrap_or(self.cal));
                 }
             }
             _ => {
-                let est = Estimator::<i32>::new(EstimatorConfig::new(block.rate_hz, NOMINAL_HZ))
-                    .ok()
-                    .map(|e| Est::Codes(e, fe));
-                self.start(block.rate_hz, est);
+                let pipe = build::<i32>(block.rate_hz, self.nominal).map(|p| Pipe::Codes(p, fe));
+                self.start(block.rate_hz, pipe);
             }
         }
-        let Some(Est::Codes(est, _)) = self.est.as_mut() else {
+        let Some(Pipe::Codes(pq, _)) = self.pipe.as_mut() else {
             return;
         };
         let whole = block.codes.len() / 6 * 6;
@@ -349,18 +442,26 @@ impl Meter {
             registers: &mut self.registers,
             now,
         };
-        est.feed(codes, |w| sink.window(w));
+        pq.feed(codes, wall_us(wall_start), &mut sink);
     }
 
-    /// A new estimator (rate or input kind changed): readings wait for it to settle.
-    fn start(&mut self, rate_hz: u32, est: Option<Est>) {
+    /// A new pipeline (rate, input kind or nominal values changed): readings wait for it to settle.
+    fn start(&mut self, rate_hz: u32, pipe: Option<Pipe>) {
         self.est_rate = rate_hz;
-        self.est = est;
-        if let Some(e) = self.est.as_mut() {
-            e.set_calibration(self.cal);
-        }
+        self.pipe = pipe;
+        self.ten_minute_seen = None;
+        self.set_calibration_of_pipe();
         self.registers.last = None;
         self.registers.warmup = WARMUP_WINDOWS;
+    }
+
+    fn set_calibration_of_pipe(&mut self) {
+        let c = self.cal;
+        match self.pipe.as_mut() {
+            Some(Pipe::Float(p)) => p.set_calibration(c),
+            Some(Pipe::Codes(p, fe)) => p.set_calibration(c.with_front_end(*fe).unwrap_or(c)),
+            None => {}
+        }
     }
 
     pub(crate) fn latest(&self, now: Instant) -> Option<&Measurements> {
@@ -404,9 +505,14 @@ impl Meter {
         if self.registers.warmup != 0 || self.est_rate != source_rate_hz {
             return None;
         }
-        match self.est.as_ref()? {
-            Est::Float(e) => e.fork_with_cycles_per_window(1).ok().map(Est::Float),
-            Est::Codes(e, fe) => e
+        match self.pipe.as_ref()? {
+            Pipe::Float(p) => p
+                .estimator()
+                .fork_with_cycles_per_window(1)
+                .ok()
+                .map(Est::Float),
+            Pipe::Codes(p, fe) => p
+                .estimator()
                 .fork_with_cycles_per_window(1)
                 .ok()
                 .map(|e| Est::Codes(e, *fe)),
@@ -430,6 +536,7 @@ mod tests {
                 let c: Vec<i32> = v.iter().map(|x| (x * 100.0).round() as i32).collect();
                 m.feed_codes(
                     *t,
+                    *t,
                     &CodeBlock {
                         rate_hz: 8000,
                         codes: &c,
@@ -444,7 +551,7 @@ mod tests {
                     samples: &v,
                     start: *t,
                 };
-                m.feed(*t, &b);
+                m.feed(*t, *t, &b);
             }
         }
     }

@@ -66,7 +66,8 @@
 //! | `timers` | one table of deadlines (`enum Timer`) behind [`Device::poll_timeout`] |
 //! | `ntp` | the NTP offset, the one exchange in flight and its waiters; the wall-clock calendar |
 //! | `sampling` | §5 sessions: the pipeline owning all sampling state (ntpConf wait, conversion, zero-crossing start, ring, frames) |
-//! | `measure` | the measuring estimator and the energy registers its windows update |
+//! | `measure` | the measuring PQ pipeline (§11, owning the estimator) and the energy registers its windows update |
+//! | `power_quality`, `pq_events` | §11 commands, event log lines and MQTT publications; the store of the last 64 events |
 //! | `persist`, `outbox` | records (settings, energy, logbook pacing) and the bounded queue of [`Action`]s |
 //! | `logbook` | warning/error ring for getLog: floods collapse into one row with a count |
 //! | [`config`] | persistent settings with the §7 factory defaults, `factoryReset` / `basicReset` |
@@ -120,6 +121,8 @@ mod conns;
 mod engine;
 mod measure;
 mod mqtt;
+mod power_quality;
+mod pq_events;
 mod request;
 mod sampling;
 
@@ -236,7 +239,8 @@ pub enum Action {
     },
     /// Restart now (all output has drained).
     Restart(RestartReason),
-    /// Publish an MQTT message.
+    /// Publish an MQTT message, with the QoS [`wire::mqtt::publish_qos`](crate::wire::mqtt::publish_qos)
+    /// gives for its topic and retain flag (QoS 1 for retained messages and power-quality events).
     Publish {
         /// Topic.
         topic: String,

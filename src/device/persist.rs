@@ -30,21 +30,21 @@ pub(crate) struct Boot {
 #[derive(Debug, Clone)]
 pub(crate) struct Persistence {
     /// The next sequence number per [`RecordKind`] (by [`RecordKind::index`]).
-    seq: [u32; 3],
+    seq: [u32; RecordKind::ALL.len()],
     /// The warning/error logbook (getLog).
     pub(crate) logbook: Logbook,
 }
 
 impl Persistence {
     /// Picks the newest valid record of each kind from `restored`; sequences continue after them.
-    /// The energy payload goes to `energy` (the measurements' decoder: false = invalid).
+    /// The energy and events payloads go to `decode` (their owners' decoders: false = invalid).
     pub(crate) fn boot(
         restored: &Restored,
         logbook_rows: usize,
-        mut energy: impl FnMut(&[u8]) -> bool,
+        mut decode: impl FnMut(RecordKind, &[u8]) -> bool,
     ) -> (Persistence, Boot) {
         let mut p = Persistence {
-            seq: [0; 3],
+            seq: [0; RecordKind::ALL.len()],
             logbook: Logbook::new(logbook_rows),
         };
         let mut boot = Boot::default();
@@ -60,7 +60,7 @@ impl Persistence {
                         RecordKind::Settings => serde_json::from_slice::<Config>(rec.payload())
                             .map(|c| boot.config = Some(c))
                             .is_ok(),
-                        RecordKind::Energy => energy(rec.payload()),
+                        RecordKind::Energy | RecordKind::Events => decode(kind, rec.payload()),
                         RecordKind::Logbook => serde_json::from_slice::<Vec<Entry>>(rec.payload())
                             .map(|rows| p.logbook.restore(rows))
                             .is_ok(),
@@ -161,7 +161,7 @@ mod tests {
     fn a_queued_write_is_replaced_and_sequences_continue_after_the_stored_ones() {
         let stored = Record::new(RecordKind::Settings, 41, b"{}".to_vec()).unwrap();
         let restored = Restored::default().with(stored.slot(), stored.bytes().to_vec());
-        let (mut p, boot) = Persistence::boot(&restored, 4, |_| true);
+        let (mut p, boot) = Persistence::boot(&restored, 4, |_, _| true);
         assert_eq!(boot.config, Some(Config::default()));
         assert!(boot.corrupt.is_empty());
         let mut out = Outbox::new(8);
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn the_logbook_is_written_at_most_once_a_minute() {
         let t0 = Instant::from_secs(1_000);
-        let (mut p, _) = Persistence::boot(&Restored::default(), 4, |_| true);
+        let (mut p, _) = Persistence::boot(&Restored::default(), 4, |_, _| true);
         let mut timers = TimerTable::default();
         let mut out = Outbox::new(8);
         p.log('W', t0, "a", 0, t0, &mut timers);
@@ -197,7 +197,7 @@ mod tests {
     fn an_undecodable_record_is_reported() {
         let bad = Record::new(RecordKind::Logbook, 0, b"[1]".to_vec()).unwrap();
         let restored = Restored::default().with(bad.slot(), bad.bytes().to_vec());
-        let (_, boot) = Persistence::boot(&restored, 4, |_| true);
+        let (_, boot) = Persistence::boot(&restored, 4, |_, _| true);
         assert_eq!(
             boot.corrupt,
             [(RecordKind::Logbook, String::from("record payload invalid"))]

@@ -49,6 +49,8 @@ fn needs_auth(cmd: &Command) -> bool {
             cmd,
             Command::Info
                 | Command::GetLog
+                | Command::GetPq { .. }
+                | Command::GetEvents { .. }
                 | Command::Log { .. }
                 | Command::Availability
                 | Command::Keepalive

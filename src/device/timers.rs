@@ -27,6 +27,8 @@ pub(crate) enum Timer {
     RestartDrain,
     /// The logbook may be written (at most once a minute).
     LogbookWrite,
+    /// The power-quality event store may be written (at most once a minute).
+    EventsWrite,
     /// The oldest held token check may run (the device-wide `auth` throttle).
     AuthThrottle,
     /// An evicted idle client is closed even if it never reads its last line.
@@ -35,12 +37,13 @@ pub(crate) enum Timer {
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` serves them.
-    pub(crate) const ALL: [Timer; 10] = [
+    pub(crate) const ALL: [Timer; 11] = [
         Timer::AuthThrottle,
         Timer::Tick,
         Timer::PersistEnergy,
         Timer::Status,
         Timer::LogbookWrite,
+        Timer::EventsWrite,
         Timer::Reconnect,
         Timer::RestartDrain,
         Timer::NtpTimeout,
@@ -60,6 +63,7 @@ impl Timer {
             Timer::NtpTimeout => 7,
             Timer::NtpSync => 8,
             Timer::ForcedClose => 9,
+            Timer::EventsWrite => 10,
         }
     }
 

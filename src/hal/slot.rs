@@ -11,22 +11,27 @@ pub enum RecordKind {
     Energy,
     /// The warning/error logbook: at most once per 60 s.
     Logbook,
+    /// The last 64 power-quality events (docs/protocol.md §11): at most once per 60 s, like the
+    /// logbook.
+    Events,
 }
 
 impl RecordKind {
     /// Every kind, in load order.
-    pub const ALL: [RecordKind; 3] = [
+    pub const ALL: [RecordKind; 4] = [
         RecordKind::Settings,
         RecordKind::Energy,
         RecordKind::Logbook,
+        RecordKind::Events,
     ];
 
-    /// A dense index 0..3 (load order).
+    /// A dense index 0..4 (load order).
     pub const fn index(self) -> usize {
         match self {
             RecordKind::Settings => 0,
             RecordKind::Energy => 1,
             RecordKind::Logbook => 2,
+            RecordKind::Events => 3,
         }
     }
 }
@@ -44,14 +49,16 @@ pub struct SlotId {
 }
 
 impl SlotId {
-    /// All six slots.
-    pub const ALL: [SlotId; 6] = [
+    /// All eight slots.
+    pub const ALL: [SlotId; 8] = [
         SlotId::new(RecordKind::Settings, 0),
         SlotId::new(RecordKind::Settings, 1),
         SlotId::new(RecordKind::Energy, 0),
         SlotId::new(RecordKind::Energy, 1),
         SlotId::new(RecordKind::Logbook, 0),
         SlotId::new(RecordKind::Logbook, 1),
+        SlotId::new(RecordKind::Events, 0),
+        SlotId::new(RecordKind::Events, 1),
     ];
 
     /// Copy `copy` (0 or 1; only its lowest bit counts) of `kind`.
@@ -62,7 +69,7 @@ impl SlotId {
         }
     }
 
-    /// A dense index 0..6, handy for arrays and flash keys.
+    /// A dense index 0..8, handy for arrays and flash keys.
     pub const fn index(self) -> usize {
         self.kind.index() * 2 + (self.copy & 1) as usize
     }
@@ -75,7 +82,9 @@ impl SlotId {
             2 => "energy-0",
             3 => "energy-1",
             4 => "logbook-0",
-            _ => "logbook-1",
+            5 => "logbook-1",
+            6 => "events-0",
+            _ => "events-1",
         }
     }
 }

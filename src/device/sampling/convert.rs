@@ -21,7 +21,7 @@ use num_traits::Float;
 
 use super::session::{Sampling, source_channels};
 use crate::calibration::Calibration;
-use crate::device::measure::{Est, Measurements, Meter, NOMINAL_HZ};
+use crate::device::measure::{Est, Measurements, Meter};
 use crate::dsp::{Estimator, EstimatorConfig, Resampler, Window};
 use crate::hal::{Instant, PhysicalBlock};
 use crate::wire::command::Measures;
@@ -89,7 +89,7 @@ impl Converter {
                 conv.fast = Some(f);
                 conv.held = meter.reading().map(|last| held_of(m, last));
             } else {
-                conv.fast = fresh_fast(source_rate_hz, meter.calibration());
+                conv.fast = fresh_fast(source_rate_hz, meter.nominal_hz(), meter.calibration());
                 conv.fast_skip = FRESH_FAST_WINDOWS;
                 lead = FRESH_FAST_LEAD;
             }
@@ -313,7 +313,7 @@ impl Converter {
                 None => {
                     // the binding switched from codes to volts: start over on volts
                     let cal = *e.calibration();
-                    self.fast = fresh_fast(block.rate_hz, cal);
+                    self.fast = fresh_fast(block.rate_hz, e.config().nominal_hz, cal);
                     self.fast_skip = FRESH_FAST_WINDOWS;
                 }
             },
@@ -327,9 +327,9 @@ impl Converter {
     }
 }
 
-/// A one-cycle estimator started cold (on volts and amps).
-fn fresh_fast(rate_hz: u32, cal: Calibration) -> Option<Est> {
-    let mut cfg = EstimatorConfig::new(rate_hz, NOMINAL_HZ);
+/// A one-cycle estimator started cold (on volts and amps) for a grid of `nominal_hz`.
+fn fresh_fast(rate_hz: u32, nominal_hz: u32, cal: Calibration) -> Option<Est> {
+    let mut cfg = EstimatorConfig::new(rate_hz, nominal_hz);
     cfg.cycles_per_window = 1;
     let mut e = Estimator::new(cfg).ok()?;
     e.set_calibration(cal);

@@ -33,6 +33,7 @@ fn kind_code(kind: RecordKind) -> u8 {
         RecordKind::Settings => 1,
         RecordKind::Energy => 2,
         RecordKind::Logbook => 3,
+        RecordKind::Events => 4,
     }
 }
 
@@ -41,6 +42,7 @@ fn kind_from_code(c: u8) -> Option<RecordKind> {
         1 => Some(RecordKind::Settings),
         2 => Some(RecordKind::Energy),
         3 => Some(RecordKind::Logbook),
+        4 => Some(RecordKind::Events),
         _ => None,
     }
 }

@@ -270,6 +270,12 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         &self.est
     }
 
+    /// Starts the estimator's half-cycle RMS minimum and maximum over (`getQuality`); nothing else
+    /// of the pipeline uses them.
+    pub fn reset_half_cycle_extremes(&mut self) {
+        self.est.reset_half_cycle_extremes();
+    }
+
     /// Sets the calibration of the estimator and of the PQ values (gains, front end, offsets).
     pub fn set_calibration(&mut self, calibration: Calibration) {
         self.est.set_calibration(calibration);
