@@ -173,13 +173,14 @@ impl Bridge {
         }
     }
 
-    /// Queues a publish; dropped when the client's queue is full or the broker is away. Retained
-    /// messages (`online`/`offline`, clearing an old name) go with QoS 1, like the last will.
+    /// Queues a publish; dropped when the client's queue is full or the broker is away. The QoS is
+    /// the protocol's ([`mqtt::publish_qos`](crate::wire::mqtt::publish_qos)): retained messages
+    /// (`online`/`offline`, clearing an old name, like the last will) and power-quality events go
+    /// with QoS 1, the rest with QoS 0.
     pub fn publish(&self, topic: String, payload: Vec<u8>, retain: bool) {
-        let qos = if retain {
-            QoS::AtLeastOnce
-        } else {
-            QoS::AtMostOnce
+        let qos = match crate::wire::mqtt::publish_qos(&topic, retain) {
+            crate::wire::mqtt::Qos::AtLeastOnce => QoS::AtLeastOnce,
+            crate::wire::mqtt::Qos::AtMostOnce => QoS::AtMostOnce,
         };
         if self
             .client

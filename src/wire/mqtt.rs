@@ -178,6 +178,35 @@ pub fn event_topic(name: &str) -> String {
     format!("{BASE}/{name}/state/event")
 }
 
+/// MQTT delivery guarantee of a publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Qos {
+    /// QoS 0: fire and forget (readings that the next one replaces).
+    AtMostOnce,
+    /// QoS 1: delivered at least once.
+    AtLeastOnce,
+}
+
+/// The QoS a meter publishes with (docs/protocol.md §8, §11): retained messages (`online` /
+/// `offline`, clearing an old name, like the last will) and power-quality events
+/// (`powermeter/<name>/state/event`) at least once, everything else at most once. A function of the
+/// topic and the retain flag, so every binding publishes each engine publication the same way.
+///
+/// ```
+/// use smartmeter::wire::mqtt::{self, Qos};
+/// assert_eq!(mqtt::publish_qos(&mqtt::event_topic("m1"), false), Qos::AtLeastOnce);
+/// assert_eq!(mqtt::publish_qos(&mqtt::pq_topic("m1"), false), Qos::AtMostOnce);
+/// assert_eq!(mqtt::publish_qos(&mqtt::online_topic("m1"), true), Qos::AtLeastOnce);
+/// ```
+pub fn publish_qos(topic: &str, retain: bool) -> Qos {
+    let event = parse_state_topic(topic).is_some_and(|t| t.leaf == StateLeaf::Event);
+    if retain || event {
+        Qos::AtLeastOnce
+    } else {
+        Qos::AtMostOnce
+    }
+}
+
 /// Classifies an inbound topic for the meter called `name`: `powermeter/<x>` (broadcast) or
 /// `powermeter/<name>/<x>`; anything else (other meters, our own `state/...`) is `None`.
 pub fn parse_topic(topic: &str, name: &str) -> Option<Inbound> {
