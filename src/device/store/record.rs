@@ -175,7 +175,7 @@ impl Record {
 /// What the binding loaded from its store at boot. `Restored::default()` = nothing stored.
 #[derive(Debug, Clone, Default)]
 pub struct Restored {
-    slots: [Option<Vec<u8>>; 6],
+    slots: [Option<Vec<u8>>; SlotId::ALL.len()],
 }
 
 /// The outcome of picking the newest valid record of a kind.
