@@ -312,13 +312,18 @@ impl Meter {
         Some(r)
     }
 
-    /// Bytes of the pipeline: its state (boxed) and what it allocated at construction.
+    /// Bytes of the pipeline: its state (boxed), what it allocated at construction, and the
+    /// flickermeter's three Pst classifiers (allocated with it).
     pub(crate) fn pq_bytes(&self) -> usize {
-        match self.pipe.as_ref() {
-            Some(Pipe::Float(p)) => Pq::<f32, PqFlicker>::state_size_bytes() + p.heap_bytes(),
-            Some(Pipe::Codes(p, _)) => Pq::<i32, PqFlicker>::state_size_bytes() + p.heap_bytes(),
-            None => 0,
-        }
+        let classifiers = 3 * crate::dsp::pq::flicker::CLASSES * core::mem::size_of::<u16>();
+        classifiers
+            + match self.pipe.as_ref() {
+                Some(Pipe::Float(p)) => Pq::<f32, PqFlicker>::state_size_bytes() + p.heap_bytes(),
+                Some(Pipe::Codes(p, _)) => {
+                    Pq::<i32, PqFlicker>::state_size_bytes() + p.heap_bytes()
+                }
+                None => return 0,
+            }
     }
 
     pub(crate) fn restore(&mut self, payload: &[u8]) -> bool {

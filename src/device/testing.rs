@@ -1,7 +1,7 @@
 //! Sizes of the engine's internal buffers, for footprint checks and tests outside the crate (the
 //! modules that own them are private). The values follow the engine; they are not a stable API.
 
-use super::{logbook, session};
+use super::{logbook, pq_events, session};
 
 /// Longest command line, in bytes, without its line end (PROTOCOL §1.3); a longer line is answered
 /// with an error and discarded.
@@ -18,3 +18,7 @@ pub const SESSION_BYTES: usize = core::mem::size_of::<session::Session>();
 
 /// Longest text kept per logbook row, in bytes.
 pub const LOGBOOK_MAX_TEXT: usize = logbook::MAX_TEXT;
+
+/// Bytes of the power-quality event store when full (the last 64 events, §11), allocated at start.
+pub const PQ_EVENT_STORE_BYTES: usize =
+    pq_events::CAPACITY * core::mem::size_of::<crate::wire::pq::PqEvent>();
