@@ -293,3 +293,40 @@ fn get_events_pages_with_since_and_next() {
     let r = reply(&mut b, c, r#"{"cmd":"getEvents","since":18}"#);
     assert_eq!((r["events"].clone(), r["next"].as_u64()), (serde_json::json!([]), Some(18)));
 }
+
+#[test]
+fn each_ten_minute_aggregate_is_published_on_state_pq() {
+    let mut b = Bench::new();
+    b.codes = Some(FRONT_END);
+    b.dev.handle_mqtt_connected(b.now, true);
+    let mut published = Vec::new();
+    // T0 is 10:39:35: the first complete 10-min interval is 10:40:00–10:50:00
+    for _ in 0..63 {
+        b.run(10_000);
+        for e in b.drain_events() {
+            if let Action::Publish { topic, payload, .. } = e
+                && topic == "powermeter/smartmeterX/state/pq"
+            {
+                assert_eq!(mqtt::publish_qos(&topic, false), Qos::AtMostOnce);
+                published.push(String::from_utf8(payload).unwrap());
+            }
+        }
+    }
+    assert_eq!(published.len(), 1, "{published:?}");
+    let agg: Value = serde_json::from_str(&published[0]).unwrap();
+    assert!(agg.get("error").is_none() && agg.get("cmd").is_none());
+    assert_eq!(agg["interval"], "10min");
+    let tick = (T0_S / 600 + 1) * 600;
+    assert!((agg["start"].as_f64().unwrap() - tick as f64).abs() < 0.02, "{agg}");
+    assert!((agg["end"].as_f64().unwrap() - (tick + 600) as f64).abs() < 0.02, "{agg}");
+    let pst = agg["pst"][0].as_f64().expect("a Pst for a steady grid");
+    assert!(pst < 0.1, "{pst}");
+    assert_eq!(agg["plt"], Value::Null);
+    // the same object answers getPQ 10min
+    let c = b.tcp(1);
+    let mut r = reply(&mut b, c, r#"{"cmd":"getPQ","interval":"10min"}"#);
+    let o = r.as_object_mut().unwrap();
+    o.remove("error");
+    o.remove("cmd");
+    assert_eq!(r, agg);
+}

@@ -104,7 +104,7 @@ pub(crate) fn event_text(e: &PqEvent) -> String {
     } else {
         0.0
     };
-    let ms = (e.duration_s * 1000.0).round().max(0.0);
+    let ms = (e.duration_s * 1000.0).max(0.0);
     format!(
         "{kind} {phases} to {:.1} V ({pct:.1} %) for {ms:.0} ms",
         e.extreme_v
