@@ -90,4 +90,3 @@ fn power_quality_state_with_default_capacities() {
         assert_eq!(b.dev.pq_bytes(), pipeline);
     }
 }
-

@@ -84,7 +84,10 @@ fn a_dip_gives_one_event_a_warning_line_and_a_state_event_publish() {
         let events = r["events"].as_array().unwrap();
         assert_eq!(events.len(), 1, "{r}");
         let e = &events[0];
-        assert_eq!((e["id"].as_u64(), e["type"].as_str()), (Some(1), Some("dip")));
+        assert_eq!(
+            (e["id"].as_u64(), e["type"].as_str()),
+            (Some(1), Some("dip"))
+        );
         assert_eq!(e["phases"], serde_json::json!([1]));
         let start = e["start"].as_f64().unwrap() - at.as_secs_f64();
         let duration = e["duration"].as_f64().unwrap();
@@ -123,7 +126,10 @@ fn get_pq_waits_for_the_first_complete_interval() {
     let r = reply(&mut b, c, r#"{"cmd":"getPQ"}"#);
     assert_eq!(r["error"], false, "{r}");
     assert_eq!(r["interval"], "3s");
-    assert_eq!(r["nominal"], serde_json::json!({"voltage":230.0,"frequency":50.0}));
+    assert_eq!(
+        r["nominal"],
+        serde_json::json!({"voltage":230.0,"frequency":50.0})
+    );
     let v = r["voltage"][0].as_f64().unwrap();
     assert!((v - 230.0).abs() < 0.1, "{v}");
     let span = r["end"].as_f64().unwrap() - r["start"].as_f64().unwrap();
@@ -156,7 +162,10 @@ fn a_60_hz_grid_gets_12_cycle_classic_windows_and_nominal_60() {
         assert!((m.frequency_hz[0] - 60.0).abs() < 0.01, "{m:?}");
         assert!((m.voltage_v[0] - 120.0).abs() < 0.1, "{m:?}");
         let r = reply(&mut b, c, r#"{"cmd":"getPQ","interval":"200ms"}"#);
-        assert_eq!(r["nominal"], serde_json::json!({"voltage":120.0,"frequency":60.0}));
+        assert_eq!(
+            r["nominal"],
+            serde_json::json!({"voltage":120.0,"frequency":60.0})
+        );
         let span = r["end"].as_f64().unwrap() - r["start"].as_f64().unwrap();
         assert!((span - 0.2).abs() < 0.001, "12 cycles: {span} s");
         let r = reply(&mut b, c, r#"{"cmd":"setNominal"}"#);
@@ -173,7 +182,11 @@ fn set_nominal_is_persisted_and_rebuilds_the_pipeline() {
     let c = b.tcp(1);
     b.run(500);
     b.drain_events();
-    let r = reply(&mut b, c, r#"{"cmd":"setNominal","voltage":240,"frequency":60}"#);
+    let r = reply(
+        &mut b,
+        c,
+        r#"{"cmd":"setNominal","voltage":240,"frequency":60}"#,
+    );
     assert_eq!(r["msg"], "Nominal set to 240 V, 60 Hz");
     let stored = b
         .drain_events()
@@ -189,14 +202,21 @@ fn set_nominal_is_persisted_and_rebuilds_the_pipeline() {
     b.run(1000);
     assert_eq!(b.dev.measurements(b.now).expect("a reading").cycles, 12);
     let r = reply(&mut b, c, r#"{"cmd":"getPQ","interval":"200ms"}"#);
-    assert_eq!(r["nominal"], serde_json::json!({"voltage":240.0,"frequency":60.0}));
+    assert_eq!(
+        r["nominal"],
+        serde_json::json!({"voltage":240.0,"frequency":60.0})
+    );
     // a restart keeps the declared values
     let restored = Restored::default().with(stored.slot(), stored.bytes().to_vec());
     let mut b2 = Bench::with(DeviceOptions::default(), restored);
     let c2 = b2.tcp(1);
     let r = reply(&mut b2, c2, r#"{"cmd":"setNominal"}"#);
     assert_eq!(r["msg"], "Nominal set to 240 V, 60 Hz");
-    let r = reply(&mut b2, c2, r#"{"cmd":"setNominal","voltage":0,"frequency":0}"#);
+    let r = reply(
+        &mut b2,
+        c2,
+        r#"{"cmd":"setNominal","voltage":0,"frequency":0}"#,
+    );
     assert_eq!(r["msg"], "Nominal set to auto, auto");
 }
 
@@ -291,7 +311,10 @@ fn get_events_pages_with_since_and_next() {
         .collect();
     assert_eq!((ids, r["next"].as_u64()), (vec![17, 18], Some(18)));
     let r = reply(&mut b, c, r#"{"cmd":"getEvents","since":18}"#);
-    assert_eq!((r["events"].clone(), r["next"].as_u64()), (serde_json::json!([]), Some(18)));
+    assert_eq!(
+        (r["events"].clone(), r["next"].as_u64()),
+        (serde_json::json!([]), Some(18))
+    );
 }
 
 #[test]
@@ -317,8 +340,14 @@ fn each_ten_minute_aggregate_is_published_on_state_pq() {
     assert!(agg.get("error").is_none() && agg.get("cmd").is_none());
     assert_eq!(agg["interval"], "10min");
     let tick = (T0_S / 600 + 1) * 600;
-    assert!((agg["start"].as_f64().unwrap() - tick as f64).abs() < 0.02, "{agg}");
-    assert!((agg["end"].as_f64().unwrap() - (tick + 600) as f64).abs() < 0.02, "{agg}");
+    assert!(
+        (agg["start"].as_f64().unwrap() - tick as f64).abs() < 0.02,
+        "{agg}"
+    );
+    assert!(
+        (agg["end"].as_f64().unwrap() - (tick + 600) as f64).abs() < 0.02,
+        "{agg}"
+    );
     let pst = agg["pst"][0].as_f64().expect("a Pst for a steady grid");
     assert!(pst < 0.1, "{pst}");
     assert_eq!(agg["plt"], Value::Null);
