@@ -417,7 +417,8 @@ impl Device {
 
     /// Clean shutdown (SIGTERM, power-fail interrupt): publishes `offline` (retained) on
     /// `powermeter/<name>/state/online` (a clean MQTT disconnect sends no last will, so the binding
-    /// delivers this publish before it disconnects), and persists energy and the logbook now.
+    /// delivers this publish before it disconnects), and persists energy, the logbook and the PQ
+    /// event store now.
     pub fn handle_shutdown(&mut self, now: Instant) {
         self.last_now = now;
         self.announce_offline();
