@@ -12,7 +12,7 @@
 //! multiplications); here the voltage and current `y₀` of a phase share one complex FFT, each `y₁`
 //! gets its own, in block floating point (inputs shifted to `[2²⁷, 2²⁸)`, each stage halves).
 
-use super::tables::{BIT_REVERSE_SWAPS, M, POINT_TWIDDLE, STAGE_TWIDDLE};
+use super::tables::{BIT_REVERSE_SWAPS, M, STAGE_TWIDDLE, point_twiddle};
 
 /// Largest harmonic order reported.
 pub const HARMONICS: usize = 50;
@@ -136,12 +136,8 @@ impl Default for Channel {
 
 /// The `y₁` FFT of one channel: the `C·h ± 1` bin powers added into `out`.
 fn side_bins(f: &Fold, cycles: usize, scratch: &mut [C32; M], out: &mut Channel) {
-    let rot = POINT_TWIDDLE.get(cycles).unwrap_or(&POINT_TWIDDLE[1]);
-    for ((s, (r, i)), w) in scratch
-        .iter_mut()
-        .zip(f.ur.iter().zip(&f.ui))
-        .zip(rot.iter())
-    {
+    for (q, (s, (r, i))) in scratch.iter_mut().zip(f.ur.iter().zip(&f.ui)).enumerate() {
+        let w = point_twiddle(cycles, q);
         // (r + j·i)·(w.0 + j·w.1) / 2
         *s = (
             mulh(*r, w.0).wrapping_sub(mulh(*i, w.1)),

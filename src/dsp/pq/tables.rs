@@ -8,8 +8,10 @@ use core::f64::consts::PI;
 pub(super) const M: usize = 128;
 /// Largest cycles per basic window (12 at 60 Hz).
 pub(super) const MAX_CYCLES: usize = 12;
-/// Phases of the Lagrange table (fraction of a frame resolved to 1/(2·P)).
-pub(super) const LAGRANGE_PHASES: usize = 512;
+/// Phases of the Lagrange table; the weights between two phases are interpolated linearly
+/// (exact for the table's phases, and within `(1/P)²/8` of the kernel's delay in between, which
+/// is far below what rounding the fraction to a phase would cost).
+pub(super) const LAGRANGE_PHASES: usize = 64;
 /// Taps of the Lagrange interpolator.
 pub(super) const LAGRANGE_TAPS: usize = 6;
 
@@ -90,7 +92,7 @@ const fn lagrange6(mu: f64) -> [f64; LAGRANGE_TAPS] {
 }
 
 /// `LAGRANGE[p]` are the Q31 weights of taps `floor(τ)−2 ..= floor(τ)+3` for a fraction `p/P`
-/// (`P + 1` rows, so that a fraction that rounds up to 1 needs no carry).
+/// (`P + 1` rows: a fraction between `p/P` and `(p+1)/P` interpolates rows `p` and `p + 1`).
 #[allow(clippy::indexing_slicing)]
 pub(super) static LAGRANGE: [[i32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1] = {
     let mut t = [[0i32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1];
@@ -190,26 +192,56 @@ pub(super) static CYCLE_TWIDDLE: [[(i32, i32); MAX_CYCLES]; MAX_CYCLES + 1] = {
     t
 };
 
-/// `POINT_TWIDDLE[C][q] = e^{−j2πq/(C·M)}` (Q31): the per-point factor of the `C·h + 1` bins.
+/// `FINE_TWIDDLE[C][b] = e^{−j2πb/(C·M)}` (Q31), `b < C`: with the `M`-th roots of unity of
+/// [`STAGE_TWIDDLE`] it gives the per-point factor `e^{−j2πq/(C·M)}` of the `C·h + 1` bins as
+/// `e^{−j2π⌊q/C⌋/M} · e^{−j2π(q mod C)/(C·M)}` ([`point_twiddle`]), a 1.2 KB table instead of
+/// the 13 KB of every `(C, q)`.
 #[allow(clippy::indexing_slicing)]
-pub(super) static POINT_TWIDDLE: [[(i32, i32); M]; MAX_CYCLES + 1] = {
-    let mut t = [[(0i32, 0i32); M]; MAX_CYCLES + 1];
+static FINE_TWIDDLE: [[(i32, i32); MAX_CYCLES]; MAX_CYCLES + 1] = {
+    let mut t = [[(0i32, 0i32); MAX_CYCLES]; MAX_CYCLES + 1];
     let mut c = 1;
     while c <= MAX_CYCLES {
-        let mut q = 0;
-        while q < M {
-            let (s, co) = sin_cos(-2.0 * PI * q as f64 / (c * M) as f64);
-            t[c][q] = (q31(co), q31(s));
-            q += 1;
+        let mut b = 0;
+        while b < c {
+            let (s, co) = sin_cos(-2.0 * PI * b as f64 / (c * M) as f64);
+            t[c][b] = (q31(co), q31(s));
+            b += 1;
         }
         c += 1;
     }
     t
 };
 
+/// `e^{−j2πq/(C·M)}` (Q31) for `q < M`, `1 ≤ C ≤ MAX_CYCLES` (`C` out of range counts as 1),
+/// within 2 LSB of the exact value (one rounded product of two Q31 table entries).
+pub(super) fn point_twiddle(cycles: usize, q: usize) -> (i32, i32) {
+    let c = cycles.clamp(1, MAX_CYCLES);
+    let (a, b) = (q / c, q % c);
+    // e^{−j2πa/M}: the last FFT stage holds a < M/2; the other half is its negative
+    let half = M / 2;
+    let (ar, ai) = STAGE_TWIDDLE
+        .get(half - 1 + a % half)
+        .copied()
+        .unwrap_or((i32::MAX, 0));
+    let (ar, ai) = if a >= half {
+        (ar.saturating_neg(), ai.saturating_neg())
+    } else {
+        (ar, ai)
+    };
+    let (br, bi) = FINE_TWIDDLE
+        .get(c)
+        .and_then(|t| t.get(b))
+        .copied()
+        .unwrap_or((i32::MAX, 0));
+    let mul =
+        |x: i64| ((x + (1 << 30)) >> 31).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    let (ar, ai, br, bi) = (i64::from(ar), i64::from(ai), i64::from(br), i64::from(bi));
+    (mul(ar * br - ai * bi), mul(ar * bi + ai * br))
+}
+
 /// Kaiser-windowed sinc interpolator for input rates too low for the 6-tap Lagrange kernel: `taps`
 /// weights per phase, `phases + 1` rows, Q31, each row normalised to a DC gain of 1. Built once at
-/// construction (host rates; the device's 32 kHz uses [`LAGRANGE`]).
+/// construction (the lattice interpolates linearly between rows, so a few dozen phases do).
 pub(super) fn windowed_sinc(taps: usize, phases: usize, beta: f64) -> alloc::vec::Vec<i32> {
     let half = (taps / 2) as f64;
     let i0_beta = bessel_i0(beta);
@@ -287,12 +319,25 @@ mod tests {
     }
 
     #[test]
+    fn point_twiddle_is_within_two_lsb() {
+        for c in 1..=MAX_CYCLES {
+            for q in 0..M {
+                let (s, co) = sin_cos(-2.0 * PI * q as f64 / (c * M) as f64);
+                let (r, i) = point_twiddle(c, q);
+                assert!((i64::from(r) - i64::from(q31(co))).abs() <= 2, "{c} {q}");
+                assert!((i64::from(i) - i64::from(q31(s))).abs() <= 2, "{c} {q}");
+            }
+        }
+    }
+
+    #[test]
     fn kernels_have_unit_dc_gain() {
         for row in LAGRANGE.iter() {
             let s: i64 = row.iter().map(|&w| i64::from(w)).sum();
             assert!((s - (1i64 << 31)).abs() < 8, "{s}");
         }
         assert_eq!(LAGRANGE[0], [0, 0, i32::MAX, 0, 0, 0]);
+        assert_eq!(LAGRANGE[LAGRANGE_PHASES], [0, 0, 0, i32::MAX, 0, 0]);
         let t = windowed_sinc(32, 64, 8.0);
         for row in t.chunks(32) {
             let s: i64 = row.iter().map(|&w| i64::from(w)).sum();
