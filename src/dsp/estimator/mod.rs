@@ -73,6 +73,26 @@ impl<F: FnMut(&Window)> Observer for F {
     }
 }
 
+/// Every observer as one type inside the estimator: the block loops (several KB of code per sample
+/// type and decimation) are compiled once, not once per observer, and the observer's hooks (a few
+/// per line cycle) cost an indirect call.
+struct DynObserver<'a>(&'a mut dyn Observer);
+
+impl Observer for DynObserver<'_> {
+    #[inline]
+    fn window(&mut self, window: &Window) {
+        self.0.window(window)
+    }
+    #[inline]
+    fn rising_crossing(&mut self, frame: f64, consecutive: bool) {
+        self.0.rising_crossing(frame, consecutive)
+    }
+    #[inline]
+    fn next_window_cycles(&mut self, start_frame: f64, period_frames: f64) -> Option<u32> {
+        self.0.next_window_cycles(start_frame, period_frames)
+    }
+}
+
 /// The streaming estimator; `S` is the sample type (`f32` volts/amps, or `i32` codes scaled by the
 /// calibration's [`FrontEnd`](crate::calibration::FrontEnd)).
 ///
@@ -350,6 +370,10 @@ impl<S: Sample> Estimator<S> {
     /// shorten the next window (the power-quality pipeline re-synchronises its basic intervals on
     /// the 10-min clock tick this way).
     pub fn feed_observed<O: Observer>(&mut self, samples: &[S], on_window: &mut O) -> usize {
+        self.feed_dyn(samples, &mut DynObserver(on_window))
+    }
+
+    fn feed_dyn(&mut self, samples: &[S], on_window: &mut DynObserver<'_>) -> usize {
         let before = self.windows;
         let ch = match self.cfg.phases {
             PhaseMode::Three => 6,
