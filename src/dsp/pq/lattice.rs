@@ -317,7 +317,8 @@ pub(super) struct Lattice {
     /// Points in `half`.
     pub half_points: u32,
     pub prev_half: Option<HalfSums>,
-    pub folds: [Fold; 6],
+    /// Six folds (9.2 KB), on the heap so that the pipeline is not built in a large stack frame.
+    pub folds: alloc::boxed::Box<[Fold]>,
     /// State of the rounding dither of `f32` input.
     pub dither: u32,
 }
@@ -342,7 +343,7 @@ impl Lattice {
             half: HalfSums::default(),
             half_points: 0,
             prev_half: None,
-            folds: Default::default(),
+            folds: alloc::vec![Fold::default(); 6].into_boxed_slice(),
             dither: 0x9E37_79B9,
         }
     }
@@ -372,7 +373,7 @@ impl Lattice {
         self.flagged = false;
         self.half_points = 0;
         self.half_start = pos;
-        for f in &mut self.folds {
+        for f in self.folds.iter_mut() {
             f.clear();
         }
     }

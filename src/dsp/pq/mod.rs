@@ -127,7 +127,8 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
     acc2h: Acc,
     acc2h_slot: Option<i64>,
     tick10_us: Option<i64>,
-    last: [Option<PqRecord>; 4],
+    /// The last record of each interval (5.6 KB, on the heap: see [`Lattice::folds`]).
+    last: alloc::boxed::Box<[Option<PqRecord>]>,
     sequence: [u64; 4],
     events: heapless::Deque<VoltageEvent, 16>,
     events_dropped: u32,
@@ -235,7 +236,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             acc2h: Acc::default(),
             acc2h_slot: None,
             tick10_us: None,
-            last: [None, None, None, None],
+            last: alloc::vec![None; 4].into_boxed_slice(),
             sequence: [0; 4],
             events: heapless::Deque::new(),
             events_dropped: 0,
@@ -340,9 +341,12 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         core::mem::size_of::<Self>()
     }
 
-    /// Bytes allocated at construction (frame history, and the interpolation table below 24 kHz).
+    /// Bytes allocated at construction (frame history, the lattice's folds, the last records, and
+    /// the interpolation table below 24 kHz).
     pub fn heap_bytes(&self) -> usize {
         self.frames.data.capacity() * core::mem::size_of::<[S; 6]>()
+            + core::mem::size_of_val::<[spectrum::Fold]>(&self.lat.folds)
+            + core::mem::size_of_val::<[Option<PqRecord>]>(&self.last)
             + self.kernel.heap_bytes()
             + self.conv.capacity() * core::mem::size_of::<[S; 6]>()
             + self.expand.capacity() * core::mem::size_of::<[S; 6]>()
