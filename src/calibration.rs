@@ -20,6 +20,7 @@
 //! # Ok::<(), CalibrationError>(())
 //! ```
 
+use crate::text::Shortest;
 use serde::{Deserialize, Serialize};
 
 /// Smallest allowed gain factor.
@@ -32,7 +33,7 @@ pub const GAIN_MAX: f32 = 2.0;
 #[non_exhaustive]
 pub enum CalibrationError {
     /// A gain factor outside `0.5..=2.0` (or not finite); `index` is the position in the six-factor array.
-    #[error("Calibration parameter cal[{index}]: {value} not allowed [0.5-2.0]")]
+    #[error("Calibration parameter cal[{index}]: {} not allowed [0.5-2.0]", Shortest(*.value))]
     Factor {
         /// Position in `[vL1, iL1, vL2, iL2, vL3, iL3]`.
         index: usize,
@@ -46,7 +47,7 @@ pub enum CalibrationError {
         phase: usize,
     },
     /// A phase delay outside ±10 ms or not finite.
-    #[error("Invalid current_delay_us: phase {phase}: {value} (expected -10000..=10000)")]
+    #[error("Invalid current_delay_us: phase {phase}: {} (expected -10000..=10000)", Shortest(*.value))]
     Delay {
         /// Phase index 0..3.
         phase: usize,
@@ -54,7 +55,7 @@ pub enum CalibrationError {
         value: f32,
     },
     /// A front-end parameter that is not finite and positive.
-    #[error("Invalid {field}: {value} (expected a finite value > 0)")]
+    #[error("Invalid {field}: {} (expected a finite value > 0)", Shortest(*.value))]
     FrontEnd {
         /// Name of the parameter.
         field: &'static str,
@@ -62,7 +63,7 @@ pub enum CalibrationError {
         value: f64,
     },
     /// A reference or measured value that cannot produce a gain (zero, negative, not finite).
-    #[error("Invalid {field}: {value} (expected a finite value > 0)")]
+    #[error("Invalid {field}: {} (expected a finite value > 0)", Shortest(*.value))]
     Reference {
         /// Name of the value.
         field: &'static str,

@@ -45,6 +45,7 @@ pub mod calibration;
 pub mod device;
 pub mod dsp;
 pub mod hal;
+mod text;
 pub mod wire;
 
 #[cfg(feature = "client")]

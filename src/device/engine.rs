@@ -18,6 +18,7 @@ use super::{
     Action, CodeBlock, Config, ConnId, ConnKind, DeviceOptions, Instant, LogLevel, NtpResult,
     PhysicalBlock, RecordKind, RestartReason, Restored,
 };
+use crate::text::Fixed;
 use crate::wire::mqtt;
 use crate::wire::reply::{InfoReply, Reply, StopStats};
 
@@ -529,7 +530,7 @@ impl Device {
             self.log(
                 now,
                 LogLevel::Info,
-                &alloc::format!("{rate:.2}Hz, {total}s"),
+                &alloc::format!("{}Hz, {total}s", Fixed(rate, 2)),
             );
         }
         if r.missed > 0 {

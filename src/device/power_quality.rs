@@ -16,6 +16,7 @@ use super::measure::NominalConfig;
 use super::timers::Timer;
 use super::{Instant, LogLevel, RecordKind};
 use crate::dsp::pq::{Interval, PqRecord};
+use crate::text::Fixed;
 use crate::wire::command::{NominalFrequency, NominalSettings, NominalValue, PqInterval};
 use crate::wire::mqtt;
 use crate::wire::pq::{EventKind, Nominal, PqAggregate, PqEvent};
@@ -105,10 +106,12 @@ pub(crate) fn event_text(e: &PqEvent) -> String {
         0.0
     };
     let ms = (e.duration_s * 1000.0).max(0.0);
-    format!(
-        "{kind} {phases} to {:.1} V ({pct:.1} %) for {ms:.0} ms",
-        e.extreme_v
-    )
+    let (v, pct, ms) = (
+        Fixed(e.extreme_v.into(), 1),
+        Fixed(pct.into(), 1),
+        Fixed(ms, 0),
+    );
+    format!("{kind} {phases} to {v} V ({pct} %) for {ms} ms")
 }
 
 impl Device {

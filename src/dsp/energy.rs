@@ -17,6 +17,7 @@
 //! ```
 
 use super::estimator::Window;
+use crate::text::Shortest;
 use serde::{Deserialize, Serialize};
 
 const MJ_PER_WH: f64 = 3_600_000.0;
@@ -27,13 +28,13 @@ const MJ_PER_WH: f64 = 3_600_000.0;
 #[non_exhaustive]
 pub enum EnergyError {
     /// Not a finite number.
-    #[error("{value_wh} is not a finite number")]
+    #[error("{} is not a finite number", Shortest(*.value_wh))]
     NotFinite {
         /// The value as given, Wh.
         value_wh: f64,
     },
     /// Beyond what the 64-bit millijoule registers hold (±[`EnergyMeter::MAX_RESET_WH`]).
-    #[error("{value_wh} Wh is out of range (at most 2.5e12 Wh in magnitude)")]
+    #[error("{} Wh is out of range (at most 2.5e12 Wh in magnitude)", Shortest(*.value_wh))]
     OutOfRange {
         /// The value as given, Wh.
         value_wh: f64,

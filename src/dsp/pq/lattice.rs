@@ -359,7 +359,9 @@ impl Lattice {
         let pos = self.position();
         let pts = f64::from(c) * M as f64;
         let nominal = period / M as f64;
-        let spacing = ((end - pos) / pts).clamp(0.5 * nominal, 2.0 * nominal);
+        // max/min, not `clamp`: clamp's panic message (min > max or NaN) links core's f64
+        // formatting into the firmware
+        let spacing = ((end - pos) / pts).max(0.5 * nominal).min(2.0 * nominal);
         self.step = (spacing * 4_294_967_296.0) as u64;
         self.active = true;
         self.n = 0;

@@ -136,11 +136,60 @@ pub(super) fn number_value(tok: &[u8], integer: bool) -> Option<Loose<'static>> 
     if let Some(f) = fast_decimal(tok) {
         return Some(Loose::Float(f));
     }
-    let f = core::str::from_utf8(tok)
-        .ok()
-        .and_then(|t| t.parse::<f64>().ok())
-        .filter(|f| f.is_finite())?;
+    let f = parse_f64(tok).filter(|f| f.is_finite())?;
     Some(Loose::Float(f))
+}
+
+/// A decimal number as `str::parse::<f64>` reads it (`[+-]digits[.digits][(e|E)[+-]digits]`, either
+/// side of the point may be empty but not both), correctly rounded, through serde_json's conversion:
+/// the core links one decimal-to-binary conversion instead of two (core's `dec2flt` tables are
+/// ≈ 17 KB of firmware flash). The token is rewritten into JSON's number grammar first (no `+`, no
+/// leading zeros, a digit either side of the point). `None` for every other form, including
+/// `inf`/`NaN` (which callers reject anyway) and an exponent outside f64's range.
+pub(crate) fn parse_f64(s: &[u8]) -> Option<f64> {
+    let (neg, rest) = match s.split_first() {
+        Some((b'-', r)) => (true, r),
+        Some((b'+', r)) => (false, r),
+        _ => (false, s),
+    };
+    let exp_at = rest
+        .iter()
+        .position(|c| matches!(c, b'e' | b'E'))
+        .unwrap_or(rest.len());
+    let (mantissa, exp) = rest.split_at(exp_at);
+    let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
+        Some(p) => {
+            let (i, f) = mantissa.split_at(p);
+            (i, f.get(1..).unwrap_or_default())
+        }
+        None => (mantissa, &[][..]),
+    };
+    let all_digits = |d: &[u8]| d.iter().all(u8::is_ascii_digit);
+    if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let exp_digits = match exp.get(1..) {
+        None => &[][..],
+        Some([b'+' | b'-', d @ ..]) | Some(d) => d,
+    };
+    if !exp.is_empty() && (exp_digits.is_empty() || !all_digits(exp_digits)) {
+        return None;
+    }
+    let int = match int.iter().position(|&c| c != b'0') {
+        Some(p) => int.get(p..).unwrap_or_default(),
+        None => b"0",
+    };
+    let mut json = alloc::vec::Vec::with_capacity(s.len() + 2);
+    json.extend_from_slice(int);
+    if !frac.is_empty() {
+        json.push(b'.');
+        json.extend_from_slice(frac);
+    }
+    json.extend_from_slice(exp);
+    // the magnitude, then the sign: rounding is symmetric, and `-0` keeps its sign (serde_json
+    // reads `-0` as the integer 0)
+    let v = serde_json::from_slice::<f64>(&json).ok()?;
+    Some(if neg { -v } else { v })
 }
 
 /// `10^k` for the exact decimal fast path: every entry is exactly representable.
@@ -205,5 +254,53 @@ mod tests {
             fast_decimal(b"-0.0").map(f64::to_bits),
             Some((-0.0f64).to_bits())
         );
+    }
+
+    /// `parse_f64` reads every finite decimal form `str::parse::<f64>` reads, to the same bits, and
+    /// rejects what it rejects.
+    #[test]
+    fn parse_f64_matches_str_parse() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const PARTS: [&str; 12] = [
+            "",
+            "0",
+            "00",
+            "7",
+            "012",
+            "123456789",
+            "9007199254740993",
+            "5",
+            "4999999999999999999999",
+            "1",
+            "30",
+            "000000000000000000001",
+        ];
+        const SIGNS: [&str; 3] = ["", "-", "+"];
+        const EXPS: [&str; 9] = ["", "e5", "E-3", "e+17", "e-320", "e308", "e309", "e", "e+"];
+        for _ in 0..20_000 {
+            let pick = |n: u64, len: usize| (n % len as u64) as usize;
+            let mut t = alloc::string::String::new();
+            t.push_str(SIGNS[pick(next(), SIGNS.len())]);
+            t.push_str(PARTS[pick(next(), PARTS.len())]);
+            if next() % 3 != 0 {
+                t.push('.');
+                t.push_str(PARTS[pick(next(), PARTS.len())]);
+            }
+            t.push_str(EXPS[pick(next(), EXPS.len())]);
+            let want = t.parse::<f64>().ok().filter(|f| f.is_finite());
+            let got = parse_f64(t.as_bytes()).filter(|f| f.is_finite());
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{t:?}");
+        }
+        for rejected in [
+            "", ".", "-", "+-1", "1..2", "1e5.0", "0x10", " 1", "1 ", "inf", "NaN", "1_0",
+        ] {
+            assert_eq!(parse_f64(rejected.as_bytes()), None, "{rejected:?}");
+        }
     }
 }

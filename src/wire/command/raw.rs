@@ -10,6 +10,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use super::number::parse_f64;
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Any JSON value, scalars kept, objects read as a nested [`RawCommand`] (for `payload`).
@@ -221,7 +222,7 @@ impl<'a> Loose<'a> {
                 let s = s.trim();
                 s.parse::<i64>()
                     .ok()
-                    .or_else(|| s.parse::<f64>().ok().and_then(float_to_i64))
+                    .or_else(|| parse_f64(s.as_bytes()).and_then(float_to_i64))
             }
             _ => None,
         }
@@ -232,7 +233,7 @@ impl<'a> Loose<'a> {
         let v = match self {
             Loose::Int(i) => *i as f64,
             Loose::Float(f) => *f,
-            Loose::Str(s) => s.trim().parse::<f64>().ok()?,
+            Loose::Str(s) => parse_f64(s.trim().as_bytes())?,
             _ => return None,
         };
         v.is_finite().then_some(v)
