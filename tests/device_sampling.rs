@@ -807,14 +807,23 @@ fn derived_streams_are_settled_from_their_first_sample() {
 }
 
 /// Right after boot there is no settled estimator to fork: the session then starts a one-cycle
-/// estimator cold and announces a first sample 90 ms ahead, by which it has settled.
+/// estimator cold (on the input kind the binding delivers: volts, or codes as the firmware does)
+/// and announces a first sample 90 ms ahead, by which it has settled.
 #[test]
 fn derived_streams_right_after_boot_are_settled_too() {
-    for rate in [50u32, 10] {
-        for measures in ["p,q", "v,i_RMS"] {
-            let mut b = Bench::new();
-            let what = format!("{measures} at {rate} Hz, cold");
-            check_derived(&mut b, measures, rate, &what);
+    for codes in [false, true] {
+        for rate in [50u32, 10] {
+            for measures in ["p,q", "v,i_RMS"] {
+                let mut b = Bench::new();
+                if codes {
+                    b.codes = Some(smartmeter::calibration::FrontEnd {
+                        volts_per_code: 400.0 / 8_388_608.0,
+                        amps_per_code: 10.0 / 8_388_608.0,
+                    });
+                }
+                let what = format!("{measures} at {rate} Hz, cold (codes: {codes})");
+                check_derived(&mut b, measures, rate, &what);
+            }
         }
     }
 }

@@ -21,13 +21,11 @@ use crate::calibration::{Calibration, FrontEnd};
 use crate::dsp::pq::{
     Interval, NominalValues, Pq, PqConfig, PqFlicker, PqRecord, PqSample, PqSink, VoltageEvent,
 };
-use crate::dsp::{EnergyMeter, EnergySnapshot, Estimator, Window};
+use crate::dsp::{EnergyMeter, EnergySnapshot, Estimator, EstimatorConfig, HalfCycleRms, Window};
 use crate::wire::mqtt::Quantity;
 
 /// Oldest window get*/MQTT report (docs/protocol.md §2).
 pub const MAX_AGE: Duration = Duration::from_millis(250);
-/// Nominal line frequency the estimators start with while it is not configured (§11: auto).
-pub(crate) const DEFAULT_NOMINAL_HZ: u32 = 50;
 
 /// One complete measurement window, calibrated. Undefined values are NaN here and `null` on the
 /// wire (never NaN in JSON).
@@ -120,59 +118,242 @@ struct EnergyState {
 /// Windows skipped after the estimator starts before readings are published (see [`Meter`]).
 const WARMUP_WINDOWS: u8 = 2;
 
-/// A one-cycle estimator forked from the measuring one (derived sampling sets): on volts and amps,
-/// or on ADC codes (the integer path) with the front end that scales them.
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)] // both variants are ≈2.2 KiB; one lives in place, no boxing
-pub(crate) enum Est {
-    Float(Estimator<f32>),
-    Codes(Estimator<i32>, FrontEnd),
+/// A one-cycle estimator for the derived sampling sets (forked from the measuring one, or started
+/// cold) on the input kind the binding delivers: volts and amps (`Estimator<f32>`) or ADC codes
+/// (`Estimator<i32>` with the front end that scales them). Behind a vtable built only where a block
+/// of that kind arrives ([`Meter::feed`], [`Meter::feed_codes`]): a binding that only delivers codes
+/// (the ESP32-C3 firmware) links nothing of the `f32` estimator.
+pub(crate) type Est = Box<dyn OneCycle>;
+
+/// What the sampling conversion does with its one-cycle estimator ([`Est`]).
+pub(crate) trait OneCycle {
+    /// Feeds frames `range` of `block` (`codes`: the same frames as codes, when the binding
+    /// delivered codes), calling `take` with every completed window. `false` (nothing fed): the
+    /// input is not of this estimator's kind (the binding switched), so the caller starts over.
+    fn feed(
+        &mut self,
+        block: &PhysicalBlock<'_>,
+        codes: Option<&[i32]>,
+        range: core::ops::Range<usize>,
+        take: &mut dyn FnMut(&Window),
+    ) -> bool;
+    /// A new calibration (before the front end).
+    fn set_calibration(&mut self, cal: Calibration);
+    /// The last completed window.
+    fn last_window(&self) -> Option<&Window>;
 }
 
-impl Est {
-    pub(crate) fn set_calibration(&mut self, cal: Calibration) {
-        match self {
-            Est::Float(e) => e.set_calibration(cal),
-            Est::Codes(e, fe) => e.set_calibration(cal.with_front_end(*fe).unwrap_or(cal)),
-        }
+impl OneCycle for Estimator<f32> {
+    fn feed(
+        &mut self,
+        block: &PhysicalBlock<'_>,
+        codes: Option<&[i32]>,
+        range: core::ops::Range<usize>,
+        take: &mut dyn FnMut(&Window),
+    ) -> bool {
+        // the meter's f32 pipeline runs on volts: so does this one, whatever else came along
+        let _ = codes;
+        let (a, b) = (range.start * 6, range.end * 6);
+        Estimator::feed(self, block.samples.get(a..b).unwrap_or(&[]), take);
+        true
     }
-
-    pub(crate) fn last_window(&self) -> Option<&Window> {
-        match self {
-            Est::Float(e) => e.last_window(),
-            Est::Codes(e, _) => e.last_window(),
-        }
+    fn set_calibration(&mut self, cal: Calibration) {
+        Estimator::set_calibration(self, cal);
+    }
+    fn last_window(&self) -> Option<&Window> {
+        Estimator::last_window(self)
     }
 }
 
-/// The measuring pipeline: on volts and amps, or on ADC codes (the integer path) with the front end
-/// that scales them. Boxed: the pipeline state (≈ 40 KB with the flickermeter) lives on the heap,
-/// allocated once when the pipeline is (re)built.
-#[derive(Debug, Clone)]
-pub(crate) enum Pipe {
-    Float(Box<Pq<f32, PqFlicker>>),
-    Codes(Box<Pq<i32, PqFlicker>>, FrontEnd),
+/// The one-cycle estimator on codes, with the front end that scales them.
+struct CodesOneCycle(Estimator<i32>, FrontEnd);
+
+impl OneCycle for CodesOneCycle {
+    fn feed(
+        &mut self,
+        _block: &PhysicalBlock<'_>,
+        codes: Option<&[i32]>,
+        range: core::ops::Range<usize>,
+        take: &mut dyn FnMut(&Window),
+    ) -> bool {
+        let Some(c) = codes else {
+            return false;
+        };
+        let (a, b) = (range.start * 6, range.end * 6);
+        self.0.feed(c.get(a..b).unwrap_or(&[]), take);
+        true
+    }
+    fn set_calibration(&mut self, cal: Calibration) {
+        self.0
+            .set_calibration(cal.with_front_end(self.1).unwrap_or(cal));
+    }
+    fn last_window(&self) -> Option<&Window> {
+        self.0.last_window()
+    }
 }
 
-/// `$body` with `$p` bound to the pipeline of either variant.
-macro_rules! with_pq {
-    ($pipe:expr, $p:ident => $body:expr) => {
-        match $pipe {
-            Pipe::Float($p) => $body,
-            Pipe::Codes($p, _) => $body,
+/// The measuring pipeline of one input kind, behind a vtable built only where a block of that
+/// kind arrives (see [`Est`]). Boxed: the pipeline state (≈ 40 KB with the flickermeter) lives on
+/// the heap, allocated once when the pipeline is (re)built.
+pub(crate) trait MeasuringPipe {
+    /// Feeds the whole frames of `input` (first frame at `wall_us`); `false` (nothing fed): the input
+    /// is not of this pipeline's kind (rebuild).
+    fn feed(&mut self, input: Input<'_>, wall_us: i64, sink: &mut WindowSink<'_>) -> bool;
+    /// The pipeline itself, for what does not depend on the sample type.
+    fn view(&self) -> PipeView<'_>;
+    fn poll_event(&mut self) -> Option<VoltageEvent>;
+    fn reset_half_cycle_extremes(&mut self);
+    /// A new calibration (before the front end).
+    fn set_calibration(&mut self, cal: Calibration);
+    /// Bytes of its state (boxed) and of what it allocated at construction.
+    fn bytes(&self) -> usize;
+    /// A one-cycle estimator forked from the measuring one.
+    fn fork_one_cycle(&self) -> Option<Est>;
+    /// A one-cycle estimator of the same kind started cold with `cal` (before the front end).
+    fn fresh_one_cycle(&self, cal: Calibration) -> Option<Est>;
+}
+
+// No `Debug` in the vtables: it would link the pipeline's derived `Debug` (and core's float
+// formatting) into every binding.
+impl core::fmt::Debug for dyn OneCycle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OneCycle").finish_non_exhaustive()
+    }
+}
+
+impl core::fmt::Debug for dyn MeasuringPipe {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MeasuringPipe").finish_non_exhaustive()
+    }
+}
+
+/// A block for [`MeasuringPipe::feed`].
+#[derive(Clone, Copy)]
+pub(crate) enum Input<'a> {
+    Volts(&'a [f32]),
+    Codes(&'a [i32], FrontEnd),
+}
+
+/// The sample-type-independent parts of a pipeline.
+pub(crate) struct PipeView<'a> {
+    nominal: Option<NominalValues>,
+    records: [Option<&'a PqRecord>; 4],
+    half_cycle: HalfCycleRms,
+    frequency_10s_hz: Option<f32>,
+}
+
+fn view_of<S: PqSample>(p: &Pq<S, PqFlicker>) -> PipeView<'_> {
+    let e = p.estimator();
+    PipeView {
+        nominal: p.nominal(),
+        records: INTERVALS.map(|i| p.last(i)),
+        half_cycle: *e.half_cycle_rms(),
+        frequency_10s_hz: e.frequency_10s_hz(),
+    }
+}
+
+/// The intervals of [`PipeView::records`], in order.
+const INTERVALS: [Interval; 4] = [
+    Interval::Basic,
+    Interval::ThreeSecond,
+    Interval::TenMinute,
+    Interval::TwoHour,
+];
+
+/// A one-cycle estimator started cold from the configuration of `e` (the measuring estimator).
+fn cold_one_cycle<S: PqSample>(e: &Estimator<S>, cal: Calibration) -> Option<Estimator<S>> {
+    let mut cfg = EstimatorConfig::new(e.config().rate_hz, e.config().nominal_hz);
+    cfg.cycles_per_window = 1;
+    let mut one = Estimator::new(cfg).ok()?;
+    one.set_calibration(cal);
+    Some(one)
+}
+
+impl MeasuringPipe for Pq<f32, PqFlicker> {
+    fn feed(&mut self, input: Input<'_>, wall_us: i64, sink: &mut WindowSink<'_>) -> bool {
+        let Input::Volts(samples) = input else {
+            return false;
+        };
+        Pq::feed(self, samples, wall_us, sink);
+        true
+    }
+    fn view(&self) -> PipeView<'_> {
+        view_of(self)
+    }
+    fn poll_event(&mut self) -> Option<VoltageEvent> {
+        Pq::poll_event(self)
+    }
+    fn reset_half_cycle_extremes(&mut self) {
+        Pq::reset_half_cycle_extremes(self);
+    }
+    fn set_calibration(&mut self, cal: Calibration) {
+        Pq::set_calibration(self, cal);
+    }
+    fn bytes(&self) -> usize {
+        Self::state_size_bytes() + self.heap_bytes()
+    }
+    fn fork_one_cycle(&self) -> Option<Est> {
+        let e = self.estimator().fork_with_cycles_per_window(1).ok()?;
+        Some(Box::new(e))
+    }
+    fn fresh_one_cycle(&self, cal: Calibration) -> Option<Est> {
+        Some(Box::new(cold_one_cycle(self.estimator(), cal)?))
+    }
+}
+
+/// The pipeline on codes, with the front end that scales them and the calibration before it.
+struct CodesPipe(Pq<i32, PqFlicker>, FrontEnd, Calibration);
+
+impl MeasuringPipe for CodesPipe {
+    fn feed(&mut self, input: Input<'_>, wall_us: i64, sink: &mut WindowSink<'_>) -> bool {
+        let Input::Codes(codes, fe) = input else {
+            return false;
+        };
+        if fe != self.1 {
+            // a new front end rescales the codes; the pipeline runs on
+            self.1 = fe;
+            self.set_calibration(self.2);
         }
-    };
+        self.0.feed(codes, wall_us, sink);
+        true
+    }
+    fn view(&self) -> PipeView<'_> {
+        view_of(&self.0)
+    }
+    fn poll_event(&mut self) -> Option<VoltageEvent> {
+        self.0.poll_event()
+    }
+    fn reset_half_cycle_extremes(&mut self) {
+        self.0.reset_half_cycle_extremes();
+    }
+    fn set_calibration(&mut self, cal: Calibration) {
+        self.2 = cal;
+        self.0
+            .set_calibration(cal.with_front_end(self.1).unwrap_or(cal));
+    }
+    fn bytes(&self) -> usize {
+        Pq::<i32, PqFlicker>::state_size_bytes() + self.0.heap_bytes()
+    }
+    fn fork_one_cycle(&self) -> Option<Est> {
+        let e = self.0.estimator().fork_with_cycles_per_window(1).ok()?;
+        Some(Box::new(CodesOneCycle(e, self.1)))
+    }
+    fn fresh_one_cycle(&self, cal: Calibration) -> Option<Est> {
+        let mut e = cold_one_cycle(self.0.estimator(), cal)?;
+        e.set_calibration(cal.with_front_end(self.1).unwrap_or(cal));
+        Some(Box::new(CodesOneCycle(e, self.1)))
+    }
 }
 
 /// A pipeline at `rate_hz` with the configured nominal values; `None` for a rate it rejects.
-fn build<S: PqSample>(rate_hz: u32, nominal: NominalConfig) -> Option<Box<Pq<S, PqFlicker>>> {
+fn build<S: PqSample>(rate_hz: u32, nominal: NominalConfig) -> Option<Pq<S, PqFlicker>> {
     let cfg = PqConfig {
         nominal_voltage_v: nominal.voltage_v,
         nominal_frequency_hz: nominal.frequency_hz,
         ..PqConfig::new(rate_hz)
     };
     let flicker = PqFlicker::new(rate_hz)?;
-    Pq::with_flicker(cfg, flicker).ok().map(Box::new)
+    Pq::with_flicker(cfg, flicker).ok()
 }
 
 /// The configured nominal values (`setNominal`, §11); `None` = detected after each start.
@@ -185,12 +366,12 @@ pub(crate) struct NominalConfig {
 }
 
 /// The measuring estimator, the energy registers and the last reading.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Meter {
     cal: Calibration,
-    /// The measuring pipeline (built for the first block, rebuilt when the rate, the input kind or
-    /// the nominal values change).
-    pipe: Option<Pipe>,
+    /// The measuring pipeline (built for the first block, rebuilt when the rate, the input kind, the
+    /// front end or the nominal values change).
+    pipe: Option<Box<dyn MeasuringPipe>>,
     est_rate: u32,
     nominal: NominalConfig,
     /// Sequence of the last 10-min aggregate handed out by [`Meter::new_ten_minute`].
@@ -233,7 +414,7 @@ impl Registers {
 }
 
 /// The registers as the sink of the pipeline's classic windows, stamped `now`.
-struct WindowSink<'a> {
+pub(crate) struct WindowSink<'a> {
     registers: &'a mut Registers,
     now: Instant,
 }
@@ -280,50 +461,38 @@ impl Meter {
 
     /// The nominal values in force; `None` while they are being detected (or before any signal).
     pub(crate) fn nominal(&self) -> Option<NominalValues> {
-        with_pq!(self.pipe.as_ref()?, p => p.nominal())
-    }
-
-    /// The nominal frequency the estimators work at now (the configured one, else the detected
-    /// one, else 50 Hz).
-    pub(crate) fn nominal_hz(&self) -> u32 {
-        match self.pipe.as_ref() {
-            Some(pipe) => with_pq!(pipe, p => p.estimator().config().nominal_hz),
-            None => self.nominal.frequency_hz.unwrap_or(DEFAULT_NOMINAL_HZ),
-        }
+        self.pipe.as_ref()?.view().nominal
     }
 
     /// The last completed PQ record of `interval`.
     pub(crate) fn pq_last(&self, interval: Interval) -> Option<&PqRecord> {
-        with_pq!(self.pipe.as_ref()?, p => p.last(interval))
+        let k = INTERVALS.iter().position(|i| *i == interval)?;
+        self.pipe.as_ref()?.view().records.get(k).copied().flatten()
     }
 
     /// The oldest ended PQ event not yet taken.
     pub(crate) fn poll_pq_event(&mut self) -> Option<VoltageEvent> {
-        with_pq!(self.pipe.as_mut()?, p => p.poll_event())
+        self.pipe.as_mut()?.poll_event()
     }
 
     /// The 10-min aggregate completed since the last call, if any.
     pub(crate) fn new_ten_minute(&mut self) -> Option<&PqRecord> {
-        let r = with_pq!(self.pipe.as_ref()?, p => p.last(Interval::TenMinute))?;
-        if self.ten_minute_seen == Some(r.sequence) {
+        let sequence = self.pq_last(Interval::TenMinute)?.sequence;
+        if self.ten_minute_seen == Some(sequence) {
             return None;
         }
-        self.ten_minute_seen = Some(r.sequence);
-        Some(r)
+        self.ten_minute_seen = Some(sequence);
+        self.pq_last(Interval::TenMinute)
     }
 
     /// Bytes of the pipeline: its state (boxed), what it allocated at construction, and the
     /// flickermeter's three Pst classifiers (allocated with it).
     pub(crate) fn pq_bytes(&self) -> usize {
         let classifiers = 3 * crate::dsp::pq::flicker::CLASSES * core::mem::size_of::<u16>();
-        classifiers
-            + match self.pipe.as_ref() {
-                Some(Pipe::Float(p)) => Pq::<f32, PqFlicker>::state_size_bytes() + p.heap_bytes(),
-                Some(Pipe::Codes(p, _)) => {
-                    Pq::<i32, PqFlicker>::state_size_bytes() + p.heap_bytes()
-                }
-                None => return 0,
-            }
+        match self.pipe.as_ref() {
+            Some(p) => classifiers + p.bytes(),
+            None => 0,
+        }
     }
 
     pub(crate) fn restore(&mut self, payload: &[u8]) -> bool {
@@ -385,11 +554,8 @@ impl Meter {
         let Some(pipe) = self.pipe.as_mut() else {
             return ([f32::NAN; 3], [f32::NAN; 3]);
         };
-        let hc = with_pq!(pipe, p => {
-            let hc = *p.estimator().half_cycle_rms();
-            p.reset_half_cycle_extremes();
-            hc
-        });
+        let hc = pipe.view().half_cycle;
+        pipe.reset_half_cycle_extremes();
         let o = |a: [Option<f32>; 3]| a.map(|x| x.unwrap_or(f32::NAN));
         (o(hc.min_v), o(hc.max_v))
     }
@@ -397,27 +563,25 @@ impl Meter {
     pub(crate) fn frequency_10s(&self) -> f32 {
         self.pipe
             .as_ref()
-            .and_then(|pipe| with_pq!(pipe, p => p.estimator().frequency_10s_hz()))
+            .and_then(|pipe| pipe.view().frequency_10s_hz)
             .unwrap_or(f32::NAN)
     }
 
     /// Feeds a block whose first sample was taken at wall-clock time `wall_start`: windows update
     /// the measurements and the energy registers, the PQ pipeline runs on.
     pub(crate) fn feed(&mut self, now: Instant, wall_start: Instant, block: &PhysicalBlock<'_>) {
-        if self.est_rate != block.rate_hz || !matches!(self.pipe, Some(Pipe::Float(_))) {
-            let pipe = build::<f32>(block.rate_hz, self.nominal).map(Pipe::Float);
-            self.start(block.rate_hz, pipe);
-        }
-        let Some(Pipe::Float(pq)) = self.pipe.as_mut() else {
-            return;
-        };
         let whole = block.samples.len() / 6 * 6;
         let samples = block.samples.get(..whole).unwrap_or(&[]);
-        let mut sink = WindowSink {
-            registers: &mut self.registers,
+        self.feed_input(
             now,
-        };
-        pq.feed(samples, wall_us(wall_start), &mut sink);
+            wall_start,
+            block.rate_hz,
+            Input::Volts(samples),
+            |rate, nominal| {
+                let pipe: Box<dyn MeasuringPipe> = Box::new(build::<f32>(rate, nominal)?);
+                Some(pipe)
+            },
+        );
     }
 
     /// Feeds a block of codes through the integer path of the pipeline.
@@ -426,32 +590,53 @@ impl Meter {
             volts_per_code: block.volts_per_code,
             amps_per_code: block.amps_per_code,
         };
-        match self.pipe.as_mut() {
-            Some(Pipe::Codes(p, current)) if self.est_rate == block.rate_hz => {
-                if *current != fe {
-                    *current = fe;
-                    p.set_calibration(self.cal.with_front_end(fe).unwrap_or(self.cal));
-                }
-            }
-            _ => {
-                let pipe = build::<i32>(block.rate_hz, self.nominal).map(|p| Pipe::Codes(p, fe));
-                self.start(block.rate_hz, pipe);
-            }
-        }
-        let Some(Pipe::Codes(pq, _)) = self.pipe.as_mut() else {
-            return;
-        };
         let whole = block.codes.len() / 6 * 6;
         let codes = block.codes.get(..whole).unwrap_or(&[]);
+        let input = Input::Codes(codes, fe);
+        self.feed_input(now, wall_start, block.rate_hz, input, |rate, nominal| {
+            let pipe: Box<dyn MeasuringPipe> = Box::new(CodesPipe(
+                build::<i32>(rate, nominal)?,
+                fe,
+                Calibration::default(),
+            ));
+            Some(pipe)
+        });
+    }
+
+    /// Feeds `input` to the pipeline; builds one with `build` first when there is none at `rate_hz`
+    /// or the one there takes another kind of input.
+    fn feed_input(
+        &mut self,
+        now: Instant,
+        wall_start: Instant,
+        rate_hz: u32,
+        input: Input<'_>,
+        build: impl FnOnce(u32, NominalConfig) -> Option<Box<dyn MeasuringPipe>>,
+    ) {
         let mut sink = WindowSink {
             registers: &mut self.registers,
             now,
         };
-        pq.feed(codes, wall_us(wall_start), &mut sink);
+        let wall = wall_us(wall_start);
+        if self.est_rate == rate_hz
+            && let Some(p) = self.pipe.as_mut()
+            && p.feed(input, wall, &mut sink)
+        {
+            return;
+        }
+        let pipe = build(rate_hz, self.nominal);
+        self.start(rate_hz, pipe);
+        if let Some(p) = self.pipe.as_mut() {
+            let mut sink = WindowSink {
+                registers: &mut self.registers,
+                now,
+            };
+            p.feed(input, wall, &mut sink);
+        }
     }
 
     /// A new pipeline (rate, input kind or nominal values changed): readings wait for it to settle.
-    fn start(&mut self, rate_hz: u32, pipe: Option<Pipe>) {
+    fn start(&mut self, rate_hz: u32, pipe: Option<Box<dyn MeasuringPipe>>) {
         self.est_rate = rate_hz;
         self.pipe = pipe;
         self.ten_minute_seen = None;
@@ -462,10 +647,8 @@ impl Meter {
 
     fn set_calibration_of_pipe(&mut self) {
         let c = self.cal;
-        match self.pipe.as_mut() {
-            Some(Pipe::Float(p)) => p.set_calibration(c),
-            Some(Pipe::Codes(p, fe)) => p.set_calibration(c.with_front_end(*fe).unwrap_or(c)),
-            None => {}
+        if let Some(p) = self.pipe.as_mut() {
+            p.set_calibration(c);
         }
     }
 
@@ -510,18 +693,13 @@ impl Meter {
         if self.registers.warmup != 0 || self.est_rate != source_rate_hz {
             return None;
         }
-        match self.pipe.as_ref()? {
-            Pipe::Float(p) => p
-                .estimator()
-                .fork_with_cycles_per_window(1)
-                .ok()
-                .map(Est::Float),
-            Pipe::Codes(p, fe) => p
-                .estimator()
-                .fork_with_cycles_per_window(1)
-                .ok()
-                .map(|e| Est::Codes(e, *fe)),
-        }
+        self.pipe.as_ref()?.fork_one_cycle()
+    }
+
+    /// A one-cycle estimator started cold on the input kind of the measuring pipeline (`None`
+    /// before the first block): its windows need a few cycles to settle.
+    pub(crate) fn fresh_one_cycle(&self) -> Option<Est> {
+        self.pipe.as_ref()?.fresh_one_cycle(self.cal)
     }
 }
 

@@ -22,7 +22,7 @@ use num_traits::Float;
 use super::session::{Sampling, source_channels};
 use crate::calibration::Calibration;
 use crate::device::measure::{Est, Measurements, Meter};
-use crate::dsp::{Estimator, EstimatorConfig, Resampler, Window};
+use crate::dsp::{Resampler, Window};
 use crate::hal::{Instant, PhysicalBlock};
 use crate::wire::command::Measures;
 
@@ -36,7 +36,7 @@ const FRESH_FAST_WINDOWS: u8 = 4;
 const FRESH_FAST_LEAD: Duration = Duration::from_millis(90);
 
 /// Per-session conversion state (resampler or one-cycle estimator, pacing, time origin).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Converter {
     /// Source rate the converters were built for.
     source_rate_hz: u32,
@@ -89,7 +89,8 @@ impl Converter {
                 conv.fast = Some(f);
                 conv.held = meter.reading().map(|last| held_of(m, last));
             } else {
-                conv.fast = fresh_fast(source_rate_hz, meter.nominal_hz(), meter.calibration());
+                // before the first block there is none yet: the first block starts it
+                conv.fast = meter.fresh_one_cycle();
                 conv.fast_skip = FRESH_FAST_WINDOWS;
                 lead = FRESH_FAST_LEAD;
             }
@@ -191,7 +192,7 @@ impl Converter {
                         continue;
                     }
                     s.pace -= src;
-                    dsp.feed_fast(measures, block, codes, fed..k + 1);
+                    dsp.feed_fast(measures, block, codes, fed..k + 1, meter);
                     fed = k + 1;
                     if dsp.held.is_none() {
                         // nothing settled yet (a cold start that got no input for long): the
@@ -199,14 +200,14 @@ impl Converter {
                         let latest = dsp
                             .fast
                             .as_ref()
-                            .and_then(Est::last_window)
+                            .and_then(|e| e.last_window())
                             .map(|w| held_of_window(measures, w));
                         dsp.held = main_held.or(latest);
                     }
                     out.extend_from_slice(&dsp.held.unwrap_or([f32::NAN; 6]));
                     first_instant.get_or_insert_with(|| t_of(k));
                 }
-                dsp.feed_fast(measures, block, codes, fed..end);
+                dsp.feed_fast(measures, block, codes, fed..end, meter);
             }
             Measures::VoltCurrent3
             | Measures::VoltCurrentL1
@@ -281,18 +282,40 @@ impl Converter {
         ((out.len() - before) / measures.count(), first_instant)
     }
 
-    /// Feeds source frames `range` to the one-cycle estimator; settled windows replace `held`.
+    /// Feeds source frames `range` to the one-cycle estimator; settled windows replace `held`. A
+    /// cold one starts on the measuring pipeline's input kind when there is none yet (a session
+    /// that began before the first block) or the binding switched between codes and volts.
     fn feed_fast(
         &mut self,
         measures: Measures,
         block: &PhysicalBlock<'_>,
         codes: Option<&[i32]>,
         range: core::ops::Range<usize>,
+        meter: &Meter,
     ) {
         if range.is_empty() {
             return;
         }
-        let (a, b) = (range.start * 6, range.end * 6);
+        if self.fast.is_none() {
+            self.fast = meter.fresh_one_cycle();
+            self.fast_skip = FRESH_FAST_WINDOWS;
+        }
+        if !self.feed_fast_once(measures, block, codes, range.clone()) {
+            // the binding switched between codes and volts: start over on the new kind
+            self.fast = meter.fresh_one_cycle();
+            self.fast_skip = FRESH_FAST_WINDOWS;
+            self.feed_fast_once(measures, block, codes, range);
+        }
+    }
+
+    /// Feeds the one-cycle estimator; `false` when it has none or it cannot take this input.
+    fn feed_fast_once(
+        &mut self,
+        measures: Measures,
+        block: &PhysicalBlock<'_>,
+        codes: Option<&[i32]>,
+        range: core::ops::Range<usize>,
+    ) -> bool {
         let held = &mut self.held;
         let skip = &mut self.fast_skip;
         let mut take = |w: &Window| {
@@ -302,38 +325,15 @@ impl Converter {
                 *held = Some(held_of_window(measures, w));
             }
         };
-        match self.fast.as_mut() {
-            Some(Est::Float(e)) => {
-                e.feed(block.samples.get(a..b).unwrap_or(&[]), &mut take);
-            }
-            Some(Est::Codes(e, _)) => match codes {
-                Some(c) => {
-                    e.feed(c.get(a..b).unwrap_or(&[]), &mut take);
-                }
-                None => {
-                    // the binding switched from codes to volts: start over on volts
-                    let cal = *e.calibration();
-                    self.fast = fresh_fast(block.rate_hz, e.config().nominal_hz, cal);
-                    self.fast_skip = FRESH_FAST_WINDOWS;
-                }
-            },
-            None => {}
-        }
+        self.fast
+            .as_mut()
+            .is_some_and(|e| e.feed(block, codes, range, &mut take))
     }
 
     /// Heap held by the resampler and the input buffer.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.resampler.as_ref().map_or(0, Resampler::heap_bytes) + self.input.capacity() * 4
     }
-}
-
-/// A one-cycle estimator started cold (on volts and amps) for a grid of `nominal_hz`.
-fn fresh_fast(rate_hz: u32, nominal_hz: u32, cal: Calibration) -> Option<Est> {
-    let mut cfg = EstimatorConfig::new(rate_hz, nominal_hz);
-    cfg.cycles_per_window = 1;
-    let mut e = Estimator::new(cfg).ok()?;
-    e.set_calibration(cal);
-    Some(Est::Float(e))
 }
 
 /// The derived channels of `measures` from a window.

@@ -116,7 +116,7 @@ pub(crate) struct TickReport {
 }
 
 /// The sampling pipeline.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Pipeline {
     /// The running (or scheduled) session.
     session: Option<Sampling>,
