@@ -92,8 +92,9 @@ fn layout(f: &mut fmt::Formatter<'_>, json: &str) -> fmt::Result {
 
 /// `value` with `decimals` (at most 9) digits after the point, exactly as
 /// `format!("{:.decimals$}", value)` writes it: the exact binary value rounded to nearest with ties
-/// to even, the sign kept for negative values and `-0.0`, and `NaN`, `inf`, `-inf`. Magnitudes of
-/// 2^63 and beyond (never a log value) print in serde_json's shortest form instead.
+/// to even, the sign kept for negative values and `-0.0`, and `NaN`, `inf`, `-inf`. Values whose
+/// scaled magnitude `|value|·10^decimals` reaches 2^63 (never a log value) print in serde_json's
+/// shortest form instead (the integer arithmetic stays in `u64`: no 128-bit division linked).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fixed(pub(crate) f64, pub(crate) u8);
 
@@ -108,11 +109,11 @@ impl fmt::Display for Fixed {
             return write!(f, "{sign}inf");
         }
         const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
-        if v.abs() >= LIMIT {
-            return f.write_str(&serde_json::to_string(&v).unwrap_or_default());
-        }
         let d = u32::from(decimals.min(9));
         let unit = 10u64.pow(d);
+        if v.abs() * unit as f64 >= LIMIT {
+            return f.write_str(&serde_json::to_string(&v).unwrap_or_default());
+        }
         // |v| = m · 2^e exactly; n = round(m · unit · 2^e), ties to even, in integers
         let bits = v.to_bits();
         let biased = ((bits >> 52) & 0x7ff) as i32;
@@ -124,7 +125,7 @@ impl fmt::Display for Fixed {
         };
         let p = u128::from(m) * u128::from(unit);
         let n = if e >= 0 {
-            p << e // |v| < 2^63: e ≤ 10
+            p << e // |v|·unit < 2^63: e ≤ 10
         } else if e <= -128 {
             0 // p < 2^83: below half of 2^-e
         } else {
@@ -132,11 +133,11 @@ impl fmt::Display for Fixed {
             let (q, rem, half) = (p >> s, p & ((1 << s) - 1), 1u128 << (s - 1));
             q + u128::from(rem > half || (rem == half && q % 2 == 1))
         };
-        let whole = u64::try_from(n / u128::from(unit)).unwrap_or(u64::MAX);
-        write!(f, "{sign}{whole}")?;
+        // n ≤ 2^63 (the rounded scaled magnitude): u64 division, no 128-bit one linked
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        write!(f, "{sign}{}", n / unit)?;
         if d > 0 {
-            let part = u64::try_from(n % u128::from(unit)).unwrap_or(0);
-            write!(f, ".{part:0width$}", width = d as usize)?;
+            write!(f, ".{:0width$}", n % unit, width = d as usize)?;
         }
         Ok(())
     }
@@ -199,7 +200,7 @@ mod tests {
         }
     }
 
-    /// The text equals `format!("{:.N}")`, ties and special values included.
+    /// The text equals `format!("{:.N}")`, ties and special values included, up to its limit.
     #[test]
     fn matches_core_fmt() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -214,7 +215,13 @@ mod tests {
             let magnitude = 10f64.powi((bits % 24) as i32 - 12);
             let v = (next() as f64 / u64::MAX as f64 - 0.5) * magnitude;
             for d in 0..10u8 {
-                let want = format!("{:.*}", usize::from(d), v);
+                let want = if v.is_nan()
+                    || v.abs() * (10u64.pow(u32::from(d)) as f64) < 9_223_372_036_854_775_808.0
+                {
+                    format!("{:.*}", usize::from(d), v)
+                } else {
+                    serde_json::to_string(&v).unwrap()
+                };
                 assert_eq!(format!("{}", Fixed(v, d)), want, "{v:e} to {d} decimals");
             }
         }
@@ -229,12 +236,18 @@ mod tests {
             0.125,
             1e-300,
             5e-324,
-            9.2e18,
-            -1e17,
+            9.2e9,
+            -1e8,
             f64::NAN,
         ] {
             for d in 0..10u8 {
-                let want = format!("{:.*}", usize::from(d), v);
+                let want = if v.is_nan()
+                    || v.abs() * (10u64.pow(u32::from(d)) as f64) < 9_223_372_036_854_775_808.0
+                {
+                    format!("{:.*}", usize::from(d), v)
+                } else {
+                    serde_json::to_string(&v).unwrap()
+                };
                 assert_eq!(format!("{}", Fixed(v, d)), want, "{v:e} to {d} decimals");
             }
         }
