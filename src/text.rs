@@ -157,7 +157,7 @@ mod tests {
         let (oa, ol) = ours.split_at(ours.len() - 1);
         let (ca, cl) = core.split_at(core.len() - 1);
         let (o, c) = (ol.as_bytes()[0], cl.as_bytes()[0]);
-        oa == ca && o.abs_diff(c) == 1 && (o - b'0') % 2 == 0
+        oa == ca && o.abs_diff(c) == 1 && (o - b'0').is_multiple_of(2)
     }
 
     /// `Shortest` writes what `format!("{}")` writes, for f32 and f64 over the whole range, but
