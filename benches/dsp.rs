@@ -11,7 +11,8 @@
 //! `SMARTMETER_PQ_PROFILE=i32_32k|f32_32k|f32_8k[,noflicker] valgrind --tool=callgrind
 //! --collect-atstart=no --toggle-collect='*pq_profile_run*' target/release/deps/dsp-<hash>`
 //! feeds 2 s of warm-up outside the collection, then `SMARTMETER_PQ_SECONDS` (10) inside it, and
-//! prints the count's denominator (and the wall time, for `perf record`).
+//! prints the count's denominator (and the wall time, for `perf record`); `SMARTMETER_PQ_MASK`
+//! (1 no spectrum, 2 no half cycles, 4 no lattice) splits the cost by stage.
 use criterion::{Criterion, criterion_group};
 use std::hint::black_box;
 
@@ -225,6 +226,13 @@ fn pq_profile_run<S: PqSample, F: smartmeter::dsp::pq::FlickerSink>(
 }
 
 fn pq_profile<S: PqSample, F: smartmeter::dsp::pq::FlickerSink>(mut pq: Pq<S, F>, second: &[S]) {
+    // `SMARTMETER_PQ_MASK` skips stages (see `Pq::set_profile_mask`) to split the cost by stage
+    if let Some(m) = std::env::var("SMARTMETER_PQ_MASK")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        pq.set_profile_mask(m);
+    }
     let mut t_us = T0_US;
     // warm-up outside the collection: nominal values, detector, flickermeter priming
     for _ in 0..2 {

@@ -174,6 +174,49 @@ struct BlockSums {
 }
 
 impl BlockSums {
+    /// Hosts (64-bit cores with vector `f64`): the products in `f64` lanes, exactly the integers
+    /// of the portable loop for codes below 2²⁴ (a product is below 2⁴⁸, a block sum of at most
+    /// [`MAX_DECIMATION`] of them below 2⁵¹, and `f64` holds 53 bits), so the host and the device
+    /// compute bit-identical sums (tests/pq_determinism.rs). Scalar `i64` products cost one
+    /// multiply each (twelve per frame); here they are six two-lane vector multiplies. Beyond
+    /// 24 bits the results are meaningless either way (the portable loop wraps, this saturates).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[inline(always)]
+    fn of(blk: &[[i32; 6]]) -> Self {
+        const { assert!(MAX_DECIMATION <= 8) };
+        let mut s1 = [0i32; 6];
+        // four lanes (three phases and a zero), two vector registers per array
+        let (mut vv, mut ii, mut vi, mut vn) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+        for f in blk {
+            let [x0, x1, x2, x3, x4, x5] = f.map(f64::from);
+            let v = [x0, x2, x4, 0.0];
+            let i = [x1, x3, x5, 0.0];
+            let n = [x2, x4, x0, 0.0];
+            for (s, &c) in s1.iter_mut().zip(f) {
+                *s = s.wrapping_add(c);
+            }
+            for k in 0..4 {
+                // constant trip count over fixed-size arrays
+                #[allow(clippy::indexing_slicing)]
+                {
+                    vv[k] += v[k] * v[k];
+                    ii[k] += i[k] * i[k];
+                    vi[k] += v[k] * i[k];
+                    vn[k] += v[k] * n[k];
+                }
+            }
+        }
+        let [vv, ii, vi, vn] = [vv, ii, vi, vn].map(|a| a.map(exact_i64));
+        Self {
+            s1,
+            s2: [vv[0], ii[0], vv[1], ii[1], vv[2], ii[2]],
+            sp: [vi[0], vi[1], vi[2]],
+            sl: [vn[0], vn[1], vn[2]],
+        }
+    }
+
+    /// The device (RV32: `mul` + `mulh` per product) and other targets: exact `i64` products.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     #[inline(always)]
     fn of(blk: &[[i32; 6]]) -> Self {
         let mut out = Self {
@@ -211,6 +254,15 @@ impl BlockSums {
         }
         out
     }
+}
+
+/// An integer-valued `f64` below 2⁵¹ in magnitude as `i64`, exactly (the mantissa after adding
+/// 1.5·2⁵²; no saturation checks: beyond that range the result is meaningless, never undefined).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn exact_i64(x: f64) -> i64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5·2⁵²
+    ((x + MAGIC).to_bits() as i64).wrapping_sub(MAGIC.to_bits() as i64)
 }
 
 #[inline(always)]

@@ -38,6 +38,29 @@ fn fft(x: &mut [C32; M]) {
     let mut half = 1;
     while half < M {
         let tw = STAGE_TWIDDLE.get(half - 1..2 * half - 1).unwrap_or(&[]);
+        if half <= 2 {
+            // twiddles 1 and −j (one zero component): half the multiplications, the same bits
+            for block in x.chunks_exact_mut(2 * half) {
+                let (lo, hi) = block.split_at_mut(half);
+                for ((a, b), w) in lo.iter_mut().zip(hi.iter_mut()).zip(tw) {
+                    let (tr, ti) = if w.1 == 0 {
+                        (mulh(b.0, w.0), mulh(b.1, w.0))
+                    } else if w.0 == 0 {
+                        (0i32.wrapping_sub(mulh(b.1, w.1)), mulh(b.0, w.1))
+                    } else {
+                        (
+                            mulh(b.0, w.0).wrapping_sub(mulh(b.1, w.1)),
+                            mulh(b.0, w.1).wrapping_add(mulh(b.1, w.0)),
+                        )
+                    };
+                    let (ar, ai) = (a.0 >> 1, a.1 >> 1);
+                    *a = (ar.wrapping_add(tr), ai.wrapping_add(ti));
+                    *b = (ar.wrapping_sub(tr), ai.wrapping_sub(ti));
+                }
+            }
+            half *= 2;
+            continue;
+        }
         for block in x.chunks_exact_mut(2 * half) {
             let (lo, hi) = block.split_at_mut(half);
             for ((a, b), w) in lo.iter_mut().zip(hi.iter_mut()).zip(tw) {
