@@ -514,3 +514,22 @@ fn a_full_event_queue_delays_discovery_and_loses_none() {
     }
     assert_eq!(configs(&p, "homeassistant").len(), ENTITY_COUNT);
 }
+
+/// A stored prefix Home Assistant could not subscribe to (a damaged or foreign store) reads as the
+/// default: the configs never go to an invalid topic.
+#[test]
+fn a_stored_invalid_prefix_reads_as_the_default() {
+    use smartmeter::device::{Record, RecordKind};
+    let settings = br#"{"ha_prefix":"a/+/b","mqtt_server":"broker.lan","time_server":"-"}"#;
+    let rec = Record::new(RecordKind::Settings, 0, settings.to_vec()).unwrap();
+    let restored = Restored::default().with(rec.slot(), rec.bytes().to_vec());
+    let mut b = Bench::with(DeviceOptions::default(), restored);
+    let p = connect(&mut b);
+    assert_eq!(configs(&p, "homeassistant").len(), ENTITY_COUNT);
+    assert!(p.iter().all(|(t, _, _)| !t.starts_with("a/")));
+    let c = b.tcp(2);
+    assert!(
+        b.cmd(c, r#"{"cmd":"homeAssistant"}"#)
+            .contains("discovery on (homeassistant)")
+    );
+}

@@ -17,7 +17,7 @@ use super::conns::Sink;
 use super::engine::Device;
 use super::timers::Timer;
 use super::{Action, Instant, LogLevel, MqttSettings};
-use crate::wire::command::HomeAssistantSettings;
+use crate::wire::command::{HomeAssistantSettings, is_valid_discovery_prefix};
 use crate::wire::discovery::{DiscoveryDevice, ENTITY_COUNT, Entity};
 use crate::wire::mqtt;
 use crate::wire::reply::{Phases, Reply};
@@ -156,7 +156,7 @@ impl Device {
             // Configs on every connect (§12): Home Assistant may have restarted, or the broker lost
             // its retained messages; removals still waiting go first.
             if self.config.ha_discovery {
-                let prefix = self.config.ha_prefix.clone();
+                let prefix = self.discovery_prefix();
                 self.mqtt.discovery.publish(&prefix);
             }
             self.mqtt.discovery.next = 0;
@@ -258,9 +258,10 @@ impl Device {
     /// them; an explicit `enable:false` while off removes them again (a clean-up). Over a broker
     /// that is away, the removals wait for the next connect.
     pub(crate) fn home_assistant(&mut self, sink: Sink, now: Instant, h: HomeAssistantSettings) {
-        let (was_on, old_prefix) = (self.config.ha_discovery, self.config.ha_prefix.clone());
+        let (was_on, old_prefix) = (self.config.ha_discovery, self.discovery_prefix());
         let on = h.enable.unwrap_or(was_on);
-        let prefix = h.prefix.clone().unwrap_or_else(|| old_prefix.clone());
+        let new_prefix = h.prefix.is_some();
+        let prefix = h.prefix.unwrap_or_else(|| old_prefix.clone());
         if on != was_on || prefix != old_prefix {
             self.config.ha_discovery = on;
             self.config.ha_prefix.clone_from(&prefix);
@@ -282,12 +283,23 @@ impl Device {
             if h.enable == Some(false) && !was_on {
                 jobs.remove(&prefix);
             }
-        } else if h.enable.is_some() || h.prefix.is_some() {
+        } else if h.enable.is_some() || new_prefix {
             jobs.publish(&prefix);
         }
         if self.mqtt_connected && self.timers.get(Timer::Discovery).is_none() {
             self.discovery_step(now);
         }
+    }
+
+    /// The discovery prefix in force: the stored one, or the default if a damaged or foreign store
+    /// holds one Home Assistant could not subscribe to.
+    fn discovery_prefix(&self) -> String {
+        let p = &self.config.ha_prefix;
+        String::from(if is_valid_discovery_prefix(p) {
+            p.as_str()
+        } else {
+            HomeAssistantSettings::DEFAULT_PREFIX
+        })
     }
 
     /// The identity behind the discovery node id and `unique_id`s: the binding's
@@ -344,8 +356,11 @@ impl Device {
         if !self.mqtt_connected {
             return;
         }
-        let Some(head) = self.mqtt.discovery.head().map(|r| r.map(String::from)) else {
-            return;
+        // The prefix of the first job, and whether it removes (else it publishes the configs).
+        let (prefix, removal) = match self.mqtt.discovery.head() {
+            None => return,
+            Some(Some(old)) => (String::from(old), true),
+            Some(None) => (self.discovery_prefix(), false),
         };
         if self.outbox.has_room() {
             let id = self.discovery_id(now);
@@ -357,25 +372,24 @@ impl Device {
                 sw_version: &self.opts.version,
             };
             let jobs = &mut self.mqtt.discovery;
-            let (topic, payload) = match (Entity::nth(jobs.next), &head) {
-                (Some(e), Some(old)) => (e.topic(old, &dev), Vec::new()),
-                (Some(e), None) => (
-                    e.topic(&self.config.ha_prefix, &dev),
-                    e.config(&dev).into_bytes(),
-                ),
-                (None, _) => (String::new(), Vec::new()),
-            };
+            let message = Entity::nth(jobs.next).map(|e| {
+                let payload = if removal {
+                    Vec::new()
+                } else {
+                    e.config(&dev).into_bytes()
+                };
+                (e.topic(&prefix, &dev), payload)
+            });
             jobs.next += 1;
             if jobs.next >= ENTITY_COUNT {
                 jobs.next = 0;
-                match head {
-                    Some(_) => {
-                        jobs.removals.remove(0);
-                    }
-                    None => jobs.publish = false,
+                if removal {
+                    jobs.removals.remove(0);
+                } else {
+                    jobs.publish = false;
                 }
             }
-            if !topic.is_empty() {
+            if let Some((topic, payload)) = message {
                 self.publish(topic, payload, true);
             }
         }
