@@ -7,9 +7,16 @@ use core::time::Duration;
 use device_support::*;
 use smartmeter::device::{Action, ConnKind, RestartReason};
 
+/// The §8 publications: Home Assistant discovery (`homeassistant/…`) and the per-phase
+/// `state/status` (§12) are left out here; tests/device_homeassistant.rs covers them.
 fn publishes(ev: &[Action]) -> Vec<(String, String, bool)> {
     ev.iter()
         .filter_map(|e| match e {
+            Action::Publish { topic, .. }
+                if topic.starts_with("homeassistant/") || topic.ends_with("/state/status") =>
+            {
+                None
+            }
             Action::Publish {
                 topic,
                 payload,

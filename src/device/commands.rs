@@ -309,9 +309,7 @@ impl Device {
             Command::GetPq { interval } => self.get_pq(sink, interval),
             Command::GetEvents { since } => self.get_events(sink, since),
             Command::ClearEvents => self.clear_events(sink, now),
-            // TODO(home-assistant): §12 is parsed by `wire` but not executed yet; until the engine
-            // has it, it answers like an unknown command.
-            Command::HomeAssistant(_) => self.error_reply(sink, name, "unknown command"),
+            Command::HomeAssistant(h) => self.home_assistant(sink, now, h),
         }
     }
 

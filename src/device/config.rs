@@ -72,6 +72,17 @@ pub struct Config {
     pub nominal_voltage_v: f32,
     /// Nominal frequency, 50 or 60 Hz (§11 `setNominal`); 0 = detected after each start.
     pub nominal_frequency_hz: u32,
+    /// Home Assistant discovery configs are published on every MQTT connect (§12 `homeAssistant`,
+    /// default on).
+    pub ha_discovery: bool,
+    /// The Home Assistant discovery prefix (§12, default `homeassistant`).
+    pub ha_prefix: String,
+    /// The identity the meter made for itself when its binding gave none
+    /// ([`DeviceOptions::device_id`](super::DeviceOptions::device_id)): the source of the Home
+    /// Assistant node id and `unique_id`s (§12). Made once and kept, also by `factoryReset` and
+    /// `basicReset` (it names the hardware, it is no setting), so the entities outlive restarts,
+    /// renames and resets.
+    pub device_id: Option<String>,
 }
 
 impl Default for Config {
@@ -94,21 +105,30 @@ impl Default for Config {
             token: None,
             nominal_voltage_v: 0.0,
             nominal_frequency_hz: 0,
+            ha_discovery: true,
+            ha_prefix: crate::wire::command::HomeAssistantSettings::DEFAULT_PREFIX.into(),
+            device_id: None,
         }
     }
 }
 
 impl Config {
-    /// Restores every §7 default (`factoryReset`).
+    /// Restores every §7 default (`factoryReset`); the meter's own [`Config::device_id`] stays.
     pub fn factory_reset(&mut self) {
-        *self = Config::default();
+        let device_id = self.device_id.take();
+        *self = Config {
+            device_id,
+            ..Config::default()
+        };
     }
 
-    /// Restores every default but the name (`basicReset`).
+    /// Restores every default but the name (`basicReset`); the [`Config::device_id`] stays.
     pub fn basic_reset(&mut self) {
         let name = core::mem::take(&mut self.name);
+        let device_id = self.device_id.take();
         *self = Config {
             name,
+            device_id,
             ..Config::default()
         };
     }

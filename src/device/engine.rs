@@ -333,9 +333,16 @@ impl Device {
         if self.timers.take_expired(Timer::Status, now) {
             self.timers
                 .set(Timer::Status, now + self.opts.status_interval);
-            if self.mqtt_connected && !self.is_busy() {
-                self.publish_status(now);
+            if self.mqtt_connected {
+                // The classic status pauses while sampling (§8); the per-phase one does not (§12).
+                if !self.is_busy() {
+                    self.publish_status(now);
+                }
+                self.publish_phase_status(now);
             }
+        }
+        if self.timers.take_expired(Timer::Discovery, now) {
+            self.discovery_step(now);
         }
         if self.timers.take_expired(Timer::LogbookWrite, now) {
             self.persist

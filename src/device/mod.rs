@@ -48,7 +48,7 @@
 //!   stored); [`Record`]: a versioned, checksummed record the binding hands to its store.
 //! - [`DeviceOptions`]: build-time facts (version, compiled, ip, has_serial, psram/rtc flags, buffer
 //!   size, max_clients, idle_timeout, intervals for status / persist / reconnect, an access token,
-//!   capacities).
+//!   capacities, the hardware identity for Home Assistant).
 //!
 //! Guarantees: no input panics the engine; every buffer is bounded by [`DeviceOptions`] capacities;
 //! each command line gets at most one reply, in arrival order (docs/protocol.md §1).
@@ -316,6 +316,11 @@ pub struct DeviceOptions {
     pub logbook_rows: usize,
     /// Most pending events (datagrams and publishes beyond it are dropped and counted).
     pub max_events: usize,
+    /// A stable identity of the hardware (MAC address, chip id, serial number): the source of the
+    /// Home Assistant node id and `unique_id`s (docs/protocol.md §12), so entities survive restarts,
+    /// renames and resets. `None`: the engine makes one when it first needs it and keeps it in the
+    /// settings ([`Config::device_id`]).
+    pub device_id: Option<String>,
 }
 
 impl Default for DeviceOptions {
@@ -340,6 +345,7 @@ impl Default for DeviceOptions {
             sample_ring_bytes: 65_536,
             logbook_rows: 24,
             max_events: 64,
+            device_id: None,
         }
     }
 }

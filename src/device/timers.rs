@@ -33,11 +33,14 @@ pub(crate) enum Timer {
     AuthThrottle,
     /// An evicted idle client is closed even if it never reads its last line.
     ForcedClose,
+    /// The next Home Assistant discovery message (config or removal) goes out: they are paced, one
+    /// per `mqtt::DISCOVERY_PACE`, so a binding's bounded publish queue never overflows (§12).
+    Discovery,
 }
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` serves them.
-    pub(crate) const ALL: [Timer; 11] = [
+    pub(crate) const ALL: [Timer; 12] = [
         Timer::AuthThrottle,
         Timer::Tick,
         Timer::PersistEnergy,
@@ -49,6 +52,7 @@ impl Timer {
         Timer::NtpTimeout,
         Timer::NtpSync,
         Timer::ForcedClose,
+        Timer::Discovery,
     ];
 
     const fn index(self) -> usize {
@@ -64,6 +68,7 @@ impl Timer {
             Timer::NtpSync => 8,
             Timer::ForcedClose => 9,
             Timer::EventsWrite => 10,
+            Timer::Discovery => 11,
         }
     }
 

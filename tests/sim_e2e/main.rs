@@ -8,6 +8,8 @@
 // The support modules are shared with the flat test crates (`tests/cli_sim.rs`, `tests/collect.rs`,
 // ...), which find them as `tests/<name>/mod.rs`; a crate rooted at `tests/sim_e2e/main.rs` looks
 // for its modules next to `main.rs`, so these two name their file.
+#[path = "../ha_support/mod.rs"]
+mod ha_support;
 #[path = "../peer_support/mod.rs"]
 mod peer_support;
 #[path = "../sim_support/mod.rs"]
@@ -16,6 +18,7 @@ mod sim_support;
 mod data;
 mod ffmpeg;
 mod grid;
+mod homeassistant;
 mod measure;
 mod mqtt;
 mod net;

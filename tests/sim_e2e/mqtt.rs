@@ -8,13 +8,15 @@ use rumqttc::{Client as MqttClient, Event, MqttOptions, Packet, QoS};
 use crate::peer_support::{Mosquitto, peer};
 use crate::sim_support::*;
 
-struct Watcher {
+/// A subscriber to `powermeter/#` (and more with [`Watcher::subscribe`]) that collects
+/// `(topic, payload, retain)`.
+pub(crate) struct Watcher {
     client: MqttClient,
-    rx: mpsc::Receiver<(String, Vec<u8>, bool)>,
+    pub(crate) rx: mpsc::Receiver<(String, Vec<u8>, bool)>,
 }
 
 impl Watcher {
-    fn start(port: u16, id: &str) -> Watcher {
+    pub(crate) fn start(port: u16, id: &str) -> Watcher {
         let mut opts = MqttOptions::new(id, "127.0.0.1", port);
         opts.set_keep_alive(Duration::from_secs(30));
         let (client, mut conn) = MqttClient::new(opts, 64);
@@ -39,8 +41,15 @@ impl Watcher {
         Watcher { client, rx }
     }
 
+    /// Subscribes to `filter` too, at QoS 0: the broker sends those messages in order, with no
+    /// in-flight window (mosquitto holds QoS 1 deliveries beyond 20 unacknowledged ones back, so a
+    /// later QoS 0 message could overtake them).
+    pub(crate) fn subscribe(&self, filter: &str) {
+        self.client.subscribe(filter, QoS::AtMostOnce).unwrap();
+    }
+
     /// The next message on `topic` whose payload satisfies `pred`.
-    fn wait(&self, topic: &str, pred: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    pub(crate) fn wait(&self, topic: &str, pred: impl Fn(&[u8]) -> bool) -> Vec<u8> {
         let deadline = Instant::now() + SOON;
         let mut seen = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
@@ -53,16 +62,23 @@ impl Watcher {
         panic!("nothing on {topic}; seen {seen:?}");
     }
 
-    fn json(&self, topic: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn json(&self, topic: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let p = self.wait(topic, |p| {
             serde_json::from_slice::<Value>(p).is_ok_and(|v| pred(&v))
         });
         serde_json::from_slice(&p).unwrap()
     }
 
-    fn publish(&self, topic: &str, payload: &str) {
+    pub(crate) fn publish(&self, topic: &str, payload: &str) {
         self.client
             .publish(topic, QoS::AtMostOnce, false, payload.as_bytes().to_vec())
+            .unwrap();
+    }
+
+    /// Removes the retained message of `topic` (an empty retained payload).
+    pub(crate) fn clear_retained(&self, topic: &str) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, true, Vec::new())
             .unwrap();
     }
 }
