@@ -539,6 +539,9 @@ impl ChannelMap {
     }
 }
 
+/// One phase's Urms(½) per time bucket: the lowest and highest value, V (`None`: no value).
+pub type UrmsHalfBuckets = Vec<Option<(f32, f32)>>;
+
 /// Urms(½) over a recording, reduced for a plot: the lowest and highest value in each of a fixed
 /// number of equal time buckets, per phase.
 #[derive(Debug, Clone, PartialEq)]
@@ -548,7 +551,7 @@ pub struct UrmsHalfEnvelope {
     pub bucket_s: f64,
     /// Per phase (index 0 = L1; `None`: the file has no voltage of that phase), per bucket: the
     /// lowest and highest Urms(½) whose cycle is centred in it, V (`None`: no value centred there).
-    pub phases: [Option<Vec<Option<(f32, f32)>>>; 3],
+    pub phases: [Option<UrmsHalfBuckets>; 3],
 }
 
 /// Urms(½) (docs/protocol.md §11.3: the RMS over one cycle, refreshed every half cycle) of every
@@ -588,8 +591,7 @@ pub fn urms_half_envelope(
     let rate_f = f64::from(rate);
     let bucket_s = (frames as f64 / rate_f / buckets as f64).max(1.0 / rate_f);
     let slots = map.voltage_slots();
-    let mut phases: [Option<Vec<Option<(f32, f32)>>>; 3] =
-        slots.map(|s| s.map(|_| vec![None; buckets]));
+    let mut phases: [Option<UrmsHalfBuckets>; 3] = slots.map(|s| s.map(|_| vec![None; buckets]));
     let half = rate_f / (2.0 * frequency_hz);
     let mut next_edge = half;
     // Sums of squares of the current and the previous half cycle, and their sample counts.

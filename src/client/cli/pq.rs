@@ -428,7 +428,7 @@ mod tests {
     #[test]
     fn times_are_utc_to_the_millisecond() {
         assert_eq!(utc(0.0), "1970-01-01 00:00:00.000");
-        assert_eq!(utc(1_700_000_000.2504), "2023-11-14 22:13:20.250");
+        assert_eq!(utc(1_700_000_000.250_4), "2023-11-14 22:13:20.250");
         assert_eq!(utc(f64::NAN), "-");
     }
 
