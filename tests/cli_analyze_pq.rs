@@ -456,3 +456,175 @@ fn the_cli_prints_the_same_objects_and_a_table() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// An RGB image as decoded from a PNG.
+struct Image {
+    width: usize,
+    height: usize,
+    rgb: Vec<u8>,
+}
+
+impl Image {
+    fn read(path: &Path) -> Image {
+        let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+        let mut reader = dec.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        buf.truncate(info.buffer_size());
+        Image {
+            width: info.width as usize,
+            height: info.height as usize,
+            rgb: buf,
+        }
+    }
+
+    fn is(&self, x: usize, y: usize, c: [u8; 3]) -> bool {
+        let k = 3 * (y * self.width + x);
+        self.rgb[k..k + 3] == c
+    }
+
+    /// The columns with at least one pixel of colour `c` in rows `rows`, and how many per column.
+    fn columns(&self, c: [u8; 3], rows: std::ops::Range<usize>) -> Vec<(usize, usize)> {
+        (0..self.width)
+            .filter_map(|x| {
+                let n = rows.clone().filter(|y| self.is(x, *y, c)).count();
+                (n > 0).then_some((x, n))
+            })
+            .collect()
+    }
+}
+
+/// Contiguous runs of columns: (first, last, tallest count).
+fn runs(cols: &[(usize, usize)]) -> Vec<(usize, usize, usize)> {
+    let mut out: Vec<(usize, usize, usize)> = Vec::new();
+    for &(x, n) in cols {
+        match out.last_mut() {
+            Some(r) if r.1 + 1 == x => {
+                r.1 = x;
+                r.2 = r.2.max(n);
+            }
+            _ => out.push((x, x, n)),
+        }
+    }
+    out
+}
+
+const RED: [u8; 3] = [200, 40, 40];
+const GREEN: [u8; 3] = [30, 120, 30];
+const BLUE: [u8; 3] = [40, 70, 200];
+const BAND: [u8; 3] = [255, 215, 160];
+
+#[test]
+fn the_pq_plot_shows_urms_half_with_the_events_and_the_harmonic_bars() {
+    let d = dir();
+    let path = file(&d, "events.wav");
+    let mut sig = Signal::new(RATE, 50.0, 230.0);
+    let comp = |order: f64, rel: f64| pq_support::Comp {
+        order,
+        rel,
+        phase_deg: 0.0,
+    };
+    sig.v_comps = vec![comp(5.0, 0.05), comp(3.0, 0.02)];
+    let step = |at_s: f64, phases: [bool; 3], factor: f64| Step {
+        at_s,
+        phases,
+        factor,
+    };
+    // a dip on L1 at 2.5 s for 200 ms, a swell on L3 at 4 s for 100 ms; 6 s in all (the
+    // events after the first seconds, in which the nominal values are decided)
+    sig.steps = vec![
+        step(2.5, [true, false, false], 0.6),
+        step(2.7, [true, false, false], 1.0),
+        step(4.0, [false, false, true], 1.15),
+        step(4.1, [false, false, true], 1.0),
+    ];
+    let span_s = 6.0;
+    write(&path, &sig, span_s, &SIX, Some(START_US));
+    let png_path = file(&d, "pq.png");
+    let json = cli_pq(
+        &path,
+        &[
+            "--json",
+            "--interval",
+            "3s",
+            "--plot",
+            png_path.to_str().unwrap(),
+        ],
+    );
+    // --plot changes nothing on stdout
+    assert_eq!(json, cli_pq(&path, &["--json", "--interval", "3s"]));
+    let items: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ev = events(&items);
+    assert_eq!(ev.len(), 2, "{json}");
+
+    let img = Image::read(&png_path);
+    // the top panel's plotting area (below its title and legend), and the bottom panel
+    let (top, bottom) = (40..img.height / 2, img.height / 2..img.height);
+    // Urms(½): the three phases (L3 drawn last, over the others where they are equal; L1 alone
+    // in its dip), together over the whole time axis, which they give: the first bucket is
+    // centred just after 0, the last just before 6 s
+    let mut line: Vec<(usize, usize)> = [RED, GREEN, BLUE]
+        .iter()
+        .flat_map(|c| img.columns(*c, top.clone()))
+        .collect();
+    line.sort();
+    let (x0, x1) = (line[0].0, line.last().unwrap().0);
+    assert!(x1 - x0 > img.width * 3 / 4, "{line:?}");
+    let red = runs(&img.columns(RED, top.clone()));
+    assert!(!red.is_empty() && !img.columns(BLUE, top.clone()).is_empty());
+    // L1 is visible where it is alone: in its dip
+    let dip_s = (red[0].0 as f64 - x0 as f64) / ((x1 - x0) as f64 / span_s);
+    assert!((dip_s - 2.5).abs() < 0.05, "L1 departs at {dip_s} s");
+    // every event shaded from its start for its duration, in time order, nothing else shaded
+    let bands = runs(&img.columns(BAND, top.clone()));
+    assert_eq!(bands.len(), 2, "{bands:?}");
+    let px_per_s = (x1 - x0) as f64 / span_s;
+    for (b, e) in bands.iter().zip(&ev) {
+        let start = e["start"].as_f64().unwrap() - START_S;
+        let duration = e["duration"].as_f64().unwrap();
+        let at = (b.0 as f64 - x0 as f64) / px_per_s;
+        let len = (b.1 + 1 - b.0) as f64 / px_per_s;
+        assert!(
+            (at - start).abs() < 0.05,
+            "band at {at} s, event at {start} s"
+        );
+        assert!(
+            (len - duration).abs() < 0.05,
+            "band of {len} s, event of {duration} s"
+        );
+    }
+    assert!(
+        bands.iter().all(|b| b.2 > img.height / 4),
+        "full height: {bands:?}"
+    );
+    // no shading in the harmonic chart
+    assert!(img.columns(BAND, bottom.clone()).is_empty());
+    // the harmonic bars of each phase, below the panel's title and legend: the two tallest are
+    // H3 (2 %) then H5 (5 %)
+    let plot_rows = img.height / 2 + 40..img.height;
+    for c in [RED, GREEN, BLUE] {
+        let mut bars = runs(&img.columns(c, plot_rows.clone()));
+        bars.sort_by_key(|b| std::cmp::Reverse(b.2));
+        let (h5, h3) = (bars[0], bars[1]);
+        assert!(h3.0 < h5.0, "H3 left of H5: {bars:?}");
+        let ratio = h5.2 as f64 / h3.2 as f64;
+        assert!((ratio - 2.5).abs() < 0.1, "H5/H3 = {ratio}: {bars:?}");
+        // the others are small (L1's dip spreads a little into the orders near H1 of the
+        // windows it falls in: H2 ≈ 0.5 %)
+        let third = bars.get(2).map_or(0, |b| b.2);
+        assert!(third * 3 < h3.2, "the other orders are small: {bars:?}");
+    }
+
+    // without events: no shading
+    let clean = file(&d, "clean.wav");
+    sig.steps.clear();
+    write(&clean, &sig, 4.0, &SIX, Some(START_US));
+    cli_pq(&clean, &["--plot", png_path.to_str().unwrap()]);
+    let img = Image::read(&png_path);
+    assert!(img.columns(BAND, 0..img.height).is_empty());
+    assert!(!img.columns(RED, 0..img.height / 2).is_empty());
+}

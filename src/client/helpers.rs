@@ -11,6 +11,7 @@ use crate::wire::command::{
     WifiCredentials,
 };
 use crate::wire::log::LogLevel;
+use crate::wire::pq::{PqAggregate, PqEvent, PqInterval};
 use crate::wire::reply::{Phases, Reply};
 
 /// `getPower`.
@@ -119,6 +120,33 @@ impl Client {
         match r.reply() {
             Reply::PhaseAngle { phase_deg } => Ok(*phase_deg),
             _ => Err(unexpected("getPhaseAngle", &r)),
+        }
+    }
+
+    /// `getPQ` (docs/protocol.md §11.5): the last complete aggregate of `interval`. Before one
+    /// has completed the meter refuses with `No complete <interval> interval yet`
+    /// ([`ClientError::Refused`]).
+    pub async fn pq(&self, interval: PqInterval) -> Result<PqAggregate, ClientError> {
+        let r = self.request(&Command::GetPq { interval }).await?;
+        match r.into_reply() {
+            Reply::Pq(a) => Ok(*a),
+            other => Err(ClientError::Protocol(std::format!(
+                "unexpected reply to `getPQ`: {other}"
+            ))),
+        }
+    }
+
+    /// `getEvents` (docs/protocol.md §11.6): one page of ended power-quality events with an id
+    /// above `since` (oldest first, at most 16) and the `since` to ask with next. An empty page
+    /// means there is nothing newer; the meter never answers a `next` beyond its last id, so a
+    /// caller that remembered a higher one (the meter's events were lost) catches up.
+    pub async fn events_page(&self, since: u32) -> Result<(Vec<PqEvent>, u32), ClientError> {
+        let r = self.request(&Command::GetEvents { since }).await?;
+        match r.into_reply() {
+            Reply::Events { events, next } => Ok((events, next)),
+            other => Err(ClientError::Protocol(std::format!(
+                "unexpected reply to `getEvents`: {other}"
+            ))),
         }
     }
 

@@ -390,16 +390,18 @@ impl FlickerSink for Flicker {
 }
 
 /// Turns the core's outputs into [`PqItem`]s as they complete.
-struct Emit<'a, F: FnMut(PqItem)> {
+struct Emit<'a, 'b, F: FnMut(PqItem)> {
     want: Interval,
     map: &'a ChannelMap,
     next_id: u32,
     aggregates: u64,
     events: u64,
     on_item: &'a mut F,
+    /// Every basic interval, whatever `want` is ([`analyze_pq_file_with_basic`]).
+    on_basic: Option<&'b mut (dyn FnMut(&PqAggregate) + 'b)>,
 }
 
-impl<F: FnMut(PqItem)> Emit<'_, F> {
+impl<F: FnMut(PqItem)> Emit<'_, '_, F> {
     fn record(&mut self, r: &PqRecord) {
         if r.interval == self.want {
             self.aggregates += 1;
@@ -408,8 +410,11 @@ impl<F: FnMut(PqItem)> Emit<'_, F> {
     }
 }
 
-impl<F: FnMut(PqItem)> PqSink for Emit<'_, F> {
+impl<F: FnMut(PqItem)> PqSink for Emit<'_, '_, F> {
     fn basic(&mut self, record: &PqRecord) {
+        if let Some(f) = self.on_basic.as_mut() {
+            f(&aggregate(record, self.map));
+        }
         self.record(record);
     }
     fn aggregate(&mut self, record: &PqRecord) {
@@ -433,7 +438,31 @@ impl<F: FnMut(PqItem)> PqSink for Emit<'_, F> {
 pub fn analyze_pq_file(
     path: &Path,
     opts: &PqAnalyzeOptions,
+    on_item: impl FnMut(PqItem),
+) -> Result<PqAnalyzeSummary, PqAnalyzeError> {
+    run(path, opts, on_item, None)
+}
+
+/// [`analyze_pq_file`], also calling `on_basic` with every completed basic (10/12-cycle)
+/// interval, as a `200ms` aggregate, whatever [`PqAnalyzeOptions::interval`] reports: what a view
+/// of the whole recording needs (the harmonic bar chart of `analyze --pq --plot`).
+///
+/// # Errors
+/// As [`analyze_pq_file`].
+pub fn analyze_pq_file_with_basic(
+    path: &Path,
+    opts: &PqAnalyzeOptions,
+    on_item: impl FnMut(PqItem),
+    mut on_basic: impl FnMut(&PqAggregate),
+) -> Result<PqAnalyzeSummary, PqAnalyzeError> {
+    run(path, opts, on_item, Some(&mut on_basic))
+}
+
+fn run(
+    path: &Path,
+    opts: &PqAnalyzeOptions,
     mut on_item: impl FnMut(PqItem),
+    on_basic: Option<&mut dyn FnMut(&PqAggregate)>,
 ) -> Result<PqAnalyzeSummary, PqAnalyzeError> {
     let mut reader = RecordingReader::open(path, &opts.hints)?;
     let meta = reader.meta().clone();
@@ -468,6 +497,7 @@ pub fn analyze_pq_file(
         aggregates: 0,
         events: 0,
         on_item: &mut on_item,
+        on_basic,
     };
     loop {
         let n = reader.read_frames_direct(&mut raw, block)?;
@@ -491,6 +521,126 @@ pub fn analyze_pq_file(
         phases: map.phases,
         currents: map.currents,
     })
+}
+
+impl ChannelMap {
+    /// Where each output phase's voltage sits in a gathered frame (`None`: no voltage).
+    fn voltage_slots(&self) -> [Option<usize>; 3] {
+        [0, 1, 2].map(|p| {
+            if !self.phases.get(p).copied().unwrap_or(false) {
+                return None;
+            }
+            Some(match self.layout {
+                Layout::ThreePhase => 2 * p,
+                Layout::ThreePhaseVoltage => p,
+                Layout::SinglePhase => 0,
+            })
+        })
+    }
+}
+
+/// One phase's Urms(½) per time bucket: the lowest and highest value, V (`None`: no value).
+pub type UrmsHalfBuckets = Vec<Option<(f32, f32)>>;
+
+/// Urms(½) over a recording, reduced for a plot: the lowest and highest value in each of a fixed
+/// number of equal time buckets, per phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UrmsHalfEnvelope {
+    /// Width of a bucket, s; bucket `k` covers `k × bucket_s ..(k + 1) × bucket_s` from the first
+    /// sample.
+    pub bucket_s: f64,
+    /// Per phase (index 0 = L1; `None`: the file has no voltage of that phase), per bucket: the
+    /// lowest and highest Urms(½) whose cycle is centred in it, V (`None`: no value centred there).
+    pub phases: [Option<UrmsHalfBuckets>; 3],
+}
+
+/// Urms(½) (docs/protocol.md §11.3: the RMS over one cycle, refreshed every half cycle) of every
+/// phase with a voltage in the recording at `path`, as an [`UrmsHalfEnvelope`] of `buckets`
+/// buckets over `frames` frames (the file's length as [`PqAnalyzeSummary::frames`] reports it;
+/// later values go into the last bucket).
+///
+/// Half cycles are of the nominal `frequency_hz` (fractional lengths alternate between the two
+/// nearest whole sample counts), not synchronised to the fundamental as the core's event detector
+/// is: at a frequency within 1 % of nominal the window drifts by less than a cycle per 50 cycles,
+/// which moves a plotted value by a small fraction of the ripple of a distorted wave. Memory is
+/// bounded by `buckets`, whatever the file size.
+///
+/// # Errors
+/// The file cannot be read or holds no usable voltage channels (as [`analyze_pq_file`]), or
+/// `frequency_hz` is not a frequency the core measures (40..=70 Hz).
+pub fn urms_half_envelope(
+    path: &Path,
+    hints: &ReadHints,
+    frequency_hz: f64,
+    frames: u64,
+    buckets: usize,
+) -> Result<UrmsHalfEnvelope, PqAnalyzeError> {
+    let mut reader = RecordingReader::open(path, hints)?;
+    let meta = reader.meta().clone();
+    let map = ChannelMap::of(&meta)?;
+    let rate = meta.rate_hz;
+    if !(MIN_RATE_HZ..=MAX_RATE_HZ).contains(&rate) {
+        return Err(PqAnalyzeError::Rate(rate));
+    }
+    if !(40.0..=70.0).contains(&frequency_hz) {
+        return Err(PqAnalyzeError::Channels(format!(
+            "no Urms(½) at {frequency_hz} Hz"
+        )));
+    }
+    let buckets = buckets.max(1);
+    let rate_f = f64::from(rate);
+    let bucket_s = (frames as f64 / rate_f / buckets as f64).max(1.0 / rate_f);
+    let slots = map.voltage_slots();
+    let mut phases: [Option<UrmsHalfBuckets>; 3] = slots.map(|s| s.map(|_| vec![None; buckets]));
+    let half = rate_f / (2.0 * frequency_hz);
+    let mut next_edge = half;
+    // Sums of squares of the current and the previous half cycle, and their sample counts.
+    let (mut acc, mut prev) = ([0f64; 3], [0f64; 3]);
+    let (mut acc_n, mut prev_n) = (0u32, 0u32);
+    let mut n: u64 = 0;
+    let ch = reader.channels();
+    let width = map.layout.channels();
+    let mut raw: Vec<f32> = Vec::with_capacity(4096 * ch);
+    let mut input: Vec<f32> = Vec::with_capacity(4096 * width);
+    loop {
+        if reader.read_frames_direct(&mut raw, 4096)? == 0 {
+            break;
+        }
+        map.gather(&raw, ch, &mut input);
+        for frame in input.chunks_exact(width.max(1)) {
+            for (a, slot) in acc.iter_mut().zip(slots) {
+                if let Some(x) = slot.and_then(|k| frame.get(k)) {
+                    *a += f64::from(*x) * f64::from(*x);
+                }
+            }
+            acc_n += 1;
+            n += 1;
+            if (n as f64) < next_edge {
+                continue;
+            }
+            next_edge += half;
+            let cycle_n = acc_n + prev_n;
+            if prev_n > 0 {
+                let centre_s = (n as f64 - f64::from(cycle_n) / 2.0) / rate_f;
+                let k = ((centre_s / bucket_s) as usize).min(buckets - 1);
+                for ((series, a), b) in phases.iter_mut().zip(acc).zip(prev) {
+                    let Some(slot) = series.as_mut().and_then(|s| s.get_mut(k)) else {
+                        continue;
+                    };
+                    let v = ((a + b) / f64::from(cycle_n)).sqrt() as f32;
+                    *slot = Some(match *slot {
+                        Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                        None => (v, v),
+                    });
+                }
+            }
+            prev = acc;
+            prev_n = acc_n;
+            acc = [0.0; 3];
+            acc_n = 0;
+        }
+    }
+    Ok(UrmsHalfEnvelope { bucket_s, phases })
 }
 
 /// A one-line description of what was analysed, for the end of the human output.

@@ -1,5 +1,5 @@
 //! `analyze FILE --pq`: the power-quality core over a recording; tables, or one §11 JSON object
-//! per line (`--json`).
+//! per line (`--json`); with `--plot` also the PQ view ([`super::plot::plot_pq`]).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,8 +10,10 @@ use std::{format, vec};
 use super::args::{Cli, CliCommand, NominalArg};
 use super::error::CliError;
 use super::output::{Out, num, table};
+use super::plot::PlotEvent;
 use crate::client::analyze::pq::{
-    PqAnalyzeError, PqAnalyzeOptions, PqItem, analyze_pq_file, describe,
+    PqAnalyzeError, PqAnalyzeOptions, PqItem, analyze_pq_file, analyze_pq_file_with_basic,
+    describe, urms_half_envelope,
 };
 use crate::client::recording::{Format, ReadHints, RecordingError};
 use crate::wire::pq::{EventKind, PqAggregate, PqEvent};
@@ -79,6 +81,7 @@ pub(crate) fn analyze_pq(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError>
         nominal,
         interval,
         udin,
+        plot,
         ..
     } = &cli.command
     else {
@@ -103,6 +106,13 @@ pub(crate) fn analyze_pq(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError>
         }
         Some(_) => {}
     }
+    // A plot that cannot be written is found before the analysis, with the system's reason.
+    if let Some(png) = plot {
+        super::plot::check_writable(png).map_err(|source| CliError::File {
+            path: png.display().to_string(),
+            source,
+        })?;
+    }
     let opts = PqAnalyzeOptions {
         hints: ReadHints {
             rate_hz: *rate,
@@ -122,7 +132,11 @@ pub(crate) fn analyze_pq(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError>
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut events: Vec<Vec<String>> = Vec::new();
     let json = printer.json;
-    let summary = analyze_pq_file(file, &opts, |item| {
+    let mut view = plot.as_ref().map(|_| PqView::default());
+    let on_item = |item: PqItem| {
+        if let (Some(v), PqItem::Event(e)) = (view.as_mut(), &item) {
+            v.event(e);
+        }
         if json {
             if io_err.is_none()
                 && let Err(e) = writeln!(out, "{}", item.to_json())
@@ -135,8 +149,14 @@ pub(crate) fn analyze_pq(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError>
             PqItem::Aggregate(a) => aggregate_rows(a, &mut rows),
             PqItem::Event(e) => events.push(event_row(e)),
         }
-    })
-    .map_err(|e| match e {
+    };
+    let mut harmonics = HarmonicMeans::default();
+    let result = if plot.is_some() {
+        analyze_pq_file_with_basic(file, &opts, on_item, |a| harmonics.add(a))
+    } else {
+        analyze_pq_file(file, &opts, on_item)
+    };
+    let summary = result.map_err(|e| match e {
         PqAnalyzeError::Recording(RecordingError::UnknownFormat) => CliError::Usage(format!(
             "{shown}: unknown recording format (use .wav, .csv or .f32)"
         )),
@@ -193,5 +213,102 @@ pub(crate) fn analyze_pq(cli: &Cli, printer: &Out) -> Result<ExitCode, CliError>
         writeln!(out, "{}", describe(&summary, *interval))?;
     }
     out.flush()?;
+    drop(out);
+    if let (Some(png), Some(view)) = (plot, view) {
+        let file_err = |source| CliError::File {
+            path: shown.clone(),
+            source,
+        };
+        // Urms(½) at the nominal frequency the core decided (or was given), from a second read.
+        let frequency_hz = summary
+            .nominal
+            .map(|n| f64::from(n.frequency_hz))
+            .or(opts.nominal_hz.map(f64::from))
+            .unwrap_or(50.0);
+        let urms = urms_half_envelope(
+            file,
+            &opts.hints,
+            frequency_hz,
+            summary.frames,
+            PLOT_BUCKETS,
+        )
+        .map_err(|e| match e {
+            PqAnalyzeError::Recording(source) => file_err(source),
+            other => CliError::Usage(format!("{shown}: {other}")),
+        })?;
+        let start_s = summary
+            .meta
+            .start_unix_us
+            .map_or(0.0, |us| us as f64 * 1e-6);
+        let marks: Vec<PlotEvent> = view
+            .events
+            .iter()
+            .map(|e| PlotEvent {
+                from_s: e.start_s - start_s,
+                to_s: e.start_s - start_s + e.duration_s,
+                kind: e.kind.as_str(),
+            })
+            .collect();
+        super::plot::plot_pq(&urms, &marks, &harmonics.percent_of_h1(), png).map_err(|e| {
+            CliError::File {
+                path: png.display().to_string(),
+                source: e,
+            }
+        })?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pixel columns of the plot's time axis get one Urms(½) bucket each (at most).
+const PLOT_BUCKETS: usize = 1200;
+
+/// Events kept for the plot (a recording with more shades the first ones only).
+const PLOT_EVENTS: usize = 10_000;
+
+/// What `--plot` keeps of the items: the events.
+#[derive(Default)]
+struct PqView {
+    events: Vec<PqEvent>,
+}
+
+impl PqView {
+    fn event(&mut self, e: &PqEvent) {
+        if self.events.len() < PLOT_EVENTS {
+            self.events.push(e.clone());
+        }
+    }
+}
+
+/// The mean voltage harmonic subgroups over every basic interval, aggregated as §11 aggregates
+/// RMS quantities: the root mean square of the basic values, per phase and order.
+#[derive(Default)]
+struct HarmonicMeans {
+    sum_sq: [Vec<f64>; 3],
+}
+
+impl HarmonicMeans {
+    fn add(&mut self, a: &PqAggregate) {
+        // The mean square's 1/n cancels in the ratio to H1.
+        for (row, sums) in a.harmonics_v.iter().zip(self.sum_sq.iter_mut()) {
+            if row.first().copied().flatten().is_none() {
+                continue;
+            }
+            if sums.is_empty() {
+                sums.resize(row.len(), 0.0);
+            }
+            for (s, h) in sums.iter_mut().zip(row) {
+                let h = f64::from(h.unwrap_or(0.0));
+                *s += h * h;
+            }
+        }
+    }
+
+    /// Per phase, H2..H50 in % of H1 (`None`: no interval had a voltage on it, or H1 is 0).
+    fn percent_of_h1(&self) -> [Option<Vec<f64>>; 3] {
+        core::array::from_fn(|p| {
+            let sums = self.sum_sq.get(p)?;
+            let h1 = sums.first().copied().filter(|x| *x > 0.0)?.sqrt();
+            Some(sums.iter().skip(1).map(|s| s.sqrt() / h1 * 100.0).collect())
+        })
+    }
 }

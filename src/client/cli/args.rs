@@ -169,6 +169,38 @@ pub(crate) enum CliCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Power quality (docs/protocol.md §11): the last complete aggregate of an interval (getPQ) as a
+    /// table: per-phase voltage with its min/max, frequency, unbalance u0/u2, THD, the largest
+    /// harmonics, Pst/Plt where the interval has them, and whether it is flagged.
+    Pq {
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: MeterArgs,
+        /// Which aggregate: 200ms (the last 10/12-cycle window), 3s, 10min or 2h.
+        #[arg(long, default_value = "3s", value_parser = pq_interval_arg)]
+        interval: PqInterval,
+        /// Print the meter's getPQ reply object as it was sent.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Power-quality events (dips, swells, interruptions, rapid voltage changes) the meter has
+    /// recorded, oldest first, every page of getEvents; with --follow then each new one as it ends.
+    Events {
+        /// The meter and how to reach it.
+        #[command(flatten)]
+        meter: MeterArgs,
+        /// Only events with an id above N (the last id already seen).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        since: u32,
+        /// Then keep printing new events until Ctrl-C (exit 0) or the connection is lost
+        /// (exit 1). The meter is asked again whenever it logs a warning ([W], as every ended
+        /// event does) and every 5 s.
+        #[arg(long, short)]
+        follow: bool,
+        /// One getEvents event object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the metering DSP over a recording: one row per 10-cycle window (12 at 60 Hz) for
     /// waveforms, one row per second for p,q and v,i_RMS recordings.
     Analyze {
@@ -181,7 +213,9 @@ pub(crate) enum CliCommand {
         /// reactivePower, apparentPower, frequency, powerFactor).
         #[arg(long)]
         json: bool,
-        /// Draw waveforms and power over time into this PNG.
+        /// Draw waveforms and power over time into this PNG; with --pq the power-quality view:
+        /// Urms(½) per phase over time with the events marked, and the mean voltage harmonic
+        /// subgroups H2..H50 in % of H1.
         #[arg(long)]
         plot: Option<PathBuf>,
         /// Sample rate of a .f32 file (required: the file does not say), or of a one-row .csv.
@@ -196,7 +230,7 @@ pub(crate) enum CliCommand {
         /// Power quality (docs/protocol.md §11) instead of the classic rows: every completed
         /// interval of --interval and every voltage event; with --json one object per line (the
         /// getPQ object without error/cmd, or the getEvents event object).
-        #[arg(long, conflicts_with_all = ["csv", "plot"])]
+        #[arg(long, conflicts_with = "csv")]
         pq: bool,
         /// --pq aggregation interval: 200ms, 3s, 10min or 2h.
         #[arg(long, default_value = "10min", value_parser = pq_interval_arg, requires = "pq")]
@@ -233,6 +267,8 @@ impl CliCommand {
             | CliCommand::Log { json, .. }
             | CliCommand::Record { json, .. }
             | CliCommand::Watch { json, .. }
+            | CliCommand::Pq { json, .. }
+            | CliCommand::Events { json, .. }
             | CliCommand::Analyze { json, .. }
             | CliCommand::Fleet { json, .. } => *json,
             CliCommand::Collect(args) => args.json,

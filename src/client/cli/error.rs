@@ -22,6 +22,10 @@ pub(crate) enum CliError {
     /// An argument is invalid (beyond what clap checks).
     #[error("{0}")]
     Usage(String),
+    /// The meter refused because it has nothing to report yet (`getPQ` before an interval of
+    /// that length completed): its words and what to do about it.
+    #[error("{0}")]
+    NotReady(String),
     /// Packets were lost during a recording.
     #[error("{0}")]
     DataLoss(String),
@@ -44,6 +48,7 @@ impl CliError {
             CliError::Client(ClientError::InvalidHost { .. } | ClientError::InvalidCommand(_)) => 2,
             CliError::Usage(_)
             | CliError::Collect(crate::client::collect::CollectError::Usage(_)) => 2,
+            CliError::NotReady(_) => 3,
             CliError::DataLoss(_) => 4,
             _ => 1,
         }

@@ -18,6 +18,7 @@
 //! | `args` | the command line (clap) and the checks of its values |
 //! | `error` | `CliError` and the exit codes |
 //! | `run` | the dispatch, and the subcommands that talk to one meter (`info`, `get`, `cmd`, `set`, `log`) |
+//! | `pq` | the power-quality subcommands `pq` and `events` |
 //! | `record`, `analyze`, `collect` | the subcommands with files, signals or a broker |
 //! | `output`, `plot`, `signal` | human and `--json` output, PNG plots, Ctrl-C / SIGTERM |
 
@@ -28,6 +29,7 @@ mod collect;
 mod error;
 mod output;
 mod plot;
+mod pq;
 mod record;
 mod run;
 mod signal;

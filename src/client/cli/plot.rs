@@ -1,5 +1,6 @@
 //! `analyze --plot out.png`: the first cycles of every waveform and the active power of every
-//! window over time (for `p,q` / `v,i_RMS` recordings: their per-second values over time).
+//! window over time (for `p,q` / `v,i_RMS` recordings: their per-second values over time); with
+//! `--pq` the power-quality view ([`plot_pq`]): Urms(½) with the events, and a harmonic bar chart.
 //!
 //! Text is drawn with a small built-in 5×7 bitmap font, so the plot needs no system font and
 //! plotters needs no font feature (which would make every criterion HTML report in the crate
@@ -14,6 +15,7 @@ use std::vec::Vec;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::client::analyze::pq::UrmsHalfEnvelope;
 use crate::client::analyze::{AnalyzeOptions, AnalyzeSummary, Content, WindowResult, scale_block};
 use crate::client::recording::{RecordingError, RecordingReader};
 
@@ -137,6 +139,27 @@ fn glyph(c: char) -> [&'static str; 7] {
         'w' => [
             ".....", ".....", "#...#", "#...#", "#.#.#", "#.#.#", ".#.#.",
         ],
+        'd' => [
+            "....#", "....#", ".####", "#...#", "#...#", "#...#", ".####",
+        ],
+        'f' => [
+            "..##.", ".#..#", ".#...", "###..", ".#...", ".#...", ".#...",
+        ],
+        'h' => [
+            "#....", "#....", "#.##.", "##..#", "#...#", "#...#", "#...#",
+        ],
+        'U' => [
+            "#...#", "#...#", "#...#", "#...#", "#...#", "#...#", ".###.",
+        ],
+        'H' => [
+            "#...#", "#...#", "#...#", "#####", "#...#", "#...#", "#...#",
+        ],
+        '/' => [
+            ".....", "....#", "...#.", "..#..", ".#...", "#....", ".....",
+        ],
+        '%' => [
+            "##...", "##..#", "...#.", "..#..", ".#...", "#..##", "...##",
+        ],
         'A' => [
             ".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#",
         ],
@@ -236,10 +259,47 @@ fn tick(v: f64, step: f64) -> String {
     }
 }
 
+/// Event colours of the PQ view: the span (light) and its start (dark).
+const BAND: RGBColor = RGBColor(255, 215, 160);
+const BAND_EDGE: RGBColor = RGBColor(230, 120, 0);
+
+/// At most this many event labels are written (every event is still shaded).
+const MAX_BAND_LABELS: usize = 20;
+
+/// How a panel draws its series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// Polylines over `0..=x_end` (the axis starts at a round value at or below 0).
+    Lines,
+    /// Bars at whole x values `1..=x_end`, the series side by side, from 0.
+    Bars,
+}
+
+/// A shaded span of x (an event of the PQ view) with its label.
+struct Band {
+    from: f64,
+    to: f64,
+    label: String,
+}
+
 struct Panel {
     title: String,
     series: Vec<(String, Vec<(f64, f64)>)>,
     x_end: f64,
+    style: Style,
+    bands: Vec<Band>,
+}
+
+impl Panel {
+    fn lines(title: &str, series: Vec<(String, Vec<(f64, f64)>)>, x_end: f64) -> Panel {
+        Panel {
+            title: title.to_string(),
+            series,
+            x_end,
+            style: Style::Lines,
+            bands: Vec::new(),
+        }
+    }
 }
 
 fn draw_panel(
@@ -254,10 +314,18 @@ fn draw_panel(
         .filter(|v| v.is_finite())
         .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let (lo, hi) = if lo <= hi { (lo, hi) } else { (-1.0, 1.0) };
+    let (lo, hi) = match p.style {
+        Style::Lines => (lo, hi),
+        Style::Bars => (lo.min(0.0), hi.max(0.0)),
+    };
     let (y0, ystep, ny) = nice_ticks(lo, hi, 4.0);
     let y1 = y0 + ystep * (ny - 1) as f64;
-    let (x0, xstep, nx) = nice_ticks(0.0, p.x_end.max(1e-9), 5.0);
-    let x1 = x0 + xstep * (nx - 1) as f64;
+    let (tx0, xstep, nx) = nice_ticks(0.0, p.x_end.max(1e-9), 5.0);
+    // Lines span whole ticks; bars the categories 1..=x_end with half a bar of room each side.
+    let (x0, x1) = match p.style {
+        Style::Lines => (tx0, tx0 + xstep * (nx - 1) as f64),
+        Style::Bars => (0.5, p.x_end + 0.5),
+    };
     let mut chart = ChartBuilder::on(area)
         .margin_top(28)
         .margin_right(20)
@@ -276,7 +344,10 @@ fn draw_panel(
         .map_err(draw_err)?;
     let grid = RGBColor(220, 220, 220);
     let ys: Vec<f64> = (0..ny).map(|k| y0 + ystep * k as f64).collect();
-    let xs: Vec<f64> = (0..nx).map(|k| x0 + xstep * k as f64).collect();
+    let xs: Vec<f64> = (0..nx)
+        .map(|k| tx0 + xstep * k as f64)
+        .filter(|x| (x0..=x1).contains(x))
+        .collect();
     for v in &ys {
         chart
             .draw_series(LineSeries::new([(x0, *v), (x1, *v)], &grid))
@@ -287,13 +358,53 @@ fn draw_panel(
             .draw_series(LineSeries::new([(*v, y0), (*v, y1)], &grid))
             .map_err(draw_err)?;
     }
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    // Events under the data: a span at least 2 px wide, its start as a darker line.
+    for (k, b) in p.bands.iter().enumerate() {
+        let (from, to) = (b.from.clamp(x0, x1), b.to.clamp(x0, x1));
+        let (px0, _) = chart.backend_coord(&(from, y0));
+        let (px1, _) = chart.backend_coord(&(to, y0));
+        let px1 = px1.max(px0 + 2);
+        root.draw(&Rectangle::new(
+            [(px0, yr.start), (px1, yr.end - 1)],
+            BAND.filled(),
+        ))
+        .map_err(draw_err)?;
+        root.draw(&PathElement::new(
+            [(px0, yr.start), (px0, yr.end - 1)],
+            BAND_EDGE.stroke_width(1),
+        ))
+        .map_err(draw_err)?;
+        if k < MAX_BAND_LABELS {
+            text(
+                root,
+                &b.label,
+                px0 + 3,
+                yr.start + 4 + (k as i32 % 3) * 10,
+                1,
+            )?;
+        }
+    }
+    let count = p.series.len().max(1) as f64;
     for (k, (_, pts)) in p.series.iter().enumerate() {
         let color = COLORS.get(k % 3).copied().unwrap_or(BLACK);
-        chart
-            .draw_series(LineSeries::new(pts.iter().copied(), &color))
-            .map_err(draw_err)?;
+        match p.style {
+            Style::Lines => {
+                chart
+                    .draw_series(LineSeries::new(pts.iter().copied(), &color))
+                    .map_err(draw_err)?;
+            }
+            Style::Bars => {
+                let w = 0.8 / count;
+                let left = |x: f64| x - 0.4 + w * k as f64;
+                chart
+                    .draw_series(pts.iter().map(|(x, y)| {
+                        Rectangle::new([(left(*x), 0.0), (left(*x) + w, *y)], color.filled())
+                    }))
+                    .map_err(draw_err)?;
+            }
+        }
     }
-    let (xr, yr) = chart.plotting_area().get_pixel_range();
     // Title, ticks and legend in the bitmap font (coordinates of the root area).
     text(root, &p.title, xr.start, yr.start - 22, 2)?;
     for v in &ys {
@@ -361,28 +472,28 @@ pub(crate) fn plot(
         .map_or(1.0, |(l, f)| (l.t_s - f.t_s + l.duration_s).max(1e-3));
     let panels = match summary.content {
         Content::PowerPq => vec![
-            Panel {
-                title: "active power (W) - time (s)".into(),
-                series: over_time(windows, "P", |w| &w.active_w),
-                x_end: span,
-            },
-            Panel {
-                title: "reactive power (var) - time (s)".into(),
-                series: over_time(windows, "Q", |w| &w.reactive_var),
-                x_end: span,
-            },
+            Panel::lines(
+                "active power (W) - time (s)",
+                over_time(windows, "P", |w| &w.active_w),
+                span,
+            ),
+            Panel::lines(
+                "reactive power (var) - time (s)",
+                over_time(windows, "Q", |w| &w.reactive_var),
+                span,
+            ),
         ],
         Content::Rms => vec![
-            Panel {
-                title: "voltage (V) - time (s)".into(),
-                series: over_time(windows, "V", |w| &w.voltage_v),
-                x_end: span,
-            },
-            Panel {
-                title: "current (mA) - time (s)".into(),
-                series: over_time(windows, "I", |w| &w.current_ma),
-                x_end: span,
-            },
+            Panel::lines(
+                "voltage (V) - time (s)",
+                over_time(windows, "V", |w| &w.voltage_v),
+                span,
+            ),
+            Panel::lines(
+                "current (mA) - time (s)",
+                over_time(windows, "I", |w| &w.current_ma),
+                span,
+            ),
         ],
         Content::ThreePhase | Content::SinglePhase(_) => {
             let mut reader = RecordingReader::open(file, &opts.hints)?;
@@ -414,24 +525,21 @@ pub(crate) fn plot(
             };
             let wave_ms = (got.max(2) - 1) as f64 / rate * 1e3;
             vec![
-                Panel {
-                    title: "voltage (V) - time (ms)".into(),
-                    series: series("v_"),
-                    x_end: wave_ms,
-                },
-                Panel {
-                    title: "current (A) - time (ms)".into(),
-                    series: series("i_"),
-                    x_end: wave_ms,
-                },
-                Panel {
-                    title: "active power (W) - time (s)".into(),
-                    series: over_time(windows, "P", |w| &w.active_w),
-                    x_end: span,
-                },
+                Panel::lines("voltage (V) - time (ms)", series("v_"), wave_ms),
+                Panel::lines("current (A) - time (ms)", series("i_"), wave_ms),
+                Panel::lines(
+                    "active power (W) - time (s)",
+                    over_time(windows, "P", |w| &w.active_w),
+                    span,
+                ),
             ]
         }
     };
+    render(panels, png)
+}
+
+/// Draws `panels` one below the other and writes the PNG.
+fn render(panels: Vec<Panel>, png: &Path) -> Result<(), RecordingError> {
     let mut rgb = vec![0u8; WIDTH as usize * HEIGHT as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
@@ -443,6 +551,81 @@ pub(crate) fn plot(
         root.present().map_err(draw_err)?;
     }
     write_png(png, &rgb)
+}
+
+/// One event of the PQ view: its span in seconds from the first sample, and its type.
+pub(crate) struct PlotEvent {
+    pub(crate) from_s: f64,
+    pub(crate) to_s: f64,
+    pub(crate) kind: &'static str,
+}
+
+/// `analyze --pq --plot out.png`: Urms(½) per phase over the recording (each pixel column spans
+/// the lowest to the highest value in it, so a dip of one cycle still shows) with the events
+/// shaded and labelled, and the mean voltage harmonic subgroups H2..H50 per phase in % of H1
+/// (`harmonics_pct[phase][h - 2]`; `None`: no voltage on that phase).
+pub(crate) fn plot_pq(
+    urms: &UrmsHalfEnvelope,
+    events: &[PlotEvent],
+    harmonics_pct: &[Option<Vec<f64>>; 3],
+    png: &Path,
+) -> Result<(), RecordingError> {
+    let envelope: Vec<(String, Vec<(f64, f64)>)> = urms
+        .phases
+        .iter()
+        .enumerate()
+        .filter_map(|(p, buckets)| {
+            let buckets = buckets.as_ref()?;
+            let pts = buckets
+                .iter()
+                .enumerate()
+                .filter_map(|(k, b)| {
+                    let t = (k as f64 + 0.5) * urms.bucket_s;
+                    b.map(|(lo, hi)| [(t, f64::from(lo)), (t, f64::from(hi))])
+                })
+                .flatten()
+                .collect();
+            Some((std::format!("L{}", p + 1), pts))
+        })
+        .collect();
+    let span = urms
+        .phases
+        .iter()
+        .flatten()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(1) as f64
+        * urms.bucket_s;
+    let mut top = Panel::lines("Urms(1/2) (V) - time (s)", envelope, span);
+    top.bands = events
+        .iter()
+        .map(|e| Band {
+            from: e.from_s,
+            to: e.to_s,
+            label: e.kind.to_string(),
+        })
+        .collect();
+    let bars: Vec<(String, Vec<(f64, f64)>)> = harmonics_pct
+        .iter()
+        .enumerate()
+        .filter_map(|(p, h)| {
+            let pts = h
+                .as_ref()?
+                .iter()
+                .enumerate()
+                .map(|(k, v)| ((k + 2) as f64, *v))
+                .collect();
+            Some((std::format!("L{}", p + 1), pts))
+        })
+        .collect();
+    let bottom = Panel {
+        title: "mean voltage harmonics (% of H1) - order".into(),
+        series: bars,
+        x_end: 50.0,
+        style: Style::Bars,
+        bands: Vec::new(),
+    };
+    render(vec![top, bottom], png)
 }
 
 /// Encodes the RGB buffer as a PNG at `path`.

@@ -6,7 +6,7 @@ use std::string::ToString;
 
 use super::args::{Cli, CliCommand, Level, MeterArgs, SetCommand, WifiAction};
 use super::error::CliError;
-use super::{analyze, collect, output, record, signal};
+use super::{analyze, collect, output, pq, record, signal};
 use crate::client::{ClientError, Notice, Response};
 use crate::wire::command::{
     CalibrationArgs, Command as WireCommand, CommandError, DailyRestart, MqttServerSettings,
@@ -109,6 +109,15 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let c = meter.connect().await?;
             output::watch(&c, &out, *interval, *count, &mut signals).await?;
         }
+        CliCommand::Pq {
+            meter, interval, ..
+        } => return pq::pq(meter, *interval, &out).await,
+        CliCommand::Events {
+            meter,
+            since,
+            follow,
+            ..
+        } => return pq::events(meter, *since, *follow, &out).await,
         CliCommand::Analyze { .. } => return analyze::analyze(&cli, &out),
         CliCommand::Collect(args) => return collect::collect(cli.json, args).await,
         CliCommand::Fleet { broker, wait, .. } => {
