@@ -31,7 +31,9 @@ pub(crate) fn client_error(host: &str, e: ClientError) -> PyErr {
         ClientError::Io(_) | ClientError::Closed { .. } | ClientError::ConnectionLost { .. } => {
             ConnectionLostError::new_err(format!("meter `{host}`: {text}"))
         }
-        ClientError::Timeout { .. } => MeterTimeoutError::new_err(format!("meter `{host}`: {text}")),
+        ClientError::Timeout { .. } => {
+            MeterTimeoutError::new_err(format!("meter `{host}`: {text}"))
+        }
         ClientError::Busy { cmd } => BusyError::new_err((format!("meter `{host}`: {text}"), cmd)),
         ClientError::Refused { cmd, msg } => {
             RefusedError::new_err((format!("meter `{host}`: {text}"), cmd, msg))

@@ -7,7 +7,7 @@ use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use smartmeter::client::recording::{
-    PendingRecording, ReadHints, part_path, RecordingMeta, RecordingReader, RecordingStatus,
+    PendingRecording, ReadHints, RecordingMeta, RecordingReader, RecordingStatus, part_path,
 };
 
 use crate::errors::recording_error;

@@ -49,7 +49,8 @@ pub(crate) fn wait<T: Send + 'static>(
     let rt = runtime()?;
     let mut handle = rt.spawn(fut);
     loop {
-        let slice = py.detach(|| rt.block_on(tokio::time::timeout(SLICE, &mut handle)));
+        let slice =
+            py.detach(|| rt.block_on(async { tokio::time::timeout(SLICE, &mut handle).await }));
         match slice {
             Ok(Ok(v)) => return Ok(v),
             Ok(Err(e)) => return Err(PyRuntimeError::new_err(format!("internal error: {e}"))),

@@ -46,7 +46,9 @@ fn seconds(what: &str, s: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(s)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| PyValueError::new_err(format!("{what} must be a positive number of seconds")))
+        .ok_or_else(|| {
+            PyValueError::new_err(format!("{what} must be a positive number of seconds"))
+        })
 }
 
 /// A connection to one meter.
@@ -62,7 +64,9 @@ impl NativeMeter {
             .lock()
             .map_err(|_| PyRuntimeError::new_err("meter state poisoned"))?
             .clone()
-            .ok_or_else(|| MeterError::new_err(format!("meter `{}`: the connection is closed", self.host)))
+            .ok_or_else(|| {
+                MeterError::new_err(format!("meter `{}`: the connection is closed", self.host))
+            })
     }
 }
 
@@ -105,7 +109,9 @@ async fn record_task(
     stream.set_zero_fill(true);
     let info = stream.info().clone();
     let ch = info.channel_count().max(1);
-    let want = usize::try_from(total).unwrap_or(usize::MAX).saturating_mul(ch);
+    let want = usize::try_from(total)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(ch);
     let mut samples: Vec<f32> = Vec::with_capacity(want.min(1 << 26));
     let mut failure = None;
     while samples.len() < want {
@@ -231,7 +237,9 @@ impl NativeMeter {
         let mut handle = rt.spawn(record_task(client, req, total as u64, stop_rx));
         let mut interrupted: Option<PyErr> = None;
         let done = loop {
-            match py.detach(|| rt.block_on(tokio::time::timeout(SLICE, &mut handle))) {
+            match py
+                .detach(|| rt.block_on(async { tokio::time::timeout(SLICE, &mut handle).await }))
+            {
                 Ok(done) => break done,
                 Err(_) => {
                     if interrupted.is_none()
@@ -411,15 +419,14 @@ impl NativeStream {
         let st = &mut *guard;
         let ch = self.channels.len().max(1);
         let want = self.block * ch;
-        loop {
-            let Some(rx) = st.rx.as_mut() else {
-                break;
-            };
+        while let Some(rx) = st.rx.as_mut() {
             if st.pending.len() >= want {
                 break;
             }
             let rt = runtime()?;
-            let msg = match py.detach(|| rt.block_on(tokio::time::timeout(SLICE, rx.recv()))) {
+            let msg = match py
+                .detach(|| rt.block_on(async { tokio::time::timeout(SLICE, rx.recv()).await }))
+            {
                 Ok(msg) => msg,
                 Err(_) => {
                     py.check_signals()?;
@@ -446,15 +453,20 @@ impl NativeStream {
         let rest = st.pending.split_off(take);
         let out = std::mem::replace(&mut st.pending, rest);
         let frames = out.len() / ch;
-        Ok(Some(PyArray1::from_vec(py, out).reshape([frames, ch])?.into_any()))
+        Ok(Some(
+            PyArray1::from_vec(py, out)
+                .reshape([frames, ch])?
+                .into_any(),
+        ))
     }
 
     /// Stops the session (the meter stops sampling) and waits for the meter's stop reply.
     /// Idempotent.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let mut guard = self.state.try_lock().map_err(|_| {
-            PyRuntimeError::new_err("this stream is being read by another thread")
-        })?;
+        let mut guard = self
+            .state
+            .try_lock()
+            .map_err(|_| PyRuntimeError::new_err("this stream is being read by another thread"))?;
         if let Some(tx) = guard.stop.take() {
             let _ = tx.send(());
         }

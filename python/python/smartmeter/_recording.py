@@ -289,7 +289,7 @@ class Recording:
                 columns = pd.MultiIndex.from_tuples(list(cols), names=["physical_quantity", "type"])
                 frame = pd.DataFrame(np.column_stack(list(cols.values())), index=df.index, columns=columns)
                 key = f"/building{building}/elec/meter{meter + phase - 1}"
-                store.put(key, frame, format="table")
+                store.put(key, frame, format="table", track_times=False)
                 keys.append(key)
                 measurements.update(cols)
                 elec_meters[meter + phase - 1] = {
