@@ -1,6 +1,7 @@
 //! `Meter` and its sample streams: the crate's tokio [`Client`] on the shared runtime, driven from
 //! Python without the GIL and interruptible by Ctrl-C.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,7 +118,8 @@ async fn record_task(
     while samples.len() < want {
         tokio::select! {
             biased;
-            Ok(()) = &mut stop => break,
+            // A stop request, or its sender dropped (the reader is gone): stop either way.
+            _ = &mut stop => break,
             block = stream.next() => match block {
                 None => {
                     failure = Some(ClientError::Closed {
@@ -310,10 +312,10 @@ impl NativeMeter {
                 pending: Vec::new(),
                 stop: Some(stop_tx),
                 task: Some(task),
-                lost: 0,
-                zero_filled: 0,
-                stop_json: None,
             }),
+            lost: AtomicU64::new(0),
+            zero_filled: AtomicU64::new(0),
+            stop_json: Mutex::new(None),
         })
     }
 
@@ -335,7 +337,8 @@ async fn pump(
     loop {
         tokio::select! {
             biased;
-            Ok(()) = &mut stop => break,
+            // A stop request, or its sender dropped (the reader is gone): stop either way.
+            _ = &mut stop => break,
             block = stream.next() => match block {
                 None => return None,
                 Some(b) => {
@@ -353,15 +356,14 @@ async fn pump(
     stream.stop().await.ok().map(|r| r.json().to_string())
 }
 
+/// The reader's side of a stream. Locked for a whole `next_block`/`close` (which wait without the
+/// GIL), so the counters other threads may read meanwhile live outside it.
 struct StreamState {
     rx: Option<mpsc::Receiver<Result<FrameSamples, ClientError>>>,
     /// Samples received but not yet handed out (less than one block).
     pending: Vec<f32>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Option<String>>>,
-    lost: u64,
-    zero_filled: u64,
-    stop_json: Option<String>,
 }
 
 /// The blocks of one sampling session.
@@ -374,6 +376,9 @@ pub(crate) struct NativeStream {
     start_us: Option<i64>,
     block: usize,
     state: Mutex<StreamState>,
+    lost: AtomicU64,
+    zero_filled: AtomicU64,
+    stop_json: Mutex<Option<String>>,
 }
 
 #[pymethods]
@@ -397,17 +402,17 @@ impl NativeStream {
     /// Packets lost so far (their samples are zeros).
     #[getter]
     fn lost(&self) -> u64 {
-        self.state.lock().map(|s| s.lost).unwrap_or(0)
+        self.lost.load(Ordering::Relaxed)
     }
     /// Samples (per channel) zero-filled so far.
     #[getter]
     fn zero_filled(&self) -> u64 {
-        self.state.lock().map(|s| s.zero_filled).unwrap_or(0)
+        self.zero_filled.load(Ordering::Relaxed)
     }
     /// The meter's stop reply (JSON) once the stream is closed.
     #[getter]
     fn stop_reply(&self) -> Option<String> {
-        self.state.lock().ok().and_then(|s| s.stop_json.clone())
+        self.stop_json.lock().ok().and_then(|s| s.clone())
     }
 
     /// The next block `(block, channels)`; a shorter last block when the session ended; `None`
@@ -435,8 +440,10 @@ impl NativeStream {
             };
             match msg {
                 Some(Ok(b)) => {
-                    st.lost += u64::from(b.lost_packets);
-                    st.zero_filled += b.zero_filled as u64;
+                    self.lost
+                        .fetch_add(u64::from(b.lost_packets), Ordering::Relaxed);
+                    self.zero_filled
+                        .fetch_add(b.zero_filled as u64, Ordering::Relaxed);
                     st.pending.extend_from_slice(&b.samples);
                 }
                 Some(Err(e)) => {
@@ -473,7 +480,10 @@ impl NativeStream {
         guard.rx = None;
         guard.pending.clear();
         if let Some(task) = guard.task.take() {
-            guard.stop_json = wait(py, task)?.ok().flatten();
+            let reply = wait(py, task)?.ok().flatten();
+            if let Ok(mut s) = self.stop_json.lock() {
+                *s = reply;
+            }
         }
         Ok(())
     }

@@ -145,17 +145,21 @@ def test_stream_blocks_and_stop(sim):
 
 
 def test_ctrl_c_stops_the_recording_cleanly(sim):
-    with smartmeter.Meter(sim.host) as m:
-        timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
-        try:
+    # Python's own Ctrl-C handler, also when this process was started with SIGINT ignored (as a
+    # background job of a shell is).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        with smartmeter.Meter(sim.host) as m:
+            timer.start()
             with pytest.raises(smartmeter.RecordingInterrupted) as e:
                 m.record(60, rate=8000)
-        finally:
-            timer.cancel()
-        assert isinstance(e.value, KeyboardInterrupt)
-        rec = e.value.recording
-        assert rec.status == "interrupted"
-        assert 0 < len(rec) < 60 * 8000
-        # the meter was stopped (not busy) and the connection still works
-        assert m.get("voltage")["cmd"] == "getVoltage"
+            assert isinstance(e.value, KeyboardInterrupt)
+            rec = e.value.recording
+            assert rec.status == "interrupted"
+            assert 0 < len(rec) < 60 * 8000
+            # the meter was stopped (not busy) and the connection still works
+            assert m.get("voltage")["cmd"] == "getVoltage"
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
