@@ -401,18 +401,84 @@ pub fn scale_block(block: &mut [f32], meta: &RecordingMeta) {
 pub fn analyze_file(
     path: &Path,
     opts: &AnalyzeOptions,
-    mut on_window: impl FnMut(&WindowResult),
+    on_window: impl FnMut(&WindowResult),
 ) -> Result<AnalyzeSummary, AnalyzeError> {
     let reader = RecordingReader::open(path, &opts.hints)?;
     let meta = reader.meta().clone();
+    let block_frames = opts.block_frames.max(1);
+    analyze_blocks(
+        meta,
+        opts,
+        |scale, consume| pump(reader, scale, block_frames, consume),
+        on_window,
+    )
+}
+
+/// [`analyze_file`] over interleaved samples already in memory, described by `meta` (rate,
+/// channels, units, start time): the same rows as for a file holding these samples and `meta`
+/// (they are fed in the same blocks of [`AnalyzeOptions::block_frames`]). `samples` is read in
+/// place; only mixed current units (some channels in mA, others in A) make a scaled copy of one
+/// block at a time. `opts.hints` is not used.
+pub fn analyze_samples(
+    meta: &RecordingMeta,
+    samples: &[f32],
+    opts: &AnalyzeOptions,
+    on_window: impl FnMut(&WindowResult),
+) -> Result<AnalyzeSummary, AnalyzeError> {
+    let ch = meta.channels.len().max(1);
+    if !samples.len().is_multiple_of(ch) {
+        return Err(RecordingError::Invalid {
+            field: "samples",
+            reason: std::format!(
+                "{} values is not a whole number of {ch}-channel frames",
+                samples.len()
+            ),
+        }
+        .into());
+    }
+    let block = opts.block_frames.max(1) * ch;
+    let source = |scale: Option<[f32; 6]>,
+                  consume: &mut dyn FnMut(&[f32]) -> Result<(), AnalyzeError>| {
+        let mut scaled: Vec<f32> = Vec::new();
+        for chunk in samples.chunks(block) {
+            match &scale {
+                None => consume(chunk)?,
+                Some(s) => {
+                    // As the file reader scales while decoding: channel k times s[k].
+                    scaled.clear();
+                    scaled.extend(
+                        chunk
+                            .iter()
+                            .zip(s.iter().take(ch.min(6)).cycle())
+                            .map(|(x, k)| x * k),
+                    );
+                    consume(&scaled)?;
+                }
+            }
+        }
+        Ok((samples.len() / ch) as u64)
+    };
+    analyze_blocks(meta.clone(), opts, source, on_window)
+}
+
+/// The analysis of a recording described by `meta` whose samples `source` hands to its second
+/// argument block by block (scaled per channel by its first, when given), returning the frame count.
+fn analyze_blocks(
+    meta: RecordingMeta,
+    opts: &AnalyzeOptions,
+    source: impl FnOnce(
+        Option<[f32; 6]>,
+        &mut dyn FnMut(&[f32]) -> Result<(), AnalyzeError>,
+    ) -> Result<u64, AnalyzeError>,
+    mut on_window: impl FnMut(&WindowResult),
+) -> Result<AnalyzeSummary, AnalyzeError> {
     let kind = content(&meta)?;
     let t0 = meta.start_unix_us.map_or(0.0, |us| us as f64 * 1e-6);
     let ch = meta.channels.len().max(1);
-    let block_frames = opts.block_frames.max(1);
     match kind {
         Content::PowerPq | Content::Rms => {
             let mut rows = PerSecond::new(kind, meta.rate_hz, t0);
-            let frames = pump(reader, None, block_frames, |block| {
+            let frames = source(None, &mut |block| {
                 rows.push(block, &mut on_window);
                 Ok(())
             })?;
@@ -470,7 +536,7 @@ pub fn analyze_file(
             };
             let mut upsampler = upsampler;
             let mut up_buf: Vec<f32> = Vec::new();
-            let frames = pump(reader, scale, block_frames, |block| match &mut upsampler {
+            let frames = source(scale, &mut |block| match &mut upsampler {
                 Some(u) => {
                     u.process(block, &mut up_buf);
                     w.push(&up_buf, &mut on_window)

@@ -440,7 +440,7 @@ pub fn analyze_pq_file(
     opts: &PqAnalyzeOptions,
     on_item: impl FnMut(PqItem),
 ) -> Result<PqAnalyzeSummary, PqAnalyzeError> {
-    run(path, opts, on_item, None)
+    run_file(path, opts, on_item, None)
 }
 
 /// [`analyze_pq_file`], also calling `on_basic` with every completed basic (10/12-cycle)
@@ -455,17 +455,68 @@ pub fn analyze_pq_file_with_basic(
     on_item: impl FnMut(PqItem),
     mut on_basic: impl FnMut(&PqAggregate),
 ) -> Result<PqAnalyzeSummary, PqAnalyzeError> {
-    run(path, opts, on_item, Some(&mut on_basic))
+    run_file(path, opts, on_item, Some(&mut on_basic))
 }
 
-fn run(
+fn run_file(
     path: &Path,
     opts: &PqAnalyzeOptions,
-    mut on_item: impl FnMut(PqItem),
+    on_item: impl FnMut(PqItem),
     on_basic: Option<&mut dyn FnMut(&PqAggregate)>,
 ) -> Result<PqAnalyzeSummary, PqAnalyzeError> {
     let mut reader = RecordingReader::open(path, &opts.hints)?;
     let meta = reader.meta().clone();
+    let block = opts.block_frames.max(1);
+    let mut raw: Vec<f32> = Vec::with_capacity(block * reader.channels());
+    let source = |consume: &mut dyn FnMut(&[f32])| -> Result<(), PqAnalyzeError> {
+        while reader.read_frames_direct(&mut raw, block)? > 0 {
+            consume(&raw);
+        }
+        Ok(())
+    };
+    analyze_pq_blocks(meta, opts, source, on_item, on_basic)
+}
+
+/// [`analyze_pq_file`] over interleaved samples already in memory, described by `meta` (rate,
+/// channels, units, start time): the same items as for a file holding these samples and `meta`
+/// (fed in the same blocks of [`PqAnalyzeOptions::block_frames`]). `opts.hints` is not used.
+///
+/// # Errors
+/// As [`analyze_pq_file`]; also when `samples` is not a whole number of frames.
+pub fn analyze_pq_samples(
+    meta: &RecordingMeta,
+    samples: &[f32],
+    opts: &PqAnalyzeOptions,
+    on_item: impl FnMut(PqItem),
+) -> Result<PqAnalyzeSummary, PqAnalyzeError> {
+    let ch = meta.channels.len().max(1);
+    if !samples.len().is_multiple_of(ch) {
+        return Err(RecordingError::Invalid {
+            field: "samples",
+            reason: format!(
+                "{} values is not a whole number of {ch}-channel frames",
+                samples.len()
+            ),
+        }
+        .into());
+    }
+    let block = opts.block_frames.max(1) * ch;
+    let source = |consume: &mut dyn FnMut(&[f32])| -> Result<(), PqAnalyzeError> {
+        samples.chunks(block).for_each(consume);
+        Ok(())
+    };
+    analyze_pq_blocks(meta.clone(), opts, source, on_item, None)
+}
+
+/// The power-quality analysis of a recording described by `meta` whose samples `source` hands
+/// to its argument block by block.
+fn analyze_pq_blocks(
+    meta: RecordingMeta,
+    opts: &PqAnalyzeOptions,
+    source: impl FnOnce(&mut dyn FnMut(&[f32])) -> Result<(), PqAnalyzeError>,
+    mut on_item: impl FnMut(PqItem),
+    on_basic: Option<&mut dyn FnMut(&PqAggregate)>,
+) -> Result<PqAnalyzeSummary, PqAnalyzeError> {
     let map = ChannelMap::of(&meta)?;
     let rate = meta.rate_hz;
     if !(MIN_RATE_HZ..=MAX_RATE_HZ).contains(&rate) {
@@ -485,10 +536,8 @@ fn run(
     });
     let mut pq = Pq::<f32, Flicker>::with_flicker(config, flicker)?;
     let start_us = meta.start_unix_us.unwrap_or(0);
-    let ch = reader.channels();
-    let block = opts.block_frames.max(1);
-    let mut raw: Vec<f32> = Vec::with_capacity(block * ch);
-    let mut input: Vec<f32> = Vec::with_capacity(block * map.layout.channels());
+    let ch = meta.channels.len().max(1);
+    let mut input: Vec<f32> = Vec::with_capacity(opts.block_frames.max(1) * map.layout.channels());
     let mut frames: u64 = 0;
     let mut sink = Emit {
         want,
@@ -499,18 +548,14 @@ fn run(
         on_item: &mut on_item,
         on_basic,
     };
-    loop {
-        let n = reader.read_frames_direct(&mut raw, block)?;
-        if n == 0 {
-            break;
-        }
-        map.gather(&raw, ch, &mut input);
+    source(&mut |raw| {
+        map.gather(raw, ch, &mut input);
         // the clock of the block's first sample from the sample count (the ADC is the time base)
         let offset_us = i128::from(frames) * 1_000_000 / i128::from(rate);
         let t_us = i64::try_from(i128::from(start_us) + offset_us).unwrap_or(i64::MAX);
         pq.feed(&input, t_us, &mut sink);
-        frames += n as u64;
-    }
+        frames += (raw.len() / ch) as u64;
+    })?;
     let (aggregates, events) = (sink.aggregates, sink.events);
     Ok(PqAnalyzeSummary {
         meta,
