@@ -169,6 +169,9 @@ async fn main(spawner: Spawner) -> ! {
         source_rate_hz: sampler::RATE_HZ,
         buffer_size: 32 * 1024,
         sample_ring_bytes: 32 * 1024,
+        // The eFuse base MAC: Home Assistant's node id and `unique_id`s come from it, so the
+        // entities stay the same across restarts, renames, resets and a reflashed store.
+        device_id: Some(mac_hex(esp_hal::efuse::base_mac_address().as_bytes())),
         ..DeviceOptions::default()
     };
     let store = store::FlashStore::new(esp_storage::FlashStorage::new(peripherals.FLASH));
@@ -210,4 +213,15 @@ async fn main(spawner: Spawner) -> ! {
     loop {
         embassy_time::Timer::after_secs(60).await;
     }
+}
+
+/// `bytes` as lower-case hex without separators (`a0b1c2d3e4f5`), without `core::fmt`.
+fn mac_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
 }
