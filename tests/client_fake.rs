@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use smartmeter::client::{Client, ClientError, ClientOptions, Notice, Target};
-use smartmeter::wire::command::{SampleRequest, StreamType};
+use smartmeter::wire::command::{SampleRequest, ServerAddr, StreamType};
+use smartmeter::wire::log::LogLevel;
 use smartmeter::wire::reply::{Reply, StopStats};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -264,6 +265,67 @@ async fn samples_from_the_original_firmware() {
         s.stop().await.unwrap().reply(),
         Reply::Stopped(StopStats { samples: 2, .. })
     ));
+}
+
+/// Every reply the seed README prints, as written (no `cmd`, `msg` first, a leading log line,
+/// `"type":"SmartMeter"`, `calibration:[1,1]`), answers its request (docs/protocol.md §1, reading old
+/// devices).
+#[tokio::test]
+async fn the_original_firmwares_replies_answer_their_requests() {
+    let info = b"Info:{\"cmd\":\"info\",\"type\":\"SmartMeter\",\"version\":\"2.2\",\"compiled\":\"Mar_2_2021_09:57:58\",\"sys_time\":\"03/02/2021 10:37:07.662\",\"name\":\"smartmeterX\",\"ip\":\"192.168.4.1\",\"mqtt_server\":\"-\",\"stream_server\":\"-\",\"time_server\":\"time.google.com\",\"sampling_rate\":4000,\"buffer_size\":3670016,\"psram\":true,\"rtc\":false,\"calV\":1,\"calI\":1,\"state\":\"idle\",\"relay\":1,\"calibration\":[1,1],\"ssids\":\"[energywifi]\",\"ssid\":\"-\",\"rssi\":-71,\"bssid\":\"-\"}\r\n";
+    let handler: Handler = Box::new(|line| {
+        let reply: &[u8] = if line.contains("\"log\"") {
+            b"Info:{\"error\":false,\"msg\":\"Log Level set to: warning\"}\r\n"
+        } else if line.contains("mdns") {
+            b"Info:[I]03/02 10:42:24: MDNS Name: smartmeterX\r\nInfo:{\"error\":false,\"msg\":\"Set MDNS name to: smartmeterX\",\"mdns_name\":\"smartmeterX\"}\r\n"
+        } else if line.contains("getLog") {
+            b"Info:{\"cmd\":\"log\",\"msg\":\"*** LOGFile *** [E]03/02 11:26:20: Cannot connect to MQTT Server -//n*** LOGFile *** \"}\r\nInfo:{\"error\":false}\r\n"
+        } else if line.contains("\"ntp\"") {
+            b"Info:[I]03/02 11:28:14: NTP synced with conf: 11\r\nInfo:{\"msg\":\"Time synced\",\"error\":false,\"current_time\":\"03/02/2021 11:27:40.182\"}\r\n"
+        } else if line.contains("timeServer") {
+            b"Info:[I]03/02 11:28:14: NTP synced with conf: 11\r\nInfo:{\"error\":false,\"msg\":\"Set TimeServer address to: time.google.com\",\"time_server\":\"time.google.com\"}\r\n"
+        } else if line.contains("addWifi") {
+            b"Info:{\"error\":false,\"ssid\":\"Test\",\"pwd\":\"TestPwd\",\"msg\":\"New Ap, SSID: Test, PW: TestPwd\",\"ssids\":\"[energywifi, Test]\"}\r\n"
+        } else if line.contains("delWifi") {
+            b"Info:{\"error\":false,\"msg\":\"Removed SSID: Test\",\"ssids\":\"[energywifi]\"}\r\n"
+        } else if line.contains("getEnergy") {
+            b"Info:{\"error\":false,\"cmd\":\"getEnergy\",\"energy\":[10149.5684,5101.23238,4509.21022],\"unit\":\"Wh\",\"startTs\":1632219770,\"start\":\"09/20/2021 12:22:50.068\",\"days\":1}\r\n"
+        } else {
+            b"Info: Setup done\r\n"
+        };
+        reply.to_vec()
+    });
+    let (target, _) = fake(info.to_vec(), handler, true).await;
+    let c = Client::connect_with(&target, opts()).await.unwrap();
+    assert_eq!(c.connect_info().name, "smartmeterX");
+    let msg = |r: Result<smartmeter::client::Response, ClientError>| {
+        r.unwrap().reply().message().unwrap_or_default()
+    };
+    assert_eq!(
+        msg(c.set_log_level(LogLevel::Warning).await),
+        "Log Level set to: warning"
+    );
+    assert_eq!(
+        msg(c.set_name("smartmeterX").await),
+        "Set MDNS name to: smartmeterX"
+    );
+    assert_eq!(
+        c.get_log().await.unwrap(),
+        ["[E]03/02 11:26:20: Cannot connect to MQTT Server -"]
+    );
+    assert_eq!(msg(c.ntp().await), "Time synced");
+    let server = ServerAddr::parse("time.google.com").unwrap();
+    assert_eq!(
+        msg(c.set_time_server(server).await),
+        "Set TimeServer address to: time.google.com"
+    );
+    assert!(matches!(
+        c.add_wifi("Test", "TestPwd").await.unwrap().reply(),
+        Reply::AddWifi { ssids, .. } if ssids.len() == 2
+    ));
+    assert_eq!(msg(c.del_wifi("Test").await), "Removed SSID: Test");
+    assert_eq!(c.energy().await.unwrap().days, 1);
+    c.ping().await.unwrap();
 }
 
 #[tokio::test]

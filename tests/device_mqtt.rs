@@ -88,6 +88,57 @@ fn status_every_five_seconds_while_idle() {
     assert_eq!(keys, ["power", "energy", "current", "volt", "ts"]);
 }
 
+/// The numbers of a JSON array `"key":[a,b,c]` in `reply`, as printed.
+fn array_texts(reply: &str, key: &str) -> Vec<String> {
+    let start = reply.find(&format!("\"{key}\":[")).expect(key) + key.len() + 4;
+    let len = reply[start..].find(']').expect("]");
+    reply[start..start + len]
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
+
+/// A one-shot reading over MQTT (`powermeter/<name>/sample`) prints the very texts the TCP reply
+/// prints for the same window: the f32's shortest form (`228.43`), never the f64 it was widened
+/// to (`228.42999267578125`), docs/protocol.md §2.
+#[test]
+fn one_shot_readings_print_as_the_tcp_replies_do() {
+    let mut b = with_broker();
+    b.run(500);
+    let c = b.tcp(2);
+    b.drain_events();
+    let power = b.cmd(c, r#"{"cmd":"getPower"}"#);
+    let cases = [
+        (
+            "v",
+            array_texts(&b.cmd(c, r#"{"cmd":"getVoltage"}"#), "voltage"),
+        ),
+        (
+            "i",
+            array_texts(&b.cmd(c, r#"{"cmd":"getCurrent"}"#), "current"),
+        ),
+        ("p", array_texts(&power, "activePower")),
+        ("q", array_texts(&power, "reactivePower")),
+        ("s", array_texts(&power, "apparentPower")),
+    ];
+    // Not vacuous: the widened f64 of some reading prints differently from its f32.
+    assert!(
+        cases.iter().flat_map(|(_, t)| t).any(|t| {
+            let x: f32 = t.parse().unwrap();
+            serde_json::to_string(&f64::from(x)).unwrap() != *t
+        }),
+        "{cases:?}"
+    );
+    for (q, tcp) in cases {
+        b.dev
+            .handle_mqtt(b.now, "powermeter/smartmeterX/sample", q.as_bytes());
+        let p = publishes(&b.drain_events());
+        assert_eq!(p.len(), 1, "{p:?}");
+        let v: serde_json::Value = serde_json::from_str(&p[0].1).unwrap();
+        assert_eq!(v["value"], tcp.join(","), "{q}: {}", p[0].1);
+    }
+}
+
 #[test]
 fn one_shot_samples_state_and_command_bridge() {
     let mut b = with_broker();
