@@ -55,12 +55,16 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 Stop::Input => break,
                 Stop::Limit => {
                     // abandon the window (its spectrum would mix two estimator windows); the half
-                    // cycle in progress ends here, shorter, so that Urms(½) keeps its cadence
+                    // cycle in progress is dropped: a cycle cut short by the re-sync would measure
+                    // a fraction of a distorted wave (with 4 % H5 and 2 % H3 a 10 % "swell" came out
+                    // of a steady 120 V grid when auto-detection re-tuned 50 → 60 Hz). The next
+                    // value comes from the next window's first whole half cycle alone (an empty
+                    // `prev_half`: exact for half-wave-symmetric waves), so that an event that ends
+                    // across the re-sync is not held a cycle longer.
                     self.lat.active = false;
-                    if self.lat.half_points > 0 {
-                        self.half_cycle(sink);
-                        self.lat.half_points = 0;
-                    }
+                    self.lat.half = lattice::HalfSums::default();
+                    self.lat.half_points = 0;
+                    self.lat.prev_half = Some(lattice::HalfSums::default());
                 }
                 Stop::Half => {
                     if self.profile_mask & 2 == 0 {
