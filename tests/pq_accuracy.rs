@@ -708,3 +708,35 @@ fn auto_nominal_retune_on_a_distorted_60hz_grid_makes_no_event() {
         );
     }
 }
+
+/// Under auto-detection on a distorted 60 Hz grid, every 10-s frequency (the first one included,
+/// whatever the phase of the clock's 10-s ticks against the start) is within 1 mHz: the crossings
+/// found before the re-tune to 60 Hz used to bias the first value by 11-22 mHz.
+#[test]
+fn auto_nominal_retune_keeps_the_first_ten_second_frequency_exact() {
+    use smartmeter::dsp::pq::Pq;
+    for off_ms in (0..10_000i64).step_by(500) {
+        let mut s = Signal::new(32_000, 60.0, 120.0);
+        for (order, rel) in [(5.0, 0.04), (3.0, 0.02)] {
+            s.v_comps.push(Comp {
+                order,
+                rel,
+                phase_deg: 0.0,
+            });
+        }
+        let mut pq = Pq::<f32>::new(PqConfig::new(32_000)).unwrap();
+        let mut out = Collect::default();
+        let t0 = T0_US + off_ms * 1000;
+        let mut n = 0u64;
+        while n < 14 * 32_000 {
+            let t = t0 + (n as f64 * 1e6 / 32_000.0).round() as i64;
+            pq.feed(&s.samples(n, 1600), t, &mut out);
+            n += 1600;
+        }
+        let f: Vec<f32> = out.basic.iter().filter_map(|r| r.frequency_hz).collect();
+        assert!(!f.is_empty(), "offset {off_ms} ms: a 10-s frequency");
+        for x in f {
+            assert!((x - 60.0).abs() <= 1e-3, "offset {off_ms} ms: {x} Hz");
+        }
+    }
+}

@@ -87,6 +87,11 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             // count (10 on a 60 Hz grid, with no spectrum): settle again as after the start
             self.warmup = 0;
             self.detector = None;
+            // the 10-s frequency restarts too: crossings found by the detector tuned to the other
+            // frequency, and those while its filters settle again, biased the first value by
+            // 11-22 mHz on a 60 Hz grid (Class A allows 10)
+            let f10 = &mut self.hooks.f10;
+            (f10.cycles, f10.span, f10.run) = (0, 0.0, 0);
         }
         self.hooks.cycles_per_window = self.est.config().cycles_per_window;
         // events are detected once the crossing detector has settled
