@@ -675,14 +675,7 @@ fn hostile_input_and_clock_jumps_do_not_panic() {
 fn auto_nominal_retune_on_a_distorted_60hz_grid_makes_no_event() {
     use smartmeter::dsp::pq::Pq;
     for seed in 0..60u64 {
-        let mut s = Signal::new(32_000, 60.0, 120.0);
-        for (order, rel) in [(5.0, 0.04), (3.0, 0.02)] {
-            s.v_comps.push(Comp {
-                order,
-                rel,
-                phase_deg: 0.0,
-            });
-        }
+        let s = distorted_120v_60hz();
         let mut pq = Pq::<f32>::new(PqConfig::new(32_000)).unwrap();
         let mut out = Collect::default();
         let mut n = seed * 137;
@@ -716,14 +709,7 @@ fn auto_nominal_retune_on_a_distorted_60hz_grid_makes_no_event() {
 fn auto_nominal_retune_keeps_the_first_ten_second_frequency_exact() {
     use smartmeter::dsp::pq::Pq;
     for off_ms in (0..10_000i64).step_by(500) {
-        let mut s = Signal::new(32_000, 60.0, 120.0);
-        for (order, rel) in [(5.0, 0.04), (3.0, 0.02)] {
-            s.v_comps.push(Comp {
-                order,
-                rel,
-                phase_deg: 0.0,
-            });
-        }
+        let s = distorted_120v_60hz();
         let mut pq = Pq::<f32>::new(PqConfig::new(32_000)).unwrap();
         let mut out = Collect::default();
         let t0 = T0_US + off_ms * 1000;
@@ -739,4 +725,17 @@ fn auto_nominal_retune_keeps_the_first_ten_second_frequency_exact() {
             assert!((x - 60.0).abs() <= 1e-3, "offset {off_ms} ms: {x} Hz");
         }
     }
+}
+
+/// The simulator's North-American test grid: 120 V / 60 Hz with 4 % H5 and 2 % H3 on every phase.
+fn distorted_120v_60hz() -> Signal {
+    let mut s = Signal::new(32_000, 60.0, 120.0);
+    for (order, rel) in [(5.0, 0.04), (3.0, 0.02)] {
+        s.v_comps.push(Comp {
+            order,
+            rel,
+            phase_deg: 0.0,
+        });
+    }
+    s
 }
