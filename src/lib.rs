@@ -57,3 +57,15 @@ pub mod sim;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// A xorshift64 generator for the unit tests' randomised comparisons: deterministic from `seed`
+/// (non-zero), so a failure names its case, and without a dependency.
+#[cfg(test)]
+pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}

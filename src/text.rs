@@ -164,12 +164,10 @@ mod tests {
     /// for a tie of two shortest candidates (rare) the even one.
     #[test]
     fn shortest_matches_core_fmt() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1du64);
         let mut ties = 0;
         for _ in 0..200_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            let state = next();
             let d = f64::from_bits(state);
             let s = f32::from_bits(state as u32);
             let (ours, core) = (format!("{}", Shortest(d)), format!("{d}"));
@@ -203,13 +201,7 @@ mod tests {
     /// The text equals `format!("{:.N}")`, ties and special values included, up to its limit.
     #[test]
     fn matches_core_fmt() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(0x9e37_79b9_7f4a_7c15u64);
         for _ in 0..50_000 {
             let bits = next();
             let magnitude = 10f64.powi((bits % 24) as i32 - 12);

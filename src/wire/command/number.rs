@@ -206,19 +206,13 @@ mod tests {
     /// declines every form it does not handle.
     #[test]
     fn fast_decimal_matches_str_parse() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut taken = 0;
         for _ in 0..200_000 {
             let int_digits = (next() % 12) as usize;
             let frac_digits = (next() % 24) as usize;
             let mut t = alloc::string::String::new();
-            if next() % 3 == 0 {
+            if next().is_multiple_of(3) {
                 t.push('-');
             }
             for i in 0..int_digits.max(1) {
@@ -229,7 +223,7 @@ mod tests {
                 };
                 t.push(char::from(b'0' + d as u8));
             }
-            if int_digits == 0 || next() % 4 != 0 {
+            if int_digits == 0 || !next().is_multiple_of(4) {
                 t.push('.');
                 for _ in 0..frac_digits.max(1) {
                     t.push(char::from(b'0' + (next() % 10) as u8));
@@ -260,13 +254,7 @@ mod tests {
     /// rejects what it rejects.
     #[test]
     fn parse_f64_matches_str_parse() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1du64);
         const PARTS: [&str; 12] = [
             "",
             "0",
@@ -288,7 +276,7 @@ mod tests {
             let mut t = alloc::string::String::new();
             t.push_str(SIGNS[pick(next(), SIGNS.len())]);
             t.push_str(PARTS[pick(next(), PARTS.len())]);
-            if next() % 3 != 0 {
+            if !next().is_multiple_of(3) {
                 t.push('.');
                 t.push_str(PARTS[pick(next(), PARTS.len())]);
             }

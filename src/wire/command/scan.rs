@@ -727,13 +727,7 @@ mod tests {
 
     #[test]
     fn agrees_with_serde_json_on_seeds_and_mutations() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(0x2545_f491_4f6c_dd1du64);
         const BYTES: &[u8] =
             b"{}[]\",:\\ u0123456789abcdefABCDEF-+.eEtrunlsf\x01\x7f\xc3\xa9\xff\n\r\t/";
         for seed in SEEDS {

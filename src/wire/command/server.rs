@@ -249,13 +249,7 @@ mod tests {
             "a", "1", "0", "9", ":", "[", "]", ".", "-", "_", " ", "\t", "\u{a0}", "\u{2003}", "é",
             "f", "65535", "65536", "00080", "::1", "host",
         ];
-        let mut state = 0x1234_5678_9abc_def1u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::xorshift(0x1234_5678_9abc_def1u64);
         let mut accepted = 0;
         for _ in 0..40_000 {
             let mut t = String::new();
