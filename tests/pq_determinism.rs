@@ -121,8 +121,8 @@ fn f32_and_codes_agree() {
     assert_eq!(a.start_unix_s, b.start_unix_s);
     for p in 0..3 {
         assert!((a.voltage_v[p] / b.voltage_v[p] - 1.0).abs() < 1e-5);
-        // within 0.01 % of the reading; components at the noise floor within 0.002 % of H1 (f32
-        // amps are resolved to 61 µA on the lattice, codes here to 1.2 µA)
+        // within 0.01 % of the reading; components at the noise floor within 0.002 % of H1 (codes
+        // here resolve 1.2 µA; `f32` input is not quantised)
         let (v1, i1) = (a.harmonics_v[p][0], a.harmonics_i_a[p][0]);
         for h in 0..50 {
             let (x, y) = (a.harmonics_v[p][h], b.harmonics_v[p][h]);
@@ -179,4 +179,76 @@ fn with_the_flickermeter_and_auto_nominal_nothing_is_allocated_after_constructio
     // the nominal values were detected meanwhile (the meters follow them)
     assert_eq!(pq.nominal().unwrap().voltage_v, 230.0);
     assert!(pq.flicker().meter(0).unwrap().pinst().is_finite());
+}
+
+/// Records of every basic interval.
+struct Records(Vec<PqRecord>);
+
+impl PqSink for Records {
+    fn basic(&mut self, r: &PqRecord) {
+        self.0.push(r.clone());
+    }
+}
+
+/// What the pipeline hands its flickermeter hook: every sample, bit for bit.
+#[derive(Default)]
+struct FlickerInput(Vec<(usize, u32)>);
+
+impl smartmeter::dsp::pq::FlickerSink for FlickerInput {
+    fn push(&mut self, phase: usize, voltage_v: f32) {
+        self.0.push((phase, voltage_v.to_bits()));
+    }
+}
+
+/// `f32` input (the hosts' path: lattice folds in `f32` lanes, flicker block sums in two chains)
+/// gives the same bits however it is split into calls, frames cut in half included.
+#[test]
+fn f32_results_do_not_depend_on_the_block_split() {
+    let cfg = pq_scenario::config();
+    let new = || Pq::<f32, FlickerInput>::with_flicker(cfg, FlickerInput::default()).unwrap();
+    let mut signal = pq_scenario::Generator::new();
+    let mut codes = vec![0i32; 6 * pq_scenario::CHUNK_FRAMES * pq_scenario::CHUNKS];
+    signal.fill(&mut codes);
+    let volts: Vec<f32> = codes
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| {
+            let s = if k % 2 == 0 {
+                pq_scenario::VOLTS_PER_CODE
+            } else {
+                pq_scenario::AMPS_PER_CODE
+            };
+            (f64::from(c) * s) as f32
+        })
+        .collect();
+    // whole 50 ms chunks
+    let mut whole = new();
+    let mut a = Records(Vec::new());
+    for (n, chunk) in volts.chunks(6 * pq_scenario::CHUNK_FRAMES).enumerate() {
+        whole.feed(chunk, pq_scenario::T0_US + n as i64 * 50_000, &mut a);
+    }
+    // blocks of 1..=40 ms cut 0..=5 samples into a frame (a block's first sample then belongs to
+    // a frame on a whole millisecond, so the wall-clock times are exact too)
+    let mut split = new();
+    let mut b = Records(Vec::new());
+    let mut state = 0x2545_f491_u32;
+    let mut rnd = |n: u32| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state % n
+    };
+    let ms = 6 * (pq_scenario::RATE_HZ as usize / 1000);
+    let mut at = 0;
+    while at < volts.len() {
+        let end = (at / ms * ms + ms * (1 + rnd(40) as usize) + rnd(6) as usize).min(volts.len());
+        let t = pq_scenario::T0_US + (at / ms) as i64 * 1000;
+        split.feed(&volts[at..end], t, &mut b);
+        at = end;
+    }
+    assert!(a.0.len() >= 6, "{} basic intervals", a.0.len());
+    assert_eq!(a.0, b.0);
+    let (x, y) = (&whole.flicker().0, &split.flicker().0);
+    assert!(x.len() >= 3 * 3000, "{} flicker samples", x.len());
+    assert!(x == y, "the flicker input differs");
 }

@@ -1,5 +1,5 @@
 //! The synchronous lattice: every channel resampled at `M` points per line cycle, phase-locked to
-//! the estimator's L1 crossings, in integers.
+//! the estimator's L1 crossings.
 //!
 //! A window of `C` cycles gets exactly `C·M` points, evenly spaced over the window length predicted
 //! from the last measured period (`C · period`), starting where the estimator's window starts. The
@@ -10,16 +10,22 @@
 //! Each point costs one fractional-delay interpolation per channel, with weights interpolated
 //! linearly between the two nearest phases of the kernel's table (6-tap Lagrange from a constant
 //! 65-phase table at rates ≥ 24 kHz: magnitude error < 0.02 % up to 3.5 kHz at 32 kHz; a 32-tap Kaiser
-//! sinc below), one add into `y₀` and two `mulh` into the modulated sums of the spectrum, and for
-//! the voltages the squares of the half-cycle RMS.
+//! sinc below), one add into `y₀` and two multiplications into the modulated sums of the
+//! spectrum, and for the voltages the squares of the half-cycle RMS.
 //!
-//! The interpolation reads the input as it comes ([`Tap`]): integer codes with `Q31` weights and
-//! `mulh` (no floating point per point, for the FPU-less device), or `f32` volts/amps with `f32`
-//! weights (hosts: the input is never quantised sample by sample, and the compiler vectorises
-//! the channels); the `f32` result is rounded to lattice half-units once per point, so everything
-//! after the interpolation is the same integer code for both.
+//! The interpolation reads the input as it comes ([`Tap`]), and the point goes into the
+//! [`Accumulator`] of that input:
+//! * integer codes (the device): `Q31` weights and `mulh`, folds in `i32` and half-cycle sums in
+//!   `i64` (module `spectrum`): no floating point per point on an FPU-less core, and every bit
+//!   reproducible on a host (tests/pq_determinism.rs);
+//! * `f32` volts/amps (hosts): `f32` weights, and the point stays `f32` — one 8-lane vector of the
+//!   six channels that is added into 8-lane folds (module `spectrum_float`). Nothing is quantised,
+//!   so no dither is needed, and a point costs a few dozen vector instructions instead of rounding
+//!   six values and twelve 64-bit multiplications (the `f32` pipeline is 1.6× faster for it).
 
-use super::spectrum::{Fold, mulh};
+pub(super) use super::spectrum::IntFolds;
+use super::spectrum::{Channel, mulh};
+pub(super) use super::spectrum_float::FloatFolds;
 use super::tables::{
     CYCLE_TWIDDLE, LAGRANGE, LAGRANGE_F32, LAGRANGE_PHASES, LAGRANGE_TAPS, M, windowed_sinc,
 };
@@ -37,23 +43,76 @@ pub(super) const F32_UNITS_PER_A: f32 = 16384.0;
 pub trait Tap: Copy + Default + core::fmt::Debug + 'static {
     /// Interpolation weight (`Q31` for `i32`, plain for `f32`).
     type W: Copy + core::fmt::Debug + 'static;
+    /// What the lattice accumulates per window from points of this input (integer folds for
+    /// codes, `f32` folds for `f32` input).
+    type Folds: Accumulator;
     /// The 6-tap Lagrange table in this weight type (flash, not RAM).
     fn lagrange() -> &'static [[Self::W; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1];
     /// A `Q31` weight table in this weight type.
     fn weights(q31: Vec<i32>) -> Vec<Self::W>;
     /// `a + (b − a)·t/2³²` weight by weight: the kernel at a fraction between two table phases.
     fn lerp<const K: usize>(a: &[Self::W; K], b: &[Self::W; K], t: u32) -> [Self::W; K];
-    /// `Σₖ taps[k]·w[k]` per channel, in lattice half-units; `dither` is the state of the
-    /// rounding dither (see the `f32` implementation).
+    /// `Σₖ taps[k]·w[k]` per channel, in lattice half-units.
     fn interpolate<const K: usize>(
         taps: &[[Self; 6]; K],
         w: &[Self::W; K],
-        dither: &mut u32,
-    ) -> [i32; 6];
+    ) -> <Self::Folds as Accumulator>::Point;
+}
+
+/// The per-window sums a lattice point goes into: the folds of the spectrum (module `spectrum`)
+/// and the half-cycle sums of the voltages. Integer for codes, so that the device and a host
+/// compute the same bits; `f32`/`f64` for `f32` input, where nothing is quantised and the folds
+/// of the six channels are one vector.
+pub trait Accumulator: Clone + core::fmt::Debug + 'static {
+    /// One lattice point of the six channels, in half-units.
+    type Point: Copy;
+    /// The half-cycle sums' type (see [`HalfSum`]).
+    type Sum: HalfSum;
+    /// The cycle's modulation `e^{−j2πr/C}` in the form the folds use.
+    type Twiddle: Copy;
+    /// Zeroed sums on the heap (the folds are kilobytes).
+    fn boxed() -> alloc::boxed::Box<Self>;
+    /// Zeroes the folds for a new window.
+    fn clear(&mut self);
+    /// The modulation of cycle `r` of `c` from its `Q31` value.
+    fn twiddle(q31: (i32, i32)) -> Self::Twiddle;
+    /// Adds point `q` (`< M`) of the current cycle to the folds and the voltages to `half`.
+    fn add(&mut self, q: usize, x: &Self::Point, tw: Self::Twiddle, half: &mut HalfSums<Self::Sum>);
+    /// The spectra of the window's `phases` phases (currents only when `currents`), `cycles`
+    /// cycles long.
+    fn spectra(&mut self, phases: usize, currents: bool, cycles: usize) -> [(Channel, Channel); 3];
+    /// Bytes of heap behind the box.
+    fn heap_bytes(&self) -> usize {
+        core::mem::size_of_val(self)
+    }
+}
+
+/// The half-cycle sums of the voltages of one point type: `[i64; 3]` (exact) for codes, the
+/// point's own `[f32; 8]` lanes (voltages in lanes 0, 2, 4) for `f32` input.
+pub trait HalfSum: Copy + Default + core::fmt::Debug + 'static {
+    /// Phase `p`'s value of `self + other`, as `f32`.
+    fn phase_f32(&self, other: &Self, p: usize) -> f32;
+}
+
+impl HalfSum for [i64; 3] {
+    #[inline]
+    fn phase_f32(&self, other: &Self, p: usize) -> f32 {
+        let (a, b) = (self.get(p).copied(), other.get(p).copied());
+        a.unwrap_or(0).wrapping_add(b.unwrap_or(0)) as f32
+    }
+}
+
+impl HalfSum for [f32; 8] {
+    #[inline]
+    fn phase_f32(&self, other: &Self, p: usize) -> f32 {
+        let (a, b) = (self.get(2 * p).copied(), other.get(2 * p).copied());
+        (f64::from(a.unwrap_or(0.0)) + f64::from(b.unwrap_or(0.0))) as f32
+    }
 }
 
 impl Tap for i32 {
     type W = i32;
+    type Folds = IntFolds;
     fn lagrange() -> &'static [[i32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1] {
         &LAGRANGE
     }
@@ -72,11 +131,7 @@ impl Tap for i32 {
     }
     /// `mulh` by a `Q31` weight halves: the result is in half-units.
     #[inline(always)]
-    fn interpolate<const K: usize>(
-        taps: &[[i32; 6]; K],
-        w: &[i32; K],
-        _dither: &mut u32,
-    ) -> [i32; 6] {
+    fn interpolate<const K: usize>(taps: &[[i32; 6]; K], w: &[i32; K]) -> [i32; 6] {
         let mut x = [0i32; 6];
         for (f, &wk) in taps.iter().zip(w) {
             for (acc, &v) in x.iter_mut().zip(f) {
@@ -89,6 +144,7 @@ impl Tap for i32 {
 
 impl Tap for f32 {
     type W = f32;
+    type Folds = FloatFolds;
     fn lagrange() -> &'static [[f32; LAGRANGE_TAPS]; LAGRANGE_PHASES + 1] {
         &LAGRANGE_F32
     }
@@ -97,74 +153,61 @@ impl Tap for f32 {
             .map(|w| (f64::from(w) / 2_147_483_648.0) as f32)
             .collect()
     }
+    /// Four weights at a time (one vector each; the compiler left the plain loop scalar).
     #[inline(always)]
     fn lerp<const K: usize>(a: &[f32; K], b: &[f32; K], t: u32) -> [f32; K] {
         let t = t as f32 * (1.0 / 4_294_967_296.0);
         let mut w = [0.0f32; K];
-        for ((w, &a), &b) in w.iter_mut().zip(a).zip(b) {
+        let (wq, wr) = w.as_chunks_mut::<4>();
+        let (aq, ar) = a.as_chunks::<4>();
+        let (bq, br) = b.as_chunks::<4>();
+        for ((w, a), b) in wq.iter_mut().zip(aq).zip(bq) {
+            for ((w, &a), &b) in w.iter_mut().zip(a).zip(b) {
+                *w = a + (b - a) * t;
+            }
+        }
+        for ((w, &a), &b) in wr.iter_mut().zip(ar).zip(br) {
             *w = a + (b - a) * t;
         }
         w
     }
-    /// Two taps at a time: their twelve values are three 4-lane vectors, multiplied by the weight
-    /// patterns `[w₀ w₀ w₀ w₀] [w₀ w₀ w₁ w₁] [w₁ w₁ w₁ w₁]`, so the loop maps onto vector
-    /// registers without shuffling the frames (`K` is even). The result is rounded to half-units
-    /// with a deterministic dither of ±½ half-unit: a lattice phase-locked to an exactly
-    /// periodic signal would otherwise repeat the same rounding error every cycle, which lands on
-    /// the odd harmonics (~10 µA per subgroup for currents) instead of spreading thinly over all
-    /// bins. Non-finite values become the range limit.
+    /// Each tap is one 8-lane vector read straight from the frames (its six channels and the
+    /// next frame's first two values, which the zero lanes of the scale then drop; the last tap
+    /// is padded), so a point is six broadcast multiply-adds with no shuffling of channels. The
+    /// result stays `f32` (no quantisation, so no dither is needed to keep rounding errors off
+    /// the harmonics), limited to ±2²² half-units (±2048 V, ±512 A); non-finite values become
+    /// the range limit.
     #[inline(always)]
-    fn interpolate<const K: usize>(
-        taps: &[[f32; 6]; K],
-        w: &[f32; K],
-        dither: &mut u32,
-    ) -> [i32; 6] {
-        const { assert!(K.is_multiple_of(2)) };
-        let (mut a, mut b, mut c) = ([0.0f32; 4], [0.0f32; 4], [0.0f32; 4]);
-        let (quads, _) = taps.as_flattened().as_chunks::<4>();
-        let (wp, _) = w.as_chunks::<2>();
-        for (q, &[w0, w1]) in quads.chunks_exact(3).zip(wp) {
-            if let [x, y, z] = q {
-                mac4(&mut a, x, [w0, w0, w0, w0]);
-                mac4(&mut b, y, [w0, w0, w1, w1]);
-                mac4(&mut c, z, [w1, w1, w1, w1]);
+    fn interpolate<const K: usize>(taps: &[[f32; 6]; K], w: &[f32; K]) -> [f32; 8] {
+        let flat = taps.as_flattened();
+        let mut acc = [0.0f32; 8];
+        for (k, &wk) in w.iter().enumerate() {
+            let row: [f32; 8] = match flat.get(6 * k..6 * k + 8) {
+                Some(r) => <[f32; 8]>::try_from(r).unwrap_or([0.0; 8]),
+                None => {
+                    let mut r = [0.0f32; 8];
+                    if let (Some(dst), Some(src)) = (r.get_mut(..6), taps.get(k)) {
+                        dst.copy_from_slice(src);
+                    }
+                    r
+                }
+            };
+            for (a, x) in acc.iter_mut().zip(row) {
+                *a += x * wk;
             }
         }
-        let x = [
-            a[0] + b[2],
-            a[1] + b[3],
-            a[2] + c[0],
-            a[3] + c[1],
-            b[0] + c[2],
-            b[1] + c[3],
-        ];
         let (hv, ha) = (0.5 * F32_UNITS_PER_V, 0.5 * F32_UNITS_PER_A);
-        let scale = [hv, ha, hv, ha, hv, ha];
-        // xorshift32: five bits of dither per channel
-        let mut r = *dither;
-        r ^= r << 13;
-        r ^= r >> 17;
-        r ^= r << 5;
-        *dither = r;
-        let mut out = [0i32; 6];
-        for (ch, ((o, a), k)) in out.iter_mut().zip(x).zip(scale).enumerate() {
-            let d = ((r >> (5 * ch)) & 31) as f32 * (1.0 / 32.0) - (31.0 / 64.0);
-            // round(y + d) within ±2²² half-units (±2048 V, ±512 A; NaN goes to the low end):
-            // adding 1.5·2²³ leaves the integer in the low mantissa bits
-            // (`clamp` would keep NaN)
-            #[allow(clippy::manual_clamp)]
-            let y = (a * k + d).max(-4_194_303.0).min(4_194_303.0);
-            *o = ((y + 12_582_912.0).to_bits() as i32).wrapping_sub(0x4B40_0000);
+        let scale = [hv, ha, hv, ha, hv, ha, 0.0, 0.0];
+        const LIMIT: f32 = 4_194_303.0;
+        let mut out = [0.0f32; 8];
+        for ((o, a), k) in out.iter_mut().zip(acc).zip(scale) {
+            // comparisons are false for NaN: NaN goes to the low end (one `max` and one `min`
+            // instruction each, where `f32::max`'s NaN rule costs a blend)
+            let y = a * k;
+            let y = if y >= -LIMIT { y } else { -LIMIT };
+            *o = if y <= LIMIT { y } else { LIMIT };
         }
         out
-    }
-}
-
-/// `a += x·w` lane by lane (one vector multiply and add).
-#[inline(always)]
-fn mac4(a: &mut [f32; 4], x: &[f32; 4], w: [f32; 4]) {
-    for ((a, x), w) in a.iter_mut().zip(x).zip(w) {
-        *a += x * w;
     }
 }
 
@@ -276,18 +319,23 @@ impl<T: Copy> Frames<T> {
     }
 }
 
-/// Half-cycle sums of the voltages (`Σx`, `Σx²` per phase in lattice units).
+/// Half-cycle sums of the voltages (`Σx`, `Σx²` per phase in lattice units, see [`HalfSum`]).
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct HalfSums {
-    pub s1: [i64; 3],
-    pub s2: [i64; 3],
+pub struct HalfSums<A> {
+    pub s1: A,
+    pub s2: A,
     /// Points summed (`M/2` except for a half cut short by an abandoned window).
     pub n: u32,
 }
 
+/// The half-cycle sum type of input `T`.
+pub(super) type HalfSumOf<T> = <<T as Tap>::Folds as Accumulator>::Sum;
+/// Half-cycle sums of input `T`.
+pub(super) type Half<T> = HalfSums<HalfSumOf<T>>;
+
 /// Position and bookkeeping of the lattice.
 #[derive(Debug, Clone)]
-pub(super) struct Lattice {
+pub(super) struct Lattice<T: Tap> {
     /// Next point at `frame + frac/2³²` frames.
     pub frame: u64,
     pub frac: u32,
@@ -313,17 +361,16 @@ pub(super) struct Lattice {
     pub flagged: bool,
     /// Start of the half cycle in progress, frames.
     pub half_start: f64,
-    pub half: HalfSums,
+    pub half: Half<T>,
     /// Points in `half`.
     pub half_points: u32,
-    pub prev_half: Option<HalfSums>,
-    /// Six folds (9.2 KB), on the heap so that the pipeline is not built in a large stack frame.
-    pub folds: alloc::boxed::Box<[Fold]>,
-    /// State of the rounding dither of `f32` input.
-    pub dither: u32,
+    pub prev_half: Option<Half<T>>,
+    /// The folds of the six channels (9–12 KB), on the heap so that the pipeline is not built in
+    /// a large stack frame.
+    pub folds: alloc::boxed::Box<T::Folds>,
 }
 
-impl Lattice {
+impl<T: Tap> Lattice<T> {
     pub(super) fn new() -> Self {
         Self {
             frame: 0,
@@ -343,8 +390,7 @@ impl Lattice {
             half: HalfSums::default(),
             half_points: 0,
             prev_half: None,
-            folds: alloc::vec![Fold::default(); 6].into_boxed_slice(),
-            dither: 0x9E37_79B9,
+            folds: T::Folds::boxed(),
         }
     }
 
@@ -375,9 +421,7 @@ impl Lattice {
         self.flagged = false;
         self.half_points = 0;
         self.half_start = pos;
-        for f in self.folds.iter_mut() {
-            f.clear();
-        }
+        self.folds.clear();
     }
 
     /// Moves to `frame` (only forwards), keeping the window state.
@@ -415,7 +459,7 @@ pub(super) enum Stop {
 /// channels (phases) get half-cycle sums.
 /// `limit` is a position `(frame, fraction Q32)` the lattice must not reach.
 pub(super) fn advance<T: Tap>(
-    lat: &mut Lattice,
+    lat: &mut Lattice<T>,
     frames: &Source<'_, T>,
     kernel: &Kernel<T::W>,
     nv: usize,
@@ -437,7 +481,7 @@ pub(super) fn advance<T: Tap>(
 
 #[inline(always)]
 fn run<T: Tap, const K: usize>(
-    lat: &mut Lattice,
+    lat: &mut Lattice<T>,
     src: &Source<'_, T>,
     table: &[[T::W; K]],
     phase_bits: u32,
@@ -455,9 +499,8 @@ fn run<T: Tap, const K: usize>(
     let (step_int, step_frac) = (lat.step >> 32, lat.step as u32);
     let mut q = (lat.q as usize) & (M - 1);
     let mut done = 0u32;
-    let (cr, ci) = lat.cr;
+    let tw = T::Folds::twiddle(lat.cr);
     let mut hs = lat.half;
-    let mut dither = lat.dither;
     let stop = loop {
         if (frame, frac) >= limit {
             break Stop::Limit;
@@ -499,22 +542,8 @@ fn run<T: Tap, const K: usize>(
             break Stop::Input;
         };
         let w = T::lerp(w0, w1, frac << phase_bits);
-        let x = T::interpolate(taps, &w, &mut dither);
-        for (fold, &v) in lat.folds.iter_mut().zip(&x) {
-            // q < M: in bounds by the mask above and the wrap below
-            #[allow(clippy::indexing_slicing)]
-            {
-                fold.y0[q] = fold.y0[q].wrapping_add(v);
-                let v5 = v.wrapping_shl(5);
-                fold.ur[q] = fold.ur[q].wrapping_add(mulh(v5, cr));
-                fold.ui[q] = fold.ui[q].wrapping_add(mulh(v5, ci));
-            }
-        }
-        for (p, (s1, s2)) in hs.s1.iter_mut().zip(hs.s2.iter_mut()).enumerate() {
-            let v = i64::from(x.get(2 * p).copied().unwrap_or(0));
-            *s1 = s1.wrapping_add(v);
-            *s2 = s2.wrapping_add(v.wrapping_mul(v));
-        }
+        let x = T::interpolate(taps, &w);
+        lat.folds.add(q, &x, tw, &mut hs);
         // next point
         let (f, carry) = frac.overflowing_add(step_frac);
         frac = f;
@@ -529,7 +558,6 @@ fn run<T: Tap, const K: usize>(
     lat.frac = frac;
     lat.n += done;
     lat.half = hs;
-    lat.dither = dither;
     if stop == Stop::Half {
         lat.half_points = 0;
         if q == M {

@@ -23,9 +23,11 @@
 //! DFT bins `C·h` and `C·h ± 1` follow from two 128-point FFTs of sums folded over the cycles
 //! (module `spectrum`). Per input sample there is no work but copying it (and, for the
 //! flickermeter, three adds); per lattice point (6,400/s at 50 Hz) one 6-tap interpolation
-//! (integer `mulh` for codes, `f32` for `f32` input), one add and two `mulh` per channel; per
-//! window nine fixed-point 128-point FFTs. Urms(½) is the RMS of the last 128 lattice points of a voltage, so
-//! it spans exactly one (predicted) period even while the crossing detector settles after a step.
+//! (integer `mulh` for codes, `f32` for `f32` input), one add and two multiplications per
+//! channel; per window nine fixed-point 128-point FFTs for codes, two lane-parallel `f64` FFTs of
+//! all channels for `f32` input (module `spectrum_float`). Urms(½) is the RMS of the last 128
+//! lattice points of a voltage, so it spans exactly one (predicted) period even while the
+//! crossing detector settles after a step.
 //!
 //! # Units and time
 //! Samples are `f32` volts/amps or `i32` ADC codes scaled by the calibration's
@@ -35,10 +37,12 @@
 //! block's wall clock. Outputs carry Unix seconds (`f64`), volts, amps, hertz and percent.
 //!
 //! # Determinism and memory
-//! All per-sample and per-point work is integer; per-window work is `f32`/`f64` with IEEE
-//! operations only (no platform `sin`; tables are built at compile time), so the same samples give
-//! the same results on a host and on the device. Nothing is allocated after [`Pq::new`]; the state
-//! size is [`Pq::state_size_bytes`] plus [`Pq::heap_bytes`].
+//! For codes, all per-sample and per-point work is integer and per-window work is `f32`/`f64` with
+//! IEEE operations only (no platform `sin`; tables are built at compile time), so the same codes
+//! give the same results on a host and on the device. `f32` input (hosts only) is accumulated in
+//! `f32` lanes, in an order the code fixes (the same on every host), and never quantised.
+//! Nothing is allocated after [`Pq::new`]; the state size is [`Pq::state_size_bytes`] plus
+//! [`Pq::heap_bytes`].
 
 mod aggregate;
 mod config;
@@ -52,6 +56,7 @@ mod record;
 mod sample;
 mod sinks;
 mod spectrum;
+mod spectrum_float;
 mod sync;
 pub(crate) mod tables;
 
@@ -73,9 +78,7 @@ use nominal::NominalState;
 #[allow(unused_imports)] // inherent float methods shadow it with `std`
 use num_traits::Float;
 use sinks::flicker_decimation;
-use spectrum::C32;
 use sync::Spectrum;
-use tables::M;
 
 /// Synchronised windows after (re)synchronisation before basic intervals are reported.
 const WARMUP_WINDOWS: u32 = 2;
@@ -89,7 +92,9 @@ pub const DECLARED_VOLTAGES_V: [f32; 11] = [
 struct FlickerDecimator<T> {
     factor: u32,
     count: u32,
-    sums: [T; 3],
+    /// The block's sums so far, frames at even and odd positions (see
+    /// [`PqSample::add_flicker_terms`]).
+    sums: [[T; 3]; 2],
 }
 
 /// The power-quality pipeline; `S` is the sample type, `F` the flickermeter.
@@ -116,8 +121,7 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
     hooks: Hooks,
     kernel: Kernel<S::W>,
     frames: Frames<S>,
-    lat: Lattice,
-    scratch: [C32; M],
+    lat: Lattice<S>,
     spectrum: Option<Spectrum>,
     nominal: NominalState,
     detector: Option<events::Detector>,
@@ -226,7 +230,6 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             kernel,
             frames: Frames::new(cap),
             lat: Lattice::new(),
-            scratch: [(0, 0); M],
             spectrum: None,
             nominal,
             detector: None,
@@ -345,7 +348,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// the interpolation table below 24 kHz).
     pub fn heap_bytes(&self) -> usize {
         self.frames.data.capacity() * core::mem::size_of::<[S; 6]>()
-            + core::mem::size_of_val::<[spectrum::Fold]>(&self.lat.folds)
+            + lattice::Accumulator::heap_bytes(&*self.lat.folds)
             + core::mem::size_of_val::<[Option<PqRecord>]>(&self.last)
             + self.kernel.heap_bytes()
             + self.conv.capacity() * core::mem::size_of::<[S; 6]>()
@@ -454,16 +457,16 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         while !rest.is_empty() {
             let take = (fk - self.fdec.count as usize).min(rest.len());
             let (now, later) = rest.split_at(take);
-            for f in now {
-                fsum[0] += f[0].flicker_term();
-                fsum[1] += f[2].flicker_term();
-                fsum[2] += f[4].flicker_term();
-            }
+            S::add_flicker_terms(now, self.fdec.count % 2 == 1, &mut fsum);
             rest = later;
             self.fdec.count += take as u32;
             if self.fdec.count as usize == fk {
                 self.fdec.count = 0;
-                self.flicker_out(&fsum);
+                let [mut even, odd] = fsum;
+                for (e, o) in even.iter_mut().zip(odd) {
+                    *e += o;
+                }
+                self.flicker_out(&even);
                 fsum = Default::default();
             }
         }

@@ -12,6 +12,7 @@
 //! multiplications); here the voltage and current `y₀` of a phase share one complex FFT, each `y₁`
 //! gets its own, in block floating point (inputs shifted to `[2²⁷, 2²⁸)`, each stage halves).
 
+use super::lattice::{Accumulator, HalfSums};
 use super::tables::{BIT_REVERSE_SWAPS, M, STAGE_TWIDDLE, point_twiddle};
 
 /// Largest harmonic order reported.
@@ -140,10 +141,72 @@ impl Fold {
     }
 }
 
+/// The integer folds of the six channels and the FFT's scratch: what a lattice of codes
+/// accumulates (every operation is integer and wraps, so a host reproduces the device's bits).
+#[derive(Debug, Clone)]
+pub struct IntFolds {
+    folds: [Fold; 6],
+    scratch: [C32; M],
+}
+
+impl Accumulator for IntFolds {
+    type Point = [i32; 6];
+    type Sum = [i64; 3];
+    type Twiddle = (i32, i32);
+
+    fn boxed() -> alloc::boxed::Box<Self> {
+        alloc::boxed::Box::new(Self {
+            folds: core::array::from_fn(|_| Fold::default()),
+            scratch: [(0, 0); M],
+        })
+    }
+
+    fn clear(&mut self) {
+        for f in &mut self.folds {
+            f.clear();
+        }
+    }
+
+    #[inline(always)]
+    fn twiddle(q31: (i32, i32)) -> (i32, i32) {
+        q31
+    }
+
+    /// One add into `y₀` and two `mulh` into the modulated sums per channel; `Σx`, `Σx²` of the
+    /// voltages.
+    #[inline(always)]
+    fn add(&mut self, q: usize, x: &[i32; 6], (cr, ci): (i32, i32), half: &mut HalfSums<[i64; 3]>) {
+        for (fold, &v) in self.folds.iter_mut().zip(x) {
+            if let (Some(y0), Some(ur), Some(ui)) =
+                (fold.y0.get_mut(q), fold.ur.get_mut(q), fold.ui.get_mut(q))
+            {
+                *y0 = y0.wrapping_add(v);
+                let v5 = v.wrapping_shl(5);
+                *ur = ur.wrapping_add(mulh(v5, cr));
+                *ui = ui.wrapping_add(mulh(v5, ci));
+            }
+        }
+        for (p, (s1, s2)) in half.s1.iter_mut().zip(half.s2.iter_mut()).enumerate() {
+            let v = i64::from(x.get(2 * p).copied().unwrap_or(0));
+            *s1 = s1.wrapping_add(v);
+            *s2 = s2.wrapping_add(v.wrapping_mul(v));
+        }
+    }
+
+    fn spectra(&mut self, phases: usize, currents: bool, cycles: usize) -> [(Channel, Channel); 3] {
+        let mut out = [(Channel::default(), Channel::default()); 3];
+        let (pairs, _) = self.folds.as_chunks::<2>();
+        for (o, [v, i]) in out.iter_mut().zip(pairs).take(phases) {
+            *o = phase(v, currents.then_some(i), cycles, &mut self.scratch);
+        }
+        out
+    }
+}
+
 /// Subgroup powers of one channel (`Σ |X|²` of the three bins, in `(DFT/M)²` units of the lattice
 /// values), and the fundamental phasor (`DFT/M` units).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Channel {
+pub struct Channel {
     pub power: [f32; HARMONICS],
     pub phasor: (f32, f32),
 }

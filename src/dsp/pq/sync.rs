@@ -1,10 +1,10 @@
 //! Driving the lattice along the estimator: opening its windows where the estimator opens
 //! them, half cycles (Urms(½) and the events), and the spectrum of each completed window.
 
-use super::lattice::{self, Source, Stop};
+use super::lattice::{self, Accumulator, HalfSum, Source, Stop};
 use super::record::VoltageEvent;
 use super::sinks::{FlickerSink, PqSink};
-use super::spectrum::{self, Channel};
+use super::spectrum::Channel;
 use super::tables::{self, M};
 use super::{Pq, PqSample, events};
 #[allow(unused_imports)] // inherent float methods shadow it with `std`
@@ -173,10 +173,8 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         let mut urms = [0.0f32; 3];
         let cal = *self.est.calibration();
         for (p, u) in urms.iter_mut().enumerate().take(nv) {
-            let s1 =
-                (prev.s1.get(p).copied().unwrap_or(0) + cur.s1.get(p).copied().unwrap_or(0)) as f32;
-            let s2 =
-                (prev.s2.get(p).copied().unwrap_or(0) + cur.s2.get(p).copied().unwrap_or(0)) as f32;
+            let s1 = prev.s1.phase_f32(&cur.s1, p);
+            let s2 = prev.s2.phase_f32(&cur.s2, p);
             let base = S::UNIT.map_or(cal.front_end().volts_per_code, |u| u.0) as f32;
             // lattice values are half units
             let k = 2.0 * base;
@@ -222,19 +220,9 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         let nph = self.cfg.layout.phases();
         let currents = self.cfg.layout.currents();
         let c = self.lat.cycles as usize;
-        let mut v = [Channel::default(); 3];
-        let mut i = [Channel::default(); 3];
-        for p in 0..nph {
-            let (Some(fv), Some(fi)) = (self.lat.folds.get(2 * p), self.lat.folds.get(2 * p + 1))
-            else {
-                continue;
-            };
-            let (a, b) = spectrum::phase(fv, currents.then_some(fi), c, &mut self.scratch);
-            if let (Some(x), Some(y)) = (v.get_mut(p), i.get_mut(p)) {
-                *x = a;
-                *y = b;
-            }
-        }
+        let both = self.lat.folds.spectra(nph, currents, c);
+        let v = both.map(|(v, _)| v);
+        let i = both.map(|(_, i)| i);
         self.spectrum = Some(Spectrum {
             start: self.lat.start,
             tolerance: 0.1 * self.lat.period,

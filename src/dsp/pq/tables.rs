@@ -156,6 +156,23 @@ pub(super) static STAGE_TWIDDLE: [(i32, i32); M - 1] = {
     t
 };
 
+/// [`STAGE_TWIDDLE`] in `f64` (the FFT of `f32` input, module `spectrum_float`).
+#[allow(clippy::indexing_slicing)]
+pub(super) static STAGE_TWIDDLE_F64: [(f64, f64); M - 1] = {
+    let mut t = [(0.0f64, 0.0f64); M - 1];
+    let mut half = 1;
+    while half < M {
+        let mut k = 0;
+        while k < half {
+            let (s, c) = sin_cos(-2.0 * PI * (k * (M / (2 * half))) as f64 / M as f64);
+            t[half - 1 + k] = (c, s);
+            k += 1;
+        }
+        half *= 2;
+    }
+    t
+};
+
 /// The swaps of the `M`-point bit-reversal permutation (`i < j`).
 #[allow(clippy::indexing_slicing)]
 pub(super) static BIT_REVERSE_SWAPS: [(u8, u8); 56] = {
