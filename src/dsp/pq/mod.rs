@@ -95,6 +95,10 @@ struct FlickerDecimator<T> {
     /// The block's sums so far, frames at even and odd positions (see
     /// [`PqSample::add_flicker_terms`]).
     sums: [[T; 3]; 2],
+    /// Volts per unit of a block sum, per phase (calibration gain and the block length
+    /// included; computed when the calibration is set, not per sample: on an FPU-less core each
+    /// is a chain of soft-float calls).
+    scale: [f32; 3],
 }
 
 /// The power-quality pipeline; `S` is the sample type, `F` the flickermeter.
@@ -248,6 +252,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 factor,
                 count: 0,
                 sums: Default::default(),
+                scale: [0.0; 3],
             },
             partial: [S::default(); 6],
             partial_len: 0,
@@ -258,6 +263,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             expand,
             profile_mask: 0,
         };
+        pq.set_flicker_scale();
         if !pq.nominal.auto_v && !pq.nominal.auto_f {
             pq.decide(pq.nominal.fixed_v, f0);
         }
@@ -283,6 +289,23 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     /// Sets the calibration of the estimator and of the PQ values (gains, front end, offsets).
     pub fn set_calibration(&mut self, calibration: Calibration) {
         self.est.set_calibration(calibration);
+        self.set_flicker_scale();
+    }
+
+    /// [`FlickerDecimator::scale`] from the calibration.
+    fn set_flicker_scale(&mut self) {
+        let k = self.fdec.factor as f32;
+        let cal = self.est.calibration();
+        // codes: the front end's volts per code; f32 input: the sums are volts
+        let base = if S::UNIT.is_some() {
+            1.0
+        } else {
+            cal.front_end().volts_per_code
+        };
+        for (p, s) in self.fdec.scale.iter_mut().enumerate() {
+            let g = cal.phases().get(p).map_or(1.0, |c| c.voltage_gain);
+            *s = (base * f64::from(g)) as f32 / k;
+        }
     }
 
     /// The nominal values in force; `None` while they are being detected.
@@ -475,18 +498,8 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
 
     fn flicker_out(&mut self, sums: &[S::FlickerSum; 3]) {
         let nph = self.cfg.layout.phases();
-        let k = self.fdec.factor as f32;
-        let cal = self.est.calibration();
-        // codes: the front end's volts per code; f32 input: the sums are volts
-        let base = if S::UNIT.is_some() {
-            1.0
-        } else {
-            cal.front_end().volts_per_code
-        };
-        for (p, s) in sums.iter().enumerate().take(nph) {
-            let g = cal.phases().get(p).map_or(1.0, |c| c.voltage_gain);
-            let scale = (base * f64::from(g)) as f32;
-            self.flicker.push(p, S::flicker_f32(*s) * (scale / k));
+        for (p, (s, k)) in sums.iter().zip(self.fdec.scale).enumerate().take(nph) {
+            self.flicker.push(p, S::flicker_f32(*s) * k);
         }
     }
 

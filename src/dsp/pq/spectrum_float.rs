@@ -4,14 +4,18 @@
 //! A lattice point of `f32` input is never quantised: its six channel values are one `[f32; 8]`
 //! vector (two lanes idle) that is added into the folds lane by lane, so a point costs three
 //! vector multiply-adds instead of six adds and twelve 64-bit multiplications. At the end of a
-//! window all channels go through one lane-parallel `f64` FFT for the centre bins `C·h` and one
-//! for the side bins `C·h ± 1` (two instead of nine scalar FFTs). `f64` keeps the FFT's rounding
-//! noise ~10⁻¹⁵ of the fundamental, far below the folds' own `f32` precision (~10⁻⁷, a few
-//! hundred times finer than the half-unit rounding of the integer path).
+//! window all channels go through one lane-parallel FFT for the centre bins `C·h` and one for the
+//! side bins `C·h ± 1` (two instead of nine scalar FFTs). The FFTs are `f32`: their rounding
+//! (~10⁻⁷ of the largest bin) is that of the `f32` folds and input themselves, and an `f64` FFT
+//! (two lanes per vector instead of four) changed no harmonic error the accuracy tests print at
+//! their precision while costing 20 % more. Bin powers are formed in `f64`.
 
 use super::lattice::{Accumulator, HalfSums};
 use super::spectrum::{Channel, HARMONICS};
-use super::tables::{BIT_REVERSE_SWAPS, M, STAGE_TWIDDLE_F64, point_twiddle};
+use super::tables::{BIT_REVERSE_SWAPS, M, STAGE_TWIDDLE_F32, point_twiddle};
+
+/// The FFT's arithmetic.
+type F = f32;
 
 /// Lanes of a fold vector: the six channels and two idle lanes.
 const L: usize = 8;
@@ -24,10 +28,10 @@ pub struct FloatFolds {
     y0: [[f32; L]; M],
     ur: [[f32; L]; M],
     ui: [[f32; L]; M],
-    cre: [[f64; 4]; M],
-    cim: [[f64; 4]; M],
-    sre: [[f64; 6]; M],
-    sim: [[f64; 6]; M],
+    cre: [[F; 4]; M],
+    cim: [[F; 4]; M],
+    sre: [[F; 6]; M],
+    sim: [[F; 6]; M],
 }
 
 impl Accumulator for FloatFolds {
@@ -83,7 +87,7 @@ impl Accumulator for FloatFolds {
         let inv = 1.0 / M as f64;
         // centre bins C·h: z = y₀ᵥ + j·y₀ᵢ per phase
         for ((re, im), y) in self.cre.iter_mut().zip(self.cim.iter_mut()).zip(&self.y0) {
-            let [v1, i1, v2, i2, v3, i3, _, _] = y.map(f64::from);
+            let [v1, i1, v2, i2, v3, i3, _, _] = y.map(F::from);
             *re = [v1, v2, v3, 0.0];
             *im = [i1, i2, i3, 0.0];
         }
@@ -115,11 +119,11 @@ impl Accumulator for FloatFolds {
         {
             let w = point_twiddle(cycles, q);
             let (wr, wi) = (
-                f64::from(w.0) / 2_147_483_648.0,
-                f64::from(w.1) / 2_147_483_648.0,
+                (f64::from(w.0) / 2_147_483_648.0) as F,
+                (f64::from(w.1) / 2_147_483_648.0) as F,
             );
             for (((re, im), &r), &i) in re.iter_mut().zip(im.iter_mut()).zip(ur).zip(ui) {
-                let (r, i) = (f64::from(r), f64::from(i));
+                let (r, i) = (F::from(r), F::from(i));
                 *re = r * wr - i * wi;
                 *im = r * wi + i * wr;
             }
@@ -144,28 +148,23 @@ impl Accumulator for FloatFolds {
 
 /// Bin `k` of lane `lane` of an FFT's output.
 #[inline]
-fn bin<const N: usize>(
-    re: &[[f64; N]; M],
-    im: &[[f64; N]; M],
-    k: usize,
-    lane: usize,
-) -> (f64, f64) {
+fn bin<const N: usize>(re: &[[F; N]; M], im: &[[F; N]; M], k: usize, lane: usize) -> (f64, f64) {
     let r = re.get(k).and_then(|v| v.get(lane)).copied();
     let i = im.get(k).and_then(|v| v.get(lane)).copied();
-    (r.unwrap_or(0.0), i.unwrap_or(0.0))
+    (f64::from(r.unwrap_or(0.0)), f64::from(i.unwrap_or(0.0)))
 }
 
 const _: () = assert!(HARMONICS < M / 2);
 
 /// In-place radix-2 DIT FFT of `M` points of every lane (unscaled: the result is the DFT).
-fn fft<const N: usize>(re: &mut [[f64; N]; M], im: &mut [[f64; N]; M]) {
+fn fft<const N: usize>(re: &mut [[F; N]; M], im: &mut [[F; N]; M]) {
     for &(i, j) in BIT_REVERSE_SWAPS.iter() {
         re.swap(usize::from(i), usize::from(j));
         im.swap(usize::from(i), usize::from(j));
     }
     let mut half = 1;
     while half < M {
-        let tw = STAGE_TWIDDLE_F64.get(half - 1..2 * half - 1).unwrap_or(&[]);
+        let tw = STAGE_TWIDDLE_F32.get(half - 1..2 * half - 1).unwrap_or(&[]);
         for (br, bi) in re
             .chunks_exact_mut(2 * half)
             .zip(im.chunks_exact_mut(2 * half))
@@ -204,13 +203,13 @@ mod tests {
 
     #[test]
     fn fft_matches_the_definition() {
-        let mut re = [[0.0f64; L]; M];
-        let mut im = [[0.0f64; L]; M];
+        let mut re = [[0.0 as F; L]; M];
+        let mut im = [[0.0 as F; L]; M];
         let x = |q: usize, lane: usize| ((q * 37 + lane * 11) % 23) as f64 - 11.0;
         for (q, (r, i)) in re.iter_mut().zip(im.iter_mut()).enumerate() {
             for lane in 0..L {
-                r[lane] = x(q, lane);
-                i[lane] = x(q + 5, lane) * 0.5;
+                r[lane] = x(q, lane) as F;
+                i[lane] = (x(q + 5, lane) * 0.5) as F;
             }
         }
         fft(&mut re, &mut im);
@@ -223,8 +222,9 @@ mod tests {
                     sr += a * c - b * s;
                     si += a * s + b * c;
                 }
-                assert!((re[k][lane] - sr).abs() < 1e-9, "{k} {lane}");
-                assert!((im[k][lane] - si).abs() < 1e-9, "{k} {lane}");
+                // `f32` rounding: ~10⁻⁶ of the ~10³ a bin of this input reaches
+                assert!((f64::from(re[k][lane]) - sr).abs() < 2e-3, "{k} {lane}");
+                assert!((f64::from(im[k][lane]) - si).abs() < 2e-3, "{k} {lane}");
             }
         }
     }

@@ -173,6 +173,18 @@ pub(super) static STAGE_TWIDDLE_F64: [(f64, f64); M - 1] = {
     t
 };
 
+/// [`STAGE_TWIDDLE_F64`] rounded to `f32`.
+#[allow(clippy::indexing_slicing)]
+pub(super) static STAGE_TWIDDLE_F32: [(f32, f32); M - 1] = {
+    let mut t = [(0.0f32, 0.0f32); M - 1];
+    let mut k = 0;
+    while k < M - 1 {
+        t[k] = (STAGE_TWIDDLE_F64[k].0 as f32, STAGE_TWIDDLE_F64[k].1 as f32);
+        k += 1;
+    }
+    t
+};
+
 /// The swaps of the `M`-point bit-reversal permutation (`i < j`).
 #[allow(clippy::indexing_slicing)]
 pub(super) static BIT_REVERSE_SWAPS: [(u8, u8); 56] = {
