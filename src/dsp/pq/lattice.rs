@@ -21,7 +21,7 @@
 //! * `f32` volts/amps (hosts): `f32` weights, and the point stays `f32` — one 8-lane vector of the
 //!   six channels that is added into 8-lane folds (module `spectrum_float`). Nothing is quantised,
 //!   so no dither is needed, and a point costs a few dozen vector instructions instead of rounding
-//!   six values and twelve 64-bit multiplications (the `f32` pipeline is 1.6× faster for it).
+//!   six values and twelve 64-bit multiplications.
 
 pub(super) use super::spectrum::IntFolds;
 use super::spectrum::{Channel, mulh};
