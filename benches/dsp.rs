@@ -119,7 +119,9 @@ fn bench(c: &mut Criterion) {
 /// The power-quality pipeline with its flickermeter (basic intervals, harmonics, unbalance, events,
 /// aggregation, Pst) on the same second, against the same ceiling and the peer's per-window
 /// processing (which includes its harmonics, interharmonics, flicker, events, RVC and unbalance);
-/// the pipeline without flicker for comparison.
+/// the pipeline without flicker for comparison. `pipeline_3phase_f32` is what hosts run (`f32`
+/// input: `analyze --pq`, the simulator, Python); the `i32` rows are the device's integer path
+/// (bit-identical to the RV32 build), run here for reference.
 fn bench_pq(c: &mut Criterion, buf: &[f32], codes: &[i32], decimated: &[f32], vpc: f64, apc: f64) {
     use smartmeter::dsp::pq::Interval;
     let mut g = c.benchmark_group("pq");
