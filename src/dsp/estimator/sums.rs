@@ -179,15 +179,9 @@ pub(super) fn add_lanes<A: Copy + core::ops::AddAssign>(a: &mut [A; LANES], b: &
 }
 
 /// The per-frame kernel: squares and products of one block accumulated into `run`, the block sum of
-/// every channel returned. Eight lanes `[v1,i1,v2,i2,v3,i3,0,0]`; `sp` holds `v·i` in the even
-/// lanes, `sl` the neighbour products `v1·v2, v2·v3, v3·v1` in lanes 0, 2, 4.
-///
-/// Frames go two at a time: their twelve values are three 4-lane vectors loaded as they lie in
-/// memory and the partners of the products are in-register shuffles of them; the two frames'
-/// lanes are added into `run` once per block (so the sums do not depend on how the input was
-/// split into calls). One frame at a time, the six values had to be spread over eight lanes
-/// three times per frame, which cost more than the products. An odd last frame counts as a pair
-/// with a zero frame.
+/// every channel returned. Eight lanes `[v1,i1,v2,i2,v3,i3,0,0]` so that the compiler maps it onto
+/// SIMD registers; `sp` holds `v·i` in the even lanes, `sl` the neighbour products `v1·v2, v2·v3,
+/// v3·v1` in lanes 0, 2, 4.
 #[inline(always)]
 pub(super) fn kernel(
     blk: &[[f32; 6]],
@@ -195,30 +189,22 @@ pub(super) fn kernel(
     sp: &mut [f32; LANES],
     sl: &mut [f32; LANES],
 ) -> [f32; LANES] {
-    let (pairs, rest) = blk.as_chunks::<2>();
-    let (mut a1, mut a2, mut ap, mut al) = ([0.0f32; 12], [0.0f32; 12], [0.0f32; 12], [0.0f32; 12]);
-    let last = rest.first().map(|f| [*f, [0.0; 6]]);
-    for pair in pairs.iter().chain(last.as_ref()) {
-        let x: &[f32; 12] = <&[f32; 12]>::try_from(pair.as_flattened()).unwrap_or(&[0.0; 12]);
-        let [x0, x1, x2, x3, x4, x5, y0, y1, y2, y3, y4, y5] = *x;
-        let sw = [x1, x0, x3, x2, x5, x4, y1, y0, y3, y2, y5, y4];
-        let r2 = [x2, x3, x4, x5, x0, x1, y2, y3, y4, y5, y0, y1];
-        for k in 0..12 {
+    let mut s1 = [f32::default(); LANES];
+    for f in blk {
+        let z = 0.0f32;
+        let [x0, x1, x2, x3, x4, x5] = *f;
+        let x = [x0, x1, x2, x3, x4, x5, z, z];
+        let sw = [x1, x0, x3, x2, x5, x4, z, z];
+        let r2 = [x2, x3, x4, x5, x0, x1, z, z];
+        for k in 0..LANES {
             // constant trip count: indices are in bounds and the loop is unrolled
             #[allow(clippy::indexing_slicing)]
             {
-                a1[k] += x[k];
-                a2[k] += x[k] * x[k];
-                ap[k] += x[k] * sw[k];
-                al[k] += x[k] * r2[k];
+                s1[k] += x[k];
+                s2[k] += x[k] * x[k];
+                sp[k] += x[k] * sw[k];
+                sl[k] += x[k] * r2[k];
             }
-        }
-    }
-    let mut s1 = [f32::default(); LANES];
-    for (acc, out) in [(&a1, &mut s1), (&a2, s2), (&ap, sp), (&al, sl)] {
-        let (even, odd) = acc.split_at(6);
-        for ((o, e), d) in out.iter_mut().zip(even).zip(odd) {
-            *o += e + d;
         }
     }
     s1
