@@ -200,7 +200,7 @@ impl smartmeter::dsp::pq::FlickerSink for FlickerInput {
     }
 }
 
-/// `f32` input (the hosts' path: lattice folds in `f32` lanes, flicker block sums in two chains)
+/// `f32` input (the hosts' path: lattice folds and Urms(½) sums in `f32` lanes, flicker block sums)
 /// gives the same bits however it is split into calls, frames cut in half included.
 #[test]
 fn f32_results_do_not_depend_on_the_block_split() {

@@ -92,9 +92,7 @@ pub const DECLARED_VOLTAGES_V: [f32; 11] = [
 struct FlickerDecimator<T> {
     factor: u32,
     count: u32,
-    /// The block's sums so far, frames at even and odd positions (see
-    /// [`PqSample::add_flicker_terms`]).
-    sums: [[T; 3]; 2],
+    sums: [T; 3],
     /// Volts per unit of a block sum, per phase (calibration gain and the block length
     /// included; computed when the calibration is set, not per sample: on an FPU-less core each
     /// is a chain of soft-float calls).
@@ -480,16 +478,16 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         while !rest.is_empty() {
             let take = (fk - self.fdec.count as usize).min(rest.len());
             let (now, later) = rest.split_at(take);
-            S::add_flicker_terms(now, self.fdec.count % 2 == 1, &mut fsum);
+            for f in now {
+                fsum[0] += f[0].flicker_term();
+                fsum[1] += f[2].flicker_term();
+                fsum[2] += f[4].flicker_term();
+            }
             rest = later;
             self.fdec.count += take as u32;
             if self.fdec.count as usize == fk {
                 self.fdec.count = 0;
-                let [mut even, odd] = fsum;
-                for (e, o) in even.iter_mut().zip(odd) {
-                    *e += o;
-                }
-                self.flicker_out(&even);
+                self.flicker_out(&fsum);
                 fsum = Default::default();
             }
         }

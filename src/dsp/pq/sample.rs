@@ -26,23 +26,6 @@ pub trait PqSample: Sample + Tap + sealed::Sealed {
     /// A flicker sum as `f32` in its own unit (codes or volts).
     #[doc(hidden)]
     fn flicker_f32(sum: Self::FlickerSum) -> f32;
-    /// Adds the voltages (channels 0, 2, 4) of `frames` to `sums`; `odd_first` says whether the
-    /// first frame has an odd position in its decimation block (a type may keep the frames of
-    /// odd positions in `sums[1]`; the block's sum is `sums[0] + sums[1]`).
-    #[doc(hidden)]
-    #[inline(always)]
-    fn add_flicker_terms(
-        frames: &[[Self; 6]],
-        _odd_first: bool,
-        sums: &mut [[Self::FlickerSum; 3]; 2],
-    ) {
-        let [s, _] = sums;
-        for f in frames {
-            s[0] += f[0].flicker_term();
-            s[1] += f[2].flicker_term();
-            s[2] += f[4].flicker_term();
-        }
-    }
 }
 
 impl PqSample for f32 {
@@ -55,35 +38,6 @@ impl PqSample for f32 {
     }
     fn flicker_f32(sum: f32) -> f32 {
         sum
-    }
-    /// Frames at even and odd positions of the block into separate sums: two independent chains
-    /// of `f32` adds (the latency of one chain, not the adds, bounded the single loop), and the
-    /// same sums however the input is split into calls. Integer codes keep the plain loop: their
-    /// adds take one cycle, and on RV32 the second set of sums costs registers.
-    #[inline(always)]
-    fn add_flicker_terms(frames: &[[f32; 6]], odd_first: bool, sums: &mut [[f32; 3]; 2]) {
-        let [even, odd] = sums;
-        let mut rest = frames;
-        if odd_first && let Some((f, r)) = rest.split_first() {
-            odd[0] += f[0];
-            odd[1] += f[2];
-            odd[2] += f[4];
-            rest = r;
-        }
-        let (pairs, last) = rest.as_chunks::<2>();
-        for [a, b] in pairs {
-            even[0] += a[0];
-            even[1] += a[2];
-            even[2] += a[4];
-            odd[0] += b[0];
-            odd[1] += b[2];
-            odd[2] += b[4];
-        }
-        for f in last {
-            even[0] += f[0];
-            even[1] += f[2];
-            even[2] += f[4];
-        }
     }
 }
 
