@@ -153,20 +153,11 @@ impl Tap for f32 {
             .map(|w| (f64::from(w) / 2_147_483_648.0) as f32)
             .collect()
     }
-    /// Four weights at a time (one vector each; the compiler left the plain loop scalar).
     #[inline(always)]
     fn lerp<const K: usize>(a: &[f32; K], b: &[f32; K], t: u32) -> [f32; K] {
         let t = t as f32 * (1.0 / 4_294_967_296.0);
         let mut w = [0.0f32; K];
-        let (wq, wr) = w.as_chunks_mut::<4>();
-        let (aq, ar) = a.as_chunks::<4>();
-        let (bq, br) = b.as_chunks::<4>();
-        for ((w, a), b) in wq.iter_mut().zip(aq).zip(bq) {
-            for ((w, &a), &b) in w.iter_mut().zip(a).zip(b) {
-                *w = a + (b - a) * t;
-            }
-        }
-        for ((w, &a), &b) in wr.iter_mut().zip(ar).zip(br) {
+        for ((w, &a), &b) in w.iter_mut().zip(a).zip(b) {
             *w = a + (b - a) * t;
         }
         w
