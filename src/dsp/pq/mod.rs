@@ -24,7 +24,7 @@
 //! (module `spectrum`). Per input sample there is no work but copying it (and, for the
 //! flickermeter, three adds); per lattice point (6,400/s at 50 Hz) one 6-tap interpolation
 //! (integer `mulh` for codes, `f32` for `f32` input), one add and two multiplications per
-//! channel; per window nine fixed-point 128-point FFTs for codes, two lane-parallel `f64` FFTs of
+//! channel; per window nine fixed-point 128-point FFTs for codes, two lane-parallel `f32` FFTs of
 //! all channels for `f32` input (module `spectrum_float`). Urms(½) is the RMS of the last 128
 //! lattice points of a voltage, so it spans exactly one (predicted) period even while the
 //! crossing detector settles after a step.

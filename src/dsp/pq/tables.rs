@@ -139,48 +139,40 @@ const FFT_TWIDDLE: [(i32, i32); M / 2] = {
     t
 };
 
+/// The index into [`FFT_TWIDDLE`] of entry `i` of [`STAGE_TWIDDLE`]: the stage of butterflies
+/// `half` apart holds entries `half − 1 .. 2·half − 1`, entry `half − 1 + k` being the twiddle
+/// `k · M/(2·half)`.
+const fn stage_twiddle_index(i: usize) -> usize {
+    let mut half = 1;
+    while 2 * half - 1 <= i {
+        half *= 2;
+    }
+    (i + 1 - half) * (M / (2 * half))
+}
+
 /// The twiddles of every FFT stage, stage after stage: the stage of butterflies `half` apart uses
 /// `STAGE_TWIDDLE[half − 1 .. 2·half − 1]`, i.e. `FFT_TWIDDLE[k · M/(2·half)]` for `k < half`.
 #[allow(clippy::indexing_slicing)]
 pub(super) static STAGE_TWIDDLE: [(i32, i32); M - 1] = {
     let mut t = [(0i32, 0i32); M - 1];
-    let mut half = 1;
-    while half < M {
-        let mut k = 0;
-        while k < half {
-            t[half - 1 + k] = FFT_TWIDDLE[k * (M / (2 * half))];
-            k += 1;
-        }
-        half *= 2;
+    let mut i = 0;
+    while i < M - 1 {
+        t[i] = FFT_TWIDDLE[stage_twiddle_index(i)];
+        i += 1;
     }
     t
 };
 
-/// [`STAGE_TWIDDLE`] in `f64` (the FFT of `f32` input, module `spectrum_float`).
-#[allow(clippy::indexing_slicing)]
-pub(super) static STAGE_TWIDDLE_F64: [(f64, f64); M - 1] = {
-    let mut t = [(0.0f64, 0.0f64); M - 1];
-    let mut half = 1;
-    while half < M {
-        let mut k = 0;
-        while k < half {
-            let (s, c) = sin_cos(-2.0 * PI * (k * (M / (2 * half))) as f64 / M as f64);
-            t[half - 1 + k] = (c, s);
-            k += 1;
-        }
-        half *= 2;
-    }
-    t
-};
-
-/// [`STAGE_TWIDDLE_F64`] rounded to `f32`.
+/// [`STAGE_TWIDDLE`] in `f32`, rounded from the exact values (the FFT of `f32` input, module
+/// `spectrum_float`).
 #[allow(clippy::indexing_slicing)]
 pub(super) static STAGE_TWIDDLE_F32: [(f32, f32); M - 1] = {
     let mut t = [(0.0f32, 0.0f32); M - 1];
-    let mut k = 0;
-    while k < M - 1 {
-        t[k] = (STAGE_TWIDDLE_F64[k].0 as f32, STAGE_TWIDDLE_F64[k].1 as f32);
-        k += 1;
+    let mut i = 0;
+    while i < M - 1 {
+        let (s, c) = sin_cos(-2.0 * PI * stage_twiddle_index(i) as f64 / M as f64);
+        t[i] = (c as f32, s as f32);
+        i += 1;
     }
     t
 };
