@@ -631,6 +631,17 @@ fn voltage_only_and_single_phase_layouts() {
     }
 }
 
+/// Block `k` of 50 ms of `s` at 32 kHz; every seventh holds a NaN, an infinity and −10³⁰.
+fn hostile_block(s: &Signal, k: u64) -> Vec<f32> {
+    let mut x = s.samples(k * 1600, 1600);
+    if k % 7 == 3 {
+        x[100] = f32::NAN;
+        x[101] = f32::INFINITY;
+        x[500] = -1e30;
+    }
+    x
+}
+
 #[test]
 fn hostile_input_and_clock_jumps_do_not_panic() {
     use smartmeter::dsp::pq::Pq;
@@ -639,12 +650,7 @@ fn hostile_input_and_clock_jumps_do_not_panic() {
     let mut out = Collect::default();
     let mut t = T0_US;
     for k in 0..40u64 {
-        let mut x = s.samples(k * 1600, 1600);
-        if k % 7 == 3 {
-            x[100] = f32::NAN;
-            x[101] = f32::INFINITY;
-            x[500] = -1e30;
-        }
+        let x = hostile_block(&s, k);
         // the clock jumps back and forth, blocks split frames
         t += if k == 20 {
             -3_600_000_000
@@ -675,12 +681,7 @@ fn hostile_input_and_clock_jumps_do_not_panic() {
     let mut pq = Pq::<f32>::new(cfg).unwrap();
     let mut out = Collect::default();
     for k in 0..60u64 {
-        let mut x = s.samples(k * 1600, 1600);
-        if k % 7 == 3 {
-            x[100] = f32::NAN;
-            x[101] = f32::INFINITY;
-            x[500] = -1e30;
-        }
+        let x = hostile_block(&s, k);
         pq.feed(&x, T0_US + k as i64 * 50_000, &mut out);
     }
     assert!(out.basic.len() >= 10, "{} basic intervals", out.basic.len());

@@ -93,23 +93,23 @@ fn host_digest_equals_the_rv32_digest_and_nothing_is_allocated() {
     );
 }
 
+/// The scenario's codes as `f32` volts and amps (channels alternate voltage, current).
+fn to_volts(codes: &[i32]) -> Vec<f32> {
+    let scale = [pq_scenario::VOLTS_PER_CODE, pq_scenario::AMPS_PER_CODE];
+    (codes.iter().zip(scale.iter().cycle()))
+        .map(|(&c, &s)| (f64::from(c) * s) as f32)
+        .collect()
+}
+
 #[test]
 fn f32_and_codes_agree() {
     let mut pq_i = codes_pipeline();
     let mut pq_f = Pq::<f32>::new(pq_scenario::config()).unwrap();
     let mut signal = pq_scenario::Generator::new();
     let mut codes = vec![0i32; 6 * pq_scenario::CHUNK_FRAMES];
-    let mut volts = vec![0.0f32; codes.len()];
     for chunk in 0..pq_scenario::CHUNKS {
         signal.fill(&mut codes);
-        for (k, (v, c)) in volts.iter_mut().zip(&codes).enumerate() {
-            let s = if k % 2 == 0 {
-                pq_scenario::VOLTS_PER_CODE
-            } else {
-                pq_scenario::AMPS_PER_CODE
-            };
-            *v = (f64::from(*c) * s) as f32;
-        }
+        let volts = to_volts(&codes);
         let t = pq_scenario::T0_US + chunk as i64 * 50_000;
         pq_i.feed(&codes, t, &mut ());
         pq_f.feed(&volts, t, &mut ());
@@ -209,18 +209,7 @@ fn f32_results_do_not_depend_on_the_block_split() {
     let mut signal = pq_scenario::Generator::new();
     let mut codes = vec![0i32; 6 * pq_scenario::CHUNK_FRAMES * pq_scenario::CHUNKS];
     signal.fill(&mut codes);
-    let volts: Vec<f32> = codes
-        .iter()
-        .enumerate()
-        .map(|(k, &c)| {
-            let s = if k % 2 == 0 {
-                pq_scenario::VOLTS_PER_CODE
-            } else {
-                pq_scenario::AMPS_PER_CODE
-            };
-            (f64::from(c) * s) as f32
-        })
-        .collect();
+    let volts = to_volts(&codes);
     // whole 50 ms chunks
     let mut whole = new();
     let mut a = Records(Vec::new());
