@@ -343,6 +343,40 @@ fn a_new_prefix_moves_the_configs_and_removals_wait_for_the_broker() {
     assert_eq!(b.dev.config().ha_prefix, "other");
 }
 
+/// docs/protocol.md §12.2: a reset removes nothing (the configs stay under the prefix they were
+/// published with, and the reset meter uses the default prefix); `enable:false` before the reset is
+/// the way to remove them.
+#[test]
+fn resets_remove_nothing_and_disabling_first_does() {
+    let mut b = configured(DeviceOptions::default(), Restored::default());
+    connect(&mut b);
+    let c = b.tcp(2);
+    b.cmd(c, r#"{"cmd":"homeAssistant","prefix":"ha/custom"}"#);
+    b.idle(2_000);
+    let p = publishes(&b.drain_events());
+    assert_eq!(configs(&p, "ha/custom").len(), ENTITY_COUNT);
+    let r = b.cmd(c, r#"{"cmd":"factoryReset"}"#);
+    assert!(r.contains("factoryReset"), "{r}");
+    b.idle(2_100);
+    let p = publishes(&b.drain_events());
+    assert!(discovery(&p, "ha/custom").is_empty(), "{p:?}");
+    assert_eq!(b.dev.config().ha_prefix, "homeassistant");
+
+    // Disabled first: the removals go out before the reset.
+    let mut b = configured(DeviceOptions::default(), Restored::default());
+    connect(&mut b);
+    let c = b.tcp(2);
+    b.cmd(c, r#"{"cmd":"homeAssistant","prefix":"ha/custom"}"#);
+    b.idle(2_000);
+    b.drain_events();
+    b.cmd(c, r#"{"cmd":"homeAssistant","enable":false}"#);
+    b.idle(1_000);
+    let p = publishes(&b.drain_events());
+    let removed = discovery(&p, "ha/custom");
+    assert_eq!(removed.len(), ENTITY_COUNT);
+    assert!(removed.iter().all(|(_, x, r)| x.is_empty() && *r));
+}
+
 #[test]
 fn home_assistant_is_a_protected_command() {
     let opts = DeviceOptions {
