@@ -547,6 +547,19 @@ fn auto_detects_nominal_values() {
     }
 }
 
+/// The declared voltage is the one nearest to the median of the first second's window voltages, so
+/// a dip in that second does not pull it to the next lower value (with the mean it read 220 V).
+#[test]
+fn a_dip_in_the_first_second_does_not_bias_the_declared_voltage() {
+    for at in [0.5, 0.8, 1.1] {
+        let mut s = Signal::new(8000, 50.0, 230.0);
+        s.steps = vec![step(at, [true; 3], 0.5), step(at + 0.15, [true; 3], 1.0)];
+        let (pq, _) = run_f32(&s, PqConfig::new(8000), 3.0, T0_US);
+        let n = pq.nominal().unwrap();
+        assert_eq!((n.frequency_hz, n.voltage_v), (50, 230.0), "dip at {at} s");
+    }
+}
+
 #[test]
 fn waits_for_voltage_before_deciding() {
     let mut s = Signal::new(8000, 60.0, 120.0);

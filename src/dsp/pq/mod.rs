@@ -221,7 +221,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             seconds: 0.0,
             cycles: 0.0,
             sync_seconds: 0.0,
-            v_sum: 0.0,
+            v: [0.0; nominal::FIRST_WINDOWS],
             v_n: 0,
         };
         let factor = flicker_decimation(config.rate_hz);

@@ -17,8 +17,23 @@ pub(super) struct NominalState {
     pub(super) seconds: f64,
     pub(super) cycles: f64,
     pub(super) sync_seconds: f64,
-    pub(super) v_sum: f64,
+    /// L1 voltages of the synchronised windows so far (the first [`FIRST_WINDOWS`]).
+    pub(super) v: [f32; FIRST_WINDOWS],
     pub(super) v_n: u32,
+}
+
+/// Windows of the first second kept for the declared voltage: 5 at 50 and 60 Hz (10 and 12 cycles),
+/// more only when a 10-min tick shortens one.
+pub(super) const FIRST_WINDOWS: usize = 8;
+
+/// The median of the values (the mean of the middle two for an even count); 0 for none.
+fn median(values: &mut [f32]) -> f64 {
+    values.sort_unstable_by(f32::total_cmp);
+    let n = values.len();
+    match (values.get(n.saturating_sub(1) / 2), values.get(n / 2)) {
+        (Some(a), Some(b)) => (f64::from(*a) + f64::from(*b)) / 2.0,
+        _ => 0.0,
+    }
 }
 
 impl<S: PqSample, F: FlickerSink> Pq<S, F> {
@@ -29,17 +44,17 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         if w.synchronised {
             n.cycles += f64::from(w.cycles);
             n.sync_seconds += duration_s;
-            n.v_sum += f64::from(w.vrms_v.first().copied().unwrap_or(0.0));
-            n.v_n += 1;
+            if let Some(slot) = n.v.get_mut(n.v_n as usize) {
+                *slot = w.vrms_v.first().copied().unwrap_or(0.0);
+                n.v_n += 1;
+            }
         }
         if n.seconds < 1.0 {
             return;
         }
-        let v = if n.v_n > 0 {
-            n.v_sum / f64::from(n.v_n)
-        } else {
-            0.0
-        };
+        // the median, not the mean: a dip or swell in this second must not move Udin to the next
+        // declared value (a 150 ms dip to 50 % made 230 V read 220 V)
+        let v = median(n.v.get_mut(..n.v_n as usize).unwrap_or_default());
         if n.sync_seconds >= 0.5 && v >= 40.0 {
             let f = n.cycles / n.sync_seconds;
             let freq = if n.auto_f {
@@ -65,7 +80,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 seconds: 0.0,
                 cycles: 0.0,
                 sync_seconds: 0.0,
-                v_sum: 0.0,
+                v: [0.0; FIRST_WINDOWS],
                 v_n: 0,
                 ..*n
             };
