@@ -909,3 +909,30 @@ fn scheduled_start_is_within_one_output_period_after_the_crossing() {
         }
     }
 }
+
+/// Found by the `device` fuzz target: a session whose first samples came long after its start
+/// instant (no blocks from the sample source for 10 s) aligned its resampler to the start and made
+/// an output for every point since then at once: 480,000 values (3 MB) from one 10 ms block. It now
+/// starts at the samples: memory stays bounded and the stream carries what the source delivered.
+#[test]
+fn a_session_whose_samples_come_late_starts_at_the_samples() {
+    let mut b = Bench::at_rate(2000);
+    let c = b.tcp(1);
+    let r = json(&b.cmd(c, &sample_cmd("v,i,v,i,v,i", 8000)));
+    assert_eq!(r["error"], false, "{r}");
+    b.idle(10_000);
+    let mut out = Vec::new();
+    run_reading(&mut b, c, 100, &mut out);
+    let heap = b.dev.heap_bytes();
+    assert!(heap < 200_000, "heap {heap}");
+    let (_, frames) = split_stream(&out);
+    let samples: usize = frames.iter().map(|(_, v)| v.len() / 6).sum();
+    // 100 ms at 8 kHz, less what the last chunk still holds
+    assert!((600..=810).contains(&samples), "{samples} samples");
+    // and they are the grid's voltage, not the zeros of the 10 s gap
+    let peak = frames
+        .iter()
+        .flat_map(|(_, v)| v.iter().step_by(2))
+        .fold(0f32, |m, x| m.max(x.abs()));
+    assert!(peak > 300.0, "{peak}");
+}

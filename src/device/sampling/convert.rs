@@ -253,7 +253,16 @@ impl Converter {
                         if fresh {
                             dsp.produced = 0;
                             if let Some(at) = align_to {
-                                rs.align((at - origin) / us_per_in);
+                                let mut off = (at - origin) / us_per_in;
+                                if off < 0.0 {
+                                    // the start lies before the first input (no samples came
+                                    // for a while): the first output is the last point of the
+                                    // session's grid before the input, not every point since
+                                    // the start (a 10 s gap made 480,000 outputs at once)
+                                    let step = src as f64 / rate as f64;
+                                    off += (-off / step).floor() * step;
+                                }
+                                rs.align(off);
                             } else {
                                 rs.reset();
                             }

@@ -1,0 +1,133 @@
+//! The device engine driven by arbitrary bytes: a store of arbitrary (but checksummed, so the
+//! engine has to decode their payloads) records, then a script of connection input, MQTT messages,
+//! samples, timers, output reads, reconnects and NTP results. Never panics, and memory stays bounded.
+#![no_main]
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use libfuzzer_sys::fuzz_target;
+use smartmeter::device::{
+    ConnKind, Device, DeviceOptions, Instant, NtpResult, PhysicalBlock, Record, RecordKind,
+    Restored, SlotId,
+};
+
+const TOPICS: [&str; 6] = [
+    "powermeter/cmd",
+    "powermeter/smartmeterX/cmd",
+    "powermeter/smartmeterX/sample",
+    "powermeter/smartmeterX/state",
+    "powermeter/other/cmd",
+    "homeassistant/status",
+];
+
+/// Takes `n` bytes (fewer at the end).
+fn take<'a>(data: &mut &'a [u8], n: usize) -> &'a [u8] {
+    let (a, b) = data.split_at(n.min(data.len()));
+    *data = b;
+    a
+}
+
+fn byte(data: &mut &[u8]) -> u8 {
+    take(data, 1).first().copied().unwrap_or(0)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut data = data;
+    // the store: up to one record per kind, payload from the input
+    let mut restored = Restored::default();
+    for kind in RecordKind::ALL {
+        let n = usize::from(byte(&mut data));
+        if n == 0 {
+            continue;
+        }
+        let payload = take(&mut data, n).to_vec();
+        if let Ok(r) = Record::new(kind, u32::from(byte(&mut data)), payload) {
+            restored.insert(SlotId::new(kind, 0), r.encode());
+        }
+    }
+    let opts = DeviceOptions {
+        source_rate_hz: 2000,
+        ..DeviceOptions::default()
+    };
+    let bound = 3 * (opts.out_queue_bytes + opts.text_slack_bytes + 48_100)
+        + opts.sample_ring_bytes
+        + 64 * 1024;
+    let mut now = Instant::from_secs(1_614_681_575);
+    let mut dev = Device::new(opts, restored, now);
+    let peer = |k: u16| SocketAddr::from(([192, 168, 0, 13], k));
+    let mut conns: Vec<_> = (0..2)
+        .map(|k| dev.handle_connected(now, ConnKind::Command { peer: peer(k) }))
+        .collect();
+    let mut phase = 0.0f32;
+    let mut out = [0u8; 700];
+    while !data.is_empty() {
+        let op = byte(&mut data);
+        let c = usize::from(op >> 7);
+        match op & 7 {
+            0 | 1 => {
+                let n = usize::from(byte(&mut data));
+                let bytes = take(&mut data, n);
+                if let Some(&conn) = conns.get(c) {
+                    let _ = dev.handle_input(conn, now, bytes);
+                }
+            }
+            2 => {
+                let t = TOPICS[usize::from(byte(&mut data)) % TOPICS.len()];
+                let n = usize::from(byte(&mut data));
+                dev.handle_mqtt(now, t, take(&mut data, n));
+            }
+            3 => {
+                // 10 ms of a 230 V / 50 Hz grid, a dip when the next byte says so
+                let level = if byte(&mut data) & 1 == 1 { 100.0 } else { 325.0 };
+                let mut s = [0.0f32; 6 * 20];
+                for f in s.chunks_exact_mut(6) {
+                    for p in 0..3 {
+                        let a = phase + p as f32 * 2.094_395;
+                        f[2 * p] = level * a.sin();
+                        f[2 * p + 1] = 7.0 * (a - 0.5).sin();
+                    }
+                    phase += core::f32::consts::TAU * 50.0 / 2000.0;
+                }
+                dev.handle_samples(
+                    now,
+                    &PhysicalBlock {
+                        rate_hz: 2000,
+                        samples: &s,
+                        start: now,
+                    },
+                );
+                now = now + Duration::from_millis(10);
+            }
+            4 => {
+                let ms = u64::from(byte(&mut data)) * 50;
+                now = now + Duration::from_millis(ms);
+                dev.handle_timeout(now);
+            }
+            5 => {
+                if let Some(&conn) = conns.get(c) {
+                    let _ = dev.poll_output(conn, &mut out);
+                }
+            }
+            6 => {
+                if let Some(conn) = conns.get_mut(c) {
+                    dev.handle_closed(*conn, now);
+                    *conn = dev.handle_connected(now, ConnKind::Command { peer: peer(9) });
+                }
+                dev.handle_mqtt_connected(now, op & 8 != 0);
+            }
+            _ => {
+                let r = if op & 8 != 0 {
+                    NtpResult::Synced {
+                        offset_us: i64::from(byte(&mut data)) * 1000 - 128_000,
+                        round_trip_us: 2000,
+                    }
+                } else {
+                    NtpResult::Failed
+                };
+                dev.handle_ntp(now, r);
+            }
+        }
+        while dev.poll_event().is_some() {}
+        assert!(dev.heap_bytes() <= bound, "heap {}", dev.heap_bytes());
+    }
+});
