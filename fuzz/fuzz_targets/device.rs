@@ -7,8 +7,8 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use smartmeter::device::{
-    ConnKind, Device, DeviceOptions, Instant, NtpResult, PhysicalBlock, Record, RecordKind,
-    Restored, SlotId,
+    CodeBlock, ConnKind, Device, DeviceOptions, Instant, NtpResult, PhysicalBlock, Record,
+    RecordKind, Restored, SlotId,
 };
 
 const TOPICS: [&str; 6] = [
@@ -77,8 +77,10 @@ fuzz_target!(|data: &[u8]| {
                 dev.handle_mqtt(now, t, take(&mut data, n));
             }
             3 => {
-                // 10 ms of a 230 V / 50 Hz grid, a dip when the next byte says so
-                let level = if byte(&mut data) & 1 == 1 { 100.0 } else { 325.0 };
+                // 10 ms of a 230 V / 50 Hz grid (a dip when the next byte says so), as volts or,
+                // with bit 6 of the op, as ADC codes; bit 5 stamps the block with a wrong rate
+                let how = byte(&mut data);
+                let level = if how & 1 == 1 { 100.0 } else { 325.0 };
                 let mut s = [0.0f32; 6 * 20];
                 for f in s.chunks_exact_mut(6) {
                     for p in 0..3 {
@@ -88,14 +90,34 @@ fuzz_target!(|data: &[u8]| {
                     }
                     phase += core::f32::consts::TAU * 50.0 / 2000.0;
                 }
-                dev.handle_samples(
-                    now,
-                    &PhysicalBlock {
-                        rate_hz: 2000,
-                        samples: &s,
-                        start: now,
-                    },
-                );
+                let rate_hz = if op & 32 != 0 { 8000 } else { 2000 };
+                if op & 64 != 0 {
+                    let (vpc, apc) = (400.0 / 8_388_608.0, 10.0 / 8_388_608.0);
+                    let codes: Vec<i32> = s
+                        .iter()
+                        .enumerate()
+                        .map(|(k, x)| (f64::from(*x) / if k % 2 == 0 { vpc } else { apc }) as i32)
+                        .collect();
+                    dev.handle_codes(
+                        now,
+                        &CodeBlock {
+                            rate_hz,
+                            codes: &codes,
+                            volts_per_code: vpc,
+                            amps_per_code: apc,
+                            start: now,
+                        },
+                    );
+                } else {
+                    dev.handle_samples(
+                        now,
+                        &PhysicalBlock {
+                            rate_hz,
+                            samples: &s,
+                            start: now,
+                        },
+                    );
+                }
                 now = now + Duration::from_millis(10);
             }
             4 => {
