@@ -58,6 +58,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                         n.voltage_v,
                         n.frequency_hz,
                     ));
+                    self.retuning = false;
                 }
             }
             return;

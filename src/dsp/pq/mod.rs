@@ -138,6 +138,12 @@ pub struct Pq<S: PqSample = f32, F: FlickerSink = NoFlicker> {
     sequence: [u64; 4],
     events: heapless::Deque<VoltageEvent, 16>,
     events_dropped: u32,
+    /// Urms(½) values while the nominal values are detected (2.4 KB, on the heap like the last
+    /// records).
+    early: alloc::boxed::Box<sync::Early>,
+    /// The nominal frequency was decided other than the start's: the estimator settles again, and
+    /// Urms(½) values keep waiting until the detector is built.
+    retuning: bool,
     flicker: F,
     fdec: FlickerDecimator<S::FlickerSum>,
     partial: [S; 6],
@@ -245,6 +251,8 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             sequence: [0; 4],
             events: heapless::Deque::new(),
             events_dropped: 0,
+            early: alloc::boxed::Box::default(),
+            retuning: false,
             flicker,
             fdec: FlickerDecimator {
                 factor,
@@ -371,6 +379,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         self.frames.data.capacity() * core::mem::size_of::<[S; 6]>()
             + lattice::Accumulator::heap_bytes(&*self.lat.folds)
             + core::mem::size_of_val::<[Option<PqRecord>]>(&self.last)
+            + core::mem::size_of::<sync::Early>()
             + self.kernel.heap_bytes()
             + self.conv.capacity() * core::mem::size_of::<[S; 6]>()
             + self.expand.capacity() * core::mem::size_of::<[S; 6]>()

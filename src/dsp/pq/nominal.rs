@@ -90,7 +90,9 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             };
             self.decide(volts, freq);
         } else {
-            // no voltage this second: try the next one
+            // no voltage this second: try the next one (and report nothing of this one)
+            self.early.clear();
+            let n = &mut self.nominal;
             *n = NominalState {
                 seconds: 0.0,
                 cycles: 0.0,
@@ -117,6 +119,10 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             // count (10 on a 60 Hz grid, with no spectrum): settle again as after the start
             self.warmup = 0;
             self.detector = None;
+            // Urms(½) values keep waiting for the detector built after the settling windows (a
+            // gap there would cut an event in two; while the estimator settles its values are
+            // within 0.3 % of Udin instead of 0.02 %)
+            self.retuning = true;
             // the 10-s frequency restarts too: crossings found by the detector tuned to the other
             // frequency, and those while its filters settle again, biased the first value by
             // 11-22 mHz on a 60 Hz grid (Class A allows 10)

@@ -10,6 +10,62 @@ use super::{Pq, PqSample, events};
 #[allow(unused_imports)] // inherent float methods shadow it with `std`
 use num_traits::Float;
 
+/// One Urms(½) value waiting for the nominal values (see [`Pq::half_cycle`]), 16 bytes: start in
+/// frames after [`Early::base`], length in frames, volts per phase in [`EARLY_UNITS_PER_V`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct EarlyHalf {
+    start: f32,
+    frames: f32,
+    urms: [u16; 3],
+}
+
+/// Urms(½) values kept while the nominal values are detected: 1.25 s at 60 Hz (the detection takes
+/// 1.0–1.2 s of windows after the settling ones).
+pub(super) const EARLY_HALVES: usize = 150;
+
+/// Units per volt of a kept Urms(½) value: 1/32 V (0.014 % of 230 V; the detector's thresholds are
+/// percent of Udin and its residual is reported to 0.2 %), up to 2048 V.
+const EARLY_UNITS_PER_V: f32 = 32.0;
+
+/// The kept values and the frame their starts count from.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Early {
+    base: f64,
+    halves: heapless::Deque<EarlyHalf, EARLY_HALVES>,
+}
+
+impl Early {
+    fn push(&mut self, start: f64, frames: f64, urms: &[f32; 3]) {
+        if self.halves.is_empty() {
+            self.base = start;
+        }
+        if self.halves.is_full() {
+            self.halves.pop_front();
+        }
+        let _ = self.halves.push_back(EarlyHalf {
+            start: (start - self.base) as f32,
+            frames: frames as f32,
+            // saturating, NaN to 0
+            urms: urms.map(|u| (u * EARLY_UNITS_PER_V).round().clamp(0.0, 65535.0) as u16),
+        });
+    }
+
+    /// The oldest kept value: start and length in frames, volts.
+    fn pop(&mut self) -> Option<(f64, f64, [f32; 3])> {
+        let h = self.halves.pop_front()?;
+        Some((
+            self.base + f64::from(h.start),
+            f64::from(h.frames),
+            h.urms.map(|u| f32::from(u) / EARLY_UNITS_PER_V),
+        ))
+    }
+
+    /// Forgets every kept value (the nominal frequency changed: they span the wrong period).
+    pub(super) fn clear(&mut self) {
+        self.halves.clear();
+    }
+}
+
 /// A lattice window's spectrum waiting for its estimator window.
 #[derive(Debug, Clone)]
 pub(super) struct Spectrum {
@@ -154,7 +210,11 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
     }
 
     /// A half cycle of the lattice ended: Urms(½), events, flags.
-    pub(super) fn half_cycle(&mut self, _sink: &mut impl PqSink) {
+    ///
+    /// Before the nominal values are decided (auto-detection, the first second after the settling
+    /// windows) the values wait in [`Pq::early`]; the detector built at the decision takes them
+    /// first, so an event in that second is reported with its own start and duration.
+    pub(super) fn half_cycle(&mut self, sink: &mut impl PqSink) {
         let nv = self.cfg.layout.phases();
         let mut cur = self.lat.half;
         cur.n = if self.lat.half_points > 0 {
@@ -167,9 +227,15 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
         let now = self.lat.position();
         self.lat.half_start = now;
         let prev = self.lat.prev_half.replace(cur);
-        let (Some(prev), Some(det)) = (prev, self.detector.as_mut()) else {
+        let early = self.detector.is_none()
+            && (self.retuning
+                || self.nominal.decided.is_none() && self.warmup >= super::WARMUP_WINDOWS);
+        let Some(prev) = prev else {
             return;
         };
+        if self.detector.is_none() && !early {
+            return;
+        }
         let mut urms = [0.0f32; 3];
         let cal = *self.est.calibration();
         for (p, u) in urms.iter_mut().enumerate().take(nv) {
@@ -184,9 +250,23 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
             let ms = (k * k * s2 - 2.0 * o * k * s1) / n + o * o;
             *u = ph.voltage_gain * ms.max(0.0).sqrt();
         }
-        let half_frames = now - start;
+        if early {
+            self.early.push(start, now - start, &urms);
+            return;
+        }
+        while let Some((s0, n0, u0)) = self.early.pop() {
+            self.detect(s0, n0, &u0, sink);
+        }
+        self.detect(start, now - start, &urms, sink);
+    }
+
+    /// One Urms(½) value through the detector; ended events to `sink` and the queue.
+    fn detect(&mut self, start: f64, frames: f64, urms: &[f32; 3], sink: &mut impl PqSink) {
+        let Some(det) = self.detector.as_mut() else {
+            return;
+        };
         let mut out = heapless::Vec::<events::RawEvent, 4>::new();
-        det.push(start, half_frames, &urms, &mut |e| {
+        det.push(start, frames, urms, &mut |e| {
             let _ = out.push(e);
         });
         self.lat.flagged |= det.in_progress();
@@ -202,7 +282,7 @@ impl<S: PqSample, F: FlickerSink> Pq<S, F> {
                 delta_max_v: e.delta_max_v,
                 delta_steady_v: e.delta_steady_v,
             };
-            _sink.event(&ev);
+            sink.event(&ev);
             if self.events.is_full() {
                 self.events.pop_front();
                 self.events_dropped += 1;
