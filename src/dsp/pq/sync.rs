@@ -45,8 +45,8 @@ impl Early {
         let _ = self.halves.push_back(EarlyHalf {
             start: (start - self.base) as f32,
             frames: frames as f32,
-            // saturating, NaN to 0
-            urms: urms.map(|u| (u * EARLY_UNITS_PER_V).round().clamp(0.0, 65535.0) as u16),
+            // `as` saturates (and makes NaN 0): three soft-float operations on an FPU-less core
+            urms: urms.map(|u| (u * EARLY_UNITS_PER_V + 0.5) as u16),
         });
     }
 
@@ -56,7 +56,7 @@ impl Early {
         Some((
             self.base + f64::from(h.start),
             f64::from(h.frames),
-            h.urms.map(|u| f32::from(u) / EARLY_UNITS_PER_V),
+            h.urms.map(|u| f32::from(u) * (1.0 / EARLY_UNITS_PER_V)),
         ))
     }
 
