@@ -10,6 +10,8 @@ use smartmeter::device::{
     CodeBlock, ConnKind, Device, DeviceOptions, Instant, NtpResult, PhysicalBlock, Record,
     RecordKind, Restored, SlotId,
 };
+use smartmeter::dsp::fixed::to_codes;
+use smartmeter::dsp::{Grid, GridConfig};
 
 const TOPICS: [&str; 6] = [
     "powermeter/cmd",
@@ -58,7 +60,11 @@ fuzz_target!(|data: &[u8]| {
     let mut conns: Vec<_> = (0..2)
         .map(|k| dev.handle_connected(now, ConnKind::Command { peer: peer(k) }))
         .collect();
-    let mut phase = 0.0f32;
+    // the default grid (230 V, 50 Hz, 5 A) at the engine's source rate
+    let mut grid = Grid::new(GridConfig {
+        rate_hz: 2000,
+        ..GridConfig::default()
+    });
     let mut out = [0u8; 700];
     while !data.is_empty() {
         let op = byte(&mut data);
@@ -77,27 +83,21 @@ fuzz_target!(|data: &[u8]| {
                 dev.handle_mqtt(now, t, take(&mut data, n));
             }
             3 => {
-                // 10 ms of a 230 V / 50 Hz grid (a dip when the next byte says so), as volts or,
+                // 10 ms of the grid (a dip to 30 % when the next byte says so), as volts or,
                 // with bit 6 of the op, as ADC codes; bit 5 stamps the block with a wrong rate
                 let how = byte(&mut data);
-                let level = if how & 1 == 1 { 100.0 } else { 325.0 };
                 let mut s = [0.0f32; 6 * 20];
-                for f in s.chunks_exact_mut(6) {
-                    for p in 0..3 {
-                        let a = phase + p as f32 * 2.094_395;
-                        f[2 * p] = level * a.sin();
-                        f[2 * p + 1] = 7.0 * (a - 0.5).sin();
+                grid.fill(&mut s);
+                if how & 1 == 1 {
+                    for v in s.iter_mut().step_by(2) {
+                        *v *= 0.3;
                     }
-                    phase += core::f32::consts::TAU * 50.0 / 2000.0;
                 }
                 let rate_hz = if op & 32 != 0 { 8000 } else { 2000 };
                 if op & 64 != 0 {
                     let (vpc, apc) = (400.0 / 8_388_608.0, 10.0 / 8_388_608.0);
-                    let codes: Vec<i32> = s
-                        .iter()
-                        .enumerate()
-                        .map(|(k, x)| (f64::from(*x) / if k % 2 == 0 { vpc } else { apc }) as i32)
-                        .collect();
+                    let mut codes = [0i32; 6 * 20];
+                    to_codes(&s, vpc, apc, &mut codes);
                     dev.handle_codes(
                         now,
                         &CodeBlock {
