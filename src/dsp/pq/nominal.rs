@@ -28,7 +28,7 @@ pub(super) const FIRST_WINDOWS: usize = 8;
 
 /// The median of the (at most [`FIRST_WINDOWS`]) values, the mean of the middle two for an even
 /// count; 0 for none. An insertion sort into a copy: for eight values the generic slice sort would
-/// add ≈4 KB to the firmware image.
+/// add 3.3 KB to the firmware image (CI: 1,039,732 against 1,036,408 B).
 fn median(values: &[f32]) -> f64 {
     let mut sorted = [0.0f32; FIRST_WINDOWS];
     let mut n = 0usize;
