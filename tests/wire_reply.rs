@@ -850,6 +850,28 @@ fn log_dump_rows_with_cr_and_newline_round_trip() {
     assert_eq!(Reply::parse(json.as_bytes()).unwrap(), reply);
 }
 
+/// Found by the `reply` fuzz target in CI: a carriage return inside `//n` (`//\rn`) is dropped before
+/// the rows are split, so it separates rows already on the first read; dropped after the split, the
+/// row kept a `//n` that became a separator only when it was written and read again.
+#[test]
+fn log_dump_separator_with_cr_inside_splits_on_first_read() {
+    let json = br#"{"cmd":"log","msg":"*** LOGFile *** //nA //\rnB//nC\r*:* LOGFile *** "}"#;
+    let reply = Reply::parse(json).unwrap();
+    assert_eq!(
+        reply,
+        Reply::GetLogDump {
+            rows: vec![
+                "A".to_string(),
+                "B".to_string(),
+                "C*:* LOGFile ***".to_string()
+            ]
+        }
+    );
+    let line = reply.to_line();
+    let json = line.strip_prefix("Info:").unwrap().trim_end();
+    assert_eq!(Reply::parse(json.as_bytes()).unwrap(), reply);
+}
+
 /// §11/§12 replies: read in any key order, without `cmd` by their texts, `next` defaulting to the
 /// last listed id; shape errors name the field.
 #[test]

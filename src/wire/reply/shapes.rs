@@ -72,17 +72,18 @@ pub(super) fn info(raw: &RawReply<'_>) -> Result<InfoReply, ReplyError> {
 }
 
 pub(super) fn log_dump(raw: &RawReply<'_>) -> Reply {
-    let m = msg(raw);
+    // Rows read back exactly as the encoder writes them: a carriage return is dropped (see
+    // `write_escaped_text`) and a raw newline separates rows like `//n`, so parse ∘ encode is the
+    // identity. The carriage returns go first: dropped after the split, `//\rn` inside a row would
+    // become a separator only when the row is written again.
+    let m = msg(raw).replace('\r', "");
     let mark = LOG_MARK.trim_end();
-    let body = m.strip_prefix(mark).unwrap_or(m);
+    let body = m.strip_prefix(mark).unwrap_or(&m);
     let body = body.trim_end();
     let body = body.strip_suffix(mark).unwrap_or(body);
-    // Rows read back exactly as the encoder writes them: a raw newline separates rows like `//n`,
-    // and a carriage return is dropped (see `write_escaped_text`), so parse ∘ encode is the identity.
     let rows = body
         .split("//n")
         .flat_map(|r| r.split('\n'))
-        .map(|r| r.replace('\r', ""))
         .filter_map(|r| {
             let t = r.trim();
             (!t.is_empty()).then(|| String::from(t))
