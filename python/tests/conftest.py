@@ -21,6 +21,16 @@ def _bin_dir() -> Path:
     return Path(os.environ.get("SMARTMETER_BIN_DIR", ROOT / "target" / "debug"))
 
 
+def optional_module(name: str):
+    """An optional dependency of the package (pandas, PyTables): the test skips without it, unless
+    `SMARTMETER_REQUIRE_PEERS=1` (as in CI), where a missing module fails the test instead."""
+    if os.environ.get("SMARTMETER_REQUIRE_PEERS") == "1":
+        import importlib
+
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
 @pytest.fixture(scope="session")
 def binaries() -> Path:
     """The directory holding `smartmeter` and `smartmeter-sim` (built with every feature, as

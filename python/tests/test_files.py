@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import smartmeter
+from conftest import optional_module
 
 
 @pytest.mark.parametrize("ext", ["wav", "csv", "f32"])
@@ -67,7 +68,7 @@ def test_read_errors(tmp_path):
 
 
 def test_to_pandas(cli_recordings):
-    pd = pytest.importorskip("pandas")
+    pd = optional_module("pandas")
     rec = smartmeter.Recording.read(cli_recordings["wav"])
     df = rec.to_pandas()
     assert list(df.columns) == rec.channels and len(df) == len(rec)
@@ -78,8 +79,8 @@ def test_to_pandas(cli_recordings):
 
 
 def test_to_nilmtk(cli_recordings, tmp_path):
-    pd = pytest.importorskip("pandas")
-    pytest.importorskip("tables")
+    pd = optional_module("pandas")
+    optional_module("tables")
     rec = smartmeter.Recording.read(cli_recordings["csv"])
     keys = rec.to_nilmtk(tmp_path / "nilm.h5", building=2, meter=1)
     assert keys == ["/building2/elec/meter1", "/building2/elec/meter2", "/building2/elec/meter3"]
