@@ -682,6 +682,76 @@ fn a_broker_restart_is_ridden_out_and_resubscribed() {
     assert_eq!(read_readings(&dir).len(), 3 * 4 * 3);
 }
 
+#[test]
+fn a_tls_broker_is_trusted_by_its_ca_file_and_by_nothing_else() {
+    if !peer("mosquitto") {
+        return;
+    }
+    let broker = Mosquitto::start_tls();
+    let (tls_port, ca) = broker.tls.clone().unwrap();
+    let ca = ca.to_str().unwrap().to_string();
+    let tls = format!("mqtts://127.0.0.1:{tls_port}");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_smartmeter"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("d");
+    let dir = dir.to_str().unwrap();
+    // The platform does not trust the broker's CA: exit 1, and the reason names the certificate.
+    let o = run(&["collect", "--mqtt", &tls, "--out", dir, "--timeout", "10s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).starts_with(&format!("smartmeter: error: MQTT broker {tls}: "))
+            && err(&o).contains("certificate"),
+        "{}",
+        err(&o)
+    );
+    // A CA file is for TLS only; a plain listener spoken to with TLS fails.
+    let plain = broker.addr();
+    let o = run(&["collect", "--mqtt", &plain, "--ca-file", &ca, "--out", dir]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("mqtts://"), "{}", err(&o));
+    let o = run(&[
+        "collect",
+        "--mqtt",
+        &format!("mqtts://{plain}"),
+        "--ca-file",
+        &ca,
+        "--out",
+        dir,
+        "--timeout",
+        "10s",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    // With the CA: subscribed over TLS, the meters publish on the plain listener, nothing is lost.
+    let mut c = Collector::start(&["--mqtt", &tls, "--ca-file", &ca, "--out", dir]);
+    let subscribed = c.wait_event("subscribed");
+    assert_eq!(subscribed["broker"], tls.as_str(), "{subscribed}");
+    let base = 1_767_225_600.0;
+    let mut p = Publisher::connect(broker.port, "meters");
+    publish_rounds(&mut p, 3, 0..2, base);
+    eventually("the rounds arrive over TLS", || {
+        (c.counter("smartmeter_collector_messages_total") >= 6.0).then_some(())
+    });
+    let (code, _) = c.stop();
+    assert_eq!(code, 0);
+    assert_eq!(read_readings(Path::new(dir)).len(), 3 * 2 * 3);
+    // `fleet` over TLS: with the CA it connects, listens and exits 0; without it, exit 1 with the
+    // certificate named; an address that cannot be one is a usage error (exit 2).
+    let o = run(&["fleet", &tls, "--ca-file", &ca, "--wait", "1s", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let o = run(&["fleet", &tls, "--wait", "1s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("certificate"), "{}", err(&o));
+    let o = run(&["fleet", "mqtts://127.0.0.1:0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+}
+
 // ---- PostgreSQL --------------------------------------------------------------------------------
 
 /// A throwaway PostgreSQL cluster from the Debian package, on a free port, as user `postgres`

@@ -7,6 +7,7 @@ use std::vec::Vec;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+use super::broker::BrokerAddr;
 use super::error::ClientError;
 use crate::wire::mqtt::{self, StateLeaf, StateTopic};
 
@@ -154,40 +155,18 @@ impl Loose {
     }
 }
 
-/// Splits a broker address `host`, `host:port` or `[v6]:port` (default port 1883).
-pub(crate) fn broker_addr(broker: &str) -> Result<(String, u16), ClientError> {
-    let bad = |reason: &str| ClientError::Mqtt {
-        broker: broker.to_string(),
-        reason: reason.into(),
-    };
-    let (host, port) = match broker.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') || h.starts_with('[') => (
-            h.trim_start_matches('[').trim_end_matches(']').to_string(),
-            p.parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| bad("port must be 1-65535"))?,
-        ),
-        _ => (
-            broker
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-            1883,
-        ),
-    };
-    if host.is_empty() {
-        return Err(bad("no host"));
-    }
-    Ok((host, port))
-}
-
-/// Connects to `broker` (`host` or `host:port`, default 1883), asks every meter for its state
+/// Connects to `broker` (`host[:port]`, default 1883, or `mqtts://host[:port]`, default 8883, TLS
+/// trusting `ca_file`'s certificates or the platform's), asks every meter for its state
 /// (`powermeter/state`), listens for `wait` (status messages come every 5 s) and returns what it saw.
-pub async fn fleet_snapshot(broker: &str, wait: Duration) -> Result<Vec<MeterStatus>, ClientError> {
-    let (host, port) = broker_addr(broker)?;
+pub async fn fleet_snapshot(
+    broker: &str,
+    ca_file: Option<&std::path::Path>,
+    wait: Duration,
+) -> Result<Vec<MeterStatus>, ClientError> {
+    let addr = BrokerAddr::parse(broker)?;
     let id = std::format!("smartmeter-fleet-{}", std::process::id());
-    let mut opts = MqttOptions::new(id, host, port);
+    let mut opts = MqttOptions::new(id, addr.host.clone(), addr.port);
+    opts.set_transport(super::broker::transport(addr.tls_config(ca_file)?.as_ref()));
     opts.set_keep_alive(Duration::from_secs(10));
     let (client, mut events) = AsyncClient::new(opts, 64);
     let err = |reason: String| ClientError::Mqtt {
@@ -204,7 +183,7 @@ pub async fn fleet_snapshot(broker: &str, wait: Duration) -> Result<Vec<MeterSta
     loop {
         let ev = match tokio::time::timeout_at(deadline, events.poll()).await {
             Err(_) => break,
-            Ok(Err(e)) => return Err(err(e.to_string())),
+            Ok(Err(e)) => return Err(err(super::broker::describe(&e))),
             Ok(Ok(ev)) => ev,
         };
         match ev {
@@ -226,17 +205,6 @@ pub async fn fleet_snapshot(broker: &str, wait: Duration) -> Result<Vec<MeterSta
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn broker_addresses() {
-        assert_eq!(broker_addr("h").unwrap(), ("h".to_string(), 1883));
-        assert_eq!(broker_addr("h:1884").unwrap(), ("h".to_string(), 1884));
-        assert_eq!(broker_addr("[::1]:9").unwrap(), ("::1".to_string(), 9));
-        assert_eq!(broker_addr("::1").unwrap(), ("::1".to_string(), 1883));
-        for bad in ["h:0", "h:x", "h:70000", "", ":1883"] {
-            assert!(broker_addr(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn applies_protocol_topics() {

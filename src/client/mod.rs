@@ -35,6 +35,7 @@
 //! module whose only public item is the binary's `main`).
 
 pub mod analyze;
+pub(crate) mod broker;
 mod channel;
 mod conn;
 mod connection;
@@ -55,6 +56,7 @@ pub mod cli;
 #[cfg(feature = "collect")]
 pub mod collect;
 
+pub use broker::{BrokerAddr, MQTT_PORT, MQTTS_PORT};
 pub use conn::Client;
 pub use connection::{
     Answer, Connection, ConnectionEvent, FrameSamples, Greeting, Notice, Request, RequestId,

@@ -60,6 +60,8 @@ fn free_port() -> u16 {
 pub struct Mosquitto {
     pub child: Child,
     pub port: u16,
+    /// The TLS listener's port and the PEM file of its CA ([`Mosquitto::start_tls`]).
+    pub tls: Option<(u16, PathBuf)>,
     conf: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -79,6 +81,55 @@ impl Mosquitto {
         Mosquitto {
             child,
             port,
+            tls: None,
+            conf,
+            _dir: dir,
+        }
+    }
+
+    /// [`start`](Self::start) plus a TLS listener on a second port, with a certificate for
+    /// `localhost` and `127.0.0.1` from a CA made for this broker (its PEM file in `tls`).
+    #[allow(dead_code)] // not every test crate uses it
+    pub fn start_tls() -> Mosquitto {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "smartmeter test CA");
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let path = |name: &str| dir.path().join(name);
+        std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(path("broker.pem"), cert.pem()).unwrap();
+        std::fs::write(path("broker.key"), key.serialize_pem()).unwrap();
+        let port = free_port();
+        let tls_port = std::iter::repeat_with(free_port)
+            .find(|p| *p != port)
+            .unwrap();
+        let conf = path("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "allow_anonymous true\npersistence false\nlistener {port} 127.0.0.1\n\
+                 listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+                path("broker.pem").display(),
+                path("broker.key").display()
+            ),
+        )
+        .unwrap();
+        let child = Mosquitto::spawn(&conf, port);
+        wait_listening(tls_port);
+        Mosquitto {
+            child,
+            port,
+            tls: Some((tls_port, path("ca.pem"))),
             conf,
             _dir: dir,
         }
@@ -92,15 +143,7 @@ impl Mosquitto {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn mosquitto");
-        // A generous bound, never a timing assertion: it only fails when the broker never came up.
-        let deadline = Instant::now() + Duration::from_secs(40);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "never happened: mosquitto accepts connections"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(port);
         child
     }
 
@@ -114,6 +157,19 @@ impl Mosquitto {
     /// `127.0.0.1:PORT`, as `--mqtt` takes it.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// Waits until something accepts connections on the loopback port.
+fn wait_listening(port: u16) {
+    // A generous bound, never a timing assertion: it only fails when the broker never came up.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "never happened: mosquitto accepts connections on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

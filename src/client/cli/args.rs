@@ -244,8 +244,13 @@ pub(crate) enum CliCommand {
     Collect(CollectArgs),
     /// Status of every meter publishing on an MQTT broker.
     Fleet {
-        /// Broker `host[:port]` (default port 1883).
+        /// Broker `host[:port]` (default port 1883), or `mqtts://host[:port]` for TLS (default
+        /// port 8883).
         broker: String,
+        /// With an mqtts:// broker: trust only the CA certificates in this PEM file (default: the
+        /// system's trusted certificates).
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
         /// How long to listen (meters publish their status every 5 s).
         #[arg(long, default_value = "6s", value_parser = duration_arg)]
         wait: Duration,
@@ -494,9 +499,14 @@ impl MeterArgs {
 /// Arguments of `smartmeter collect`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CollectArgs {
-    /// Broker `host[:port]` (default port 1883).
-    #[arg(long, value_name = "HOST[:PORT]")]
+    /// Broker `host[:port]` (default port 1883), or `mqtts://host[:port]` for TLS (default port
+    /// 8883).
+    #[arg(long, value_name = "[mqtts://]HOST[:PORT]")]
     pub mqtt: String,
+    /// With an mqtts:// broker: trust only the CA certificates in this PEM file (default: the
+    /// system's trusted certificates).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
     /// Write Parquet files under DIR/TABLE/date=YYYY-MM-DD/ (the default, into ./smartmeter-data,
     /// when --postgres is not given).
     #[arg(long, value_name = "DIR")]
@@ -560,6 +570,7 @@ impl CollectArgs {
     /// The library configuration these arguments ask for.
     pub(crate) fn config(&self, connect_timeout: Duration) -> CollectConfig {
         let mut cfg = CollectConfig::new(&self.mqtt);
+        cfg.ca_file = self.ca_file.clone();
         cfg.credentials = self.user.clone().zip(self.password.clone());
         cfg.group = self.group.clone();
         cfg.out = match (&self.out, &self.postgres) {

@@ -120,23 +120,23 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         } => return pq::events(meter, *since, *follow, &out).await,
         CliCommand::Analyze { .. } => return analyze::analyze(&cli, &out),
         CliCommand::Collect(args) => return collect::collect(cli.json, args).await,
-        CliCommand::Fleet { broker, wait, .. } => {
-            check_broker(broker)?;
-            let meters = crate::client::fleet_snapshot(broker, *wait).await?;
+        CliCommand::Fleet {
+            broker,
+            ca_file,
+            wait,
+            ..
+        } => {
+            crate::client::BrokerAddr::parse(broker).map_err(|e| match e {
+                crate::client::ClientError::Mqtt { reason, .. } => {
+                    CliError::Usage(format!("invalid broker `{broker}`: {reason}"))
+                }
+                other => CliError::from(other),
+            })?;
+            let meters = crate::client::fleet_snapshot(broker, ca_file.as_deref(), *wait).await?;
             out.fleet(&meters)?;
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn check_broker(broker: &str) -> Result<(), CliError> {
-    match ServerAddr::parse(broker) {
-        Ok(ServerAddr::Host { .. }) => Ok(()),
-        Ok(ServerAddr::Disabled) => Err(CliError::Usage(format!(
-            "invalid broker `{broker}`: expected host[:port]"
-        ))),
-        Err(e) => Err(CliError::Usage(format!("invalid broker `{broker}`: {e}"))),
-    }
 }
 
 /// `log`: the persistent log, then with `--follow` the live lines until Ctrl-C / SIGTERM (exit 0)

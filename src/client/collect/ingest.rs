@@ -15,9 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use std::vec::Vec;
 
-use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode,
-};
+use crate::client::broker::describe;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeReasonCode};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -47,10 +46,10 @@ pub struct BrokerError {
 /// How to reach the broker.
 #[derive(Debug, Clone)]
 pub struct BrokerOptions {
-    /// Host name or address.
-    pub host: String,
-    /// Port.
-    pub port: u16,
+    /// Where the broker is.
+    pub addr: crate::client::BrokerAddr,
+    /// The TLS configuration (`None`: plain TCP).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// User name and password, if the broker wants them.
     pub credentials: Option<(String, String)>,
     /// The MQTT client id (unique per collector).
@@ -63,15 +62,16 @@ pub struct BrokerOptions {
 
 impl BrokerOptions {
     fn label(&self) -> String {
-        if self.host.contains(':') {
-            std::format!("[{}]:{}", self.host, self.port)
-        } else {
-            std::format!("{}:{}", self.host, self.port)
-        }
+        self.addr.to_string()
     }
 
     fn mqtt_options(&self) -> MqttOptions {
-        let mut o = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
+        let mut o = MqttOptions::new(
+            self.client_id.clone(),
+            self.addr.host.clone(),
+            self.addr.port,
+        );
+        o.set_transport(crate::client::broker::transport(self.tls.as_ref()));
         o.set_keep_alive(Duration::from_secs(30));
         o.set_clean_session(true);
         o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
@@ -92,16 +92,6 @@ pub struct Ingest {
     stats: Arc<Stats>,
     log: Arc<Log>,
     last_invalid_log: Option<Instant>,
-}
-
-fn describe(e: &ConnectionError) -> String {
-    match e {
-        ConnectionError::ConnectionRefused(code) => {
-            std::format!("connection refused by the broker ({code:?})")
-        }
-        ConnectionError::Io(io) => io.to_string(),
-        other => other.to_string(),
-    }
 }
 
 impl Ingest {
@@ -347,8 +337,8 @@ mod tests {
             let (client, events) = AsyncClient::new(MqttOptions::new("t", "127.0.0.1", 1), 1);
             let mut ing = Ingest {
                 opts: BrokerOptions {
-                    host: "h".into(),
-                    port: 1,
+                    addr: crate::client::BrokerAddr::parse("h:1").unwrap(),
+                    tls: None,
                     credentials: None,
                     client_id: "t".into(),
                     filter: mqtt::STATE_FILTER.into(),

@@ -47,8 +47,11 @@ pub const DEFAULT_OUT: &str = "smartmeter-data";
 /// Everything `smartmeter collect` can be told.
 #[derive(Debug, Clone)]
 pub struct CollectConfig {
-    /// Broker `host`, `host:port` or `[v6]:port` (default port 1883).
+    /// Broker `host`, `host:port` or `[v6]:port` (default port 1883), or after `mqtts://` for TLS
+    /// (default port 8883; see [`BrokerAddr`](crate::client::BrokerAddr)).
     pub broker: String,
+    /// With TLS: trust only the CA certificates of this PEM file (default: the platform's).
+    pub ca_file: Option<PathBuf>,
     /// Broker user name and password.
     pub credentials: Option<(String, String)>,
     /// Shared-subscription group (several collectors split the stream).
@@ -76,6 +79,7 @@ impl CollectConfig {
     pub fn new(broker: &str) -> CollectConfig {
         CollectConfig {
             broker: broker.to_string(),
+            ca_file: None,
             credentials: None,
             group: None,
             out: Some(PathBuf::from(DEFAULT_OUT)),
@@ -163,7 +167,7 @@ pub async fn run(
 ) -> Result<Summary, CollectError> {
     let stats = Arc::new(Stats::default());
     let filter = cfg.filter()?;
-    let (host, port) = crate::client::fleet::broker_addr(&cfg.broker).map_err(|e| {
+    let broker_error = |e: crate::client::ClientError| {
         CollectError::Broker(BrokerError {
             broker: cfg.broker.clone(),
             reason: match e {
@@ -171,7 +175,11 @@ pub async fn run(
                 other => other.to_string(),
             },
         })
-    })?;
+    };
+    let addr = crate::client::BrokerAddr::parse(&cfg.broker).map_err(broker_error)?;
+    let tls = addr
+        .tls_config(cfg.ca_file.as_deref())
+        .map_err(broker_error)?;
     let tag = instance_tag();
 
     // Everything that can fail at start, before subscribing.
@@ -227,8 +235,8 @@ pub async fn run(
     };
     let ingest = Ingest::connect(
         BrokerOptions {
-            host,
-            port,
+            addr,
+            tls,
             credentials: cfg.credentials.clone(),
             client_id: std::format!("smartmeter-collect-{tag}"),
             filter,
