@@ -761,6 +761,8 @@ struct Postgres {
     data: PathBuf,
     port: u16,
     run_as: Option<String>,
+    /// With [`Postgres::start_tls`]: the PEM file of the server certificate's CA.
+    ca: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -783,6 +785,16 @@ fn pg_bindir() -> Option<PathBuf> {
 
 impl Postgres {
     fn start() -> Option<Postgres> {
+        Postgres::start_with(false)
+    }
+
+    /// A cluster that takes TCP connections over TLS only (`hostssl`), with a certificate from a
+    /// CA made for it.
+    fn start_tls() -> Option<Postgres> {
+        Postgres::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Postgres> {
         let bin = pg_bindir()?;
         let root = Command::new("id")
             .arg("-u")
@@ -803,6 +815,7 @@ impl Postgres {
             data: dir.path().join("data"),
             port: free_port(),
             run_as,
+            ca: None,
             _dir: dir,
         };
         let o = pg
@@ -824,8 +837,49 @@ impl Postgres {
             "initdb: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        let mut pg = pg;
+        if tls {
+            pg.enable_tls();
+        }
         pg.up();
         Some(pg)
+    }
+
+    fn enable_tls(&mut self) {
+        let pki = peer_support::TestPki::new();
+        let ca = self.data.parent().unwrap().join("ca.pem");
+        std::fs::write(&ca, &pki.ca_pem).unwrap();
+        let (crt, key) = (self.data.join("server.crt"), self.data.join("server.key"));
+        std::fs::write(&crt, &pki.cert_pem).unwrap();
+        std::fs::write(&key, &pki.key_pem).unwrap();
+        if let Some(user) = &self.run_as {
+            let ok = Command::new("chown")
+                .arg(user)
+                .arg(&crt)
+                .arg(&key)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown the certificate to {user}");
+        }
+        // the server refuses a key others can read
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let conf = self.data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).unwrap();
+        let hba = self.data.join("pg_hba.conf");
+        let text: String = std::fs::read_to_string(&hba)
+            .unwrap()
+            .lines()
+            .map(|l| match l.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        assert!(text.contains("hostssl "), "pg_hba.conf has host lines");
+        std::fs::write(&hba, text).unwrap();
+        self.ca = Some(ca);
     }
 
     fn cmd(&self, program: &str) -> Command {
@@ -1060,6 +1114,61 @@ fn postgres_restart_in_the_middle_of_a_stream_loses_no_round() {
         .map(|e| e.file_name())
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn postgres_over_tls_verifies_the_server_and_stores_every_round() {
+    if !peer("mosquitto") {
+        return;
+    }
+    let Some(pg) = Postgres::start_tls() else {
+        return skip("PostgreSQL server binaries not found (apt-get install postgresql)");
+    };
+    const METERS: usize = 4;
+    let ca = pg.ca.clone().unwrap();
+    let broker = Mosquitto::start();
+    let addr = broker.addr();
+    let out = tempfile::tempdir().unwrap();
+    let data = out.path().join("data");
+    let data = data.to_str().unwrap();
+    let run = |url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_smartmeter"))
+            .args(["collect", "--mqtt", &addr, "--postgres", url, "--out", data])
+            .args(["--timeout", "10s"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    // The server takes TCP over TLS only: a plain connection is refused at start (exit 1).
+    let o = run(&pg.url());
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("PostgreSQL at 127.0.0.1:"), "{}", err(&o));
+    // TLS, but the system does not trust the test CA: exit 1, with the way out named.
+    let o = run(&format!("{}?sslmode=require", pg.url()));
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("sslrootcert"), "{}", err(&o));
+    // With the CA (libpq's spelling, verify-full): every round stored, over TLS.
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        pg.url(),
+        ca.display()
+    );
+    let c = Collector::start(&["--mqtt", &addr, "--postgres", &url, "--out", data]);
+    let mut p = Publisher::connect(broker.port, "fleet");
+    publish_rounds(&mut p, METERS, 0..3, 1_767_225_600.0);
+    eventually("every round is in the database", || {
+        (pg.query("SELECT count(*) FROM readings")[0] == (METERS * 3 * 3).to_string()).then_some(())
+    });
+    assert_eq!(
+        pg.query(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'smartmeter collect'"
+        ),
+        ["1|1"]
+    );
+    let (code, _) = c.stop();
+    assert_eq!(code, 0);
 }
 
 #[test]

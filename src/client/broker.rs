@@ -1,10 +1,9 @@
 //! Where an MQTT broker is and how the host tools (`collect`, `fleet`) reach it: plain TCP
 //! (`host[:port]` or `mqtt://host[:port]`, port 1883) or TLS (`mqtts://host[:port]`, port 8883).
 //!
-//! TLS is rustls with the ring provider. The broker's certificate is checked against the
-//! platform's trusted certificates (`/etc/ssl/certs` on Debian, via `rustls-native-certs`), or
-//! only against the CA certificates of a PEM file (`--ca-file`), for a broker with a private CA.
-//! The host name (or IP address) of the address must be one the certificate names. The meters
+//! TLS is [`super::tls`]: the broker's certificate is checked against the platform's trusted
+//! certificates, or only against the CA certificates of a PEM file (`--ca-file`), for a broker with
+//! a private CA. The host name (or IP address) of the address must be one the certificate names. The meters
 //! themselves speak plain MQTT (docs/protocol.md §12): TLS is for collectors that reach a broker
 //! across networks, e.g. a hosted one.
 //!
@@ -23,8 +22,6 @@ use std::string::{String, ToString};
 use std::sync::Arc;
 
 use rumqttc::{TlsConfiguration, Transport};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 use super::error::ClientError;
 
@@ -122,44 +119,7 @@ impl BrokerAddr {
                 None => Ok(None),
             };
         }
-        let mut roots = rustls::RootCertStore::empty();
-        match ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| err(std::format!("CA file {}: {e}", path.display())))?;
-                let certs = CertificateDer::pem_slice_iter(&pem)
-                    .collect::<Result<std::vec::Vec<_>, _>>()
-                    .map_err(|e| err(std::format!("CA file {}: {e}", path.display())))?;
-                let (added, _) = roots.add_parsable_certificates(certs);
-                if added == 0 {
-                    return Err(err(std::format!(
-                        "CA file {}: no usable certificate (PEM, BEGIN CERTIFICATE)",
-                        path.display()
-                    )));
-                }
-            }
-            None => {
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
-                if roots.is_empty() {
-                    return Err(err(
-                        "no trusted certificates on this system (install ca-certificates, or give --ca-file)"
-                            .into(),
-                    ));
-                }
-            }
-        }
-        // ring, explicitly (not the process default, which is ambiguous once two providers are
-        // linked): it builds with cc alone. rustls deprecates it for lacking post-quantum key
-        // exchange, which needs aws-lc-rs and cmake on every machine that builds the tools.
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| err(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Some(Arc::new(config)))
+        super::tls::client_config(ca_file).map(Some).map_err(err)
     }
 }
 
@@ -174,16 +134,9 @@ pub(crate) fn describe(e: &rumqttc::ConnectionError) -> String {
         ConnectionError::Io(io) => io.to_string(),
         other => other.to_string(),
     };
-    if text.contains("UnknownIssuer") {
-        std::format!(
-            "{text} (no trusted CA signed the broker's certificate: give its CA with --ca-file)"
-        )
-    } else if text.contains("NotValidForName") {
-        std::format!(
-            "{text} (the broker's certificate does not name this host: use a name it carries)"
-        )
-    } else {
-        text
+    match super::tls::hint(&text, "--ca-file") {
+        Some(h) => std::format!("{text} ({h})"),
+        None => text,
     }
 }
 

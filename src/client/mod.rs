@@ -48,6 +48,7 @@ mod host;
 mod options;
 pub mod recording;
 mod sample;
+mod tls;
 mod udp;
 
 #[cfg(feature = "cli")]

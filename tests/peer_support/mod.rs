@@ -91,24 +91,12 @@ impl Mosquitto {
     /// `localhost` and `127.0.0.1` from a CA made for this broker (its PEM file in `tls`).
     #[allow(dead_code)] // not every test crate uses it
     pub fn start_tls() -> Mosquitto {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
         let dir = tempfile::tempdir().unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(DnType::CommonName, "smartmeter test CA");
-        let ca = ca.self_signed(&ca_key).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
         let path = |name: &str| dir.path().join(name);
-        std::fs::write(path("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(path("broker.pem"), cert.pem()).unwrap();
-        std::fs::write(path("broker.key"), key.serialize_pem()).unwrap();
+        let pki = TestPki::new();
+        std::fs::write(path("ca.pem"), &pki.ca_pem).unwrap();
+        std::fs::write(path("broker.pem"), &pki.cert_pem).unwrap();
+        std::fs::write(path("broker.key"), &pki.key_pem).unwrap();
         let port = free_port();
         let tls_port = std::iter::repeat_with(free_port)
             .find(|p| *p != port)
@@ -157,6 +145,39 @@ impl Mosquitto {
     /// `127.0.0.1:PORT`, as `--mqtt` takes it.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+}
+
+/// A CA made for one test and a server certificate it signed for `localhost` and `127.0.0.1`, in
+/// PEM (what a TLS listener and its clients need).
+#[allow(dead_code)] // not every test crate uses it
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+#[allow(dead_code)]
+impl TestPki {
+    pub fn new() -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "smartmeter test CA");
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        TestPki {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
     }
 }
 

@@ -16,7 +16,11 @@
 //! - A chunk the database refuses twice on a live connection (a value out of its range) is set
 //!   aside as a `.rejected` file in the spool directory and counted as lost, so that one bad row
 //!   cannot stop the stream.
-//! - No TLS (`sslmode=require` fails at start); use a local socket, a VPN or an SSH tunnel.
+//! - TLS with `sslmode=require` (also `verify-ca`/`verify-full`) in the connection string: the
+//!   server's certificate is always verified, chain and name, against the platform's trusted
+//!   certificates or, with `sslrootcert=PATH`, only the CAs of that PEM file (libpq's
+//!   `verify-full`; libpq's `require` alone would accept any certificate). Without `sslmode`, or
+//!   with `prefer`, the connection is plain, as before.
 
 use std::collections::VecDeque;
 use std::string::{String, ToString};
@@ -24,10 +28,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use std::vec::Vec;
 
+use std::path::PathBuf;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
+
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::metrics::Stats;
@@ -66,11 +73,15 @@ pub enum PostgresError {
 pub struct DatabaseTarget {
     config: Config,
     label: String,
+    /// With `sslmode=require`: the TLS configuration.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl DatabaseTarget {
-    /// Parses `postgres://user:pw@host:port/db?...` or `host=... dbname=...`.
+    /// Parses `postgres://user:pw@host:port/db?...` or `host=... dbname=...`, with libpq's
+    /// `sslrootcert` and `sslmode=verify-ca|verify-full` understood too (see the module docs).
     pub fn parse(url: &str) -> Result<DatabaseTarget, PostgresError> {
+        let (url, ca_file) = take_tls_params(url)?;
         let config: Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| PostgresError::Url(e.to_string()))?;
@@ -94,10 +105,24 @@ impl DatabaseTarget {
         if config.get_application_name().is_none() {
             config.application_name("smartmeter collect");
         }
-        Ok(DatabaseTarget {
-            config,
-            label: std::format!("{host}:{port}/{db}"),
-        })
+        let label = std::format!("{host}:{port}/{db}");
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Some(
+                crate::client::tls::client_config(ca_file.as_deref()).map_err(|reason| {
+                    PostgresError::Connect {
+                        target: label.clone(),
+                        reason,
+                    }
+                })?,
+            ),
+            _ if ca_file.is_some() => {
+                return Err(PostgresError::Url(
+                    "sslrootcert is for TLS: add sslmode=require (or verify-full)".into(),
+                ));
+            }
+            _ => None,
+        };
+        Ok(DatabaseTarget { config, label, tls })
     }
 
     /// `host:port/dbname`.
@@ -111,13 +136,84 @@ impl DatabaseTarget {
             target: self.label.clone(),
             reason: describe(&e),
         };
-        let (client, connection) = self.config.connect(NoTls).await.map_err(err)?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let client = match &self.tls {
+            Some(tls) => {
+                let tls = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
+                let (client, connection) = self.config.connect(tls).await.map_err(err)?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                client
+            }
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await.map_err(err)?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                client
+            }
+        };
         ensure_schema(&client).await.map_err(err)?;
         Ok(client)
     }
+}
+
+/// Takes out of a connection string what tokio-postgres does not read: `sslrootcert=PATH` (the CA
+/// file, returned) and the `sslmode`s `verify-ca` and `verify-full` (written as `require`, which
+/// verifies the certificate here anyway). A string without either is returned as it is.
+fn take_tls_params(url: &str) -> Result<(String, Option<PathBuf>), PostgresError> {
+    if !url.contains("sslrootcert") && !url.contains("verify-") {
+        return Ok((url.to_string(), None));
+    }
+    let mut ca = None;
+    let uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let (base, params, sep) = match (uri, url.split_once('?')) {
+        (true, Some((base, query))) => (std::format!("{base}?"), query, '&'),
+        (true, None) => return Ok((url.to_string(), None)),
+        (false, _) => (String::new(), url, ' '),
+    };
+    let mut kept: Vec<String> = Vec::new();
+    for part in params.split(sep).filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            Some(("sslrootcert", v)) => {
+                let v = if uri {
+                    percent_decode(v).ok_or_else(|| {
+                        PostgresError::Url(std::format!("sslrootcert: bad %-escape in {v:?}"))
+                    })?
+                } else {
+                    v.trim_matches('\'').to_string()
+                };
+                ca = Some(PathBuf::from(v));
+            }
+            Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require".into()),
+            _ => kept.push(part.to_string()),
+        }
+    }
+    let rest = kept.join(if uri { "&" } else { " " });
+    let url = match (uri, rest.is_empty()) {
+        (true, true) => base.trim_end_matches('?').to_string(),
+        _ => std::format!("{base}{rest}"),
+    };
+    Ok((url, ca))
+}
+
+/// `%XX` escapes of a URI component decoded (UTF-8); `None` if one is malformed.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = b.get(i + 1..i + 3)?;
+            let hex = core::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// An error with the server's message when there is one.
@@ -132,7 +228,10 @@ fn describe(e: &tokio_postgres::Error) -> String {
                 s.push_str(&inner.to_string());
                 src = inner.source();
             }
-            s
+            match crate::client::tls::hint(&s, "sslrootcert=PATH") {
+                Some(h) => std::format!("{s} ({h})"),
+                None => s,
+            }
         }
     }
 }

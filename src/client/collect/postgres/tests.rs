@@ -18,6 +18,58 @@ fn urls() {
 }
 
 #[test]
+fn tls_parameters_of_libpq() {
+    let take = |u: &str| take_tls_params(u).unwrap();
+    let plain = "postgres://u@h/db?sslmode=prefer&application_name=x";
+    assert_eq!(take(plain), (plain.to_string(), None));
+    assert_eq!(
+        take("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20x.pem"),
+        (
+            "postgres://u@h/db?sslmode=require".to_string(),
+            Some("/etc/ca x.pem".into())
+        )
+    );
+    assert_eq!(
+        take("postgresql://h/db?sslrootcert=ca.pem"),
+        ("postgresql://h/db".to_string(), Some("ca.pem".into()))
+    );
+    assert_eq!(
+        take("host=h sslmode=verify-ca sslrootcert='/c.pem' dbname=d"),
+        (
+            "host=h sslmode=require dbname=d".to_string(),
+            Some("/c.pem".into())
+        )
+    );
+    assert!(matches!(
+        take_tls_params("postgres://h/db?sslrootcert=%zz"),
+        Err(PostgresError::Url(_))
+    ));
+    // a CA file without TLS would be unused: refused; TLS without a readable CA file: refused
+    assert!(matches!(
+        DatabaseTarget::parse("postgres://h/db?sslrootcert=ca.pem"),
+        Err(PostgresError::Url(m)) if m.contains("sslmode=require")
+    ));
+    assert!(matches!(
+        DatabaseTarget::parse("postgres://h/db?sslmode=require&sslrootcert=/nonexistent.pem"),
+        Err(PostgresError::Connect { reason, .. }) if reason.contains("/nonexistent.pem")
+    ));
+    match DatabaseTarget::parse("postgres://h/db?sslmode=verify-full") {
+        Ok(t) => assert!(t.tls.is_some()),
+        // a machine without ca-certificates
+        Err(PostgresError::Connect { reason, .. }) => {
+            assert!(reason.contains("no trusted certificates"), "{reason}")
+        }
+        Err(e) => panic!("{e}"),
+    }
+    assert!(
+        DatabaseTarget::parse("postgres://h/db")
+            .unwrap()
+            .tls
+            .is_none()
+    );
+}
+
+#[test]
 fn times_never_panic() {
     assert_eq!(time(0), UNIX_EPOCH);
     assert_eq!(time(-1_000_000), UNIX_EPOCH - Duration::from_secs(1));
