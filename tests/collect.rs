@@ -752,6 +752,59 @@ fn a_tls_broker_is_trusted_by_its_ca_file_and_by_nothing_else() {
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
 }
 
+#[test]
+fn a_killed_collector_loses_at_most_a_checkpoint_and_the_next_start_recovers_it() {
+    if !peer("mosquitto") {
+        return;
+    }
+    let broker = Mosquitto::start();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("d");
+    let dir_s = dir.to_str().unwrap();
+    let addr = broker.addr();
+    let args = ["--mqtt", &addr, "--out", dir_s, "--checkpoint", "1s"];
+    let mut c = Collector::start(&args);
+    let base = 1_767_225_600.0;
+    let mut p = Publisher::connect(broker.port, "meters");
+    publish_rounds(&mut p, 3, 0..4, base);
+    // every row of those rounds on disk (a checkpoint counts the rows of its open file)
+    eventually("a checkpoint holds every row", || {
+        loop {
+            match c.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(v) if v["event"] == "checkpoint" && v["rows"] == 3 * 4 * 3 => return Some(()),
+                Ok(v) => c.seen.push(v),
+                Err(_) => return None,
+            }
+        }
+    });
+    let _ = c.child.kill(); // SIGKILL: no chance to close the file
+    let _ = c.child.wait();
+    assert!(read_readings_part_only(&dir));
+    // The next start completes the file from its checkpoint, then works on.
+    let mut c = Collector::start(&args);
+    let rec = c.wait_event("recovered");
+    assert_eq!(rec["rows"], 3 * 4 * 3, "{rec}");
+    assert_eq!(rec["table"], "readings", "{rec}");
+    publish_rounds(&mut p, 3, 4..5, base);
+    eventually("the next round arrives", || {
+        (c.counter("smartmeter_collector_messages_total") >= 3.0).then_some(())
+    });
+    let (code, _) = c.stop();
+    assert_eq!(code, 0);
+    assert_eq!(read_readings(&dir).len(), 3 * 5 * 3);
+}
+
+/// True when the only readings files are hidden `.part` files (and their footers).
+fn read_readings_part_only(dir: &Path) -> bool {
+    let root = dir.join("readings");
+    std::fs::read_dir(root).unwrap().flatten().all(|d| {
+        std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .all(|f| f.file_name().to_string_lossy().starts_with('.'))
+    })
+}
+
 // ---- PostgreSQL --------------------------------------------------------------------------------
 
 /// A throwaway PostgreSQL cluster from the Debian package, on a free port, as user `postgres`

@@ -530,6 +530,10 @@ pub(crate) struct CollectArgs {
     /// Close Parquet files after this long (at most 1h).
     #[arg(long, default_value = "1h", value_parser = rotate_arg)]
     pub rotate: Duration,
+    /// Make the rows of open Parquet files durable at least this often (1s-1h): what a crash
+    /// (kill -9, power loss) can lose; the next start completes the files.
+    #[arg(long, default_value = "1m", value_parser = rotate_arg)]
+    pub checkpoint: Duration,
     /// Rows kept in memory while PostgreSQL is away before spilling to disk (under --out, or
     /// ./smartmeter-data, in .spool/postgres).
     #[arg(long, default_value_t = 1_000_000, value_name = "ROWS")]
@@ -585,6 +589,7 @@ impl CollectArgs {
         cfg.postgres = self.postgres.clone();
         cfg.metrics = self.metrics;
         cfg.rotate = self.rotate;
+        cfg.checkpoint = self.checkpoint;
         cfg.buffer_rows = self.buffer_rows;
         cfg.connect_timeout = connect_timeout;
         cfg

@@ -66,6 +66,9 @@ pub struct CollectConfig {
     pub metrics: Option<SocketAddr>,
     /// Parquet files are closed after this long (at most an hour).
     pub rotate: Duration,
+    /// The rows of open Parquet files are made durable at least this often: what a crash loses
+    /// at most (the next start completes the files).
+    pub checkpoint: Duration,
     /// Rows the PostgreSQL sink keeps in memory before spilling to disk.
     pub buffer_rows: u64,
     /// How long the first broker/database connection may take.
@@ -87,6 +90,7 @@ impl CollectConfig {
             postgres: None,
             metrics: None,
             rotate: Duration::from_secs(3600),
+            checkpoint: parquet::DEFAULT_CHECKPOINT,
             buffer_rows: 1_000_000,
             connect_timeout: Duration::from_secs(5),
             drain: Duration::from_secs(10),
@@ -202,16 +206,34 @@ pub async fn run(
     };
     let parquet = match &cfg.out {
         Some(dir) => {
-            let stale = parquet::stale_parts(dir);
+            let mut stale = Vec::new();
+            for left in parquet::recover_parts(dir) {
+                match left {
+                    parquet::Leftover::Recovered(w) => log.event(
+                        "recovered",
+                        &std::format!(
+                            "completed {} ({} rows) from the checkpoint of a killed collector",
+                            w.path.display(),
+                            w.rows
+                        ),
+                        serde_json::json!({ "path": w.path.display().to_string(), "table": w.table, "rows": w.rows }),
+                    ),
+                    parquet::Leftover::Stale { path, reason } => stale.push((path, reason)),
+                }
+            }
             if !stale.is_empty() {
                 log.event(
                     "stale_parts",
                     &std::format!(
-                        "{} unfinished .part files from a killed collector in {} (their rows are lost)",
+                        "{} unfinished .part files from a killed collector in {} without a usable checkpoint (their rows are lost): {}",
                         stale.len(),
-                        dir.display()
+                        dir.display(),
+                        stale.first().map(|(_, r)| r.as_str()).unwrap_or_default()
                     ),
-                    serde_json::json!({ "files": stale.iter().map(|p| p.display().to_string()).collect::<Vec<_>>() }),
+                    serde_json::json!({
+                        "files": stale.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>(),
+                        "reasons": stale.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+                    }),
                 );
             }
             let sink = ParquetSink::new(
@@ -219,7 +241,8 @@ pub async fn run(
                 cfg.rotate.min(Duration::from_secs(3600)),
                 &tag,
                 stats.clone(),
-            )?;
+            )?
+            .with_checkpoint(cfg.checkpoint);
             Some(sink)
         }
         None => None,
@@ -349,6 +372,10 @@ fn parquet_thread(mut sink: ParquetSink, mut rx: mpsc::Receiver<Arc<Batch>>, log
     let report = |results: Vec<Result<Written, ParquetSinkError>>| {
         for r in results {
             match r {
+                Ok(w) if w.checkpoint => log.detail(
+                    "checkpoint",
+                    serde_json::json!({ "path": w.path.display().to_string(), "table": w.table, "rows": w.rows }),
+                ),
                 Ok(w) => log.event(
                     "file",
                     &std::format!("wrote {} ({} rows)", w.path.display(), w.rows),

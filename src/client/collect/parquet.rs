@@ -13,8 +13,14 @@
 //! `INT32 INTEGER(16, signed)`, measurements `FLOAT`/`DOUBLE` (optional: undefined = null), lists
 //! the standard three-level `LIST`.
 //!
-//! A row that is in a file still open when the process is killed (not stopped) is lost with that
-//! file: the `.part` file has no footer. Stopping with SIGINT/SIGTERM closes every file.
+//! Crashes: the rows of an open file are written out as a row group and made durable at least
+//! every [`ParquetSink::with_checkpoint`] interval (default [`DEFAULT_CHECKPOINT`]): the `.part`
+//! file is synced, then the footer that would close it *now* is stored next to it
+//! (`.<name>.part.footer`, replaced atomically). A collector that is killed (`kill -9`, OOM, power
+//! loss) leaves the `.part` and its footer; the next start ([`recover_parts`]) cuts the `.part` to
+//! the length the footer describes, appends the footer, checks that the file reads, and renames it
+//! to its final name. So a crash loses at most the rows of one checkpoint interval. Stopping with
+//! SIGINT/SIGTERM closes every file whole.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -28,9 +34,11 @@ use std::vec::Vec;
 use parquet::basic::Compression;
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
+use parquet::file::metadata::{FileMetaData, ParquetMetaData, ParquetMetaDataWriter};
 use parquet::file::properties::{WriterProperties, WriterVersion};
 use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 use parquet::schema::parser::parse_message_type;
+use parquet::schema::types::SchemaDescriptor;
 use parquet::schema::types::Type;
 
 use super::metrics::SinkStats;
@@ -42,6 +50,12 @@ pub const ROW_GROUP_ROWS: usize = 122_880;
 
 /// A file is closed once it holds this many rows, whatever `rotate` says.
 pub const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
+
+/// How often the rows of open files are made durable by default (what a crash can lose).
+pub const DEFAULT_CHECKPOINT: Duration = Duration::from_secs(60);
+
+/// The first bytes of a `.part.footer` file (then the `u64` LE length of the data it closes).
+const FOOTER_MAGIC: &[u8; 8] = b"SMPQFTR1";
 
 /// Why a Parquet file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -72,15 +86,17 @@ pub enum ParquetSinkError {
     },
 }
 
-/// A completed file, reported to the progress log.
+/// A completed file, or a checkpoint of an open one, reported to the progress log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Written {
-    /// The final path.
+    /// The final path (of a checkpoint: the `.part` file).
     pub path: PathBuf,
     /// The table.
     pub table: &'static str,
-    /// Rows in the file.
+    /// Rows in the file (of a checkpoint: rows on disk so far).
     pub rows: u64,
+    /// A checkpoint: the file stays open, its rows so far survive a crash.
+    pub checkpoint: bool,
 }
 
 /// A table the sink can write: its name, schema and columns.
@@ -380,6 +396,21 @@ struct OpenFile<R> {
     pending: Vec<R>,
     rows: u64,
     opened: Instant,
+    /// When the rows on disk were last made durable, and how many they were.
+    checkpointed: (Instant, u64),
+}
+
+impl<R> OpenFile<R> {
+    fn footer_path(&self) -> PathBuf {
+        footer_path(&self.part)
+    }
+}
+
+/// `.<name>.part` → `.<name>.part.footer`.
+fn footer_path(part: &Path) -> PathBuf {
+    let mut p = part.as_os_str().to_os_string();
+    p.push(".footer");
+    PathBuf::from(p)
 }
 
 /// The open files of one table, by date partition (UTC days since the epoch).
@@ -401,6 +432,7 @@ impl<R: Table> TableFiles<R> {
 pub struct ParquetSink {
     root: PathBuf,
     rotate: Duration,
+    checkpoint: Duration,
     instance: String,
     seq: u64,
     props: Arc<WriterProperties>,
@@ -439,6 +471,7 @@ impl ParquetSink {
         Ok(ParquetSink {
             root: root.to_path_buf(),
             rotate,
+            checkpoint: DEFAULT_CHECKPOINT,
             instance: instance.to_string(),
             seq: 0,
             props: Arc::new(props),
@@ -447,6 +480,13 @@ impl ParquetSink {
             events: TableFiles::new().map_err(schema_err)?,
             stats,
         })
+    }
+
+    /// Makes the rows of open files durable at least this often (see the module docs); at least
+    /// a second.
+    pub fn with_checkpoint(mut self, every: Duration) -> ParquetSink {
+        self.checkpoint = every.max(Duration::from_secs(1));
+        self
     }
 
     fn sink_stats(&self) -> &SinkStats {
@@ -492,7 +532,8 @@ impl ParquetSink {
         out
     }
 
-    /// Closes the files that are due (open for `rotate` or longer).
+    /// Closes the files that are due (open for `rotate` or longer) and checkpoints the others
+    /// whose last checkpoint is older than the interval.
     pub fn tick(&mut self) -> Vec<Result<Written, ParquetSinkError>> {
         let rotate = self.rotate;
         let now = Instant::now();
@@ -501,7 +542,29 @@ impl ParquetSink {
         close_where(&mut self.readings, &self.stats.parquet, &due, &mut out);
         close_where(&mut self.intervals, &self.stats.parquet, &due, &mut out);
         close_where(&mut self.events, &self.stats.parquet, &due, &mut out);
+        let every = self.checkpoint;
+        out.extend(self.checkpoint_where(now, &|last| now.duration_since(*last) >= every));
         self.update_buffered();
+        out
+    }
+
+    /// Checkpoints every open file now (what `tick` does once a file's interval has passed).
+    pub fn checkpoint_all(&mut self) -> Vec<Result<Written, ParquetSinkError>> {
+        let out = self.checkpoint_where(Instant::now(), &|_| true);
+        self.update_buffered();
+        out
+    }
+
+    fn checkpoint_where(
+        &mut self,
+        now: Instant,
+        due: &dyn Fn(&Instant) -> bool,
+    ) -> Vec<Result<Written, ParquetSinkError>> {
+        let mut out = Vec::new();
+        let stats = &self.stats.parquet;
+        checkpoint_due(&mut self.readings, stats, now, due, &mut out);
+        checkpoint_due(&mut self.intervals, stats, now, due, &mut out);
+        checkpoint_due(&mut self.events, stats, now, due, &mut out);
         out
     }
 
@@ -619,6 +682,7 @@ fn fail<R: Table>(
     stats.write_errors.add(1);
     if let Some(f) = t.files.remove(&day) {
         stats.rows_lost.add(f.rows + f.pending.len() as u64);
+        let _ = std::fs::remove_file(f.footer_path());
         let _ = std::fs::remove_file(&f.part);
     }
     out.push(Err(e));
@@ -660,6 +724,7 @@ fn open<R: Table>(
         pending: Vec::new(),
         rows: 0,
         opened: now,
+        checkpointed: (now, 0),
     })
 }
 
@@ -709,10 +774,12 @@ fn finish<R: Table>(mut f: OpenFile<R>, stats: &SinkStats) -> Result<Written, Pa
         let file = buf.into_inner().map_err(|e| io(e.into_error()))?;
         file.sync_all().map_err(io)?;
         std::fs::rename(&part, &path).map_err(io)?;
+        let _ = std::fs::remove_file(footer_path(&part));
         Ok(Written {
             path,
             table: R::NAME,
             rows,
+            checkpoint: false,
         })
     });
     match &result {
@@ -724,10 +791,94 @@ fn finish<R: Table>(mut f: OpenFile<R>, stats: &SinkStats) -> Result<Written, Pa
         Err(_) => {
             stats.write_errors.add(1);
             stats.rows_lost.add(rows + pending.len() as u64);
+            let _ = std::fs::remove_file(footer_path(&part));
             let _ = std::fs::remove_file(&part);
         }
     }
     result
+}
+
+/// Checkpoints the open files of `t` whose last checkpoint time is `due` (see the module docs).
+/// A file that fails is dropped like a failed write.
+fn checkpoint_due<R: Table>(
+    t: &mut TableFiles<R>,
+    stats: &SinkStats,
+    now: Instant,
+    due: &dyn Fn(&Instant) -> bool,
+    out: &mut Vec<Result<Written, ParquetSinkError>>,
+) {
+    let due: Vec<i64> = t
+        .files
+        .iter()
+        .filter(|(_, f)| due(&f.checkpointed.0))
+        .map(|(d, _)| *d)
+        .collect();
+    for day in due {
+        let Some(f) = t.files.get_mut(&day) else {
+            continue;
+        };
+        f.checkpointed.0 = now;
+        match flush(f).and_then(|()| checkpoint(f, &t.schema)) {
+            Ok(Some(w)) => out.push(Ok(w)),
+            Ok(None) => {}
+            Err(e) => fail(t, day, stats, e, out),
+        }
+    }
+}
+
+/// Makes the row groups written so far durable: syncs the `.part` file, then stores the footer
+/// that closes it at this length next to it (written to a temporary name and renamed, so a crash
+/// leaves the previous footer or this one, never half of one). `None` if nothing new was written.
+fn checkpoint<R: Table>(
+    f: &mut OpenFile<R>,
+    schema: &Arc<Type>,
+) -> Result<Option<Written>, ParquetSinkError> {
+    if f.rows == f.checkpointed.1 {
+        return Ok(None);
+    }
+    let part = f.part.display().to_string();
+    let io = |source| ParquetSinkError::Io {
+        path: part.clone(),
+        source,
+    };
+    let pq = |source| ParquetSinkError::Parquet {
+        path: part.clone(),
+        source,
+    };
+    f.writer.flush().map_err(io)?;
+    f.writer.inner().get_ref().sync_data().map_err(io)?;
+    let len = f.writer.bytes_written() as u64;
+    let props = f.writer.properties();
+    let meta = ParquetMetaData::new(
+        FileMetaData::new(
+            props.writer_version().as_num(),
+            i64::try_from(f.rows).unwrap_or(i64::MAX),
+            Some(props.created_by().to_string()),
+            None,
+            Arc::new(SchemaDescriptor::new(schema.clone())),
+            None,
+        ),
+        f.writer.flushed_row_groups().to_vec(),
+    );
+    let mut bytes = Vec::with_capacity(4096);
+    bytes.extend_from_slice(FOOTER_MAGIC);
+    bytes.extend_from_slice(&len.to_le_bytes());
+    ParquetMetaDataWriter::new(&mut bytes, &meta)
+        .finish()
+        .map_err(pq)?;
+    let footer = f.footer_path();
+    let mut tmp = footer.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, &bytes).map_err(io)?;
+    std::fs::rename(&tmp, &footer).map_err(io)?;
+    f.checkpointed.1 = f.rows;
+    Ok(Some(Written {
+        path: f.part.clone(),
+        table: R::NAME,
+        rows: f.rows,
+        checkpoint: true,
+    }))
 }
 
 fn close_where<R: Table>(
@@ -753,9 +904,116 @@ fn close_where<R: Table>(
     }
 }
 
-/// Leftover `.part` files under `root` (from a collector that was killed): their rows are lost,
-/// the files are left for inspection. Returns their paths.
+/// What became of a `.part` file a killed collector left.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Leftover {
+    /// Completed from its checkpoint and renamed to its final name.
+    Recovered(Written),
+    /// No usable checkpoint (killed before the first one, or the footer does not fit the data):
+    /// left as it is for inspection; its rows are lost.
+    Stale {
+        /// The `.part` file.
+        path: PathBuf,
+        /// Why it could not be completed.
+        reason: String,
+    },
+}
+
+/// Completes the `.part` files under `root` that a killed collector left, from their last
+/// checkpoint (see the module docs); footers without a `.part` are removed.
+pub fn recover_parts(root: &Path) -> Vec<Leftover> {
+    let mut out = Vec::new();
+    for part in stale_parts(root) {
+        out.push(match recover(&part) {
+            Ok(w) => Leftover::Recovered(w),
+            Err(reason) => Leftover::Stale { path: part, reason },
+        });
+    }
+    for footer in leftover_files(root, ".part.footer")
+        .into_iter()
+        .chain(leftover_files(root, ".part.footer.tmp"))
+    {
+        let name = footer.to_string_lossy();
+        let part = PathBuf::from(
+            name.split(".part.footer")
+                .next()
+                .unwrap_or_default()
+                .to_string()
+                + ".part",
+        );
+        if !part.exists() {
+            let _ = std::fs::remove_file(&footer);
+        }
+    }
+    out
+}
+
+/// One `.part` file completed from its footer, or why not.
+fn recover(part: &Path) -> Result<Written, String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use std::io::{Seek, SeekFrom, Write};
+    let footer_file = footer_path(part);
+    let bytes = std::fs::read(&footer_file).map_err(|e| std::format!("no checkpoint: {e}"))?;
+    let (len, footer) = match (
+        bytes.get(..8),
+        bytes.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+        bytes.get(16..),
+    ) {
+        (Some(magic), Some(len), Some(footer)) if magic == FOOTER_MAGIC => {
+            (u64::from_le_bytes(len), footer)
+        }
+        _ => return Err("the checkpoint is not a smartmeter footer".into()),
+    };
+    let name = part
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let Some(final_name) = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".part"))
+        .filter(|n| n.ends_with(".parquet"))
+    else {
+        return Err("not a .<name>.parquet.part file".into());
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(part)
+        .map_err(|e| e.to_string())?;
+    let have = file.metadata().map_err(|e| e.to_string())?.len();
+    if have < len {
+        return Err(std::format!(
+            "{have} bytes on disk, the checkpoint describes {len}"
+        ));
+    }
+    file.set_len(len).map_err(|e| e.to_string())?;
+    file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
+    file.write_all(footer).map_err(|e| e.to_string())?;
+    file.sync_all().map_err(|e| e.to_string())?;
+    let reader = SerializedFileReader::new(file).map_err(|e| std::format!("does not read: {e}"))?;
+    let rows = u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
+    let table = super::metrics::TABLES
+        .into_iter()
+        .find(|t| final_name.starts_with(&std::format!("{t}-")))
+        .unwrap_or("readings");
+    let path = part.with_file_name(final_name);
+    std::fs::rename(part, &path).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&footer_file);
+    Ok(Written {
+        path,
+        table,
+        rows,
+        checkpoint: false,
+    })
+}
+
+/// Leftover `.part` files under `root` (from a collector that was killed). Returns their paths.
 pub fn stale_parts(root: &Path) -> Vec<PathBuf> {
+    leftover_files(root, ".part")
+}
+
+/// Files `.<…><suffix>` in the date directories of every table under `root`, sorted.
+fn leftover_files(root: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for table in super::metrics::TABLES {
         let Ok(dates) = std::fs::read_dir(root.join(table)) else {
@@ -768,7 +1026,7 @@ pub fn stale_parts(root: &Path) -> Vec<PathBuf> {
             for f in files.flatten() {
                 let name = f.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with('.') && name.ends_with(".part") {
+                if name.starts_with('.') && name.ends_with(suffix) {
                     found.push(f.path());
                 }
             }

@@ -66,6 +66,14 @@ impl Log {
         self.mode == Mode::Text { tty: true }
     }
 
+    /// An event frequent enough to clutter a terminal (a checkpoint every minute per file): in the
+    /// JSON log only.
+    pub fn detail(&self, kind: &str, fields: Value) {
+        if matches!(self.mode, Mode::Json) {
+            self.event(kind, "", fields);
+        }
+    }
+
     /// Reports one event: `text` for people, `fields` (an object) for `--json`.
     pub fn event(&self, kind: &str, text: &str, fields: Value) {
         match self.mode {

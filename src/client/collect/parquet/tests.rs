@@ -95,3 +95,116 @@ fn writes_partitioned_files_read_back_by_the_parquet_reader() {
     assert!(text.contains("type: \"rvc\""), "{text}");
     assert!(text.contains("delta_steady: null"), "{text}");
 }
+
+/// Rows of one day (all in one `readings` file), `n` of them from `from`.
+fn day_rows(from: usize, n: usize) -> Batch {
+    Batch {
+        readings: (from..from + n)
+            .map(|k| reading(1_700_000_000_000_000 + k as i64 * 1000, "m", 1))
+            .collect(),
+        ..Batch::default()
+    }
+}
+
+fn read_times(path: &Path) -> Vec<i64> {
+    let r = SerializedFileReader::new(File::open(path).unwrap()).unwrap();
+    r.get_row_iter(None)
+        .unwrap()
+        .map(|row| match row.unwrap().get_column_iter().next() {
+            Some((_, Field::TimestampMicros(t))) => *t,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// A sink dropped without closing its files (what `kill -9` does to the process): the rows up
+/// to the last checkpoint come back as a complete file at the next start, the rows after it are
+/// lost, and nothing half-written stays behind.
+#[test]
+fn a_crash_loses_only_the_rows_after_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Arc::new(super::super::metrics::Stats::default());
+    let mut sink = ParquetSink::new(dir.path(), Duration::from_secs(3600), "t1", stats).unwrap();
+    assert!(sink.push(&day_rows(0, 1000)).is_empty());
+    let cp: Vec<Written> = sink
+        .checkpoint_all()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(cp.len(), 1);
+    assert!(cp[0].checkpoint && cp[0].rows == 1000, "{cp:?}");
+    // nothing new: no second checkpoint
+    assert!(sink.checkpoint_all().is_empty());
+    assert!(sink.push(&day_rows(1000, 500)).is_empty());
+    let cp: Vec<Written> = sink
+        .checkpoint_all()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(cp[0].rows, 1500);
+    // rows after the last checkpoint, some written out as a row group, some still in memory
+    assert!(sink.push(&day_rows(1500, ROW_GROUP_ROWS + 10)).is_empty());
+    std::mem::forget(sink);
+
+    let left = recover_parts(dir.path());
+    let [Leftover::Recovered(w)] = left.as_slice() else {
+        panic!("{left:?}")
+    };
+    assert_eq!((w.table, w.rows, w.checkpoint), ("readings", 1500, false));
+    assert!(
+        w.path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("readings-")
+    );
+    let times = read_times(&w.path);
+    assert_eq!(times.len(), 1500);
+    assert!(times.windows(2).all(|p| p[1] - p[0] == 1000));
+    // nothing left to recover, no footer left behind
+    assert!(stale_parts(dir.path()).is_empty());
+    assert!(leftover_files(dir.path(), ".part.footer").is_empty());
+    assert!(recover_parts(dir.path()).is_empty());
+}
+
+#[test]
+fn leftovers_without_a_usable_checkpoint_stay_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Arc::new(super::super::metrics::Stats::default());
+    // killed before the first checkpoint
+    let mut sink =
+        ParquetSink::new(dir.path(), Duration::from_secs(3600), "t1", stats.clone()).unwrap();
+    assert!(sink.push(&day_rows(0, 10)).is_empty());
+    std::mem::forget(sink);
+    // a checkpoint that describes more data than the file holds (a truncated copy)
+    let mut sink = ParquetSink::new(dir.path(), Duration::from_secs(3600), "t2", stats).unwrap();
+    assert!(sink.push(&day_rows(0, 10)).is_empty());
+    let cp = sink.checkpoint_all().pop().unwrap().unwrap();
+    std::mem::forget(sink);
+    let len = std::fs::metadata(&cp.path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&cp.path)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+    // a footer whose file is gone
+    let orphan = dir
+        .path()
+        .join("readings/date=2023-11-14/.readings-x.parquet.part.footer");
+    std::fs::write(&orphan, b"junk").unwrap();
+
+    let left = recover_parts(dir.path());
+    assert_eq!(left.len(), 2, "{left:?}");
+    for l in &left {
+        let Leftover::Stale { path, reason } = l else {
+            panic!("{l:?}")
+        };
+        assert!(path.exists(), "{path:?} is left for inspection");
+        assert!(
+            reason.contains("no checkpoint") || reason.contains("bytes on disk"),
+            "{reason}"
+        );
+    }
+    assert!(!orphan.exists());
+}
