@@ -35,6 +35,20 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `smartmeter ARGS` run to the end, stdin closed.
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_smartmeter"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// What a run printed on stderr.
+fn err(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
 fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + SOON;
     loop {
@@ -691,14 +705,6 @@ fn a_tls_broker_is_trusted_by_its_ca_file_and_by_nothing_else() {
     let (tls_port, ca) = broker.tls.clone().unwrap();
     let ca = ca.to_str().unwrap().to_string();
     let tls = format!("mqtts://127.0.0.1:{tls_port}");
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_smartmeter"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
-    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("d");
     let dir = dir.to_str().unwrap();
@@ -814,7 +820,7 @@ struct Postgres {
     data: PathBuf,
     port: u16,
     run_as: Option<String>,
-    /// With [`Postgres::start_tls`]: the PEM file of the server certificate's CA.
+    /// With TLS: the PEM file of the server certificate's CA.
     ca: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
@@ -837,16 +843,8 @@ fn pg_bindir() -> Option<PathBuf> {
 }
 
 impl Postgres {
-    fn start() -> Option<Postgres> {
-        Postgres::start_with(false)
-    }
-
-    /// A cluster that takes TCP connections over TLS only (`hostssl`), with a certificate from a
-    /// CA made for it.
-    fn start_tls() -> Option<Postgres> {
-        Postgres::start_with(true)
-    }
-
+    /// A cluster; with `tls` one that takes TCP connections over TLS only (`hostssl`), with a
+    /// certificate from a CA made for it.
     fn start_with(tls: bool) -> Option<Postgres> {
         let bin = pg_bindir()?;
         let root = Command::new("id")
@@ -1019,16 +1017,24 @@ impl Drop for Postgres {
     }
 }
 
+/// A broker and a PostgreSQL cluster (TLS-only with `tls`), or `None` after a loud skip.
+fn postgres_and_broker(tls: bool) -> Option<(Postgres, Mosquitto)> {
+    if !peer("mosquitto") {
+        return None;
+    }
+    let Some(pg) = Postgres::start_with(tls) else {
+        skip("PostgreSQL server binaries not found (apt-get install postgresql)");
+        return None;
+    };
+    Some((pg, Mosquitto::start()))
+}
+
 #[test]
 fn postgres_restart_in_the_middle_of_a_stream_loses_no_round() {
-    if !peer("mosquitto") {
+    let Some((pg, broker)) = postgres_and_broker(false) else {
         return;
-    }
-    let Some(pg) = Postgres::start() else {
-        return skip("PostgreSQL server binaries not found (apt-get install postgresql)");
     };
     const METERS: usize = 8;
-    let broker = Mosquitto::start();
     let out = tempfile::tempdir().unwrap();
     let data = out.path().join("data");
     let addr = broker.addr();
@@ -1171,34 +1177,34 @@ fn postgres_restart_in_the_middle_of_a_stream_loses_no_round() {
 
 #[test]
 fn postgres_over_tls_verifies_the_server_and_stores_every_round() {
-    if !peer("mosquitto") {
+    let Some((pg, broker)) = postgres_and_broker(true) else {
         return;
-    }
-    let Some(pg) = Postgres::start_tls() else {
-        return skip("PostgreSQL server binaries not found (apt-get install postgresql)");
     };
     const METERS: usize = 4;
     let ca = pg.ca.clone().unwrap();
-    let broker = Mosquitto::start();
     let addr = broker.addr();
     let out = tempfile::tempdir().unwrap();
     let data = out.path().join("data");
     let data = data.to_str().unwrap();
-    let run = |url: &str| {
-        Command::new(env!("CARGO_BIN_EXE_smartmeter"))
-            .args(["collect", "--mqtt", &addr, "--postgres", url, "--out", data])
-            .args(["--timeout", "10s"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+    let run_pg = |url: &str| {
+        run(&[
+            "collect",
+            "--mqtt",
+            &addr,
+            "--postgres",
+            url,
+            "--out",
+            data,
+            "--timeout",
+            "10s",
+        ])
     };
-    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
     // The server takes TCP over TLS only: a plain connection is refused at start (exit 1).
-    let o = run(&pg.url());
+    let o = run_pg(&pg.url());
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(err(&o).contains("PostgreSQL at 127.0.0.1:"), "{}", err(&o));
     // TLS, but the system does not trust the test CA: exit 1, with the way out named.
-    let o = run(&format!("{}?sslmode=require", pg.url()));
+    let o = run_pg(&format!("{}?sslmode=require", pg.url()));
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(err(&o).contains("sslrootcert"), "{}", err(&o));
     // With the CA (libpq's spelling, verify-full): every round stored, over TLS.
@@ -1226,14 +1232,6 @@ fn postgres_over_tls_verifies_the_server_and_stores_every_round() {
 
 #[test]
 fn start_errors_and_exit_codes() {
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_smartmeter"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
-    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
     // Nothing listens on this port: exit 1, one clear line.
     let port = free_port();
     let broker = format!("127.0.0.1:{port}");
