@@ -555,6 +555,21 @@ impl ParquetSink {
         out
     }
 
+    /// What a crash does to the open files (tests): buffered bytes never reach them, their locks
+    /// go with the process; nothing is closed.
+    #[cfg(test)]
+    pub(crate) fn crash(self) {
+        fn leave<R>(t: TableFiles<R>) {
+            for (_, f) in t.files {
+                let _ = f.writer.inner().get_ref().unlock();
+                core::mem::forget(f);
+            }
+        }
+        leave(self.readings);
+        leave(self.intervals);
+        leave(self.events);
+    }
+
     fn checkpoint_where(
         &mut self,
         now: Instant,
@@ -708,6 +723,10 @@ fn open<R: Table>(
         path: part.display().to_string(),
         source,
     })?;
+    // Held until the file is closed (or the process dies): a collector starting in the same
+    // directory sees that this `.part` is in use and leaves it alone ([`recover_parts`]). On a
+    // file system without locks the lock fails and recovery is left to the operator.
+    let _ = file.try_lock();
     let writer = SerializedFileWriter::new(
         BufWriter::with_capacity(1 << 20, file),
         schema.clone(),
@@ -920,14 +939,16 @@ pub enum Leftover {
 }
 
 /// Completes the `.part` files under `root` that a killed collector left, from their last
-/// checkpoint (see the module docs); footers without a `.part` are removed.
+/// checkpoint (see the module docs); footers without a `.part` are removed. A `.part` another
+/// running collector holds (it locks its open files) is not a leftover and is not touched.
 pub fn recover_parts(root: &Path) -> Vec<Leftover> {
     let mut out = Vec::new();
     for part in stale_parts(root) {
-        out.push(match recover(&part) {
-            Ok(w) => Leftover::Recovered(w),
-            Err(reason) => Leftover::Stale { path: part, reason },
-        });
+        match recover(&part) {
+            Ok(Some(w)) => out.push(Leftover::Recovered(w)),
+            Ok(None) => {}
+            Err(reason) => out.push(Leftover::Stale { path: part, reason }),
+        }
     }
     for footer in leftover_files(root, ".part.footer")
         .into_iter()
@@ -948,10 +969,23 @@ pub fn recover_parts(root: &Path) -> Vec<Leftover> {
     out
 }
 
-/// One `.part` file completed from its footer, or why not.
-fn recover(part: &Path) -> Result<Written, String> {
+/// One `.part` file completed from its footer (`None`: in use by a running collector), or why
+/// not.
+fn recover(part: &Path) -> Result<Option<Written>, String> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(part)
+        .map_err(|e| e.to_string())?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(std::format!("cannot tell whether it is in use: {e}"));
+        }
+    }
     let footer_file = footer_path(part);
     let bytes = std::fs::read(&footer_file).map_err(|e| std::format!("no checkpoint: {e}"))?;
     let (len, footer) = match (
@@ -975,11 +1009,6 @@ fn recover(part: &Path) -> Result<Written, String> {
     else {
         return Err("not a .<name>.parquet.part file".into());
     };
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(part)
-        .map_err(|e| e.to_string())?;
     let have = file.metadata().map_err(|e| e.to_string())?.len();
     if have < len {
         return Err(std::format!(
@@ -990,7 +1019,8 @@ fn recover(part: &Path) -> Result<Written, String> {
     file.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
     file.write_all(footer).map_err(|e| e.to_string())?;
     file.sync_all().map_err(|e| e.to_string())?;
-    let reader = SerializedFileReader::new(file).map_err(|e| std::format!("does not read: {e}"))?;
+    let reader = SerializedFileReader::new(file.try_clone().map_err(|e| e.to_string())?)
+        .map_err(|e| std::format!("does not read: {e}"))?;
     let rows = u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
     let table = super::metrics::TABLES
         .into_iter()
@@ -999,12 +1029,12 @@ fn recover(part: &Path) -> Result<Written, String> {
     let path = part.with_file_name(final_name);
     std::fs::rename(part, &path).map_err(|e| e.to_string())?;
     let _ = std::fs::remove_file(&footer_file);
-    Ok(Written {
+    Ok(Some(Written {
         path,
         table,
         rows,
         checkpoint: false,
-    })
+    }))
 }
 
 /// Leftover `.part` files under `root` (from a collector that was killed). Returns their paths.

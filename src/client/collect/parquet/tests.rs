@@ -144,7 +144,7 @@ fn a_crash_loses_only_the_rows_after_the_last_checkpoint() {
     assert_eq!(cp[0].rows, 1500);
     // rows after the last checkpoint, some written out as a row group, some still in memory
     assert!(sink.push(&day_rows(1500, ROW_GROUP_ROWS + 10)).is_empty());
-    std::mem::forget(sink);
+    sink.crash();
 
     let left = recover_parts(dir.path());
     let [Leftover::Recovered(w)] = left.as_slice() else {
@@ -167,6 +167,24 @@ fn a_crash_loses_only_the_rows_after_the_last_checkpoint() {
     assert!(recover_parts(dir.path()).is_empty());
 }
 
+/// Several collectors may share a directory: one that starts must not take the open files of one
+/// that runs for leftovers.
+#[test]
+fn the_open_files_of_a_running_collector_are_not_leftovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = Arc::new(super::super::metrics::Stats::default());
+    let mut sink = ParquetSink::new(dir.path(), Duration::from_secs(3600), "t1", stats).unwrap();
+    assert!(sink.push(&day_rows(0, 100)).is_empty());
+    assert_eq!(sink.checkpoint_all().len(), 1);
+    assert!(recover_parts(dir.path()).is_empty());
+    assert_eq!(stale_parts(dir.path()).len(), 1);
+    assert!(sink.push(&day_rows(100, 100)).is_empty());
+    let w: Vec<Written> = sink.close_all().into_iter().map(Result::unwrap).collect();
+    assert_eq!(w.len(), 1);
+    assert_eq!(read_times(&w[0].path).len(), 200);
+    assert!(leftover_files(dir.path(), ".part.footer").is_empty());
+}
+
 #[test]
 fn leftovers_without_a_usable_checkpoint_stay_as_they_are() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,12 +193,12 @@ fn leftovers_without_a_usable_checkpoint_stay_as_they_are() {
     let mut sink =
         ParquetSink::new(dir.path(), Duration::from_secs(3600), "t1", stats.clone()).unwrap();
     assert!(sink.push(&day_rows(0, 10)).is_empty());
-    std::mem::forget(sink);
+    sink.crash();
     // a checkpoint that describes more data than the file holds (a truncated copy)
     let mut sink = ParquetSink::new(dir.path(), Duration::from_secs(3600), "t2", stats).unwrap();
     assert!(sink.push(&day_rows(0, 10)).is_empty());
     let cp = sink.checkpoint_all().pop().unwrap().unwrap();
-    std::mem::forget(sink);
+    sink.crash();
     let len = std::fs::metadata(&cp.path).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)
