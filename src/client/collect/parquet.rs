@@ -20,7 +20,8 @@
 //! loss) leaves the `.part` and its footer; the next start ([`recover_parts`]) cuts the `.part` to
 //! the length the footer describes, appends the footer, checks that the file reads, and renames it
 //! to its final name. So a crash loses at most the rows of one checkpoint interval. Stopping with
-//! SIGINT/SIGTERM closes every file whole.
+//! SIGINT/SIGTERM closes every file whole. Open files are locked (`flock`), so a collector that
+//! starts in a directory another one is writing to leaves that one's files alone.
 
 use std::collections::BTreeMap;
 use std::fs::File;
