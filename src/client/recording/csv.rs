@@ -110,7 +110,7 @@ impl CsvSource {
         }
         while frames < max_frames {
             self.line.clear();
-            if self.file.read_line(&mut self.line)? == 0 {
+            if read_line(&mut self.file, &mut self.line, self.line_no + 1)? == 0 {
                 break;
             }
             self.line_no += 1;
@@ -130,13 +130,36 @@ impl CsvSource {
     }
 }
 
+/// The longest line read (header or row), bytes: a file that is not a recording (one huge line)
+/// is refused instead of read into memory whole.
+pub const MAX_CSV_LINE: usize = 64 * 1024;
+
+/// Values of the first rows held while the rate is derived from their timestamps, at most.
+const LOOK_AHEAD_VALUES: usize = 256 * 1024;
+
+/// One line into `buf` (appended), at most [`MAX_CSV_LINE`] bytes; 0 at the end of the file.
+fn read_line(
+    file: &mut BufReader<File>,
+    buf: &mut String,
+    line_no: u64,
+) -> Result<usize, RecordingError> {
+    let n = std::io::Read::take(file, MAX_CSV_LINE as u64 + 1).read_line(buf)?;
+    if n > MAX_CSV_LINE {
+        return Err(RecordingError::Csv {
+            line: line_no,
+            reason: format!("longer than {} KiB", MAX_CSV_LINE / 1024),
+        });
+    }
+    Ok(n)
+}
+
 /// Reads the header and the first rows (for the rate) of a CSV recording.
 pub(super) fn open(
     mut file: BufReader<File>,
     hints: &ReadHints,
 ) -> Result<(RecordingMeta, CsvSource), RecordingError> {
     let mut header = String::new();
-    file.read_line(&mut header)?;
+    read_line(&mut file, &mut header, 1)?;
     let mut cols = header.trim_end().split(',');
     if cols.next().map(str::trim) != Some("t") {
         return Err(RecordingError::Csv {
@@ -158,9 +181,9 @@ pub(super) fn open(
     let mut rows = 0u64;
     let mut line = String::new();
     let mut line_no = 1u64;
-    while rows < 1024 {
+    while rows < 1024 && pending.len() < LOOK_AHEAD_VALUES {
         line.clear();
-        if file.read_line(&mut line)? == 0 {
+        if read_line(&mut file, &mut line, line_no + 1)? == 0 {
             break;
         }
         line_no += 1;
