@@ -798,6 +798,18 @@ fn a_killed_collector_loses_at_most_a_checkpoint_and_the_next_start_recovers_it(
     let (code, _) = c.stop();
     assert_eq!(code, 0);
     assert_eq!(read_readings(&dir).len(), 3 * 5 * 3);
+    // A reader that is not ours reads the completed file (its footer written by the checkpoint).
+    let Some(py) = duckdb_python() else {
+        return skip("DuckDB read-back: no python3 with venv/pip to install duckdb from PyPI");
+    };
+    let r = duckdb(
+        &py,
+        &format!(
+            "SELECT count(*), count(DISTINCT meter) FROM read_parquet('{}')",
+            rec["path"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(r, [[Value::from(3 * 4 * 3), Value::from(3)]]);
 }
 
 /// True when the only readings files are hidden `.part` files (and their footers).

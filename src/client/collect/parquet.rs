@@ -975,11 +975,16 @@ pub fn recover_parts(root: &Path) -> Vec<Leftover> {
 fn recover(part: &Path) -> Result<Option<Written>, String> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use std::io::{Seek, SeekFrom, Write};
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = match std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(part)
-        .map_err(|e| e.to_string())?;
+    {
+        Ok(f) => f,
+        // another collector starting at the same time completed it first
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
