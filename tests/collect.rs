@@ -702,9 +702,9 @@ fn a_tls_broker_is_trusted_by_its_ca_file_and_by_nothing_else() {
         return;
     }
     let broker = Mosquitto::start_tls();
-    let (tls_port, ca) = broker.tls.clone().unwrap();
-    let ca = ca.to_str().unwrap().to_string();
-    let tls = format!("mqtts://127.0.0.1:{tls_port}");
+    let listeners = broker.tls.clone().unwrap();
+    let ca = listeners.ca.to_str().unwrap().to_string();
+    let tls = format!("mqtts://127.0.0.1:{}", listeners.port);
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("d");
     let dir = dir.to_str().unwrap();
@@ -756,6 +756,52 @@ fn a_tls_broker_is_trusted_by_its_ca_file_and_by_nothing_else() {
     assert!(err(&o).contains("certificate"), "{}", err(&o));
     let o = run(&["fleet", "mqtts://127.0.0.1:0"]);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+
+    // Mutual TLS: a listener that wants a client certificate refuses a client without one, and
+    // takes the collector that presents the CA's client certificate.
+    let mtls = format!("mqtts://localhost:{}", listeners.mtls_port);
+    let o = run(&["fleet", &mtls, "--ca-file", &ca, "--wait", "1s"]);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("client certificate"), "{}", err(&o));
+    let (cert, key) = (
+        listeners.client_cert.to_str().unwrap(),
+        listeners.client_key.to_str().unwrap(),
+    );
+    let o = run(&[
+        "fleet",
+        &mtls,
+        "--ca-file",
+        &ca,
+        "--client-cert",
+        cert,
+        "--wait",
+        "1s",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--client-cert without --client-key: {}",
+        err(&o)
+    );
+    let c = Collector::start(&[
+        "--mqtt",
+        &mtls,
+        "--ca-file",
+        &ca,
+        "--client-cert",
+        cert,
+        "--client-key",
+        key,
+        "--out",
+        dir,
+    ]);
+    publish_rounds(&mut p, 3, 2..3, base);
+    eventually("a round arrives over mutual TLS", || {
+        (c.counter("smartmeter_collector_messages_total") >= 3.0).then_some(())
+    });
+    let (code, _) = c.stop();
+    assert_eq!(code, 0);
+    assert_eq!(read_readings(Path::new(dir)).len(), 3 * 3 * 3);
 }
 
 #[test]
@@ -832,8 +878,9 @@ struct Postgres {
     data: PathBuf,
     port: u16,
     run_as: Option<String>,
-    /// With TLS: the PEM file of the server certificate's CA.
-    ca: Option<PathBuf>,
+    /// With TLS: the PEM files of the server certificate's CA and of a client certificate (CN
+    /// `smartmeter`, the user) and its key.
+    tls: Option<[PathBuf; 3]>,
     _dir: tempfile::TempDir,
 }
 
@@ -878,7 +925,7 @@ impl Postgres {
             data: dir.path().join("data"),
             port: free_port(),
             run_as,
-            ca: None,
+            tls: None,
             _dir: dir,
         };
         let o = pg
@@ -910,8 +957,18 @@ impl Postgres {
 
     fn enable_tls(&mut self) {
         let pki = peer_support::TestPki::new();
-        let ca = self.data.parent().unwrap().join("ca.pem");
-        std::fs::write(&ca, &pki.ca_pem).unwrap();
+        let dir = self.data.parent().unwrap();
+        let files = [
+            dir.join("ca.pem"),
+            dir.join("client.pem"),
+            dir.join("client.key"),
+        ];
+        for (f, pem) in files
+            .iter()
+            .zip([&pki.ca_pem, &pki.client_cert_pem, &pki.client_key_pem])
+        {
+            std::fs::write(f, pem).unwrap();
+        }
         let (crt, key) = (self.data.join("server.crt"), self.data.join("server.key"));
         std::fs::write(&crt, &pki.cert_pem).unwrap();
         std::fs::write(&key, &pki.key_pem).unwrap();
@@ -929,20 +986,27 @@ impl Postgres {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         let conf = self.data.join("postgresql.conf");
         let mut text = std::fs::read_to_string(&conf).unwrap();
-        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        text.push_str(&format!(
+            "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = '{}'\n",
+            files[0].display()
+        ));
         std::fs::write(&conf, text).unwrap();
         let hba = self.data.join("pg_hba.conf");
         let text: String = std::fs::read_to_string(&hba)
             .unwrap()
             .lines()
             .map(|l| match l.strip_prefix("host ") {
-                Some(rest) => format!("hostssl {rest}\n"),
+                // TCP over TLS only, and the client proves its user name with a certificate
+                Some(rest) => format!(
+                    "hostssl {} cert\n",
+                    rest.trim_end().trim_end_matches("trust")
+                ),
                 None => format!("{l}\n"),
             })
             .collect();
         assert!(text.contains("hostssl "), "pg_hba.conf has host lines");
         std::fs::write(&hba, text).unwrap();
-        self.ca = Some(ca);
+        self.tls = Some(files);
     }
 
     fn cmd(&self, program: &str) -> Command {
@@ -1002,8 +1066,13 @@ impl Postgres {
 
     /// One query through `psql`, rows as `|`-separated text.
     fn query(&self, sql: &str) -> Vec<String> {
+        // over the socket (trusted), whatever TCP asks for
+        let sock = self.data.parent().unwrap();
         let o = Command::new(self.bin.join("psql"))
-            .args(["-X", "-A", "-t", "-q", "-d", &self.url(), "-c", sql])
+            .args(["-X", "-A", "-t", "-q", "-U", "smartmeter", "-d", "postgres"])
+            .arg("-h")
+            .arg(sock)
+            .args(["-p", &self.port.to_string(), "-c", sql])
             .output()
             .unwrap();
         assert!(
@@ -1193,7 +1262,7 @@ fn postgres_over_tls_verifies_the_server_and_stores_every_round() {
         return;
     };
     const METERS: usize = 4;
-    let ca = pg.ca.clone().unwrap();
+    let [ca, cert, key] = pg.tls.clone().unwrap();
     let addr = broker.addr();
     let out = tempfile::tempdir().unwrap();
     let data = out.path().join("data");
@@ -1219,11 +1288,20 @@ fn postgres_over_tls_verifies_the_server_and_stores_every_round() {
     let o = run_pg(&format!("{}?sslmode=require", pg.url()));
     assert_eq!(o.status.code(), Some(1), "{}", err(&o));
     assert!(err(&o).contains("sslrootcert"), "{}", err(&o));
-    // With the CA (libpq's spelling, verify-full): every round stored, over TLS.
-    let url = format!(
+    // The CA, but no client certificate: the server refuses (exit 1).
+    let verified = format!(
         "{}?sslmode=verify-full&sslrootcert={}",
         pg.url(),
         ca.display()
+    );
+    let o = run_pg(&verified);
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("client certificate"), "{}", err(&o));
+    // The CA and the client certificate (libpq's spelling): every round stored, over TLS.
+    let url = format!(
+        "{verified}&sslcert={}&sslkey={}",
+        cert.display(),
+        key.display()
     );
     let c = Collector::start(&["--mqtt", &addr, "--postgres", &url, "--out", data]);
     let mut p = Publisher::connect(broker.port, "fleet");

@@ -17,13 +17,13 @@
 //! # Ok::<(), smartmeter::client::ClientError>(())
 //! ```
 
-use std::path::Path;
 use std::string::{String, ToString};
 use std::sync::Arc;
 
 use rumqttc::{TlsConfiguration, Transport};
 
 use super::error::ClientError;
+use super::tls::TlsFiles;
 
 /// The default port of plain MQTT.
 pub const MQTT_PORT: u16 = 1883;
@@ -100,26 +100,26 @@ impl BrokerAddr {
         })
     }
 
-    /// The TLS configuration of this address: `None` for plain TCP; with TLS, trusting
-    /// `ca_file`'s certificates (PEM) or, without one, the platform's. `ca_file` with a plain
-    /// address is an error (it would be silently unused).
+    /// The TLS configuration of this address: `None` for plain TCP; with TLS, trusting the CA
+    /// file's certificates or, without one, the platform's, and presenting the client certificate
+    /// if one is given. Files with a plain address are an error (they would be silently unused).
     pub(crate) fn tls_config(
         &self,
-        ca_file: Option<&Path>,
+        files: &TlsFiles,
     ) -> Result<Option<Arc<rustls::ClientConfig>>, ClientError> {
         let err = |reason: String| ClientError::Mqtt {
             broker: self.to_string(),
             reason,
         };
         if !self.tls {
-            return match ca_file {
-                Some(_) => Err(err(
-                    "a CA file is for TLS: write the broker as mqtts://host[:port]".into(),
+            return match files.is_empty() {
+                false => Err(err(
+                    "certificate files are for TLS: write the broker as mqtts://host[:port]".into(),
                 )),
-                None => Ok(None),
+                true => Ok(None),
             };
         }
-        super::tls::client_config(ca_file).map(Some).map_err(err)
+        super::tls::client_config(files).map(Some).map_err(err)
     }
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn describe(e: &rumqttc::ConnectionError) -> String {
         ConnectionError::Io(io) => io.to_string(),
         other => other.to_string(),
     };
-    match super::tls::hint(&text, "--ca-file") {
+    match super::tls::hint(&text, "--ca-file", "--client-cert and --client-key") {
         Some(h) => std::format!("{text} ({h})"),
         None => text,
     }
@@ -208,20 +208,28 @@ mod tests {
     }
 
     #[test]
-    fn a_ca_file_needs_tls_and_a_certificate() {
+    fn certificate_files_need_tls_and_certificates() {
+        let ca = |p: &str| TlsFiles {
+            ca: Some(p.into()),
+            ..TlsFiles::default()
+        };
         let plain = BrokerAddr::parse("h").unwrap();
-        assert!(matches!(plain.tls_config(None), Ok(None)));
-        let e = plain.tls_config(Some(Path::new("ca.pem"))).unwrap_err();
+        assert!(matches!(plain.tls_config(&TlsFiles::default()), Ok(None)));
+        let e = plain.tls_config(&ca("ca.pem")).unwrap_err();
         assert!(e.to_string().contains("mqtts://"), "{e}");
         let tls = BrokerAddr::parse("mqtts://h").unwrap();
-        let e = tls
-            .tls_config(Some(Path::new("/nonexistent/ca.pem")))
-            .unwrap_err();
+        let e = tls.tls_config(&ca("/nonexistent/ca.pem")).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
         let dir = tempfile::tempdir().unwrap();
         let junk = dir.path().join("junk.pem");
         std::fs::write(&junk, "not a certificate\n").unwrap();
-        let e = tls.tls_config(Some(&junk)).unwrap_err();
-        assert!(e.to_string().contains("no usable certificate"), "{e}");
+        let e = tls.tls_config(&ca(junk.to_str().unwrap())).unwrap_err();
+        assert!(e.to_string().contains("no certificate (PEM"), "{e}");
+        let half = TlsFiles {
+            client_cert: Some(junk.clone()),
+            ..TlsFiles::default()
+        };
+        let e = tls.tls_config(&half).unwrap_err();
+        assert!(e.to_string().contains("needs its key"), "{e}");
     }
 }

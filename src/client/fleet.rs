@@ -156,17 +156,18 @@ impl Loose {
 }
 
 /// Connects to `broker` (`host[:port]`, default 1883, or `mqtts://host[:port]`, default 8883, TLS
-/// trusting `ca_file`'s certificates or the platform's), asks every meter for its state
+/// trusting `tls.ca`'s certificates or the platform's, with `tls`'s client certificate if given),
+/// asks every meter for its state
 /// (`powermeter/state`), listens for `wait` (status messages come every 5 s) and returns what it saw.
 pub async fn fleet_snapshot(
     broker: &str,
-    ca_file: Option<&std::path::Path>,
+    tls: &super::TlsFiles,
     wait: Duration,
 ) -> Result<Vec<MeterStatus>, ClientError> {
     let addr = BrokerAddr::parse(broker)?;
     let id = std::format!("smartmeter-fleet-{}", std::process::id());
     let mut opts = MqttOptions::new(id, addr.host.clone(), addr.port);
-    opts.set_transport(super::broker::transport(addr.tls_config(ca_file)?.as_ref()));
+    opts.set_transport(super::broker::transport(addr.tls_config(tls)?.as_ref()));
     opts.set_keep_alive(Duration::from_secs(10));
     let (client, mut events) = AsyncClient::new(opts, 64);
     let err = |reason: String| ClientError::Mqtt {

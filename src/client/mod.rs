@@ -71,3 +71,4 @@ pub use helpers::{Energy, Power};
 pub use host::{DEFAULT_PORT, DEFAULT_UDP_PORT, STREAM_PORT, Target};
 pub use options::ClientOptions;
 pub use sample::SampleStream;
+pub use tls::TlsFiles;

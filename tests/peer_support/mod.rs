@@ -60,8 +60,8 @@ fn free_port() -> u16 {
 pub struct Mosquitto {
     pub child: Child,
     pub port: u16,
-    /// The TLS listener's port and the PEM file of its CA ([`Mosquitto::start_tls`]).
-    pub tls: Option<(u16, PathBuf)>,
+    /// The TLS listeners ([`Mosquitto::start_tls`]).
+    pub tls: Option<TlsListeners>,
     conf: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -97,27 +97,44 @@ impl Mosquitto {
         std::fs::write(path("ca.pem"), &pki.ca_pem).unwrap();
         std::fs::write(path("broker.pem"), &pki.cert_pem).unwrap();
         std::fs::write(path("broker.key"), &pki.key_pem).unwrap();
-        let port = free_port();
-        let tls_port = std::iter::repeat_with(free_port)
-            .find(|p| *p != port)
-            .unwrap();
+        std::fs::write(path("client.pem"), &pki.client_cert_pem).unwrap();
+        std::fs::write(path("client.key"), &pki.client_key_pem).unwrap();
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            let p = free_port();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        let (port, tls_port, mtls_port) = (ports[0], ports[1], ports[2]);
+        let (cert, key, ca) = (path("broker.pem"), path("broker.key"), path("ca.pem"));
         let conf = path("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
                 "allow_anonymous true\npersistence false\nlistener {port} 127.0.0.1\n\
-                 listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
-                path("broker.pem").display(),
-                path("broker.key").display()
+                 listener {tls_port} 127.0.0.1\ncertfile {c}\nkeyfile {k}\n\
+                 listener {mtls_port} 127.0.0.1\ncertfile {c}\nkeyfile {k}\ncafile {a}\n\
+                 require_certificate true\n",
+                c = cert.display(),
+                k = key.display(),
+                a = ca.display(),
             ),
         )
         .unwrap();
         let child = Mosquitto::spawn(&conf, port);
         wait_listening(tls_port);
+        wait_listening(mtls_port);
         Mosquitto {
             child,
             port,
-            tls: Some((tls_port, path("ca.pem"))),
+            tls: Some(TlsListeners {
+                port: tls_port,
+                mtls_port,
+                ca,
+                client_cert: path("client.pem"),
+                client_key: path("client.key"),
+            }),
             conf,
             _dir: dir,
         }
@@ -148,13 +165,30 @@ impl Mosquitto {
     }
 }
 
-/// A CA made for one test and a server certificate it signed for `localhost` and `127.0.0.1`, in
-/// PEM (what a TLS listener and its clients need).
+/// The TLS listeners of a [`Mosquitto::start_tls`] broker and the files a client needs.
+#[allow(dead_code)] // not every test crate uses it
+#[derive(Debug, Clone)]
+pub struct TlsListeners {
+    /// Server authentication only.
+    pub port: u16,
+    /// Mutual TLS: the client must present a certificate the CA signed.
+    pub mtls_port: u16,
+    /// The CA of the broker's (and the client's) certificate, PEM.
+    pub ca: PathBuf,
+    /// A client certificate (CN `smartmeter`) and its key, PEM.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+/// A CA made for one test, a server certificate it signed for `localhost` and `127.0.0.1`, and a
+/// client certificate (CN `smartmeter`), in PEM (what a TLS listener and its clients need).
 #[allow(dead_code)] // not every test crate uses it
 pub struct TestPki {
     pub ca_pem: String,
     pub cert_pem: String,
     pub key_pem: String,
+    pub client_cert_pem: String,
+    pub client_key_pem: String,
 }
 
 #[allow(dead_code)]
@@ -173,10 +207,18 @@ impl TestPki {
             .unwrap()
             .signed_by(&key, &ca, &ca_key)
             .unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let mut client = CertificateParams::new(Vec::<String>::new()).unwrap();
+        client
+            .distinguished_name
+            .push(DnType::CommonName, "smartmeter");
+        let client = client.signed_by(&client_key, &ca, &ca_key).unwrap();
         TestPki {
             ca_pem: ca.pem(),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            client_cert_pem: client.pem(),
+            client_key_pem: client_key.serialize_pem(),
         }
     }
 }

@@ -247,10 +247,9 @@ pub(crate) enum CliCommand {
         /// Broker `host[:port]` (default port 1883), or `mqtts://host[:port]` for TLS (default
         /// port 8883).
         broker: String,
-        /// With an mqtts:// broker: trust only the CA certificates in this PEM file (default: the
-        /// system's trusted certificates).
-        #[arg(long, value_name = "PEM")]
-        ca_file: Option<PathBuf>,
+        /// TLS files for an mqtts:// broker.
+        #[command(flatten)]
+        tls: TlsArgs,
         /// How long to listen (meters publish their status every 5 s).
         #[arg(long, default_value = "6s", value_parser = duration_arg)]
         wait: Duration,
@@ -496,6 +495,33 @@ impl MeterArgs {
     }
 }
 
+/// The certificate files of a TLS connection to the broker (`collect`, `fleet`).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct TlsArgs {
+    /// With an mqtts:// broker: trust only the CA certificates in this PEM file (default: the
+    /// system's trusted certificates).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// With an mqtts:// broker that asks for one (mutual TLS, e.g. AWS IoT Core): this client
+    /// certificate (PEM)...
+    #[arg(long, value_name = "PEM", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// ...and its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The library's form.
+    pub(crate) fn files(&self) -> crate::client::TlsFiles {
+        crate::client::TlsFiles {
+            ca: self.ca_file.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+        }
+    }
+}
+
 /// Arguments of `smartmeter collect`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CollectArgs {
@@ -503,10 +529,9 @@ pub(crate) struct CollectArgs {
     /// 8883).
     #[arg(long, value_name = "[mqtts://]HOST[:PORT]")]
     pub mqtt: String,
-    /// With an mqtts:// broker: trust only the CA certificates in this PEM file (default: the
-    /// system's trusted certificates).
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
+    /// TLS files for an mqtts:// broker.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Write Parquet files under DIR/TABLE/date=YYYY-MM-DD/ (the default, into ./smartmeter-data,
     /// when --postgres is not given).
     #[arg(long, value_name = "DIR")]
@@ -574,7 +599,7 @@ impl CollectArgs {
     /// The library configuration these arguments ask for.
     pub(crate) fn config(&self, connect_timeout: Duration) -> CollectConfig {
         let mut cfg = CollectConfig::new(&self.mqtt);
-        cfg.ca_file = self.ca_file.clone();
+        cfg.tls = self.tls.files();
         cfg.credentials = self.user.clone().zip(self.password.clone());
         cfg.group = self.group.clone();
         cfg.out = match (&self.out, &self.postgres) {

@@ -121,10 +121,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         CliCommand::Analyze { .. } => return analyze::analyze(&cli, &out),
         CliCommand::Collect(args) => return collect::collect(cli.json, args).await,
         CliCommand::Fleet {
-            broker,
-            ca_file,
-            wait,
-            ..
+            broker, tls, wait, ..
         } => {
             crate::client::BrokerAddr::parse(broker).map_err(|e| match e {
                 crate::client::ClientError::Mqtt { reason, .. } => {
@@ -132,7 +129,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 }
                 other => CliError::from(other),
             })?;
-            let meters = crate::client::fleet_snapshot(broker, ca_file.as_deref(), *wait).await?;
+            let meters = crate::client::fleet_snapshot(broker, &tls.files(), *wait).await?;
             out.fleet(&meters)?;
         }
     }

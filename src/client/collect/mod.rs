@@ -50,8 +50,9 @@ pub struct CollectConfig {
     /// Broker `host`, `host:port` or `[v6]:port` (default port 1883), or after `mqtts://` for TLS
     /// (default port 8883; see [`BrokerAddr`](crate::client::BrokerAddr)).
     pub broker: String,
-    /// With TLS: trust only the CA certificates of this PEM file (default: the platform's).
-    pub ca_file: Option<PathBuf>,
+    /// With TLS to the broker: the CA file (default: the platform's certificates) and the client
+    /// certificate and key, if the broker asks for one.
+    pub tls: crate::client::TlsFiles,
     /// Broker user name and password.
     pub credentials: Option<(String, String)>,
     /// Shared-subscription group (several collectors split the stream).
@@ -82,7 +83,7 @@ impl CollectConfig {
     pub fn new(broker: &str) -> CollectConfig {
         CollectConfig {
             broker: broker.to_string(),
-            ca_file: None,
+            tls: crate::client::TlsFiles::default(),
             credentials: None,
             group: None,
             out: Some(PathBuf::from(DEFAULT_OUT)),
@@ -181,9 +182,7 @@ pub async fn run(
         })
     };
     let addr = crate::client::BrokerAddr::parse(&cfg.broker).map_err(broker_error)?;
-    let tls = addr
-        .tls_config(cfg.ca_file.as_deref())
-        .map_err(broker_error)?;
+    let tls = addr.tls_config(&cfg.tls).map_err(broker_error)?;
     let tag = instance_tag();
 
     // Everything that can fail at start, before subscribing.

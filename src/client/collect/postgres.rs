@@ -35,6 +35,8 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use tokio_postgres::config::SslMode;
+
+use crate::client::TlsFiles;
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::metrics::Stats;
@@ -81,7 +83,7 @@ impl DatabaseTarget {
     /// Parses `postgres://user:pw@host:port/db?...` or `host=... dbname=...`, with libpq's
     /// `sslrootcert` and `sslmode=verify-ca|verify-full` understood too (see the module docs).
     pub fn parse(url: &str) -> Result<DatabaseTarget, PostgresError> {
-        let (url, ca_file) = take_tls_params(url)?;
+        let (url, files) = take_tls_params(url)?;
         let config: Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| PostgresError::Url(e.to_string()))?;
@@ -107,17 +109,18 @@ impl DatabaseTarget {
         }
         let label = std::format!("{host}:{port}/{db}");
         let tls = match config.get_ssl_mode() {
-            SslMode::Require => Some(
-                crate::client::tls::client_config(ca_file.as_deref()).map_err(|reason| {
+            SslMode::Require => {
+                Some(crate::client::tls::client_config(&files).map_err(|reason| {
                     PostgresError::Connect {
                         target: label.clone(),
                         reason,
                     }
-                })?,
-            ),
-            _ if ca_file.is_some() => {
+                })?)
+            }
+            _ if !files.is_empty() => {
                 return Err(PostgresError::Url(
-                    "sslrootcert is for TLS: add sslmode=require (or verify-full)".into(),
+                    "sslrootcert, sslcert and sslkey are for TLS: add sslmode=require (or verify-full)"
+                        .into(),
                 ));
             }
             _ => None,
@@ -158,32 +161,41 @@ impl DatabaseTarget {
     }
 }
 
-/// Takes out of a connection string what tokio-postgres does not read: `sslrootcert=PATH` (the CA
-/// file, returned) and the `sslmode`s `verify-ca` and `verify-full` (written as `require`, which
-/// verifies the certificate here anyway). A string without either is returned as it is.
-fn take_tls_params(url: &str) -> Result<(String, Option<PathBuf>), PostgresError> {
-    if !url.contains("sslrootcert") && !url.contains("verify-") {
-        return Ok((url.to_string(), None));
+/// Takes out of a connection string what tokio-postgres does not read: libpq's `sslrootcert`,
+/// `sslcert` and `sslkey` (file paths, returned) and the `sslmode`s `verify-ca` and `verify-full`
+/// (written as `require`, which verifies the certificate here anyway). A string without any of
+/// them is returned as it is.
+fn take_tls_params(url: &str) -> Result<(String, TlsFiles), PostgresError> {
+    let mut files = TlsFiles::default();
+    if !["sslrootcert", "sslcert", "sslkey", "verify-"]
+        .iter()
+        .any(|k| url.contains(k))
+    {
+        return Ok((url.to_string(), files));
     }
-    let mut ca = None;
     let uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
     let (base, params, sep) = match (uri, url.split_once('?')) {
         (true, Some((base, query))) => (std::format!("{base}?"), query, '&'),
-        (true, None) => return Ok((url.to_string(), None)),
+        (true, None) => return Ok((url.to_string(), files)),
         (false, _) => (String::new(), url, ' '),
     };
     let mut kept: Vec<String> = Vec::new();
     for part in params.split(sep).filter(|p| !p.is_empty()) {
         match part.split_once('=') {
-            Some(("sslrootcert", v)) => {
+            Some((key @ ("sslrootcert" | "sslcert" | "sslkey"), v)) => {
                 let v = if uri {
                     percent_decode(v).ok_or_else(|| {
-                        PostgresError::Url(std::format!("sslrootcert: bad %-escape in {v:?}"))
+                        PostgresError::Url(std::format!("{key}: bad %-escape in {v:?}"))
                     })?
                 } else {
                     v.trim_matches('\'').to_string()
                 };
-                ca = Some(PathBuf::from(v));
+                let slot = match key {
+                    "sslrootcert" => &mut files.ca,
+                    "sslcert" => &mut files.client_cert,
+                    _ => &mut files.client_key,
+                };
+                *slot = Some(PathBuf::from(v));
             }
             Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require".into()),
             _ => kept.push(part.to_string()),
@@ -194,7 +206,7 @@ fn take_tls_params(url: &str) -> Result<(String, Option<PathBuf>), PostgresError
         (true, true) => base.trim_end_matches('?').to_string(),
         _ => std::format!("{base}{rest}"),
     };
-    Ok((url, ca))
+    Ok((url, files))
 }
 
 /// `%XX` escapes of a URI component decoded (UTF-8); `None` if one is malformed.
@@ -228,7 +240,7 @@ fn describe(e: &tokio_postgres::Error) -> String {
                 s.push_str(&inner.to_string());
                 src = inner.source();
             }
-            match crate::client::tls::hint(&s, "sslrootcert=PATH") {
+            match crate::client::tls::hint(&s, "sslrootcert=PATH", "sslcert=PATH and sslkey=PATH") {
                 Some(h) => std::format!("{s} ({h})"),
                 None => s,
             }

@@ -20,24 +20,36 @@ fn urls() {
 #[test]
 fn tls_parameters_of_libpq() {
     let take = |u: &str| take_tls_params(u).unwrap();
+    let ca = |p: &str| TlsFiles {
+        ca: Some(p.into()),
+        ..TlsFiles::default()
+    };
     let plain = "postgres://u@h/db?sslmode=prefer&application_name=x";
-    assert_eq!(take(plain), (plain.to_string(), None));
+    assert_eq!(take(plain), (plain.to_string(), TlsFiles::default()));
     assert_eq!(
         take("postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20x.pem"),
         (
             "postgres://u@h/db?sslmode=require".to_string(),
-            Some("/etc/ca x.pem".into())
+            ca("/etc/ca x.pem")
         )
     );
     assert_eq!(
         take("postgresql://h/db?sslrootcert=ca.pem"),
-        ("postgresql://h/db".to_string(), Some("ca.pem".into()))
+        ("postgresql://h/db".to_string(), ca("ca.pem"))
     );
     assert_eq!(
         take("host=h sslmode=verify-ca sslrootcert='/c.pem' dbname=d"),
+        ("host=h sslmode=require dbname=d".to_string(), ca("/c.pem"))
+    );
+    assert_eq!(
+        take("postgres://h/db?sslcert=me.pem&sslmode=require&sslkey=me.key"),
         (
-            "host=h sslmode=require dbname=d".to_string(),
-            Some("/c.pem".into())
+            "postgres://h/db?sslmode=require".to_string(),
+            TlsFiles {
+                ca: None,
+                client_cert: Some("me.pem".into()),
+                client_key: Some("me.key".into()),
+            }
         )
     );
     assert!(matches!(
