@@ -738,14 +738,8 @@ fn a_tls_broker_is_trusted_by_its_ca_file_and_by_nothing_else() {
     let mut c = Collector::start(&["--mqtt", &tls, "--ca-file", &ca, "--out", dir]);
     let subscribed = c.wait_event("subscribed");
     assert_eq!(subscribed["broker"], tls.as_str(), "{subscribed}");
-    let base = 1_767_225_600.0;
     let mut p = Publisher::connect(broker.port, "meters");
-    publish_rounds(&mut p, 3, 0..2, base);
-    eventually("the rounds arrive over TLS", || {
-        (c.counter("smartmeter_collector_messages_total") >= 6.0).then_some(())
-    });
-    let (code, _) = c.stop();
-    assert_eq!(code, 0);
+    assert_eq!(store_rounds(c, &mut p, 0..2), 0);
     assert_eq!(read_readings(Path::new(dir)).len(), 3 * 2 * 3);
     // `fleet` over TLS: with the CA it connects, listens and exits 0; without it, exit 1 with the
     // certificate named; an address that cannot be one is a usage error (exit 2).
@@ -795,13 +789,19 @@ fn a_tls_broker_is_trusted_by_its_ca_file_and_by_nothing_else() {
         "--out",
         dir,
     ]);
-    publish_rounds(&mut p, 3, 2..3, base);
-    eventually("a round arrives over mutual TLS", || {
-        (c.counter("smartmeter_collector_messages_total") >= 3.0).then_some(())
-    });
-    let (code, _) = c.stop();
-    assert_eq!(code, 0);
+    assert_eq!(store_rounds(c, &mut p, 2..3), 0);
     assert_eq!(read_readings(Path::new(dir)).len(), 3 * 3 * 3);
+}
+
+/// Publishes `rounds` of three meters, waits until the collector counted them and stops it; its
+/// exit code.
+fn store_rounds(c: Collector, p: &mut Publisher, rounds: std::ops::Range<usize>) -> i32 {
+    let messages = 3.0 * rounds.len() as f64;
+    publish_rounds(p, 3, rounds, 1_767_225_600.0);
+    eventually("the rounds arrive", || {
+        (c.counter("smartmeter_collector_messages_total") >= messages).then_some(())
+    });
+    c.stop().0
 }
 
 #[test]
@@ -1280,23 +1280,23 @@ fn postgres_over_tls_verifies_the_server_and_stores_every_round() {
             "10s",
         ])
     };
-    // The server takes TCP over TLS only: a plain connection is refused at start (exit 1).
-    let o = run_pg(&pg.url());
-    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
-    assert!(err(&o).contains("PostgreSQL at 127.0.0.1:"), "{}", err(&o));
-    // TLS, but the system does not trust the test CA: exit 1, with the way out named.
-    let o = run_pg(&format!("{}?sslmode=require", pg.url()));
-    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
-    assert!(err(&o).contains("sslrootcert"), "{}", err(&o));
-    // The CA, but no client certificate: the server refuses (exit 1).
+    // Refused at start (exit 1), the reason naming `words`.
+    let refused = |url: &str, words: &str| {
+        let o = run_pg(url);
+        assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+        assert!(err(&o).contains(words), "{}", err(&o));
+    };
+    // The server takes TCP over TLS only: a plain connection is refused.
+    refused(&pg.url(), "PostgreSQL at 127.0.0.1:");
+    // TLS, but the system does not trust the test CA: the way out is named.
+    refused(&format!("{}?sslmode=require", pg.url()), "sslrootcert");
+    // The CA, but no client certificate: the server refuses.
     let verified = format!(
         "{}?sslmode=verify-full&sslrootcert={}",
         pg.url(),
         ca.display()
     );
-    let o = run_pg(&verified);
-    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
-    assert!(err(&o).contains("client certificate"), "{}", err(&o));
+    refused(&verified, "client certificate");
     // The CA and the client certificate (libpq's spelling): every round stored, over TLS.
     let url = format!(
         "{verified}&sslcert={}&sslkey={}",

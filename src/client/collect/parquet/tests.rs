@@ -96,6 +96,12 @@ fn writes_partitioned_files_read_back_by_the_parquet_reader() {
     assert!(text.contains("delta_steady: null"), "{text}");
 }
 
+/// A sink under `dir` with hourly rotation, named `instance`, on counters of its own.
+fn sink_in(dir: &Path, instance: &str) -> ParquetSink {
+    let stats = Arc::new(super::super::metrics::Stats::default());
+    ParquetSink::new(dir, Duration::from_secs(3600), instance, stats).unwrap()
+}
+
 /// Rows of one day (all in one `readings` file), `n` of them from `from`.
 fn day_rows(from: usize, n: usize) -> Batch {
     Batch {
@@ -123,25 +129,20 @@ fn read_times(path: &Path) -> Vec<i64> {
 #[test]
 fn a_crash_loses_only_the_rows_after_the_last_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let stats = Arc::new(super::super::metrics::Stats::default());
-    let mut sink = ParquetSink::new(dir.path(), Duration::from_secs(3600), "t1", stats).unwrap();
+    let mut sink = sink_in(dir.path(), "t1");
+    // the rows on disk of each file checkpointed
+    let checkpoint = |sink: &mut ParquetSink| -> Vec<u64> {
+        let cp = sink.checkpoint_all().into_iter().map(Result::unwrap);
+        cp.inspect(|w| assert!(w.checkpoint, "{w:?}"))
+            .map(|w| w.rows)
+            .collect()
+    };
     assert!(sink.push(&day_rows(0, 1000)).is_empty());
-    let cp: Vec<Written> = sink
-        .checkpoint_all()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(cp.len(), 1);
-    assert!(cp[0].checkpoint && cp[0].rows == 1000, "{cp:?}");
+    assert_eq!(checkpoint(&mut sink), [1000]);
     // nothing new: no second checkpoint
-    assert!(sink.checkpoint_all().is_empty());
+    assert!(checkpoint(&mut sink).is_empty());
     assert!(sink.push(&day_rows(1000, 500)).is_empty());
-    let cp: Vec<Written> = sink
-        .checkpoint_all()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(cp[0].rows, 1500);
+    assert_eq!(checkpoint(&mut sink), [1500]);
     // rows after the last checkpoint, some written out as a row group, some still in memory
     assert!(sink.push(&day_rows(1500, ROW_GROUP_ROWS + 10)).is_empty());
     sink.crash();
@@ -172,8 +173,7 @@ fn a_crash_loses_only_the_rows_after_the_last_checkpoint() {
 #[test]
 fn the_open_files_of_a_running_collector_are_not_leftovers() {
     let dir = tempfile::tempdir().unwrap();
-    let stats = Arc::new(super::super::metrics::Stats::default());
-    let mut sink = ParquetSink::new(dir.path(), Duration::from_secs(3600), "t1", stats).unwrap();
+    let mut sink = sink_in(dir.path(), "t1");
     assert!(sink.push(&day_rows(0, 100)).is_empty());
     assert_eq!(sink.checkpoint_all().len(), 1);
     assert!(recover_parts(dir.path()).is_empty());
@@ -188,14 +188,12 @@ fn the_open_files_of_a_running_collector_are_not_leftovers() {
 #[test]
 fn leftovers_without_a_usable_checkpoint_stay_as_they_are() {
     let dir = tempfile::tempdir().unwrap();
-    let stats = Arc::new(super::super::metrics::Stats::default());
     // killed before the first checkpoint
-    let mut sink =
-        ParquetSink::new(dir.path(), Duration::from_secs(3600), "t1", stats.clone()).unwrap();
+    let mut sink = sink_in(dir.path(), "t1");
     assert!(sink.push(&day_rows(0, 10)).is_empty());
     sink.crash();
     // a checkpoint that describes more data than the file holds (a truncated copy)
-    let mut sink = ParquetSink::new(dir.path(), Duration::from_secs(3600), "t2", stats).unwrap();
+    let mut sink = sink_in(dir.path(), "t2");
     assert!(sink.push(&day_rows(0, 10)).is_empty());
     let cp = sink.checkpoint_all().pop().unwrap().unwrap();
     sink.crash();
