@@ -536,7 +536,8 @@ pub(crate) struct CollectArgs {
     /// when --postgres is not given).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Write to PostgreSQL (tables created if absent; e.g. postgres://user:pw@host/db).
+    /// Write to PostgreSQL (tables created if absent; e.g. postgres://user:pw@host/db; TLS with
+    /// ?sslmode=require and libpq's sslrootcert, sslcert, sslkey).
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
     /// Share the stream with every collector of this group (MQTT shared subscription): each message
