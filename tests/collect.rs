@@ -419,6 +419,12 @@ fn read_readings(dir: &Path) -> Vec<Row> {
 
 /// A Python venv with DuckDB under the target directory (made once, reused by later runs).
 fn duckdb_python() -> Option<PathBuf> {
+    // made once per test process: two tests making it at the same time removed each other's venv
+    static PYTHON: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(make_duckdb_python).clone()
+}
+
+fn make_duckdb_python() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("collect-duckdb-venv");
     let py = venv.join("bin").join("python");
     let works = |py: &Path| {
