@@ -20,7 +20,7 @@
 use std::string::{String, ToString};
 use std::sync::Arc;
 
-use rumqttc::{TlsConfiguration, Transport};
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 
 use super::error::ClientError;
 use super::tls::TlsFiles;
@@ -121,6 +121,21 @@ impl BrokerAddr {
         }
         super::tls::client_config(files).map(Some).map_err(err)
     }
+
+    /// rumqttc's options for this broker: its host and port, and TLS with `tls` (a
+    /// [`tls_config`](Self::tls_config), made once and kept for every reconnection).
+    pub(crate) fn mqtt_options(
+        &self,
+        client_id: String,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> MqttOptions {
+        let mut o = MqttOptions::new(client_id, self.host.clone(), self.port);
+        o.set_transport(match tls {
+            Some(config) => Transport::Tls(TlsConfiguration::Rustls(config.clone())),
+            None => Transport::Tcp,
+        });
+        o
+    }
 }
 
 /// What went wrong with a broker connection, in words: rumqttc's error, with a hint where the
@@ -134,18 +149,7 @@ pub(crate) fn describe(e: &rumqttc::ConnectionError) -> String {
         ConnectionError::Io(io) => io.to_string(),
         other => other.to_string(),
     };
-    match super::tls::hint(&text, "--ca-file", "--client-cert and --client-key") {
-        Some(h) => std::format!("{text} ({h})"),
-        None => text,
-    }
-}
-
-/// rumqttc's transport for a [`BrokerAddr::tls_config`].
-pub(crate) fn transport(tls: Option<&Arc<rustls::ClientConfig>>) -> Transport {
-    match tls {
-        Some(config) => Transport::Tls(TlsConfiguration::Rustls(config.clone())),
-        None => Transport::Tcp,
-    }
+    super::tls::with_hint(text, "--ca-file", "--client-cert and --client-key")
 }
 
 impl core::fmt::Display for BrokerAddr {

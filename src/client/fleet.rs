@@ -5,7 +5,7 @@ use std::string::{String, ToString};
 use std::time::Duration;
 use std::vec::Vec;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 
 use super::broker::BrokerAddr;
 use super::error::ClientError;
@@ -155,19 +155,16 @@ impl Loose {
     }
 }
 
-/// Connects to `broker` (`host[:port]`, default 1883, or `mqtts://host[:port]`, default 8883, TLS
-/// trusting `tls.ca`'s certificates or the platform's, with `tls`'s client certificate if given),
-/// asks every meter for its state
-/// (`powermeter/state`), listens for `wait` (status messages come every 5 s) and returns what it saw.
+/// Connects to `broker` (plain, or TLS trusting `tls.ca`'s certificates or the platform's, with
+/// `tls`'s client certificate if given), asks every meter for its state (`powermeter/state`),
+/// listens for `wait` (status messages come every 5 s) and returns what it saw.
 pub async fn fleet_snapshot(
-    broker: &str,
+    broker: &BrokerAddr,
     tls: &super::TlsFiles,
     wait: Duration,
 ) -> Result<Vec<MeterStatus>, ClientError> {
-    let addr = BrokerAddr::parse(broker)?;
     let id = std::format!("smartmeter-fleet-{}", std::process::id());
-    let mut opts = MqttOptions::new(id, addr.host.clone(), addr.port);
-    opts.set_transport(super::broker::transport(addr.tls_config(tls)?.as_ref()));
+    let mut opts = broker.mqtt_options(id, broker.tls_config(tls)?.as_ref());
     opts.set_keep_alive(Duration::from_secs(10));
     let (client, mut events) = AsyncClient::new(opts, 64);
     let err = |reason: String| ClientError::Mqtt {

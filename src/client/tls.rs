@@ -96,21 +96,18 @@ pub(crate) fn client_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig
     Ok(Arc::new(config))
 }
 
-/// A hint for a certificate verification failure in `text` (an error's words), if it has one.
-/// `ca_option` and `client_options` name how the caller's user gives a CA file and a client
-/// certificate.
-pub(crate) fn hint(text: &str, ca_option: &str, client_options: &str) -> Option<String> {
-    if text.contains("UnknownIssuer") {
-        Some(std::format!(
-            "no trusted CA signed the certificate: give its CA with {ca_option}"
-        ))
+/// `text` (an error's words) with a hint appended in parentheses when it is a certificate failure
+/// the user can fix. `ca_option` and `client_options` name how the caller's user gives a CA file
+/// and a client certificate.
+pub(crate) fn with_hint(text: String, ca_option: &str, client_options: &str) -> String {
+    let hint = if text.contains("UnknownIssuer") {
+        std::format!("no trusted CA signed the certificate: give its CA with {ca_option}")
     } else if text.contains("NotValidForName") {
-        Some("the certificate does not name this host: use a name it carries".into())
+        "the certificate does not name this host: use a name it carries".into()
     } else if text.contains("CertificateRequired") {
-        Some(std::format!(
-            "the peer wants a client certificate: give it with {client_options}"
-        ))
+        std::format!("the peer wants a client certificate: give it with {client_options}")
     } else {
-        None
-    }
+        return text;
+    };
+    std::format!("{text} ({hint})")
 }

@@ -123,13 +123,13 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         CliCommand::Fleet {
             broker, tls, wait, ..
         } => {
-            crate::client::BrokerAddr::parse(broker).map_err(|e| match e {
+            let addr = crate::client::BrokerAddr::parse(broker).map_err(|e| match e {
                 crate::client::ClientError::Mqtt { reason, .. } => {
                     CliError::Usage(format!("invalid broker `{broker}`: {reason}"))
                 }
                 other => CliError::from(other),
             })?;
-            let meters = crate::client::fleet_snapshot(broker, &tls.files(), *wait).await?;
+            let meters = crate::client::fleet_snapshot(&addr, &tls.files(), *wait).await?;
             out.fleet(&meters)?;
         }
     }

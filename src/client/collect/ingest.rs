@@ -66,12 +66,9 @@ impl BrokerOptions {
     }
 
     fn mqtt_options(&self) -> MqttOptions {
-        let mut o = MqttOptions::new(
-            self.client_id.clone(),
-            self.addr.host.clone(),
-            self.addr.port,
-        );
-        o.set_transport(crate::client::broker::transport(self.tls.as_ref()));
+        let mut o = self
+            .addr
+            .mqtt_options(self.client_id.clone(), self.tls.as_ref());
         o.set_keep_alive(Duration::from_secs(30));
         o.set_clean_session(true);
         o.set_max_packet_size(MAX_PACKET, MAX_PACKET);

@@ -19,8 +19,9 @@
 //! - TLS with `sslmode=require` (also `verify-ca`/`verify-full`) in the connection string: the
 //!   server's certificate is always verified, chain and name, against the platform's trusted
 //!   certificates or, with `sslrootcert=PATH`, only the CAs of that PEM file (libpq's
-//!   `verify-full`; libpq's `require` alone would accept any certificate). Without `sslmode`, or
-//!   with `prefer`, the connection is plain, as before.
+//!   `verify-full`; libpq's `require` alone would accept any certificate); `sslcert=PATH` and
+//!   `sslkey=PATH` give a client certificate (`cert` authentication). Without `sslmode`, or with
+//!   `prefer`, the connection is plain, as before.
 
 use std::collections::VecDeque;
 use std::string::{String, ToString};
@@ -29,15 +30,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use std::vec::Vec;
 
 use std::path::PathBuf;
+
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
-
 use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Config, NoTls, Socket};
 
 use crate::client::TlsFiles;
-use tokio_postgres::{Client, Config, NoTls};
 
 use super::metrics::Stats;
 use super::progress::Log;
@@ -81,7 +83,8 @@ pub struct DatabaseTarget {
 
 impl DatabaseTarget {
     /// Parses `postgres://user:pw@host:port/db?...` or `host=... dbname=...`, with libpq's
-    /// `sslrootcert` and `sslmode=verify-ca|verify-full` understood too (see the module docs).
+    /// `sslrootcert`, `sslcert`, `sslkey` and `sslmode=verify-ca|verify-full` understood too (see
+    /// the module docs).
     pub fn parse(url: &str) -> Result<DatabaseTarget, PostgresError> {
         let (url, files) = take_tls_params(url)?;
         let config: Config = url
@@ -142,23 +145,27 @@ impl DatabaseTarget {
         let client = match &self.tls {
             Some(tls) => {
                 let tls = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
-                let (client, connection) = self.config.connect(tls).await.map_err(err)?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                client
+                connect_spawned(&self.config, tls).await
             }
-            None => {
-                let (client, connection) = self.config.connect(NoTls).await.map_err(err)?;
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                client
-            }
-        };
+            None => connect_spawned(&self.config, NoTls).await,
+        }
+        .map_err(err)?;
         ensure_schema(&client).await.map_err(err)?;
         Ok(client)
     }
+}
+
+/// Connects with `tls` and drives the connection on its own task.
+async fn connect_spawned<T>(config: &Config, tls: T) -> Result<Client, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
 }
 
 /// Takes out of a connection string what tokio-postgres does not read: libpq's `sslrootcert`,
@@ -240,10 +247,7 @@ fn describe(e: &tokio_postgres::Error) -> String {
                 s.push_str(&inner.to_string());
                 src = inner.source();
             }
-            match crate::client::tls::hint(&s, "sslrootcert=PATH", "sslcert=PATH and sslkey=PATH") {
-                Some(h) => std::format!("{s} ({h})"),
-                None => s,
-            }
+            crate::client::tls::with_hint(s, "sslrootcert=PATH", "sslcert=PATH and sslkey=PATH")
         }
     }
 }
