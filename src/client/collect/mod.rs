@@ -215,7 +215,7 @@ pub async fn run(
                             w.path.display(),
                             w.rows
                         ),
-                        serde_json::json!({ "path": w.path.display().to_string(), "table": w.table, "rows": w.rows }),
+                        written_fields(&w),
                     ),
                     parquet::Leftover::Stale { path, reason } => stale.push((path, reason)),
                 }
@@ -365,20 +365,22 @@ pub async fn run(
     Ok(summary)
 }
 
+/// The JSON fields of a `file`, `checkpoint` or `recovered` event.
+fn written_fields(w: &Written) -> serde_json::Value {
+    serde_json::json!({ "path": w.path.display().to_string(), "table": w.table, "rows": w.rows })
+}
+
 /// The Parquet sink's thread: batches in, files out, until the batch channel closes. It runs its
 /// own single-threaded runtime for the channel and the rotation clock; the writing is synchronous.
 fn parquet_thread(mut sink: ParquetSink, mut rx: mpsc::Receiver<Arc<Batch>>, log: &Log) {
     let report = |results: Vec<Result<Written, ParquetSinkError>>| {
         for r in results {
             match r {
-                Ok(w) if w.checkpoint => log.detail(
-                    "checkpoint",
-                    serde_json::json!({ "path": w.path.display().to_string(), "table": w.table, "rows": w.rows }),
-                ),
+                Ok(w) if w.checkpoint => log.detail("checkpoint", written_fields(&w)),
                 Ok(w) => log.event(
                     "file",
                     &std::format!("wrote {} ({} rows)", w.path.display(), w.rows),
-                    serde_json::json!({ "path": w.path.display().to_string(), "table": w.table, "rows": w.rows }),
+                    written_fields(&w),
                 ),
                 Err(e) => log.event(
                     "write_error",
