@@ -409,9 +409,26 @@ impl<R> OpenFile<R> {
 
 /// `.<name>.part` → `.<name>.part.footer`.
 fn footer_path(part: &Path) -> PathBuf {
-    let mut p = part.as_os_str().to_os_string();
-    p.push(".footer");
+    with_suffix(part, FOOTER_SUFFIX)
+}
+
+/// What a footer's name adds to its `.part`'s, and what its temporary name adds to the footer's.
+const FOOTER_SUFFIX: &str = ".footer";
+const TMP_SUFFIX: &str = ".tmp";
+
+/// `path` with `suffix` appended to its name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_os_string();
+    p.push(suffix);
     PathBuf::from(p)
+}
+
+/// The `.part` a footer (or its temporary) belongs to; `None` for any other file.
+fn part_of_footer(path: &Path) -> Option<PathBuf> {
+    let s = path.to_str()?;
+    let footer = s.strip_suffix(TMP_SUFFIX).unwrap_or(s);
+    let part = footer.strip_suffix(FOOTER_SUFFIX)?;
+    part.ends_with(".part").then(|| PathBuf::from(part))
 }
 
 /// The open files of one table, by date partition (UTC days since the epoch).
@@ -887,9 +904,7 @@ fn checkpoint<R: Table>(
         .finish()
         .map_err(pq)?;
     let footer = f.footer_path();
-    let mut tmp = footer.as_os_str().to_os_string();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = with_suffix(&footer, TMP_SUFFIX);
     std::fs::write(&tmp, &bytes).map_err(io)?;
     std::fs::rename(&tmp, &footer).map_err(io)?;
     f.checkpointed.1 = f.rows;
@@ -943,28 +958,21 @@ pub enum Leftover {
 /// checkpoint (see the module docs); footers without a `.part` are removed. A `.part` another
 /// running collector holds (it locks its open files) is not a leftover and is not touched.
 pub fn recover_parts(root: &Path) -> Vec<Leftover> {
+    let hidden = hidden_files(root);
     let mut out = Vec::new();
-    for part in stale_parts(root) {
-        match recover(&part) {
+    for part in hidden.iter().filter(|p| is_part(p)) {
+        match recover(part) {
             Ok(Some(w)) => out.push(Leftover::Recovered(w)),
             Ok(None) => {}
-            Err(reason) => out.push(Leftover::Stale { path: part, reason }),
+            Err(reason) => out.push(Leftover::Stale {
+                path: part.clone(),
+                reason,
+            }),
         }
     }
-    for footer in leftover_files(root, ".part.footer")
-        .into_iter()
-        .chain(leftover_files(root, ".part.footer.tmp"))
-    {
-        let name = footer.to_string_lossy();
-        let part = PathBuf::from(
-            name.split(".part.footer")
-                .next()
-                .unwrap_or_default()
-                .to_string()
-                + ".part",
-        );
-        if !part.exists() {
-            let _ = std::fs::remove_file(&footer);
+    for footer in &hidden {
+        if part_of_footer(footer).is_some_and(|part| !part.exists()) {
+            let _ = std::fs::remove_file(footer);
         }
     }
     out
@@ -1045,11 +1053,19 @@ fn recover(part: &Path) -> Result<Option<Written>, String> {
 
 /// Leftover `.part` files under `root` (from a collector that was killed). Returns their paths.
 pub fn stale_parts(root: &Path) -> Vec<PathBuf> {
-    leftover_files(root, ".part")
+    hidden_files(root)
+        .into_iter()
+        .filter(|p| is_part(p))
+        .collect()
 }
 
-/// Files `.<…><suffix>` in the date directories of every table under `root`, sorted.
-fn leftover_files(root: &Path, suffix: &str) -> Vec<PathBuf> {
+fn is_part(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(".part")
+}
+
+/// The hidden files (`.<…>`: parts, footers) in the date directories of every table under `root`,
+/// sorted.
+fn hidden_files(root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for table in super::metrics::TABLES {
         let Ok(dates) = std::fs::read_dir(root.join(table)) else {
@@ -1062,7 +1078,7 @@ fn leftover_files(root: &Path, suffix: &str) -> Vec<PathBuf> {
             for f in files.flatten() {
                 let name = f.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with('.') && name.ends_with(suffix) {
+                if name.starts_with('.') {
                     found.push(f.path());
                 }
             }
