@@ -60,7 +60,8 @@ impl Early {
         ))
     }
 
-    /// Forgets every kept value (the nominal frequency changed: they span the wrong period).
+    /// Forgets every kept value (a second without voltage: the detection starts again, and nothing
+    /// of that second is reported).
     pub(super) fn clear(&mut self) {
         self.halves.clear();
     }
